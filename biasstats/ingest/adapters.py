@@ -1,0 +1,52 @@
+"""Adapters: turn a raw source table into canonical rows plus a per-row status.
+
+An adapter is a function ``(raw, resolve) -> AdapterOutput`` registered under a name that a
+spec's ``[data] adapter = "..."`` selects. ``raw`` is the source as read (all files of a
+dataset concatenated, every column as text, plus ``source_row`` (0-based, global) and
+``source_file`` (file name)). ``resolve(dataset_name)`` returns the local paths of another
+registered dataset (e.g. the stimulus lists an IAT adapter needs).
+
+The built-in ``tidy`` adapter (one row per trial, columns mapped by the spec) lives in
+:mod:`biasstats.ingest.tidy`; the Bai et al. (2024) raw-text adapters in
+:mod:`biasstats.ingest.bai2024`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import polars as pl
+
+Resolver = Callable[[str], list[Path]]
+
+
+@dataclass(frozen=True)
+class AdapterOutput:
+    """``rows``: one row per raw row (``source_row``, ``status``, ``reason``).
+    ``table``: the canonical table (see :mod:`biasstats.ingest.schema`), one row per judgement.
+    ``notes``: decisions worth printing in the ledger (e.g. a documented valence rule)."""
+
+    rows: pl.DataFrame
+    table: pl.DataFrame
+    notes: tuple[str, ...] = ()
+
+
+class Adapter(Protocol):
+    def __call__(self, raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput: ...
+
+
+ADAPTERS: dict[str, Adapter] = {}
+
+
+def register_adapter(name: str):
+    """Decorator: make an adapter selectable as ``[data] adapter = name``."""
+
+    def deco(fn: Adapter) -> Adapter:
+        if name in ADAPTERS:
+            raise ValueError(f"adapter {name!r} registered twice")
+        ADAPTERS[name] = fn
+        return fn
+
+    return deco

@@ -1,0 +1,162 @@
+"""The ingest ledger: every row read is accounted for.
+
+A ledger has one *tally* per unit of accounting. The first tally is always ``rows``: the rows
+of the source file, each with exactly one status. Adapters that split a row into several
+judgements (the IAT word-association adapters: one row per attribute word) add a second tally,
+``judgements``. For each tally, the status counts sum to the total and the reason counts sum to
+the non-ok count; :meth:`Ledger.check` enforces both, and ingestion calls it before returning.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from biasstats.ingest.schema import STATUSES
+
+
+@dataclass(frozen=True)
+class Tally:
+    unit: str
+    total: int
+    by_status: dict[str, int]
+    by_reason: dict[str, int]
+
+    @classmethod
+    def from_frame(cls, unit: str, frame: pl.DataFrame) -> "Tally":
+        """Count a frame with ``status`` and ``reason`` columns (one row per unit)."""
+        by_status = {s: 0 for s in STATUSES}
+        for s, n in frame.group_by("status").len().iter_rows():
+            by_status[s] = by_status.get(s, 0) + int(n)
+        not_ok = frame.filter(pl.col("status") != "ok")
+        by_reason: dict[str, int] = {}
+        counts = (
+            not_ok.with_columns(
+                pl.concat_str(
+                    [pl.col("status"), pl.col("reason").fill_null("(no reason given)")],
+                    separator=": ",
+                ).alias("_key")
+            )
+            .group_by("_key")
+            .len()
+            .sort(["len", "_key"], descending=[True, False])
+        )
+        for key, n in counts.iter_rows():
+            by_reason[key] = int(n)
+        return cls(unit=unit, total=frame.height, by_status=by_status, by_reason=by_reason)
+
+    def problems(self) -> list[str]:
+        out = []
+        if sum(self.by_status.values()) != self.total:
+            out.append(
+                f"{self.unit}: status counts sum to {sum(self.by_status.values())}, "
+                f"not {self.total}"
+            )
+        not_ok = self.total - self.by_status.get("ok", 0)
+        if sum(self.by_reason.values()) != not_ok:
+            out.append(
+                f"{self.unit}: reason counts sum to {sum(self.by_reason.values())}, "
+                f"not the {not_ok} non-ok {self.unit}"
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What happened to every row of one source."""
+
+    source: str
+    rows_read: int
+    tallies: tuple[Tally, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def rows(self) -> Tally:
+        return self.tallies[0]
+
+    def tally(self, unit: str) -> Tally:
+        for t in self.tallies:
+            if t.unit == unit:
+                return t
+        raise KeyError(unit)
+
+    def check(self) -> None:
+        """Raise ``AssertionError`` unless every row read is accounted for exactly once."""
+        problems = []
+        if self.rows.unit != "rows":
+            problems.append("the first tally must count rows")
+        if self.rows.total != self.rows_read:
+            problems.append(f"rows tally has {self.rows.total} rows, {self.rows_read} were read")
+        for t in self.tallies:
+            problems.extend(t.problems())
+        if problems:
+            raise AssertionError(f"ledger for {self.source} does not balance: " + "; ".join(problems))
+
+    @property
+    def balanced(self) -> bool:
+        try:
+            self.check()
+        except AssertionError:
+            return False
+        return True
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "balanced": self.balanced,
+            "tallies": [
+                {
+                    "unit": t.unit,
+                    "total": t.total,
+                    "by_status": t.by_status,
+                    "by_reason": t.by_reason,
+                }
+                for t in self.tallies
+            ],
+            "notes": list(self.notes),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    def render(self) -> str:
+        """A plain-text table for terminals and logs."""
+        lines = [f"ledger: {self.source}", f"  rows read: {self.rows_read}"]
+        for t in self.tallies:
+            lines.append(f"  {t.unit}: {t.total}")
+            for s in STATUSES:
+                n = t.by_status.get(s, 0)
+                pct = 100.0 * n / t.total if t.total else 0.0
+                lines.append(f"    {s:<12}{n:>9}  {pct:6.2f}%")
+            if t.by_reason:
+                lines.append("    reasons:")
+                for key, n in t.by_reason.items():
+                    lines.append(f"      {n:>9}  {key}")
+        status = "balanced" if self.balanced else "NOT BALANCED"
+        lines.append(f"  check: every row accounted for ... {status}")
+        for note in self.notes:
+            lines.append(f"  note: {note}")
+        return "\n".join(lines)
+
+
+def build_ledger(
+    source: str,
+    rows: pl.DataFrame,
+    judgements: pl.DataFrame | None = None,
+    notes: tuple[str, ...] = (),
+) -> Ledger:
+    """Build and check a ledger.
+
+    ``rows``: one row per source row with ``status`` and ``reason``.
+    ``judgements``: optional, one row per judgement (the canonical table itself, typically).
+    """
+    tallies = [Tally.from_frame("rows", rows)]
+    if judgements is not None:
+        tallies.append(Tally.from_frame("judgements", judgements))
+    ledger = Ledger(source=source, rows_read=rows.height, tallies=tuple(tallies), notes=notes)
+    ledger.check()
+    return ledger

@@ -1,0 +1,64 @@
+"""The canonical trial table: the one schema every ingest produces.
+
+One row per *judgement* (for the IAT adapters: one attribute word of one trial; for a tidy
+one-row-per-trial dataset: one trial). Columns, in order:
+
+==============  =======  ==================================================================
+column          dtype    meaning
+==============  =======  ==================================================================
+source_row      Int64    0-based row index in the source file (audit trail back to the raw)
+llm             Utf8     the language model
+category        Utf8     social category (race, gender, religion, health, ...)
+stereotype      Utf8     stereotype / dataset within the category
+variant         Utf8     prompt variant (replication, instruction1, synonym, ...)
+trial           Int64    trial id, unique within (llm, stereotype, variant)
+item            Utf8     the judged item (attribute word, question id); null if one per trial
+congruent       Float64  outcome: 1 = stereotype-congruent, 0 = incongruent, null if not ok
+status          Utf8     one of STATUSES
+reason          Utf8     why a row is not ``ok`` (null when ok)
+raw             Utf8     the raw response text kept for audit
+==============  =======  ==================================================================
+
+Adapters may add further columns after these (``valence``, ``group``, ``group_role``,
+``decision_bias``, ``d_score``, ...). Generic (spec-declared) ingestion may map any outcome
+column onto ``congruent`` or keep its own outcome names; the columns above are always present.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+STATUSES: tuple[str, ...] = ("ok", "refused", "unparseable", "excluded")
+
+CANONICAL: dict[str, pl.DataType] = {
+    "source_row": pl.Int64,
+    "llm": pl.Utf8,
+    "category": pl.Utf8,
+    "stereotype": pl.Utf8,
+    "variant": pl.Utf8,
+    "trial": pl.Int64,
+    "item": pl.Utf8,
+    "congruent": pl.Float64,
+    "status": pl.Utf8,
+    "reason": pl.Utf8,
+    "raw": pl.Utf8,
+}
+
+
+def conform(df: pl.DataFrame) -> pl.DataFrame:
+    """Return ``df`` with every canonical column present (null-filled), cast, and first.
+
+    Extra columns are kept after the canonical ones. ``status`` values are checked.
+    """
+    exprs = []
+    for name, dtype in CANONICAL.items():
+        if name in df.columns:
+            exprs.append(pl.col(name).cast(dtype))
+        else:
+            exprs.append(pl.lit(None, dtype=dtype).alias(name))
+    extra = [c for c in df.columns if c not in CANONICAL]
+    out = df.select(exprs + [pl.col(c) for c in extra])
+    bad = set(out["status"].unique().to_list()) - set(STATUSES)
+    if bad:
+        raise ValueError(f"internal: unknown status values {sorted(map(str, bad))}")
+    return out
