@@ -88,8 +88,8 @@ DATASETS: list[dict] = [
         "model-level and model x stereotype means (with CIs) read off the published vector "
         "figures (precision about +-0.003 implicit, +-0.002 decision). Mirror-only.",
         "files": ["digitized_from_figures/*.csv"],
-        "license": "Derived data: values read from the authors' MIT-licensed figures "
-        "((c) 2025 Xuechunzi Bai); cite the paper, not the authors, for the digitization",
+        "license": "Derived data, not by the authors: values read from their MIT-licensed "
+        "figures ((c) 2025 Xuechunzi Bai)",
         "upstream": False,
     },
     {
