@@ -1,0 +1,5 @@
+import sys
+
+from biasstats.cli import main
+
+sys.exit(main())

@@ -1,0 +1,99 @@
+"""Command line: ``biasstats <command>``.
+
+User errors (a bad spec, a missing column, an unavailable dataset) print one line,
+``error: <message>``, to stderr and exit with code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from biasstats import __version__
+from biasstats.errors import BiasstatsError
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from biasstats.ingest import ingest
+
+    result = ingest(args.spec)
+    out = Path(args.out) if args.out else Path("reports") / result.spec.name
+    table, ledger = result.write(out)
+    print(result.ledger.render())
+    print(f"wrote {table} ({result.table.height} rows) and {ledger}")
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from biasstats.ingest import registry
+
+    reg = registry.load_registry()
+    width = max(len(n) for n in reg)
+    print(f"{'dataset':<{width}}  {'available':<9}  where / how")
+    for name in sorted(reg):
+        ok, where = registry.availability(name)
+        print(f"{name:<{width}}  {'yes' if ok else 'no':<9}  {where}")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from biasstats.ingest import registry
+
+    for name in args.names:
+        paths = registry.fetch(name)
+        print(f"{name}: {len(paths)} file(s) verified, e.g. {paths[0]}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from biasstats.report import build_reports
+
+    outcomes = build_reports(args.specs, args.out)
+    for o in outcomes:
+        print(f"{'built' if o.ok else 'UNAVAILABLE':<12} {o.name}: {o.message}")
+    print(f"wrote {Path(args.out) / 'index.html'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="biasstats",
+        description="Declarative hierarchical Bayesian analysis of bias in language models.",
+    )
+    p.add_argument("--version", action="version", version=f"biasstats {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("ingest", help="ingest a spec's data: print the ledger, write the table")
+    s.add_argument("spec", help="analysis spec (TOML)")
+    s.add_argument("--out", help="output folder (default: reports/<analysis name>)")
+    s.set_defaults(run=_cmd_ingest)
+
+    s = sub.add_parser("report", help="build the reports for one or more specs, and the index")
+    s.add_argument("specs", nargs="+", metavar="SPEC", help="analysis specs (TOML)")
+    s.add_argument("--out", default="reports", help="reports folder (default: reports)")
+    s.set_defaults(run=_cmd_report)
+
+    s = sub.add_parser("datasets", help="list registered datasets and whether each is available")
+    s.set_defaults(run=_cmd_datasets)
+
+    s = sub.add_parser("fetch", help="download registered datasets (checksum-verified)")
+    s.add_argument("names", nargs="+", metavar="NAME")
+    s.set_defaults(run=_cmd_fetch)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except BiasstatsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

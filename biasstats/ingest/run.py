@@ -1,0 +1,188 @@
+"""Ingest stage entry point: :func:`ingest` turns a spec's ``[data]`` into the canonical table.
+
+Pipeline: resolve the source (registered dataset or path) → read → adapter (``tidy`` or a
+raw-text adapter) → ``[data.derive]`` → ``[data] filters`` (failing rows are kept with status
+``excluded``) → conform to the canonical schema → ledger (checked to balance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from biasstats.errors import SpecError
+from biasstats.ingest import registry, tidy
+from biasstats.ingest.adapters import ADAPTERS, AdapterOutput
+from biasstats.ingest.ledger import Ledger, build_ledger
+from biasstats.ingest.read import read_sources
+from biasstats.ingest.schema import conform
+from biasstats.io import write_parquet_atomic, write_text_atomic
+from biasstats.spec import Spec, load_spec
+
+TABLE_FILE = "trials.parquet"
+LEDGER_FILE = "ledger.json"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The canonical table, its ledger, the spec, and the exact input files (with checksums)."""
+
+    table: pl.DataFrame
+    ledger: Ledger
+    spec: Spec
+    sources: tuple[SourceFile, ...]
+
+    def write(self, out_dir: str | Path) -> tuple[Path, Path]:
+        """Write ``trials.parquet`` and ``ledger.json`` into ``out_dir`` (atomically)."""
+        out_dir = Path(out_dir)
+        table = write_parquet_atomic(out_dir / TABLE_FILE, self.table)
+        ledger = write_text_atomic(out_dir / LEDGER_FILE, self.ledger.to_json())
+        return table, ledger
+
+    @property
+    def data_hash(self) -> str:
+        """One hash of all input files (order-independent): identifies the data used."""
+        h = hashlib.sha256()
+        for s in sorted(self.sources, key=lambda s: s.sha256):
+            h.update(s.sha256.encode())
+        return h.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _resolve_source(spec: Spec) -> tuple[list[Path], str, str]:
+    """(paths, adapter name, label) for the spec's source."""
+    src = spec.data.source
+    known = registry.load_registry()
+    if src in known:
+        adapter = spec.data.adapter or known[src].adapter or "tidy"
+        return registry.resolve(src), adapter, src
+    path = spec.relative(src)
+    looks_like_path = any(ch in src for ch in "/\\.") or path.exists()
+    if not looks_like_path:
+        raise SpecError(
+            f"{spec.path}: [data] source = \"{src}\": not a registered dataset "
+            f"(known: {', '.join(sorted(known))}) and not a file path"
+        )
+    if not path.is_file():
+        raise SpecError(f"{spec.path}: [data] source = \"{src}\": file not found ({path})")
+    return [path], spec.data.adapter or "tidy", str(src)
+
+
+def _expr(spec: Spec, key: str, text: str, columns: list[str]) -> pl.Expr:
+    """Parse a polars SQL expression and check the columns it references exist."""
+    try:
+        expr = pl.sql_expr(text)
+        names = expr.meta.root_names()
+    except Exception as e:  # polars raises several types for SQL syntax problems
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SpecError(f"{spec.path}: [data] {key} '{text}' is not a valid SQL expression ({first})") from None
+    missing = [n for n in names if n not in columns]
+    if missing:
+        shown = ", ".join(c for c in columns if c not in ("source_row", "source_file"))
+        raise SpecError(
+            f"{spec.path}: [data] {key} '{text}' references column {missing[0]!r}, "
+            f"which is not in the data (columns: {shown})"
+        )
+    return expr
+
+
+def _derive(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
+    for name, text in spec.data.derive.items():
+        expr = _expr(spec, f"derive.{name}", text, table.columns)
+        try:
+            table = table.with_columns(expr.alias(name))
+        except pl.exceptions.PolarsError as e:
+            raise SpecError(
+                f"{spec.path}: [data] derive.{name} '{text}' failed on the data "
+                f"({str(e).strip().splitlines()[0]})"
+            ) from None
+    return table
+
+
+def _filter(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
+    """Mark rows failing a filter as excluded (the first failing filter is the reason)."""
+    for i, text in enumerate(spec.data.filters):
+        expr = _expr(spec, f"filters[{i}]", text, table.columns)
+        try:
+            keep = table.select(expr.fill_null(False).cast(pl.Boolean).alias("k"))["k"]
+        except pl.exceptions.PolarsError as e:
+            raise SpecError(
+                f"{spec.path}: [data] filters[{i}] '{text}' failed on the data "
+                f"({str(e).strip().splitlines()[0]})"
+            ) from None
+        drop = (~keep) & (table["status"] != "excluded")
+        table = table.with_columns(
+            pl.when(drop).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
+            pl.when(drop).then(pl.lit(f"filter: {text}")).otherwise(pl.col("reason")).alias("reason"),
+        )
+    return table
+
+
+def _row_status(rows: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """Source rows all of whose judgements were excluded by a filter become excluded."""
+    excl = (
+        table.group_by("source_row")
+        .agg(
+            (pl.col("status") == "excluded").all().alias("_all_excluded"),
+            pl.col("reason").filter(pl.col("status") == "excluded").first().alias("_why"),
+        )
+        .filter(pl.col("_all_excluded"))
+    )
+    if excl.height == 0:
+        return rows
+    out = rows.join(excl, on="source_row", how="left")
+    flag = pl.col("_all_excluded").fill_null(False)
+    return out.with_columns(
+        pl.when(flag).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
+        pl.when(flag).then(pl.col("_why")).otherwise(pl.col("reason")).alias("reason"),
+    ).drop("_all_excluded", "_why")
+
+
+def _run_adapter(spec: Spec, name: str, raw: pl.DataFrame) -> AdapterOutput:
+    if name == "tidy":
+        table = tidy.number_trials(_derive(spec, tidy.apply_mapping(spec, raw)))
+        table = tidy.classify(spec, table)
+        return AdapterOutput(rows=table.select("source_row", "status", "reason"), table=table)
+    if name not in ADAPTERS:
+        raise SpecError(
+            f"{spec.path}: [data] adapter = \"{name}\": unknown adapter "
+            f"(known: {', '.join(['tidy', *sorted(ADAPTERS)])})"
+        )
+    text = raw.with_columns(pl.exclude("source_row").cast(pl.Utf8))
+    out = ADAPTERS[name](text, registry.resolve)
+    return AdapterOutput(rows=out.rows, table=_derive(spec, out.table), notes=out.notes)
+
+
+def ingest(spec: Spec | str | Path) -> IngestResult:
+    """Run the ingest stage for one analysis spec (a :class:`Spec` or a path to its TOML)."""
+    if not isinstance(spec, Spec):
+        spec = load_spec(spec)
+    import biasstats.ingest.bai2024  # noqa: F401  (registers the built-in adapters)
+
+    paths, adapter, label = _resolve_source(spec)
+    d = spec.data
+    raw = read_sources(paths, d.format, d.delimiter, d.encoding)
+    out = _run_adapter(spec, adapter, raw)
+    table = _filter(spec, out.table)
+    rows = _row_status(out.rows, table)
+    table = conform(table)
+    per_row = out.table.height != out.rows.height or adapter != "tidy"
+    ledger = build_ledger(label, rows, table if per_row else None, notes=out.notes)
+    sources = tuple(SourceFile(p, _sha256(p)) for p in paths)
+    return IngestResult(table=table, ledger=ledger, spec=spec, sources=sources)

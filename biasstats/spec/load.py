@@ -1,0 +1,136 @@
+"""Read and validate an analysis spec: :func:`load_spec` is this stage's entry point."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from biasstats.errors import SpecError
+from biasstats.spec.schema import AnalysisSpec
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated spec and where it came from (paths in it are relative to ``path``)."""
+
+    path: Path
+    content: AnalysisSpec
+    text: str
+
+    @property
+    def name(self) -> str:
+        return self.content.analysis.name or self.path.stem
+
+    @property
+    def data(self):
+        return self.content.data
+
+    @property
+    def model(self):
+        return self.content.model
+
+    @property
+    def fit(self):
+        return self.content.fit
+
+    def relative(self, p: str | Path) -> Path:
+        """A path from the spec, resolved against the spec's folder."""
+        p = Path(p).expanduser()
+        return p if p.is_absolute() else (self.path.parent / p)
+
+
+def _loc(loc: tuple) -> str:
+    """pydantic location ('data', 'filters', 0) → '[data] filters[0]'."""
+    parts = [str(x) for x in loc if not str(x).startswith("function-")]
+    tables, key = [], []
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            key.append(f"[{part}]")
+        elif i == 0:
+            tables.append(part)
+        else:
+            key.append(("." if key else "") + part)
+    if not parts:
+        return "(top level)"
+    if not key:
+        return f"[{tables[0]}]" if tables else "(top level)"
+    return f"[{tables[0]}] {''.join(key)}" if tables else "".join(key)
+
+
+def _describe(err: dict) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    where = _loc(loc)
+    if kind == "extra_forbidden":
+        parent = _loc(loc[:-1]) if len(loc) > 1 else "(top level)"
+        model = AnalysisSpec
+        for part in loc[:-1]:
+            model = model.model_fields[part].annotation
+            model = getattr(model, "__args__", (model,))[0]
+        allowed = ", ".join(model.model_fields)
+        where_ = "at the top level" if parent == "(top level)" else f"in {parent}"
+        return f"unknown key {loc[-1]!r} {where_} (expected one of: {allowed})"
+    if kind == "missing":
+        return f"missing required key {where}"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    if kind in _EXPECTED:
+        return f"{where}: expected {_EXPECTED[kind]}, got {_toml_repr(got)}"
+    if kind == "literal_error":
+        return f"{where}: expected {msg.removeprefix('Input should be ')}, got {_toml_repr(got)}"
+    return f"{where}: {msg}"
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
+}
+
+
+def _toml_repr(v) -> str:
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return "a table"
+    if isinstance(v, list):
+        return "a list"
+    return repr(v)
+
+
+def _priority(err: dict) -> int:
+    """Report typos in key names first: they usually explain the other errors."""
+    return {"extra_forbidden": 0, "missing": 1}.get(err["type"], 2)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Parse and validate a spec file; any problem is one :class:`SpecError` line."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: spec is not valid UTF-8 (byte at offset {e.start})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: invalid TOML: {e}") from None
+    try:
+        content = AnalysisSpec.model_validate(raw)
+    except ValidationError as e:
+        errors = sorted(e.errors(), key=_priority)
+        first = errors[0]
+        more = len(errors) - 1
+        extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise SpecError(f"{path}: {_describe(first)}{extra}") from None
+    return Spec(path=path, content=content, text=text)

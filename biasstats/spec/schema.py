@@ -1,0 +1,132 @@
+"""The analysis spec: one TOML file in ``analyses/`` declares a whole analysis.
+
+Tables and keys (unknown keys are errors, so a typo never silently does nothing)::
+
+    [analysis]                 # optional
+    name = "gpt4o_iat"         # default: the file name without .toml
+    title = "..."
+    description = "..."
+
+    [data]
+    source = "bai2024_gpt4o"   # a registered dataset name, or a file path (relative to this file)
+    adapter = "bai2024_iat"    # how raw rows become judgements; default: the dataset's, else "tidy"
+    format = "csv"             # csv | jsonl | parquet; default from the extension (.gz allowed)
+    delimiter = ","            # csv only
+    encoding = "utf-8"         # utf-8 | latin-1 | cp1252
+    filters = ["variant != 'synonym'"]  # SQL expressions; rows failing one are kept as 'excluded'
+    refusals = ["REFUSED"]     # outcome / response values that mean the model refused
+    refusal_pattern = "(?i)^i (can't|cannot)"   # regex on the response (raw) column
+    outcome = "congruent"      # the outcome column (after mapping); congruent must be 0/1
+    missing_outcome = "unparseable"  # or "refused": how an empty/NaN outcome is classified
+
+    [data.columns]             # canonical name = source column (tidy adapter)
+    llm = "model"
+    congruent = "biased"
+
+    [data.derive]              # new columns as SQL expressions, computed before the filters
+    variant = "concat(template, '-', language)"
+
+    [model]                    # see biasstats.model
+    formula = "congruent ~ 1 + (1|llm) + (1|category/stereotype) + (1|variant)"
+    family = "bernoulli"
+    [model.priors]             # per-term overrides, e.g. sd_llm = "HalfNormal(1)"
+    [model.centered]           # per-term centring overrides, e.g. llm = true
+
+    [fit]
+    chains = 4
+    tune = 1000
+    draws = 1000
+    seed = 20240204
+    sampler = "nutpie"         # or "pymc"
+    target_accept = 0.9
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CANONICAL_TARGETS = (
+    "llm",
+    "category",
+    "stereotype",
+    "variant",
+    "trial",
+    "item",
+    "congruent",
+    "raw",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class AnalysisMeta(_Strict):
+    name: str | None = None
+    title: str | None = None
+    description: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        if v is not None and (not v or not all(c.isalnum() or c in "-_" for c in v)):
+            raise ValueError("must be letters, digits, '-' or '_' (it names the report folder)")
+        return v
+
+
+class DataSpec(_Strict):
+    source: str
+    adapter: str | None = None
+    format: Literal["csv", "jsonl", "parquet"] | None = None
+    delimiter: str = ","
+    encoding: Literal["utf-8", "latin-1", "cp1252"] = "utf-8"
+    columns: dict[str, str] = Field(default_factory=dict)
+    derive: dict[str, str] = Field(default_factory=dict)
+    filters: list[str] = Field(default_factory=list)
+    refusals: list[str] = Field(default_factory=list)
+    refusal_pattern: str | None = None
+    outcome: str = "congruent"
+    missing_outcome: Literal["unparseable", "refused"] = "unparseable"
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, v: str) -> str:
+        if len(v) != 1:
+            raise ValueError("must be a single character")
+        return v
+
+    @field_validator("columns")
+    @classmethod
+    def _known_targets(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if key not in CANONICAL_TARGETS:
+                raise ValueError(
+                    f"unknown canonical column {key!r} (expected one of: "
+                    f"{', '.join(CANONICAL_TARGETS)})"
+                )
+        return v
+
+
+class ModelSpec(_Strict):
+    formula: str
+    family: str = "bernoulli"
+    priors: dict[str, str] = Field(default_factory=dict)
+    centered: dict[str, bool] = Field(default_factory=dict)
+
+
+class FitSpec(_Strict):
+    chains: int = Field(default=4, ge=1)
+    tune: int = Field(default=1000, ge=0)
+    draws: int = Field(default=1000, ge=1)
+    seed: int = 20240204
+    sampler: Literal["nutpie", "pymc"] = "nutpie"
+    target_accept: float = Field(default=0.9, gt=0, lt=1)
+
+
+class AnalysisSpec(_Strict):
+    analysis: AnalysisMeta = Field(default_factory=AnalysisMeta)
+    data: DataSpec
+    model: ModelSpec | None = None
+    fit: FitSpec = Field(default_factory=FitSpec)

@@ -1,0 +1,76 @@
+"""Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``bench``.
+
+Python ≥ 3.12 is required. When ``python3.12`` is not on PATH (e.g. a pyenv machine whose
+global Python is older), the newest pyenv-installed 3.12+ interpreter is used.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+
+
+def _works(exe: str) -> bool:
+    try:
+        out = subprocess.run(
+            [exe, "-c", "import sys; print(sys.version_info >= (3, 12))"],
+            capture_output=True, text=True, timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == "True"
+
+
+def _python() -> str:
+    """An interpreter ≥ 3.12: on PATH, else from pyenv's versions folder."""
+    for name in ("python3.12", "python3.13", "python3"):
+        exe = shutil.which(name)
+        if exe and _works(exe):
+            return exe
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    for exe in sorted(glob.glob(f"{root}/versions/3.1[2-9]*/bin/python3"), reverse=True):
+        if _works(exe):
+            return exe
+    return "3.12"  # let nox report that it cannot find one
+
+
+PYTHON = _python()
+
+
+def _install(session: nox.Session, extras: str = "test") -> None:
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (what CI runs). Extra arguments go to pytest."""
+    _install(session)
+    # pytest exits 5 when it collects no test: that must fail loudly, never pass.
+    session.run("pytest", *session.posargs, success_codes=[0])
+
+
+@nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """Every analysis in analyses/ → reports/ (currently: ingest + ledger per analysis)."""
+    _install(session)
+    specs = sorted(str(p) for p in (ROOT / "analyses").glob("*.toml"))
+    if not specs:
+        session.error("no analyses/*.toml found")
+    session.run("biasstats", "report", *specs, "--out", str(ROOT / "reports"))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "biasstats", "tests", "noxfile.py")
