@@ -267,9 +267,7 @@ def _quiet_pooch() -> Iterator[None]:
 def _download_sha256(f: DatasetFile, target: Path) -> Path:
     """Download with pooch, which verifies the SHA-256 and deletes a mismatching download."""
     try:
-        got = pooch.retrieve(
-            f.url, known_hash=f.checksum, fname=target.name, path=target.parent
-        )
+        got = pooch.retrieve(f.url, known_hash=f.checksum, fname=target.name, path=target.parent)
     except ValueError as exc:
         actual = re.search(r"does not match the known hash: .* but got (\w+)", str(exc))
         if actual is None:
@@ -366,9 +364,7 @@ def fetch(name: str, *, registry: Mapping[str, Dataset] | None = None) -> list[P
     return resolve(name, download=True, registry=registry)
 
 
-def availability(
-    name: str, *, registry: Mapping[str, Dataset] | None = None
-) -> tuple[bool, str]:
+def availability(name: str, *, registry: Mapping[str, Dataset] | None = None) -> tuple[bool, str]:
     """``(available, where or how)`` for dataset ``name``, without downloading anything.
 
     E.g. ``(True, "mirror /x/bai2024")``, ``(True, "cache /y/bai2024")``,
