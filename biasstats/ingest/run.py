@@ -131,7 +131,11 @@ def _filter(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
             pl.when(drop).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
             pl.when(drop).then(pl.lit(f"filter: {text}")).otherwise(pl.col("reason")).alias("reason"),
         )
-    return table
+    # Outcomes exist only for ok rows (the canonical-table contract).
+    outcomes = {c for c in ("congruent", spec.data.outcome) if c in table.columns}
+    return table.with_columns(
+        pl.when(pl.col("status") == "ok").then(pl.col(c)).otherwise(None).alias(c) for c in outcomes
+    )
 
 
 def _row_status(rows: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:

@@ -19,8 +19,8 @@ import polars as pl
 from biasstats.errors import SpecError
 from biasstats.spec import Spec
 
-_TRUE = {"1", "1.0", "true", "yes"}
-_FALSE = {"0", "0.0", "false", "no"}
+_TRUE = {"1", "1.0", "true"}
+_FALSE = {"0", "0.0", "false"}
 
 
 def apply_mapping(spec: Spec, raw: pl.DataFrame) -> pl.DataFrame:
