@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import socket
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -302,3 +303,22 @@ def test_failed_download_is_unavailable_with_cause(env, server, tmp_path):
         "dataset 'fake' is not available: no local mirror (set BIASSTATS_DATA to a folder "
         f"holding fake/a.csv) and download of {base_url}a.csv failed (HTTP 404)"
     )
+
+
+def test_refused_connection_is_unavailable_with_cause(env, tmp_path):
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    reg = registry.load_registry(write_registry(tmp_path, {"a.csv": sha256(GOOD)}, url))
+    with pytest.raises(DatasetUnavailableError, match=r"a\.csv failed \(ConnectionError\)$"):
+        registry.fetch("fake", registry=reg)
+
+
+def test_packaged_registry_is_used_outside_the_source_tree(tmp_path, monkeypatch):
+    package = tmp_path / "site-packages" / "biasstats"
+    (package / "_data").mkdir(parents=True)
+    write_registry(package / "_data", {"a.csv": sha256(GOOD)}, None)
+    monkeypatch.setattr(registry, "REPO", tmp_path / "nowhere")
+    monkeypatch.setattr(registry.resources, "files", lambda name: package)
+    assert list(registry.load_registry()) == ["fake"]
