@@ -26,6 +26,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
@@ -110,7 +111,7 @@ class _RegistryFile(BaseModel):
 # --------------------------------------------------------------------------- registry
 
 
-def _default_registry():
+def _default_registry() -> Path | Traversable:
     """``data/registry.toml`` in the source tree, else the copy packaged in the wheel."""
     source = REPO / "data" / "registry.toml"
     if source.is_file():
@@ -147,7 +148,11 @@ def _build(name: str, entry: _Entry) -> Dataset:
 
 
 def load_registry(path: str | os.PathLike | None = None) -> dict[str, Dataset]:
-    """Read and validate the registry (default: :func:`_default_registry`), by dataset name."""
+    """Read and validate a registry, keyed by dataset name.
+
+    Default: ``data/registry.toml`` beside the source tree, else ``biasstats/_data/registry.toml``
+    packaged in the wheel. Any problem raises :class:`DataError` naming the file and the key.
+    """
     source = Path(path) if path is not None else _default_registry()
     try:
         raw = tomllib.loads(source.read_text(encoding="utf-8"))
