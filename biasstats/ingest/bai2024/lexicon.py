@@ -26,8 +26,8 @@ programmers, data analysts and secretaries are negative (second half). :data:`JO
 states this rule for the ledger.
 
 Group words are the union of lists A and B over the three files (the synonym prompts use the
-full names). A surname alone (``"Tanaka"``) is recognised as the full name
-(``"Hiroshi Tanaka"``) when no other group word of that stereotype claims it.
+full names). A part of a name alone (``"Tanaka"``, ``"Hiroshi"``) is recognised as the full
+name (``"Hiroshi Tanaka"``) when no other group word of that stereotype claims it.
 """
 
 from __future__ import annotations
@@ -97,19 +97,23 @@ def _inflections(tokens: tuple[str, ...]) -> set[tuple[str, ...]]:
     return out
 
 
-def _surname(term: Term) -> tuple[str, ...] | None:
-    """The last part of a capitalised multi-word group word (a person's surname), else None."""
+def _name_parts(term: Term) -> set[tuple[str, ...]]:
+    """Parts of a capitalised multi-word group word (a person's name: ``"Ali Al-Hassan"`` ->
+    ``ali``, ``al hassan``, ``al``, ``hassan``); empty for anything else."""
     parts = term.text.split()
     if term.kind != "group" or len(parts) < 2 or not all(p[:1].isupper() for p in parts):
-        return None
-    return normalize(parts[-1])
+        return set()
+    out = {normalize(p) for p in parts}
+    out |= {(tok,) for p in parts for tok in normalize(p)}
+    out.discard(normalize(term.text))
+    return out
 
 
 class Vocabulary:
     """Recognises the words of one prompt: its attribute list and the stereotype's group words.
 
     Each term is reachable by its exact tokens (priority 0), its inflections (1) and, for full
-    names, the surname (2). A key claimed by several terms at its best priority is ambiguous and
+    names, any part of the name (2). A key claimed by several terms at its best priority is ambiguous and
     recognises nothing (:meth:`lookup` reports it)."""
 
     AMBIGUOUS = Term("", "ambiguous", "")
@@ -121,9 +125,8 @@ class Vocabulary:
             claims[base][0].add(term)
             for form in _inflections(base):
                 claims[form][1].add(term)
-            surname = _surname(term)
-            if surname:
-                claims[surname][2].add(term)
+            for part in _name_parts(term):
+                claims[part][2].add(term)
         self._keys: dict[tuple[str, ...], Term] = {}
         for key, by_level in claims.items():
             best = by_level[min(by_level)]

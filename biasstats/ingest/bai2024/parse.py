@@ -16,7 +16,8 @@ by greedy longest match. Pairing rules for a line holding attributes (A) and gro
 * lines with no lexicon word (``Task 1:``, prose) are skipped.
 
 A line is *unparseable* when it has attributes but no group, a group with no attribute next to
-it, words that are not in the lexicon (other than :data:`FILLER`), or an ambiguous word.
+it, words that are not in the lexicon (other than :data:`FILLER`; :data:`NO_GROUP` words get
+their own reason), or an ambiguous word.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ FILLER = frozenset(
     "a an and or the is are to with for as goes go belongs people person persons group groups "
     "word words category association associated task list".split()
 )
+
+# Words a model writes instead of a group when it declines to pick one.
+NO_GROUP = frozenset({"neither", "none", "both", "either", "na", "n/a", "nobody", "equal", "equally"})
 
 # Refusal classes, checked in order; the first that matches names the refusal.
 REFUSALS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -93,7 +97,7 @@ def classify_refusal(text: str) -> str | None:
 
 def _terms(line: str, vocab: Vocabulary) -> tuple[list[Term], list[str]]:
     """Greedy longest-match of ``line``: (recognised terms in order, unrecognised tokens)."""
-    tokens = [t for t in normalize(line) if not t.isdigit() and t not in FILLER]
+    tokens = [t for t in normalize(line) if not t.isdigit()]
     terms: list[Term] = []
     unknown: list[str] = []
     i = 0
@@ -105,7 +109,8 @@ def _terms(line: str, vocab: Vocabulary) -> tuple[list[Term], list[str]]:
                 i += size
                 break
         else:
-            unknown.append(tokens[i])
+            if tokens[i] not in FILLER:
+                unknown.append(tokens[i])
             i += 1
     return terms, unknown
 
@@ -144,6 +149,8 @@ def _parse_line(
 
     if any(t.kind == "ambiguous" for t in terms):
         return bad("ambiguous word")
+    if unknown and set(unknown) <= NO_GROUP:
+        return bad("assigned to neither or both groups")
     if unknown:
         return bad("unrecognised words")
     if not attrs:
