@@ -9,9 +9,10 @@ A line is tokenised by :func:`~biasstats.ingest.bai2024.lexicon.normalize`, so n
 bullets, markdown, quotes, brackets and any dash or colon act as separators; words are found
 by greedy longest match. Pairing rules for a line holding attributes (A) and groups (G):
 
-* one group: every attribute on the line goes to it (``w - g``, ``g: w1, w2, w3``);
-* several groups, line starting with an attribute: each group closes the run before it
-  (``w1 - g1, w2 - g2``); starting with a group: each group opens the run after it;
+* a line starting with an attribute: each group closes the run of attributes before it
+  (``w - g``, ``w1, w2 - g``, ``w1 - g1, w2 - g2``);
+* a line starting with a group: each group opens the run after it (``g: w1, w2, w3``,
+  ``g1: w1, w2; g2: w3``);
 * a line with only a group word is a heading for the attribute-only lines below it;
 * lines with no lexicon word (``Task 1:``, prose) are skipped.
 
@@ -116,22 +117,23 @@ def _terms(line: str, vocab: Vocabulary) -> tuple[list[Term], list[str]]:
 
 
 def _runs(terms: list[Term]) -> list[tuple[list[str], str]] | None:
-    """(attributes, group) runs of a line holding several groups; None if some group has no
-    attribute next to it or some attribute no group. Groups close the run before them when the
-    line starts with an attribute, and open the run after them when it starts with a group."""
+    """(attributes, group) runs of a line, in line order; None if some group has no attribute
+    next to it or some attribute no group. Groups close the run before them when the line
+    starts with an attribute, and open the run after them when it starts with a group."""
     opens = terms[0].kind == "group"
-    seq = list(reversed(terms)) if opens else terms
     runs: list[tuple[list[str], str]] = []
     current: list[str] = []
-    for term in seq:
+    for term in reversed(terms) if opens else terms:
         if term.kind == "attribute":
             current.append(term.text)
         elif not current:
             return None
         else:
-            runs.append((current, term.text))
+            runs.append((current[::-1] if opens else current, term.text))
             current = []
-    return None if current else runs
+    if current:
+        return None
+    return runs[::-1] if opens else runs
 
 
 def _parse_line(
@@ -159,7 +161,7 @@ def _parse_line(
         if heading is None:
             return bad("no group word")
         return [Pair(a, heading) for a in attrs], None, heading
-    runs = [(list(attrs), groups[0].text)] if len(groups) == 1 else _runs(terms)
+    runs = _runs(terms)
     if runs is None:
         return bad("attributes and groups do not pair up")
     return [Pair(a, g) for run, g in runs for a in run], None, heading
