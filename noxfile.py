@@ -38,9 +38,10 @@ def _python() -> str:
         if exe and _works(exe):
             return exe
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    for exe in sorted(glob.glob(f"{root}/versions/3.1[2-9]*/bin/python3"), reverse=True):
-        if _works(exe):
-            return exe
+    for minor in (12, 13, 14):  # the oldest supported first: it has the most wheels
+        for exe in sorted(glob.glob(f"{root}/versions/3.{minor}.*/bin/python3"), reverse=True):
+            if _works(exe):
+                return exe
     return "3.12"  # let nox report that it cannot find one
 
 

@@ -134,7 +134,7 @@ def test_unknown_top_level_table(tmp_path, capsys):
     s = make(tmp_path, '[data]\nsource = "d.csv"\n[modle]\nformula = "y ~ 1"\n', GOOD_CSV)
     assert_user_error(
         tmp_path, capsys, s,
-        f"{s}: unknown key 'modle' at the top level (expected one of: analysis, data, model, fit)",
+        f"{s}: unknown key 'modle' at the top level (expected one of: analysis, data, simulate, model, fit)",
     )
 
 
@@ -284,3 +284,8 @@ def test_cli_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2
+
+
+def test_both_data_and_simulate(tmp_path, capsys):
+    s = make(tmp_path, '[data]\nsource = "d.csv"\n[simulate]\nseed = 1\n', GOOD_CSV)
+    assert_user_error(tmp_path, capsys, s, f"{s}: give exactly one of [data] (a dataset or file) or [simulate]")

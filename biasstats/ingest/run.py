@@ -8,6 +8,7 @@ raw-text adapter) → ``[data.derive]`` → ``[data] filters`` (failing rows are
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,12 +41,15 @@ class IngestResult:
     ledger: Ledger
     spec: Spec
     sources: tuple[SourceFile, ...]
+    truth: dict | None = None  # simulated data only: the true parameters
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
-        """Write ``trials.parquet`` and ``ledger.json`` into ``out_dir`` (atomically)."""
+        """Write ``trials.parquet`` and ``ledger.json`` (and ``truth.json``) atomically."""
         out_dir = Path(out_dir)
         table = write_parquet_atomic(out_dir / TABLE_FILE, self.table)
         ledger = write_text_atomic(out_dir / LEDGER_FILE, self.ledger.to_json())
+        if self.truth is not None:
+            write_text_atomic(out_dir / "truth.json", json.dumps(self.truth, indent=2) + "\n")
         return table, ledger
 
     @property
@@ -177,6 +181,8 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
     """Run the ingest stage for one analysis spec (a :class:`Spec` or a path to its TOML)."""
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
+    if spec.simulate is not None:
+        return _simulated(spec)
     import biasstats.ingest.bai2024  # noqa: F401  (registers the built-in adapters)
 
     paths, adapter, label = _resolve_source(spec)
@@ -190,3 +196,24 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
     ledger = build_ledger(label, rows, table if per_row else None, notes=out.notes)
     sources = tuple(SourceFile(p, _sha256(p)) for p in paths)
     return IngestResult(table=table, ledger=ledger, spec=spec, sources=sources)
+
+
+def _simulated(spec: Spec) -> IngestResult:
+    """A ``[simulate]`` spec: the simulated table goes through the same ledger as real data."""
+    from biasstats.simulate.bai_study import calibration_path, simulate_bai_study
+
+    sim = spec.simulate
+    study = simulate_bai_study(
+        sim.seed,
+        trials=sim.trials,
+        variants=tuple(sim.variants),
+        variant_sd=sim.variant_sd,
+        refusal_rate=sim.refusal_rate,
+        llms=tuple(sim.llms) if sim.llms else None,
+    )
+    table = conform(study.table)
+    rows = table.group_by("source_row").agg(pl.col("status").first(), pl.col("reason").first())
+    label = f"simulated:{sim.preset} (seed {sim.seed})"
+    ledger = build_ledger(label, rows.sort("source_row"), table, notes=("simulated data: truth in truth.json",))
+    cal = calibration_path()
+    return IngestResult(table, ledger, spec, (SourceFile(cal, _sha256(cal)),), truth=study.truth)

@@ -29,6 +29,10 @@ class Spec:
         return self.content.data
 
     @property
+    def simulate(self):
+        return self.content.simulate
+
+    @property
     def model(self):
         return self.content.model
 
@@ -73,6 +77,8 @@ def _describe(err: dict) -> str:
         allowed = ", ".join(model.model_fields)
         where_ = "at the top level" if parent == "(top level)" else f"in {parent}"
         return f"unknown key {loc[-1]!r} {where_} (expected one of: {allowed})"
+    if kind == "value_error" and not loc:
+        return err["msg"].removeprefix("Value error, ")
     if kind == "missing":
         return f"missing required key {where}"
     msg = err["msg"].removeprefix("Value error, ")

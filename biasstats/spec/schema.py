@@ -32,6 +32,11 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     [model.priors]             # per-term overrides, e.g. sd_llm = "HalfNormal(1)"
     [model.centered]           # per-term centring overrides, e.g. llm = true
 
+    [simulate]                 # instead of [data]: a simulated study with known truth
+    preset = "bai2024"         # 8 LLMs x 21 stereotypes, calibrated to the published figures
+    seed = 1
+    trials = 50
+
     [fit]
     chains = 4
     tune = 1000
@@ -45,7 +50,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CANONICAL_TARGETS = (
     "llm",
@@ -109,6 +114,21 @@ class DataSpec(_Strict):
         return v
 
 
+class SimulateSpec(_Strict):
+    """Simulated data instead of a source: ``[simulate] preset = "bai2024"``."""
+
+    preset: Literal["bai2024"] = "bai2024"
+    seed: int = 0
+    trials: int = Field(default=50, ge=1)
+    variants: list[str] = Field(
+        default_factory=lambda: ["replication", "instruction1", "instruction2", "synonym"],
+        min_length=1,
+    )
+    variant_sd: float = Field(default=0.15, ge=0)
+    refusal_rate: float = Field(default=0.02, ge=0, lt=1)
+    llms: list[str] | None = None
+
+
 class ModelSpec(_Strict):
     formula: str
     family: str = "bernoulli"
@@ -127,6 +147,13 @@ class FitSpec(_Strict):
 
 class AnalysisSpec(_Strict):
     analysis: AnalysisMeta = Field(default_factory=AnalysisMeta)
-    data: DataSpec
+    data: DataSpec | None = None
+    simulate: SimulateSpec | None = None
     model: ModelSpec | None = None
     fit: FitSpec = Field(default_factory=FitSpec)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "AnalysisSpec":
+        if (self.data is None) == (self.simulate is None):
+            raise ValueError("give exactly one of [data] (a dataset or file) or [simulate]")
+        return self
