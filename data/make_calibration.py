@@ -40,7 +40,7 @@ def calibrate(digitized: pl.DataFrame) -> pl.DataFrame:
         ((pl.col("hi") - pl.col("lo")) / 3.92 * np.sqrt(N_CELL)).alias("target_sd")
     )
     out = []
-    for (llm,), g in d.group_by("llm", maintain_order=True):
+    for (_llm,), g in d.group_by("llm", maintain_order=True):
         best = None
         for i, _ in enumerate(SIGMAS):
             etas = np.array([_invert(means[i], m) for m in g["mean"]])

@@ -53,7 +53,7 @@ def _jsonl_gz(path: Path) -> Path:
     keys = HEADER.split(",")
     recs = []
     for r in ROWS:
-        rec = dict(zip(keys, r))
+        rec = dict(zip(keys, r, strict=False))
         rec["temp"] = int(rec["temp"])
         recs.append(json.dumps(rec))
     path.write_bytes(gzip.compress(("\n".join(recs) + "\n").encode()))
@@ -62,7 +62,7 @@ def _jsonl_gz(path: Path) -> Path:
 
 def _parquet(path: Path) -> Path:
     keys = HEADER.split(",")
-    df = pl.DataFrame([dict(zip(keys, r)) for r in ROWS]).with_columns(pl.col("temp").cast(pl.Int64))
+    df = pl.DataFrame([dict(zip(keys, r, strict=False)) for r in ROWS]).with_columns(pl.col("temp").cast(pl.Int64))
     df.write_parquet(path)
     return path
 

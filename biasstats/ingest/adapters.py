@@ -13,9 +13,10 @@ The built-in ``tidy`` adapter (one row per trial, columns mapped by the spec) li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import polars as pl
 

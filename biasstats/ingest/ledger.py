@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 
@@ -26,7 +25,7 @@ class Tally:
     by_reason: dict[str, int]
 
     @classmethod
-    def from_frame(cls, unit: str, frame: pl.DataFrame) -> "Tally":
+    def from_frame(cls, unit: str, frame: pl.DataFrame) -> Tally:
         """Count a frame with ``status`` and ``reason`` columns (one row per unit)."""
         by_status = {s: 0 for s in STATUSES}
         for s, n in frame.group_by("status").len().iter_rows():

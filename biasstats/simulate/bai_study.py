@@ -130,7 +130,7 @@ def simulate_bai_study(
         "generator": "biasstats.simulate.bai_study",
         "seed": seed,
         "trials": trials,
-        "variants": dict(zip(variants, map(float, v_eff))),
+        "variants": dict(zip(variants, map(float, v_eff), strict=False)),
         "variant_sd": variant_sd,
         "refusal_rate": refusal_rate,
         "cells": [

@@ -153,7 +153,7 @@ class AnalysisSpec(_Strict):
     fit: FitSpec = Field(default_factory=FitSpec)
 
     @model_validator(mode="after")
-    def _one_source(self) -> "AnalysisSpec":
+    def _one_source(self) -> AnalysisSpec:
         if (self.data is None) == (self.simulate is None):
             raise ValueError("give exactly one of [data] (a dataset or file) or [simulate]")
         return self
