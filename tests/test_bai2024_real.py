@@ -105,7 +105,12 @@ def test_stereotype_names_agree_across_files(lexicons, gpt4o_raw, chained, bai20
 def test_job_word_rule(lexicons) -> None:
     for name in ("arab", "asian", "black", "hispanic"):
         attrs = lexicons[name].attributes
-        for word in ("executives", "managers", "administrative supervisors", "sales representatives"):
+        for word in (
+            "executives",
+            "managers",
+            "administrative supervisors",
+            "sales representatives",
+        ):
             assert attrs[word] == "positive"
         for word in ("clerical workers", "programmers", "data analysts", "secretaries"):
             assert attrs[word] == "negative"

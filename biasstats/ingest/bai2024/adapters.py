@@ -196,7 +196,9 @@ def bai2024_chained(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
             .then(_text("iat"))
             .otherwise(_text("response")),
             decision_bias=decision,
-            decision_status=pl.when(decision.is_null()).then(pl.lit("refused")).otherwise(pl.lit("ok")),
+            decision_status=pl.when(decision.is_null())
+            .then(pl.lit("refused"))
+            .otherwise(pl.lit("ok")),
             iat_bias=_number("iat_bias"),
         )
     )
