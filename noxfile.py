@@ -75,3 +75,10 @@ def lint(session: nox.Session) -> None:
     """ruff: lint and format check."""
     session.install("ruff>=0.6")
     session.run("ruff", "check", "biasstats", "tests", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """biasstats vs Bambi on the Bai-shaped simulated study (ESS/s ratios, same run)."""
+    session.install("-e", ".[test,bench]")
+    session.run("python", "tests/benchmarks/bench_fit.py", *session.posargs)

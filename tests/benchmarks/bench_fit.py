@@ -1,0 +1,175 @@
+"""Benchmark: biasstats vs Bambi on the Bai-shaped simulated study, in one run.
+
+    nox -s bench                    # full size: 8 LLMs x 21 stereotypes x 4 variants x 50 trials
+    python tests/benchmarks/bench_fit.py --trials 10 --bambi-rows-limit 60
+
+Contestants (each in its own process, so peak memory is its own):
+  biasstats            the canonical bias model with default settings
+  bambi_counts_tuned   Bambi's best shot: aggregated binomial counts, (1|stereotype) with labels
+                       unique across categories, noncentered=False, nutpie low-rank mass matrix
+  bambi_counts         Bambi as a user would call it on counts: its defaults, nutpie
+  bambi_rows           Bambi on the trial rows with its default sampler, capped by a time limit
+                       (reported as a lower bound on wall time when it does not finish)
+
+Printed: wall time (model build + compile + sampling), min bulk ESS over every parameter,
+ESS/s, divergences, peak RSS, and ratios against biasstats. Timings are noisy: compare ratios
+from one run, never absolute seconds across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FORMULA = "congruent ~ 1 + (1|llm) + (1|category/stereotype) + (1|variant)"
+
+
+def _study(seed: int, trials: int):
+    from biasstats.simulate.bai_study import simulate_bai_study
+
+    t = simulate_bai_study(seed, trials=trials).table
+    return t.filter(t["status"] == "ok")
+
+
+def _counts(table):
+    import polars as pl
+
+    keys = ["llm", "category", "stereotype", "variant"]
+    return table.group_by(keys).agg(
+        pl.col("congruent").sum().cast(pl.Int64).alias("k"), pl.len().cast(pl.Int64).alias("n")
+    ).sort(keys).to_pandas()
+
+
+def _min_ess(posterior) -> float:
+    import numpy as np
+    import arviz_stats as azs
+
+    ess = azs.ess(posterior, method="bulk")
+    vals = [np.nanmin(np.asarray(ess[v])) for v in ess.data_vars if np.asarray(ess[v]).size]
+    return float(min(vals))
+
+
+def _divergences(idata) -> int:
+    ss = idata["sample_stats"]
+    return int(ss["diverging"].sum()) if "diverging" in ss else -1
+
+
+def run_biasstats(table, chains, draws, seed):
+    from biasstats.fit import fit
+
+    t0 = time.perf_counter()
+    f = fit(FORMULA, table, family="bernoulli", chains=chains, draws=draws, tune=draws, seed=seed,
+            progress=False)
+    wall = time.perf_counter() - t0
+    post = f.idata["posterior"].to_dataset()
+    return wall, _min_ess(post), _divergences(f.idata)
+
+
+def _bambi_fit(data, formula, family, chains, draws, seed, tuned, method):
+    import bambi as bmb
+
+    model = bmb.Model(formula, data, family=family, noncentered=not tuned)
+    kw = {"nuts": {"adaptation": "low_rank"}} if tuned and method == "nutpie" else {}
+    idata = model.fit(draws=draws, tune=draws, chains=chains, random_seed=seed,
+                      inference_method=method, progressbar=False, **kw)
+    post = idata["posterior"].to_dataset()
+    keep = [v for v in post.data_vars if not v.endswith("_mean") and v != "p"]
+    return _min_ess(post[keep]), _divergences(idata)
+
+
+def run_bambi_counts(table, chains, draws, seed, tuned):
+    data = _counts(table)
+    data["stereotype"] = data["category"] + ":" + data["stereotype"]  # unique labels
+    formula = "p(k, n) ~ 1 + (1|llm) + (1|category) + (1|stereotype) + (1|variant)"
+    t0 = time.perf_counter()
+    ess, div = _bambi_fit(data, formula, "binomial", chains, draws, seed, tuned, "nutpie")
+    return time.perf_counter() - t0, ess, div
+
+
+def run_bambi_rows(table, chains, draws, seed):
+    data = table.select("congruent", "llm", "category", "stereotype", "variant").to_pandas()
+    data["stereotype"] = data["category"] + ":" + data["stereotype"]
+    formula = "congruent ~ 1 + (1|llm) + (1|category) + (1|stereotype) + (1|variant)"
+    t0 = time.perf_counter()
+    ess, div = _bambi_fit(data, formula, "bernoulli", chains, draws, seed, False, "pymc")
+    return time.perf_counter() - t0, ess, div
+
+
+def _child(name, args, out_path):
+    table = _study(args["seed"], args["trials"])
+    c, d, s = args["chains"], args["draws"], args["seed"]
+    runners = {
+        "biasstats": lambda: run_biasstats(table, c, d, s),
+        "bambi_counts_tuned": lambda: run_bambi_counts(table, c, d, s, tuned=True),
+        "bambi_counts": lambda: run_bambi_counts(table, c, d, s, tuned=False),
+        "bambi_rows": lambda: run_bambi_rows(table, c, d, s),
+    }
+    wall, ess, div = runners[name]()
+    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+              resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    Path(out_path).write_text(json.dumps(
+        {"wall_s": wall, "min_ess_bulk": ess, "divergences": div, "peak_mb": rss, "rows": table.height}
+    ))
+
+
+def measure(name, args, limit_s):
+    ctx = mp.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        p = ctx.Process(target=_child, args=(name, args, str(out)))
+        t0 = time.perf_counter()
+        p.start()
+        p.join(limit_s)
+        if p.is_alive():
+            p.terminate()
+            p.join()
+            return {"name": name, "wall_s": time.perf_counter() - t0, "timed_out": True}
+        if not out.exists():
+            return {"name": name, "failed": f"exit code {p.exitcode}"}
+        return {"name": name, **json.loads(out.read_text())}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=50)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bambi-rows-limit", type=float, default=900, help="seconds (0 = skip)")
+    ap.add_argument("--limit", type=float, default=1800, help="seconds per other contestant")
+    ap.add_argument("--json", help="also write the results here")
+    a = ap.parse_args(argv)
+    args = {"trials": a.trials, "chains": a.chains, "draws": a.draws, "seed": a.seed}
+    names = ["biasstats", "bambi_counts_tuned", "bambi_counts"]
+    results = [measure(n, args, a.limit) for n in names]
+    if a.bambi_rows_limit > 0:
+        results.append(measure("bambi_rows", args, a.bambi_rows_limit))
+    base = results[0]
+    print(f"\nBai-shaped study: {a.trials} trials/cell, {a.chains} chains x {a.draws} draws")
+    print(f"{'contestant':<20}{'wall s':>10}{'min ESS':>10}{'ESS/s':>9}{'div':>6}{'peak MB':>9}"
+          f"{'ESS/s ratio':>13}")
+    for r in results:
+        if r.get("timed_out"):
+            print(f"{r['name']:<20}{'>' + format(r['wall_s'], '.0f'):>10}  (time limit: lower bound)")
+            continue
+        if "failed" in r:
+            print(f"{r['name']:<20}  failed: {r['failed']}")
+            continue
+        r["ess_per_s"] = r["min_ess_bulk"] / r["wall_s"]
+        ratio = base.get("ess_per_s", base["min_ess_bulk"] / base["wall_s"]) / r["ess_per_s"]
+        print(f"{r['name']:<20}{r['wall_s']:>10.1f}{r['min_ess_bulk']:>10.0f}{r['ess_per_s']:>9.1f}"
+              f"{r['divergences']:>6}{r['peak_mb']:>9.0f}{ratio:>12.1f}x")
+    print("(ratio = biasstats ESS/s divided by the contestant's)")
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
