@@ -59,6 +59,7 @@ def lexicons_from(resolve: Resolver) -> dict[str, Lexicon]:
 
 
 def _require(raw: pl.DataFrame, columns: list[str], what: str) -> None:
+    """One-line DataError naming the columns ``raw`` lacks."""
     missing = [c for c in columns if c not in raw.columns]
     if missing:
         raise DataError(f"{what}: missing column(s) {missing}; expected {columns}")
@@ -72,6 +73,8 @@ def _with_trial(df: pl.DataFrame) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class _Trial:
+    """One reply to score, with its canonical keys."""
+
     source_row: int
     llm: str
     category: str | None
@@ -82,6 +85,7 @@ class _Trial:
 
 
 def _judgements(trial: _Trial, lexicons: dict[str, Lexicon]) -> list[Judgement]:
+    """The judgements of one reply against its stereotype's prompt list."""
     lexicon = lexicons.get(trial.stereotype)
     if lexicon is None:
         return [Judgement(None, None, "unparseable", "stereotype not in the stimulus lists")]
@@ -104,6 +108,7 @@ def _row_status(judgements: list[Judgement]) -> tuple[str, str | None]:
 
 
 def _judgement_row(trial: _Trial, j: Judgement, lexicon: Lexicon | None) -> dict:
+    """One canonical table row (plus valence, group, role) for one judgement."""
     valence = lexicon.attributes.get(j.attribute) if lexicon and j.attribute else None
     role = lexicon.groups.get(j.group) if lexicon and j.group else None
     congruent = float((role, valence) in CONGRUENT) if j.status == "ok" else None
@@ -144,6 +149,7 @@ def judge_trials(trials: pl.DataFrame, lexicons: dict[str, Lexicon]) -> AdapterO
 
 
 def _text(col: str) -> pl.Expr:
+    """A text column with nulls as empty strings."""
     return pl.col(col).fill_null("")
 
 

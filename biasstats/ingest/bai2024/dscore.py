@@ -30,6 +30,7 @@ def d_score_expr(
 
 
 def _cell(role: str, valence: str) -> pl.Expr:
+    """Count of ok judgements pairing a ``role`` group with a ``valence`` attribute."""
     ok = pl.col("status") == "ok"
     hit = ok & (pl.col("group_role") == role) & (pl.col("valence") == valence)
     return hit.cast(pl.Int64).sum()

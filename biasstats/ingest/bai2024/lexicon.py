@@ -185,6 +185,7 @@ def _halves(words: list[str]) -> dict[str, str]:
 
 
 def _column(df: pl.DataFrame, name: str) -> list[str]:
+    """The non-empty cells of a column, stripped, in file order."""
     return [w.strip() for w in df[name].drop_nulls().to_list() if w.strip()]
 
 

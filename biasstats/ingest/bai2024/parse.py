@@ -78,6 +78,8 @@ class BadLine:
 
 @dataclass(frozen=True)
 class ParsedReply:
+    """Everything read from one reply (``refusal`` only when no pair was found)."""
+
     pairs: tuple[Pair, ...]
     bad_lines: tuple[BadLine, ...]
     refusal: str | None
