@@ -153,6 +153,11 @@ def _text(col: str) -> pl.Expr:
     return pl.col(col).fill_null("")
 
 
+def _stereotype(col: str) -> pl.Expr:
+    """A stereotype-name column in canonical form (:func:`stereotype_key`)."""
+    return pl.col(col).map_elements(stereotype_key, return_dtype=pl.Utf8)
+
+
 def _number(col: str) -> pl.Expr:
     """A text column as Float64 (empty, ``nan`` or non-numeric -> null)."""
     value = pl.col(col).str.strip_chars().cast(pl.Float64, strict=False)
@@ -169,7 +174,7 @@ def bai2024_iat(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
             pl.col("source_row").cast(pl.Int64),
             pl.col("llm"),
             category=pl.col("domain"),
-            stereotype=pl.col("category").map_elements(stereotype_key, return_dtype=pl.Utf8),
+            stereotype=_stereotype("category"),
             variant=pl.col("variation"),
             text=_text("0"),
         )
@@ -196,7 +201,7 @@ def bai2024_chained(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
             pl.col("source_row").cast(pl.Int64),
             pl.col("llm"),
             pl.col("category"),
-            stereotype=pl.col("dataset").map_elements(stereotype_key, return_dtype=pl.Utf8),
+            stereotype=_stereotype("dataset"),
             variant=pl.lit("chained"),
             text=pl.when(_text("iat").str.strip_chars() != "")
             .then(_text("iat"))
@@ -224,7 +229,7 @@ def bai2024_implicit_table(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutpu
             pl.col("source_row").cast(pl.Int64),
             pl.col("llm"),
             category=pl.col("domain"),
-            stereotype=pl.col("category").map_elements(stereotype_key, return_dtype=pl.Utf8),
+            stereotype=_stereotype("category"),
             variant=pl.col("variation"),
             text=_text("response"),
             flag=pl.col("flag"),
@@ -255,7 +260,7 @@ def bai2024_decision_table(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutpu
             pl.col("source_row").cast(pl.Int64),
             pl.col("llm"),
             category=pl.col("domain"),
-            stereotype=pl.col("category").map_elements(stereotype_key, return_dtype=pl.Utf8),
+            stereotype=_stereotype("category"),
             variant=pl.col("variation"),
             congruent=score,
             status=pl.when(score.is_null()).then(pl.lit("refused")).otherwise(pl.lit("ok")),
