@@ -47,8 +47,8 @@ def _counts(table):
 
 
 def _min_ess(posterior) -> float:
-    import numpy as np
     import arviz_stats as azs
+    import numpy as np
 
     ess = azs.ess(posterior, method="bulk")
     vals = [np.nanmin(np.asarray(ess[v])) for v in ess.data_vars if np.asarray(ess[v]).size]
