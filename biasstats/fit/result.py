@@ -1,0 +1,136 @@
+"""The :class:`Fit` object returned by :func:`biasstats.fit.fit`."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Fit", "PriorTable"]
+
+
+class PriorTable(dict):
+    """The priors actually used (key -> Prior); prints as an aligned table."""
+
+    def __str__(self) -> str:
+        if not self:
+            return "(no priors)"
+        w = max(len(k) for k in self)
+        return "\n".join(f"{k:<{w}}  {v}" for k, v in self.items())
+
+    def as_strings(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.items()}
+
+
+@dataclass
+class Fit:
+    """A fitted model.
+
+    ``idata``       xarray DataTree: posterior, posterior_predictive, log_likelihood,
+                    observed_data, sample_stats (and constant_data). For bernoulli/binomial
+                    families the observed, predicted and log-likelihood values are per
+                    *cell* (unique covariate pattern, see ``spec.cells``), so LOO leaves one
+                    cell out.
+    ``formula``     the formula as given (normalised whitespace)
+    ``family``      family name
+    ``priors``      PriorTable of the priors used
+    ``data_hash``   sha256 of the data used (referenced columns, rows after dropping missing)
+    ``spec``        the :class:`~biasstats.model.build.ModelSpec` (design, levels, cells)
+    ``model``       the PyMC model
+    ``timings``     seconds spent (compile+sample, post-processing)
+    """
+
+    idata: Any
+    formula: str
+    family: str
+    priors: PriorTable
+    data_hash: str
+    spec: Any = None
+    model: Any = None
+    timings: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ summaries
+    def param_names(self) -> list[str]:
+        """Posterior variables a user reads (basis helpers ``z_*``/``u_*`` left out)."""
+        return [v for v in self.idata.posterior.data_vars if not str(v).startswith(("z_", "u_"))]
+
+    def summary(self, var_names: list[str] | None = None, ci_prob: float = 0.95) -> pd.DataFrame:
+        """mean, sd, 95% HDI, ess_bulk, ess_tail, r_hat (and MCSE) of every parameter."""
+        import arviz_stats as azs
+
+        return azs.summary(self.idata, var_names=var_names or self.param_names(),
+                           ci_prob=ci_prob, ci_kind="hdi", round_to="none")
+
+    def diagnostics(self) -> dict:
+        """max R-hat, min bulk/tail ESS, divergences, BFMI per chain."""
+        import arviz_stats as azs
+
+        post = self.idata.posterior.to_dataset()[self.param_names()]
+        rhat = azs.rhat(post)
+        ess_b = azs.ess(post, method="bulk")
+        ess_t = azs.ess(post, method="tail")
+
+        def extreme(ds, fn):
+            vals = [float(fn(ds[v].values)) for v in ds.data_vars]
+            return fn(vals) if vals else float("nan")
+
+        ss = self.idata.sample_stats
+        div = int(ss["diverging"].sum()) if "diverging" in ss else 0
+        bfmi = np.asarray(azs.bfmi(self.idata.sample_stats.to_dataset()["energy"]).values)
+        out = {
+            "max_rhat": extreme(rhat, np.nanmax),
+            "min_ess_bulk": extreme(ess_b, np.nanmin),
+            "min_ess_tail": extreme(ess_t, np.nanmin),
+            "divergences": div,
+            "bfmi": [float(x) for x in np.atleast_1d(bfmi)],
+            "chains": int(post.sizes["chain"]),
+            "draws": int(post.sizes["draw"]),
+        }
+        if self.timings.get("sampling_s"):
+            out["sampling_s"] = round(self.timings["sampling_s"], 2)
+            out["min_ess_bulk_per_s"] = out["min_ess_bulk"] / self.timings["sampling_s"]
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def to_netcdf(self, path: str | os.PathLike) -> Path:
+        """Write the DataTree atomically (tmp file in the same folder, then os.replace).
+
+        The file opens with plain ``xarray.open_datatree`` / ArviZ; the formula, family,
+        priors, data hash and centring decisions are stored as root attributes.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tree = self.idata.copy()
+        meta = {
+            "biasstats_formula": self.formula,
+            "biasstats_family": self.family,
+            "biasstats_priors": json.dumps(self.priors.as_strings()),
+            "biasstats_data_hash": self.data_hash,
+            "biasstats_settings": json.dumps(self.settings, default=str),
+        }
+        if self.spec is not None:
+            meta["biasstats_centring"] = json.dumps(self.spec.describe_centring())
+            meta["biasstats_collapsed"] = int(bool(self.spec.collapsed))
+        tree.attrs = {**tree.attrs, **meta}
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            tree.to_netcdf(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    def __repr__(self) -> str:
+        d = self.idata.posterior.sizes
+        return (f"Fit(formula='{self.formula}', family='{self.family}', "
+                f"chains={d.get('chain')}, draws={d.get('draw')})")

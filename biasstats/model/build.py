@@ -1,0 +1,624 @@
+"""From (formula, data, family, priors) to a PyMC model.
+
+Two steps, both public so other parts of biasstats (effects, checks, design analysis) can use
+them:
+
+:func:`prepare` turns the user's data into a :class:`ModelSpec`: the numeric arrays the model
+needs (fixed design matrix from patsy, integer level indices per group term, slope columns),
+the priors actually used, and the per-term centring decision. For ``bernoulli`` and
+``binomial`` families rows with identical covariates are **collapsed into binomial cells**
+(successes k out of n) before sampling: the likelihood is the same up to the constant
+sum(log C(n, k)), and the cost follows the number of cells, not rows. The observed variable,
+the posterior predictive and the ``log_likelihood`` group are then **per cell** (dimension
+``cell``), so LOO computed from a Fit leaves out one *cell* (a covariate pattern), not one
+judgement. ``ModelSpec.cells`` maps cells back to covariate values.
+
+:func:`build_model` writes the PyMC model:
+
+* fixed part ``Intercept + X @ b`` (``b`` has dim ``coef`` with patsy column names);
+* each group term ``(expr | g)`` adds ``r_g[idx] * Z`` as an indexed gather (never an indicator
+  matrix). Group effects are ``pm.ZeroSumNormal`` over the levels of the term: the intercept
+  and the group means cannot trade off, and ``r_g`` is reported as the **deviation of a level
+  from the mean of the levels** of that term (the fixed intercept is the grand mean of the
+  levels, not the value of a "typical" new level). ``sd_g`` is the scale of the unconstrained
+  effects: a ZeroSumNormal with L levels has marginal sd ``sd_g * sqrt(1 - 1/L)``. For nested
+  terms ``(1|a/b)`` the zero-sum of ``a:b`` is over all its levels (not within each ``a``),
+  so the within-parent mean of the ``a:b`` effects is identified only through the sum
+  ``r_a + r_a:b``; interpret nested child effects together with their parent;
+* centred (``r ~ ZSN(sd)``) or non-centred (``r = sd * z``, ``z ~ ZSN(1)``) per term, chosen by
+  how informative the data are about the term (see :func:`_centring`), overridable with
+  ``centered={"llm": True}``; correlated varying slopes ``(x | g)`` use an LKJ Cholesky factor
+  and are always non-centred.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from biasstats.errors import SpecError
+from biasstats.model.families import Family, get_family
+from biasstats.model.formula import GroupTerm, ParsedFormula, check_columns, parse_formula
+from biasstats.model.priors import Prior, parse_prior
+
+__all__ = ["GroupSpec", "ModelSpec", "prepare", "build_model", "data_hash"]
+
+_STATEFUL = ("center(", "standardize(", "scale(")
+
+
+@dataclass
+class GroupSpec:
+    term: GroupTerm
+    levels: list[str]
+    idx: np.ndarray                  # level index per observation/cell
+    Z: np.ndarray                    # (n, k) varying-part design (column of ones for 1)
+    coefs: list[str]                 # names of the Z columns ("Intercept", "x")
+    centered: bool
+    reason: str                      # why centred / non-centred
+    correlated: bool
+    parents: list[str] = field(default_factory=list)
+    Q: np.ndarray | None = None      # (L, L-r) orthonormal basis of the zero-sum subspace
+
+    @property
+    def name(self) -> str:
+        return self.term.name
+
+    @property
+    def coef_dim(self) -> str:
+        return f"{self.name}__coef"
+
+
+@dataclass
+class ModelSpec:
+    formula: ParsedFormula
+    family: Family
+    y: np.ndarray
+    trials: np.ndarray | None
+    X: np.ndarray                    # fixed design without the intercept column
+    fixed_names: list[str]
+    has_intercept: bool
+    design_info: Any                 # patsy DesignInfo (full, with intercept if any)
+    groups: list[GroupSpec]
+    priors: dict[str, Prior]
+    cells: pl.DataFrame              # covariates per observation / cell (+ k, n when collapsed)
+    collapsed: bool
+    n_rows: int                      # rows used (after dropping missing)
+    n_dropped: int                   # rows dropped for missing values
+    obs_dim: str
+    response_levels: list | None = None   # ordinal / categorical
+    data_hash: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_linpred(self) -> int:
+        if self.family.response == "categorical":
+            return len(self.response_levels) - 1
+        return 1
+
+    def describe_centring(self) -> dict[str, str]:
+        return {g.name: ("centred" if g.centered else "non-centred") + f" ({g.reason})"
+                for g in self.groups}
+
+
+# ----------------------------------------------------------------------------- data utilities
+def _to_polars(data) -> pl.DataFrame:
+    if isinstance(data, pl.DataFrame):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return pl.from_pandas(data.reset_index(drop=True))
+    raise SpecError(f"data must be a polars or pandas DataFrame, got {type(data).__name__}")
+
+
+def data_hash(df: pl.DataFrame) -> str:
+    """sha256 over column names, dtypes and values (stable across polars versions)."""
+    h = hashlib.sha256()
+    h.update(f"{df.height}|".encode())
+    for name in df.columns:
+        s = df[name]
+        h.update(f"{name}|{s.dtype}|".encode())
+        if s.dtype.is_numeric() or s.dtype == pl.Boolean:
+            arr = s.cast(pl.Float64).fill_null(float("nan")).to_numpy()
+            h.update(np.ascontiguousarray(arr).tobytes())
+        else:
+            h.update("\x1f".join("\x00" if v is None else str(v) for v in s.to_list()).encode())
+    return h.hexdigest()
+
+
+def _level_labels(df: pl.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
+    cols = [df[f].cast(pl.Utf8) for f in factors]
+    if len(cols) == 1:
+        return np.asarray(cols[0].to_list(), dtype=object)
+    joined = pl.DataFrame(cols).select(pl.concat_str(list(factors), separator=":"))
+    return np.asarray(joined.to_series().to_list(), dtype=object)
+
+
+# ----------------------------------------------------------------------------- prepare
+def prepare(
+    formula: str,
+    data,
+    family: str | Family = "bernoulli",
+    priors: dict | None = None,
+    centered: dict[str, bool] | None = None,
+    collapse: bool | None = None,
+) -> ModelSpec:
+    """Validate and turn (formula, data) into the arrays and priors of a model."""
+    import patsy
+
+    fam = family if isinstance(family, Family) else get_family(family)
+    pf = parse_formula(formula)
+    df = _to_polars(data)
+    check_columns(pf, df.columns)
+    if fam.response == "count_trials" and not pf.trials:
+        raise SpecError(f"family 'binomial' needs a response like '{pf.response} | trials(n)'")
+    if pf.trials and fam.response != "count_trials":
+        raise SpecError(f"response '{pf.response} | trials({pf.trials})' needs family 'binomial'")
+
+    used = pf.columns()
+    df = df.select(used)
+    n_all = df.height
+    df = df.with_columns(
+        [pl.col(c).fill_nan(None) for c in used if df[c].dtype in (pl.Float32, pl.Float64)]
+    ).drop_nulls()
+    n_dropped = n_all - df.height
+    if df.height == 0:
+        raise SpecError(f"no rows left after dropping missing values in columns {used}")
+    dhash = data_hash(df)
+
+    # ---- response
+    response_levels = None
+    if fam.response in ("ordinal", "categorical"):
+        ys = df[pf.response]
+        if isinstance(ys.dtype, pl.Enum):
+            levels = list(ys.dtype.categories)
+        else:
+            levels = sorted(ys.unique().to_list())
+        if len(levels) < 2:
+            raise SpecError(f"response '{pf.response}' has one value only; "
+                            f"family '{fam.name}' needs at least 2")
+        code = {v: i for i, v in enumerate(levels)}
+        df = df.with_columns(pl.Series(pf.response, [code[v] for v in ys.to_list()],
+                                       dtype=pl.Int64))
+        response_levels = levels
+    else:
+        if not df[pf.response].dtype.is_numeric() and df[pf.response].dtype != pl.Boolean:
+            raise SpecError(f"response '{pf.response}' must be numeric for family '{fam.name}'")
+        df = df.with_columns(pl.col(pf.response).cast(pl.Float64))
+        yv = df[pf.response].to_numpy()
+        fam.check_response(yv, pf.response, df[pf.trials].to_numpy() if pf.trials else None)
+
+    # ---- collapse Bernoulli / binomial rows into cells
+    do_collapse = fam.collapse if collapse is None else (collapse and fam.collapse)
+    covars = [c for c in used if c not in (pf.response, pf.trials)]
+    if do_collapse:
+        for s in _STATEFUL:
+            if s in pf.fixed or any(s in g.expr for g in pf.groups):
+                raise SpecError(
+                    f"stateful transform '{s[:-1]}' in formula '{pf.formula}' would be computed "
+                    "over collapsed cells; standardise the column before fitting"
+                )
+        n_expr = pl.col(pf.trials).sum() if pf.trials else pl.len()
+        if covars:
+            cells = df.group_by(covars, maintain_order=True).agg(
+                pl.col(pf.response).sum().alias("__k"), n_expr.cast(pl.Float64).alias("__n"))
+        else:
+            cells = df.select(pl.col(pf.response).sum().alias("__k"),
+                              n_expr.cast(pl.Float64).alias("__n"))
+        y = cells["__k"].to_numpy().astype(np.int64)
+        trials = cells["__n"].to_numpy().astype(np.int64)
+        frame = cells.drop(["__k", "__n"])
+        cells_out = cells.rename({"__k": "k", "__n": "n"})
+    else:
+        y = df[pf.response].to_numpy()
+        if fam.response in ("binary", "count", "count_trials", "ordinal", "categorical"):
+            y = y.astype(np.int64)
+        trials = (df[pf.trials].to_numpy().astype(np.int64) if pf.trials
+                  else (np.ones(len(y), dtype=np.int64) if fam.response == "binary" else None))
+        frame = df.select(covars) if covars else pl.DataFrame({"__row": np.zeros(df.height)})
+        cells_out = df
+    n = len(y)
+    pdf = frame.to_pandas() if frame.width else pd.DataFrame(index=range(n))
+    if pdf.shape[0] != n:  # pragma: no cover - no covariates
+        pdf = pd.DataFrame(index=range(n))
+
+    # ---- fixed effects (patsy)
+    try:
+        dm = patsy.dmatrix(pf.fixed, pdf, return_type="dataframe", NA_action="raise")
+    except patsy.PatsyError as e:
+        raise SpecError(f"fixed-effects part '{pf.fixed}' not understood: "
+                        f"{str(e).splitlines()[0]}") from None
+    names = list(dm.columns)
+    has_int = "Intercept" in names and fam.intercept
+    keep = [c for c in names if c != "Intercept"]
+    X = dm[keep].to_numpy(dtype=float) if keep else np.zeros((n, 0))
+    for j, c in enumerate(keep):
+        if np.ptp(X[:, j]) == 0 and (has_int or "Intercept" in names):
+            raise SpecError(f"fixed-effect column '{c}' is constant in the data; drop it")
+    if not fam.intercept and "Intercept" not in names and keep:
+        pass
+
+    # ---- group terms
+    groups: list[GroupSpec] = []
+    for t in pf.groups:
+        labels = _level_labels(frame if frame.width else df, t.factors)
+        levels, idx = np.unique(labels.astype(str), return_inverse=True)
+        if len(levels) < 2:
+            raise SpecError(f"grouping factor '{t.name}' in term '{t.source}' has only one level "
+                            f"('{levels[0]}'); a group term needs at least 2")
+        try:
+            zm = patsy.dmatrix(t.expr, pdf, return_type="dataframe", NA_action="raise")
+        except patsy.PatsyError as e:
+            raise SpecError(f"varying part '{t.expr}' of term '{t.source}' not understood: "
+                            f"{str(e).splitlines()[0]}") from None
+        coefs = list(zm.columns)
+        Z = zm.to_numpy(dtype=float)
+        for j, c in enumerate(coefs):
+            if c != "Intercept" and np.ptp(Z[:, j]) == 0:
+                raise SpecError(f"slope '{c}' in term '{t.source}' is constant in the data; "
+                                f"drop it or use (1 | {t.name})")
+        if not coefs:
+            raise SpecError(f"term '{t.source}' has no varying coefficient")
+        if fam.response == "categorical" and coefs != ["Intercept"]:
+            raise SpecError(f"term '{t.source}': family 'categorical' supports varying "
+                            "intercepts only")
+        if fam.response == "ordinal" and "Intercept" in coefs and len(coefs) > 1:
+            pass
+        groups.append(GroupSpec(term=t, levels=[str(v) for v in levels], idx=idx.astype(np.int64),
+                                Z=Z, coefs=coefs, centered=False, reason="",
+                                correlated=t.correlated and len(coefs) > 1))
+
+    spec = ModelSpec(
+        formula=pf, family=fam, y=np.asarray(y), trials=trials, X=X, fixed_names=keep,
+        has_intercept=has_int, design_info=dm.design_info, groups=groups, priors={},
+        cells=cells_out, collapsed=do_collapse, n_rows=df.height, n_dropped=n_dropped,
+        obs_dim="cell" if do_collapse else "obs", response_levels=response_levels,
+        data_hash=dhash,
+    )
+    _constraints(spec)
+    spec.priors = _priors(spec, priors or {})
+    _centring(spec, centered or {})
+    return spec
+
+
+MAX_PROJECTED_LEVELS = 2000
+
+
+def _constraints(spec: ModelSpec) -> None:
+    """Zero-sum constraints of each group term.
+
+    Every term sums to zero over its levels. A term whose factors strictly contain those of
+    another term (``a:b`` with ``a``; ``llm:stereotype`` with ``llm`` and/or ``stereotype``)
+    also sums to zero *within each level of that parent*, so parent effects and the mean of
+    their children cannot trade off (the nested / interaction analogue of ZeroSumNormal,
+    ANOVA-style). Implemented with an orthonormal basis Q of the constrained subspace:
+    r = Q @ u, u iid Normal(0, sd) (Q is levels x levels, independent of the data size).
+    Terms with more than MAX_PROJECTED_LEVELS levels keep the global zero-sum only.
+    """
+    for g in spec.groups:
+        parents = [h for h in spec.groups
+                   if h is not g and set(h.term.factors) < set(g.term.factors)]
+        L = len(g.levels)
+        if not parents or L > MAX_PROJECTED_LEVELS:
+            continue
+        rows = [np.ones(L)]
+        for h in parents:
+            pairs = np.unique(np.stack([g.idx, h.idx]), axis=1)  # (child level, parent level)
+            A = np.zeros((len(h.levels), L))
+            A[pairs[1], pairs[0]] = 1.0
+            rows.extend(A[A.sum(axis=1) > 0])
+        A = np.vstack(rows)
+        u, sv, vt = np.linalg.svd(A, full_matrices=True)
+        rank = int(np.sum(sv > 1e-9 * sv.max()))
+        Q = vt[rank:].T
+        if Q.shape[1] == 0:
+            raise SpecError(
+                f"term '{g.term.source}' has no levels left to vary once its parent terms "
+                f"({', '.join(h.term.source for h in parents)}) are accounted for; drop it"
+            )
+        g.parents = [h.name for h in parents]
+        g.Q = Q
+
+
+# ----------------------------------------------------------------------------- priors
+def _scales(spec: ModelSpec) -> tuple[float, float]:
+    """(location, scale) of the response on the link scale, for default priors."""
+    fam, y = spec.family, spec.y.astype(float)
+    if fam.scale == "y":
+        return float(np.mean(y)), float(np.std(y)) or 1.0
+    if fam.scale == "logy":
+        ly = np.log(y)
+        return float(np.mean(ly)), float(np.std(ly)) or 1.0
+    if fam.link == "log":
+        return float(np.log(max(np.mean(y), 1e-3))), 1.0
+    return 0.0, 1.0
+
+
+def _priors(spec: ModelSpec, user: dict) -> dict[str, Prior]:
+    loc, s = _scales(spec)
+    fam = spec.family
+    out: dict[str, Prior] = {}
+    if spec.has_intercept:
+        out["Intercept"] = Prior("Normal", {"mu": round(loc, 4), "sigma": round(2.5 * s, 4)})
+    sdx = spec.X.std(axis=0) if spec.X.shape[1] else np.zeros(0)
+    for c, sx in zip(spec.fixed_names, sdx, strict=True):
+        out[f"b_{c}"] = Prior("Normal", {"mu": 0.0, "sigma": round(2.5 * s / max(sx, 1e-8), 4)})
+    for g in spec.groups:
+        for j, c in enumerate(g.coefs):
+            sz = 1.0 if c == "Intercept" else float(np.std(g.Z[:, j]))
+            key = f"sd_{g.name}" if len(g.coefs) == 1 else f"sd_{g.name}__{c}"
+            out[key] = Prior("HalfNormal", {"sigma": round(s / max(sz, 1e-8), 4)})
+        if g.correlated:
+            out[f"cor_{g.name}"] = Prior("LKJ", {"eta": 2.0})
+    sd_y = float(np.std(spec.y)) or 1.0
+    sd_logy = float(np.std(np.log(spec.y))) if fam.scale == "logy" else 1.0
+    for k, txt in fam.aux.items():
+        out[k] = parse_prior(txt.format(sd_y=round(sd_y, 4), sd_logy=round(sd_logy or 1.0, 4)), k)
+
+    # user overrides: exact keys, then the broad ones (b, sd, cor) for keys not set exactly
+    broad = {"b": "b_", "sd": "sd_", "cor": "cor_"}
+    for key in user:
+        if key in out or key in broad:
+            continue
+        if any(key == f"sd_{g.name}" for g in spec.groups):  # sd_g for a multi-coef term
+            continue
+        raise SpecError(f"unknown prior key '{key}'; known keys: {', '.join(out)}")
+    for key, pref in broad.items():
+        if key in user:
+            p = parse_prior(user[key], key)
+            for k in out:
+                if k.startswith(pref):
+                    out[k] = p
+    for g in spec.groups:
+        key = f"sd_{g.name}"
+        if key in user and len(g.coefs) > 1:
+            p = parse_prior(user[key], key)
+            for c in g.coefs:
+                out[f"sd_{g.name}__{c}"] = p
+    for key, val in user.items():
+        if key in out and key not in broad:
+            out[key] = parse_prior(val, key)
+    for k, p in out.items():
+        if k.startswith("cor_") and p.dist != "LKJ":
+            raise SpecError(f"prior '{p}' for '{k}' must be LKJ(eta)")
+        if (k.startswith("sd_") or k in ("sigma", "alpha", "phi", "nu")) and p.dist not in (
+            "HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "Gamma", "InverseGamma",
+            "LogNormal", "Uniform",
+        ):
+            raise SpecError(f"prior '{p}' for '{k}' must be positive-only (e.g. HalfNormal(1))")
+    return out
+
+
+# ----------------------------------------------------------------------------- centring
+def _working(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray] | None:
+    """Working response on the link scale and its Fisher information per observation/cell."""
+    fam, y = spec.family, spec.y.astype(float)
+    if fam.response in ("binary", "count_trials"):
+        n = spec.trials.astype(float)
+        p = np.clip(y.sum() / n.sum(), 0.02, 0.98)
+        return np.log((y + 0.5) / (n - y + 0.5)), n * p * (1 - p)
+    if fam.scale == "y":
+        v = np.var(y) or 1.0
+        return y, np.full(len(y), 1.0 / v)
+    if fam.scale == "logy":
+        v = np.var(np.log(y)) or 1.0
+        return np.log(y), np.full(len(y), 1.0 / v)
+    if fam.link == "log":
+        m, v = max(np.mean(y), 1e-3), max(np.var(y), 1e-3)
+        return np.log(y + 0.5), np.full(len(y), m * m / v)
+    if fam.response == "unit":
+        z = np.log(y / (1 - y))
+        return z, np.full(len(y), 1.0 / (np.var(z) or 1.0))
+    return None  # ordinal / categorical: information rule only
+
+
+def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
+    """Choose centred vs non-centred per term.
+
+    Per level l of a term, the data give an estimate of its effect with standard error
+    se_l = 1/sqrt(I_l) (I_l = summed Fisher information on the link scale). The between-level
+    sd tau is estimated by moments from the level means of a working response
+    (tau^2 = weighted var(level means) - mean(se^2), floored at 0). The shrinkage factor
+    B = se^2 / (se^2 + tau^2) says how much the posterior of a level is driven by the
+    population prior: B < 0.5 (data dominate, median level) -> centred; otherwise non-centred.
+    Families without a working response (ordinal, categorical) use tau = prior scale of sd.
+    ``user`` maps a grouping name (``llm``, ``category:stereotype``) to a forced choice.
+    """
+    names = {g.name for g in spec.groups}
+    for k in user:
+        if k not in names:
+            raise SpecError(f"centered: unknown grouping '{k}'; groupings are "
+                            f"{', '.join(sorted(names)) or '(none)'}")
+    w = _working(spec)
+    stats = []
+    for g in spec.groups:
+        L = len(g.levels)
+        if w is not None:
+            z, info = w
+        else:
+            z, info = np.zeros(len(spec.y)), np.full(len(spec.y), 0.2)
+        I = np.bincount(g.idx, weights=info, minlength=L)
+        se2 = 1.0 / np.maximum(I, 1e-12)
+        if w is not None:
+            m = np.bincount(g.idx, weights=info * z, minlength=L) / np.maximum(I, 1e-12)
+            wts = I / I.sum()
+            grand = np.sum(wts * m)
+            tau2 = max(np.sum(wts * (m - grand) ** 2) * L / max(L - 1, 1) - np.mean(se2), 0.0)
+        else:
+            key = f"sd_{g.name}" if len(g.coefs) == 1 else f"sd_{g.name}__{g.coefs[0]}"
+            tau2 = spec.priors[key].scale() ** 2
+        stats.append((I, se2, tau2))
+    for gi, g in enumerate(spec.groups):
+        I, se2, tau2 = stats[gi]
+        se2 = se2.copy()
+        # A term with a finer term inside it (a within a:b, llm within llm:stereotype) is only
+        # identified up to the mean of its children: add their spread tau_child^2 / m_l.
+        for hi, h in enumerate(spec.groups):
+            if hi != gi and set(g.term.factors) < set(h.term.factors) and h.Q is None:
+                pairs = np.unique(np.stack([g.idx, h.idx]), axis=1)
+                m_l = np.bincount(pairs[0], minlength=len(g.levels))
+                se2 = se2 + stats[hi][2] / np.maximum(m_l, 1)
+        tau2 = max(tau2 - float(np.mean(se2 - stats[gi][1])), 0.0)
+        med_se2 = float(np.median(se2))
+        B = med_se2 / (med_se2 + tau2) if (med_se2 + tau2) > 0 else 1.0
+        auto = B < 0.5 and not g.correlated
+        reason = f"shrinkage B={B:.2f}, median info/level={float(np.median(I)):.3g}"
+        if g.name in user:
+            forced = bool(user[g.name])
+            if forced and g.correlated:
+                raise SpecError(f"centered: term '{g.term.source}' has correlated varying slopes, "
+                                "which are always non-centred; use '||' to centre them")
+            g.centered, g.reason = forced, "set by user"
+        else:
+            g.centered = auto
+            g.reason = reason + ("; correlated slopes" if g.correlated else "")
+
+
+# ----------------------------------------------------------------------------- model
+def _vector_prior(priors: list[Prior], what: str) -> Prior:
+    dists = {p.dist for p in priors}
+    if len(dists) > 1:
+        raise SpecError(f"priors for {what} must use one distribution family, got "
+                        f"{', '.join(sorted(dists))}")
+    keys = list(priors[0].params)
+    for p in priors:
+        if list(p.params) != keys:
+            raise SpecError(f"priors for {what} must give the same parameters, got "
+                            f"{', '.join(map(str, priors))}")
+    return Prior(priors[0].dist, {k: np.array([p.params[k] for p in priors]) for k in keys})
+
+
+def build_model(spec: ModelSpec):
+    """Return the PyMC model for ``spec``."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    fam = spec.family
+    K = spec.n_linpred
+    cat_dim = f"{spec.formula.response}__cat"
+    coords: dict[str, Any] = {spec.obs_dim: np.arange(len(spec.y))}
+    lead: tuple[str, ...] = ()
+    if K > 1:
+        coords[cat_dim] = [str(v) for v in spec.response_levels[1:]]
+        lead = (cat_dim,)
+    if spec.fixed_names:
+        coords["coef"] = spec.fixed_names
+    for g in spec.groups:
+        coords[g.name] = g.levels
+        if len(g.coefs) > 1:
+            coords[g.coef_dim] = g.coefs
+            if g.correlated:
+                coords[g.coef_dim + "_"] = g.coefs
+
+    with pm.Model(coords=coords) as model:
+        eta = 0.0
+        if spec.has_intercept:
+            icpt = spec.priors["Intercept"].create("Intercept", dims=lead or None)
+            eta = icpt
+        if spec.fixed_names:
+            bp = _vector_prior([spec.priors[f"b_{c}"] for c in spec.fixed_names], "b")
+            if K > 1:
+                bp = Prior(bp.dist, {k: np.broadcast_to(v, (K, len(spec.fixed_names)))
+                                     for k, v in bp.params.items()})
+            b = bp.create("b", dims=lead + ("coef",))
+            X = pt.as_tensor_variable(spec.X)
+            eta = eta + (pt.dot(X, b.T) if K > 1 else pt.dot(X, b))
+        for g in spec.groups:
+            eta = eta + _group_effect(pm, pt, spec, g, lead, K)
+
+        aux = {}
+        for k in fam.aux:
+            if k in fam.vector_aux:
+                nthr = len(spec.response_levels) - 1
+                model.add_coord("threshold", list(range(nthr)))
+                p = spec.priors[k]
+                aux[k] = p.create(
+                    k, dims="threshold", transform=pm.distributions.transforms.ordered,
+                    initval=np.linspace(-1.5, 1.5, nthr),
+                )
+            else:
+                aux[k] = spec.priors[k].create(k)
+        if not isinstance(eta, pt.TensorVariable):
+            eta = pt.zeros(len(spec.y)) + eta
+        if K > 1 and eta.ndim == 1:
+            eta = pt.zeros((len(spec.y), K)) + eta
+        if K == 1 and eta.ndim == 0:
+            eta = pt.zeros(len(spec.y)) + eta
+        extra = {"trials": spec.trials}
+        fam.likelihood(spec.formula.response, eta, aux, spec.y, extra, spec.obs_dim)
+    return model
+
+
+def _zero_sum(pm, pt, model, g: GroupSpec, raw_name: str, sigma, dims: tuple[str, ...]):
+    """A zero-sum vector over the levels (last axis) of ``g``; returns the tensor.
+
+    Without parent terms: ``pm.ZeroSumNormal``. With parents: ``u ~ Normal(0, sigma)`` on the
+    constrained basis and ``Q @ u`` (see :func:`_constraints`).
+    """
+    if g.Q is None:
+        return pm.ZeroSumNormal(raw_name, sigma=sigma, dims=dims)
+    bdim = f"{g.name}__basis"
+    if bdim not in model.coords:
+        model.add_coord(bdim, list(range(g.Q.shape[1])))
+    u = pm.Normal(raw_name, mu=0.0, sigma=sigma, dims=dims[:-1] + (bdim,))
+    return pt.dot(u, pt.as_tensor_variable(g.Q.T))
+
+
+def _group_effect(pm, pt, spec: ModelSpec, g: GroupSpec, lead: tuple[str, ...], K: int):
+    model = pm.modelcontext(None)
+    name = g.name
+    k = len(g.coefs)
+    idx = g.idx
+    if k == 1:
+        sd = spec.priors[f"sd_{name}"].create(f"sd_{name}", dims=lead or None)
+        sdb = sd[:, None] if K > 1 else sd
+        dims = lead + (name,)
+        if g.centered:
+            if g.Q is None:
+                r = pm.ZeroSumNormal(f"r_{name}", sigma=sdb, dims=dims)
+            else:
+                r = pm.Deterministic(f"r_{name}", _zero_sum(pm, pt, model, g, f"u_{name}", sdb,
+                                                            dims), dims=dims)
+        else:
+            z = _zero_sum(pm, pt, model, g, f"z_{name}", 1.0, dims)
+            r = pm.Deterministic(f"r_{name}", sdb * z, dims=dims)
+        if K > 1:
+            return r[:, idx].T
+        col = g.Z[:, 0]
+        return r[idx] if np.all(col == 1.0) else r[idx] * col
+    sdp = _vector_prior([spec.priors[f"sd_{name}__{c}"] for c in g.coefs], f"sd_{name}")
+    dims = (g.coef_dim, name)
+    if g.correlated:
+        eta_lkj = spec.priors[f"cor_{name}"].params["eta"]
+        chol, corr, stds = pm.LKJCholeskyCov(
+            f"chol_{name}", n=k, eta=eta_lkj, sd_dist=sdp.dist_(shape=k), compute_corr=True,
+            store_in_trace=False,
+        )
+        pm.Deterministic(f"sd_{name}", stds, dims=g.coef_dim)
+        pm.Deterministic(f"cor_{name}", corr, dims=(g.coef_dim, g.coef_dim + "_"))
+        z = _zero_sum(pm, pt, model, g, f"z_{name}", 1.0, dims)
+        r = pm.Deterministic(f"r_{name}", pt.dot(chol, z), dims=dims)
+    else:
+        sd = sdp.create(f"sd_{name}", dims=g.coef_dim)
+        if g.centered:
+            if g.Q is None:
+                r = pm.ZeroSumNormal(f"r_{name}", sigma=sd[:, None], dims=dims)
+            else:
+                r = pm.Deterministic(f"r_{name}", _zero_sum(pm, pt, model, g, f"u_{name}",
+                                                            sd[:, None], dims), dims=dims)
+        else:
+            z = _zero_sum(pm, pt, model, g, f"z_{name}", 1.0, dims)
+            r = pm.Deterministic(f"r_{name}", sd[:, None] * z, dims=dims)
+    Z = pt.as_tensor_variable(g.Z)
+    return (r[:, idx].T * Z).sum(axis=1)
+
+
+def log_binomial_constant(spec: ModelSpec) -> float:
+    """sum log C(n, k) over cells: the constant separating the collapsed and row likelihoods."""
+    n, k = spec.trials.astype(float), spec.y.astype(float)
+    return float(sum(math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
+                     for a, b in zip(n, k, strict=True)))

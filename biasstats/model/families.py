@@ -1,0 +1,154 @@
+"""Response families, declared as data.
+
+Each family is one :class:`Family` table entry: its likelihood (a small function from the
+linear predictor and auxiliary parameters to a PyMC distribution), the auxiliary parameters
+with their default priors (prior strings, scaled to the data through ``{sd_y}``-style
+placeholders resolved in :mod:`biasstats.model.priors`), the link, and what the response
+must look like. Adding a family is adding an entry to :data:`FAMILIES`; the model builder
+has no per-family control flow beyond reading these fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from biasstats.errors import SpecError
+
+__all__ = ["Family", "FAMILIES", "get_family"]
+
+
+def _binomial(name, eta, aux, y, extra, dims):
+    import pymc as pm
+
+    return pm.Binomial(name, n=extra["trials"], logit_p=eta, observed=y, dims=dims)
+
+
+def _gaussian(name, eta, aux, y, extra, dims):
+    import pymc as pm
+
+    return pm.Normal(name, mu=eta, sigma=aux["sigma"], observed=y, dims=dims)
+
+
+def _student_t(name, eta, aux, y, extra, dims):
+    import pymc as pm
+
+    return pm.StudentT(name, nu=aux["nu"], mu=eta, sigma=aux["sigma"], observed=y, dims=dims)
+
+
+def _lognormal(name, eta, aux, y, extra, dims):
+    import pymc as pm
+
+    return pm.LogNormal(name, mu=eta, sigma=aux["sigma"], observed=y, dims=dims)
+
+
+def _beta(name, eta, aux, y, extra, dims):
+    import pymc as pm
+
+    mu = pm.math.invlogit(eta)
+    return pm.Beta(name, alpha=mu * aux["phi"], beta=(1 - mu) * aux["phi"], observed=y, dims=dims)
+
+
+def _negative_binomial(name, eta, aux, y, extra, dims):
+    import pymc as pm
+
+    return pm.NegativeBinomial(name, mu=pm.math.exp(eta), alpha=aux["alpha"], observed=y,
+                               dims=dims)
+
+
+def _cumulative(name, eta, aux, y, extra, dims):
+    import pymc as pm
+
+    return pm.OrderedLogistic(name, eta=eta, cutpoints=aux["cutpoints"], observed=y, dims=dims,
+                              compute_p=False)
+
+
+def _categorical(name, eta, aux, y, extra, dims):
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    # eta: (n, K-1) against the reference (first) category, whose logit is 0.
+    full = pt.concatenate([pt.zeros((eta.shape[0], 1)), eta], axis=1)
+    return pm.Categorical(name, logit_p=full, observed=y, dims=dims)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A response family as data.
+
+    name        registry key
+    link        ``logit`` / ``identity`` / ``log`` / ``cumulative-logit`` / ``multinomial-logit``
+    likelihood  ``f(name, eta, aux: dict, y, extra: dict, dims) -> pm observed RV``
+    aux         auxiliary parameter -> default prior string; placeholders ``{sd_y}``,
+                ``{sd_logy}`` are filled from the data
+    response    what y must be: ``binary``, ``count_trials``, ``real``, ``positive``,
+                ``unit``, ``count``, ``ordinal``, ``categorical``
+    intercept   whether the linear predictor has its own intercept (ordinal: no, the
+                cut-points play that role)
+    collapse    rows with identical covariates are summed into binomial cells before sampling
+    scale       ``"link"``: priors on the link scale are unit-scale (logit/log);
+                ``"y"`` (identity) / ``"logy"`` (lognormal): scaled by the sd of y / log y
+    """
+
+    name: str
+    link: str
+    likelihood: Callable
+    aux: dict[str, str] = field(default_factory=dict)
+    response: str = "real"
+    intercept: bool = True
+    collapse: bool = False
+    scale: str = "link"
+    vector_aux: tuple[str, ...] = ()  # aux parameters with one entry per response threshold
+
+    def check_response(self, y: np.ndarray, term: str, trials: np.ndarray | None = None) -> None:
+        """Raise SpecError (naming the response term) if y cannot come from this family."""
+        bad = None
+        if self.response == "binary" and not np.isin(y, (0, 1)).all():
+            bad = "0/1 values"
+        elif self.response in ("count", "count_trials") and (
+            (y < 0).any() or (np.round(y) != y).any()
+        ):
+            bad = "non-negative integer counts"
+        elif self.response == "count_trials" and trials is not None and (
+            (trials < y).any() or (np.round(trials) != trials).any()
+        ):
+            bad = "integer trials at least as large as the counts"
+        elif self.response == "positive" and (y <= 0).any():
+            bad = "positive values"
+        elif self.response == "unit" and ((y <= 0) | (y >= 1)).any():
+            bad = "values strictly between 0 and 1"
+        if bad:
+            raise SpecError(f"response '{term}' must hold {bad} for family '{self.name}'")
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in [
+        Family("bernoulli", "logit", _binomial, response="binary", collapse=True),
+        Family("binomial", "logit", _binomial, response="count_trials", collapse=True),
+        Family("gaussian", "identity", _gaussian, aux={"sigma": "Exponential(scale={sd_y})"},
+               scale="y"),
+        Family("student_t", "identity", _student_t,
+               aux={"sigma": "Exponential(scale={sd_y})", "nu": "Gamma(2, 0.1)"}, scale="y"),
+        Family("lognormal", "identity", _lognormal, aux={"sigma": "Exponential(scale={sd_logy})"},
+               response="positive", scale="logy"),
+        Family("beta", "logit", _beta, aux={"phi": "Gamma(2, 0.1)"}, response="unit"),
+        Family("negative_binomial", "log", _negative_binomial, aux={"alpha": "Gamma(2, 0.5)"},
+               response="count"),
+        Family("cumulative", "cumulative-logit", _cumulative, aux={"cutpoints": "Normal(0, 2.5)"},
+               response="ordinal", intercept=False, vector_aux=("cutpoints",)),
+        Family("categorical", "multinomial-logit", _categorical, response="categorical"),
+    ]
+}
+_ALIASES = {"ordinal": "cumulative", "logistic": "bernoulli", "normal": "gaussian",
+            "negbinomial": "negative_binomial", "multinomial": "categorical",
+            "studentt": "student_t"}
+
+
+def get_family(name: str) -> Family:
+    key = _ALIASES.get(str(name).lower(), str(name).lower())
+    if key not in FAMILIES:
+        raise SpecError(f"unknown family '{name}'; choose one of {', '.join(FAMILIES)}")
+    return FAMILIES[key]

@@ -1,0 +1,266 @@
+"""lme4/brms-style model formulas.
+
+A small, fully tested grammar of our own for the parts patsy does not know (the response side
+and the ``( ... | g)`` group terms); the fixed-effects part is handed verbatim to patsy, so
+categorical coding, interactions, ``0 +`` / ``- 1`` and transforms behave exactly as in
+statsmodels and the same fixed part can be fitted there.
+
+Supported::
+
+    y ~ x + (1 | g)                      random intercept
+    y ~ x + (1 | a) + (1 | b)            crossed
+    y ~ x + (1 | a/b)                    nested  = (1|a) + (1|a:b)
+    y ~ x + (1 | a:b)                    interaction group (observed combinations only)
+    y ~ x + (x | g)                      varying slope, correlated (LKJ)
+    y ~ x + (x || g)                     varying slope, uncorrelated
+    k | trials(n) ~ x + (1 | g)          binomial response
+
+Every user mistake raises :class:`~biasstats.errors.SpecError` with a one-line message that
+names the offending term.
+"""
+
+from __future__ import annotations
+
+import io
+import keyword
+import re
+import tokenize
+from dataclasses import dataclass, field
+
+from biasstats.errors import SpecError
+
+__all__ = ["GroupTerm", "ParsedFormula", "parse_formula", "check_columns", "split_top_level"]
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z_0-9.]*$")
+# Names patsy understands inside a formula that are not data columns.
+_PATSY_NAMES = {"C", "I", "Q", "np", "center", "standardize", "scale", "bs", "cr", "cc", "te",
+                "Treatment", "Sum", "Diff", "Helmert", "Poly", "levels", "Intercept"}
+
+
+@dataclass(frozen=True)
+class GroupTerm:
+    """One group-level term ``(expr | factors)``.
+
+    ``factors`` are the data columns whose observed combinations form the levels
+    (``("a", "b")`` for ``a:b``). ``expr`` is the patsy formula of the varying part
+    (``"1"``, ``"1 + x"``, ``"0 + x"``). ``correlated`` is False for ``||``.
+    """
+
+    expr: str
+    factors: tuple[str, ...]
+    correlated: bool = True
+    source: str = ""  # the term as the user wrote it, for messages
+
+    @property
+    def name(self) -> str:
+        """brms-style name of the grouping: ``llm`` or ``category:stereotype``."""
+        return ":".join(self.factors)
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    formula: str
+    response: str                     # outcome column (successes for binomial)
+    trials: str | None                # trials column for ``k | trials(n)``
+    fixed: str                        # right-hand side for patsy (no group terms)
+    groups: tuple[GroupTerm, ...] = field(default_factory=tuple)
+
+    @property
+    def fixed_formula(self) -> str:
+        """A complete patsy/statsmodels formula for the fixed part."""
+        return f"{self.response} ~ {self.fixed}"
+
+    def columns(self) -> list[str]:
+        """Every data column the formula references (response first)."""
+        cols = [self.response] + ([self.trials] if self.trials else [])
+        cols += _identifiers(self.fixed)
+        for g in self.groups:
+            cols += _identifiers(g.expr) + list(g.factors)
+        out: list[str] = []
+        for c in cols:
+            if c not in out:
+                out.append(c)
+        return out
+
+
+def _check_parens(formula: str) -> None:
+    depth = 0
+    for ch in formula:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                break
+    if depth != 0:
+        raise SpecError(f"unbalanced parentheses in formula '{formula}'")
+
+
+def split_top_level(text: str, seps: str = "+") -> list[tuple[str, str]]:
+    """Split ``text`` at top-level separator characters; return (separator, piece) pairs.
+
+    The first piece's separator is ``""``. Parentheses nest.
+    """
+    out: list[tuple[str, str]] = []
+    depth, start, sep = 0, 0, ""
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch in seps and depth == 0:
+            out.append((sep, text[start:i].strip()))
+            sep, start = ch, i + 1
+    out.append((sep, text[start:].strip()))
+    return out
+
+
+def _identifiers(expr: str) -> list[str]:
+    """Data-column names referenced in a patsy expression (functions and keywords skipped)."""
+    names: list[str] = []
+    try:
+        toks = [t for t in tokenize.generate_tokens(io.StringIO(expr).readline)
+                if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
+    except (tokenize.TokenError, IndentationError, SyntaxError) as e:  # pragma: no cover
+        raise SpecError(f"cannot read formula term '{expr}': {e}") from None
+    for i, t in enumerate(toks):
+        if t.type != tokenize.NAME or keyword.iskeyword(t.string):
+            continue
+        nxt = toks[i + 1].string if i + 1 < len(toks) else ""
+        prv = toks[i - 1].string if i > 0 else ""
+        if nxt in ("(", ".") or prv == "." or nxt == "=":
+            continue  # a function, a module attribute, or a keyword argument
+        if t.string in _PATSY_NAMES:
+            continue
+        if t.string not in names:
+            names.append(t.string)
+    return names
+
+
+def _parse_group(term: str, inner: str) -> list[GroupTerm]:
+    if "||" in inner:
+        expr, _, grp = inner.partition("||")
+        correlated = False
+    else:
+        expr, _, grp = inner.partition("|")
+        correlated = True
+    expr, grp = expr.strip(), grp.strip()
+    if not expr:
+        raise SpecError(f"group term '{term}' has nothing before '|'; write (1 | {grp or 'g'})")
+    if not grp:
+        raise SpecError(f"group term '{term}' has no grouping factor after '|'")
+    if "|" in grp:
+        raise SpecError(f"group term '{term}' has more than one '|'")
+    if "/" in grp:
+        parts = [p.strip() for p in grp.split("/")]
+        if any(not p for p in parts):
+            raise SpecError(f"nested grouping '{grp}' in term '{term}' has an empty level")
+        chain = []
+        for i in range(len(parts)):
+            chain.append(tuple(":".join(parts[: i + 1]).split(":")))
+    else:
+        chain = [tuple(p.strip() for p in grp.split(":"))]
+    out = []
+    for factors in chain:
+        for f in factors:
+            if not _IDENT.match(f):
+                raise SpecError(f"grouping factor '{f}' in term '{term}' must be a column name")
+        out.append(GroupTerm(expr=expr, factors=factors, correlated=correlated, source=term))
+    return out
+
+
+def parse_formula(formula: str) -> ParsedFormula:
+    """Parse a formula string (syntax only; see :func:`check_columns` for the data checks)."""
+    if not isinstance(formula, str) or not formula.strip():
+        raise SpecError("formula must be a non-empty string like 'y ~ x + (1 | g)'")
+    formula = " ".join(formula.split())
+    _check_parens(formula)
+    if formula.count("~") != 1:
+        raise SpecError(f"formula '{formula}' must contain exactly one '~'")
+    lhs, rhs = (s.strip() for s in formula.split("~"))
+    if not lhs:
+        raise SpecError(f"formula '{formula}' has no response on the left of '~'")
+    if not rhs:
+        raise SpecError(f"formula '{formula}' has nothing on the right of '~'; use '~ 1'")
+
+    # Response side: ``y`` or ``k | trials(n)``.
+    trials = None
+    if "|" in lhs:
+        resp, _, add = (s.strip() for s in lhs.partition("|"))
+        m = re.fullmatch(r"trials\(\s*([A-Za-z_][A-Za-z_0-9.]*)\s*\)", add)
+        if not m:
+            raise SpecError(f"response term '{lhs}' not understood; expected 'k | trials(n)'")
+        trials = m.group(1)
+    else:
+        resp = lhs
+    if not _IDENT.match(resp):
+        raise SpecError(f"response '{resp}' must be a column name")
+
+    fixed_parts: list[str] = []
+    groups: list[GroupTerm] = []
+    for sep, piece in split_top_level(rhs, "+-"):
+        if not piece:
+            if sep == "" and rhs.lstrip().startswith("-"):
+                continue
+            raise SpecError(f"empty term in formula '{formula}' (a dangling '{sep or '+'}')")
+        if piece.startswith("(") and piece.endswith(")") and _outer_pair(piece):
+            inner = piece[1:-1].strip()
+            if "|" in inner:
+                if sep == "-":
+                    raise SpecError(f"group term '{piece}' cannot be subtracted")
+                groups.extend(_parse_group(piece, inner))
+                continue
+        fixed_parts.append(f"{sep} {piece}" if sep else piece)
+    fixed = " ".join(fixed_parts).strip()
+    if fixed.startswith("+"):
+        fixed = fixed[1:].strip()
+    if not fixed:
+        fixed = "1"
+    elif fixed.startswith("-"):
+        fixed = "1 " + fixed
+    for g in groups:
+        if "|" in g.expr:
+            raise SpecError(f"group term '{g.source}' has more than one '|'")
+    seen: dict[str, str] = {}
+    for g in groups:
+        if g.name in seen:
+            raise SpecError(
+                f"grouping '{g.name}' appears in more than one term ('{seen[g.name]}' and "
+                f"'{g.source}'); combine them as (1 + x | {g.name})"
+            )
+        seen[g.name] = g.source
+    return ParsedFormula(formula=formula, response=resp, trials=trials, fixed=fixed,
+                         groups=tuple(groups))
+
+
+def _outer_pair(piece: str) -> bool:
+    """True if the first '(' of ``piece`` closes at its last character."""
+    depth = 0
+    for i, ch in enumerate(piece):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i == len(piece) - 1
+    return False
+
+
+def check_columns(pf: ParsedFormula, columns) -> None:
+    """Raise SpecError naming the term if the formula uses a column the data lack."""
+    cols = set(columns)
+
+    def need(name: str, term: str) -> None:
+        if name not in cols:
+            raise SpecError(f"unknown column '{name}' in term '{term}' (data columns: "
+                            f"{', '.join(sorted(map(str, cols))[:20])})")
+
+    need(pf.response, pf.response)
+    if pf.trials:
+        need(pf.trials, f"trials({pf.trials})")
+    for sep, piece in split_top_level(pf.fixed, "+-"):
+        for name in _identifiers(piece):
+            need(name, piece)
+    for g in pf.groups:
+        for name in _identifiers(g.expr) + list(g.factors):
+            need(name, g.source)
