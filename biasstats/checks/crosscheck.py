@@ -363,8 +363,11 @@ def cluster_robust_glm(
     if ok.height == 0:
         raise ValueError("judgement table: no ok judgements with a congruent outcome")
     clu = _cluster_expr(ok, cluster)
-    cluster_name = "none" if cluster is None else (
-        cluster if isinstance(cluster, str) else LEVEL_SEP.join(cluster))
+    cluster_name = (
+        "none"
+        if cluster is None
+        else (cluster if isinstance(cluster, str) else LEVEL_SEP.join(cluster))
+    )
     groupings = ([[]] if overall else []) + ([by_cols] if by_cols else [])
     if not groupings:
         raise ValueError("cluster_robust_glm: nothing to fit (by is empty and overall=False)")
@@ -443,7 +446,7 @@ def _clustered_se_of_mean(y: np.ndarray, groups: np.ndarray) -> tuple[float, int
 def miller_summary(
     table: pl.DataFrame, *, alpha: float = 0.05, power: float = 0.80
 ) -> pl.DataFrame:
-    """"Adding Error Bars to Evals"-style (Miller 2024) overall estimate of the mean
+    """Miller (2024, "Adding Error Bars to Evals")-style overall estimate of the mean
     congruence (``ok`` judgements) with three standard errors, one row each (``se_type``):
 
     * ``naive``: sd / sqrt(N), as if the N judgements were independent;
@@ -552,8 +555,10 @@ def crosscheck_table(
     terms = [_by_list(b) for b in by]
     tt = pl.concat(
         [authors_ttests(df, None, score_failures_as_zero=score_failures_as_zero)]
-        + [authors_ttests(df, t, score_failures_as_zero=score_failures_as_zero, overall=False)
-           for t in terms]  # fmt: skip
+        + [
+            authors_ttests(df, t, score_failures_as_zero=score_failures_as_zero, overall=False)
+            for t in terms
+        ]  # fmt: skip
     ).select(*TTEST_COLUMNS)
     keys = ["group_term", "level"]
     if is_trial_level:
@@ -570,7 +575,9 @@ def crosscheck_table(
                        maintain_order="left")  # fmt: skip
     else:
         out = out.with_columns(
-            [pl.lit(None, pl.Float64).alias(c)
-             for c in ("posterior_mean", "posterior_low", "posterior_high")]  # fmt: skip
+            [
+                pl.lit(None, pl.Float64).alias(c)
+                for c in ("posterior_mean", "posterior_low", "posterior_high")
+            ]  # fmt: skip
         )
     return out.select(*CROSSCHECK_COLUMNS)
