@@ -262,8 +262,11 @@ def _glm_cells(ok: pl.DataFrame, by_cols: list[str], clu: pl.Expr | None) -> pl.
         level=_level_expr(by_cols),
         cluster=clu if clu is not None else pl.int_range(pl.len()).cast(pl.Utf8),
     )
-    return keyed.group_by("level", "cluster").agg(
-        n=pl.len().cast(pl.Int64), k=pl.col("congruent").sum()
+    # sorted so that the fit (and its last digits) does not depend on group_by's order
+    return (
+        keyed.group_by("level", "cluster")
+        .agg(n=pl.len().cast(pl.Int64), k=pl.col("congruent").sum())
+        .sort("level", "cluster")
     )
 
 
