@@ -1,0 +1,897 @@
+"""Paper-ready figures from plain tables (polars or pandas DataFrames, numpy arrays).
+
+Every function returns a :class:`matplotlib.figure.Figure` (not registered with pyplot) drawn
+in the biasstats style (:mod:`biasstats.report.style`); save it with
+:func:`biasstats.report.style.save_figure`. Nothing here fits a model: the inputs are the
+effects, ranks, variance-decomposition, predictive-check and cross-check tables described in
+:mod:`biasstats.report` (one row per level, posterior summaries as columns).
+
+Conventions: levels are sorted by posterior mean, the largest at the top; intervals are
+highest-density intervals (HDI) with their probability in the legend; a grey band marks the
+region of practical equivalence (ROPE); a dashed line marks "no bias"; the verdict is shown
+by marker shape *and* colour (filled circle = biased, open square = practically unbiased,
+open diamond = undecided) so figures read in greyscale too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib as mpl
+import numpy as np
+import polars as pl
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from biasstats.report.style import (
+    CATEGORICAL,
+    DIVERGING_CMAP,
+    DOUBLE_COLUMN,
+    GREY,
+    LIGHT_GREY,
+    OKABE_ITO,
+    ROPE_COLOUR,
+    SINGLE_COLUMN,
+    VERDICT_STYLE,
+    new_figure,
+    paper_style,
+)
+
+__all__ = [
+    "SCALES",
+    "category_forest",
+    "crosscheck",
+    "forest",
+    "heatmap",
+    "ppc_grouped",
+    "ranks",
+    "scale_label",
+    "variance_decomposition",
+]
+
+# scale -> (axis label, value meaning "no bias", log axis?)
+SCALES: dict[str, tuple[str, float, bool]] = {
+    "probability": ("P(stereotype-congruent)", 0.5, False),
+    "bias": ("Bias (−1 … +1)", 0.0, False),
+    "log_odds": ("Log-odds of a stereotype-congruent answer", 0.0, False),
+    "odds_ratio": ("Odds ratio (log scale)", 1.0, True),
+    "d_score": ("D score (−1 … +1)", 0.0, False),
+}
+
+TERM_LABELS: dict[str, str] = {
+    "llm": "LLM",
+    "category": "Category",
+    "stereotype": "Stereotype",
+    "variant": "Prompt variant",
+    "residual": "Residual",
+    "contrast": "Contrast",
+}
+
+
+def scale_label(scale: str) -> str:
+    """The axis label for an effects scale ("bias" → "Bias (−1 … +1)")."""
+    return _scale(scale)[0]
+
+
+def _scale(scale: str) -> tuple[str, float, bool]:
+    try:
+        return SCALES[scale]
+    except KeyError:
+        raise ValueError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}") from None
+
+
+def _frame(df) -> pl.DataFrame:
+    if isinstance(df, pl.DataFrame):
+        return df
+    if hasattr(df, "to_dict") and hasattr(df, "columns"):  # pandas
+        return pl.from_pandas(df)
+    raise TypeError(f"expected a polars or pandas DataFrame, got {type(df).__name__}")
+
+
+def _require(df: pl.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} table lacks column(s) {', '.join(missing)}")
+
+
+def _select(effects, term: str, scale: str) -> pl.DataFrame:
+    df = _frame(effects)
+    _require(df, ["term", "level", "scale", "mean", "hdi_low", "hdi_high"], "effects")
+    _scale(scale)
+    out = df.filter((pl.col("term") == term) & (pl.col("scale") == scale))
+    if out.height == 0:
+        have = sorted({f"{t}/{s}" for t, s in df.select("term", "scale").unique().iter_rows()})
+        raise ValueError(
+            f"no effects for term {term!r} on scale {scale!r}; available: {', '.join(have) or 'none'}"
+        )
+    return out
+
+
+def _height(n: int, per: float = 0.15, base: float = 0.85, minimum: float = 1.5) -> float:
+    return max(minimum, base + per * n)
+
+
+def _hdi_text(df: pl.DataFrame) -> str:
+    if "hdi_prob" in df.columns:
+        probs = df["hdi_prob"].drop_nulls().unique().to_list()
+        if len(probs) == 1:
+            return f"{100 * float(probs[0]):g}% HDI"
+    return "HDI"
+
+
+def _rope(df: pl.DataFrame) -> tuple[float, float] | None | str:
+    """A common ROPE (lo, hi); "per-row" if rows differ; None if no ROPE is given."""
+    if "rope_low" not in df.columns or "rope_high" not in df.columns:
+        return None
+    pairs = df.select("rope_low", "rope_high").drop_nulls().unique()
+    if pairs.height == 0:
+        return None
+    if pairs.height == 1:
+        lo, hi = pairs.row(0)
+        return float(lo), float(hi)
+    return "per-row"
+
+
+def _verdict_handles(verdicts: Sequence[str]) -> list[Line2D]:
+    handles = []
+    for v in VERDICT_STYLE:
+        if v in verdicts:
+            handles.append(_marker_handle(v))
+    return handles
+
+
+def _marker_handle(verdict: str) -> Line2D:
+    st = VERDICT_STYLE.get(verdict, VERDICT_STYLE["undecided"])
+    return Line2D(
+        [],
+        [],
+        color=st["color"],
+        marker=st["marker"],
+        markersize=4,
+        markerfacecolor=st["color"] if st["filled"] else "white",
+        markeredgecolor=st["color"],
+        lw=1.0,
+        label=verdict,
+    )
+
+
+def _draw_intervals(ax, y, mean, lo, hi, verdicts, size: float = 16.0) -> None:
+    """Posterior mean + interval per row, styled by verdict."""
+    y = np.asarray(y, dtype=float)
+    mean = np.asarray(mean, dtype=float)
+    lo = np.asarray(lo, dtype=float)
+    hi = np.asarray(hi, dtype=float)
+    verdicts = np.asarray(verdicts, dtype=object)
+    for verdict in list(VERDICT_STYLE) + sorted(set(verdicts) - set(VERDICT_STYLE)):
+        sel = verdicts == verdict
+        if not sel.any():
+            continue
+        st = VERDICT_STYLE.get(verdict, VERDICT_STYLE["undecided"])
+        ax.hlines(y[sel], lo[sel], hi[sel], color=st["color"], lw=1.0, zorder=2)
+        ax.scatter(
+            mean[sel],
+            y[sel],
+            s=size,
+            marker=st["marker"],
+            facecolors=st["color"] if st["filled"] else "white",
+            edgecolors=st["color"],
+            linewidths=0.9,
+            zorder=3,
+        )
+
+
+def _reference_line(ax, ref: float) -> None:
+    ax.axvline(ref, color="#555555", lw=0.6, ls=(0, (3, 2)), zorder=1)
+
+
+def _rope_band(ax, df: pl.DataFrame, y: np.ndarray) -> bool:
+    rope = _rope(df)
+    if rope is None:
+        return False
+    if rope == "per-row":
+        lo = df["rope_low"].to_numpy().astype(float)
+        hi = df["rope_high"].to_numpy().astype(float)
+        ax.barh(y, hi - lo, left=lo, height=0.8, color=ROPE_COLOUR, lw=0, zorder=0)
+    else:
+        ax.axvspan(rope[0], rope[1], color=ROPE_COLOUR, lw=0, zorder=0)
+    return True
+
+
+def _verdicts(df: pl.DataFrame) -> list[str]:
+    if "verdict" in df.columns:
+        return [v if v is not None else "undecided" for v in df["verdict"].to_list()]
+    return ["undecided"] * df.height
+
+
+def _legend_above(fig: Figure, handles, title: str | None = None, ncols: int | None = None):
+    if not handles:
+        return
+    fig.legend(
+        handles=handles,
+        loc="outside upper left",
+        ncols=ncols or min(len(handles), 4),
+        title=title,
+        alignment="left",
+        columnspacing=1.0,
+        handletextpad=0.4,
+    )
+
+
+def _level_axis(ax, y, labels) -> None:
+    ax.set_yticks(y, labels)
+    ax.tick_params(axis="y", length=0, pad=3)
+    ax.spines["left"].set_visible(False)
+    ax.set_ylim(min(y) - 0.7, max(y) + 0.7)
+
+
+def forest(
+    effects,
+    term: str,
+    scale: str = "bias",
+    *,
+    title: str | None = None,
+    width: float = SINGLE_COLUMN,
+) -> Figure:
+    """Forest plot of one term: posterior mean and HDI per level, ROPE band, no-bias line.
+
+    Levels are sorted by posterior mean (largest at the top); the verdict is shown by marker.
+    """
+    df = _select(effects, term, scale).sort("mean")
+    label, ref, log = _scale(scale)
+    n = df.height
+    y = np.arange(n, dtype=float)
+    verdicts = _verdicts(df)
+    with paper_style():
+        fig = new_figure(width, _height(n))
+        ax = fig.add_subplot()
+        has_rope = _rope_band(ax, df, y)
+        _reference_line(ax, ref)
+        _draw_intervals(ax, y, df["mean"], df["hdi_low"], df["hdi_high"], verdicts)
+        _level_axis(ax, y, [str(v) for v in df["level"].to_list()])
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        if title:
+            ax.set_title(title)
+        handles = _verdict_handles(verdicts)
+        if has_rope:
+            handles.append(Patch(color=ROPE_COLOUR, label="ROPE"))
+        _legend_above(fig, handles, title=f"Posterior mean, {_hdi_text(df)}")
+    return fig
+
+
+def _split_levels(df: pl.DataFrame, rows: str, cols: str, swapped: bool) -> pl.DataFrame:
+    """Add ``_row`` / ``_col`` from explicit columns if present, else from "row:col" levels."""
+    if rows in df.columns and cols in df.columns:
+        return df.with_columns(
+            pl.col(rows).cast(pl.Utf8).alias("_row"), pl.col(cols).cast(pl.Utf8).alias("_col")
+        )
+    levels = df["level"].cast(pl.Utf8).to_list()
+    bad = [lv for lv in levels if ":" not in lv]
+    if bad:
+        raise ValueError(f"interaction level {bad[0]!r} is not of the form '<{rows}>:<{cols}>'")
+    # LLM names may contain ':' (e.g. "llama2:13b"); stereotypes do not: split at the last ':'.
+    first = [lv.rsplit(":", 1)[0] for lv in levels]
+    second = [lv.rsplit(":", 1)[1] for lv in levels]
+    r, c = (second, first) if swapped else (first, second)
+    return df.with_columns(pl.Series("_row", r), pl.Series("_col", c))
+
+
+def _term_means(effects: pl.DataFrame, term: str, scale: str) -> dict[str, float]:
+    sub = effects.filter((pl.col("term") == term) & (pl.col("scale") == scale))
+    return {str(k): float(v) for k, v in sub.select("level", "mean").iter_rows()}
+
+
+def _nice_ceiling(x: float) -> float:
+    if not np.isfinite(x) or x <= 0:
+        return 1.0
+    step = 10 ** math.floor(math.log10(x)) / 2
+    return math.ceil(x / step - 1e-9) * step
+
+
+def _cell_text(v: float, scale: str) -> str:
+    if not np.isfinite(v):
+        return ""
+    if scale == "odds_ratio" or abs(v) >= 10:
+        s = f"{v:.1f}"
+    elif abs(v) >= 1:
+        s = f"{v:.1f}"
+    else:
+        s = f"{v:.2f}".replace("0.", ".", 1)
+    return s.replace("-", "−")
+
+
+def heatmap(
+    effects,
+    rows: str = "llm",
+    cols: str = "stereotype",
+    scale: str = "bias",
+    *,
+    category_of: Mapping[str, str] | None = None,
+    annotate: bool = True,
+    vlim: float | None = None,
+    width: float = DOUBLE_COLUMN,
+    title: str | None = None,
+) -> Figure:
+    """Heatmap of an interaction term (``rows:cols``, e.g. "llm:stereotype"), one cell per pair.
+
+    Colours use a diverging map centred on "no bias" with symmetric limits; cells are annotated
+    with the posterior mean. Rows are sorted by their main-effect mean (largest at the top);
+    with ``category_of`` (column level → category) columns are grouped by category, categories
+    and columns within them sorted by mean.
+    """
+    eff = _frame(effects)
+    label, ref, log = _scale(scale)
+    swapped = False
+    try:
+        df = _select(eff, f"{rows}:{cols}", scale)
+    except ValueError:
+        try:
+            df = _select(eff, f"{cols}:{rows}", scale)
+            swapped = True
+        except ValueError:
+            df = _select(eff, f"{rows}:{cols}", scale)  # re-raise with the first name
+    df = _split_levels(df, rows, cols, swapped)
+    cells = {(r, c): float(m) for r, c, m in df.select("_row", "_col", "mean").iter_rows()}
+    row_levels = list(dict.fromkeys(df["_row"].to_list()))
+    col_levels = list(dict.fromkeys(df["_col"].to_list()))
+
+    def avg(keys):
+        vals = [cells[k] for k in keys if k in cells]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    row_main = _term_means(eff, rows, scale)
+    col_main = _term_means(eff, cols, scale)
+    row_key = {r: row_main.get(r, avg([(r, c) for c in col_levels])) for r in row_levels}
+    col_key = {c: col_main.get(c, avg([(r, c) for r in row_levels])) for c in col_levels}
+    row_order = sorted(row_levels, key=lambda r: (-row_key[r], r))
+    groups: list[tuple[str | None, list[str]]] = []
+    if category_of:
+        cat_main = _term_means(eff, "category", scale)
+        members: dict[str, list[str]] = {}
+        for c in col_levels:
+            members.setdefault(str(category_of.get(c, "other")), []).append(c)
+
+        def cat_key(cat):
+            if cat in cat_main:
+                return cat_main[cat]
+            return float(np.mean([col_key[c] for c in members[cat]]))
+
+        for cat in sorted(members, key=lambda k: (-cat_key(k), k)):
+            groups.append((cat, sorted(members[cat], key=lambda c: (-col_key[c], c))))
+    else:
+        groups.append((None, sorted(col_levels, key=lambda c: (-col_key[c], c))))
+    col_order = [c for _, cs in groups for c in cs]
+    mat = np.array([[cells.get((r, c), np.nan) for c in col_order] for r in row_order])
+
+    finite = mat[np.isfinite(mat)]
+    if log:
+        half = vlim or _nice_ceiling(
+            float(np.max(np.abs(np.log10(finite)))) if finite.size else 1.0
+        )
+        norm = LogNorm(vmin=10**-half, vmax=10**half)
+    else:
+        half = vlim or _nice_ceiling(float(np.max(np.abs(finite - ref))) if finite.size else 1.0)
+        norm = Normalize(vmin=ref - half, vmax=ref + half)
+    cmap = mpl.colormaps[DIVERGING_CMAP].with_extremes(bad=LIGHT_GREY)
+
+    nr, nc = mat.shape
+    label_room = 0.9 + (0.25 if category_of else 0.0)
+    with paper_style():
+        fig = new_figure(width, max(1.6, label_room + 0.22 * nr))
+        ax = fig.add_subplot()
+        im = ax.imshow(
+            np.ma.masked_invalid(mat), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest"
+        )
+        ax.set_xticks(np.arange(nc), col_order, rotation=60, ha="right", rotation_mode="anchor")
+        ax.set_yticks(np.arange(nr), row_order)
+        ax.tick_params(length=0, pad=2)
+        for side in ("left", "bottom", "top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.set_xlabel(TERM_LABELS.get(cols, cols))
+        ax.set_ylabel(TERM_LABELS.get(rows, rows))
+        if annotate:
+            fs = 5.5 if nc > 12 else 6.5
+            for i in range(nr):
+                for j in range(nc):
+                    v = mat[i, j]
+                    if not np.isfinite(v):
+                        continue
+                    dark = abs(float(norm(v)) - 0.5) > 0.3
+                    ax.text(
+                        j,
+                        i,
+                        _cell_text(v, scale),
+                        ha="center",
+                        va="center",
+                        fontsize=fs,
+                        color="white" if dark else "#111111",
+                    )
+        if category_of:
+            start = 0
+            for k, (cat, cs) in enumerate(groups):
+                end = start + len(cs)
+                if k > 0:
+                    ax.axvline(start - 0.5, color="white", lw=2.0)
+                ax.text(
+                    (start + end - 1) / 2,
+                    -0.65,
+                    cat,
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    fontweight="bold",
+                    color="#222222",
+                )
+                start = end
+            ax.set_ylim(nr - 0.5, -0.5)
+        cb = fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01, aspect=30)
+        cb.set_label(label)
+        cb.outline.set_visible(False)
+        cb.ax.tick_params(length=2)
+        if title:
+            ax.set_title(title, pad=14 if category_of else 4)
+    return fig
+
+
+def category_forest(
+    effects,
+    category_of: Mapping[str, str],
+    scale: str = "bias",
+    *,
+    term: str = "stereotype",
+    width: float = SINGLE_COLUMN,
+    title: str | None = None,
+) -> Figure:
+    """Forest plot of stereotypes grouped by category, each block headed by its category effect.
+
+    Categories are sorted by their mean (from the "category" term if present), stereotypes by
+    mean within their category. The category's own posterior is a black diamond.
+    """
+    eff = _frame(effects)
+    df = _select(eff, term, scale)
+    label, ref, log = _scale(scale)
+    cats = eff.filter((pl.col("term") == "category") & (pl.col("scale") == scale))
+    cat_rows = {str(r["level"]): r for r in cats.iter_rows(named=True)}
+    members: dict[str, list[dict]] = {}
+    for r in df.iter_rows(named=True):
+        members.setdefault(str(category_of.get(str(r["level"]), "other")), []).append(r)
+
+    def cat_key(cat: str) -> float:
+        if cat in cat_rows:
+            return float(cat_rows[cat]["mean"])
+        return float(np.mean([m["mean"] for m in members[cat]]))
+
+    order = sorted(members, key=lambda c: (-cat_key(c), c))
+    # Lay rows out top to bottom, then flip to y coordinates.
+    layout: list[tuple[str, dict | None, str]] = []  # (kind, row, label)
+    for k, cat in enumerate(order):
+        if k > 0:
+            layout.append(("gap", None, ""))
+        layout.append(("category", cat_rows.get(cat), cat))
+        for m in sorted(members[cat], key=lambda m: (-m["mean"], str(m["level"]))):
+            layout.append(("level", m, str(m["level"])))
+    n = len(layout)
+    ys = np.arange(n, dtype=float)[::-1]
+    level_rows = [(y, r) for y, (kind, r, _) in zip(ys, layout, strict=True) if kind == "level"]
+    lv = pl.DataFrame([r for _, r in level_rows])
+    with paper_style():
+        fig = new_figure(width, _height(n, per=0.14))
+        ax = fig.add_subplot()
+        y_lv = np.array([y for y, _ in level_rows])
+        has_rope = _rope_band(ax, lv, y_lv)
+        _reference_line(ax, ref)
+        _draw_intervals(ax, y_lv, lv["mean"], lv["hdi_low"], lv["hdi_high"], _verdicts(lv))
+        has_cat = False
+        for y, (kind, r, _) in zip(ys, layout, strict=True):
+            if kind == "category" and r is not None:
+                has_cat = True
+                ax.hlines(y, r["hdi_low"], r["hdi_high"], color="black", lw=1.4, zorder=2)
+                ax.scatter([r["mean"]], [y], marker="D", s=22, color="black", zorder=3)
+        tick_y = [y for y, (kind, _, _) in zip(ys, layout, strict=True) if kind != "gap"]
+        tick_l = [lab for kind, _, lab in layout if kind != "gap"]
+        _level_axis(ax, tick_y, tick_l)
+        kinds = [kind for kind, _, _ in layout if kind != "gap"]
+        for t, kind in zip(ax.get_yticklabels(), kinds, strict=True):
+            if kind == "category":
+                t.set_fontweight("bold")
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        if title:
+            ax.set_title(title)
+        handles = _verdict_handles(_verdicts(lv))
+        if has_cat:
+            handles.insert(
+                0, Line2D([], [], color="black", marker="D", markersize=4, lw=1.4, label="category")
+            )
+        if has_rope:
+            handles.append(Patch(color=ROPE_COLOUR, label="ROPE"))
+        _legend_above(fig, handles, title=f"Posterior mean, {_hdi_text(lv)}", ncols=3)
+    return fig
+
+
+def _replicated_for(replicated, levels: list[str], ppc: pl.DataFrame, group_term: str):
+    """Per-level 1-D arrays of replicated rates, from a mapping or a draws × levels array."""
+    if replicated is None:
+        return None
+    if isinstance(replicated, Mapping):
+        return [
+            np.asarray(replicated[lv], dtype=float) if lv in replicated else None for lv in levels
+        ]
+    arr = np.asarray(replicated, dtype=float)
+    if arr.ndim != 2:
+        raise ValueError("replicated must be a mapping level → draws or a draws × levels array")
+    all_levels = [str(v) for v in ppc["level"].to_list()]
+    if arr.shape[1] == len(all_levels):
+        idx = {lv: i for i, lv in enumerate(all_levels)}
+    elif arr.shape[0] == len(all_levels):
+        arr = arr.T
+        idx = {lv: i for i, lv in enumerate(all_levels)}
+    else:
+        raise ValueError(
+            f"replicated has shape {arr.shape}; expected draws × {len(all_levels)} levels "
+            f"(the rows of the ppc table for {group_term!r})"
+        )
+    return [arr[:, idx[lv]] for lv in levels]
+
+
+def _p_text(p: float) -> str:
+    if p is None or not np.isfinite(p):
+        return ""
+    if p < 0.01:
+        return "<.01"
+    if p > 0.99:
+        return ">.99"
+    return f"{p:.2f}".replace("0.", ".", 1)
+
+
+def ppc_grouped(
+    ppc,
+    group_term: str,
+    *,
+    replicated=None,
+    width: float = SINGLE_COLUMN,
+    xlabel: str = "Rate of stereotype-congruent answers",
+    title: str | None = None,
+) -> Figure:
+    """Grouped posterior predictive check: observed rate vs replicated interval per level.
+
+    ``replicated``: optional replicated rates, a mapping level → 1-D array of draws or a
+    draws × levels array in the row order of ``ppc`` restricted to ``group_term``; drawn as
+    a violin behind the interval. Observed values outside the interval are highlighted, and
+    the Bayesian p-value is printed at the right.
+    """
+    df = _frame(ppc)
+    _require(df, ["group_term", "level", "observed", "rep_low", "rep_high"], "ppc")
+    df = df.filter(pl.col("group_term") == group_term)
+    if df.height == 0:
+        raise ValueError(f"no predictive-check rows for group_term {group_term!r}")
+    levels_in_order = [str(v) for v in df["level"].to_list()]
+    reps_all = _replicated_for(replicated, levels_in_order, df, group_term)
+    order = np.argsort(df["observed"].to_numpy(), kind="stable")  # largest at top
+    df = df[order.tolist()]
+    reps = [reps_all[i] for i in order] if reps_all is not None else None
+    n = df.height
+    y = np.arange(n, dtype=float)
+    obs = df["observed"].to_numpy().astype(float)
+    lo = df["rep_low"].to_numpy().astype(float)
+    hi = df["rep_high"].to_numpy().astype(float)
+    outside = (obs < lo) | (obs > hi)
+    with paper_style():
+        fig = new_figure(width, _height(n, per=0.18))
+        ax = fig.add_subplot()
+        handles = []
+        if reps is not None:
+            data = [r if r is not None and r.size > 1 else np.array([np.nan, np.nan]) for r in reps]
+            ok = [i for i, d in enumerate(data) if np.isfinite(d).sum() > 1]
+            if ok:
+                parts = ax.violinplot(
+                    [data[i][np.isfinite(data[i])] for i in ok],
+                    positions=y[ok],
+                    orientation="horizontal",
+                    widths=0.8,
+                    showextrema=False,
+                )
+                for body in parts["bodies"]:
+                    body.set_facecolor(OKABE_ITO["sky_blue"])
+                    body.set_alpha(0.35)
+                    body.set_linewidth(0)
+                handles.append(
+                    Patch(color=OKABE_ITO["sky_blue"], alpha=0.35, label="replicated draws")
+                )
+        ax.hlines(y, lo, hi, color=OKABE_ITO["blue"], lw=2.2, alpha=0.6, zorder=2)
+        handles.append(
+            Line2D([], [], color=OKABE_ITO["blue"], lw=2.2, alpha=0.6, label="replicated interval")
+        )
+        if "rep_mean" in df.columns:
+            ax.scatter(
+                df["rep_mean"].to_numpy(),
+                y,
+                marker="|",
+                s=30,
+                color=OKABE_ITO["blue"],
+                lw=1.0,
+                zorder=3,
+            )
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=OKABE_ITO["blue"],
+                    marker="|",
+                    lw=0,
+                    markersize=6,
+                    label="replicated mean",
+                )
+            )
+        ax.scatter(obs[~outside], y[~outside], s=14, color="black", zorder=4)
+        handles.append(
+            Line2D([], [], color="black", marker="o", lw=0, markersize=3.5, label="observed")
+        )
+        if outside.any():
+            ax.scatter(
+                obs[outside],
+                y[outside],
+                s=20,
+                color=OKABE_ITO["vermillion"],
+                edgecolors="black",
+                linewidths=0.5,
+                zorder=5,
+            )
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=OKABE_ITO["vermillion"],
+                    marker="o",
+                    markeredgecolor="black",
+                    lw=0,
+                    markersize=4,
+                    label="observed, outside interval",
+                )
+            )
+        _level_axis(ax, y, [str(v) for v in df["level"].to_list()])
+        ax.set_xlabel(xlabel)
+        if "p_value" in df.columns:
+            trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+            for yi, p in zip(y, df["p_value"].to_list(), strict=True):
+                ax.text(
+                    1.02,
+                    yi,
+                    _p_text(p),
+                    transform=trans,
+                    ha="left",
+                    va="center",
+                    fontsize=6.5,
+                    color="#333333",
+                )
+            ax.text(
+                1.02,
+                n - 0.35,
+                "$p_B$",
+                transform=trans,
+                ha="left",
+                va="bottom",
+                fontsize=6.5,
+                color="#333333",
+            )
+        if title:
+            ax.set_title(title)
+        _legend_above(fig, handles, ncols=2)
+    return fig
+
+
+_COMPONENT_COLOURS = {
+    "llm": OKABE_ITO["blue"],
+    "category": OKABE_ITO["vermillion"],
+    "stereotype": OKABE_ITO["bluish_green"],
+    "variant": OKABE_ITO["orange"],
+    "residual": GREY,
+}
+COMPONENT_LABELS = {
+    "llm": "LLM",
+    "category": "Category",
+    "stereotype": "Stereotype",
+    "variant": "Prompt variant",
+    "residual": "Residual",
+}
+
+
+def variance_decomposition(
+    vd,
+    *,
+    width: float = SINGLE_COLUMN,
+    xlabel: str = "Share of variance (%)",
+    title: str | None = None,
+) -> Figure:
+    """Share of variance per component (posterior mean and interval), largest at the top.
+
+    Shares are fractions (0–1) or percentages (0–100); both are shown as percentages.
+    """
+    df = _frame(vd)
+    _require(df, ["component", "share_mean", "share_low", "share_high"], "variance decomposition")
+    df = df.sort("share_mean")
+    factor = 1.0 if float(df["share_high"].max()) > 1.0 + 1e-9 else 100.0
+    n = df.height
+    y = np.arange(n, dtype=float)
+    comps = [str(c) for c in df["component"].to_list()]
+    extra = iter(CATEGORICAL[4:])
+    colours = [_COMPONENT_COLOURS.get(c) or next(extra, GREY) for c in comps]
+    mean = df["share_mean"].to_numpy() * factor
+    lo = df["share_low"].to_numpy() * factor
+    hi = df["share_high"].to_numpy() * factor
+    with paper_style():
+        fig = new_figure(width, _height(n, per=0.2, base=0.7, minimum=1.2))
+        ax = fig.add_subplot()
+        ax.hlines(y, lo, hi, color=colours, lw=1.2, zorder=2)
+        ax.scatter(mean, y, s=18, color=colours, zorder=3)
+        for yi, m in zip(y, mean, strict=True):
+            ax.annotate(
+                f"{m:.0f}%",
+                (m, yi),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=6.5,
+                color="#333333",
+            )
+        _level_axis(ax, y, [COMPONENT_LABELS.get(c, c) for c in comps])
+        ax.set_xlim(
+            0,
+            max(100.0, float(np.nanmax(hi)) * 1.02)
+            if np.nanmax(hi) > 60
+            else float(np.nanmax(hi)) * 1.15 + 1,
+        )
+        ax.set_xlabel(xlabel)
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def ranks(
+    ranks,
+    *,
+    width: float = SINGLE_COLUMN,
+    xlabel: str = "Posterior rank (1 = most biased)",
+    title: str | None = None,
+) -> Figure:
+    """Posterior rank of each LLM: mean and interval, with P(rank 1) at the right."""
+    df = _frame(ranks)
+    _require(df, ["llm", "rank_mean", "rank_low", "rank_high"], "ranks")
+    df = df.sort("rank_mean", descending=True)  # rank 1 at the top
+    n = df.height
+    y = np.arange(n, dtype=float)
+    with paper_style():
+        fig = new_figure(width, _height(n, per=0.17))
+        ax = fig.add_subplot()
+        ax.hlines(
+            y,
+            df["rank_low"].to_numpy(),
+            df["rank_high"].to_numpy(),
+            color=OKABE_ITO["blue"],
+            lw=1.2,
+            zorder=2,
+        )
+        ax.scatter(df["rank_mean"].to_numpy(), y, s=16, color=OKABE_ITO["blue"], zorder=3)
+        _level_axis(ax, y, [str(v) for v in df["llm"].to_list()])
+        top = int(max(n, math.ceil(float(df["rank_high"].max()))))
+        ax.set_xlim(0.5, top + 0.5)
+        ax.set_xticks(range(1, top + 1))
+        ax.set_xlabel(xlabel)
+        if "p_best" in df.columns:
+            trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+            for yi, p in zip(y, df["p_best"].to_list(), strict=True):
+                ax.text(
+                    1.02,
+                    yi,
+                    _p_text(p),
+                    transform=trans,
+                    ha="left",
+                    va="center",
+                    fontsize=6.5,
+                    color="#333333",
+                )
+            ax.text(
+                1.02,
+                n - 0.35,
+                "P(rank 1)",
+                transform=trans,
+                ha="left",
+                va="bottom",
+                fontsize=6.5,
+                color="#333333",
+            )
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def crosscheck(
+    cross,
+    group_term: str,
+    *,
+    width: float = SINGLE_COLUMN,
+    xlabel: str = "Estimate",
+    title: str | None = None,
+) -> Figure:
+    """Frequentist cross-check: the authors' t-test mean and CI beside the posterior, per level.
+
+    Both estimates must be on the same scale (say which in ``xlabel``).
+    """
+    df = _frame(cross)
+    _require(
+        df,
+        [
+            "group_term",
+            "level",
+            "t_mean",
+            "t_ci_low",
+            "t_ci_high",
+            "posterior_mean",
+            "posterior_low",
+            "posterior_high",
+        ],
+        "cross-check",
+    )
+    df = df.filter(pl.col("group_term") == group_term)
+    if df.height == 0:
+        raise ValueError(f"no cross-check rows for group_term {group_term!r}")
+    df = df.sort("posterior_mean")
+    n = df.height
+    y = np.arange(n, dtype=float)
+    with paper_style():
+        fig = new_figure(width, _height(n, per=0.2))
+        ax = fig.add_subplot()
+        _reference_line(ax, 0.0)
+        ax.hlines(
+            y + 0.17, df["t_ci_low"].to_numpy(), df["t_ci_high"].to_numpy(), color=GREY, lw=1.0
+        )
+        ax.scatter(
+            df["t_mean"].to_numpy(),
+            y + 0.17,
+            s=14,
+            facecolors="white",
+            edgecolors=GREY,
+            linewidths=0.9,
+            zorder=3,
+        )
+        ax.hlines(
+            y - 0.17,
+            df["posterior_low"].to_numpy(),
+            df["posterior_high"].to_numpy(),
+            color=OKABE_ITO["blue"],
+            lw=1.0,
+        )
+        ax.scatter(
+            df["posterior_mean"].to_numpy(), y - 0.17, s=14, color=OKABE_ITO["blue"], zorder=3
+        )
+        _level_axis(ax, y, [str(v) for v in df["level"].to_list()])
+        ax.set_xlabel(xlabel)
+        if title:
+            ax.set_title(title)
+        handles = [
+            Line2D(
+                [],
+                [],
+                color=GREY,
+                marker="o",
+                markerfacecolor="white",
+                markersize=3.5,
+                label="t-test mean, 95% CI",
+            ),
+            Line2D(
+                [],
+                [],
+                color=OKABE_ITO["blue"],
+                marker="o",
+                markersize=3.5,
+                label="posterior mean, interval",
+            ),
+        ]
+        _legend_above(fig, handles, ncols=2)
+    return fig
