@@ -24,6 +24,7 @@ __all__ = [
     "format_number",
     "interval_columns",
     "latex_escape",
+    "display_table",
     "to_latex",
     "write_table",
 ]
@@ -119,6 +120,7 @@ def _display_cells(
     digits: int,
     intervals: dict[str, tuple[str, str]],
     minus: str,
+    column_digits: dict[str, int] | None = None,
 ) -> tuple[list[str], list[list[str]], list[str]]:
     """(headers, rows of strings, alignments "l"/"r") after merging interval pairs."""
     used = {c for pair in intervals.values() for c in pair}
@@ -133,18 +135,20 @@ def _display_cells(
     headers = [name for name, _ in order]
     align = []
     columns: list[list[str]] = []
-    for _name, src in order:
+    per_column = column_digits or {}
+    for name, src in order:
+        d = per_column.get(name, digits)
         if isinstance(src, tuple):
             lo, hi = df[src[0]].to_list(), df[src[1]].to_list()
             columns.append(
-                [format_interval(a, b, digits, minus=minus) for a, b in zip(lo, hi, strict=True)]
+                [format_interval(a, b, d, minus=minus) for a, b in zip(lo, hi, strict=True)]
             )
             align.append("r")
             continue
         s = df[src]
         if s.dtype.is_numeric() and s.dtype != pl.Boolean:
             p = _is_p_column(src)
-            columns.append([format_number(v, digits, p_value=p, minus=minus) for v in s.to_list()])
+            columns.append([format_number(v, d, p_value=p, minus=minus) for v in s.to_list()])
             align.append("r")
         else:
             vals = s.to_list()
@@ -167,11 +171,16 @@ def _numeric_text(s: str) -> bool:
     return bool(_NUMERIC_TEXT.match(s.strip()))
 
 
-def display_table(df, float_digits: int = 2, intervals: str | dict | None = "auto"):
-    """(headers, rows, alignments) for HTML: formatted strings, intervals merged."""
+def display_table(
+    df,
+    float_digits: int = 2,
+    intervals: str | dict | None = "auto",
+    column_digits: dict[str, int] | None = None,
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """(headers, rows, alignments "l"/"r") for HTML: formatted strings, intervals merged."""
     df = _frame(df)
     pairs = _resolve_intervals(df, intervals)
-    return _display_cells(df, float_digits, pairs, "\u2212")
+    return _display_cells(df, float_digits, pairs, "\u2212", column_digits)
 
 
 def _resolve_intervals(df: pl.DataFrame, intervals) -> dict[str, tuple[str, str]]:
@@ -197,13 +206,14 @@ def to_latex(
     *,
     intervals: str | dict | None = "auto",
     escape_caption: bool = True,
+    column_digits: dict[str, int] | None = None,
 ) -> str:
     """A booktabs ``table`` environment for ``df`` (see :func:`write_table`)."""
     df = _frame(df)
     if not _LABEL_OK.match(label):
         raise ValueError(f"table label {label!r} may only hold letters, digits and : _ - .")
     pairs = _resolve_intervals(df, intervals)
-    headers, rows, align = _display_cells(df, float_digits, pairs, "\u2212")
+    headers, rows, align = _display_cells(df, float_digits, pairs, "\u2212", column_digits)
     lines = [
         r"\begin{table}[htbp]",
         r"\centering",
@@ -230,6 +240,7 @@ def write_table(
     *,
     intervals: str | dict | None = "auto",
     escape_caption: bool = True,
+    column_digits: dict[str, int] | None = None,
 ) -> dict[str, Path]:
     """Write ``folder/name.csv`` and ``folder/name.tex`` atomically; return their paths.
 
@@ -238,6 +249,7 @@ def write_table(
     each ``<x>_low``/``<x>_high`` column pair into one "[lo, hi]" column ``<x>`` (or the pairs
     given as ``intervals={"95% HDI": ("hdi_low", "hdi_high")}``; ``None`` to keep them),
     right-aligns numbers and escapes LaTeX special characters in headers, cells and caption.
+    ``column_digits`` overrides the decimals per column (e.g. ``{"r_hat": 3, "ess_bulk": 0}``).
     """
     df = _frame(df)
     folder = Path(folder)

@@ -1,0 +1,426 @@
+"""The HTML report of one analysis: one self-contained, offline file.
+
+:func:`render_report` turns a :class:`ReportContext` (plain data: strings, DataFrames, the
+ingest ledger, paths of the figure and table files written by
+:func:`biasstats.report.style.save_figure` and :func:`biasstats.report.tables.write_table`)
+into HTML; :func:`write_report` writes it atomically. Figures are embedded as inline SVG read
+from the saved ``.svg`` files; the page needs no network, no JavaScript and no external CSS or
+fonts, and prints cleanly. Sections whose inputs are ``None`` / empty are left out.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from biasstats.io import write_text_atomic
+from biasstats.report.tables import display_table
+
+__all__ = [
+    "SECTIONS",
+    "FigureEntry",
+    "ModelInfo",
+    "ReportContext",
+    "TableEntry",
+    "inline_svg",
+    "render_report",
+    "write_report",
+]
+
+# Report sections that hold figures and tables: key → heading. Entries name their section.
+SECTIONS: dict[str, str] = {
+    "effects": "Effect sizes",
+    "ranks": "Ranking of LLMs",
+    "ppc": "Posterior predictive checks",
+    "variance": "Variance decomposition",
+    "crosscheck": "Frequentist cross-check",
+    "other": "Further results",
+}
+
+
+@dataclass(frozen=True)
+class FigureEntry:
+    """A saved figure: ``files`` is what :func:`~biasstats.report.style.save_figure` returned."""
+
+    name: str
+    files: Mapping[str, str | os.PathLike]
+    caption: str = ""
+    alt: str = ""  # a text description for screen readers; defaults to the caption
+    section: str = "effects"
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """A table shown in the page; ``files`` is what ``write_table`` returned (optional)."""
+
+    name: str
+    data: Any  # polars or pandas DataFrame, shown formatted
+    caption: str = ""
+    section: str = "effects"
+    files: Mapping[str, str | os.PathLike] = field(default_factory=dict)
+    float_digits: int = 2
+    column_digits: Mapping[str, int] | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What was fitted: formula, family, priors and sampler settings."""
+
+    formula: str
+    family: str
+    link: str | None = None
+    priors: Any = None  # DataFrame, or mapping parameter → prior text
+    sampler: Mapping[str, Any] | None = None  # e.g. {"sampler": "nutpie", "chains": 4, ...}
+    notes: Sequence[str] = ()
+
+
+@dataclass
+class ReportContext:
+    """Everything the report page shows. Only ``title`` is required."""
+
+    title: str
+    analysis: str | None = None  # the analysis name (spec file stem)
+    description: str | None = None
+    generated: str | None = None  # e.g. "biasstats 0.1.0, 2025-01-31" (caller's choice)
+    findings: Sequence[str] | None = None  # plain sentences, most important first
+    diagnostics: Mapping[str, Any] | None = None  # max_rhat, ..., passed, failures, thresholds
+    diagnostics_table: Any = None  # per-parameter summary DataFrame
+    ledger: Any = None  # biasstats.ingest.ledger.Ledger or its to_dict()
+    model: ModelInfo | None = None
+    figures: Sequence[FigureEntry] = ()
+    tables: Sequence[TableEntry] = ()
+    crosscheck_note: str | None = None
+    methods: str | None = None  # the methods paragraph, shown in a copyable block
+    extra_files: Sequence[tuple[str, str | os.PathLike]] = ()  # (label, path) e.g. trials.parquet
+    base_dir: str | os.PathLike | None = None  # links are made relative to this folder
+
+
+# ---------------------------------------------------------------------------- inline SVG
+
+_XML_DECL = re.compile(r"<\?xml[^>]*\?>\s*")
+_DOCTYPE = re.compile(r"<!DOCTYPE[^>]*>\s*", re.S)
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+_SVG_STYLE = re.compile(r"<style[^>]*>.*?</style>\s*", re.S)
+_EMPTY_DEFS = re.compile(r"<defs>\s*</defs>\s*")
+_XMLNS = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
+_ID = re.compile(r'\bid="([^"]+)"')
+_HREF = re.compile(r'((?:xlink:)?href)="#([^"]+)"')
+_URL = re.compile(r"url\(#([^)]+)\)")
+_SVG_OPEN = re.compile(r"<svg\b([^>]*)>")
+
+
+SCREEN_SCALE = 1.75  # screen pixels per point of figure width (print uses the true size)
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-").lower()
+    return s or "x"
+
+
+def inline_svg(svg_text: str, uid: str, alt: str) -> str:
+    """Make a matplotlib SVG file embeddable in HTML.
+
+    Drops the XML declaration, DOCTYPE, RDF metadata and namespace declarations (HTML puts
+    ``<svg>`` in the SVG namespace itself, and this keeps every URL out of the page); prefixes
+    every id with ``uid`` so several figures can share a page; adds ``role="img"`` and a
+    ``<title>`` for screen readers.
+    """
+    uid = _slug(uid)
+    s = _XML_DECL.sub("", svg_text)
+    s = _DOCTYPE.sub("", s)
+    s = _METADATA.sub("", s)
+    s = _SVG_STYLE.sub("", s)  # the page's CSS carries matplotlib's one rule, scoped
+    s = _EMPTY_DEFS.sub("", s)
+    s = _ID.sub(lambda m: f'id="{uid}-{m.group(1)}"', s)
+    s = _HREF.sub(lambda m: f'{m.group(1)}="#{uid}-{m.group(2)}"', s)
+    s = _URL.sub(lambda m: f"url(#{uid}-{m.group(1)})", s)
+    m = _SVG_OPEN.search(s)
+    if m is None:
+        raise ValueError(f"figure {uid!r}: the SVG file has no <svg> element")
+    attrs = _XMLNS.sub("", m.group(1))
+    title_id = f"{uid}-title"
+    # On screen, show figures larger than print size (journal widths are small on a monitor).
+    w = re.search(r'width="([\d.]+)pt"', attrs)
+    style = f' style="--screen-width: {float(w.group(1)) * SCREEN_SCALE:.0f}px"' if w else ""
+    opening = (
+        f'<svg{attrs} class="figure-svg"{style} role="img" aria-labelledby="{title_id}">'
+        f'<title id="{title_id}">{html.escape(alt)}</title>'
+    )
+    return s[: m.start()] + opening + s[m.end() :].rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _rel(path: str | os.PathLike, base: Path | None) -> str:
+    p = Path(path)
+    if base is not None:
+        try:
+            return Path(os.path.relpath(p.resolve(), base.resolve())).as_posix()
+        except ValueError:  # another drive (Windows)
+            return p.name
+    return p.as_posix() if not p.is_absolute() else p.name
+
+
+def _table_view(df, float_digits: int = 2, column_digits=None, intervals="auto") -> dict:
+    headers, rows, align = display_table(
+        df, float_digits, intervals=intervals, column_digits=dict(column_digits or {})
+    )
+    return {"headers": headers, "rows": rows, "align": align}
+
+
+def _kv_view(mapping: Mapping[str, Any], key: str, value: str) -> dict:
+    rows = [[str(k), _fmt_value(v)] for k, v in mapping.items()]
+    return {"headers": [key, value], "rows": rows, "align": ["l", "l"]}
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4g}".replace("-", "\u2212")
+    if isinstance(v, list | tuple):
+        return ", ".join(_fmt_value(x) for x in v)
+    return "" if v is None else str(v)
+
+
+_DIAG_METRICS: tuple[tuple[str, str, str], ...] = (
+    # key, label, comparison the value must satisfy against its threshold
+    ("max_rhat", "Largest R-hat", "<="),
+    ("min_ess_bulk", "Smallest bulk ESS", ">="),
+    ("min_ess_tail", "Smallest tail ESS", ">="),
+    ("divergences", "Divergent transitions", "<="),
+    ("min_bfmi", "Smallest E-BFMI", ">="),
+)
+_DIAG_RESERVED = {"passed", "failures", "thresholds"} | {k for k, _, _ in _DIAG_METRICS}
+
+
+def _diagnostics_view(diag: Mapping[str, Any]) -> dict:
+    thresholds = diag.get("thresholds") or {}
+    rows = []
+    for key, label, op in _DIAG_METRICS:
+        if key not in diag:
+            continue
+        value = diag[key]
+        thr = thresholds.get(key)
+        status = ""
+        if thr is not None and value is not None:
+            ok = value <= thr if op == "<=" else value >= thr
+            status = "ok" if ok else "FAILED"
+        sign = "\u2264" if op == "<=" else "\u2265"
+        shown = f"{value:.3f}" if key in ("max_rhat", "min_bfmi") else _fmt_value(value)
+        if isinstance(value, float) and key.startswith("min_ess"):
+            shown = f"{value:.0f}"
+        rows.append(
+            {
+                "label": label,
+                "value": shown,
+                "threshold": f"{sign} {_fmt_value(thr)}" if thr is not None else "",
+                "status": status,
+            }
+        )
+    extra = {
+        k: v
+        for k, v in diag.items()
+        if k not in _DIAG_RESERVED and isinstance(v, int | float | str | bool)
+    }
+    return {
+        "passed": bool(diag.get("passed", False)),
+        "failures": [str(f) for f in (diag.get("failures") or [])],
+        "metrics": rows,
+        "extra": _kv_view(extra, "Setting", "Value") if extra else None,
+    }
+
+
+def _ledger_view(ledger: Any) -> dict:
+    d = ledger.to_dict() if hasattr(ledger, "to_dict") else dict(ledger)
+    tallies = []
+    for t in d.get("tallies", []):
+        total = int(t.get("total", 0))
+        statuses = [
+            {
+                "status": s,
+                "n": int(n),
+                "pct": f"{100.0 * n / total:.1f}%" if total else "",
+            }
+            for s, n in t.get("by_status", {}).items()
+        ]
+        reasons = [{"reason": r, "n": int(n)} for r, n in t.get("by_reason", {}).items()]
+        tallies.append(
+            {"unit": t.get("unit", ""), "total": total, "statuses": statuses, "reasons": reasons}
+        )
+    return {
+        "source": d.get("source", ""),
+        "rows_read": d.get("rows_read"),
+        "balanced": d.get("balanced"),
+        "tallies": tallies,
+        "notes": list(d.get("notes", [])),
+    }
+
+
+def _priors_view(priors: Any) -> dict | None:
+    if priors is None:
+        return None
+    if isinstance(priors, Mapping):
+        return _kv_view(priors, "Parameter", "Prior")
+    if isinstance(priors, pl.DataFrame) or hasattr(priors, "columns"):
+        return _table_view(priors, 3, intervals=None)
+    raise TypeError("ModelInfo.priors must be a DataFrame or a mapping parameter → prior")
+
+
+_FILE_ORDER = ("pdf", "svg", "png", "csv", "tex")
+
+
+def _links(files: Mapping[str, Any], base: Path | None) -> list[dict]:
+    keys = [k for k in _FILE_ORDER if k in files] + sorted(k for k in files if k not in _FILE_ORDER)
+    return [
+        {"label": k.upper() if k != "tex" else "TeX", "href": _rel(files[k], base)} for k in keys
+    ]
+
+
+def _diag_table(df) -> dict:
+    frame = df if isinstance(df, pl.DataFrame) else pl.from_pandas(df)
+    if "r_hat" in frame.columns:
+        frame = frame.sort("r_hat", descending=True, nulls_last=True)
+    digits = {"r_hat": 3, "ess_bulk": 0, "ess_tail": 0}
+    return _table_view(frame, 3, column_digits=digits)
+
+
+# ---------------------------------------------------------------------------- render
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("biasstats.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env
+
+
+def render_report(context: ReportContext, base_dir: str | os.PathLike | None = None) -> str:
+    """The report page as one self-contained HTML string.
+
+    Links to figure and table files are relative to ``base_dir`` (default:
+    ``context.base_dir``; :func:`write_report` passes the page's own folder).
+    """
+    base = base_dir if base_dir is not None else context.base_dir
+    base = Path(base) if base is not None else None
+    figure_no = 0
+    table_no = 0
+    sections = []
+    for key, heading in SECTIONS.items():
+        figs = [f for f in context.figures if f.section == key]
+        tabs = [t for t in context.tables if t.section == key]
+        if not figs and not tabs and not (key == "crosscheck" and context.crosscheck_note):
+            continue
+        items = []
+        for f in figs:
+            figure_no += 1
+            svg_path = f.files.get("svg")
+            if svg_path is None:
+                raise ValueError(f"figure {f.name!r}: no SVG file given (files={sorted(f.files)})")
+            svg_path = Path(svg_path)
+            if not svg_path.is_file():
+                raise FileNotFoundError(f"figure {f.name!r}: SVG file {svg_path.name} not found")
+            alt = f.alt or f.caption or f.title or f.name
+            items.append(
+                {
+                    "kind": "figure",
+                    "id": f"fig-{_slug(f.name)}",
+                    "number": figure_no,
+                    "title": f.title,
+                    "caption": f.caption,
+                    "svg": Markup(
+                        inline_svg(svg_path.read_text(encoding="utf-8"), f"svg-{f.name}", alt)
+                    ),
+                    "links": _links(f.files, base),
+                }
+            )
+        for t in tabs:
+            table_no += 1
+            items.append(
+                {
+                    "kind": "table",
+                    "id": f"tab-{_slug(t.name)}",
+                    "number": table_no,
+                    "title": t.title,
+                    "caption": t.caption,
+                    "table": _table_view(t.data, t.float_digits, t.column_digits),
+                    "links": _links(t.files, base),
+                }
+            )
+        note = context.crosscheck_note if key == "crosscheck" else None
+        sections.append({"key": key, "heading": heading, "items": items, "note": note})
+
+    downloads = []
+    for f in context.figures:
+        downloads.append({"name": f.name, "kind": "figure", "links": _links(f.files, base)})
+    for t in context.tables:
+        if t.files:
+            downloads.append({"name": t.name, "kind": "table", "links": _links(t.files, base)})
+    extra = [{"label": label, "href": _rel(p, base)} for label, p in context.extra_files]
+
+    model = None
+    if context.model is not None:
+        m = context.model
+        model = {
+            "formula": m.formula,
+            "family": m.family,
+            "link": m.link,
+            "priors": _priors_view(m.priors),
+            "sampler": _kv_view(m.sampler, "Setting", "Value") if m.sampler else None,
+            "notes": list(m.notes),
+        }
+
+    toc = []
+    if context.findings:
+        toc.append(("summary", "Summary of findings"))
+    if context.ledger is not None:
+        toc.append(("data", "Data ledger"))
+    if model:
+        toc.append(("model", "Model"))
+    if context.diagnostics is not None or context.diagnostics_table is not None:
+        toc.append(("diagnostics", "Sampling diagnostics"))
+    toc += [(s["key"], s["heading"]) for s in sections]
+    if context.methods:
+        toc.append(("methods", "Methods"))
+    if downloads or extra:
+        toc.append(("files", "Files"))
+
+    page = _environment().get_template("report.html.j2")
+    return page.render(
+        ctx=context,
+        toc=toc,
+        diagnostics=_diagnostics_view(context.diagnostics) if context.diagnostics else None,
+        diagnostics_table=(
+            _diag_table(context.diagnostics_table)
+            if context.diagnostics_table is not None
+            else None
+        ),
+        ledger=_ledger_view(context.ledger) if context.ledger is not None else None,
+        model=model,
+        sections=sections,
+        downloads=downloads,
+        extra_files=extra,
+    )
+
+
+def write_report(context: ReportContext, path: str | os.PathLike) -> Path:
+    """Render the report and write it to ``path`` atomically; links are relative to its folder."""
+    path = Path(path)
+    text = render_report(context, base_dir=path.parent)
+    return write_text_atomic(path, text)
