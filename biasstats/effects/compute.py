@@ -1,0 +1,209 @@
+"""Effect sizes on the scales people read, computed draw by draw.
+
+For a logit-link model of a binary outcome (bernoulli / binomial), the effect of a level of a
+grouping column (an LLM, a stereotype, an LLM × stereotype cell) is the **average predicted
+probability of a stereotype-congruent answer over the observed cells with that level**,
+weighted by their number of judgements, computed for every posterior draw (so the design is
+the data's own: a "marginal mean" in the emmeans / marginaleffects sense). From it:
+
+* ``probability``  P(stereotype-congruent answer); unbiased = 0.5
+* ``bias``         2p − 1 on −1 … +1; unbiased = 0 (the IAT-style scale of the paper)
+* ``log_odds``     logit p; ``odds_ratio`` = p / (1 − p), the odds of a congruent answer
+                   against an incongruent one; unbiased = 1
+* ``d_score``      the authors' D score implied by p for a trial of m positive and m negative
+                   words (exact expectation over the binomial counts; m from the data). It
+                   lines up with the paper's mean D over scored trials, without their zeros.
+
+Each summary has a posterior mean, sd, HDI, P(bias > 0) and a ROPE verdict (ROPE declared on
+the bias scale). Also: contrasts between LLMs (A − B on the bias scale), ranks of LLMs with
+rank uncertainty, and a variance decomposition on the latent (logit) scale.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from scipy.special import expit, logit
+from scipy.stats import binom
+
+from biasstats.effects.predict import _draws, cell_weights, linear_predictor
+from biasstats.effects.summaries import rope_on_scale, summarise
+
+LOGIT_FAMILIES = ("bernoulli", "binomial")
+SCALES = ("probability", "bias", "log_odds", "odds_ratio", "d_score")
+DEFAULT_TERMS = ("llm", "category", "stereotype", "variant", ("llm", "stereotype"))
+
+
+@dataclass(frozen=True)
+class Effects:
+    """All effect summaries of one fit (polars DataFrames, long format)."""
+
+    table: pl.DataFrame       # term, level, scale, mean, sd, hdi_low, hdi_high, ..., n_obs
+    contrasts: pl.DataFrame   # term, level ("A − B"), scale="difference", ...
+    ranks: pl.DataFrame       # llm, rank_mean, rank_low, rank_high, p_best
+    variance: pl.DataFrame    # component, share_mean, share_low, share_high
+    prob: float
+    rope: float
+
+
+def expected_d(p: np.ndarray, m: int) -> np.ndarray:
+    """E[D] for a trial of m positive and m negative words, each congruent with probability p.
+
+    a ~ Bin(m, p) negative words to the stigma group, d ~ Bin(m, p) positive words to the
+    default group, b = m − d, c = m − a; D = a/(a+b+0.01) + d/(c+d+0.01) − 1.
+    """
+    k = np.arange(m + 1)
+    a, d = np.meshgrid(k, k, indexing="ij")
+    f = a / (a + (m - d) + 0.01) + d / ((m - a) + d + 0.01) - 1.0  # (a, d)
+    pmf = binom.pmf(k, m, np.asarray(p)[..., None])  # (..., m+1)
+    return np.einsum("...i,ij,...j->...", pmf, f, pmf)
+
+
+def _term_key(term) -> tuple[str, ...]:
+    return (term,) if isinstance(term, str) else tuple(term)
+
+
+def _words_per_valence(fit, table: pl.DataFrame | None) -> np.ndarray | None:
+    """m per cell: half the median number of judgements per trial (None without valences)."""
+    if table is None or "valence" not in table.columns:
+        return None
+    cells = fit.spec.cells
+    covars = [c for c in cells.columns if c not in ("k", "n") and c in table.columns]
+    ok = table.filter(pl.col("status") == "ok")
+    per_trial = ok.group_by(["source_row", *covars]).len()
+    if covars:
+        med = per_trial.group_by(covars).agg(pl.col("len").median().alias("_m"))
+        m = cells.select(covars).join(med, on=covars, how="left", maintain_order="left")["_m"]
+    else:
+        m = pl.Series([per_trial["len"].median()] * cells.height)
+    return np.maximum(1, np.round(m.fill_null(m.median()).to_numpy() / 2)).astype(int)
+
+
+def _level_draws(p_cells, w, labels):
+    """Weighted mean of p over the cells of each level → (S, L), level names, n per level."""
+    levels, inv = np.unique(labels, return_inverse=True)
+    L = len(levels)
+    W = np.zeros((len(labels), L))
+    W[np.arange(len(labels)), inv] = w
+    n = W.sum(axis=0)
+    return p_cells @ (W / n), [str(x) for x in levels], n
+
+
+def _rows(term, levels, n, draws, scale, prob, rope, null):
+    r = rope_on_scale(rope, scale)
+    sums = summarise(draws, prob=prob, null=null, rope=r)
+    return [{"term": term, "level": lv, "scale": scale, **s, "n_obs": float(nn)}
+            for lv, nn, s in zip(levels, n, sums, strict=True)]
+
+
+def compute_effects(
+    fit,
+    table: pl.DataFrame | None = None,
+    *,
+    terms=DEFAULT_TERMS,
+    prob: float = 0.95,
+    rope: float = 0.05,
+) -> Effects:
+    """Effect sizes for every term whose columns are in the model (others are skipped)."""
+    if fit.family not in LOGIT_FAMILIES:
+        raise ValueError(
+            f"effect sizes on the probability scale need a bernoulli or binomial model, "
+            f"not '{fit.family}'"
+        )
+    eta = linear_predictor(fit)
+    p = expit(eta)
+    w = cell_weights(fit)
+    cells = fit.spec.cells
+    m = _words_per_valence(fit, table)
+    d_cells = None
+    if m is not None:
+        d_cells = np.empty_like(p)
+        for mm in np.unique(m):
+            sel = m == mm
+            d_cells[:, sel] = expected_d(p[:, sel], int(mm))
+    rows, per_term = [], {}
+    for term in terms:
+        key = _term_key(term)
+        if not all(c in cells.columns for c in key):
+            continue
+        name = ":".join(key)
+        labels = np.asarray(
+            cells.select(pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator=":"))
+            .to_series().to_list()
+        )
+        pl_draws, levels, n = _level_draws(p, w, labels)
+        per_term[name] = (levels, pl_draws)
+        bias = 2 * pl_draws - 1
+        lo = logit(np.clip(pl_draws, 1e-12, 1 - 1e-12))
+        rows += _rows(name, levels, n, pl_draws, "probability", prob, rope, 0.5)
+        rows += _rows(name, levels, n, bias, "bias", prob, rope, 0.0)
+        rows += _rows(name, levels, n, lo, "log_odds", prob, rope, 0.0)
+        rows += _rows(name, levels, n, np.exp(lo), "odds_ratio", prob, rope, 1.0)
+        if d_cells is not None:
+            d_draws, _, _ = _level_draws(d_cells, w, labels)
+            rows += _rows(name, levels, n, d_draws, "d_score", prob, rope, 0.0)
+    table_out = pl.DataFrame(rows)
+    contrasts, ranks = _contrasts_and_ranks(per_term.get("llm"), prob, rope)
+    return Effects(table_out, contrasts, ranks, variance_decomposition(fit, prob), prob, rope)
+
+
+def _contrasts_and_ranks(llm, prob, rope):
+    empty_c = pl.DataFrame(schema={"term": pl.Utf8, "level": pl.Utf8, "scale": pl.Utf8})
+    empty_r = pl.DataFrame(schema={"llm": pl.Utf8})
+    if llm is None:
+        return empty_c, empty_r
+    levels, p = llm
+    bias = 2 * p - 1
+    pairs = list(itertools.combinations(range(len(levels)), 2))
+    rows = []
+    if pairs:
+        diffs = np.stack([bias[:, i] - bias[:, j] for i, j in pairs], axis=1)
+        sums = summarise(diffs, prob=prob, null=0.0, rope=rope_on_scale(rope, "difference"))
+        for (i, j), s in zip(pairs, sums, strict=True):
+            rows.append({"term": "contrast", "level": f"{levels[i]} − {levels[j]}",
+                         "scale": "difference", **s})
+    # rank 1 = the most biased LLM in that draw
+    order = np.argsort(-bias, axis=1)
+    rank = np.empty_like(order)
+    rank[np.arange(order.shape[0])[:, None], order] = np.arange(1, len(levels) + 1)
+    lo, hi = np.percentile(rank, [100 * (1 - prob) / 2, 100 * (1 + prob) / 2], axis=0)
+    ranks = pl.DataFrame({
+        "llm": levels,
+        "rank_mean": rank.mean(axis=0),
+        "rank_low": lo,
+        "rank_high": hi,
+        "p_best": (rank == 1).mean(axis=0),
+    }).sort("rank_mean")
+    return (pl.DataFrame(rows) if rows else empty_c), ranks
+
+
+def variance_decomposition(fit, prob: float = 0.95) -> pl.DataFrame:
+    """Shares of latent-scale variance: each group term's finite-population variance of its
+    realised effects (Gelman 2005), fixed effects' variance over cells, and the logistic
+    residual π²/3 (the latent-variable ICC of Nakagawa & Schielzeth)."""
+    spec = fit.spec
+    post = fit.idata["posterior"].to_dataset()
+    comps: dict[str, np.ndarray] = {}
+    if spec.fixed_names:
+        xb = _draws(post, "b") @ spec.X.T
+        comps["fixed effects"] = xb.var(axis=1)
+    for g in spec.groups:
+        r = _draws(post, f"r_{g.name}")
+        if r.ndim == 3:  # varying slopes: the intercept row's spread
+            r = r[:, 0, :]
+        comps[g.name] = r.var(axis=1, ddof=1)
+    comps["residual"] = np.full_like(next(iter(comps.values())), np.pi**2 / 3)
+    names = list(comps)
+    V = np.stack([comps[k] for k in names], axis=1)
+    shares = V / V.sum(axis=1, keepdims=True)
+    lo, hi = np.percentile(shares, [100 * (1 - prob) / 2, 100 * (1 + prob) / 2], axis=0)
+    return pl.DataFrame({
+        "component": names,
+        "variance_mean": V.mean(axis=0),
+        "share_mean": shares.mean(axis=0),
+        "share_low": lo,
+        "share_high": hi,
+    })

@@ -1,0 +1,45 @@
+"""Posterior draws of the linear predictor for every cell of a fit.
+
+Computed from the posterior and the model's design (``Fit.spec``), draw by draw, so every
+effect size downstream is a function of draws — never of summaries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _draws(post, name: str) -> np.ndarray:
+    """(S, ...) array of a posterior variable with chains and draws stacked."""
+    a = np.asarray(post[name].values)
+    return a.reshape((-1,) + a.shape[2:])
+
+
+def linear_predictor(fit) -> np.ndarray:
+    """eta[s, c]: draw s, cell c (``fit.spec.cells`` order). Single-predictor families only."""
+    spec = fit.spec
+    if spec.n_linpred != 1:
+        raise ValueError(f"family '{spec.family.name}' has {spec.n_linpred} linear predictors")
+    post = fit.idata["posterior"].to_dataset()
+    n = len(spec.y)
+    S = post.sizes["chain"] * post.sizes["draw"]
+    eta = np.zeros((S, n))
+    if spec.has_intercept:
+        eta += _draws(post, "Intercept")[:, None]
+    if spec.fixed_names:
+        eta += _draws(post, "b") @ spec.X.T
+    for g in spec.groups:
+        r = _draws(post, f"r_{g.name}")
+        if r.ndim == 2:  # (S, levels): varying intercept (or one slope)
+            eta += r[:, g.idx] * g.Z[:, 0][None, :]
+        else:  # (S, coefs, levels)
+            eta += np.einsum("skc,ck->sc", r[:, :, g.idx], g.Z)
+    return eta
+
+
+def cell_weights(fit) -> np.ndarray:
+    """How many observations each cell stands for (trials for collapsed binomial cells)."""
+    spec = fit.spec
+    if spec.trials is not None:
+        return np.asarray(spec.trials, dtype=float)
+    return np.ones(len(spec.y))
