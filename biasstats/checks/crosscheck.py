@@ -182,7 +182,7 @@ def authors_ttests(
     n_failed`` (``n`` trials used; ``n_failed`` of the trials with a failure, scored 0 or
     dropped). Two-sided p-values; the CI is the ``conf_level`` Student-t interval of the mean.
     Levels with n < 2 get null statistics; a level with zero variance gets t = +-inf (p = 0)
-    or NaN when its mean is 0 too.
+    or null when its mean is 0 too.
     """
     by_cols = _by_list(by)
     ts = trial_scores(trials, by_cols)
