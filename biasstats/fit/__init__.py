@@ -21,7 +21,7 @@ def fit(
     target_accept: float = 0.9,
     centered: dict[str, bool] | None = None,
     progress: bool | None = None,
-    adaptation: str = "low_rank",
+    adaptation: str = "diag",
 ) -> Fit:
     """Fit a hierarchical model.
 
@@ -31,7 +31,10 @@ def fit(
     ``family``   see :data:`biasstats.model.families.FAMILIES`
     ``priors``   overrides, e.g. ``{"sd_llm": "HalfNormal(1)", "Intercept": "Normal(0, 2)"}``
     ``centered`` per-grouping override of the automatic centring choice, ``{"llm": True}``
-    ``sampler``  ``"nutpie"`` (default; low-rank mass matrix) or ``"pymc"``
+    ``sampler``  ``"nutpie"`` (default) or ``"pymc"``
+    ``adaptation`` nutpie mass matrix: ``"diag"`` (default; gradient-based diagonal) or
+                 ``"low_rank"`` (adapts to correlations; ~10x slower per step above ~100
+                 parameters on the Bai-shaped benchmark, so not the default)
     """
     from biasstats.fit.sample import sample_model
     from biasstats.model.build import build_model, prepare
