@@ -1,0 +1,10 @@
+"""Checks stage: convergence gate, posterior predictive checks, LOO, frequentist cross-checks.
+
+Entry points: :func:`convergence_gate`, :func:`grouped_ppc`, :func:`loo_summary`,
+:func:`biasstats.checks.crosscheck.crosscheck_table`.
+"""
+
+from biasstats.checks.convergence import GateResult, Thresholds, convergence_gate
+from biasstats.checks.ppc import grouped_ppc, loo_summary
+
+__all__ = ["GateResult", "Thresholds", "convergence_gate", "grouped_ppc", "loo_summary"]
