@@ -524,3 +524,11 @@ def test_inline_svg_prefixes_ids_and_drops_namespaces(saved):
     assert "xmlns" not in out and "<?xml" not in out and "<metadata" not in out
     for ref in re.findall(r'href="#([^"]+)"', out) + re.findall(r"url\(#([^)]+)\)", out):
         assert ref.startswith("svg-heat-") and f'id="{ref}"' in out
+
+
+def test_pandas_inputs_are_accepted(tmp_path):
+    fig = F.variance_decomposition(fake_vd().to_pandas())
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()][-1] == "Residual"
+    files = write_table(fake_vd().to_pandas(), tmp_path, "vd", "Variance shares", "tab:vd")
+    assert pl.read_csv(files["csv"]).equals(fake_vd())
+    assert r"\begin{tabular}{lrr}" in files["tex"].read_text(encoding="utf-8")  # share = [lo, hi]

@@ -67,7 +67,9 @@ VERDICT_STYLE: dict[str, dict] = {
 # The SVG hash salt makes clip-path / marker ids reproducible run to run.
 SVG_HASH_SALT = "biasstats"
 
-_SANS_PREFERENCE = ("Arial", "Helvetica", "Liberation Sans", "DejaVu Sans")
+# Journals ask for Arial / Helvetica; where neither is installed, DejaVu Sans (shipped with
+# matplotlib, so present everywhere) keeps the output identical from machine to machine.
+_SANS_PREFERENCE = ("Arial", "Helvetica", "DejaVu Sans")
 
 
 @lru_cache(maxsize=1)
