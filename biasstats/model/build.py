@@ -288,20 +288,31 @@ def prepare(
 MAX_PROJECTED_LEVELS = 2000
 
 
+def _nested_in(g: GroupSpec, h: GroupSpec) -> bool:
+    """True if every level of ``g`` lies inside one level of the coarser term ``h``.
+
+    Judged from the data, not the syntax: ``llm:stereotype`` is nested in
+    ``category:stereotype`` when each stereotype belongs to one category.
+    """
+    if len(h.levels) >= len(g.levels):
+        return False
+    pairs = np.unique(np.stack([g.idx, h.idx]), axis=1)
+    return pairs.shape[1] == len(g.levels)
+
+
 def _constraints(spec: ModelSpec) -> None:
     """Zero-sum constraints of each group term.
 
-    Every term sums to zero over its levels. A term whose factors strictly contain those of
-    another term (``a:b`` with ``a``; ``llm:stereotype`` with ``llm`` and/or ``stereotype``)
-    also sums to zero *within each level of that parent*, so parent effects and the mean of
+    Every term sums to zero over its levels. A term nested in a coarser term (``a:b`` in
+    ``a``; ``llm:stereotype`` in ``llm`` and, when each stereotype has one category, in
+    ``category:stereotype``) also sums to zero *within each level of that parent*, so parent effects and the mean of
     their children cannot trade off (the nested / interaction analogue of ZeroSumNormal,
     ANOVA-style). Implemented with an orthonormal basis Q of the constrained subspace:
     r = Q @ u, u iid Normal(0, sd) (Q is levels x levels, independent of the data size).
     Terms with more than MAX_PROJECTED_LEVELS levels keep the global zero-sum only.
     """
     for g in spec.groups:
-        parents = [h for h in spec.groups
-                   if h is not g and set(h.term.factors) < set(g.term.factors)]
+        parents = [h for h in spec.groups if h is not g and _nested_in(g, h)]
         L = len(g.levels)
         if not parents or L > MAX_PROJECTED_LEVELS:
             continue
@@ -344,12 +355,19 @@ def _priors(spec: ModelSpec, user: dict) -> dict[str, Prior]:
     out: dict[str, Prior] = {}
     if spec.has_intercept:
         out["Intercept"] = Prior("Normal", {"mu": round(loc, 4), "sigma": round(2.5 * s, 4)})
-    sdx = spec.X.std(axis=0) if spec.X.shape[1] else np.zeros(0)
+    # row-level spread of the covariates (cells weighted by their number of rows)
+    w = spec.trials.astype(float) if spec.collapsed else np.ones(len(spec.y))
+
+    def wstd(col: np.ndarray) -> float:
+        m = np.average(col, weights=w)
+        return float(np.sqrt(np.average((col - m) ** 2, weights=w)))
+
+    sdx = [wstd(spec.X[:, j]) for j in range(spec.X.shape[1])]
     for c, sx in zip(spec.fixed_names, sdx, strict=True):
         out[f"b_{c}"] = Prior("Normal", {"mu": 0.0, "sigma": round(2.5 * s / max(sx, 1e-8), 4)})
     for g in spec.groups:
         for j, c in enumerate(g.coefs):
-            sz = 1.0 if c == "Intercept" else float(np.std(g.Z[:, j]))
+            sz = 1.0 if c == "Intercept" else wstd(g.Z[:, j])
             key = f"sd_{g.name}" if len(g.coefs) == 1 else f"sd_{g.name}__{c}"
             out[key] = Prior("HalfNormal", {"sigma": round(s / max(sz, 1e-8), 4)})
         if g.correlated:
@@ -458,7 +476,7 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
         # A term with a finer term inside it (a within a:b, llm within llm:stereotype) is only
         # identified up to the mean of its children: add their spread tau_child^2 / m_l.
         for hi, h in enumerate(spec.groups):
-            if hi != gi and set(g.term.factors) < set(h.term.factors) and h.Q is None:
+            if hi != gi and h.Q is None and _nested_in(h, g):
                 pairs = np.unique(np.stack([g.idx, h.idx]), axis=1)
                 m_l = np.bincount(pairs[0], minlength=len(g.levels))
                 se2 = se2 + stats[hi][2] / np.maximum(m_l, 1)

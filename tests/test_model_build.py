@@ -1,0 +1,219 @@
+"""Model building: names, dims, priors, centring, constraints, collapsed likelihood."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from biasstats.errors import SpecError
+from biasstats.model.build import build_model, log_binomial_constant, prepare
+from biasstats.model.families import FAMILIES, get_family
+from biasstats.model.priors import Prior, parse_prior
+
+
+def _bern(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    llm = rng.choice([f"m{i}" for i in range(5)], n)
+    cat = rng.choice(["race", "gender"], n)
+    st = np.array([f"{c}_{j}" for c, j in zip(cat, rng.integers(0, 3, n), strict=True)])
+    x = rng.normal(size=n)
+    eta = 0.3 + 0.5 * x + np.array([int(s[-1]) for s in st]) * 0.2
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return pl.DataFrame({"y": y, "x": np.round(x, 1), "llm": llm, "category": cat,
+                         "stereotype": st, "variant": rng.choice(["v1", "v2"], n)})
+
+
+def test_brms_style_names_and_dims():
+    df = _bern()
+    spec = prepare("y ~ x + (1|llm) + (1|category/stereotype)", df)
+    m = build_model(spec)
+    names = set(m.named_vars)
+    for v in ["Intercept", "b", "sd_llm", "r_llm", "sd_category", "r_category",
+              "sd_category:stereotype", "r_category:stereotype", "y"]:
+        assert v in names, v
+    assert m.named_vars_to_dims["r_llm"] == ("llm",)
+    assert m.named_vars_to_dims["r_category:stereotype"] == ("category:stereotype",)
+    assert list(m.coords["llm"]) == [f"m{i}" for i in range(5)]
+    assert list(m.coords["coef"]) == ["x"]
+    assert m.named_vars_to_dims["y"] == ("cell",)
+
+
+def test_bernoulli_collapsed_to_cells():
+    df = _bern()
+    spec = prepare("y ~ x + (1|llm)", df)
+    assert spec.collapsed and spec.obs_dim == "cell"
+    assert spec.trials.sum() == df.height
+    assert spec.y.sum() == df["y"].sum()
+    assert len(spec.y) == df.select(["x", "llm"]).unique().height
+    assert set(spec.cells.columns) == {"x", "llm", "k", "n"}
+
+
+def test_collapsed_logp_equals_rows_up_to_binomial_constant():
+    df = _bern(200)
+    f = "y ~ x + (1|llm) + (1|variant)"
+    c = {"llm": True, "variant": False}  # same parametrisation for both
+    s_cell = prepare(f, df, centered=c)
+    s_row = prepare(f, df, collapse=False, centered=c)
+    assert not s_row.collapsed and len(s_row.y) == df.height
+    m_cell, m_row = build_model(s_cell), build_model(s_row)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        pt = {k: v + rng.normal(scale=0.3, size=np.shape(v))
+              for k, v in m_cell.initial_point().items()}
+        lp_cell = m_cell.compile_logp()(pt)
+        lp_row = m_row.compile_logp()(pt)
+        assert lp_cell == pytest.approx(lp_row + log_binomial_constant(s_cell), rel=1e-10)
+
+
+def test_zero_sum_group_effects_and_nested_constraint():
+    df = _bern()
+    spec = prepare("y ~ 1 + (1|category/stereotype)", df)
+    child = spec.groups[1]
+    assert child.parents == ["category"] and child.Q is not None
+    m = build_model(spec)
+    import pymc as pm
+
+    r = np.asarray(pm.draw(m["r_category:stereotype"], random_seed=2))
+    assert np.abs(r).max() > 1e-3
+    assert abs(r.sum()) < 1e-10
+    levels = child.levels
+    for cat in ("race", "gender"):  # zero-sum within each parent level
+        assert abs(sum(v for lv, v in zip(levels, r, strict=True) if lv.startswith(cat))) < 1e-10
+
+
+def test_varying_slopes_correlated_and_uncorrelated():
+    df = _bern()
+    m = build_model(prepare("y ~ x + (x|llm)", df))
+    assert m.named_vars_to_dims["r_llm"] == ("llm__coef", "llm")
+    assert "cor_llm" in m.named_vars and "sd_llm" in m.named_vars
+    assert list(m.coords["llm__coef"]) == ["Intercept", "x"]
+    m2 = build_model(prepare("y ~ x + (x||llm)", df))
+    assert "cor_llm" not in m2.named_vars
+    assert m2.named_vars_to_dims["sd_llm"] == ("llm__coef",)
+
+
+def test_default_priors_scaled_and_overridable():
+    rng = np.random.default_rng(0)
+    df = pl.DataFrame({"y": rng.normal(100, 20, 200), "x": rng.normal(0, 5, 200),
+                       "g": rng.choice(list("abcd"), 200)})
+    spec = prepare("y ~ x + (1|g)", df, family="gaussian")
+    p = spec.priors
+    assert p["Intercept"].dist == "Normal" and 90 < p["Intercept"].params["mu"] < 110
+    assert 40 < p["Intercept"].params["sigma"] < 60          # 2.5 sd(y)
+    assert 8 < p["b_x"].params["sigma"] < 12                   # 2.5 sd(y)/sd(x)
+    assert 15 < p["sd_g"].params["sigma"] < 25
+    assert p["sigma"].dist == "Exponential"
+    spec2 = prepare("y ~ x + (1|g)", df, family="gaussian",
+                    priors={"sd_g": "HalfNormal(1)", "Intercept": "Normal(0, 2)", "b": "Normal(0, 1)"})
+    assert str(spec2.priors["sd_g"]) == "HalfNormal(1)"
+    assert str(spec2.priors["Intercept"]) == "Normal(0, 2)"
+    assert str(spec2.priors["b_x"]) == "Normal(0, 1)"
+
+
+def test_logit_default_priors():
+    spec = prepare("y ~ x + (1|llm)", _bern())
+    assert str(spec.priors["Intercept"]) == "Normal(0, 2.5)"
+    assert str(spec.priors["sd_llm"]) == "HalfNormal(1)"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("os.system('x')", "prior 'os.system('x')' for 'sd_llm' is not of the form Name(number, ...)"),
+        ("Normal(0, x)", "prior 'Normal(0, x)' for 'sd_llm': arguments must be numbers"),
+        ("Foo(1)", "prior 'Foo(1)' for 'sd_llm': unknown distribution 'Foo'; use one of "
+                   "Normal, StudentT, Cauchy, Laplace, Logistic, Uniform, HalfNormal, "
+                   "HalfStudentT, HalfCauchy, Exponential, Gamma, InverseGamma, LogNormal, "
+                   "Beta, LKJ"),
+        ("HalfNormal(-1)", "prior 'HalfNormal(-1)' for 'sd_llm': sigma must be positive"),
+        ("Normal(0, 1, 2)", "prior 'Normal(0, 1, 2)' for 'sd_llm': Normal takes at most 2 "
+                            "arguments (mu, sigma)"),
+        ("Gamma(2)", "prior 'Gamma(2)' for 'sd_llm': missing beta"),
+    ],
+)
+def test_prior_grammar_errors(text, message):
+    with pytest.raises(SpecError) as e:
+        parse_prior(text, "sd_llm")
+    assert str(e.value) == message
+
+
+def test_prior_grammar_ok():
+    assert parse_prior("Normal(0, 2.5)") == Prior("Normal", {"mu": 0.0, "sigma": 2.5})
+    assert str(parse_prior("HalfNormal(sigma=1)")) == "HalfNormal(1)"
+    assert str(parse_prior("Exponential(scale=0.5)")) == "Exponential(scale=0.5)"
+    assert str(parse_prior("Normal(-1, 1)")) == "Normal(-1, 1)"
+    assert str(parse_prior("HalfNormal(2)")) == "HalfNormal(2)"
+
+
+def test_prior_key_errors():
+    df = _bern()
+    with pytest.raises(SpecError, match=r"^unknown prior key 'sd_model'; known keys: "
+                                        r"Intercept, b_x, sd_llm$"):
+        prepare("y ~ x + (1|llm)", df, priors={"sd_model": "HalfNormal(1)"})
+    with pytest.raises(SpecError, match=r"^prior 'Normal\(0, 1\)' for 'sd_llm' must be "
+                                        r"positive-only"):
+        prepare("y ~ x + (1|llm)", df, priors={"sd_llm": "Normal(0, 1)"})
+
+
+def test_centring_rule_and_override():
+    df = _bern(2000)
+    spec = prepare("y ~ 1 + (1|llm)", df)
+    # true llm effects are zero: no between-level spread -> non-centred
+    assert not spec.groups[0].centered
+    spec2 = prepare("y ~ 1 + (1|llm)", df, centered={"llm": True})
+    assert spec2.groups[0].centered and spec2.groups[0].reason == "set by user"
+    m = build_model(spec2)
+    assert "z_llm" not in m.named_vars and m["r_llm"] in m.free_RVs
+    m1 = build_model(spec)
+    assert "z_llm" in m1.named_vars
+    # strongly informative levels with real spread -> centred
+    rng = np.random.default_rng(3)
+    g = rng.integers(0, 6, 20000)
+    eff = np.array([-1, -0.5, 0, 0.3, 0.6, 1.0])
+    y = (rng.random(20000) < 1 / (1 + np.exp(-eff[g]))).astype(float)
+    spec3 = prepare("y ~ 1 + (1|g)", pl.DataFrame({"y": y, "g": g.astype(str)}))
+    assert spec3.groups[0].centered
+    with pytest.raises(SpecError, match=r"^centered: unknown grouping 'model'; groupings are llm$"):
+        prepare("y ~ 1 + (1|llm)", df, centered={"model": True})
+
+
+def _family_data(fam, n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    g = rng.choice(list("abcd"), n)
+    y = {
+        "gaussian": rng.normal(size=n),
+        "student_t": rng.standard_t(4, size=n),
+        "lognormal": rng.lognormal(size=n),
+        "beta": rng.beta(2, 3, size=n),
+        "negative_binomial": rng.negative_binomial(3, 0.4, size=n).astype(float),
+        "cumulative": rng.integers(1, 6, n),
+        "categorical": rng.choice(["refused", "congruent", "incongruent"], n),
+        "bernoulli": rng.integers(0, 2, n).astype(float),
+        "binomial": rng.integers(0, 6, n).astype(float),
+    }[fam]
+    return pl.DataFrame({"y": y, "x": x, "g": g, "n": np.full(n, 6.0)})
+
+
+@pytest.mark.parametrize("fam", list(FAMILIES))
+def test_every_family_builds_with_finite_logp(fam):
+    df = _family_data(fam)
+    f = "y | trials(n) ~ x + (1|g)" if fam == "binomial" else "y ~ x + (1|g)"
+    spec = prepare(f, df, family=fam)
+    m = build_model(spec)
+    lp = m.point_logps()
+    assert all(np.isfinite(v) for v in lp.values()), lp
+    if fam == "cumulative":
+        assert "Intercept" not in m.named_vars and len(m.coords["threshold"]) == 4
+    if fam == "categorical":
+        assert m.named_vars_to_dims["r_g"] == ("y__cat", "g")
+        assert list(m.coords["y__cat"]) == ["incongruent", "refused"]
+
+
+def test_family_table_is_data():
+    for fam in FAMILIES.values():
+        assert callable(fam.likelihood) and fam.link
+        for k, v in fam.aux.items():
+            parse_prior(v.format(sd_y=1.0, sd_logy=1.0), k)
+    assert get_family("ordinal").name == "cumulative"
