@@ -25,6 +25,28 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from biasstats.fit.from_spec import fit_spec
+    from biasstats.ingest import ingest
+
+    result = ingest(args.spec)
+    out = Path(args.out) if args.out else Path("reports") / result.spec.name
+    result.write(out)
+    outcome = fit_spec(result.spec, result.table, out, refit=args.refit)
+    fit = outcome.fit
+    print(result.ledger.render())
+    print(f"model: {fit.formula}  [{fit.family}]")
+    print(f"priors:\n{fit.priors}")
+    with_summary = fit.summary()
+    print(with_summary.to_string(max_rows=40))
+    diag = fit.diagnostics()
+    print("diagnostics: " + ", ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in diag.items()))
+    state = "reused cached posterior" if outcome.cached else "wrote"
+    print(f"{state} {outcome.path}")
+    return 0
+
+
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from biasstats.ingest import registry
 
@@ -68,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("spec", help="analysis spec (TOML)")
     s.add_argument("--out", help="output folder (default: reports/<analysis name>)")
     s.set_defaults(run=_cmd_ingest)
+
+    s = sub.add_parser("fit", help="fit a spec's model; write the posterior (NetCDF)")
+    s.add_argument("spec", help="analysis spec (TOML)")
+    s.add_argument("--out", help="output folder (default: reports/<analysis name>)")
+    s.add_argument("--refit", action="store_true", help="ignore a cached posterior")
+    s.set_defaults(run=_cmd_fit)
 
     s = sub.add_parser("report", help="build the reports for one or more specs, and the index")
     s.add_argument("specs", nargs="+", metavar="SPEC", help="analysis specs (TOML)")

@@ -29,8 +29,22 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     [model]                    # see biasstats.model
     formula = "congruent ~ 1 + (1|llm) + (1|category/stereotype) + (1|variant)"
     family = "bernoulli"
+    unit = "judgement"         # or "trial": one row per trial (e.g. a decision per trial)
     [model.priors]             # per-term overrides, e.g. sd_llm = "HalfNormal(1)"
     [model.centered]           # per-term centring overrides, e.g. llm = true
+
+    [effects]
+    hdi_prob = 0.95
+    rope = 0.05                # "practically unbiased" = |bias| < 0.05 on the −1 … +1 scale
+
+    [checks]                   # convergence gate (a failing fit gets a red banner and
+    rhat_max = 1.01            # makes `nox -s report` exit non-zero unless allow_failure)
+    ess_bulk_min = 400
+    ess_tail_min = 400
+    divergences_max = 0
+    bfmi_min = 0.3
+    allow_failure = false
+    alternatives = ["congruent ~ 1 + (1|llm)"]   # compared with the main formula by PSIS-LOO
 
     [simulate]                 # instead of [data]: a simulated study with known truth
     preset = "bai2024"         # 8 LLMs x 21 stereotypes, calibrated to the published figures
@@ -132,6 +146,7 @@ class SimulateSpec(_Strict):
 class ModelSpec(_Strict):
     formula: str
     family: str = "bernoulli"
+    unit: Literal["judgement", "trial"] = "judgement"  # what one observation is
     priors: dict[str, str] = Field(default_factory=dict)
     centered: dict[str, bool] = Field(default_factory=dict)
 
@@ -145,12 +160,34 @@ class FitSpec(_Strict):
     target_accept: float = Field(default=0.9, gt=0, lt=1)
 
 
+class EffectsSpec(_Strict):
+    """``[effects]``: how effect sizes are summarised."""
+
+    hdi_prob: float = Field(default=0.95, gt=0, lt=1)
+    rope: float = Field(default=0.05, ge=0, lt=1)  # half-width on the bias scale (−1 … +1)
+
+
+class ChecksSpec(_Strict):
+    """``[checks]``: convergence thresholds and which checks to run."""
+
+    rhat_max: float = Field(default=1.01, ge=1)
+    ess_bulk_min: float = Field(default=400, ge=0)
+    ess_tail_min: float = Field(default=400, ge=0)
+    divergences_max: int = Field(default=0, ge=0)
+    bfmi_min: float = Field(default=0.3, ge=0)
+    allow_failure: bool = False  # report a failing fit without failing the run
+    loo: bool = True
+    alternatives: list[str] = Field(default_factory=list)  # formulas compared by LOO
+
+
 class AnalysisSpec(_Strict):
     analysis: AnalysisMeta = Field(default_factory=AnalysisMeta)
     data: DataSpec | None = None
     simulate: SimulateSpec | None = None
     model: ModelSpec | None = None
     fit: FitSpec = Field(default_factory=FitSpec)
+    effects: EffectsSpec = Field(default_factory=EffectsSpec)
+    checks: ChecksSpec = Field(default_factory=ChecksSpec)
 
     @model_validator(mode="after")
     def _one_source(self) -> AnalysisSpec:

@@ -1,0 +1,106 @@
+"""Fit the model a spec declares, with a content-addressed cache.
+
+:func:`fit_spec` is the spec-driven entry point of the fit stage (``biasstats fit``, the
+report). The cache key hashes the exact data the model sees, the model and sampler settings,
+and the versions of biasstats and its inference stack: the same key means the same numbers,
+so a cached posterior (``posterior.nc``) is reused; anything changed means a refit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import polars as pl
+
+from biasstats.errors import SpecError
+from biasstats.io import write_text_atomic
+from biasstats.spec import Spec
+
+POSTERIOR_FILE = "posterior.nc"
+KEY_FILE = "fit_key.json"
+_VERSIONED = ("biasstats", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-stats", "numpy")
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for pkg in _VERSIONED:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
+    """The rows the model sees: ok judgements, or one row per trial (``[model] unit``)."""
+    if spec.model.unit == "trial":
+        if "group_role" in table.columns and "valence" in table.columns:
+            from biasstats.ingest.bai2024.dscore import trial_level
+
+            return trial_level(table.filter(pl.col("status") != "excluded"))
+        keep = [c for c in table.columns if c not in ("item", "raw", "reason")]
+        return table.filter(pl.col("status") != "excluded").group_by(
+            "source_row", maintain_order=True).agg(pl.exclude("source_row").first()).select(keep)
+    return table.filter(pl.col("status") == "ok")
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    fit: object
+    cached: bool
+    key: str
+    path: Path | None
+
+
+def _key(spec: Spec, prepared) -> tuple[str, dict]:
+    m, f = spec.model, spec.fit
+    payload = {
+        "data_hash": prepared.data_hash,
+        "formula": m.formula, "family": m.family, "unit": m.unit,
+        "priors": dict(sorted(m.priors.items())), "centered": dict(sorted(m.centered.items())),
+        "fit": f.model_dump(), "versions": versions(),
+    }
+    text = json.dumps(payload, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest(), payload
+
+
+def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
+             *, refit: bool = False, progress: bool | None = None) -> FitOutcome:
+    """Fit ``spec``'s model to ``table`` (the ingested canonical table).
+
+    With ``out_dir``, the posterior is written there (atomically) and reused when the cache
+    key matches."""
+    from biasstats.fit import Fit, PriorTable, fit
+    from biasstats.model.build import prepare
+
+    if spec.model is None:
+        raise SpecError(f"{spec.path}: no [model] table: nothing to fit")
+    m, f = spec.model, spec.fit
+    data = model_data(spec, table)
+    prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered))
+    key, payload = _key(spec, prepared)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and not refit and (out / KEY_FILE).is_file() and (out / POSTERIOR_FILE).is_file():
+        stored = json.loads((out / KEY_FILE).read_text())
+        if stored.get("key") == key:
+            import xarray as xr
+
+            tree = xr.open_datatree(out / POSTERIOR_FILE).load()
+            cached = Fit(idata=tree, formula=prepared.formula.formula, family=prepared.family.name,
+                         priors=PriorTable(prepared.priors), data_hash=prepared.data_hash,
+                         spec=prepared, model=None, timings=stored.get("timings", {}),
+                         settings=json.loads(tree.attrs.get("biasstats_settings", "{}")))
+            return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
+    result = fit(m.formula, data, m.family, dict(m.priors), chains=f.chains, tune=f.tune,
+                 draws=f.draws, seed=f.seed, sampler=f.sampler, target_accept=f.target_accept,
+                 centered=dict(m.centered), progress=progress)
+    path = None
+    if out is not None:
+        path = result.to_netcdf(out / POSTERIOR_FILE)
+        write_text_atomic(out / KEY_FILE, json.dumps(
+            {"key": key, **payload, "timings": result.timings}, indent=2, default=str) + "\n")
+    return FitOutcome(result, False, key, path)
