@@ -71,10 +71,17 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from biasstats.report import build_reports
 
-    outcomes = build_reports(args.specs, args.out)
-    for o in outcomes:
-        print(f"{'built' if o.ok else 'UNAVAILABLE':<12} {o.name}: {o.message}")
+    def show(o):
+        state = {"built": "built" if o.gate_passed else "GATE FAILED", "unavailable": "UNAVAILABLE"}
+        print(f"{state.get(o.status, o.status):<12} {o.name}: {o.message}", flush=True)
+
+    outcomes = build_reports(args.specs, args.out, refit=args.refit, on_done=show)
     print(f"wrote {Path(args.out) / 'index.html'}")
+    blocking = [o.name for o in outcomes if o.blocking]
+    if blocking:
+        print(f"convergence gate failed for: {', '.join(blocking)} "
+              "(set [checks] allow_failure = true to report anyway)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -100,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", help="build the reports for one or more specs, and the index")
     s.add_argument("specs", nargs="+", metavar="SPEC", help="analysis specs (TOML)")
     s.add_argument("--out", default="reports", help="reports folder (default: reports)")
+    s.add_argument("--refit", action="store_true", help="ignore cached posteriors")
     s.set_defaults(run=_cmd_report)
 
     s = sub.add_parser("datasets", help="list registered datasets and whether each is available")

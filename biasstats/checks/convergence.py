@@ -7,7 +7,7 @@ chain. Thresholds come from the spec's ``[checks]`` table.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,12 @@ class GateResult:
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     def to_dict(self) -> dict:
+        """Values and thresholds keyed by the same metric names (what the report shows)."""
+        t = self.thresholds
         return {"passed": self.passed, "failures": list(self.failures), **self.values,
-                "thresholds": asdict(self.thresholds)}
+                "thresholds": {"max_rhat": t.rhat_max, "min_ess_bulk": t.ess_bulk_min,
+                               "min_ess_tail": t.ess_tail_min, "divergences": t.divergences_max,
+                               "min_bfmi": t.bfmi_min}}
 
 
 def convergence_gate(diagnostics: dict, thresholds: Thresholds | None = None) -> GateResult:

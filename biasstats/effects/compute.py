@@ -34,7 +34,7 @@ from biasstats.effects.summaries import rope_on_scale, summarise
 
 LOGIT_FAMILIES = ("bernoulli", "binomial")
 SCALES = ("probability", "bias", "log_odds", "odds_ratio", "d_score")
-DEFAULT_TERMS = ("llm", "category", "stereotype", "variant", ("llm", "stereotype"))
+DEFAULT_TERMS = ("overall", "llm", "category", "stereotype", "variant", ("llm", "stereotype"))
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ def expected_d(p: np.ndarray, m: int) -> np.ndarray:
 
 
 def _term_key(term) -> tuple[str, ...]:
+    if term == "overall":
+        return ()
     return (term,) if isinstance(term, str) else tuple(term)
 
 
@@ -129,11 +131,14 @@ def compute_effects(
         key = _term_key(term)
         if not all(c in cells.columns for c in key):
             continue
-        name = ":".join(key)
-        labels = np.asarray(
-            cells.select(pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator=":"))
-            .to_series().to_list()
-        )
+        name = ":".join(key) or "overall"
+        if key:
+            labels = np.asarray(
+                cells.select(pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator=":"))
+                .to_series().to_list()
+            )
+        else:
+            labels = np.full(cells.height, "all")
         pl_draws, levels, n = _level_draws(p, w, labels)
         per_term[name] = (levels, pl_draws)
         bias = 2 * pl_draws - 1

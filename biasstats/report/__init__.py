@@ -1,9 +1,9 @@
 """Report stage: every analysis spec → ``reports/<analysis>/`` plus ``reports/index.html``.
 
-Entry point: :func:`build_reports`. At this stage of the project a report holds the ingest
-output (canonical table, ledger); model fits, effects and figures are added by later stages.
+Entry points: :func:`build_reports` (every spec + the index) and :func:`build_analysis` (one).
 """
 
-from biasstats.report.build import AnalysisOutcome, build_reports
+from biasstats.report.analysis import AnalysisOutcome, build_analysis
+from biasstats.report.build import build_reports
 
-__all__ = ["AnalysisOutcome", "build_reports"]
+__all__ = ["AnalysisOutcome", "build_analysis", "build_reports"]

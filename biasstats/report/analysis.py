@@ -1,0 +1,258 @@
+"""One analysis, end to end: spec → ingest → fit → effects and checks → figures, tables, page.
+
+:func:`build_analysis` is what ``biasstats report`` / ``nox -s report`` runs per spec. Output
+under ``<out>/<analysis>/``: ``trials.parquet``, ``ledger.json``, ``posterior.nc`` (cached by
+content hash), ``effects.parquet``, ``figures/*.{pdf,svg,png}``, ``tables/*.{csv,tex}`` and
+``report.html``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import polars as pl
+
+from biasstats import __version__
+from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summary
+from biasstats.effects import compute_effects
+from biasstats.errors import DatasetUnavailableError
+from biasstats.fit.from_spec import fit_spec
+from biasstats.ingest import ingest
+from biasstats.io import write_parquet_atomic, write_text_atomic
+from biasstats.report import figures as figs
+from biasstats.report.methods import findings, methods_paragraph
+from biasstats.report.page import FigureEntry, ModelInfo, ReportContext, TableEntry, write_report
+from biasstats.report.style import DOUBLE_COLUMN, save_figure
+from biasstats.report.tables import format_effects_table, write_table
+from biasstats.spec import Spec, load_spec
+
+matplotlib.use("Agg")
+
+
+@dataclass(frozen=True)
+class AnalysisOutcome:
+    name: str
+    title: str
+    spec_path: Path
+    status: str          # "built" | "unavailable" | "ingested" (no model)
+    message: str
+    gate_passed: bool | None = None
+    allow_failure: bool = False
+    report: Path | None = None
+    cached: bool = False
+
+    @property
+    def blocking(self) -> bool:
+        """A failed convergence gate that the spec does not allow."""
+        return self.gate_passed is False and not self.allow_failure
+
+
+def _category_map(table: pl.DataFrame) -> dict[str, str] | None:
+    if not {"category", "stereotype"} <= set(table.columns):
+        return None
+    pairs = table.select("stereotype", "category").drop_nulls().unique()
+    return dict(pairs.iter_rows()) if pairs.height else None
+
+
+class _Artifacts:
+    """Collects saved figures and tables for the page."""
+
+    def __init__(self, folder: Path):
+        self.fig_dir = folder / "figures"
+        self.tab_dir = folder / "tables"
+        self.figures: list[FigureEntry] = []
+        self.tables: list[TableEntry] = []
+
+    def figure(self, name, make, caption, section="effects"):
+        try:
+            fig = make()
+        except (ValueError, KeyError) as e:  # a figure that does not apply to this model
+            self.skipped = getattr(self, "skipped", []) + [f"{name}: {e}"]
+            return
+        files = save_figure(fig, self.fig_dir, name)
+        self.figures.append(FigureEntry(name=name, files=files, caption=caption, section=section))
+
+    def table(self, name, df, caption, section="effects", digits=2, show=True):
+        if df is None or df.height == 0:
+            return
+        files = write_table(df, self.tab_dir, name, caption=caption, label=f"tab:{name}",
+                            float_digits=digits)
+        if show:
+            self.tables.append(TableEntry(name=name, data=df, caption=caption, section=section,
+                                          files=files, float_digits=digits))
+
+
+def _effect_outputs(art: _Artifacts, effects, table, terms_present):
+    cat_of = _category_map(table)
+    pct = int(effects.prob * 100)
+    cap = (f"Posterior mean bias (2·P(congruent) − 1; 0 = unbiased) with {pct}% HDI; "
+           f"shaded band: ROPE ±{effects.rope}.")
+    e = effects.table
+    if "llm" in terms_present:
+        art.figure("forest_llm", lambda: figs.forest(e, "llm", "bias"), "Bias by LLM. " + cap)
+    if "llm:stereotype" in terms_present:
+        art.figure("heatmap_llm_stereotype",
+                   lambda: figs.heatmap(e, "llm", "stereotype", "bias", category_of=cat_of),
+                   "Bias by LLM × stereotype (posterior means).")
+    if "stereotype" in terms_present and cat_of:
+        art.figure("forest_stereotype",
+                   lambda: figs.category_forest(e, cat_of, "bias", width=DOUBLE_COLUMN / 2),
+                   "Bias by stereotype, grouped by category. " + cap)
+    elif "stereotype" in terms_present:
+        art.figure("forest_stereotype", lambda: figs.forest(e, "stereotype", "bias"),
+                   "Bias by stereotype. " + cap)
+    if "category" in terms_present:
+        art.figure("forest_category", lambda: figs.forest(e, "category", "bias"),
+                   "Bias by category. " + cap)
+    for term in ("overall", "llm", "category", "stereotype", "variant", "llm:stereotype"):
+        if term in terms_present:
+            show = term != "llm:stereotype"
+            art.table(f"effects_{term.replace(':', '_')}", format_effects_table(e, term, "bias"),
+                      f"Bias by {term} (posterior mean, {pct}% HDI, P(bias > 0), ROPE verdict).",
+                      show=show)
+    long = e.filter(pl.col("scale").is_in(["probability", "odds_ratio", "d_score"]))
+    art.table("effects_all_scales", long.select(
+        "term", "level", "scale", "mean", "hdi_low", "hdi_high", "p_positive", "verdict"),
+        "All effects on the probability, odds-ratio and D-score scales.", show=False, digits=3)
+    if effects.ranks.height:
+        art.figure("ranks_llm", lambda: figs.ranks(effects.ranks),
+                   f"Posterior rank of each LLM (1 = most biased), mean and {pct}% interval.",
+                   section="ranks")
+        art.table("ranks_llm", effects.ranks, "Posterior ranks of the LLMs.", section="ranks")
+        art.table("contrasts_llm", effects.contrasts.select(
+            "level", "mean", "hdi_low", "hdi_high", "p_positive", "verdict"),
+            "Pairwise differences in bias between LLMs (A − B).", section="ranks",
+            show=effects.contrasts.height <= 12)
+    if effects.variance.height:
+        art.figure("variance_decomposition", lambda: figs.variance_decomposition(effects.variance),
+                   "Share of latent (logit-scale) variance by component, with the logistic "
+                   "residual π²/3.", section="variance")
+        art.table("variance_decomposition", effects.variance, "Variance decomposition.",
+                  section="variance", digits=3)
+
+
+def _checks_outputs(art, fit, terms_present, do_loo):
+    notes = []
+    cells = fit.spec.cells.columns
+    for term in ("llm", "stereotype", "variant"):
+        if term not in cells or "posterior_predictive" not in fit.idata.children:
+            continue
+        ppc = grouped_ppc(fit, term)
+        art.figure(f"ppc_{term}", lambda p=ppc, t=term: figs.ppc_grouped(p, t),
+                   f"Posterior predictive check by {term}: observed rate (point) against the "
+                   f"95% interval of replicated rates; Bayesian p-value at right.", section="ppc")
+        art.table(f"ppc_{term}", ppc, f"Posterior predictive check by {term}.", section="ppc",
+                  digits=3, show=False)
+    loo = None
+    if do_loo and "log_likelihood" in fit.idata.children:
+        try:
+            loo = loo_summary(fit)
+        except Exception as e:  # LOO is diagnostic: report why it could not be computed
+            notes.append(f"PSIS-LOO could not be computed ({type(e).__name__}: {e})")
+    return loo, notes
+
+
+def build_analysis(spec_path: str | Path, out_root: str | Path, *, refit: bool = False,
+                   progress: bool | None = None) -> AnalysisOutcome:
+    spec = load_spec(spec_path)
+    title = spec.content.analysis.title or spec.name
+    folder = Path(out_root) / spec.name
+    try:
+        ing = ingest(spec)
+    except DatasetUnavailableError as e:
+        src = spec.data.source if spec.data else "?"
+        return AnalysisOutcome(spec.name, title, Path(spec_path), "unavailable",
+                               f"{e} — to get it: biasstats fetch {src}")
+    ing.write(folder)
+    if spec.model is None:
+        ctx = ReportContext(title=title, analysis=spec.name, ledger=ing.ledger,
+                            description=spec.content.analysis.description,
+                            generated=f"biasstats {__version__}")
+        page = write_report(ctx, folder / "report.html")
+        return AnalysisOutcome(spec.name, title, Path(spec_path), "ingested",
+                               f"{ing.ledger.rows_read} rows read (no [model]: ledger only)",
+                               report=page)
+    outcome = fit_spec(spec, ing.table, folder, refit=refit, progress=progress)
+    fit = outcome.fit
+    return _render(spec, ing, fit, folder, title, outcome.cached, Path(spec_path))
+
+
+def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_path: Path):
+    c = spec.content.checks
+    gate = convergence_gate(fit.diagnostics(), Thresholds(
+        rhat_max=c.rhat_max, ess_bulk_min=c.ess_bulk_min, ess_tail_min=c.ess_tail_min,
+        divergences_max=c.divergences_max, bfmi_min=c.bfmi_min))
+    art = _Artifacts(folder)
+    effects = None
+    terms_present: set[str] = set()
+    if fit.family in ("bernoulli", "binomial"):
+        effects = compute_effects(fit, ing.table, prob=spec.content.effects.hdi_prob,
+                                  rope=spec.content.effects.rope)
+        terms_present = set(effects.table["term"].unique().to_list())
+        write_parquet_atomic(folder / "effects.parquet", effects.table)
+        _effect_outputs(art, effects, ing.table, terms_present)
+    loo, notes = _checks_outputs(art, fit, terms_present, c.loo)
+    cross_note = _crosscheck(art, ing.table, effects)
+    summary = fit.summary()
+    summary_pl = pl.from_pandas(summary.reset_index(names="parameter"))
+    art.table("parameters", summary_pl, "Posterior summary of every parameter.",
+              section="other", digits=3, show=False)
+    diag = {**gate.to_dict(), "allow_failure": c.allow_failure}
+    if loo is not None:
+        diag.update({k: v for k, v in loo.items() if not isinstance(v, np.ndarray)})
+        write_parquet_atomic(folder / "loo_pointwise.parquet", pl.DataFrame({
+            "elpd_loo": loo["pointwise_elpd"], "pareto_k": loo["pareto_k"]}))
+    write_text_atomic(folder / "diagnostics.json", json.dumps(diag, indent=2, default=float) + "\n")
+    st = fit.settings
+    model_info = ModelInfo(
+        formula=fit.formula, family=fit.family,
+        link="logit" if fit.family in ("bernoulli", "binomial") else None,
+        priors={k: str(v) for k, v in fit.priors.items()},
+        sampler={k: st.get(k) for k in ("sampler", "chains", "tune", "draws", "seed",
+                                         "target_accept", "adaptation")},
+        notes=[f"centring: {k} {v}" for k, v in (st.get("centered") or {}).items()]
+        + (["posterior reused from cache (data, spec and versions unchanged)"] if cached else [])
+        + notes,
+    )
+    ctx = ReportContext(
+        title=title, analysis=spec.name, description=spec.content.analysis.description,
+        generated=f"biasstats {__version__}, {_dt.date.today().isoformat()}",
+        findings=findings(effects, gate, ing), diagnostics=diag,
+        diagnostics_table=_diag_table(summary_pl), ledger=ing.ledger, model=model_info,
+        figures=art.figures, tables=art.tables, crosscheck_note=cross_note,
+        methods=methods_paragraph(spec, ing, fit, gate, effects, ing.sources),
+        extra_files=[("canonical trial table", folder / "trials.parquet"),
+                     ("ledger", folder / "ledger.json"),
+                     ("posterior (NetCDF)", folder / "posterior.nc")],
+        base_dir=folder,
+    )
+    page = write_report(ctx, folder / "report.html")
+    msg = (f"{ing.ledger.rows_read} rows; gate {'passed' if gate.passed else 'FAILED: ' + '; '.join(gate.failures)}"
+           + ("; posterior cached" if cached else ""))
+    return AnalysisOutcome(spec.name, title, spec_path, "built", msg, gate.passed,
+                           c.allow_failure, page, cached)
+
+
+def _diag_table(summary_pl: pl.DataFrame) -> pl.DataFrame:
+    cols = [c for c in summary_pl.columns if c in
+            ("parameter", "mean", "sd", "r_hat", "ess_bulk", "ess_tail")]
+    worst = summary_pl.select(cols).sort("ess_bulk").head(15)
+    return worst
+
+
+def _crosscheck(art, table: pl.DataFrame, effects) -> str | None:
+    from biasstats.checks.crosscheck import crosscheck_table
+
+    if not {"valence", "congruent"} <= set(table.columns):
+        return None
+    cc = crosscheck_table(table, effects.table if effects is not None else None)
+    art.table("crosscheck", cc, "Frequentist cross-check: the authors' one-sample t-tests of the "
+              "per-trial D score (failures scored 0, as they did), a logistic GLM with "
+              "cluster-robust SEs by trial, and the posterior.", section="crosscheck", digits=3)
+    return ("t-test columns are on the authors' D scale; GLM and posterior columns on the bias "
+            "scale 2p − 1. Compare signs and rankings, not digits.")
