@@ -554,10 +554,11 @@ def build_model(spec: ModelSpec):
                 nthr = len(spec.response_levels) - 1
                 model.add_coord("threshold", list(range(nthr)))
                 p = spec.priors[k]
-                aux[k] = p.create(
-                    k, dims="threshold", transform=pm.distributions.transforms.ordered,
-                    initval=np.linspace(-1.5, 1.5, nthr),
-                )
+                if p.dist == "Normal":  # centred on the equal-probability cut-points
+                    base = np.log(np.arange(1, nthr + 1) / (nthr + 1 - np.arange(1, nthr + 1)))
+                    p = Prior("Normal", {**p.params, "mu": p.params["mu"] + base})
+                aux[k] = p.create(k, dims="threshold",
+                                  transform=pm.distributions.transforms.ordered)
             else:
                 aux[k] = spec.priors[k].create(k)
         if not isinstance(eta, pt.TensorVariable):
