@@ -176,3 +176,36 @@ def test_fit_object_api(tmp_path):
     assert json.loads(back.attrs["biasstats_priors"])["sd_llm"] == "HalfNormal(0.5)"
     np.testing.assert_allclose(back.posterior["r_llm"].values, f.idata.posterior["r_llm"].values)
     back.close()
+
+
+def _bai_shaped(seed=1, n_per_cell=800):
+    """8 LLMs x 21 stereotypes (4 categories) x 4 variants x 50 trials x 16 judgements."""
+    rng = np.random.default_rng(seed)
+    cats = {"race": 9, "gender": 4, "religion": 3, "health": 5}
+    st = [(c, f"{c}_{j}") for c, m in cats.items() for j in range(m)]
+    a_llm, a_cat = rng.normal(0, 0.6, 8), rng.normal(0, 0.3, 4)
+    a_st, a_var = rng.normal(0, 0.5, len(st)), rng.normal(0, 0.15, 4)
+    a_ls = rng.normal(0, 0.3, (8, len(st)))
+    cols = {"llm": [], "category": [], "stereotype": [], "variant": [], "congruent": []}
+    for i in range(8):
+        for s, (c, name) in enumerate(st):
+            for v in range(4):
+                eta = 0.8 + a_llm[i] + a_cat[list(cats).index(c)] + a_st[s] + a_var[v] + a_ls[i, s]
+                k = rng.binomial(n_per_cell, 1 / (1 + np.exp(-eta)))
+                cols["congruent"].append(np.r_[np.ones(k), np.zeros(n_per_cell - k)])
+                for key, val in (("llm", f"llm{i}"), ("category", c), ("stereotype", name),
+                                 ("variant", f"v{v}")):
+                    cols[key].append(np.repeat(val, n_per_cell))
+    return pl.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+
+
+@pytest.mark.slow
+def test_bai_shaped_study_samples_cleanly():
+    df = _bai_shaped()
+    assert df.height == 8 * 21 * 4 * 50 * 16
+    f = fit("congruent ~ 1 + (1|llm) + (1|category/stereotype) + (1|variant) "
+            "+ (1|llm:stereotype)", df, progress=False)
+    assert len(f.spec.y) == 672
+    d = f.diagnostics()
+    assert d["divergences"] == 0
+    assert d["min_ess_bulk"] >= 400 and d["max_rhat"] < 1.01
