@@ -258,7 +258,7 @@ def check_columns(pf: ParsedFormula, columns) -> None:
     need(pf.response, pf.response)
     if pf.trials:
         need(pf.trials, f"trials({pf.trials})")
-    for sep, piece in split_top_level(pf.fixed, "+-"):
+    for _sep, piece in split_top_level(pf.fixed, "+-"):
         for name in _identifiers(piece):
             need(name, piece)
     for g in pf.groups:
