@@ -459,19 +459,19 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
             z, info = w
         else:
             z, info = np.zeros(len(spec.y)), np.full(len(spec.y), 0.2)
-        I = np.bincount(g.idx, weights=info, minlength=L)
-        se2 = 1.0 / np.maximum(I, 1e-12)
+        info_l = np.bincount(g.idx, weights=info, minlength=L)
+        se2 = 1.0 / np.maximum(info_l, 1e-12)
         if w is not None:
-            m = np.bincount(g.idx, weights=info * z, minlength=L) / np.maximum(I, 1e-12)
-            wts = I / I.sum()
+            m = np.bincount(g.idx, weights=info * z, minlength=L) / np.maximum(info_l, 1e-12)
+            wts = info_l / info_l.sum()
             grand = np.sum(wts * m)
             tau2 = max(np.sum(wts * (m - grand) ** 2) * L / max(L - 1, 1) - np.mean(se2), 0.0)
         else:
             key = f"sd_{g.name}" if len(g.coefs) == 1 else f"sd_{g.name}__{g.coefs[0]}"
             tau2 = spec.priors[key].scale() ** 2
-        stats.append((I, se2, tau2))
+        stats.append((info_l, se2, tau2))
     for gi, g in enumerate(spec.groups):
-        I, se2, tau2 = stats[gi]
+        info_l, se2, tau2 = stats[gi]
         se2 = se2.copy()
         # A term with a finer term inside it (a within a:b, llm within llm:stereotype) is only
         # identified up to the mean of its children: add their spread tau_child^2 / m_l.
@@ -484,7 +484,7 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
         med_se2 = float(np.median(se2))
         B = med_se2 / (med_se2 + tau2) if (med_se2 + tau2) > 0 else 1.0
         auto = B < 0.5 and not g.correlated
-        reason = f"shrinkage B={B:.2f}, median info/level={float(np.median(I)):.3g}"
+        reason = f"shrinkage B={B:.2f}, median info/level={float(np.median(info_l)):.3g}"
         if g.name in user:
             forced = bool(user[g.name])
             if forced and g.correlated:

@@ -197,6 +197,7 @@ def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_p
         write_parquet_atomic(folder / "effects.parquet", effects.table)
         _effect_outputs(art, effects, ing.table, terms_present)
     loo, notes = _checks_outputs(art, fit, terms_present, c.loo)
+    notes += _alternatives(art, spec, ing.table, fit, folder)
     cross_note = _crosscheck(art, ing.table, effects)
     summary = fit.summary()
     summary_pl = pl.from_pandas(summary.reset_index(names="parameter"))
@@ -236,6 +237,29 @@ def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_p
            + ("; posterior cached" if cached else ""))
     return AnalysisOutcome(spec.name, title, spec_path, "built", msg, gate.passed,
                            c.allow_failure, page, cached)
+
+
+def _alternatives(art, spec: Spec, table: pl.DataFrame, fit, folder: Path) -> list[str]:
+    """Fit each ``[checks] alternatives`` formula (cached) and compare all by PSIS-LOO."""
+    from biasstats.checks.compare import compare_models
+    from biasstats.fit.from_spec import model_data
+
+    alts = spec.content.checks.alternatives
+    if not alts or fit.family not in ("bernoulli", "binomial"):
+        return []
+    fits = {fit.formula: fit}
+    for i, formula in enumerate(alts):
+        content = spec.content.model_copy(
+            update={"model": spec.model.model_copy(update={"formula": formula})})
+        alt_spec = Spec(path=spec.path, content=content, text=spec.text)
+        fits[formula] = fit_spec(alt_spec, table, folder / "alternatives" / f"alt{i + 1}").fit
+    comparison = compare_models(fits, model_data(spec, table))
+    art.table("model_comparison", comparison,
+              "Model comparison by PSIS-LOO on common cells (best first): expected log "
+              "predictive density, its difference from the best model (elpd_diff, with its "
+              "standard error dse) and stacking weights.", section="other", digits=2)
+    best = comparison.row(0, named=True)
+    return [f"model comparison (PSIS-LOO): best is {best['model']}"]
 
 
 def _diag_table(summary_pl: pl.DataFrame) -> pl.DataFrame:

@@ -1,0 +1,63 @@
+"""PSIS-LOO model comparison on a common set of observations.
+
+Collapsed binomial models have one likelihood term per *cell* (unique covariate pattern), and
+two formulas with different covariates collapse differently: their per-cell log-likelihoods
+are not comparable. Here every model is evaluated on the same *fine* cells — the patterns of
+the union of all compared models' covariates — using the binomial log-likelihood of each fine
+cell at its model's predicted probability. A fine cell belongs to exactly one cell of every
+coarser model, so this is exact, and LOO then leaves out the same fine cell in every model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import xarray as xr
+from scipy.special import expit, gammaln
+
+from biasstats.effects.predict import linear_predictor
+
+
+def _covars(fit) -> list[str]:
+    return [c for c in fit.spec.cells.columns if c not in ("k", "n")]
+
+
+def common_loglik(fits: dict, data: pl.DataFrame) -> dict[str, xr.DataTree]:
+    """Per-fine-cell log-likelihood DataTrees (chain, draw, cell) for each fit."""
+    names = list(fits)
+    resp = fits[names[0]].spec.formula.response
+    keys = sorted({c for f in fits.values() for c in _covars(f)})
+    rows = data.select([*keys, resp]).drop_nulls()
+    fine = (rows.group_by(keys, maintain_order=True)
+            .agg(pl.col(resp).cast(pl.Float64).sum().alias("_k"), pl.len().alias("_n"))
+            if keys else rows.select(pl.col(resp).cast(pl.Float64).sum().alias("_k"),
+                                     pl.len().alias("_n")))
+    k = fine["_k"].to_numpy()
+    n = fine["_n"].to_numpy().astype(float)
+    const = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+    out = {}
+    for name, fit in fits.items():
+        cov = _covars(fit)
+        coarse = fit.spec.cells.select(cov).with_row_index("_c")
+        idx = (fine.select(cov).join(coarse, on=cov, how="left", maintain_order="left")["_c"]
+               .to_numpy() if cov else np.zeros(fine.height, dtype=int))
+        p = np.clip(expit(linear_predictor(fit)), 1e-12, 1 - 1e-12)[:, idx]
+        ll = const + k * np.log(p) + (n - k) * np.log1p(-p)
+        post = fit.idata["posterior"].to_dataset()
+        C, D = post.sizes["chain"], post.sizes["draw"]
+        da = xr.DataArray(ll.reshape(C, D, -1), dims=("chain", "draw", "cell"), name=resp)
+        out[name] = xr.DataTree.from_dict({
+            "posterior": post, "log_likelihood": xr.Dataset({resp: da})})
+    return out
+
+
+def compare_models(fits: dict, data: pl.DataFrame) -> pl.DataFrame:
+    """LOO comparison table (best first): elpd, se, p_loo, elpd_diff, dse, weight, warning."""
+    import arviz_stats as azs
+
+    trees = common_loglik(fits, data)
+    table = azs.compare(trees, round_to="none")
+    df = table.reset_index(names="model")
+    keep = [c for c in ("model", "rank", "elpd", "p", "elpd_diff", "weight", "se", "dse",
+                        "warning") if c in df.columns]
+    return pl.from_pandas(df[keep].astype({"warning": bool} if "warning" in keep else {}))
