@@ -214,8 +214,13 @@ def simulate_from_formula(
     mspec = prepare(formula, rows, fam, priors, collapse=False)
     if mspec.n_rows != rows.height:  # pragma: no cover - same rule as prepare
         raise SpecError("internal: row filter disagrees with prepare")
-    model = original = build_model(mspec)
     given = dict(given or {})
+    valid = settable_parameters(mspec)
+    for name in given:  # before any sampling: a typo is an instant one-line error
+        if name not in valid:
+            raise SpecError(f"unknown parameter '{name}' to set; valid parameters: "
+                            f"{', '.join(valid)}")
+    model = original = build_model(mspec)
     fixed: dict[str, np.ndarray] = {}
     if given:
         import pymc as pm
