@@ -429,22 +429,21 @@ def plot_ecdf_difference(result: SBCResult, folder: str | os.PathLike,
     rng = np.random.default_rng(214)
     pmin = dict(zip(result.tests["parameter"], np.minimum(result.tests["p_chisq"],
                                                           result.tests["p_ecdf"]), strict=True))
+    grid = np.linspace(0.0, 1.0, 501)
     for ax, var in zip(axes.ravel(), variables, strict=False):
         names = [p for p in dict.fromkeys(ranks["parameter"].to_list())
                  if p == var or p.startswith(var + "[")]
-        band = None
+        n = ranks.filter(pl.col("parameter") == names[0]).height
+        x, _, lo, hi = ecdf_pit(rng.random(n), ci_prob, 1000, rng=rng)  # band for n draws
+        ax.fill_between(x, lo - x, hi - x, step="post", color="#E69F00", alpha=0.25, lw=0)
         for p in names:
             u = ranks.filter(pl.col("parameter") == p)["u"].to_numpy()
-            x, ecdf, lo, hi = ecdf_pit(u, ci_prob, 1000, rng=rng) if band is None else (
-                band[0], _ecdf_at(u, band[0]), band[2], band[3])
-            band = band or (x, ecdf, lo, hi)
-            ax.step(x, ecdf - x, where="post", lw=0.8, color="0.25" if len(names) == 1
-                    else "#0072B2", alpha=1.0 if len(names) == 1 else 0.5)
-        x, _, lo, hi = band
-        ax.fill_between(x, lo - x, hi - x, step="post", color="#E69F00", alpha=0.25, lw=0)
+            single = len(names) == 1
+            ax.plot(grid, _ecdf_at(u, grid) - grid, lw=0.8,
+                    color="0.2" if single else "#0072B2", alpha=1.0 if single else 0.5)
         ax.axhline(0, color="0.5", lw=0.5)
         worst = min(pmin[p] for p in names)
-        ax.set_title(f"{var}  (min p = {worst:.2g})", fontsize=8)
+        ax.set_title(f"{var} (min p {worst:.2g})", fontsize=7)
         ax.tick_params(labelsize=7)
     for ax in axes.ravel()[len(variables):]:
         ax.set_visible(False)
