@@ -21,7 +21,7 @@ def fit(
     target_accept: float = 0.9,
     centered: dict[str, bool] | None = None,
     progress: bool | None = None,
-    adaptation: str = "diag",
+    adaptation: str = "low_rank",
 ) -> Fit:
     """Fit a hierarchical model.
 
@@ -32,9 +32,12 @@ def fit(
     ``priors``   overrides, e.g. ``{"sd_llm": "HalfNormal(1)", "Intercept": "Normal(0, 2)"}``
     ``centered`` per-grouping override of the automatic centring choice, ``{"llm": True}``
     ``sampler``  ``"nutpie"`` (default) or ``"pymc"``
-    ``adaptation`` nutpie mass matrix: ``"diag"`` (default; gradient-based diagonal) or
-                 ``"low_rank"`` (adapts to correlations; ~10x slower per step above ~100
-                 parameters on the Bai-shaped benchmark, so not the default)
+    ``adaptation`` nutpie mass matrix: ``"low_rank"`` (default: diagonal plus a low-rank
+                 correction that adapts to posterior correlations) or ``"diag"``. Measured
+                 on the Bai-shaped study with an llm:stereotype term (211 parameters):
+                 diag 25 s, min bulk ESS 157, R-hat 1.027 (fails the gate); low_rank 90 s,
+                 ESS 6573, R-hat 1.006 — 12x the ESS per second. On the GPT-4o canonical
+                 model: diag ESS 475 (R-hat 1.011), low_rank ESS 3142 in less time.
     """
     from biasstats.fit.sample import sample_model
     from biasstats.model.build import build_model, prepare

@@ -97,7 +97,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
     result = fit(m.formula, data, m.family, dict(m.priors), chains=f.chains, tune=f.tune,
                  draws=f.draws, seed=f.seed, sampler=f.sampler, target_accept=f.target_accept,
-                 centered=dict(m.centered), progress=progress)
+                 centered=dict(m.centered), progress=progress, adaptation=f.adaptation)
     path = None
     if out is not None:
         path = result.to_netcdf(out / POSTERIOR_FILE)

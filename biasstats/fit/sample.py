@@ -47,7 +47,7 @@ def sample_model(
     sampler: str = "nutpie",
     target_accept: float = 0.9,
     progress: bool | None = None,
-    adaptation: str = "diag",
+    adaptation: str = "low_rank",
     posterior_predictive: bool = True,
     log_likelihood: bool = True,
 ):

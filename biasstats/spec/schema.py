@@ -58,6 +58,7 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     seed = 20240204
     sampler = "nutpie"         # or "pymc"
     target_accept = 0.9
+    adaptation = "low_rank"    # nutpie mass matrix: "low_rank" (default) or "diag"
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ class FitSpec(_Strict):
     seed: int = 20240204
     sampler: Literal["nutpie", "pymc"] = "nutpie"
     target_accept: float = Field(default=0.9, gt=0, lt=1)
+    adaptation: Literal["low_rank", "diag"] = "low_rank"  # nutpie mass-matrix adaptation
 
 
 class EffectsSpec(_Strict):
