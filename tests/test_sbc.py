@@ -89,3 +89,27 @@ def test_sbc_canonical_model_reduced_bai():
     res = run_sbc(CANONICAL_FORMULA, design, "bernoulli", 60, draws=400, tune=400, chains=2,
                   seed=7)
     assert res.passed(ALPHA), res.tests
+
+
+def test_parameter_selection():
+    import xarray as xr
+
+    from biasstats.checks.sbc import _scalars
+
+    ds = xr.Dataset({
+        "Intercept": (("chain", "draw"), np.zeros((2, 5))),
+        "r_llm": (("chain", "draw", "llm"), np.zeros((2, 5, 3))),
+        "z_llm": (("chain", "draw", "llm"), np.zeros((2, 5, 3))),
+    }, coords={"llm": ["a", "b", "c"]})
+    assert list(_scalars(ds, None)) == ["Intercept", "r_llm[a]", "r_llm[b]", "r_llm[c]"]
+    assert list(_scalars(ds, ["r_llm"])) == ["r_llm[a]", "r_llm[b]", "r_llm[c]"]
+    assert list(_scalars(ds, ["Intercept", "r_llm[b]"])) == ["Intercept", "r_llm[b]"]
+    assert _scalars(ds, None)["r_llm[b]"].shape == (2, 5)
+
+
+@pytest.mark.slow
+def test_sbc_without_compiled_reuse_matches_shape():
+    """The slow path (biasstats.fit.fit per simulation) gives the same kind of result."""
+    res = run_sbc("congruent ~ 1 + (1|llm)", _design(), "bernoulli", 3, draws=200, tune=200,
+                  chains=2, seed=2, reuse_compiled=False)
+    assert res.ranks.height == 3 * 4 and res.settings["reuse_compiled"] is False

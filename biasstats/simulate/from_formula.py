@@ -104,8 +104,7 @@ def _interventions(mspec, given: dict, base: dict[str, np.ndarray] | None) -> di
         if name == "cutpoints" and np.any(np.diff(arr) <= 0):
             raise SpecError(f"parameter 'cutpoints' must be increasing, got {value}")
         if index is None:
-            full = arr if length > 1 or np.ndim(base.get(var, 0.0) if base else 0.0) else arr[0]
-            fixed[var] = np.asarray(full, dtype=float)
+            fixed[var] = arr if length > 1 else np.asarray(arr[0])
         else:
             cur = fixed.get(var)
             if cur is None:
@@ -147,8 +146,9 @@ def truth_of(prior_ds, model=None, fixed: dict | None = None, draw: int = 0) -> 
 # ----------------------------------------------------------------------------- simulation
 def _placeholder(df: pl.DataFrame, pf, fam) -> pl.DataFrame:
     """Add a response column when the design has none (it only scales data-based priors)."""
-    if pf.response in df.columns:
+    if pf.response in df.columns and df[pf.response].null_count() < df.height:
         return df
+    df = df.drop(pf.response, strict=False)
     if fam.response in ("ordinal", "categorical"):
         raise SpecError(f"design has no response column '{pf.response}'; family '{fam.name}' "
                         "needs it to know the response categories")
