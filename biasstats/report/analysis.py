@@ -150,10 +150,21 @@ def _checks_outputs(art, fit, terms_present, do_loo):
                   digits=3, show=False)
     loo = None
     if do_loo and "log_likelihood" in fit.idata.children:
+        import warnings
+
         try:
-            loo = loo_summary(fit)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # summarised in the note below
+                loo = loo_summary(fit)
         except Exception as e:  # LOO is diagnostic: report why it could not be computed
             notes.append(f"PSIS-LOO could not be computed ({type(e).__name__}: {e})")
+        if loo is not None and loo["pareto_k_bad"]:
+            unit = "cells" if fit.spec.collapsed else "observations"
+            notes.append(
+                f"PSIS-LOO: {loo['pareto_k_bad']} of {loo['n_points']} {unit} have Pareto k > "
+                f"{loo['pareto_k_threshold']:.2f}, so their LOO estimates are unreliable "
+                f"(a collapsed cell holds many judgements and is influential; prefer K-fold "
+                f"cross-validation for model comparison)")
     return loo, notes
 
 
