@@ -112,4 +112,4 @@ def test_sbc_without_compiled_reuse_matches_shape():
     """The slow path (biasstats.fit.fit per simulation) gives the same kind of result."""
     res = run_sbc("congruent ~ 1 + (1|llm)", _design(), "bernoulli", 3, draws=200, tune=200,
                   chains=2, seed=2, reuse_compiled=False)
-    assert res.ranks.height == 3 * 4 and res.settings["reuse_compiled"] is False
+    assert res.ranks.height == 3 * 5 and res.settings["reuse_compiled"] is False
