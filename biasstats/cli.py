@@ -32,7 +32,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     result = ingest(args.spec)
     out = Path(args.out) if args.out else Path("reports") / result.spec.name
     result.write(out)
-    outcome = fit_spec(result.spec, result.table, out, refit=args.refit)
+    outcome = fit_spec(result.spec, result.table, out, refit=args.refit, ledger=result.ledger)
     fit = outcome.fit
     print(result.ledger.render())
     print(f"model: {fit.formula}  [{fit.family}]")

@@ -18,18 +18,41 @@ def _stack(da) -> np.ndarray:
 
 def grouped_ppc(fit, term: str | tuple[str, ...], prob: float = 0.95) -> pl.DataFrame:
     """Observed vs replicated rate per level of ``term`` (a column or columns of the cells)."""
-    spec = fit.spec
+    resp = fit.spec.formula.response
+    rep = _stack(fit.idata["posterior_predictive"].to_dataset()[resp])  # (S, cells)
+    return grouped_rates(fit.spec, rep, term, prob)
+
+
+def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, seed: int = 0,
+                     prob: float = 0.95) -> pl.DataFrame:
+    """Prior predictive check: the rates the priors alone imply, against the observed ones.
+
+    ``term=()`` gives the overall rate only. A prior that puts most of its mass on rates no
+    study could show (all 0 or all 1) is too wide; one that excludes the observed rate, too
+    narrow."""
+    import pymc as pm
+
+    from biasstats.model.build import build_model
+
+    model = fit.model if fit.model is not None else build_model(fit.spec)
+    resp = fit.spec.formula.response
+    tree = pm.sample_prior_predictive(draws=draws, model=model, var_names=[resp],
+                                      random_seed=seed)
+    rep = _stack(tree["prior_predictive"].to_dataset()[resp])
+    return grouped_rates(fit.spec, rep, term, prob)
+
+
+def grouped_rates(spec, rep: np.ndarray, term, prob: float = 0.95) -> pl.DataFrame:
+    """Observed vs replicated (S, cells) rates per level of ``term`` (``()`` = overall)."""
     key = (term,) if isinstance(term, str) else tuple(term)
     cells = spec.cells
     if not all(c in cells.columns for c in key):
         raise KeyError(f"term {term!r} is not in the model's cells")
-    resp = spec.formula.response
-    rep = _stack(fit.idata["posterior_predictive"].to_dataset()[resp])  # (S, cells)
     y = np.asarray(spec.y, dtype=float)
     n = np.asarray(spec.trials, dtype=float) if spec.trials is not None else np.ones_like(y)
-    labels = cells.select(
+    labels = (cells.select(
         pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator=":")
-    ).to_series().to_numpy()
+    ).to_series().to_numpy() if key else np.full(cells.height, "all"))
     levels, inv = np.unique(labels, return_inverse=True)
     rows = []
     lo_q, hi_q = 100 * (1 - prob) / 2, 100 * (1 + prob) / 2
@@ -40,7 +63,7 @@ def grouped_ppc(fit, term: str | tuple[str, ...], prob: float = 0.95) -> pl.Data
         r = rep[:, sel].sum(axis=1) / nn
         lo, hi = np.percentile(r, [lo_q, hi_q])
         rows.append({
-            "group_term": ":".join(key), "level": str(lv), "observed": float(obs),
+            "group_term": ":".join(key) or "overall", "level": str(lv), "observed": float(obs),
             "rep_mean": float(r.mean()), "rep_low": float(lo), "rep_high": float(hi),
             "p_value": float((r >= obs).mean()), "n": float(nn),
         })
@@ -65,3 +88,13 @@ def loo_summary(fit) -> dict:
         "pointwise_elpd": np.asarray(res.elpd_i).ravel(),
         "pareto_k": k,
     }
+
+
+def loo_pit(fit, seed: int = 0) -> np.ndarray:
+    """LOO-PIT values (randomised for discrete outcomes): uniform when the model is calibrated."""
+    import arviz_stats as azs
+
+    resp = fit.spec.formula.response
+    pit = azs.loo_pit(fit.idata, var_names=[resp], random_state=seed)
+    da = pit[resp] if hasattr(pit, "data_vars") else pit
+    return np.asarray(da.values).ravel()

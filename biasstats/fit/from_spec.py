@@ -69,7 +69,7 @@ def _key(spec: Spec, prepared) -> tuple[str, dict]:
 
 
 def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
-             *, refit: bool = False, progress: bool | None = None) -> FitOutcome:
+             *, refit: bool = False, progress: bool | None = None, ledger=None) -> FitOutcome:
     """Fit ``spec``'s model to ``table`` (the ingested canonical table).
 
     With ``out_dir``, the posterior is written there (atomically) and reused when the cache
@@ -93,11 +93,13 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
             cached = Fit(idata=tree, formula=prepared.formula.formula, family=prepared.family.name,
                          priors=PriorTable(prepared.priors), data_hash=prepared.data_hash,
                          spec=prepared, model=None, timings=stored.get("timings", {}),
-                         settings=json.loads(tree.attrs.get("biasstats_settings", "{}")))
+                         settings=json.loads(tree.attrs.get("biasstats_settings", "{}")),
+                         ledger=ledger)
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
     result = fit(m.formula, data, m.family, dict(m.priors), chains=f.chains, tune=f.tune,
                  draws=f.draws, seed=f.seed, sampler=f.sampler, target_accept=f.target_accept,
                  centered=dict(m.centered), progress=progress, adaptation=f.adaptation)
+    result.ledger = ledger
     path = None
     if out is not None:
         path = result.to_netcdf(out / POSTERIOR_FILE)

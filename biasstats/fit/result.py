@@ -44,6 +44,7 @@ class Fit:
     ``spec``        the :class:`~biasstats.model.build.ModelSpec` (design, levels, cells)
     ``model``       the PyMC model
     ``timings``     seconds spent (compile+sample, post-processing)
+    ``ledger``      the ingest ledger of the data, when fitted from a spec
     """
 
     idata: Any
@@ -55,6 +56,7 @@ class Fit:
     model: Any = None
     timings: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    ledger: Any = None  # the ingest Ledger when fitted from a spec (biasstats.fit.from_spec)
 
     # ------------------------------------------------------------------ summaries
     def param_names(self) -> list[str]:

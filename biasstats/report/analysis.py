@@ -136,9 +136,18 @@ def _effect_outputs(art: _Artifacts, effects, table, terms_present):
                   section="variance", digits=3)
 
 
-def _checks_outputs(art, fit, terms_present, do_loo):
+def _checks_outputs(art, fit, terms_present, do_loo, checks=None):
     notes = []
     cells = fit.spec.cells.columns
+    if checks is not None and checks.prior_predictive:
+        from biasstats.checks.ppc import prior_predictive
+
+        term = "llm" if "llm" in cells else ()
+        prior = prior_predictive(fit, term)
+        label = prior["group_term"][0]
+        art.figure("prior_predictive", lambda: figs.ppc_grouped(prior, label),
+                   "Prior predictive check: the 95% interval of rates the priors alone imply "
+                   "(before seeing data), against the observed rate.", section="ppc")
     for term in ("llm", "stereotype", "variant"):
         if term not in cells or "posterior_predictive" not in fit.idata.children:
             continue
@@ -158,6 +167,17 @@ def _checks_outputs(art, fit, terms_present, do_loo):
                 loo = loo_summary(fit)
         except Exception as e:  # LOO is diagnostic: report why it could not be computed
             notes.append(f"PSIS-LOO could not be computed ({type(e).__name__}: {e})")
+        if loo is not None and checks is not None and checks.loo_pit:
+            from biasstats.checks.ppc import loo_pit
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                pit = loo_pit(fit)
+            art.figure("loo_pit", lambda: figs.pit_ecdf(pit),
+                       "LOO-PIT calibration: ECDF of the leave-one-out PIT values minus the "
+                       "uniform CDF, with a 95% simultaneous band. A ∪ shape outside the band "
+                       "means predictive intervals too narrow (e.g. unmodelled overdispersion "
+                       "between trials); ∩, too wide.", section="ppc")
         if loo is not None and loo["pareto_k_bad"]:
             unit = "cells" if fit.spec.collapsed else "observations"
             notes.append(
@@ -188,7 +208,8 @@ def build_analysis(spec_path: str | Path, out_root: str | Path, *, refit: bool =
         return AnalysisOutcome(spec.name, title, Path(spec_path), "ingested",
                                f"{ing.ledger.rows_read} rows read (no [model]: ledger only)",
                                report=page)
-    outcome = fit_spec(spec, ing.table, folder, refit=refit, progress=progress)
+    outcome = fit_spec(spec, ing.table, folder, refit=refit, progress=progress,
+                       ledger=ing.ledger)
     fit = outcome.fit
     return _render(spec, ing, fit, folder, title, outcome.cached, Path(spec_path))
 
@@ -207,7 +228,7 @@ def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_p
         terms_present = set(effects.table["term"].unique().to_list())
         write_parquet_atomic(folder / "effects.parquet", effects.table)
         _effect_outputs(art, effects, ing.table, terms_present)
-    loo, notes = _checks_outputs(art, fit, terms_present, c.loo)
+    loo, notes = _checks_outputs(art, fit, terms_present, c.loo, c)
     notes += _alternatives(art, spec, ing.table, fit, folder)
     cross_note = _crosscheck(art, ing.table, effects)
     summary = fit.summary()

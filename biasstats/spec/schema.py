@@ -45,6 +45,8 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     bfmi_min = 0.3
     allow_failure = false
     alternatives = ["congruent ~ 1 + (1|llm)"]   # compared with the main formula by PSIS-LOO
+    loo = true                 # PSIS-LOO with Pareto k; loo_pit = true adds a calibration plot
+    prior_predictive = false   # true: what rates do the priors alone imply?
 
     [simulate]                 # instead of [data]: a simulated study with known truth
     preset = "bai2024"         # 8 LLMs x 21 stereotypes, calibrated to the published figures
@@ -179,6 +181,8 @@ class ChecksSpec(_Strict):
     bfmi_min: float = Field(default=0.3, ge=0)
     allow_failure: bool = False  # report a failing fit without failing the run
     loo: bool = True
+    loo_pit: bool = True  # LOO-PIT calibration plot (needs loo)
+    prior_predictive: bool = False  # prior predictive check (rates the priors alone imply)
     alternatives: list[str] = Field(default_factory=list)  # formulas compared by LOO
 
 
