@@ -302,10 +302,19 @@ def _diag_table(summary_pl: pl.DataFrame) -> pl.DataFrame:
 
 
 def _crosscheck(art, table: pl.DataFrame, effects) -> str | None:
-    from biasstats.checks.crosscheck import crosscheck_table
+    from biasstats.checks.crosscheck import crosscheck_table, miller_summary
 
     if not {"valence", "congruent"} <= set(table.columns):
         return None
+    if "variant" in table.columns:
+        ms = miller_summary(table)
+        keep = [c for c in ("se_type", "n", "n_clusters", "estimate", "se", "ci_low", "ci_high",
+                            "design_effect", "mde") if c in ms.columns]
+        art.table("error_bars", ms.select(keep),
+                  "Overall P(congruent) with naive and cluster-robust standard errors (by trial "
+                  "and by prompt variant; Miller 2024), design effect and minimum detectable "
+                  "effect at 80% power. Few variant clusters make the variant-clustered SE "
+                  "itself noisy.", section="crosscheck", digits=4)
     cc = crosscheck_table(table, effects.table if effects is not None else None)
     art.table("crosscheck", cc, "Frequentist cross-check: the authors' one-sample t-tests of the "
               "per-trial D score (failures scored 0, as they did), a logistic GLM with "
