@@ -105,6 +105,8 @@ def test_bad_set_values_name_the_parameter():
         simulate_from_formula(f, design, given={"sd_llm": -1.0})
     with pytest.raises(SpecError, match="'r_llm' takes 3 comma-separated values, got 2"):
         simulate_from_formula(f, design, given={"r_llm": [0.1, 0.2]})
+    with pytest.raises(SpecError, match="'r_llm' must sum to zero"):
+        simulate_from_formula(f, design, given={"r_llm": [0.1, 0.2, 0.3]})
 
 
 def test_simulate_from_formula_rows_not_cells_and_slopes():

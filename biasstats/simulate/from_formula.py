@@ -17,7 +17,8 @@ per covariate pattern this is the same k-out-of-n binomial draw the collapsed mo
 ``Intercept``, ``b_<coef>`` (patsy column name), ``sd_<group>`` (``sd_<group>__<coef>`` for a
 term with varying slopes) and the family's auxiliaries (``sigma``, ``nu``, ``alpha``, ``phi``);
 vector names take one value per level, comma-separated in level order (``r_llm=0.3,-0.1,-0.2``,
-``cutpoints=-1,0,1``). Setting ``sd_llm`` draws ``r_llm`` from the prior *given* that sd;
+``cutpoints=-1,0,1``; levels sorted as in the fit, listed in ``truth.json``). Level effects
+must sum to zero (within each parent level for a nested term), as the model's do. Setting ``sd_llm`` draws ``r_llm`` from the prior *given* that sd;
 setting ``r_llm`` fixes the level effects (``sd_llm`` is then still drawn but unused). Entries
 of a fixed-effect vector that are not given are drawn from their (independent) priors.
 Correlated varying-slope terms (``(x | g)``) can be simulated but not set.
@@ -103,6 +104,8 @@ def _interventions(mspec, given: dict, base: dict[str, np.ndarray] | None) -> di
             raise SpecError(f"parameter '{name}' must be positive, got {value}")
         if name == "cutpoints" and np.any(np.diff(arr) <= 0):
             raise SpecError(f"parameter 'cutpoints' must be increasing, got {value}")
+        if name.startswith("r_"):
+            _check_zero_sum(mspec, name, arr)
         if index is None:
             fixed[var] = arr if length > 1 else np.asarray(arr[0])
         else:
@@ -112,6 +115,22 @@ def _interventions(mspec, given: dict, base: dict[str, np.ndarray] | None) -> di
             cur[index] = arr[0]
             fixed[var] = cur
     return fixed
+
+
+def _check_zero_sum(mspec, name: str, r: np.ndarray) -> None:
+    """Level effects are deviations from the mean of the levels (and, for a nested term,
+    from its parent level's mean): given values must satisfy the model's constraints."""
+    g = next(g for g in mspec.groups if f"r_{g.name}" == name)
+    if g.Q is None:
+        if abs(r.sum()) > 1e-6 * max(1.0, np.abs(r).sum()):
+            raise SpecError(f"parameter '{name}' must sum to zero over the levels "
+                            f"({', '.join(g.levels)}): level effects are deviations from "
+                            f"their mean; got sum {r.sum():.4g}")
+        return
+    resid = r - g.Q @ (g.Q.T @ r)
+    if np.abs(resid).max() > 1e-6 * max(1.0, np.abs(r).max()):
+        raise SpecError(f"parameter '{name}' must sum to zero over all levels and within each "
+                        f"level of {', '.join(g.parents)} (deviations from the parent's mean)")
 
 
 # ----------------------------------------------------------------------------- truth
