@@ -291,6 +291,7 @@ def run_sbc(
     seed: int = 0,
     params: list[str] | None = None,
     priors: dict | None = None,
+    centered: dict[str, bool] | None = None,
     reuse_compiled: bool = True,
     target_accept: float = 0.9,
     keep_draws: bool = False,
@@ -304,6 +305,7 @@ def run_sbc(
     ``thin``    keep every ``thin``-th draw per chain; default from the bulk ESS of each
                 simulation (``ceil(draws * chains / min ESS)``) so kept draws are roughly
                 independent
+    ``centered`` per-grouping override of the automatic centring choice (as in ``fit``)
     ``on_sim``  callback ``f(sim, n_sims)`` after each simulation (progress)
     Binomial-family designs (bernoulli) only: other families are not collapsed into cells.
     """
@@ -349,7 +351,7 @@ def run_sbc(
         if reuse_compiled:
             import nutpie
 
-            mspec = prepare(formula, rows, fam, fixed_priors)
+            mspec = prepare(formula, rows, fam, fixed_priors, centered)
             if not np.array_equal(mspec.y, k):  # pragma: no cover - cell order is preserved
                 raise RuntimeError("internal: cell order changed between simulations")
             cm = compiled.get(mspec).with_data(__sbc_y=k)
@@ -365,7 +367,7 @@ def run_sbc(
 
             res = fit(formula, rows, fam.name, {k_: str(v) for k_, v in fixed_priors.items()},
                       chains=chains, tune=tune, draws=draws, seed=seed * 100003 + s,
-                      target_accept=target_accept, progress=False)
+                      target_accept=target_accept, centered=centered, progress=False)
             post = res.idata
             centring = tuple(g.centered for g in res.spec.groups)
             sample_s += time.perf_counter() - t0
@@ -398,6 +400,7 @@ def run_sbc(
     settings = {"formula": formula, "family": fam.name, "n_sims": n_sims, "draws": draws,
                 "chains": chains, "tune": tune, "thin": thin or "auto (bulk ESS)",
                 "seed": seed, "target_accept": target_accept, "reuse_compiled": reuse_compiled,
+                "centered": centered or "auto",
                 "cells": int(cells.height), "rows": int(base.n_rows),
                 "priors": {k_: str(v) for k_, v in fixed_priors.items()}}
     timings = {"prior_s": t_prior, "compile_s": compiled.compile_s,
@@ -476,10 +479,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stereotypes-per-category", type=int, default=2)
     p.add_argument("--variants", type=int, default=2)
     p.add_argument("--trials", type=int, default=10)
+    p.add_argument("--centered", action="append", default=[], metavar="GROUP=true|false",
+                   help="force the centring of a grouping (default: automatic, as in fit)")
     p.add_argument("--alpha", type=float, default=0.001,
                    help="fail (exit 1) if any per-parameter p-value is at or below this")
     a = p.parse_args(argv)
     design = reduced_bai_design(a.llms, a.stereotypes_per_category, a.variants, a.trials)
+    centered = {}
+    for item in a.centered:
+        k, _, v = item.partition("=")
+        if v.lower() not in ("true", "false"):
+            p.error(f"--centered {item}: expected GROUP=true or GROUP=false")
+        centered[k] = v.lower() == "true"
 
     def progress(i, n):
         if i == n or i % max(1, n // 20) == 0:
@@ -487,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"SBC: {a.formula} on {design.height} judgements, {a.sims} simulations", flush=True)
     res = run_sbc(a.formula, design, "bernoulli", a.sims, draws=a.draws, chains=a.chains,
-                  tune=a.tune, seed=a.seed, on_sim=progress)
+                  tune=a.tune, seed=a.seed, centered=centered or None, on_sim=progress)
     paths = res.write(a.out)
     with pl.Config(tbl_rows=200, tbl_width_chars=120):
         print(res.tests)
