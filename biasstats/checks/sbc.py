@@ -475,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draws", type=int, default=500)
     p.add_argument("--tune", type=int, default=500)
     p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--target-accept", type=float, default=0.9)
     p.add_argument("--llms", type=int, default=4)
     p.add_argument("--stereotypes-per-category", type=int, default=2)
     p.add_argument("--variants", type=int, default=2)
@@ -498,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"SBC: {a.formula} on {design.height} judgements, {a.sims} simulations", flush=True)
     res = run_sbc(a.formula, design, "bernoulli", a.sims, draws=a.draws, chains=a.chains,
-                  tune=a.tune, seed=a.seed, centered=centered or None, on_sim=progress)
+                  tune=a.tune, seed=a.seed, centered=centered or None,
+                  target_accept=a.target_accept, on_sim=progress)
     paths = res.write(a.out)
     with pl.Config(tbl_rows=200, tbl_width_chars=120):
         print(res.tests)
