@@ -127,3 +127,37 @@ def test_recovers_known_probabilities_from_simulated_data():
     verdicts = dict(zip(eff["level"], eff["verdict"], strict=True))
     assert verdicts["a"] == "biased" and verdicts["c"] == "biased"
     assert verdicts["b"] in ("practically unbiased", "undecided")
+
+
+def test_expected_d_beta_matches_monte_carlo_and_limits():
+    from biasstats.effects.compute import expected_d_beta
+
+    rng = np.random.default_rng(5)
+    mu, phi, m = 0.7, 2.0, 8
+    p = rng.beta(mu * phi, (1 - mu) * phi, 400_000)
+    a, d = rng.binomial(m, p), rng.binomial(m, p)
+    mc = (a / (a + (m - d) + 0.01) + d / ((m - a) + d + 0.01) - 1).mean()
+    assert expected_d_beta(np.array([mu]), np.array([phi]), m)[0] == pytest.approx(mc, abs=0.003)
+    # phi → ∞: every trial has p = mu, the binomial case
+    assert expected_d_beta(np.array([mu]), np.array([1e7]), m)[0] == pytest.approx(
+        expected_d(np.array([mu]), m)[0], abs=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_beta_binomial_recovers_mean_and_overdispersion():
+    """Trials of 16 judgements sharing p ~ Beta(mu*phi, (1-mu)*phi): mu and phi recovered."""
+    from biasstats.fit import fit as fit_model
+
+    rng = np.random.default_rng(8)
+    mu, phi, n_trials = 0.65, 3.0, 1500
+    p = rng.beta(mu * phi, (1 - mu) * phi, n_trials)
+    k = rng.binomial(16, p)
+    df = pl.DataFrame({"k": k, "n": np.full(n_trials, 16)})
+    f = fit_model("k | trials(n) ~ 1", df, family="beta_binomial", chains=2, draws=500,
+                  tune=500, seed=2, progress=False)
+    post = f.idata["posterior"]
+    mu_draws = expit(post["Intercept"].values.ravel())
+    phi_draws = post["phi"].values.ravel()
+    assert np.quantile(mu_draws, 0.005) < mu < np.quantile(mu_draws, 0.995)
+    assert np.quantile(phi_draws, 0.005) < phi < np.quantile(phi_draws, 0.995)
+    assert f.diagnostics()["divergences"] == 0

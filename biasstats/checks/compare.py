@@ -52,10 +52,23 @@ def common_loglik(fits: dict, data: pl.DataFrame) -> dict[str, xr.DataTree]:
 
 
 def compare_models(fits: dict, data: pl.DataFrame) -> pl.DataFrame:
-    """LOO comparison table (best first): elpd, se, p_loo, elpd_diff, dse, weight, warning."""
+    """LOO comparison table (best first): elpd, se, p_loo, elpd_diff, dse, weight, warning.
+
+    Uncollapsed models of the same observations are compared on their own log-likelihoods;
+    collapsed binomial ones on common fine cells (see :func:`common_loglik`)."""
     import arviz_stats as azs
 
-    trees = common_loglik(fits, data)
+    specs = [f.spec for f in fits.values()]
+    same_obs = (not any(s.collapsed for s in specs)
+                and len({len(s.y) for s in specs}) == 1
+                and len({s.formula.response for s in specs}) == 1)
+    if same_obs:
+        trees = {k: f.idata for k, f in fits.items()}
+    elif all(f.family in ("bernoulli", "binomial") for f in fits.values()):
+        trees = common_loglik(fits, data)
+    else:
+        raise ValueError("models of different observations can only be compared when all are "
+                         "bernoulli/binomial (common cells) or all use the same rows")
     table = azs.compare(trees, round_to="none")
     df = table.reset_index(names="model")
     keep = [c for c in ("model", "rank", "elpd", "p", "elpd_diff", "weight", "se", "dse",

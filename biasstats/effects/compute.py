@@ -32,7 +32,7 @@ from scipy.stats import binom
 from biasstats.effects.predict import _draws, cell_weights, linear_predictor
 from biasstats.effects.summaries import rope_on_scale, summarise
 
-LOGIT_FAMILIES = ("bernoulli", "binomial")
+LOGIT_FAMILIES = ("bernoulli", "binomial", "beta_binomial")
 SCALES = ("probability", "bias", "log_odds", "odds_ratio", "d_score")
 DEFAULT_TERMS = ("overall", "llm", "category", "stereotype", "variant", ("llm", "stereotype"))
 
@@ -60,6 +60,28 @@ def expected_d(p: np.ndarray, m: int) -> np.ndarray:
     f = a / (a + (m - d) + 0.01) + d / ((m - a) + d + 0.01) - 1.0  # (a, d)
     pmf = binom.pmf(k, m, np.asarray(p)[..., None])  # (..., m+1)
     return np.einsum("...i,ij,...j->...", pmf, f, pmf)
+
+
+def expected_d_beta(mu: np.ndarray, phi: np.ndarray, m: int) -> np.ndarray:
+    """E[D] when the trial's p ~ Beta(mu*phi, (1-mu)*phi) is shared by its 2m judgements.
+
+    The joint pmf of (a, d) is C(m,a) C(m,d) B(a+d+α, 2m−a−d+β) / B(α, β), so
+    E[D] = Σ_s w_s g_s with s = a + d, g_s = Σ_{a+d=s} f(a,d) C(m,a) C(m,d), and
+    w_s = B(s+α, 2m−s+β) / B(α, β): exact, and cheap for any number of draws.
+    """
+    from scipy.special import betaln, comb
+
+    k = np.arange(m + 1)
+    a, d = np.meshgrid(k, k, indexing="ij")
+    f = a / (a + (m - d) + 0.01) + d / ((m - a) + d + 0.01) - 1.0
+    c = comb(m, a) * comb(m, d)
+    s = a + d
+    g = np.bincount(s.ravel(), weights=(f * c).ravel(), minlength=2 * m + 1)
+    alpha = np.asarray(mu) * np.asarray(phi)
+    beta = (1 - np.asarray(mu)) * np.asarray(phi)
+    ss = np.arange(2 * m + 1)
+    logw = betaln(ss + alpha[..., None], 2 * m - ss + beta[..., None]) - betaln(alpha, beta)[..., None]
+    return np.exp(logw) @ g
 
 
 def _term_key(term) -> tuple[str, ...]:
@@ -123,9 +145,16 @@ def compute_effects(
     d_cells = None
     if m is not None:
         d_cells = np.empty_like(p)
+        phi = None
+        if fit.family == "beta_binomial":
+            post = fit.idata["posterior"].to_dataset()
+            phi = _draws(post, "phi")[:, None] * np.ones_like(p)
         for mm in np.unique(m):
             sel = m == mm
-            d_cells[:, sel] = expected_d(p[:, sel], int(mm))
+            if phi is None:
+                d_cells[:, sel] = expected_d(p[:, sel], int(mm))
+            else:
+                d_cells[:, sel] = expected_d_beta(p[:, sel], phi[:, sel], int(mm))
     rows, per_term = [], {}
     for term in terms:
         key = _term_key(term)

@@ -35,17 +35,37 @@ def versions() -> dict[str, str]:
     return out
 
 
-def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
-    """The rows the model sees: ok judgements, or one row per trial (``[model] unit``)."""
-    if spec.model.unit == "trial":
-        if "group_role" in table.columns and "valence" in table.columns:
-            from biasstats.ingest.bai2024.dscore import trial_level
+JUDGEMENT_COLUMNS = ("item", "congruent", "valence", "group", "group_role", "raw", "reason",
+                     "status")
 
-            return trial_level(table.filter(pl.col("status") != "excluded"))
-        keep = [c for c in table.columns if c not in ("item", "raw", "reason")]
-        return table.filter(pl.col("status") != "excluded").group_by(
-            "source_row", maintain_order=True).agg(pl.exclude("source_row").first()).select(keep)
-    return table.filter(pl.col("status") == "ok")
+
+def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
+    """The rows the model sees (``[model] unit``).
+
+    ``judgement``: the ok judgements. ``trial``: one row per trial (source row) with the
+    trial's own columns, ``k`` = its congruent judgements and ``n`` = its ok judgements (for
+    ``k | trials(n)`` formulas), and for IAT tables the counts a, b, c, d and the D score.
+    Trials with no ok judgement have n = 0 and are left out of ``k | trials(n)`` models.
+    """
+    if spec.model.unit == "judgement":
+        return table.filter(pl.col("status") == "ok")
+    base = table.filter(pl.col("status") != "excluded")
+    ok = pl.col("status") == "ok"
+    own = [c for c in base.columns if c not in JUDGEMENT_COLUMNS and c != "source_row"]
+    aggs = [pl.col(c).first() for c in own]
+    if "congruent" in base.columns:
+        aggs += [pl.col("congruent").filter(ok).sum().cast(pl.Int64).alias("k"),
+                 ok.sum().cast(pl.Int64).alias("n")]
+    trials = base.group_by("source_row", maintain_order=True).agg(aggs)
+    if {"group_role", "valence"} <= set(base.columns):
+        from biasstats.ingest.bai2024.dscore import trial_counts
+
+        counts = trial_counts(base).drop("n_ok", strict=False)
+        keys = [c for c in counts.columns if c in trials.columns]
+        trials = trials.join(counts, on=keys, how="left", maintain_order="left")
+    if "n" in trials.columns and "trials(n)" in spec.model.formula.replace(" ", ""):
+        trials = trials.filter(pl.col("n") > 0)
+    return trials
 
 
 @dataclass(frozen=True)

@@ -412,13 +412,31 @@ def _priors(spec: ModelSpec, user: dict) -> dict[str, Prior]:
 
 
 # ----------------------------------------------------------------------------- centring
+def _intraclass(y: np.ndarray, n: np.ndarray, p: float) -> float:
+    """Moment estimate of the intra-group correlation of k-of-n counts (0 … 0.99).
+
+    Between-group variation from covariates counts as correlation too, so this errs on the
+    side of less information (more terms non-centred)."""
+    ok = n > 1
+    if ok.sum() < 2:
+        return 0.0
+    phat = y[ok] / n[ok]
+    s2 = np.sum(n[ok] * (phat - p) ** 2) / (ok.sum() - 1)
+    nbar = float(np.mean(n[ok]))
+    rho = (s2 / (p * (1 - p)) - 1) / max(nbar - 1, 1e-9)
+    return float(np.clip(rho, 0.0, 0.99))
+
+
 def _working(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray] | None:
     """Working response on the link scale and its Fisher information per observation/cell."""
     fam, y = spec.family, spec.y.astype(float)
     if fam.response in ("binary", "count_trials"):
         n = spec.trials.astype(float)
         p = np.clip(y.sum() / n.sum(), 0.02, 0.98)
-        return np.log((y + 0.5) / (n - y + 0.5)), n * p * (1 - p)
+        info = n * p * (1 - p)
+        if "phi" in fam.aux:  # beta-binomial: the n judgements share p; deflate the information
+            info = info / (1 + (n - 1) * _intraclass(y, n, p))
+        return np.log((y + 0.5) / (n - y + 0.5)), info
     if fam.scale == "y":
         v = np.var(y) or 1.0
         return y, np.full(len(y), 1.0 / v)

@@ -26,6 +26,14 @@ def _binomial(name, eta, aux, y, extra, dims):
     return pm.Binomial(name, n=extra["trials"], logit_p=eta, observed=y, dims=dims)
 
 
+def _beta_binomial(name, eta, aux, y, extra, dims):
+    import pymc as pm
+
+    mu = pm.math.invlogit(eta)
+    return pm.BetaBinomial(name, n=extra["trials"], alpha=mu * aux["phi"],
+                           beta=(1 - mu) * aux["phi"], observed=y, dims=dims)
+
+
 def _gaussian(name, eta, aux, y, extra, dims):
     import pymc as pm
 
@@ -128,6 +136,12 @@ FAMILIES: dict[str, Family] = {
     for f in [
         Family("bernoulli", "logit", _binomial, response="binary", collapse=True),
         Family("binomial", "logit", _binomial, response="count_trials", collapse=True),
+        # k of n with extra-binomial variation between the n-groups (e.g. the 16 word
+        # judgements of one trial share a trial-level p ~ Beta(mu*phi, (1-mu)*phi)):
+        # mean P = mu = logistic(eta), intra-trial correlation 1/(1+phi). Not collapsed:
+        # a sum of beta-binomials is not beta-binomial.
+        Family("beta_binomial", "logit", _beta_binomial, aux={"phi": "Exponential(scale=20)"},
+               response="count_trials"),
         Family("gaussian", "identity", _gaussian, aux={"sigma": "Exponential(scale={sd_y})"},
                scale="y"),
         Family("student_t", "identity", _student_t,
@@ -144,7 +158,7 @@ FAMILIES: dict[str, Family] = {
 }
 _ALIASES = {"ordinal": "cumulative", "logistic": "bernoulli", "normal": "gaussian",
             "negbinomial": "negative_binomial", "multinomial": "categorical",
-            "studentt": "student_t"}
+            "studentt": "student_t", "betabinomial": "beta_binomial"}
 
 
 def get_family(name: str) -> Family:

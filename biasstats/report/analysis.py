@@ -20,6 +20,7 @@ import polars as pl
 from biasstats import __version__
 from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summary
 from biasstats.effects import compute_effects
+from biasstats.effects.compute import LOGIT_FAMILIES
 from biasstats.errors import DatasetUnavailableError
 from biasstats.fit.from_spec import fit_spec
 from biasstats.ingest import ingest
@@ -222,7 +223,7 @@ def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_p
     art = _Artifacts(folder)
     effects = None
     terms_present: set[str] = set()
-    if fit.family in ("bernoulli", "binomial"):
+    if fit.family in LOGIT_FAMILIES:
         effects = compute_effects(fit, ing.table, prob=spec.content.effects.hdi_prob,
                                   rope=spec.content.effects.rope)
         terms_present = set(effects.table["term"].unique().to_list())
@@ -244,7 +245,7 @@ def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_p
     st = fit.settings
     model_info = ModelInfo(
         formula=fit.formula, family=fit.family,
-        link="logit" if fit.family in ("bernoulli", "binomial") else None,
+        link="logit" if fit.family in LOGIT_FAMILIES else None,
         priors={k: str(v) for k, v in fit.priors.items()},
         sampler={k: st.get(k) for k in ("sampler", "chains", "tune", "draws", "seed",
                                          "target_accept", "adaptation")},
@@ -277,7 +278,7 @@ def _alternatives(art, spec: Spec, table: pl.DataFrame, fit, folder: Path) -> li
     from biasstats.fit.from_spec import model_data
 
     alts = spec.content.checks.alternatives
-    if not alts or fit.family not in ("bernoulli", "binomial"):
+    if not alts or fit.family not in LOGIT_FAMILIES:
         return []
     fits = {fit.formula: fit}
     for i, formula in enumerate(alts):
