@@ -539,6 +539,15 @@ def _replicated_for(replicated, levels: list[str], ppc: pl.DataFrame, group_term
     return [arr[:, idx[lv]] for lv in levels]
 
 
+def _right_column(ax, y, probabilities, header: str) -> None:
+    """Probabilities printed in a column right of the axes, one per level, under a header."""
+    trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+    style = {"transform": trans, "ha": "left", "fontsize": 6.5, "color": "#333333"}
+    for yi, p in zip(y, probabilities, strict=True):
+        ax.text(1.02, yi, _p_text(p), va="center", **style)
+    ax.text(1.02, len(y) - 0.35, header, va="bottom", **style)
+
+
 def _p_text(p: float) -> str:
     if p is None or not np.isfinite(p):
         return ""
@@ -657,28 +666,7 @@ def ppc_grouped(
         _level_axis(ax, y, [str(v) for v in df["level"].to_list()])
         ax.set_xlabel(xlabel)
         if "p_value" in df.columns:
-            trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
-            for yi, p in zip(y, df["p_value"].to_list(), strict=True):
-                ax.text(
-                    1.02,
-                    yi,
-                    _p_text(p),
-                    transform=trans,
-                    ha="left",
-                    va="center",
-                    fontsize=6.5,
-                    color="#333333",
-                )
-            ax.text(
-                1.02,
-                n - 0.35,
-                "$p_B$",
-                transform=trans,
-                ha="left",
-                va="bottom",
-                fontsize=6.5,
-                color="#333333",
-            )
+            _right_column(ax, y, df["p_value"].to_list(), "$p_B$")
         if title:
             ax.set_title(title)
         _legend_above(fig, handles, ncols=2)
@@ -784,28 +772,7 @@ def ranks(
         ax.set_xticks(range(1, top + 1))
         ax.set_xlabel(xlabel)
         if "p_best" in df.columns:
-            trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
-            for yi, p in zip(y, df["p_best"].to_list(), strict=True):
-                ax.text(
-                    1.02,
-                    yi,
-                    _p_text(p),
-                    transform=trans,
-                    ha="left",
-                    va="center",
-                    fontsize=6.5,
-                    color="#333333",
-                )
-            ax.text(
-                1.02,
-                n - 0.35,
-                "P(rank 1)",
-                transform=trans,
-                ha="left",
-                va="bottom",
-                fontsize=6.5,
-                color="#333333",
-            )
+            _right_column(ax, y, df["p_best"].to_list(), "P(rank 1)")
         if title:
             ax.set_title(title)
     return fig
