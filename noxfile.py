@@ -82,3 +82,11 @@ def bench(session: nox.Session) -> None:
     """biasstats vs Bambi on the Bai-shaped simulated study (ESS/s ratios, same run)."""
     session.install("-e", ".[test,bench]")
     session.run("python", "tests/benchmarks/bench_fit.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def sbc(session: nox.Session) -> None:
+    """Simulation-based calibration of the canonical bias model (200 fits; minutes)."""
+    _install(session)
+    session.run("python", "-m", "biasstats.checks.sbc", "--sims", "200", "--out",
+                str(ROOT / "reports" / "sbc"), *session.posargs)
