@@ -192,6 +192,7 @@ def _family_data(fam, n=120, seed=0):
         "categorical": rng.choice(["refused", "congruent", "incongruent"], n),
         "bernoulli": rng.integers(0, 2, n).astype(float),
         "binomial": rng.integers(0, 6, n).astype(float),
+        "beta_binomial": rng.integers(0, 6, n).astype(float),
     }[fam]
     return pl.DataFrame({"y": y, "x": x, "g": g, "n": np.full(n, 6.0)})
 
@@ -199,7 +200,8 @@ def _family_data(fam, n=120, seed=0):
 @pytest.mark.parametrize("fam", list(FAMILIES))
 def test_every_family_builds_with_finite_logp(fam):
     df = _family_data(fam)
-    f = "y | trials(n) ~ x + (1|g)" if fam == "binomial" else "y ~ x + (1|g)"
+    counts = fam in ("binomial", "beta_binomial")
+    f = "y | trials(n) ~ x + (1|g)" if counts else "y ~ x + (1|g)"
     spec = prepare(f, df, family=fam)
     m = build_model(spec)
     lp = m.point_logps()
