@@ -29,9 +29,10 @@ def _binomial(name, eta, aux, y, extra, dims):
 def _beta_binomial(name, eta, aux, y, extra, dims):
     import pymc as pm
 
-    mu = pm.math.invlogit(eta)
-    return pm.BetaBinomial(name, n=extra["trials"], alpha=mu * aux["phi"],
-                           beta=(1 - mu) * aux["phi"], observed=y, dims=dims)
+    # expit(-eta), not 1 - expit(eta): near the ceiling (every judgement congruent) the
+    # subtraction cancels to 0 and the likelihood's gradient breaks down.
+    return pm.BetaBinomial(name, n=extra["trials"], alpha=pm.math.invlogit(eta) * aux["phi"],
+                           beta=pm.math.invlogit(-eta) * aux["phi"], observed=y, dims=dims)
 
 
 def _gaussian(name, eta, aux, y, extra, dims):
