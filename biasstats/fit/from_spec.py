@@ -94,7 +94,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
 
     With ``out_dir``, the posterior is written there (atomically) and reused when the cache
     key matches."""
-    from biasstats.fit import Fit, PriorTable, fit
+    from biasstats.fit import Fit, PriorTable, fit_prepared
     from biasstats.model.build import prepare
 
     if spec.model is None:
@@ -116,9 +116,9 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
                          settings=json.loads(tree.attrs.get("biasstats_settings", "{}")),
                          ledger=ledger)
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
-    result = fit(m.formula, data, m.family, dict(m.priors), chains=f.chains, tune=f.tune,
-                 draws=f.draws, seed=f.seed, sampler=f.sampler, target_accept=f.target_accept,
-                 centered=dict(m.centered), progress=progress, adaptation=f.adaptation)
+    result = fit_prepared(prepared, chains=f.chains, tune=f.tune, draws=f.draws, seed=f.seed,
+                          sampler=f.sampler, target_accept=f.target_accept, progress=progress,
+                          adaptation=f.adaptation)
     result.ledger = ledger
     path = None
     if out is not None:
