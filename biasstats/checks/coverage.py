@@ -1,0 +1,276 @@
+"""Interval coverage over replications: does the central posterior interval contain the true
+parameter at its nominal rate?
+
+For one family, each replication draws the true parameters from the (fixed, explicit) prior,
+simulates ``y ~ x + (1|g)`` on a small design, fits the model and records, for every true
+scalar parameter, whether it lies inside its central ``prob`` posterior interval. When the
+truths come from the prior the model is fitted with, each indicator is Bernoulli(``prob``)
+exactly (a consequence of self-consistency, as in SBC), so the pooled count is testable with a
+binomial test. Indicators of one replication are correlated, so the binomial test is somewhat
+anti-conservative; keep its threshold strict (p > 0.001).
+
+Simulation is plain numpy and follows the model's parametrisation (:mod:`biasstats.model.build`):
+group effects are ZeroSumNormal (iid Normal(0, sd_g) minus their mean), so the intercept is the
+overall level; ordinal cut-points are drawn from their ordered Normal prior (centred on the
+equal-probability cut-points) by rejection; ``P(y <= k) = logistic(c_k - eta)``; the negative
+binomial is ``NB(mu = exp(eta), alpha)`` with variance ``mu + mu^2 / alpha``.
+
+**Compiled-model reuse** (as in :mod:`biasstats.checks.sbc`): the design (``x``, ``g``) and the
+priors are fixed per family and the centring is fixed (non-centred), so the model is compiled
+once with nutpie and each replication's response is swapped in with ``with_data``.
+``reuse_compiled=False`` calls :func:`biasstats.fit.fit` for every replication instead (same
+priors, same centring; slow: one numba compilation per replication).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+__all__ = ["CoverageResult", "run_coverage", "pooled", "FAMILY_SETUPS", "FORMULA"]
+
+FORMULA = "y ~ x + (1|g)"
+
+# Explicit priors (data-independent, so every replication has the same prior and the
+# truths drawn from it are on sensible scales).
+FAMILY_SETUPS: dict[str, dict] = {
+    "gaussian": {"priors": {"Intercept": "Normal(0, 2)", "b": "Normal(0, 1)",
+                            "sd_g": "HalfNormal(1)", "sigma": "Gamma(4, 4)"},
+                 "aux": "sigma"},
+    "cumulative": {"priors": {"b": "Normal(0, 1)", "sd_g": "HalfNormal(1)",
+                              "cutpoints": "Normal(0, 1)"},
+                   "aux": "cutpoints", "levels": 4},
+    "negative_binomial": {"priors": {"Intercept": "Normal(1.5, 0.5)", "b": "Normal(0, 0.5)",
+                                     "sd_g": "HalfNormal(0.5)", "alpha": "Gamma(4, 1)"},
+                          "aux": "alpha"},
+}
+
+
+@dataclass
+class CoverageResult:
+    """``table``: replication, parameter, truth, lo, hi, inside; ``fits``: per-replication
+    diagnostics (divergences, max R-hat, seconds)."""
+
+    family: str
+    prob: float
+    table: pl.DataFrame
+    fits: pl.DataFrame
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.table.height
+
+    @property
+    def k(self) -> int:
+        return int(self.table["inside"].sum())
+
+    @property
+    def coverage(self) -> float:
+        return self.k / self.n
+
+    def pvalue(self) -> float:
+        return binom_p(self.k, self.n, self.prob)
+
+    def by_parameter(self) -> pl.DataFrame:
+        return (self.table.group_by("parameter", maintain_order=True)
+                .agg(pl.len().alias("n"), pl.col("inside").mean().alias("coverage")))
+
+    def line(self) -> str:
+        t = self.timings
+        return (f"{self.family}: coverage {self.coverage:.3f} ({self.k}/{self.n}), "
+                f"binomial p {self.pvalue():.3g}; compile {t.get('compile_s', 0):.1f} s, "
+                f"sampling {t.get('sampling_s', 0):.1f} s, divergent fits "
+                f"{int((self.fits['divergences'] > 0).sum())}/{self.fits.height}")
+
+
+def binom_p(k: int, n: int, prob: float) -> float:
+    """Two-sided exact binomial test of ``k`` of ``n`` against ``prob``."""
+    return float(stats.binomtest(k, n, prob, alternative="two-sided").pvalue)
+
+
+def pooled(results: list[CoverageResult]) -> tuple[int, int, float]:
+    """(k, n, two-sided binomial p) pooled over families (all must share ``prob``)."""
+    k = sum(r.k for r in results)
+    n = sum(r.n for r in results)
+    return k, n, binom_p(k, n, results[0].prob)
+
+
+# ----------------------------------------------------------------------------- simulation
+def design(n: int, groups: int, seed: int) -> pl.DataFrame:
+    """Fixed covariates: x ~ Normal(0, 1), g balanced over ``groups`` levels."""
+    rng = np.random.default_rng([seed, 7])
+    g = np.arange(n) % groups
+    return pl.DataFrame({"x": rng.normal(size=n), "g": [f"g{i}" for i in g]})
+
+
+def _draw(prior: str, rng, size=None) -> np.ndarray:
+    from biasstats.model.priors import parse_prior
+
+    p = parse_prior(prior)
+    kw = p.params
+    if p.dist == "Normal":
+        return rng.normal(kw["mu"], kw["sigma"], size)
+    if p.dist == "HalfNormal":
+        return np.abs(rng.normal(0.0, kw["sigma"], size))
+    if p.dist == "Gamma":  # shape, rate
+        return rng.gamma(kw["alpha"], 1.0 / kw["beta"], size)
+    raise ValueError(f"no numpy sampler for prior {prior}")  # pragma: no cover
+
+
+def simulate(family: str, dsg: pl.DataFrame, rng) -> tuple[np.ndarray, dict[str, float]]:
+    """One replication: (y, truths) with truths drawn from ``FAMILY_SETUPS[family]`` priors.
+
+    Ordinal y are codes 0..K-1 (what the model sees); the data frame gets them as 1..K."""
+    setup = FAMILY_SETUPS[family]
+    pr = setup["priors"]
+    x = dsg["x"].to_numpy()
+    levels = sorted(set(dsg["g"].to_list()))
+    gi = np.searchsorted(levels, dsg["g"].to_numpy())
+    sd = float(_draw(pr["sd_g"], rng))
+    r = rng.normal(0.0, sd, len(levels))
+    r = r - r.mean()                                    # ZeroSumNormal(sigma = sd)
+    b = float(_draw(pr["b"], rng))
+    truths = {"b[x]": b, "sd_g": sd}
+    eta = b * x + r[gi]
+    n = len(x)
+    if family == "cumulative":
+        from biasstats.model.priors import parse_prior
+
+        K = setup["levels"]
+        j = np.arange(1, K)
+        base = np.log(j / (K - j))                      # equal-probability cut-points
+        p = parse_prior(pr["cutpoints"]).params
+        while True:                                     # ordered prior: reject unsorted
+            cut = rng.normal(p["mu"] + base, p["sigma"])
+            if np.all(np.diff(cut) > 0):
+                break
+        truths.update({f"cutpoints[{i}]": float(c) for i, c in enumerate(cut)})
+        y = np.searchsorted(cut, eta + rng.logistic(size=n))  # P(y <= k) = expit(c_k - eta)
+        return y.astype(np.int64), truths
+    a = float(_draw(pr["Intercept"], rng))
+    truths["Intercept"] = a
+    eta = eta + a
+    if family == "gaussian":
+        sigma = float(_draw(pr["sigma"], rng))
+        truths["sigma"] = sigma
+        return eta + rng.normal(0.0, sigma, n), truths
+    if family == "negative_binomial":
+        alpha = float(_draw(pr["alpha"], rng))
+        truths["alpha"] = alpha
+        mu = np.exp(eta)
+        return rng.negative_binomial(alpha, alpha / (alpha + mu)).astype(np.int64), truths
+    raise ValueError(f"coverage setup for family '{family}' is not defined")
+
+
+def _frame(family: str, dsg: pl.DataFrame, y: np.ndarray) -> pl.DataFrame:
+    if family == "cumulative":
+        return dsg.with_columns(pl.Series("y", y + 1))
+    return dsg.with_columns(pl.Series("y", y.astype(float)))
+
+
+# ----------------------------------------------------------------------------- posterior
+def _scalars(ds) -> dict[str, np.ndarray]:
+    """The scored scalars of a posterior: Intercept, b[x], sd_g, sigma / alpha, cutpoints[i]."""
+    out = {}
+    for var in ("Intercept", "sd_g", "sigma", "alpha"):
+        if var in ds:
+            out[var] = np.asarray(ds[var].values, dtype=float).ravel()
+    if "b" in ds:
+        out["b[x]"] = np.asarray(ds["b"].sel(coef="x").values, dtype=float).ravel()
+    if "cutpoints" in ds:
+        v = np.asarray(ds["cutpoints"].values, dtype=float)
+        for i in range(v.shape[-1]):
+            out[f"cutpoints[{i}]"] = v[..., i].ravel()
+    return out
+
+
+def run_coverage(
+    family: str,
+    reps: int = 20,
+    *,
+    n: int = 200,
+    groups: int = 6,
+    chains: int = 2,
+    tune: int = 300,
+    draws: int = 300,
+    prob: float = 0.90,
+    seed: int = 0,
+    reuse_compiled: bool = True,
+    target_accept: float = 0.9,
+) -> CoverageResult:
+    """Coverage of central ``prob`` intervals over ``reps`` replications of ``family``."""
+    import arviz_stats.base as azb
+
+    from biasstats.model.build import build_model, prepare
+
+    t_start = time.perf_counter()
+    setup = FAMILY_SETUPS[family]
+    priors = setup["priors"]
+    dsg = design(n, groups, seed)
+    rng = np.random.default_rng([seed, 1])
+    centered = {"g": False}
+    compiled = None
+    compile_s = sample_s = 0.0
+    lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
+    rows, fits = [], []
+    for rep in range(reps):
+        y, truths = simulate(family, dsg, rng)
+        rep_seed = seed * 100003 + rep
+        t0 = time.perf_counter()
+        if reuse_compiled:
+            import nutpie
+            import pymc as pm
+            import pytensor
+
+            if compiled is None:
+                if family == "cumulative":  # every category present, so K is fixed
+                    y0 = np.arange(n) % setup["levels"]
+                else:
+                    y0 = y
+                spec = prepare(FORMULA, _frame(family, dsg, y0), family, priors, centered)
+                model = build_model(spec)
+                obs = pytensor.shared(np.asarray(spec.y), name="__cov_y")
+                model = pm.observe(model, {"y": obs})
+                compiled = nutpie.compile_pymc_model(model)
+                compile_s = time.perf_counter() - t0
+                dtype = np.asarray(spec.y).dtype
+            t1 = time.perf_counter()
+            post = nutpie.sample(compiled.with_data(__cov_y=np.asarray(y, dtype=dtype)),
+                                 draws=draws, tune=tune, chains=chains,
+                                 cores=min(chains, os.cpu_count() or 1), seed=rep_seed,
+                                 progress_bar=False, target_accept=target_accept)
+            sample_s += time.perf_counter() - t1
+        else:
+            from biasstats.fit import fit
+
+            res = fit(FORMULA, _frame(family, dsg, y), family, priors, chains=chains,
+                      tune=tune, draws=draws, seed=rep_seed, target_accept=target_accept,
+                      centered=centered, progress=False)
+            post = res.idata
+            sample_s += time.perf_counter() - t0
+        ds = post.posterior.to_dataset() if hasattr(post.posterior, "to_dataset") \
+            else post.posterior
+        samples = _scalars(ds)
+        missing = set(truths) - set(samples)
+        if missing:  # pragma: no cover - a naming change in the model
+            raise RuntimeError(f"posterior lacks {sorted(missing)}")
+        for name, t in truths.items():
+            d = samples[name]
+            lo, hi = np.quantile(d, [lo_q, hi_q])
+            rows.append({"replication": rep, "parameter": name, "truth": t, "lo": float(lo),
+                         "hi": float(hi), "inside": bool(lo <= t <= hi)})
+        nchain = ds.sizes["chain"]
+        rhat = max(float(azb.array_stats.rhat(v.reshape(nchain, -1), chain_axis=0,
+                                               draw_axis=1)) for v in samples.values())
+        fits.append({"replication": rep,
+                     "divergences": int(np.asarray(post.sample_stats["diverging"]).sum()),
+                     "max_rhat": rhat, "seconds": time.perf_counter() - t0})
+    timings = {"compile_s": compile_s, "sampling_s": sample_s,
+               "total_s": time.perf_counter() - t_start}
+    return CoverageResult(family, prob, pl.DataFrame(rows), pl.DataFrame(fits), timings)
