@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from biasstats.fit.result import Fit, PriorTable
 
 __all__ = ["fit", "fit_prepared", "Fit", "PriorTable"]
@@ -64,3 +66,14 @@ def fit_prepared(spec, *, chains: int = 4, tune: int = 1000, draws: int = 1000, 
     return Fit(idata=idata, formula=spec.formula.formula, family=spec.family.name,
                priors=PriorTable(spec.priors), data_hash=spec.data_hash, spec=spec, model=model,
                timings=timings, settings=settings)
+
+
+class _CallableModule(sys.modules[__name__].__class__):
+    """Lets ``biasstats.fit(...)`` be called like brms' ``brm()`` while ``biasstats.fit`` stays
+    the fit stage's package (``biasstats.fit.fit`` is the same function)."""
+
+    def __call__(self, *args, **kwargs) -> Fit:
+        return fit(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
