@@ -62,11 +62,9 @@ class IngestResult:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """Hex SHA-256, from the registry's per-process cache (the mirror check already hashed
+    registered files, so they are not read twice)."""
+    return registry.file_checksum(path, "sha256").removeprefix("sha256:")
 
 
 def _resolve_source(spec: Spec) -> tuple[list[Path], str, str]:

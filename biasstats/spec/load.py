@@ -48,20 +48,12 @@ class Spec:
 
 def _loc(loc: tuple) -> str:
     """pydantic location ('data', 'filters', 0) → '[data] filters[0]'."""
-    parts = [str(x) for x in loc if not str(x).startswith("function-")]
-    tables, key = [], []
-    for i, part in enumerate(loc):
-        if isinstance(part, int):
-            key.append(f"[{part}]")
-        elif i == 0:
-            tables.append(part)
-        else:
-            key.append(("." if key else "") + part)
-    if not parts:
+    if not loc:
         return "(top level)"
-    if not key:
-        return f"[{tables[0]}]" if tables else "(top level)"
-    return f"[{tables[0]}] {''.join(key)}" if tables else "".join(key)
+    table, *rest = loc
+    key = "".join(f"[{p}]" if isinstance(p, int) else ("." if i else "") + str(p)
+                  for i, p in enumerate(rest))
+    return f"[{table}] {key}" if key else f"[{table}]"
 
 
 def _describe(err: dict) -> str:
