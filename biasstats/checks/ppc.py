@@ -10,16 +10,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-
-def _stack(da) -> np.ndarray:
-    a = np.asarray(da.values)
-    return a.reshape((-1,) + a.shape[2:])
+from biasstats.effects.predict import stack_draws
 
 
 def grouped_ppc(fit, term: str | tuple[str, ...], prob: float = 0.95) -> pl.DataFrame:
     """Observed vs replicated rate per level of ``term`` (a column or columns of the cells)."""
     resp = fit.spec.formula.response
-    rep = _stack(fit.idata["posterior_predictive"].to_dataset()[resp])  # (S, cells)
+    rep = stack_draws(fit.idata["posterior_predictive"].to_dataset()[resp])  # (S, cells)
     return grouped_rates(fit.spec, rep, term, prob)
 
 
@@ -38,7 +35,7 @@ def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, se
     resp = fit.spec.formula.response
     tree = pm.sample_prior_predictive(draws=draws, model=model, var_names=[resp],
                                       random_seed=seed)
-    rep = _stack(tree["prior_predictive"].to_dataset()[resp])
+    rep = stack_draws(tree["prior_predictive"].to_dataset()[resp])
     return grouped_rates(fit.spec, rep, term, prob)
 
 

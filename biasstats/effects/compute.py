@@ -29,8 +29,9 @@ import polars as pl
 from scipy.special import expit, logit
 from scipy.stats import binom
 
-from biasstats.effects.predict import _draws, cell_weights, linear_predictor
+from biasstats.effects.predict import cell_weights, linear_predictor, stack_draws
 from biasstats.effects.summaries import rope_on_scale, summarise
+from biasstats.ingest.bai2024.dscore import d_score
 
 LOGIT_FAMILIES = ("bernoulli", "binomial", "beta_binomial")
 SCALES = ("probability", "bias", "log_odds", "odds_ratio", "d_score")
@@ -49,15 +50,21 @@ class Effects:
     rope: float
 
 
+def _d_table(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """k = 0..m and D(a, d) for every (a, d) of a trial with m positive and m negative words
+    (a negative words to the stigma group, d positive words to the default group)."""
+    k = np.arange(m + 1)
+    a, d = np.meshgrid(k, k, indexing="ij")
+    return k, d_score(a, m - d, m - a, d)
+
+
 def expected_d(p: np.ndarray, m: int) -> np.ndarray:
     """E[D] for a trial of m positive and m negative words, each congruent with probability p.
 
     a ~ Bin(m, p) negative words to the stigma group, d ~ Bin(m, p) positive words to the
     default group, b = m − d, c = m − a; D = a/(a+b+0.01) + d/(c+d+0.01) − 1.
     """
-    k = np.arange(m + 1)
-    a, d = np.meshgrid(k, k, indexing="ij")
-    f = a / (a + (m - d) + 0.01) + d / ((m - a) + d + 0.01) - 1.0  # (a, d)
+    k, f = _d_table(m)
     pmf = binom.pmf(k, m, np.asarray(p)[..., None])  # (..., m+1)
     return np.einsum("...i,ij,...j->...", pmf, f, pmf)
 
@@ -71,9 +78,8 @@ def expected_d_beta(mu: np.ndarray, phi: np.ndarray, m: int) -> np.ndarray:
     """
     from scipy.special import betaln, comb
 
-    k = np.arange(m + 1)
+    k, f = _d_table(m)
     a, d = np.meshgrid(k, k, indexing="ij")
-    f = a / (a + (m - d) + 0.01) + d / ((m - a) + d + 0.01) - 1.0
     c = comb(m, a) * comb(m, d)
     s = a + d
     g = np.bincount(s.ravel(), weights=(f * c).ravel(), minlength=2 * m + 1)
@@ -148,7 +154,7 @@ def compute_effects(
         phi = None
         if fit.family == "beta_binomial":
             post = fit.idata["posterior"].to_dataset()
-            phi = _draws(post, "phi")[:, None] * np.ones_like(p)
+            phi = stack_draws(post, "phi")[:, None] * np.ones_like(p)
         for mm in np.unique(m):
             sel = m == mm
             if phi is None:
@@ -222,10 +228,10 @@ def variance_decomposition(fit, prob: float = 0.95) -> pl.DataFrame:
     post = fit.idata["posterior"].to_dataset()
     comps: dict[str, np.ndarray] = {}
     if spec.fixed_names:
-        xb = _draws(post, "b") @ spec.X.T
+        xb = stack_draws(post, "b") @ spec.X.T
         comps["fixed effects"] = xb.var(axis=1)
     for g in spec.groups:
-        r = _draws(post, f"r_{g.name}")
+        r = stack_draws(post, f"r_{g.name}")
         if r.ndim == 3:  # varying slopes: the intercept row's spread
             r = r[:, 0, :]
         comps[g.name] = r.var(axis=1, ddof=1)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def _draws(post, name: str) -> np.ndarray:
-    """(S, ...) array of a posterior variable with chains and draws stacked."""
-    a = np.asarray(post[name].values)
+def stack_draws(post, name: str | None = None) -> np.ndarray:
+    """(S, ...) array of a variable (``post[name]``, or a DataArray) with chains and draws
+    stacked."""
+    a = np.asarray((post if name is None else post[name]).values)
     return a.reshape((-1,) + a.shape[2:])
 
 
@@ -25,11 +26,11 @@ def linear_predictor(fit) -> np.ndarray:
     S = post.sizes["chain"] * post.sizes["draw"]
     eta = np.zeros((S, n))
     if spec.has_intercept:
-        eta += _draws(post, "Intercept")[:, None]
+        eta += stack_draws(post, "Intercept")[:, None]
     if spec.fixed_names:
-        eta += _draws(post, "b") @ spec.X.T
+        eta += stack_draws(post, "b") @ spec.X.T
     for g in spec.groups:
-        r = _draws(post, f"r_{g.name}")
+        r = stack_draws(post, f"r_{g.name}")
         if r.ndim == 2:  # (S, levels): varying intercept (or one slope)
             eta += r[:, g.idx] * g.Z[:, 0][None, :]
         else:  # (S, coefs, levels)

@@ -11,11 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-
-def d_score(a, b, c, d):
-    """Authors' formula: a/(a+b+0.01) + d/(c+d+0.01) − 1 (works on arrays)."""
-    a, b, c, d = (np.asarray(x, dtype=float) for x in (a, b, c, d))
-    return a / (a + b + 0.01) + d / (c + d + 0.01) - 1.0
+from biasstats.ingest.bai2024.dscore import d_score  # the authors' formula, one copy
 
 
 def simulate_d(eta, sigma, n_trials, rng, n_pos=8, n_neg=8):

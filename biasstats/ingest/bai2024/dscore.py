@@ -16,8 +16,9 @@ TRIAL_KEYS = ("llm", "stereotype", "variant", "trial")
 TRIAL_COLUMNS = ("source_row", "category", "decision_bias", "decision_status", "iat_bias", "flag")
 
 
-def d_score(a: float, b: float, c: float, d: float) -> float:
-    """The authors' D score from the four counts."""
+def d_score(a, b, c, d):
+    """The authors' D score from the four counts (numbers, numpy arrays, polars Series or
+    expressions: the one copy of the formula in biasstats)."""
     return a / (a + b + 0.01) + d / (c + d + 0.01) - 1
 
 
@@ -25,8 +26,7 @@ def d_score_expr(
     a: pl.Expr | str = "a", b: pl.Expr | str = "b", c: pl.Expr | str = "c", d: pl.Expr | str = "d"
 ) -> pl.Expr:
     """:func:`d_score` as a polars expression over count columns."""
-    a, b, c, d = (pl.col(x) if isinstance(x, str) else x for x in (a, b, c, d))
-    return a / (a + b + 0.01) + d / (c + d + 0.01) - 1
+    return d_score(*(pl.col(x) if isinstance(x, str) else x for x in (a, b, c, d)))
 
 
 def _cell(role: str, valence: str) -> pl.Expr:
