@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import polars as pl
 
@@ -31,8 +30,6 @@ from biasstats.report.page import FigureEntry, ModelInfo, ReportContext, TableEn
 from biasstats.report.style import DOUBLE_COLUMN, save_figure
 from biasstats.report.tables import format_effects_table, write_table
 from biasstats.spec import Spec, load_spec
-
-matplotlib.use("Agg")
 
 
 @dataclass(frozen=True)
@@ -68,12 +65,13 @@ class _Artifacts:
         self.tab_dir = folder / "tables"
         self.figures: list[FigureEntry] = []
         self.tables: list[TableEntry] = []
+        self.skipped: list[str] = []  # figures that do not apply to this model, with why
 
     def figure(self, name, make, caption, section="effects"):
         try:
             fig = make()
         except (ValueError, KeyError) as e:  # a figure that does not apply to this model
-            self.skipped = getattr(self, "skipped", []) + [f"{name}: {e}"]
+            self.skipped.append(f"figure {name} not drawn: {e}")
             return
         files = save_figure(fig, self.fig_dir, name)
         self.figures.append(FigureEntry(name=name, files=files, caption=caption, section=section))
@@ -189,9 +187,11 @@ def _checks_outputs(art, fit, terms_present, do_loo, checks=None):
     return loo, notes
 
 
-def build_analysis(spec_path: str | Path, out_root: str | Path, *, refit: bool = False,
+def build_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool = False,
                    progress: bool | None = None) -> AnalysisOutcome:
-    spec = load_spec(spec_path)
+    if not isinstance(spec, Spec):
+        spec = load_spec(spec)
+    spec_path = spec.path
     title = spec.content.analysis.title or spec.name
     folder = Path(out_root) / spec.name
     try:
@@ -251,7 +251,7 @@ def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_p
                                          "target_accept", "adaptation")},
         notes=[f"centring: {k} {v}" for k, v in (st.get("centered") or {}).items()]
         + (["posterior reused from cache (data, spec and versions unchanged)"] if cached else [])
-        + notes,
+        + notes + art.skipped,
     )
     ctx = ReportContext(
         title=title, analysis=spec.name, description=spec.content.analysis.description,

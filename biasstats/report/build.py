@@ -22,8 +22,8 @@ def build_reports(spec_paths: list[str | Path], out_root: str | Path, *, refit: 
     if dup:
         raise BiasstatsError(f"two analyses share the name {dup[0]!r}: names must be unique")
     outcomes = []
-    for p in spec_paths:
-        o = build_analysis(p, out_root, refit=refit, progress=progress)
+    for spec in specs:
+        o = build_analysis(spec, out_root, refit=refit, progress=progress)
         outcomes.append(o)
         if on_done is not None:
             on_done(o)
