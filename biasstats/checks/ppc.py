@@ -84,14 +84,23 @@ def loo_summary(fit) -> dict:
         "pareto_k_threshold": good,
         "pointwise_elpd": np.asarray(res.elpd_i).ravel(),
         "pareto_k": k,
+        "elpd_data": res,  # the PSIS result itself, so LOO-PIT can reuse its smoothed weights
     }
 
 
-def loo_pit(fit, seed: int = 0) -> np.ndarray:
-    """LOO-PIT values (randomised for discrete outcomes): uniform when the model is calibrated."""
+def loo_pit(fit, seed: int = 0, elpd_data=None) -> np.ndarray:
+    """LOO-PIT values (randomised for discrete outcomes): uniform when the model is calibrated.
+
+    ``elpd_data``: a pointwise PSIS-LOO result of the same fit (``loo_summary(fit)["elpd_data"]``)
+    whose smoothed weights are reused instead of smoothing again."""
     import arviz_stats as azs
+    import xarray as xr
 
     resp = fit.spec.formula.response
-    pit = azs.loo_pit(fit.idata, var_names=[resp], random_state=seed)
+    kw = {}
+    if elpd_data is not None and getattr(elpd_data, "log_weights", None) is not None:
+        kw = {"log_weights": xr.Dataset({resp: elpd_data.log_weights}),
+              "pareto_k": xr.Dataset({resp: elpd_data.pareto_k})}
+    pit = azs.loo_pit(fit.idata, var_names=[resp], random_state=seed, **kw)
     da = pit[resp] if hasattr(pit, "data_vars") else pit
     return np.asarray(da.values).ravel()

@@ -171,7 +171,7 @@ def _checks_outputs(art, fit, terms_present, do_loo, checks=None):
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                pit = loo_pit(fit)
+                pit = loo_pit(fit, elpd_data=loo["elpd_data"])
             art.figure("loo_pit", lambda: figs.pit_ecdf(pit),
                        "LOO-PIT calibration: ECDF of the leave-one-out PIT values minus the "
                        "uniform CDF, with a 95% simultaneous band. A ∪ shape outside the band "
@@ -238,7 +238,7 @@ def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_p
               section="other", digits=3, show=False)
     diag = {**gate.to_dict(), "allow_failure": c.allow_failure}
     if loo is not None:
-        diag.update({k: v for k, v in loo.items() if not isinstance(v, np.ndarray)})
+        diag.update({k: v for k, v in loo.items() if isinstance(v, int | float)})
         write_parquet_atomic(folder / "loo_pointwise.parquet", pl.DataFrame({
             "elpd_loo": loo["pointwise_elpd"], "pareto_k": loo["pareto_k"]}))
     write_text_atomic(folder / "diagnostics.json", json.dumps(diag, indent=2, default=float) + "\n")
