@@ -433,7 +433,11 @@ def _working(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray] | None:
     if fam.response in ("binary", "count_trials"):
         n = spec.trials.astype(float)
         p = np.clip(y.sum() / n.sum(), 0.02, 0.98)
-        info = n * p * (1 - p)
+        # Information of each cell at its own (smoothed) proportion, the IRLS weight: a cell
+        # near 0 or 1 says little on the logit scale. (The pooled p instead overstates it for
+        # heterogeneous cells, which understates se and overstates tau.)
+        pc = (y + 0.5) / (n + 1.0)
+        info = n * pc * (1 - pc)
         if "phi" in fam.aux:  # beta-binomial: the n judgements share p; deflate the information
             info = info / (1 + (n - 1) * _intraclass(y, n, p))
         return np.log((y + 0.5) / (n - y + 0.5)), info
