@@ -19,3 +19,20 @@ def test_biasstats_fit_is_callable_brms_style():
     assert {"sd_llm", "r_llm", "Intercept"} <= set(fit.param_names())
     assert fit.spec.n_rows == 400 and fit.spec.collapsed
     assert biasstats.fit.fit is not None  # the stage's function is still there by name
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_same_seed_gives_the_same_numbers_and_another_seed_does_not():
+    rng = np.random.default_rng(2)
+    df = pl.DataFrame({"llm": ["a", "b", "c"] * 100, "variant": ["v1", "v2"] * 150,
+                       "congruent": (rng.random(300) < 0.6).astype(float)})
+    kw = dict(data=df, family="bernoulli", chains=2, draws=60, tune=60, progress=False)
+    f1 = biasstats.fit("congruent ~ 1 + (1|llm) + (1|variant)", seed=11, **kw)
+    f2 = biasstats.fit("congruent ~ 1 + (1|llm) + (1|variant)", seed=11, **kw)
+    f3 = biasstats.fit("congruent ~ 1 + (1|llm) + (1|variant)", seed=12, **kw)
+    for group in ("posterior", "posterior_predictive", "log_likelihood"):
+        a, b = f1.idata[group].to_dataset(), f2.idata[group].to_dataset()
+        for var in a.data_vars:
+            np.testing.assert_array_equal(a[var].values, b[var].values)
+    assert not np.array_equal(f1.idata.posterior["Intercept"].values,
+                              f3.idata.posterior["Intercept"].values)

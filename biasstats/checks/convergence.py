@@ -3,11 +3,22 @@
 Defaults follow current practice (Vehtari et al. 2021 for R-hat and ESS; Betancourt 2016 for
 BFMI): R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergent transitions, E-BFMI ≥ 0.3 in every
 chain. Thresholds come from the spec's ``[checks]`` table.
+
+When a fit diverges, :func:`locate_divergences` says where: for each group SD it compares
+the log SD at the divergent draws with all draws (a standardised shift, the numeric version
+of looking for divergences in a pair plot), and :func:`divergence_hint` turns the largest
+shift and that term's parameterisation into the fix to try. A centred term diverging at
+small SD is the classic funnel (try it non-centred); a non-centred term diverging at large SD
+is the inverted one (try it centred); with no term standing out, a smaller step size
+(higher ``target_accept``) is what is left.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,9 @@ def convergence_gate(diagnostics: dict, thresholds: Thresholds | None = None) ->
     if not d["min_ess_tail"] >= t.ess_tail_min:
         fails.append(f"min tail ESS {d['min_ess_tail']:.0f} < {t.ess_tail_min:.0f}")
     if d["divergences"] > t.divergences_max:
-        fails.append(f"{d['divergences']} divergent transitions (allowed: {t.divergences_max})")
+        hint = f"; {d['divergence_hint']}" if d.get("divergence_hint") else ""
+        fails.append(f"{d['divergences']} divergent transitions (allowed: {t.divergences_max})"
+                     + hint)
     if not min_bfmi >= t.bfmi_min:
         fails.append(f"min E-BFMI {min_bfmi:.2f} < {t.bfmi_min}")
     values = {
@@ -59,3 +72,64 @@ def convergence_gate(diagnostics: dict, thresholds: Thresholds | None = None) ->
         "min_bfmi": float(min_bfmi),
     }
     return GateResult(passed=not fails, failures=tuple(fails), values=values, thresholds=t)
+
+
+def locate_divergences(idata, centred: Mapping[str, bool]) -> list[dict]:
+    """Where the divergent draws sit, per group SD (largest shift first).
+
+    ``centred`` maps each grouping (``llm``, ``category:stereotype``) to its parameterisation.
+    Each row: ``term``, ``parameter`` (``sd_llm``; ``sd_g[x]`` for one slope of a vector SD),
+    ``centred``, ``divergent`` (count) and ``shift``: mean log SD at the divergent draws
+    minus the mean over all draws, in posterior SDs of the log SD. Empty without divergences.
+    """
+    ss = idata["sample_stats"]
+    if "diverging" not in ss:
+        return []
+    div = np.asarray(ss["diverging"].values).astype(bool)
+    if not div.any():
+        return []
+    post = idata["posterior"]
+    rows = []
+    for term, is_centred in centred.items():
+        var = f"sd_{term}"
+        if var not in post:
+            continue
+        da = post[var]
+        x = np.log(np.asarray(da.values, dtype=float))
+        x = x.reshape(x.shape[0], x.shape[1], -1)
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        labels = ([str(v) for v in da[extra[0]].values] if extra else [None])
+        for j, lab in enumerate(labels):
+            xj = x[..., j]
+            spread = float(np.std(xj))
+            shift = (float(np.mean(xj[div])) - float(np.mean(xj))) / spread if spread > 0 else 0.0
+            rows.append({"term": term, "parameter": var if lab is None else f"{var}[{lab}]",
+                         "centred": bool(is_centred), "divergent": int(div.sum()),
+                         "shift": shift})
+    rows.sort(key=lambda r: -abs(r["shift"]))
+    return rows
+
+
+def _toml_key(term: str) -> str:
+    return term if term.replace("_", "").isalnum() else f'"{term}"'
+
+
+def divergence_hint(rows: list[dict], min_shift: float = 0.5) -> str:
+    """One sentence: where the divergences sit and what to try (empty without divergences)."""
+    if not rows:
+        return ""
+    top = rows[0]
+    more = "or raise [fit] target_accept (e.g. 0.95, 0.99)"
+    if abs(top["shift"]) < min_shift:
+        return (f"no group SD stands out at the divergent draws (largest shift "
+                f"{top['shift']:+.1f} SD, {top['parameter']}): raise [fit] target_accept "
+                "(e.g. 0.95, 0.99)")
+    side = "small" if top["shift"] < 0 else "large"
+    where = (f"they sit at {side} {top['parameter']} ({top['shift']:+.1f} SD on the log scale; "
+             f"the term is {'centred' if top['centred'] else 'non-centred'})")
+    key = _toml_key(top["term"])
+    if top["shift"] < 0 and top["centred"]:
+        return f"{where}: try [model.centered] {key} = false, {more}"
+    if top["shift"] > 0 and not top["centred"]:
+        return f"{where}: try [model.centered] {key} = true, {more}"
+    return f"{where}: raise [fit] target_accept (e.g. 0.95, 0.99)"

@@ -95,6 +95,11 @@ class Fit:
             "chains": int(post.sizes["chain"]),
             "draws": int(post.sizes["draw"]),
         }
+        if div and self.spec is not None:
+            from biasstats.checks.convergence import divergence_hint, locate_divergences
+
+            out["divergence_hint"] = divergence_hint(locate_divergences(
+                self.idata, {g.name: g.centered for g in self.spec.groups}))
         if self.timings.get("sampling_s"):
             out["sampling_s"] = round(self.timings["sampling_s"], 2)
             out["min_ess_bulk_per_s"] = out["min_ess_bulk"] / self.timings["sampling_s"]
