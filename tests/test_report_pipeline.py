@@ -137,3 +137,19 @@ def test_unavailable_dataset_is_listed_with_fetch_command(tmp_path, monkeypatch)
     assert "data unavailable" in index
     assert "biasstats fetch bai2024_implicit" in index
     assert (tmp_path / "reports" / "ok" / "report.html").is_file()
+
+
+def test_cache_key_follows_the_model_code(tidy_study, monkeypatch):
+    """An edit to the model or fit code (same version number) is a different cache key."""
+    from biasstats.fit import from_spec
+    from biasstats.ingest import ingest
+    from biasstats.model.build import prepare
+
+    result = ingest(_spec(tidy_study, "keyed"))
+    m = result.spec.model
+    prepared = prepare(m.formula, from_spec.model_data(result.spec, result.table), m.family)
+    key, payload = from_spec._key(result.spec, prepared)
+    assert payload["code"] == from_spec.code_digest() and len(payload["code"]) == 64
+    assert from_spec._key(result.spec, prepared)[0] == key  # stable
+    monkeypatch.setattr(from_spec, "code_digest", lambda: "0" * 64)
+    assert from_spec._key(result.spec, prepared)[0] != key

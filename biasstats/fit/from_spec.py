@@ -2,7 +2,9 @@
 
 :func:`fit_spec` is the spec-driven entry point of the fit stage (``biasstats fit``, the
 report). The cache key hashes the exact data the model sees, the model and sampler settings,
-and the versions of biasstats and its inference stack: the same key means the same numbers,
+the versions of biasstats and its inference stack, and a digest of the source of the stages
+that turn data into draws (``model/``, ``fit/``; an edited centring rule or likelihood is a
+different model even under the same version number): the same key means the same numbers,
 so a cached posterior (``posterior.nc``) is reused; anything changed means a refit.
 """
 
@@ -33,6 +35,15 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
     return out
+
+
+def code_digest() -> str:
+    """sha256 over the source files of biasstats.model and biasstats.fit (sorted by name)."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for f in sorted([*(root / "model").glob("*.py"), *(root / "fit").glob("*.py")]):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
 
 
 JUDGEMENT_COLUMNS = ("item", "congruent", "valence", "group", "group_role", "raw", "reason",
@@ -82,7 +93,7 @@ def _key(spec: Spec, prepared) -> tuple[str, dict]:
         "data_hash": prepared.data_hash,
         "formula": m.formula, "family": m.family, "unit": m.unit,
         "priors": dict(sorted(m.priors.items())), "centered": dict(sorted(m.centered.items())),
-        "fit": f.model_dump(), "versions": versions(),
+        "fit": f.model_dump(), "versions": versions(), "code": code_digest(),
     }
     text = json.dumps(payload, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest(), payload

@@ -460,12 +460,23 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
     """Choose centred vs non-centred per term.
 
     Per level l of a term, the data give an estimate of its effect with standard error
-    se_l = 1/sqrt(I_l) (I_l = summed Fisher information on the link scale). The between-level
-    sd tau is estimated by moments from the level means of a working response
-    (tau^2 = weighted var(level means) - mean(se^2), floored at 0). The shrinkage factor
-    B = se^2 / (se^2 + tau^2) says how much the posterior of a level is driven by the
-    population prior: B < 0.5 (data dominate, median level) -> centred; otherwise non-centred.
-    Families without a working response (ordinal, categorical) use tau = prior scale of sd.
+    se_l = 1/sqrt(I_l) (I_l = summed Fisher information on the link scale, each cell at its
+    own proportion). The between-level sd tau is estimated by moments from the level means of
+    a working response: s^2 = weighted var(level means) estimates tau^2 + se^2, with
+    df = (free levels) degrees of freedom.
+
+    Each parameterisation has a funnel on one side: a centred term where tau is small next to
+    se (the posterior of the effects is squeezed by tau), a non-centred one where tau is large
+    next to se (the standardised effects are squeezed by se/tau). How far into its bad side
+    each would go is read off the 90% chi-square interval of tau (tau_lo, tau_hi; tau_hi no
+    larger than the prior allows): centred risks se/tau_lo, non-centred tau_hi/se; the term
+    takes the smaller risk. With many levels the interval is narrow and this is the usual
+    shrinkage rule (centred when tau > se, i.e. B = se^2/(se^2+tau^2) < 0.5); with few levels
+    (2 variants, 4 categories) tau is barely estimated, tau_lo is 0 unless the levels clearly
+    differ, and the term is non-centred: its funnel is bounded by the prior on tau, the
+    centred one reaches down to tau = 0.
+    Families without a working response (ordinal, categorical) use tau = prior scale of sd
+    and the shrinkage rule.
     ``user`` maps a grouping name (``llm``, ``category:stereotype``) to a forced choice.
     """
     names = {g.name for g in spec.groups}
@@ -473,6 +484,8 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
         if k not in names:
             raise SpecError(f"centered: unknown grouping '{k}'; groupings are "
                             f"{', '.join(sorted(names)) or '(none)'}")
+    from scipy.stats import chi2
+
     w = _working(spec)
     stats = []
     for g in spec.groups:
@@ -483,17 +496,19 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
             z, info = np.zeros(len(spec.y)), np.full(len(spec.y), 0.2)
         info_l = np.bincount(g.idx, weights=info, minlength=L)
         se2 = 1.0 / np.maximum(info_l, 1e-12)
+        key = f"sd_{g.name}" if len(g.coefs) == 1 else f"sd_{g.name}__{g.coefs[0]}"
+        prior_scale = spec.priors[key].scale()
         if w is not None:
             m = np.bincount(g.idx, weights=info * z, minlength=L) / np.maximum(info_l, 1e-12)
             wts = info_l / info_l.sum()
             grand = np.sum(wts * m)
-            tau2 = max(np.sum(wts * (m - grand) ** 2) * L / max(L - 1, 1) - np.mean(se2), 0.0)
+            s2 = float(np.sum(wts * (m - grand) ** 2) * L / max(L - 1, 1))
+            tau2 = max(s2 - np.mean(se2), 0.0)
         else:
-            key = f"sd_{g.name}" if len(g.coefs) == 1 else f"sd_{g.name}__{g.coefs[0]}"
-            tau2 = spec.priors[key].scale() ** 2
-        stats.append((info_l, se2, tau2))
+            s2, tau2 = None, prior_scale ** 2
+        stats.append((info_l, se2, tau2, s2, prior_scale))
     for gi, g in enumerate(spec.groups):
-        info_l, se2, tau2 = stats[gi]
+        info_l, se2, tau2, s2, prior_scale = stats[gi]
         se2 = se2.copy()
         # A term with a finer term inside it (a within a:b, llm within llm:stereotype) is only
         # identified up to the mean of its children: add their spread tau_child^2 / m_l.
@@ -505,8 +520,22 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
         tau2 = max(tau2 - float(np.mean(se2 - stats[gi][1])), 0.0)
         med_se2 = float(np.median(se2))
         B = med_se2 / (med_se2 + tau2) if (med_se2 + tau2) > 0 else 1.0
-        auto = B < 0.5 and not g.correlated
         reason = f"shrinkage B={B:.2f}, median info/level={float(np.median(info_l)):.3g}"
+        if s2 is None or med_se2 <= 0:
+            auto = B < 0.5
+        else:
+            df = max(1, g.Q.shape[1] if g.Q is not None else len(g.levels) - 1)
+            noise = float(np.mean(se2))
+            tau_lo = math.sqrt(max(s2 * df / chi2.ppf(0.95, df) - noise, 0.0))
+            tau_hi = math.sqrt(max(s2 * df / chi2.ppf(0.05, df) - noise, 0.0))
+            tau_hi = min(tau_hi, 2.6 * prior_scale)  # the prior's ~99% point (half-normal)
+            se = math.sqrt(med_se2)
+            risk_c = se / max(tau_lo, 1e-6 * se)
+            risk_nc = tau_hi / se
+            auto = risk_c < risk_nc
+            reason += (f", tau/se 90% range {tau_lo / se:.2g}-{tau_hi / se:.2g} "
+                       f"({df} df)")
+        auto = auto and not g.correlated
         if g.name in user:
             forced = bool(user[g.name])
             if forced and g.correlated:
