@@ -198,6 +198,33 @@ def test_centring_rule_uses_each_cells_information():
     assert centred <= 4, centred
 
 
+def _four_levels(effects, n_per_level, seed=0):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(4), n_per_level)
+    y = (rng.random(len(g)) < 1 / (1 + np.exp(-np.asarray(effects)[g]))).astype(float)
+    return pl.DataFrame({"y": y, "g": g.astype(str)})
+
+
+def test_centring_rule_few_levels_weighs_the_tau_interval():
+    """Four levels, 3 df: tau is barely estimated, so its 90% interval decides. Levels that
+    clearly differ are centred; when the interval reaches tau = 0 (where a centred term
+    funnels without bound) the term is non-centred even if the point estimate of tau exceeds
+    se (shrinkage B < 0.5, which the point rule would have centred)."""
+    clear = prepare("y ~ 1 + (1|g)", _four_levels([-1.0, -0.3, 0.4, 1.0], 5000))
+    assert clear.groups[0].centered
+    assert "tau/se 90% range" in clear.groups[0].reason and "(3 df)" in clear.groups[0].reason
+    overruled = 0
+    for seed in range(10):
+        g = prepare("y ~ 1 + (1|g)", _four_levels([-0.09, -0.03, 0.03, 0.09], 2000, seed)).groups[0]
+        b = float(g.reason.split("B=")[1].split(",")[0])
+        lo, hi = (float(x) for x in g.reason.split("range ")[1].split(" ")[0].split("-"))
+        assert g.centered == (1 / max(lo, 1e-6) < hi)   # the smaller of the two risks
+        if lo == 0:
+            assert not g.centered
+            overruled += b < 0.5
+    assert overruled >= 2
+
+
 def _family_data(fam, n=120, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
