@@ -87,6 +87,8 @@ def test_tables_recover_known_truth_and_cache_is_reused(tidy_study, tmp_path):
     assert "\\toprule" in tex and "alpha" in tex
     html = (folder / "report.html").read_text()
     assert "Sampling diagnostics failed" not in html and "<svg" in html
+    assert "Group terms were sampled centred or non-centred, chosen per term" in html
+    assert "low-rank mass-matrix adaptation" in html
     assert "http://" not in html and "https://" not in html
     index = (out / "index.html").read_text()
     assert 'href="truth/report.html"' in index

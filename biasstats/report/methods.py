@@ -13,6 +13,22 @@ def _fmt(x: float, d: int = 2) -> str:
     return f"{x:.{d}f}".replace("-", "−")
 
 
+def _parameterisation(centring: dict) -> str:
+    """One sentence naming the centred and non-centred group terms (empty without terms)."""
+    if not centring:
+        return ""
+    how = {k: ("set by user" if "set by user" in v else "chosen from the data",
+               v.startswith("centred")) for k, v in centring.items()}
+    parts = []
+    for label, flag in (("centred", True), ("non-centred", False)):
+        names = [f"(1|{k})" for k, (_, c) in how.items() if c == flag]
+        if names:
+            parts.append(f"{label}: {', '.join(names)}")
+    chosen = ("chosen per term from how precisely the data determine its standard deviation"
+              if any(w == "chosen from the data" for w, _ in how.values()) else "set in the spec")
+    return f"Group terms were sampled centred or non-centred, {chosen} ({'; '.join(parts)})."
+
+
 def methods_paragraph(spec, ingest, fit, gate, effects, sources) -> str:
     """Formula, family, priors, sampler, diagnostics, software versions and data checksums."""
     led = ingest.ledger
@@ -37,7 +53,10 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources) -> str:
         f"Priors: {priors}.",
         f"The posterior was sampled with {st.get('sampler', spec.fit.sampler)} (NUTS; "
         f"{st.get('chains')} chains, {st.get('tune')} warm-up and {st.get('draws')} retained "
-        f"draws each, target acceptance {st.get('target_accept')}, seed {st.get('seed')}).",
+        f"draws each, target acceptance {st.get('target_accept')}, "
+        f"{st.get('adaptation', 'low_rank').replace('_', '-')} mass-matrix adaptation, seed "
+        f"{st.get('seed')}).",
+        _parameterisation(st.get("centered") or {}),
         f"Convergence: max R-hat {gate.values['max_rhat']:.3f}, minimum bulk ESS "
         f"{gate.values['min_ess_bulk']:.0f}, minimum tail ESS {gate.values['min_ess_tail']:.0f}, "
         f"{gate.values['divergences']} divergent transitions, minimum E-BFMI "
@@ -57,7 +76,7 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources) -> str:
     )
     s.append("Data (SHA-256): " + "; ".join(f"{p.path.name} {p.sha256[:16]}…" for p in sources[:6])
              + (f"; and {len(sources) - 6} more files" if len(sources) > 6 else "") + ".")
-    return " ".join(s)
+    return " ".join(x for x in s if x)
 
 
 def findings(effects, gate, ingest) -> list[str]:
