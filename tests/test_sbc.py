@@ -28,7 +28,7 @@ def _design() -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def sbc():
     return run_sbc("congruent ~ 1 + (1|llm) + (1|variant)", _design(), "bernoulli", 25,
-                   draws=300, tune=300, chains=2, seed=1, keep_draws=True)
+                   draws=400, tune=400, chains=2, seed=1, keep_draws=True)
 
 
 def test_sbc_ranks_are_uniform(sbc, tmp_path):
