@@ -1,4 +1,4 @@
-"""Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``bench``.
+"""Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``bench``, ``sbc``.
 
 Python ≥ 3.12 is required. When ``python3.12`` is not on PATH (e.g. a pyenv machine whose
 global Python is older), the newest pyenv-installed 3.12+ interpreter is used.
@@ -62,7 +62,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def report(session: nox.Session) -> None:
-    """Every analysis in analyses/ → reports/ (currently: ingest + ledger per analysis)."""
+    """Every analysis in analyses/ → reports/<analysis>/ (ingest, fit, effects, checks,
+    figures, tables, report.html) and reports/index.html."""
     _install(session)
     specs = sorted(str(p) for p in (ROOT / "analyses").glob("*.toml"))
     if not specs:
@@ -72,7 +73,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff: lint and format check."""
+    """ruff lint."""
     session.install("ruff>=0.6")
     session.run("ruff", "check", "biasstats", "tests", "noxfile.py")
 
@@ -80,7 +81,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """biasstats vs Bambi on the Bai-shaped simulated study (ESS/s ratios, same run)."""
-    session.install("-e", ".[test,bench]")
+    _install(session, "test,bench")
     session.run("python", "tests/benchmarks/bench_fit.py", *session.posargs)
 
 

@@ -80,13 +80,14 @@ def locate_divergences(idata, centred: Mapping[str, bool]) -> list[dict]:
     ``centred`` maps each grouping (``llm``, ``category:stereotype``) to its parameterisation.
     Each row: ``term``, ``parameter`` (``sd_llm``; ``sd_g[x]`` for one slope of a vector SD),
     ``centred``, ``divergent`` (count) and ``shift``: mean log SD at the divergent draws
-    minus the mean over all draws, in posterior SDs of the log SD. Empty without divergences.
+    minus that at the other draws, in posterior SDs of the log SD. Empty without divergences
+    (or when every draw diverged: nothing to compare with).
     """
     ss = idata["sample_stats"]
     if "diverging" not in ss:
         return []
     div = np.asarray(ss["diverging"].values).astype(bool)
-    if not div.any():
+    if not div.any() or div.all():
         return []
     post = idata["posterior"]
     rows = []
@@ -95,41 +96,39 @@ def locate_divergences(idata, centred: Mapping[str, bool]) -> list[dict]:
         if var not in post:
             continue
         da = post[var]
-        x = np.log(np.asarray(da.values, dtype=float))
-        x = x.reshape(x.shape[0], x.shape[1], -1)
+        x = np.log(np.asarray(da.values, dtype=float)).reshape(*div.shape, -1)
         extra = [d for d in da.dims if d not in ("chain", "draw")]
-        labels = ([str(v) for v in da[extra[0]].values] if extra else [None])
-        for j, lab in enumerate(labels):
+        labels = [f"{var}[{v}]" for v in da[extra[0]].values] if extra else [var]
+        for j, name in enumerate(labels):
             xj = x[..., j]
             spread = float(np.std(xj))
-            shift = (float(np.mean(xj[div])) - float(np.mean(xj))) / spread if spread > 0 else 0.0
-            rows.append({"term": term, "parameter": var if lab is None else f"{var}[{lab}]",
-                         "centred": bool(is_centred), "divergent": int(div.sum()),
-                         "shift": shift})
+            shift = (xj[div].mean() - xj[~div].mean()) / spread if spread > 0 else 0.0
+            rows.append({"term": term, "parameter": name, "centred": bool(is_centred),
+                         "divergent": int(div.sum()), "shift": float(shift)})
     rows.sort(key=lambda r: -abs(r["shift"]))
     return rows
 
 
-def _toml_key(term: str) -> str:
-    return term if term.replace("_", "").isalnum() else f'"{term}"'
+_RAISE_TA = "raise [fit] target_accept (e.g. 0.95, 0.99)"
 
 
 def divergence_hint(rows: list[dict], min_shift: float = 0.5) -> str:
-    """One sentence: where the divergences sit and what to try (empty without divergences)."""
+    """One sentence: where the divergences sit and what to try (empty without divergences).
+
+    A centred term diverging at small SD (shift < 0) or a non-centred one at large SD
+    (shift > 0) points at its parameterisation; anything else at the step size."""
     if not rows:
         return ""
     top = rows[0]
-    more = "or raise [fit] target_accept (e.g. 0.95, 0.99)"
     if abs(top["shift"]) < min_shift:
         return (f"no group SD stands out at the divergent draws (largest shift "
-                f"{top['shift']:+.1f} SD, {top['parameter']}): raise [fit] target_accept "
-                "(e.g. 0.95, 0.99)")
-    side = "small" if top["shift"] < 0 else "large"
-    where = (f"they sit at {side} {top['parameter']} ({top['shift']:+.1f} SD on the log scale; "
-             f"the term is {'centred' if top['centred'] else 'non-centred'})")
-    key = _toml_key(top["term"])
-    if top["shift"] < 0 and top["centred"]:
-        return f"{where}: try [model.centered] {key} = false, {more}"
-    if top["shift"] > 0 and not top["centred"]:
-        return f"{where}: try [model.centered] {key} = true, {more}"
-    return f"{where}: raise [fit] target_accept (e.g. 0.95, 0.99)"
+                f"{top['shift']:+.1f} SD, {top['parameter']}): {_RAISE_TA}")
+    where = (f"they sit at {'small' if top['shift'] < 0 else 'large'} {top['parameter']} "
+             f"({top['shift']:+.1f} SD on the log scale; the term is "
+             f"{'centred' if top['centred'] else 'non-centred'})")
+    if (top["shift"] < 0) == top["centred"]:
+        term = top["term"]
+        key = term if term.replace("_", "").isalnum() else f'"{term}"'
+        return (f"{where}: try [model.centered] {key} = {str(not top['centred']).lower()}, "
+                f"or {_RAISE_TA}")
+    return f"{where}: {_RAISE_TA}"

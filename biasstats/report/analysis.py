@@ -23,6 +23,7 @@ from biasstats.errors import DatasetUnavailableError
 from biasstats.fit.from_spec import fit_spec
 from biasstats.ingest import ingest
 from biasstats.io import write_parquet_atomic, write_text_atomic
+from biasstats.model.families import get_family
 from biasstats.report import figures as figs
 from biasstats.report.methods import findings, methods_paragraph
 from biasstats.report.page import FigureEntry, ModelInfo, ReportContext, TableEntry, write_report
@@ -85,7 +86,8 @@ class _Artifacts:
                                           files=files, float_digits=digits))
 
 
-def _effect_outputs(art: _Artifacts, effects, table, terms_present):
+def _effect_outputs(art: _Artifacts, effects, table):
+    terms_present = set(effects.table["term"].unique().to_list())
     cat_of = _category_map(table)
     pct = int(effects.prob * 100)
     cap = (f"Posterior mean bias (2·P(congruent) − 1; 0 = unbiased) with {pct}% HDI; "
@@ -134,10 +136,10 @@ def _effect_outputs(art: _Artifacts, effects, table, terms_present):
                   section="variance", digits=3)
 
 
-def _checks_outputs(art, fit, terms_present, do_loo, checks=None):
+def _checks_outputs(art, fit, checks):
     notes = []
     cells = fit.spec.cells.columns
-    if checks is not None and checks.prior_predictive:
+    if checks.prior_predictive:
         from biasstats.checks.ppc import prior_predictive
 
         term = "llm" if "llm" in cells else ()
@@ -156,7 +158,7 @@ def _checks_outputs(art, fit, terms_present, do_loo, checks=None):
         art.table(f"ppc_{term}", ppc, f"Posterior predictive check by {term}.", section="ppc",
                   digits=3, show=False)
     loo = None
-    if do_loo and "log_likelihood" in fit.idata.children:
+    if checks.loo and "log_likelihood" in fit.idata.children:
         import warnings
 
         try:
@@ -165,7 +167,7 @@ def _checks_outputs(art, fit, terms_present, do_loo, checks=None):
                 loo = loo_summary(fit)
         except Exception as e:  # LOO is diagnostic: report why it could not be computed
             notes.append(f"PSIS-LOO could not be computed ({type(e).__name__}: {e})")
-        if loo is not None and checks is not None and checks.loo_pit:
+        if loo is not None and checks.loo_pit:
             from biasstats.checks.ppc import loo_pit
 
             with warnings.catch_warnings():
@@ -221,14 +223,12 @@ def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_p
         divergences_max=c.divergences_max, bfmi_min=c.bfmi_min))
     art = _Artifacts(folder)
     effects = None
-    terms_present: set[str] = set()
     if fit.family in LOGIT_FAMILIES:
         effects = compute_effects(fit, ing.table, prob=spec.content.effects.hdi_prob,
                                   rope=spec.content.effects.rope)
-        terms_present = set(effects.table["term"].unique().to_list())
         write_parquet_atomic(folder / "effects.parquet", effects.table)
-        _effect_outputs(art, effects, ing.table, terms_present)
-    loo, notes = _checks_outputs(art, fit, terms_present, c.loo, c)
+        _effect_outputs(art, effects, ing.table)
+    loo, notes = _checks_outputs(art, fit, c)
     notes += _alternatives(art, spec, ing.table, fit, folder)
     cross_note = _crosscheck(art, ing.table, effects)
     summary = fit.summary()
@@ -244,7 +244,7 @@ def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_p
     st = fit.settings
     model_info = ModelInfo(
         formula=fit.formula, family=fit.family,
-        link="logit" if fit.family in LOGIT_FAMILIES else None,
+        link=get_family(fit.family).link,
         priors={k: str(v) for k, v in fit.priors.items()},
         sampler={k: st.get(k) for k in ("sampler", "chains", "tune", "draws", "seed",
                                          "target_accept", "adaptation")},

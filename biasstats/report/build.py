@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 from biasstats.errors import BiasstatsError
 from biasstats.io import write_text_atomic
 from biasstats.report.analysis import AnalysisOutcome, build_analysis
+from biasstats.report.page import _environment, _rel
 from biasstats.spec import load_spec
 
 
@@ -32,13 +31,7 @@ def build_reports(spec_paths: list[str | Path], out_root: str | Path, *, refit: 
 
 
 def write_index(outcomes: list[AnalysisOutcome], out_root: Path) -> Path:
-    env = Environment(loader=PackageLoader("biasstats.report", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
-    rows = []
-    for o in outcomes:
-        link = None
-        if o.report is not None:
-            link = str(Path(o.report).resolve().relative_to(out_root.resolve()))
-        rows.append({"o": o, "link": link})
-    page = env.get_template("index.html.j2").render(rows=rows)
+    rows = [{"o": o, "link": None if o.report is None else _rel(o.report, out_root)}
+            for o in outcomes]
+    page = _environment().get_template("index.html.j2").render(rows=rows)
     return write_text_atomic(out_root / "index.html", page)

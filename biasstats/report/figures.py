@@ -39,6 +39,7 @@ from biasstats.report.style import (
     new_figure,
     paper_style,
 )
+from biasstats.report.tables import _frame, hdi_label, select_effects
 
 __all__ = [
     "SCALES",
@@ -48,7 +49,6 @@ __all__ = [
     "heatmap",
     "ppc_grouped",
     "ranks",
-    "scale_label",
     "variance_decomposition",
 ]
 
@@ -71,24 +71,11 @@ TERM_LABELS: dict[str, str] = {
 }
 
 
-def scale_label(scale: str) -> str:
-    """The axis label for an effects scale ("bias" → "Bias (−1 … +1)")."""
-    return _scale(scale)[0]
-
-
 def _scale(scale: str) -> tuple[str, float, bool]:
     try:
         return SCALES[scale]
     except KeyError:
         raise ValueError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}") from None
-
-
-def _frame(df) -> pl.DataFrame:
-    if isinstance(df, pl.DataFrame):
-        return df
-    if hasattr(df, "to_dict") and hasattr(df, "columns"):  # pandas
-        return pl.from_pandas(df)
-    raise TypeError(f"expected a polars or pandas DataFrame, got {type(df).__name__}")
 
 
 def _require(df: pl.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -98,28 +85,12 @@ def _require(df: pl.DataFrame, columns: Sequence[str], what: str) -> None:
 
 
 def _select(effects, term: str, scale: str) -> pl.DataFrame:
-    df = _frame(effects)
-    _require(df, ["term", "level", "scale", "mean", "hdi_low", "hdi_high"], "effects")
     _scale(scale)
-    out = df.filter((pl.col("term") == term) & (pl.col("scale") == scale))
-    if out.height == 0:
-        have = sorted({f"{t}/{s}" for t, s in df.select("term", "scale").unique().iter_rows()})
-        raise ValueError(
-            f"no effects for term {term!r} on scale {scale!r}; available: {', '.join(have) or 'none'}"
-        )
-    return out
+    return select_effects(effects, term, scale)
 
 
 def _height(n: int, per: float = 0.15, base: float = 0.85, minimum: float = 1.5) -> float:
     return max(minimum, base + per * n)
-
-
-def _hdi_text(df: pl.DataFrame) -> str:
-    if "hdi_prob" in df.columns:
-        probs = df["hdi_prob"].drop_nulls().unique().to_list()
-        if len(probs) == 1:
-            return f"{100 * float(probs[0]):g}% HDI"
-    return "HDI"
 
 
 def _rope(df: pl.DataFrame) -> tuple[float, float] | None | str:
@@ -259,7 +230,7 @@ def forest(
         handles = _verdict_handles(verdicts)
         if has_rope:
             handles.append(Patch(color=ROPE_COLOUR, label="ROPE"))
-        _legend_above(fig, handles, title=f"Posterior mean, {_hdi_text(df)}")
+        _legend_above(fig, handles, title=f"Posterior mean, {hdi_label(df)}")
     return fig
 
 
@@ -295,9 +266,7 @@ def _nice_ceiling(x: float) -> float:
 def _cell_text(v: float, scale: str) -> str:
     if not np.isfinite(v):
         return ""
-    if scale == "odds_ratio" or abs(v) >= 10:
-        s = f"{v:.1f}"
-    elif abs(v) >= 1:
+    if scale == "odds_ratio" or abs(v) >= 1:
         s = f"{v:.1f}"
     else:
         s = f"{v:.2f}".replace("0.", ".", 1)
@@ -510,7 +479,7 @@ def category_forest(
             )
         if has_rope:
             handles.append(Patch(color=ROPE_COLOUR, label="ROPE"))
-        _legend_above(fig, handles, title=f"Posterior mean, {_hdi_text(lv)}", ncols=3)
+        _legend_above(fig, handles, title=f"Posterior mean, {hdi_label(lv)}", ncols=3)
     return fig
 
 
@@ -680,14 +649,6 @@ _COMPONENT_COLOURS = {
     "variant": OKABE_ITO["orange"],
     "residual": GREY,
 }
-COMPONENT_LABELS = {
-    "llm": "LLM",
-    "category": "Category",
-    "stereotype": "Stereotype",
-    "variant": "Prompt variant",
-    "residual": "Residual",
-}
-
 
 def variance_decomposition(
     vd,
@@ -728,7 +689,7 @@ def variance_decomposition(
                 fontsize=6.5,
                 color="#333333",
             )
-        _level_axis(ax, y, [COMPONENT_LABELS.get(c, c) for c in comps])
+        _level_axis(ax, y, [TERM_LABELS.get(c, c) for c in comps])
         ax.set_xlim(
             0,
             max(100.0, float(np.nanmax(hi)) * 1.02)

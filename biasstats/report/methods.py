@@ -7,25 +7,26 @@ import platform
 import polars as pl
 
 from biasstats.fit.from_spec import versions
+from biasstats.model.families import get_family
 
 
 def _fmt(x: float, d: int = 2) -> str:
     return f"{x:.{d}f}".replace("-", "−")
 
 
-def _parameterisation(centring: dict) -> str:
-    """One sentence naming the centred and non-centred group terms (empty without terms)."""
+def _parameterisation(centring: dict[str, str]) -> str:
+    """One sentence naming the centred and non-centred group terms (empty without terms).
+
+    ``centring``: ``ModelSpec.describe_centring()`` (``"centred (reason)"`` per grouping)."""
     if not centring:
         return ""
-    how = {k: ("set by user" if "set by user" in v else "chosen from the data",
-               v.startswith("centred")) for k, v in centring.items()}
     parts = []
     for label, flag in (("centred", True), ("non-centred", False)):
-        names = [f"(1|{k})" for k, (_, c) in how.items() if c == flag]
+        names = [f"(1|{k})" for k, v in centring.items() if v.startswith("centred") == flag]
         if names:
             parts.append(f"{label}: {', '.join(names)}")
     chosen = ("chosen per term from how precisely the data determine its standard deviation"
-              if any(w == "chosen from the data" for w, _ in how.values()) else "set in the spec")
+              if any("set by user" not in v for v in centring.values()) else "set in the spec")
     return f"Group terms were sampled centred or non-centred, {chosen} ({'; '.join(parts)})."
 
 
@@ -44,9 +45,8 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources) -> str:
         f"{rows.by_status.get('unparseable', 0):,} unparseable or partly parsed, "
         f"{rows.by_status.get('excluded', 0):,} excluded by declared filters; every row is "
         f"accounted for in the ingest ledger).",
-        f"We fitted the hierarchical {fit.family} model `{fit.formula}` with a logit link "
-        if fit.family in ("bernoulli", "binomial") else
-        f"We fitted the hierarchical {fit.family} model `{fit.formula}` ",
+        f"We fitted the hierarchical {fit.family} model `{fit.formula}` with a "
+        f"{get_family(fit.family).link} link ",
         "in biasstats, where (1|g) terms are group-level intercepts with zero-sum constraints "
         "(each group's effects are deviations from the mean of its levels) and nested terms "
         "(1|a/b) expand to (1|a) + (1|a:b).",

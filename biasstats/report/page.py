@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from biasstats.io import write_text_atomic
-from biasstats.report.tables import display_table
+from biasstats.report.tables import _frame, display_table
 
 __all__ = [
     "SECTIONS",
@@ -290,7 +290,7 @@ def _links(files: Mapping[str, Any], base: Path | None) -> list[dict]:
 
 
 def _diag_table(df) -> dict:
-    frame = df if isinstance(df, pl.DataFrame) else pl.from_pandas(df)
+    frame = _frame(df)
     if "r_hat" in frame.columns:
         frame = frame.sort("r_hat", descending=True, nulls_last=True)
     digits = {"r_hat": 3, "ess_bulk": 0, "ess_tail": 0}

@@ -103,6 +103,32 @@ def _frame(df) -> pl.DataFrame:
     raise TypeError(f"expected a polars or pandas DataFrame, got {type(df).__name__}")
 
 
+def select_effects(effects, term: str, scale: str) -> pl.DataFrame:
+    """The rows of one term on one scale of an effects table (one-line error naming what is
+    available when there are none)."""
+    df = _frame(effects)
+    missing = [c for c in ("term", "level", "scale", "mean", "hdi_low", "hdi_high")
+               if c not in df.columns]
+    if missing:
+        raise ValueError(f"effects table lacks column(s) {', '.join(missing)}")
+    out = df.filter((pl.col("term") == term) & (pl.col("scale") == scale))
+    if out.height == 0:
+        have = sorted({f"{t}/{s}" for t, s in df.select("term", "scale").unique().iter_rows()})
+        raise ValueError(
+            f"no effects for term {term!r} on scale {scale!r}; available: {', '.join(have) or 'none'}"
+        )
+    return out
+
+
+def hdi_label(df: pl.DataFrame) -> str:
+    """"95% HDI" when the table holds one HDI probability, else "HDI"."""
+    if "hdi_prob" in df.columns:
+        probs = df["hdi_prob"].drop_nulls().unique().to_list()
+        if len(probs) == 1:
+            return f"{100 * float(probs[0]):g}% HDI"
+    return "HDI"
+
+
 def interval_columns(columns: list[str]) -> dict[str, tuple[str, str]]:
     """Pairs ``<x>_low``/``<x>_high`` (or ``_lo``/``_hi``) → ``{"<x>": (low, high)}``."""
     out: dict[str, tuple[str, str]] = {}
@@ -254,7 +280,8 @@ def write_table(
     df = _frame(df)
     folder = Path(folder)
     tex = to_latex(
-        df, caption, label, float_digits, intervals=intervals, escape_caption=escape_caption
+        df, caption, label, float_digits, intervals=intervals, escape_caption=escape_caption,
+        column_digits=column_digits,
     )
     csv_path = folder / f"{name}.csv"
     with atomic_path(csv_path) as tmp:
@@ -269,17 +296,8 @@ def format_effects_table(effects, term: str, scale: str = "bias", digits: int = 
     Rows are sorted by posterior mean, largest first. The HDI is a formatted "[lo, hi]" string
     (typographic minus); Mean and P(bias > 0) stay numbers for :func:`write_table` to format.
     """
-    df = _frame(effects)
-    sub = df.filter((pl.col("term") == term) & (pl.col("scale") == scale)).sort(
-        "mean", descending=True
-    )
-    if sub.height == 0:
-        have = sorted({f"{t}/{s}" for t, s in df.select("term", "scale").unique().iter_rows()})
-        raise ValueError(
-            f"no effects for term {term!r} on scale {scale!r}; available: {', '.join(have)}"
-        )
-    probs = sub["hdi_prob"].drop_nulls().unique().to_list() if "hdi_prob" in sub.columns else []
-    hdi_name = f"{100 * float(probs[0]):g}% HDI" if len(probs) == 1 else "HDI"
+    sub = select_effects(effects, term, scale).sort("mean", descending=True)
+    hdi_name = hdi_label(sub)
     cols = {
         "Level": sub["level"].cast(pl.Utf8),
         "Mean": sub["mean"].cast(pl.Float64),
