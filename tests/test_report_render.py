@@ -439,6 +439,16 @@ def test_latex_table_is_exact(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.csv", "small.tex"]
 
 
+def test_write_table_honours_column_digits(tmp_path):
+    df = pl.DataFrame({"parameter": ["sd_llm"], "r_hat": [1.00234], "ess_bulk": [812.6]})
+    files = write_table(df, tmp_path, "diag", "Diagnostics", "tab:diag", float_digits=2,
+                        column_digits={"r_hat": 4, "ess_bulk": 0})
+    tex = files["tex"].read_text(encoding="utf-8")
+    assert tex == to_latex(df, "Diagnostics", "tab:diag", 2,
+                           column_digits={"r_hat": 4, "ess_bulk": 0})
+    assert "1.0023" in tex and "813" in tex and "812.6" not in tex
+
+
 def test_csv_round_trips(tmp_path):
     df = small_table().with_columns(pl.Series("n", [50, 7]))
     files = write_table(df, tmp_path, "rt", "caption", "tab:rt")
