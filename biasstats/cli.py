@@ -64,7 +64,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     width = max(len(n) for n in reg)
     print(f"{'dataset':<{width}}  {'available':<9}  where / how")
     for name in sorted(reg):
-        ok, where = registry.availability(name)
+        ok, where = registry.availability(name, registry=reg)
         print(f"{name:<{width}}  {'yes' if ok else 'no':<9}  {where}")
     return 0
 

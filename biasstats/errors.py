@@ -33,3 +33,12 @@ class DatasetUnavailableError(BiasstatsError):
 
 class ChecksumError(BiasstatsError):
     """A file's checksum does not match the registry: it is refused, never used."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of ``exc``'s message, else the exception's type name
+    (for quoting a library error inside a one-line :class:`BiasstatsError`)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__

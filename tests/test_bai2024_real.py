@@ -26,8 +26,8 @@ from biasstats.ingest.bai2024.dscore import trial_level
 from biasstats.ingest.bai2024.lexicon import (
     JOB_WORD_NOTE,
     normalize,
-    pooled_valences_with_bug,
     stereotype_key,
+    stereotype_key_expr,
 )
 from biasstats.ingest.ledger import build_ledger
 
@@ -48,6 +48,26 @@ def read_raw(paths: list[Path]) -> pl.DataFrame:
     return pl.concat(frames, how="diagonal").with_columns(
         source_row=pl.int_range(pl.len(), dtype=pl.Int64)
     )
+
+
+def pooled_valences_with_bug(synonym: Path) -> dict[str, str]:
+    """The authors' pooled labels: per dataset, each of the C and D columns is sliced in half
+    *including* empty cells, the halves pooled over datasets, and a word is positive if it is
+    in the pooled positive list (checked first), else negative."""
+    df = pl.read_csv(synonym, infer_schema=False).select(
+        "category", "A", "B", "C", "D", stereotype_key_expr(pl.col("dataset"))
+    )
+    positive: set[str] = set()
+    negative: set[str] = set()
+    for _, rows in df.group_by("dataset", maintain_order=True):
+        for col in ("C", "D"):
+            cells = rows[col].to_list()
+            half = len(cells) // 2
+            positive.update(w.strip() for w in cells[:half] if w)
+            negative.update(w.strip() for w in cells[half:] if w)
+    return {w: "positive" for w in positive} | {
+        w: "negative" for w in negative if w not in positive
+    }
 
 
 @pytest.fixture(scope="module")

@@ -126,3 +126,17 @@ def test_same_input_gives_identical_output(tmp_path):
     assert a.table.equals(b.table)
     assert a.ledger.to_json() == b.ledger.to_json()
     assert a.data_hash == b.data_hash
+
+
+def test_raw_text_read_keeps_every_value_as_written(tmp_path):
+    """Raw-reply adapters read every column as text: a column that looks integer for the
+    first 10,000+ rows and then holds 0.5 must not fail type inference, and True stays 'True'."""
+    from biasstats.ingest.read import read_table
+
+    path = tmp_path / "late_float.csv"
+    values = [str(i % 7) for i in range(10_001)] + ["0.5"]
+    flags = ["True"] * len(values)
+    pl.DataFrame({"score": values, "flag": flags}).write_csv(path)
+    out = read_table(path, text=True)
+    assert out.schema == {"score": pl.Utf8, "flag": pl.Utf8}
+    assert out["score"][-1] == "0.5" and out["flag"][0] == "True" and out.height == 10_002

@@ -7,6 +7,7 @@ raw-text adapter) → ``[data.derive]`` → ``[data] filters`` (failing rows are
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -14,12 +15,12 @@ from pathlib import Path
 
 import polars as pl
 
-from biasstats.errors import SpecError
+from biasstats.errors import SpecError, first_line
 from biasstats.ingest import registry, tidy
-from biasstats.ingest.adapters import ADAPTERS, AdapterOutput
+from biasstats.ingest.adapters import ADAPTERS, AdapterOutput, Resolver
 from biasstats.ingest.ledger import Ledger, build_ledger
 from biasstats.ingest.read import read_sources
-from biasstats.ingest.schema import conform
+from biasstats.ingest.schema import conform, list_columns, number_trials
 from biasstats.io import write_parquet_atomic, write_text_atomic
 from biasstats.spec import Spec, load_spec
 
@@ -62,18 +63,20 @@ class IngestResult:
 
 
 def _sha256(path: Path) -> str:
-    """Hex SHA-256, from the registry's per-process cache (the mirror check already hashed
-    registered files, so they are not read twice)."""
+    """Hex SHA-256 of a file not read by the ingest itself (the simulation's calibration
+    file), via the registry's per-process checksum cache."""
     return registry.file_checksum(path, "sha256").removeprefix("sha256:")
 
 
-def _resolve_source(spec: Spec) -> tuple[list[Path], str, str]:
-    """(paths, adapter name, label) for the spec's source."""
+def _resolve_source(
+    spec: Spec, known: dict[str, registry.Dataset], resolve: Resolver
+) -> tuple[list[Path], str, str]:
+    """(paths, adapter name, label) for the spec's source; ``known`` is the loaded registry
+    and ``resolve`` locates a registered dataset's files."""
     src = spec.data.source
-    known = registry.load_registry()
     if src in known:
         adapter = spec.data.adapter or known[src].adapter or "tidy"
-        return registry.resolve(src), adapter, src
+        return resolve(src), adapter, src
     path = spec.relative(src)
     looks_like_path = any(ch in src for ch in "/\\.") or path.exists()
     if not looks_like_path:
@@ -92,16 +95,21 @@ def _expr(spec: Spec, key: str, text: str, columns: list[str]) -> pl.Expr:
         expr = pl.sql_expr(text)
         names = expr.meta.root_names()
     except Exception as e:  # polars raises several types for SQL syntax problems
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SpecError(f"{spec.path}: [data] {key} '{text}' is not a valid SQL expression ({first})") from None
+        raise SpecError(
+            f"{spec.path}: [data] {key} '{text}' is not a valid SQL expression ({first_line(e)})"
+        ) from None
     missing = [n for n in names if n not in columns]
     if missing:
-        shown = ", ".join(c for c in columns if c not in ("source_row", "source_file"))
         raise SpecError(
             f"{spec.path}: [data] {key} '{text}' references column {missing[0]!r}, "
-            f"which is not in the data (columns: {shown})"
+            f"which is not in the data (columns: {list_columns(columns)})"
         )
     return expr
+
+
+def _failed(spec: Spec, key: str, text: str, e: Exception) -> SpecError:
+    """The error for a ``[data]`` expression that parsed but failed on the data."""
+    return SpecError(f"{spec.path}: [data] {key} '{text}' failed on the data ({first_line(e)})")
 
 
 def _derive(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
@@ -110,10 +118,7 @@ def _derive(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
         try:
             table = table.with_columns(expr.alias(name))
         except pl.exceptions.PolarsError as e:
-            raise SpecError(
-                f"{spec.path}: [data] derive.{name} '{text}' failed on the data "
-                f"({str(e).strip().splitlines()[0]})"
-            ) from None
+            raise _failed(spec, f"derive.{name}", text, e) from None
     return table
 
 
@@ -124,10 +129,7 @@ def _filter(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
         try:
             keep = table.select(expr.fill_null(False).cast(pl.Boolean).alias("k"))["k"]
         except pl.exceptions.PolarsError as e:
-            raise SpecError(
-                f"{spec.path}: [data] filters[{i}] '{text}' failed on the data "
-                f"({str(e).strip().splitlines()[0]})"
-            ) from None
+            raise _failed(spec, f"filters[{i}]", text, e) from None
         drop = (~keep) & (table["status"] != "excluded")
         table = table.with_columns(
             pl.when(drop).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
@@ -160,9 +162,9 @@ def _row_status(rows: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
     ).drop("_all_excluded", "_why")
 
 
-def _run_adapter(spec: Spec, name: str, raw: pl.DataFrame) -> AdapterOutput:
+def _run_adapter(spec: Spec, name: str, raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
     if name == "tidy":
-        table = tidy.number_trials(_derive(spec, tidy.apply_mapping(spec, raw)))
+        table = number_trials(_derive(spec, tidy.apply_mapping(spec, raw)))
         table = tidy.classify(spec, table)
         return AdapterOutput(rows=table.select("source_row", "status", "reason"), table=table)
     if name not in ADAPTERS:
@@ -170,8 +172,7 @@ def _run_adapter(spec: Spec, name: str, raw: pl.DataFrame) -> AdapterOutput:
             f"{spec.path}: [data] adapter = \"{name}\": unknown adapter "
             f"(known: {', '.join(['tidy', *sorted(ADAPTERS)])})"
         )
-    text = raw.with_columns(pl.exclude("source_row").cast(pl.Utf8))
-    out = ADAPTERS[name](text, registry.resolve)
+    out = ADAPTERS[name](raw, resolve)
     return AdapterOutput(rows=out.rows, table=_derive(spec, out.table), notes=out.notes)
 
 
@@ -183,16 +184,23 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
         return _simulated(spec)
     import biasstats.ingest.bai2024  # noqa: F401  (registers the built-in adapters)
 
-    paths, adapter, label = _resolve_source(spec)
+    known = registry.load_registry()
+    resolve = functools.partial(registry.resolve, registry=known)
+    paths, adapter, label = _resolve_source(spec, known, resolve)
     d = spec.data
-    raw = read_sources(paths, d.format, d.delimiter, d.encoding)
-    out = _run_adapter(spec, adapter, raw)
+    digests: dict[Path, str] = {}
+    # Raw-text adapters parse every column themselves: read them as text, never inferred.
+    raw = read_sources(
+        paths, d.format, d.delimiter, d.encoding, text=adapter != "tidy", digests=digests
+    )
+    out = _run_adapter(spec, adapter, raw, resolve)
     table = _filter(spec, out.table)
     rows = _row_status(out.rows, table)
     table = conform(table)
-    per_row = out.table.height != out.rows.height or adapter != "tidy"
+    # tidy: one canonical row per source row, so the ledger needs no per-judgement table.
+    per_row = adapter != "tidy"
     ledger = build_ledger(label, rows, table if per_row else None, notes=out.notes)
-    sources = tuple(SourceFile(p, _sha256(p)) for p in paths)
+    sources = tuple(SourceFile(p, digests[p]) for p in paths)
     return IngestResult(table=table, ledger=ledger, spec=spec, sources=sources)
 
 

@@ -30,6 +30,12 @@ import polars as pl
 
 STATUSES: tuple[str, ...] = ("ok", "refused", "unparseable", "excluded")
 
+# A design cell: ``trial`` numbers the trials within one (llm, stereotype, variant).
+CELL_KEYS: tuple[str, ...] = ("llm", "stereotype", "variant")
+
+# Audit columns added by the reader, not part of a source's own columns.
+AUDIT_COLUMNS: tuple[str, ...] = ("source_row", "source_file")
+
 CANONICAL: dict[str, pl.DataType] = {
     "source_row": pl.Int64,
     "llm": pl.Utf8,
@@ -62,3 +68,23 @@ def conform(df: pl.DataFrame) -> pl.DataFrame:
     if bad:
         raise ValueError(f"internal: unknown status values {sorted(map(str, bad))}")
     return out
+
+
+def number_trials(df: pl.DataFrame) -> pl.DataFrame:
+    """Add ``trial`` (Int64): the row's 0-based position within its :data:`CELL_KEYS` cell
+    (the keys present; ``source_row`` when none is). A ``trial`` column already there is kept."""
+    if "trial" in df.columns:
+        return df
+    keys = [k for k in CELL_KEYS if k in df.columns]
+    if not keys:
+        return df.with_columns(pl.col("source_row").alias("trial"))
+    return df.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over(keys).alias("trial"))
+
+
+def list_columns(columns, limit: int | None = None) -> str:
+    """The source's own column names (audit columns left out), comma-separated, for error
+    messages; with ``limit``, at most that many, then ``", ..."``."""
+    shown = [c for c in columns if c not in AUDIT_COLUMNS]
+    if limit is None or len(shown) <= limit:
+        return ", ".join(shown)
+    return ", ".join(shown[:limit]) + ", ..."

@@ -17,6 +17,7 @@ import re
 import polars as pl
 
 from biasstats.errors import SpecError
+from biasstats.ingest.schema import list_columns
 from biasstats.spec import Spec
 
 _TRUE = {"1", "1.0", "true"}
@@ -30,17 +31,11 @@ def apply_mapping(spec: Spec, raw: pl.DataFrame) -> pl.DataFrame:
         if source not in raw.columns:
             raise SpecError(
                 f"{spec.path}: [data.columns] {target} = \"{source}\": no column {source!r} "
-                f"in the data (columns: {_list(raw.columns)})"
+                f"in the data (columns: {list_columns(raw.columns, 20)})"
             )
     clashes = [t for t, s in cols.items() if t in raw.columns and t != s and t not in cols.values()]
     keep = raw.drop(clashes) if clashes else raw
     return keep.rename({s: t for t, s in cols.items() if s != t})
-
-
-def _list(columns) -> str:
-    shown = [c for c in columns if c not in ("source_row", "source_file")]
-    text = ", ".join(shown[:20])
-    return text + (", ..." if len(shown) > 20 else "")
 
 
 def _outcome_value(outcome: str):
@@ -65,7 +60,7 @@ def classify(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
         raise SpecError(
             f"{spec.path}: [data] outcome = \"{outcome}\": no such column after mapping "
             f"(map it in [data.columns], e.g. congruent = \"<source column>\"; "
-            f"columns: {_list(table.columns)})"
+            f"columns: {list_columns(table.columns, 20)})"
         )
     if d.refusal_pattern is not None:
         try:
@@ -109,13 +104,3 @@ def classify(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns(
         pl.when(pl.col("status") == "ok").then(pl.col("_value")).otherwise(None).alias(outcome)
     ).drop("_value")
-
-
-def number_trials(table: pl.DataFrame) -> pl.DataFrame:
-    """Give each row a trial id within its (llm, stereotype, variant) cell when none is mapped."""
-    if "trial" in table.columns:
-        return table
-    keys = [k for k in ("llm", "stereotype", "variant") if k in table.columns]
-    if not keys:
-        return table.with_columns(pl.col("source_row").alias("trial"))
-    return table.with_columns(pl.int_range(pl.len()).over(keys).cast(pl.Int64).alias("trial"))

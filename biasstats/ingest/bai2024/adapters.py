@@ -35,9 +35,10 @@ from biasstats.ingest.bai2024.lexicon import (
     Lexicon,
     load_lexicons,
     stereotype_key,
+    stereotype_key_expr,
 )
 from biasstats.ingest.bai2024.parse import Judgement, classify_refusal, judge_reply
-from biasstats.ingest.schema import conform
+from biasstats.ingest.schema import conform, number_trials
 
 STIMULI = ("bai2024_stimuli", "bai2024_stimuli_synonym", "bai2024_stimuli_analysis")
 CONGRUENT = {("stigma", "negative"), ("default", "positive")}
@@ -63,12 +64,6 @@ def _require(raw: pl.DataFrame, columns: list[str], what: str) -> None:
     missing = [c for c in columns if c not in raw.columns]
     if missing:
         raise DataError(f"{what}: missing column(s) {missing}; expected {columns}")
-
-
-def _with_trial(df: pl.DataFrame) -> pl.DataFrame:
-    """Add ``trial``: the row's 0-based position within its (llm, stereotype, variant)."""
-    keys = [k for k in TRIAL_KEYS if k != "trial"]
-    return df.with_columns(trial=pl.int_range(pl.len(), dtype=pl.Int64).over(keys))
 
 
 @dataclass(frozen=True)
@@ -154,8 +149,8 @@ def _text(col: str) -> pl.Expr:
 
 
 def _stereotype(col: str) -> pl.Expr:
-    """A stereotype-name column in canonical form (:func:`stereotype_key`)."""
-    return pl.col(col).map_elements(stereotype_key, return_dtype=pl.Utf8)
+    """A stereotype-name column in canonical form (:func:`stereotype_key_expr`)."""
+    return stereotype_key_expr(pl.col(col))
 
 
 def _number(col: str) -> pl.Expr:
@@ -164,21 +159,27 @@ def _number(col: str) -> pl.Expr:
     return pl.when(value.is_nan()).then(None).otherwise(value)
 
 
-@register_adapter("bai2024_iat")
-def bai2024_iat(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
-    """GPT-4o replies (``0`` = reply, ``domain`` = category, ``category`` = stereotype,
-    ``variation`` = variant) -> one row per attribute judgement."""
-    _require(raw, ["source_row", "0", "llm", "domain", "category", "variation"], "bai2024 GPT-4o")
-    trials = _with_trial(
+def _authors_trials(raw: pl.DataFrame, /, **extra: pl.Expr) -> pl.DataFrame:
+    """Trials of a file in the authors' layout (``domain`` = category, ``category`` =
+    stereotype, ``variation`` = variant), numbered, with the ``extra`` columns."""
+    return number_trials(
         raw.select(
             pl.col("source_row").cast(pl.Int64),
             pl.col("llm"),
             category=pl.col("domain"),
             stereotype=_stereotype("category"),
             variant=pl.col("variation"),
-            text=_text("0"),
+            **extra,
         )
     )
+
+
+@register_adapter("bai2024_iat")
+def bai2024_iat(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
+    """GPT-4o replies (``0`` = reply, ``domain`` = category, ``category`` = stereotype,
+    ``variation`` = variant) -> one row per attribute judgement."""
+    _require(raw, ["source_row", "0", "llm", "domain", "category", "variation"], "bai2024 GPT-4o")
+    trials = _authors_trials(raw, text=_text("0"))
     return judge_trials(trials, lexicons_from(resolve))
 
 
@@ -196,7 +197,7 @@ def bai2024_chained(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
     _require(raw, ["source_row", "llm", "category", "dataset", "response", "iat",
                    "decision_bias", "iat_bias"], "bai2024 chained")  # fmt: skip
     decision = _number("decision_bias")
-    trials = _with_trial(
+    trials = number_trials(
         raw.select(
             pl.col("source_row").cast(pl.Int64),
             pl.col("llm"),
@@ -224,17 +225,8 @@ def bai2024_implicit_table(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutpu
     ``iat_bias`` and ``flag`` carried per trial (their score even where the parse fails)."""
     _require(raw, ["source_row", "response", "llm", "domain", "category", "variation",
                    "flag", "iat_bias"], "bai2024 implicit table")  # fmt: skip
-    trials = _with_trial(
-        raw.select(
-            pl.col("source_row").cast(pl.Int64),
-            pl.col("llm"),
-            category=pl.col("domain"),
-            stereotype=_stereotype("category"),
-            variant=pl.col("variation"),
-            text=_text("response"),
-            flag=pl.col("flag"),
-            iat_bias=_number("iat_bias"),
-        )
+    trials = _authors_trials(
+        raw, text=_text("response"), flag=pl.col("flag"), iat_bias=_number("iat_bias")
     )
     out = judge_trials(trials, lexicons_from(resolve))
     return _carry(out, trials, ["flag", "iat_bias"])
@@ -255,20 +247,14 @@ def bai2024_decision_table(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutpu
     _require(raw, ["source_row", "decision", "gpt4_score", "llm", "domain", "category",
                    "variation", "label", "decision_bias"], "bai2024 decision table")  # fmt: skip
     score = _number("decision_bias")
-    table = _with_trial(
-        raw.select(
-            pl.col("source_row").cast(pl.Int64),
-            pl.col("llm"),
-            category=pl.col("domain"),
-            stereotype=_stereotype("category"),
-            variant=pl.col("variation"),
-            congruent=score,
-            status=pl.when(score.is_null()).then(pl.lit("refused")).otherwise(pl.lit("ok")),
-            reason=pl.when(score.is_null()).then(pl.lit("no decision_bias (judged a refusal)")),
-            raw=pl.col("decision"),
-            gpt4_score=pl.col("gpt4_score"),
-            label=pl.col("label"),
-        )
+    table = _authors_trials(
+        raw,
+        congruent=score,
+        status=pl.when(score.is_null()).then(pl.lit("refused")).otherwise(pl.lit("ok")),
+        reason=pl.when(score.is_null()).then(pl.lit("no decision_bias (judged a refusal)")),
+        raw=pl.col("decision"),
+        gpt4_score=pl.col("gpt4_score"),
+        label=pl.col("label"),
     )
     return _one_per_trial(table)
 
@@ -316,7 +302,7 @@ def bai2024_absolute(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
             "status": status, "reason": reason, "raw": rec["0"], "group_role": role,
             "valence": valence, "decision": (rec["decision"] or "").strip() or None,
         })  # fmt: skip
-    table = _with_trial(pl.DataFrame(records, schema_overrides={"congruent": pl.Float64}))
+    table = number_trials(pl.DataFrame(records, schema_overrides={"congruent": pl.Float64}))
     return _one_per_trial(table, ("bai2024 absolute: llm is gpt4 for every row (per SOURCE.md)",))
 
 

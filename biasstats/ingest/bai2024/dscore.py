@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import polars as pl
 
-TRIAL_KEYS = ("llm", "stereotype", "variant", "trial")
+from biasstats.ingest.schema import CELL_KEYS
+
+TRIAL_KEYS = (*CELL_KEYS, "trial")
 
 # Per-trial columns an adapter may repeat on every judgement row; kept by trial_level.
 TRIAL_COLUMNS = ("source_row", "category", "decision_bias", "decision_status", "iat_bias", "flag")
@@ -22,11 +24,9 @@ def d_score(a, b, c, d):
     return a / (a + b + 0.01) + d / (c + d + 0.01) - 1
 
 
-def d_score_expr(
-    a: pl.Expr | str = "a", b: pl.Expr | str = "b", c: pl.Expr | str = "c", d: pl.Expr | str = "d"
-) -> pl.Expr:
-    """:func:`d_score` as a polars expression over count columns."""
-    return d_score(*(pl.col(x) if isinstance(x, str) else x for x in (a, b, c, d)))
+def d_score_expr() -> pl.Expr:
+    """:func:`d_score` as a polars expression over the count columns ``a``, ``b``, ``c``, ``d``."""
+    return d_score(*(pl.col(x) for x in "abcd"))
 
 
 def _cell(role: str, valence: str) -> pl.Expr:

@@ -53,18 +53,28 @@ _ALIASES = {"arabmuslim": "arab", "mentalillness": "mentalill"}
 SYNONYM_VARIANTS = frozenset({"synonym"})
 
 
+_NON_LETTER = re.compile("[^a-z]")
+_QUOTES = re.compile(r"['\u2018\u2019`\u00b4]")
+_SEPARATORS = re.compile(r"[^a-z0-9]+")
+
+
 def stereotype_key(name: str) -> str:
     """Canonical stereotype name: ``"arab/muslim"``, ``"arabmuslim"`` -> ``"arab"``;
     ``"mental illness"`` -> ``"mentalill"``; other names lower-cased without punctuation."""
-    key = re.sub(r"[^a-z]", "", name.lower())
+    key = _NON_LETTER.sub("", name.lower())
     return _ALIASES.get(key, key)
+
+
+def stereotype_key_expr(names: pl.Expr) -> pl.Expr:
+    """:func:`stereotype_key` as a vectorised expression over a Utf8 column (nulls stay null)."""
+    return names.str.to_lowercase().str.replace_all(_NON_LETTER.pattern, "").replace(_ALIASES)
 
 
 def normalize(text: str) -> tuple[str, ...]:
     """Tokens of ``text`` for matching: lower case, apostrophes and quotes dropped
     (``didn't`` -> ``didnt``), every other non-alphanumeric character a separator."""
-    text = re.sub(r"['\u2018\u2019`\u00b4]", "", text.lower())
-    return tuple(re.sub(r"[^a-z0-9]+", " ", text).split())
+    text = _QUOTES.sub("", text.lower())
+    return tuple(_SEPARATORS.sub(" ", text).split())
 
 
 @dataclass(frozen=True)
@@ -173,9 +183,7 @@ def _read(path: Path, columns: list[str]) -> pl.DataFrame:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(f"stimulus file {path} lacks column(s) {missing}; expected {columns}")
-    return df.select(columns).with_columns(
-        pl.col("dataset").map_elements(stereotype_key, return_dtype=pl.Utf8)
-    )
+    return df.select(columns).with_columns(stereotype_key_expr(pl.col("dataset")))
 
 
 def _halves(words: list[str]) -> dict[str, str]:
@@ -246,20 +254,3 @@ def load_lexicons(stimuli: Path, synonym: Path, analysis: Path) -> dict[str, Lex
         )
     return out
 
-
-def pooled_valences_with_bug(synonym: Path) -> dict[str, str]:
-    """The authors' pooled labels (for tests only): per dataset, each of the C and D columns is
-    sliced in half *including* empty cells, the halves pooled over datasets, and a word is
-    positive if it is in the pooled positive list (checked first), else negative."""
-    df = _read(synonym, ["category", "dataset", "A", "B", "C", "D"])
-    positive: set[str] = set()
-    negative: set[str] = set()
-    for _, rows in df.group_by("dataset", maintain_order=True):
-        for col in ("C", "D"):
-            cells = rows[col].to_list()
-            half = len(cells) // 2
-            positive.update(w.strip() for w in cells[:half] if w)
-            negative.update(w.strip() for w in cells[half:] if w)
-    return {w: "positive" for w in positive} | {
-        w: "negative" for w in negative if w not in positive
-    }
