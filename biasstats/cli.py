@@ -39,7 +39,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     print(f"priors:\n{fit.priors}")
     with_summary = fit.summary()
     print(with_summary.to_string(max_rows=40))
-    diag = fit.diagnostics()
+    diag = fit.diagnostics(with_summary)
     print("diagnostics: " + ", ".join(
         f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in diag.items()))
     state = "reused cached posterior" if outcome.cached else "wrote"

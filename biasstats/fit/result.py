@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+from biasstats.io import atomic_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Fit", "PriorTable"]
 
@@ -70,26 +73,23 @@ class Fit:
         return azs.summary(self.idata, var_names=var_names or self.param_names(),
                            ci_prob=ci_prob, ci_kind="hdi", round_to="none")
 
-    def diagnostics(self) -> dict:
-        """max R-hat, min bulk/tail ESS, divergences, BFMI per chain."""
+    def diagnostics(self, summary: pd.DataFrame | None = None) -> dict:
+        """max R-hat, min bulk/tail ESS, divergences, BFMI per chain.
+
+        R-hat and ESS are read off ``summary`` (:meth:`summary`'s table; computed when not
+        given, so a caller that needs both computes them once)."""
         import arviz_stats as azs
 
-        post = self.idata.posterior.to_dataset()[self.param_names()]
-        rhat = azs.rhat(post)
-        ess_b = azs.ess(post, method="bulk")
-        ess_t = azs.ess(post, method="tail")
-
-        def extreme(ds, fn):
-            vals = [float(fn(ds[v].values)) for v in ds.data_vars]
-            return fn(vals) if vals else float("nan")
+        s = self.summary() if summary is None else summary
+        post = self.idata.posterior
 
         ss = self.idata.sample_stats
         div = int(ss["diverging"].sum()) if "diverging" in ss else 0
         bfmi = np.asarray(azs.bfmi(self.idata.sample_stats.to_dataset()["energy"]).values)
         out = {
-            "max_rhat": extreme(rhat, np.nanmax),
-            "min_ess_bulk": extreme(ess_b, np.nanmin),
-            "min_ess_tail": extreme(ess_t, np.nanmin),
+            "max_rhat": float(s["r_hat"].max()),
+            "min_ess_bulk": float(s["ess_bulk"].min()),
+            "min_ess_tail": float(s["ess_tail"].min()),
             "divergences": div,
             "bfmi": [float(x) for x in np.atleast_1d(bfmi)],
             "chains": int(post.sizes["chain"]),
@@ -112,8 +112,6 @@ class Fit:
         The file opens with plain ``xarray.open_datatree`` / ArviZ; the formula, family,
         priors, data hash and centring decisions are stored as root attributes.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tree = self.idata.copy()
         meta = {
             "biasstats_formula": self.formula,
@@ -126,16 +124,9 @@ class Fit:
             meta["biasstats_centring"] = json.dumps(self.spec.describe_centring())
             meta["biasstats_collapsed"] = int(bool(self.spec.collapsed))
         tree.attrs = {**tree.attrs, **meta}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             tree.to_netcdf(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return Path(path)
 
     def __repr__(self) -> str:
         d = self.idata.posterior.sizes

@@ -48,8 +48,6 @@ def sample_model(
     target_accept: float = 0.9,
     progress: bool | None = None,
     adaptation: str = "low_rank",
-    posterior_predictive: bool = True,
-    log_likelihood: bool = True,
 ):
     """Sample ``model``; return (DataTree, timings dict)."""
     import pymc as pm
@@ -73,8 +71,7 @@ def sample_model(
     for n in quiet_loggers:
         logging.getLogger(n).setLevel(logging.ERROR)
     try:
-        with model, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*is currently ignored by the nutpie.*")
+        with model, warnings.catch_warnings():  # filters set while sampling stay local
             if used == "nutpie":
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
@@ -89,12 +86,10 @@ def sample_model(
                     compute_convergence_checks=False, quiet=not show,
                 )
             t1 = time.perf_counter()
-            if log_likelihood:
-                idata = pm.compute_log_likelihood(idata, model=model, progressbar=False,
-                                                  extend_inferencedata=True)
-            if posterior_predictive:
-                pm.sample_posterior_predictive(idata, model=model, random_seed=seed + 1,
-                                               progressbar=False, extend_inferencedata=True)
+            idata = pm.compute_log_likelihood(idata, model=model, progressbar=False,
+                                              extend_inferencedata=True)
+            pm.sample_posterior_predictive(idata, model=model, random_seed=seed + 1,
+                                           progressbar=False, extend_inferencedata=True)
     finally:
         for n, lvl in old.items():
             logging.getLogger(n).setLevel(lvl)

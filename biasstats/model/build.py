@@ -42,10 +42,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from biasstats.errors import SpecError
+from biasstats.errors import SpecError, first_line
 from biasstats.model.families import Family, get_family
 from biasstats.model.formula import GroupTerm, ParsedFormula, check_columns, parse_formula
-from biasstats.model.priors import Prior, parse_prior
+from biasstats.model.priors import POSITIVE, Prior, parse_prior
 
 __all__ = ["GroupSpec", "ModelSpec", "prepare", "build_model", "data_hash"]
 
@@ -83,7 +83,6 @@ class ModelSpec:
     X: np.ndarray                    # fixed design without the intercept column
     fixed_names: list[str]
     has_intercept: bool
-    design_info: Any                 # patsy DesignInfo (full, with intercept if any)
     groups: list[GroupSpec]
     priors: dict[str, Prior]
     cells: pl.DataFrame              # covariates per observation / cell (+ k, n when collapsed)
@@ -93,7 +92,6 @@ class ModelSpec:
     obs_dim: str
     response_levels: list | None = None   # ordinal / categorical
     data_hash: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def n_linpred(self) -> int:
@@ -130,6 +128,28 @@ def data_hash(df: pl.DataFrame) -> str:
     return h.hexdigest()
 
 
+def complete_rows(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The rows of ``df`` with no missing value (null, or NaN in a float column) in
+    ``columns``: the rows a fit uses (other columns are kept as they are)."""
+    keep = [pl.col(c).is_not_null() for c in columns]
+    keep += [pl.col(c).is_not_nan() for c in columns if df[c].dtype in (pl.Float32, pl.Float64)]
+    return df.filter(pl.all_horizontal(keep))
+
+
+def _design(patsy, expr: str, pdf: pd.DataFrame, what: str) -> pd.DataFrame:
+    """patsy design matrix of ``expr``; a formula patsy cannot read is a one-line SpecError."""
+    try:
+        return patsy.dmatrix(expr, pdf, return_type="dataframe", NA_action="raise")
+    except patsy.PatsyError as e:
+        raise SpecError(f"{what} not understood: {first_line(e)}") from None
+
+
+def _constant_column(dm: pd.DataFrame) -> str | None:
+    """The first column other than the intercept that is constant in the data, if any."""
+    return next((c for c in dm.columns
+                 if c != "Intercept" and np.ptp(dm[c].to_numpy(dtype=float)) == 0), None)
+
+
 def _level_labels(df: pl.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
     cols = [df[f].cast(pl.Utf8) for f in factors]
     if len(cols) == 1:
@@ -162,9 +182,7 @@ def prepare(
     used = pf.columns()
     df = df.select(used)
     n_all = df.height
-    df = df.with_columns(
-        [pl.col(c).fill_nan(None) for c in used if df[c].dtype in (pl.Float32, pl.Float64)]
-    ).drop_nulls()
+    df = complete_rows(df, used)
     n_dropped = n_all - df.height
     if df.height == 0:
         raise SpecError(f"no rows left after dropping missing values in columns {used}")
@@ -223,24 +241,16 @@ def prepare(
         cells_out = df
     n = len(y)
     pdf = frame.to_pandas() if frame.width else pd.DataFrame(index=range(n))
-    if pdf.shape[0] != n:  # pragma: no cover - no covariates
-        pdf = pd.DataFrame(index=range(n))
 
     # ---- fixed effects (patsy)
-    try:
-        dm = patsy.dmatrix(pf.fixed, pdf, return_type="dataframe", NA_action="raise")
-    except patsy.PatsyError as e:
-        raise SpecError(f"fixed-effects part '{pf.fixed}' not understood: "
-                        f"{str(e).splitlines()[0]}") from None
+    dm = _design(patsy, pf.fixed, pdf, f"fixed-effects part '{pf.fixed}'")
     names = list(dm.columns)
     has_int = "Intercept" in names and fam.intercept
     keep = [c for c in names if c != "Intercept"]
     X = dm[keep].to_numpy(dtype=float) if keep else np.zeros((n, 0))
-    for j, c in enumerate(keep):
-        if np.ptp(X[:, j]) == 0 and (has_int or "Intercept" in names):
-            raise SpecError(f"fixed-effect column '{c}' is constant in the data; drop it")
-    if not fam.intercept and "Intercept" not in names and keep:
-        pass
+    const = _constant_column(dm) if "Intercept" in names else None
+    if const is not None:
+        raise SpecError(f"fixed-effect column '{const}' is constant in the data; drop it")
 
     # ---- group terms
     groups: list[GroupSpec] = []
@@ -250,31 +260,25 @@ def prepare(
         if len(levels) < 2:
             raise SpecError(f"grouping factor '{t.name}' in term '{t.source}' has only one level "
                             f"('{levels[0]}'); a group term needs at least 2")
-        try:
-            zm = patsy.dmatrix(t.expr, pdf, return_type="dataframe", NA_action="raise")
-        except patsy.PatsyError as e:
-            raise SpecError(f"varying part '{t.expr}' of term '{t.source}' not understood: "
-                            f"{str(e).splitlines()[0]}") from None
+        zm = _design(patsy, t.expr, pdf, f"varying part '{t.expr}' of term '{t.source}'")
         coefs = list(zm.columns)
         Z = zm.to_numpy(dtype=float)
-        for j, c in enumerate(coefs):
-            if c != "Intercept" and np.ptp(Z[:, j]) == 0:
-                raise SpecError(f"slope '{c}' in term '{t.source}' is constant in the data; "
-                                f"drop it or use (1 | {t.name})")
+        const = _constant_column(zm)
+        if const is not None:
+            raise SpecError(f"slope '{const}' in term '{t.source}' is constant in the data; "
+                            f"drop it or use (1 | {t.name})")
         if not coefs:
             raise SpecError(f"term '{t.source}' has no varying coefficient")
         if fam.response == "categorical" and coefs != ["Intercept"]:
             raise SpecError(f"term '{t.source}': family 'categorical' supports varying "
                             "intercepts only")
-        if fam.response == "ordinal" and "Intercept" in coefs and len(coefs) > 1:
-            pass
         groups.append(GroupSpec(term=t, levels=[str(v) for v in levels], idx=idx.astype(np.int64),
                                 Z=Z, coefs=coefs, centered=False, reason="",
                                 correlated=t.correlated and len(coefs) > 1))
 
     spec = ModelSpec(
         formula=pf, family=fam, y=np.asarray(y), trials=trials, X=X, fixed_names=keep,
-        has_intercept=has_int, design_info=dm.design_info, groups=groups, priors={},
+        has_intercept=has_int, groups=groups, priors={},
         cells=cells_out, collapsed=do_collapse, n_rows=df.height, n_dropped=n_dropped,
         obs_dim="cell" if do_collapse else "obs", response_levels=response_levels,
         data_hash=dhash,
@@ -403,10 +407,8 @@ def _priors(spec: ModelSpec, user: dict) -> dict[str, Prior]:
     for k, p in out.items():
         if k.startswith("cor_") and p.dist != "LKJ":
             raise SpecError(f"prior '{p}' for '{k}' must be LKJ(eta)")
-        if (k.startswith("sd_") or k in ("sigma", "alpha", "phi", "nu")) and p.dist not in (
-            "HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "Gamma", "InverseGamma",
-            "LogNormal", "Uniform",
-        ):
+        scale = k.startswith("sd_") or k in ("sigma", "alpha", "phi", "nu")
+        if scale and p.dist not in POSITIVE:
             raise SpecError(f"prior '{p}' for '{k}' must be positive-only (e.g. HalfNormal(1))")
     return out
 
@@ -509,7 +511,6 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
         stats.append((info_l, se2, tau2, s2, prior_scale))
     for gi, g in enumerate(spec.groups):
         info_l, se2, tau2, s2, prior_scale = stats[gi]
-        se2 = se2.copy()
         # A term with a finer term inside it (a within a:b, llm within llm:stereotype) is only
         # identified up to the mean of its children: add their spread tau_child^2 / m_l.
         for hi, h in enumerate(spec.groups):
@@ -521,7 +522,7 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
         med_se2 = float(np.median(se2))
         B = med_se2 / (med_se2 + tau2) if (med_se2 + tau2) > 0 else 1.0
         reason = f"shrinkage B={B:.2f}, median info/level={float(np.median(info_l)):.3g}"
-        if s2 is None or med_se2 <= 0:
+        if s2 is None:
             auto = B < 0.5
         else:
             df = max(1, g.Q.shape[1] if g.Q is not None else len(g.levels) - 1)

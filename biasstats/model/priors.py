@@ -50,8 +50,9 @@ DISTRIBUTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "LKJ": ("LKJ", ("eta",)),
 }
 _ALLOWED_KW = {"Exponential": {"lam", "scale"}}
+# distributions accepted as priors of scales (group SDs, sigma, nu, alpha, phi)
 POSITIVE = {"HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "Gamma", "InverseGamma",
-            "LogNormal"}
+            "LogNormal", "Uniform"}
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,8 @@ def build_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool
 
 def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_path: Path):
     c = spec.content.checks
-    gate = convergence_gate(fit.diagnostics(), Thresholds(
+    summary = fit.summary()
+    gate = convergence_gate(fit.diagnostics(summary), Thresholds(
         rhat_max=c.rhat_max, ess_bulk_min=c.ess_bulk_min, ess_tail_min=c.ess_tail_min,
         divergences_max=c.divergences_max, bfmi_min=c.bfmi_min))
     art = _Artifacts(folder)
@@ -231,7 +232,6 @@ def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_p
     loo, notes = _checks_outputs(art, fit, c)
     notes += _alternatives(art, spec, ing.table, fit, folder)
     cross_note = _crosscheck(art, ing.table, effects)
-    summary = fit.summary()
     summary_pl = pl.from_pandas(summary.reset_index(names="parameter"))
     art.table("parameters", summary_pl, "Posterior summary of every parameter.",
               section="other", digits=3, show=False)

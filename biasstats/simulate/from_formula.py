@@ -29,8 +29,6 @@ per-level effects as ``{level: value}`` (``{coef: {level: value}}`` for varying 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 
@@ -85,14 +83,19 @@ def parse_set(items: list[str] | None) -> dict[str, float | list[float]]:
     return out
 
 
-def _interventions(mspec, given: dict, base: dict[str, np.ndarray] | None) -> dict:
-    """Check ``given`` against the model and assemble full-variable values for :func:`pm.do`."""
+def _interventions(mspec, given: dict, model, seed: int) -> dict:
+    """Check ``given`` against the model and assemble full-variable values for :func:`pm.do`.
+
+    An element set by index (``b_x`` of the vector ``b``) keeps the other elements at one
+    prior draw of the model (drawn only then)."""
     valid = settable_parameters(mspec)
-    fixed: dict[str, np.ndarray] = {}
-    for name, value in given.items():
+    for name in given:  # before any sampling: a typo is an instant one-line error
         if name not in valid:
             raise SpecError(f"unknown parameter '{name}' to set; valid parameters: "
                             f"{', '.join(valid)}")
+    fixed: dict[str, np.ndarray] = {}
+    base: dict[str, np.ndarray] | None = None
+    for name, value in given.items():
         var, index, length = valid[name]
         arr = np.atleast_1d(np.asarray(value, dtype=float))
         if arr.size != length:
@@ -111,6 +114,9 @@ def _interventions(mspec, given: dict, base: dict[str, np.ndarray] | None) -> di
         else:
             cur = fixed.get(var)
             if cur is None:
+                if base is None:
+                    draw = _prior_draw(model, seed).prior.to_dataset()
+                    base = {k: draw[k].values[0, 0] for k in draw.data_vars}
                 cur = np.array(base[var], dtype=float, copy=True)
             cur[index] = arr[0]
             fixed[var] = cur
@@ -212,7 +218,7 @@ def simulate_from_formula(
     dropped, as a fit would) with the response column replaced by the simulated outcome;
     ``truth`` holds the parameters used (see the module docstring).
     """
-    from biasstats.model.build import _to_polars, build_model, prepare
+    from biasstats.model.build import _to_polars, build_model, complete_rows, prepare
     from biasstats.model.families import get_family
     from biasstats.model.formula import parse_formula
 
@@ -225,28 +231,15 @@ def simulate_from_formula(
     if missing:
         raise SpecError(f"design has no column '{missing[0]}' (formula '{formula}'); columns: "
                         f"{', '.join(df.columns)}")
-    keep = pl.all_horizontal([pl.col(c).is_not_null() for c in used])
-    floats = [c for c in used if df[c].dtype in (pl.Float32, pl.Float64)]
-    if floats:
-        keep = keep & pl.all_horizontal([pl.col(c).is_not_nan() for c in floats])
-    rows = df.filter(keep)
+    rows = complete_rows(df, used)
     mspec = prepare(formula, rows, fam, priors, collapse=False)
-    if mspec.n_rows != rows.height:  # pragma: no cover - same rule as prepare
-        raise SpecError("internal: row filter disagrees with prepare")
     given = dict(given or {})
-    valid = settable_parameters(mspec)
-    for name in given:  # before any sampling: a typo is an instant one-line error
-        if name not in valid:
-            raise SpecError(f"unknown parameter '{name}' to set; valid parameters: "
-                            f"{', '.join(valid)}")
     model = original = build_model(mspec)
     fixed: dict[str, np.ndarray] = {}
     if given:
         import pymc as pm
 
-        base = _prior_draw(model, seed).prior.to_dataset()
-        base = {k: base[k].values[0, 0] for k in base.data_vars}
-        fixed = _interventions(mspec, given, base)
+        fixed = _interventions(mspec, given, model, seed)
         model = pm.do(model, fixed, make_interventions_shared=False)
     tree = _prior_draw(model, seed)
     prior = tree.prior.to_dataset()
@@ -308,8 +301,4 @@ def simulate_from_spec(spec, seed: int, given: dict | None = None) -> SimulatedS
     truth = {"analysis": spec.name, "design": result.ledger.source, **study.truth}
     return SimulatedStudy(table=table, truth=truth)
 
-
-def write_study(study: SimulatedStudy, out: str | Path) -> tuple[Path, Path]:
-    """Write ``simulated.parquet`` and ``truth.json`` into ``out`` (atomically)."""
-    return study.write(out)
 
