@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import xarray as xr
-from scipy.special import expit, gammaln
+from scipy.special import expit
+from scipy.stats import binom
 
 from biasstats.effects.predict import linear_predictor
 
@@ -34,7 +35,6 @@ def common_loglik(fits: dict, data: pl.DataFrame) -> dict[str, xr.DataTree]:
                                      pl.len().alias("_n")))
     k = fine["_k"].to_numpy()
     n = fine["_n"].to_numpy().astype(float)
-    const = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
     out = {}
     for name, fit in fits.items():
         cov = _covars(fit)
@@ -42,7 +42,7 @@ def common_loglik(fits: dict, data: pl.DataFrame) -> dict[str, xr.DataTree]:
         idx = (fine.select(cov).join(coarse, on=cov, how="left", maintain_order="left")["_c"]
                .to_numpy() if cov else np.zeros(fine.height, dtype=int))
         p = np.clip(expit(linear_predictor(fit)), 1e-12, 1 - 1e-12)[:, idx]
-        ll = const + k * np.log(p) + (n - k) * np.log1p(-p)
+        ll = binom.logpmf(k, n, p)
         post = fit.idata["posterior"].to_dataset()
         C, D = post.sizes["chain"], post.sizes["draw"]
         da = xr.DataArray(ll.reshape(C, D, -1), dims=("chain", "draw", "cell"), name=resp)

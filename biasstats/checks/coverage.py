@@ -15,7 +15,7 @@ overall level; ordinal cut-points are drawn from their ordered Normal prior (cen
 equal-probability cut-points) by rejection; ``P(y <= k) = logistic(c_k - eta)``; the negative
 binomial is ``NB(mu = exp(eta), alpha)`` with variance ``mu + mu^2 / alpha``.
 
-**Compiled-model reuse** (as in :mod:`biasstats.checks.sbc`): the design (``x``, ``g``) and the
+**Compiled-model reuse** (the shortcut of :mod:`biasstats.checks.sbc`, reused): the design (``x``, ``g``) and the
 priors are fixed per family and the centring is fixed (non-centred), so the model is compiled
 once with nutpie and each replication's response is swapped in with ``with_data``.
 ``reuse_compiled=False`` calls :func:`biasstats.fit.fit` for every replication instead (same
@@ -174,22 +174,6 @@ def _frame(family: str, dsg: pl.DataFrame, y: np.ndarray) -> pl.DataFrame:
     return dsg.with_columns(pl.Series("y", y.astype(float)))
 
 
-# ----------------------------------------------------------------------------- posterior
-def _scalars(ds) -> dict[str, np.ndarray]:
-    """The scored scalars of a posterior: Intercept, b[x], sd_g, sigma / alpha, cutpoints[i]."""
-    out = {}
-    for var in ("Intercept", "sd_g", "sigma", "alpha"):
-        if var in ds:
-            out[var] = np.asarray(ds[var].values, dtype=float).ravel()
-    if "b" in ds:
-        out["b[x]"] = np.asarray(ds["b"].sel(coef="x").values, dtype=float).ravel()
-    if "cutpoints" in ds:
-        v = np.asarray(ds["cutpoints"].values, dtype=float)
-        for i in range(v.shape[-1]):
-            out[f"cutpoints[{i}]"] = v[..., i].ravel()
-    return out
-
-
 def run_coverage(
     family: str,
     reps: int = 20,
@@ -207,7 +191,8 @@ def run_coverage(
     """Coverage of central ``prob`` intervals over ``reps`` replications of ``family``."""
     import arviz_stats.base as azb
 
-    from biasstats.model.build import build_model, prepare
+    from biasstats.checks.sbc import _Compiled, _scalars
+    from biasstats.model.build import prepare
 
     t_start = time.perf_counter()
     setup = FAMILY_SETUPS[family]
@@ -215,8 +200,9 @@ def run_coverage(
     dsg = design(n, groups, seed)
     rng = np.random.default_rng([seed, 1])
     centered = {"g": False}
-    compiled = None
-    compile_s = sample_s = 0.0
+    compiled = _Compiled()
+    spec = None
+    sample_s = 0.0
     lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
     rows, fits = [], []
     for rep in range(reps):
@@ -225,24 +211,17 @@ def run_coverage(
         t0 = time.perf_counter()
         if reuse_compiled:
             import nutpie
-            import pymc as pm
-            import pytensor
 
-            if compiled is None:
+            if spec is None:
                 if family == "cumulative":  # every category present, so K is fixed
                     y0 = np.arange(n) % setup["levels"]
                 else:
                     y0 = y
                 spec = prepare(FORMULA, _frame(family, dsg, y0), family, priors, centered)
-                model = build_model(spec)
-                obs = pytensor.shared(np.asarray(spec.y), name="__cov_y")
-                model = pm.observe(model, {"y": obs})
-                compiled = nutpie.compile_pymc_model(model)
-                compile_s = time.perf_counter() - t0
                 dtype = np.asarray(spec.y).dtype
+            cm = compiled.with_y(spec, np.asarray(y, dtype=dtype))  # compiled on first use
             t1 = time.perf_counter()
-            post = nutpie.sample(compiled.with_data(__cov_y=np.asarray(y, dtype=dtype)),
-                                 draws=draws, tune=tune, chains=chains,
+            post = nutpie.sample(cm, draws=draws, tune=tune, chains=chains,
                                  cores=min(chains, os.cpu_count() or 1), seed=rep_seed,
                                  progress_bar=False, target_accept=target_accept)
             sample_s += time.perf_counter() - t1
@@ -256,7 +235,7 @@ def run_coverage(
             sample_s += time.perf_counter() - t0
         ds = post.posterior.to_dataset() if hasattr(post.posterior, "to_dataset") \
             else post.posterior
-        samples = _scalars(ds)
+        samples = _scalars(ds, list(truths))
         missing = set(truths) - set(samples)
         if missing:  # pragma: no cover - a naming change in the model
             raise RuntimeError(f"posterior lacks {sorted(missing)}")
@@ -271,6 +250,6 @@ def run_coverage(
         fits.append({"replication": rep,
                      "divergences": int(np.asarray(post.sample_stats["diverging"]).sum()),
                      "max_rhat": rhat, "seconds": time.perf_counter() - t0})
-    timings = {"compile_s": compile_s, "sampling_s": sample_s,
+    timings = {"compile_s": compiled.compile_s, "sampling_s": sample_s,
                "total_s": time.perf_counter() - t_start}
     return CoverageResult(family, prob, pl.DataFrame(rows), pl.DataFrame(fits), timings)

@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 from scipy import stats
+from scipy.special import expit
 
 from biasstats.ingest.bai2024.dscore import TRIAL_KEYS, trial_level
 
@@ -92,8 +93,14 @@ def _t_quantile(q: float, df: float | None) -> float:
     return float(stats.t.ppf(q, df))
 
 
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+def _groupings(by_cols: list[str], overall: bool) -> list[list[str]]:
+    """The groupings of one call: the overall one (no columns) first, then ``by_cols``."""
+    return ([[]] if overall else []) + ([by_cols] if by_cols else [])
+
+
+def _union(groupings: Sequence[list[str]]) -> list[str]:
+    """Every column of the groupings, once, in order of first appearance."""
+    return list(dict.fromkeys(c for cols in groupings for c in cols))
 
 
 # --------------------------------------------------------------------------- trial scores
@@ -184,8 +191,13 @@ def authors_ttests(
     Levels with n < 2 get null statistics; a level with zero variance gets t = +-inf (p = 0)
     or null when its mean is 0 too.
     """
-    by_cols = _by_list(by)
-    ts = trial_scores(trials, by_cols)
+    return _ttests(trials, _groupings(_by_list(by), overall), score_failures_as_zero, conf_level)
+
+
+def _ttests(trials: pl.DataFrame, groupings: list[list[str]], score_failures_as_zero: bool,
+            conf_level: float) -> pl.DataFrame:
+    """:func:`authors_ttests` for several groupings, from one derivation of the trial scores."""
+    ts = trial_scores(trials, _union(groupings))
     if score_failures_as_zero:
         ts = ts.with_columns(
             d_score=pl.when(pl.col("failed")).then(0.0).otherwise(pl.col("d_score"))
@@ -193,7 +205,6 @@ def authors_ttests(
     else:
         ts = ts.with_columns(d_score=pl.when(pl.col("failed")).then(None)
                              .otherwise(pl.col("d_score")))  # fmt: skip
-    groupings = ([[]] if overall else []) + ([by_cols] if by_cols else [])
     if not groupings:
         raise ValueError("authors_ttests: nothing to test (by is empty and overall=False)")
     frames = []
@@ -364,8 +375,13 @@ def cluster_robust_glm(
         raise ValueError(f"scale must be 'probability' or 'bias', got {scale!r}")
     if ci not in ("logit", "delta"):
         raise ValueError(f"ci must be 'logit' or 'delta', got {ci!r}")
-    by_cols = _by_list(by)
-    _require(table, ["congruent", "status", *by_cols], "judgement table")
+    return _glm(table, _groupings(_by_list(by), overall), cluster, scale, ci, conf_level)
+
+
+def _glm(table: pl.DataFrame, groupings: list[list[str]], cluster, scale, ci,
+         conf_level: float) -> pl.DataFrame:
+    """:func:`cluster_robust_glm` for several groupings, filtering the table once."""
+    _require(table, ["congruent", "status", *_union(groupings)], "judgement table")
     ok = table.filter((pl.col("status") == "ok") & pl.col("congruent").is_not_null())
     if ok.height == 0:
         raise ValueError("judgement table: no ok judgements with a congruent outcome")
@@ -375,7 +391,6 @@ def cluster_robust_glm(
         if cluster is None
         else (cluster if isinstance(cluster, str) else LEVEL_SEP.join(cluster))
     )
-    groupings = ([[]] if overall else []) + ([by_cols] if by_cols else [])
     if not groupings:
         raise ValueError("cluster_robust_glm: nothing to fit (by is empty and overall=False)")
     frames = [_glm_one(ok, cols, clu, scale, ci, conf_level) for cols in groupings]
@@ -402,10 +417,10 @@ def _glm_one(ok, by_cols, clu, scale, ci, conf_level) -> pl.DataFrame:
         p_obs = r["k"] / r["n"]
         if r["level"] in fitted:
             eta, se_eta = fitted[r["level"]]
-            p = float(_expit(np.array(eta)))
+            p = float(expit(eta))
             se_p = p * (1 - p) * se_eta
             if ci == "logit":
-                lo, hi = (float(_expit(np.array(eta + s * q * se_eta))) for s in (-1, 1))
+                lo, hi = (float(expit(eta + s * q * se_eta)) for s in (-1, 1))
             else:
                 lo, hi = p - q * se_p, p + q * se_p
         else:
@@ -565,22 +580,18 @@ def crosscheck_table(
     if by is None:
         by = [t for t in DEFAULT_TERMS if t in df.columns]
     terms = [_by_list(b) for b in by]
-    tt = pl.concat(
-        [authors_ttests(df, None, score_failures_as_zero=score_failures_as_zero)]
-        + [
-            authors_ttests(df, t, score_failures_as_zero=score_failures_as_zero, overall=False)
-            for t in terms
-        ]  # fmt: skip
-    ).select(*TTEST_COLUMNS)
+    if not all(terms):
+        raise ValueError("authors_ttests: nothing to test (by is empty and overall=False)")
+    # the overall row, then each term: one trial-score derivation and one GLM filtering for all
+    groupings = [[], *terms]
+    tt = _ttests(df, groupings, score_failures_as_zero, 0.95).select(*TTEST_COLUMNS)
     keys = ["group_term", "level"]
     if is_trial_level:
         out = tt.with_columns(glm_estimate=pl.lit(None, pl.Float64),
                               glm_se_cluster=pl.lit(None, pl.Float64))  # fmt: skip
     else:
-        glm = pl.concat(
-            [cluster_robust_glm(df, None, cluster, scale="bias")]
-            + [cluster_robust_glm(df, t, cluster, scale="bias", overall=False) for t in terms]
-        ).select(*keys, "glm_estimate", "glm_se_cluster")
+        glm = _glm(df, groupings, cluster, "bias", "logit", 0.95).select(
+            *keys, "glm_estimate", "glm_se_cluster")
         out = tt.join(glm, on=keys, how="full", coalesce=True, maintain_order="left")
     if posterior_effects is not None:
         out = out.join(_posterior_long(posterior_effects), on=keys, how="left",

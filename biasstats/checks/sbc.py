@@ -265,8 +265,9 @@ def reduced_bai_design(llms: int = 4, stereotypes_per_category: int = 2, variant
 class _Compiled:
     """nutpie-compiled variants of one model, by centring choice, with swappable counts."""
 
-    def __init__(self, formula: str, family, priors: dict):
-        self.formula, self.family, self.priors = formula, family, priors
+    DATA = "__sbc_y"  # name of the shared observed data (``with_data`` keyword)
+
+    def __init__(self):
         self.cache: dict[tuple, object] = {}
         self.compile_s = 0.0
 
@@ -281,15 +282,15 @@ class _Compiled:
         if key not in self.cache:
             t0 = time.perf_counter()
             model = build_model(mspec)
-            obs = pytensor.shared(np.asarray(mspec.y), name="__sbc_y")
+            obs = pytensor.shared(np.asarray(mspec.y), name=self.DATA)
             model = pm.observe(model, {mspec.formula.response: obs})
             self.cache[key] = nutpie.compile_pymc_model(model)
             self.compile_s += time.perf_counter() - t0
         return self.cache[key]
 
-
-def _adaptation_kwargs(adaptation: str) -> dict:
-    return {"adaptation": adaptation}
+    def with_y(self, mspec, y):
+        """The compiled variant for ``mspec`` with observed data ``y`` swapped in."""
+        return self.get(mspec).with_data(**{self.DATA: y})
 
 
 def run_sbc(
@@ -353,8 +354,9 @@ def run_sbc(
         raise ValueError(f"no parameters match {params}")
     t_prior = time.perf_counter() - t_start
 
-    compiled = _Compiled(formula, fam, fixed_priors)
+    compiled = _Compiled()
     rng = np.random.default_rng([seed, 1])
+    n_cell = cells["n"].to_numpy()
     rank_rows, sim_rows = [], []
     kept: dict | None = {} if keep_draws else None
     truths: dict | None = {} if keep_draws else None
@@ -369,12 +371,12 @@ def run_sbc(
             mspec = prepare(formula, rows, fam, fixed_priors, centered)
             if not np.array_equal(mspec.y, k):  # pragma: no cover - cell order is preserved
                 raise RuntimeError("internal: cell order changed between simulations")
-            cm = compiled.get(mspec).with_data(__sbc_y=k)
+            cm = compiled.with_y(mspec, k)
             t1 = time.perf_counter()
             post = nutpie.sample(cm, draws=draws, tune=tune, chains=chains,
                                  cores=min(chains, os.cpu_count() or 1), seed=seed * 100003 + s,
                                  progress_bar=False, target_accept=target_accept,
-                                 **_adaptation_kwargs(adaptation))
+                                 adaptation=adaptation)
             sample_s += time.perf_counter() - t1
             centring = tuple(g.centered for g in mspec.groups)
         else:
@@ -404,8 +406,7 @@ def run_sbc(
                 kept[(s, name)] = d
                 truths[(s, name)] = t
         div = int(np.asarray(post.sample_stats["diverging"]).sum())
-        n_cell = cells["n"].to_numpy()
-        sim_rows.append({"simulation": s, "thin": step, "kept": len(v[:, ::step].ravel()),
+        sim_rows.append({"simulation": s, "thin": step, "kept": len(d),
                          # share of cells at a bound (all or none congruent): the likelihood
                          # is flat towards +-inf there, so only the prior bounds those effects
                          "boundary_cells": float(np.mean((k == 0) | (k == n_cell))),
@@ -419,7 +420,8 @@ def run_sbc(
     ranks = pl.DataFrame(rank_rows)
     settings = {"formula": formula, "family": fam.name, "n_sims": n_sims, "draws": draws,
                 "chains": chains, "tune": tune, "thin": thin or "auto (bulk ESS)",
-                "seed": seed, "target_accept": target_accept, "adaptation": adaptation, "reuse_compiled": reuse_compiled,
+                "seed": seed, "target_accept": target_accept, "adaptation": adaptation,
+                "reuse_compiled": reuse_compiled,
                 "centered": centered or "auto",
                 "cells": int(cells.height), "rows": int(base.n_rows),
                 "priors": {k_: str(v) for k_, v in fixed_priors.items()}}
@@ -439,7 +441,7 @@ def plot_ecdf_difference(result: SBCResult, folder: str | os.PathLike,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from arviz_stats.ecdf_utils import ecdf_pit
+    from arviz_stats.ecdf_utils import compute_ecdf, ecdf_pit
 
     from biasstats.report.style import save_figure
 
@@ -453,16 +455,22 @@ def plot_ecdf_difference(result: SBCResult, folder: str | os.PathLike,
     pmin = dict(zip(result.tests["parameter"], np.minimum(result.tests["p_chisq"],
                                                           result.tests["p_ecdf"]), strict=True))
     grid = np.linspace(0.0, 1.0, 501)
+    parameters = list(dict.fromkeys(ranks["parameter"].to_list()))
+    n_of = dict(ranks.group_by("parameter").len().iter_rows())
+    # the band depends only on n (the number of simulations, the same for every parameter of a
+    # run_sbc result), so it is simulated once per distinct n rather than once per panel
+    bands: dict[int, tuple] = {}
     for ax, var in zip(axes.ravel(), variables, strict=False):
-        names = [p for p in dict.fromkeys(ranks["parameter"].to_list())
-                 if p == var or p.startswith(var + "[")]
-        n = ranks.filter(pl.col("parameter") == names[0]).height
-        x, _, lo, hi = ecdf_pit(rng.random(n), ci_prob, 1000, rng=rng)  # band for n draws
+        names = [p for p in parameters if p == var or p.startswith(var + "[")]
+        n = n_of[names[0]]
+        if n not in bands:
+            bands[n] = ecdf_pit(rng.random(n), ci_prob, 1000, rng=rng)
+        x, _, lo, hi = bands[n]
         ax.fill_between(x, lo - x, hi - x, step="post", color="#E69F00", alpha=0.25, lw=0)
         for p in names:
             u = ranks.filter(pl.col("parameter") == p)["u"].to_numpy()
             single = len(names) == 1
-            ax.plot(grid, _ecdf_at(u, grid) - grid, lw=0.8,
+            ax.plot(grid, compute_ecdf(u, grid) - grid, lw=0.8,
                     color="0.2" if single else "#0072B2", alpha=1.0 if single else 0.5)
         ax.axhline(0, color="0.5", lw=0.5)
         worst = min(pmin[p] for p in names)
@@ -476,10 +484,6 @@ def plot_ecdf_difference(result: SBCResult, folder: str | os.PathLike,
         return save_figure(fig, folder, name, formats=("svg", "png"))
     finally:
         plt.close(fig)
-
-
-def _ecdf_at(u: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return np.searchsorted(np.sort(u), x, side="right") / len(u)
 
 
 # ----------------------------------------------------------------------------- CLI

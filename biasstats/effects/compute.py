@@ -112,14 +112,14 @@ def _words_per_valence(fit, table: pl.DataFrame | None) -> np.ndarray | None:
     return np.maximum(1, np.round(m.fill_null(m.median()).to_numpy() / 2)).astype(int)
 
 
-def _level_draws(p_cells, w, labels):
-    """Weighted mean of p over the cells of each level → (S, L), level names, n per level."""
+def _level_weights(w, labels):
+    """(cells, L) weights averaging cells into levels by ``w``, level names, n per level."""
     levels, inv = np.unique(labels, return_inverse=True)
     L = len(levels)
     W = np.zeros((len(labels), L))
     W[np.arange(len(labels)), inv] = w
     n = W.sum(axis=0)
-    return p_cells @ (W / n), [str(x) for x in levels], n
+    return W / n, [str(x) for x in levels], n
 
 
 def _rows(term, levels, n, draws, scale, prob, rope, null):
@@ -154,13 +154,13 @@ def compute_effects(
         phi = None
         if fit.family == "beta_binomial":
             post = fit.idata["posterior"].to_dataset()
-            phi = stack_draws(post, "phi")[:, None] * np.ones_like(p)
+            phi = stack_draws(post, "phi")[:, None]  # (S, 1): broadcasts over the cells
         for mm in np.unique(m):
             sel = m == mm
             if phi is None:
                 d_cells[:, sel] = expected_d(p[:, sel], int(mm))
             else:
-                d_cells[:, sel] = expected_d_beta(p[:, sel], phi[:, sel], int(mm))
+                d_cells[:, sel] = expected_d_beta(p[:, sel], phi, int(mm))
     rows, per_term = [], {}
     for term in terms:
         key = _term_key(term)
@@ -174,7 +174,8 @@ def compute_effects(
             )
         else:
             labels = np.full(cells.height, "all")
-        pl_draws, levels, n = _level_draws(p, w, labels)
+        avg, levels, n = _level_weights(w, labels)
+        pl_draws = p @ avg  # (S, L): weighted mean of p over the cells of each level
         per_term[name] = (levels, pl_draws)
         bias = 2 * pl_draws - 1
         lo = logit(np.clip(pl_draws, 1e-12, 1 - 1e-12))
@@ -183,8 +184,7 @@ def compute_effects(
         rows += _rows(name, levels, n, lo, "log_odds", prob, rope, 0.0)
         rows += _rows(name, levels, n, np.exp(lo), "odds_ratio", prob, rope, 1.0)
         if d_cells is not None:
-            d_draws, _, _ = _level_draws(d_cells, w, labels)
-            rows += _rows(name, levels, n, d_draws, "d_score", prob, rope, 0.0)
+            rows += _rows(name, levels, n, d_cells @ avg, "d_score", prob, rope, 0.0)
     table_out = pl.DataFrame(rows)
     contrasts, ranks = _contrasts_and_ranks(per_term.get("llm"), prob, rope)
     return Effects(table_out, contrasts, ranks, variance_decomposition(fit, prob), prob, rope)

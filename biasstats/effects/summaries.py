@@ -20,10 +20,10 @@ def hdi(draws: np.ndarray, prob: float) -> np.ndarray:
     return np.asarray(array_stats.hdi(d.T, prob=prob, axis=-1))
 
 
-def rope_on_scale(rope: float, scale: str, center: float = 0.0) -> tuple[float, float]:
+def rope_on_scale(rope: float, scale: str) -> tuple[float, float]:
     """The bias-scale ROPE [−rope, rope] expressed on another scale."""
     lo_p, hi_p = (1 - rope) / 2, (1 + rope) / 2
-    if scale == "bias" or scale == "d_score":
+    if scale in ("bias", "d_score", "difference"):
         return (-rope, rope)
     if scale == "probability":
         return (lo_p, hi_p)
@@ -31,8 +31,6 @@ def rope_on_scale(rope: float, scale: str, center: float = 0.0) -> tuple[float, 
         return (float(logit(lo_p)), float(logit(hi_p)))
     if scale == "odds_ratio":
         return (float(np.exp(logit(lo_p))), float(np.exp(logit(hi_p))))
-    if scale == "difference":
-        return (-rope, rope)
     raise ValueError(f"unknown scale {scale!r}")
 
 
