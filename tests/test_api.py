@@ -36,3 +36,13 @@ def test_same_seed_gives_the_same_numbers_and_another_seed_does_not():
             np.testing.assert_array_equal(a[var].values, b[var].values)
     assert not np.array_equal(f1.idata.posterior["Intercept"].values,
                               f3.idata.posterior["Intercept"].values)
+
+
+def test_fit_settings_are_checked_like_the_spec_fit_table():
+    with pytest.raises(biasstats.errors.SpecError,
+                       match=r"^\[fit\] target_accept: Input should be less than 1$"):
+        biasstats.fit.fit_settings(target_accept=1.5)
+    with pytest.raises(biasstats.errors.SpecError,
+                       match=r"^\[fit\] adaptation: expected 'low_rank' or 'diag', got \"dense\"$"):
+        biasstats.fit.fit_settings(adaptation="dense")
+    assert biasstats.fit.fit_settings(chains=2).model_dump()["chains"] == 2

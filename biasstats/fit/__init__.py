@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from biasstats.errors import SpecError
 from biasstats.fit.result import Fit, PriorTable
+from biasstats.spec.schema import FitSpec
 
-__all__ = ["fit", "fit_prepared", "Fit", "PriorTable"]
+__all__ = ["fit", "fit_prepared", "fit_settings", "Fit", "PriorTable"]
 
 
 def fit(
@@ -43,29 +45,37 @@ def fit(
     """
     from biasstats.model.build import prepare
 
-    spec = prepare(formula, data, family, priors, centered)
-    return fit_prepared(spec, chains=chains, tune=tune, draws=draws, seed=seed, sampler=sampler,
-                        target_accept=target_accept, progress=progress, adaptation=adaptation)
+    settings = fit_settings(chains=chains, tune=tune, draws=draws, seed=seed, sampler=sampler,
+                            target_accept=target_accept, adaptation=adaptation)
+    return fit_prepared(prepare(formula, data, family, priors, centered), settings, progress)
 
 
-def fit_prepared(spec, *, chains: int = 4, tune: int = 1000, draws: int = 1000, seed: int = 0,
-                 sampler: str = "nutpie", target_accept: float = 0.9,
-                 progress: bool | None = None, adaptation: str = "low_rank") -> Fit:
-    """Sample a model already prepared by :func:`biasstats.model.build.prepare`."""
+def fit_settings(**kw) -> FitSpec:
+    """Sampler settings checked by the spec's own ``[fit]`` schema (one-line SpecError)."""
+    from pydantic import ValidationError
+
+    from biasstats.spec.load import describe_error
+
+    try:
+        return FitSpec(**kw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise SpecError(describe_error({**err, "loc": ("fit", *err["loc"])})) from None
+
+
+def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = None) -> Fit:
+    """Sample a model already prepared by :func:`biasstats.model.build.prepare` with
+    ``settings`` (the ``[fit]`` table; its defaults when None)."""
     from biasstats.fit.sample import sample_model
     from biasstats.model.build import build_model
 
+    settings = settings or FitSpec()
     model = build_model(spec)
-    idata, timings = sample_model(
-        model, chains=chains, tune=tune, draws=draws, seed=seed, sampler=sampler,
-        target_accept=target_accept, progress=progress, adaptation=adaptation,
-    )
-    settings = {"chains": chains, "tune": tune, "draws": draws, "seed": seed,
-                "sampler": timings["sampler"], "target_accept": target_accept,
-                "adaptation": adaptation, "centered": spec.describe_centring()}
+    idata, timings = sample_model(model, settings, progress)
     return Fit(idata=idata, formula=spec.formula.formula, family=spec.family.name,
                priors=PriorTable(spec.priors), data_hash=spec.data_hash, spec=spec, model=model,
-               timings=timings, settings=settings)
+               timings=timings, settings={**settings.model_dump(), "sampler": timings["sampler"],
+                                          "centered": spec.describe_centring()})
 
 
 class _CallableModule(sys.modules[__name__].__class__):

@@ -127,9 +127,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
                          settings=json.loads(tree.attrs.get("biasstats_settings", "{}")),
                          ledger=ledger)
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
-    result = fit_prepared(prepared, chains=f.chains, tune=f.tune, draws=f.draws, seed=f.seed,
-                          sampler=f.sampler, target_accept=f.target_accept, progress=progress,
-                          adaptation=f.adaptation)
+    result = fit_prepared(prepared, f, progress)
     result.ledger = ledger
     path = None
     if out is not None:

@@ -9,12 +9,12 @@ import os
 import sys
 import time
 import warnings
+from typing import TYPE_CHECKING
 
-from biasstats.errors import SpecError
+if TYPE_CHECKING:
+    from biasstats.spec.schema import FitSpec
 
 __all__ = ["sample_model", "want_progress"]
-
-SAMPLERS = ("nutpie", "pymc")
 
 
 def want_progress(progress: bool | None) -> bool:
@@ -37,28 +37,14 @@ def _nutpie_available() -> bool:
     return True
 
 
-def sample_model(
-    model,
-    *,
-    chains: int = 4,
-    tune: int = 1000,
-    draws: int = 1000,
-    seed: int = 0,
-    sampler: str = "nutpie",
-    target_accept: float = 0.9,
-    progress: bool | None = None,
-    adaptation: str = "low_rank",
-):
-    """Sample ``model``; return (DataTree, timings dict)."""
+def sample_model(model, settings: FitSpec, progress: bool | None = None):
+    """Sample ``model`` with the (already validated) ``[fit]`` settings; return (DataTree,
+    timings dict)."""
     import pymc as pm
 
-    if sampler not in SAMPLERS:
-        raise SpecError(f"sampler '{sampler}' unknown; choose one of {', '.join(SAMPLERS)}")
-    if not (0 < target_accept < 1):
-        raise SpecError(f"target_accept must be between 0 and 1, got {target_accept}")
-    for name, v in (("chains", chains), ("draws", draws)):
-        if int(v) < 1:
-            raise SpecError(f"{name} must be at least 1, got {v}")
+    chains, tune, draws, seed = settings.chains, settings.tune, settings.draws, settings.seed
+    sampler, target_accept = settings.sampler, settings.target_accept
+    adaptation = settings.adaptation
     show = want_progress(progress)
     used = sampler
     if sampler == "nutpie" and not _nutpie_available():

@@ -56,7 +56,8 @@ def _loc(loc: tuple) -> str:
     return f"[{table}] {key}" if key else f"[{table}]"
 
 
-def _describe(err: dict) -> str:
+def describe_error(err: dict) -> str:
+    """One line for one pydantic error of the analysis spec (its loc starts at the table)."""
     loc = tuple(err["loc"])
     kind = err["type"]
     where = _loc(loc)
@@ -130,5 +131,5 @@ def load_spec(path: str | Path) -> Spec:
         first = errors[0]
         more = len(errors) - 1
         extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        raise SpecError(f"{path}: {_describe(first)}{extra}") from None
+        raise SpecError(f"{path}: {describe_error(first)}{extra}") from None
     return Spec(path=path, content=content, text=text)
