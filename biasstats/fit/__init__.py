@@ -72,10 +72,9 @@ def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = 
     settings = settings or FitSpec()
     model = build_model(spec)
     idata, timings = sample_model(model, settings, progress)
-    return Fit(idata=idata, formula=spec.formula.formula, family=spec.family.name,
-               priors=PriorTable(spec.priors), data_hash=spec.data_hash, spec=spec, model=model,
-               timings=timings, settings={**settings.model_dump(), "sampler": timings["sampler"],
-                                          "centered": spec.describe_centring()})
+    return Fit(idata=idata, spec=spec, model=model, timings=timings,
+               settings={**settings.model_dump(), "sampler": timings["sampler"],
+                         "centered": spec.describe_centring()})
 
 
 class _CallableModule(sys.modules[__name__].__class__):

@@ -105,7 +105,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
 
     With ``out_dir``, the posterior is written there (atomically) and reused when the cache
     key matches."""
-    from biasstats.fit import Fit, PriorTable, fit_prepared
+    from biasstats.fit import Fit, fit_prepared
     from biasstats.model.build import prepare
 
     if spec.model is None:
@@ -121,9 +121,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
             import xarray as xr
 
             tree = xr.open_datatree(out / POSTERIOR_FILE).load()
-            cached = Fit(idata=tree, formula=prepared.formula.formula, family=prepared.family.name,
-                         priors=PriorTable(prepared.priors), data_hash=prepared.data_hash,
-                         spec=prepared, model=None, timings=stored.get("timings", {}),
+            cached = Fit(idata=tree, spec=prepared, timings=stored.get("timings", {}),
                          settings=json.loads(tree.attrs.get("biasstats_settings", "{}")),
                          ledger=ledger)
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)

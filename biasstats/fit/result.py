@@ -40,26 +40,37 @@ class Fit:
                     families the observed, predicted and log-likelihood values are per
                     *cell* (unique covariate pattern, see ``spec.cells``), so LOO leaves one
                     cell out.
-    ``formula``     the formula as given (normalised whitespace)
-    ``family``      family name
-    ``priors``      PriorTable of the priors used
-    ``data_hash``   sha256 of the data used (referenced columns, rows after dropping missing)
     ``spec``        the :class:`~biasstats.model.build.ModelSpec` (design, levels, cells)
-    ``model``       the PyMC model
+    ``model``       the PyMC model (None for a posterior read back from the cache)
     ``timings``     seconds spent (compile+sample, post-processing)
     ``ledger``      the ingest ledger of the data, when fitted from a spec
     """
 
     idata: Any
-    formula: str
-    family: str
-    priors: PriorTable
-    data_hash: str
-    spec: Any = None
+    spec: Any
     model: Any = None
     timings: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     ledger: Any = None  # the ingest Ledger when fitted from a spec (biasstats.fit.from_spec)
+
+    @property
+    def formula(self) -> str:
+        """The formula as given (normalised whitespace)."""
+        return self.spec.formula.formula
+
+    @property
+    def family(self) -> str:
+        return self.spec.family.name
+
+    @property
+    def priors(self) -> PriorTable:
+        """The priors used (defaults and overrides)."""
+        return PriorTable(self.spec.priors)
+
+    @property
+    def data_hash(self) -> str:
+        """sha256 of the data used (referenced columns, rows after dropping missing)."""
+        return self.spec.data_hash
 
     # ------------------------------------------------------------------ summaries
     def param_names(self) -> list[str]:

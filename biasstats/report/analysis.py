@@ -192,8 +192,7 @@ def build_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool
                    progress: bool | None = None) -> AnalysisOutcome:
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
-    spec_path = spec.path
-    title = spec.content.analysis.title or spec.name
+    spec_path, title = spec.path, spec.title
     folder = Path(out_root) / spec.name
     try:
         ing = ingest(spec)
@@ -201,7 +200,7 @@ def build_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool
         src = spec.data.source if spec.data else "?"
         return AnalysisOutcome(spec.name, title, Path(spec_path), "unavailable",
                                f"{e} — to get it: biasstats fetch {src}")
-    ing.write(folder)
+    trials_path, ledger_path = ing.write(folder)
     if spec.model is None:
         ctx = ReportContext(title=title, analysis=spec.name, ledger=ing.ledger,
                             description=spec.content.analysis.description,
@@ -212,11 +211,13 @@ def build_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool
                                report=page)
     outcome = fit_spec(spec, ing.table, folder, refit=refit, progress=progress,
                        ledger=ing.ledger)
-    fit = outcome.fit
-    return _render(spec, ing, fit, folder, title, outcome.cached, Path(spec_path))
+    files = [("canonical trial table", trials_path), ("ledger", ledger_path),
+             ("posterior (NetCDF)", outcome.path)]
+    return _render(spec, ing, outcome.fit, folder, outcome.cached, files)
 
 
-def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_path: Path):
+def _render(spec: Spec, ing, fit, folder: Path, cached: bool, files: list[tuple[str, Path]]):
+    title, spec_path = spec.title, Path(spec.path)
     c = spec.content.checks
     summary = fit.summary()
     gate = convergence_gate(fit.diagnostics(summary), Thresholds(
@@ -256,12 +257,10 @@ def _render(spec: Spec, ing, fit, folder: Path, title: str, cached: bool, spec_p
         title=title, analysis=spec.name, description=spec.content.analysis.description,
         generated=f"biasstats {__version__}, {_dt.date.today().isoformat()}",
         findings=findings(effects, gate, ing), diagnostics=diag,
-        diagnostics_table=_diag_table(summary_pl), ledger=ing.ledger, model=model_info,
+        diagnostics_table=_worst_parameters(summary_pl), ledger=ing.ledger, model=model_info,
         figures=art.figures, tables=art.tables, crosscheck_note=cross_note,
         methods=methods_paragraph(spec, ing, fit, gate, effects, ing.sources),
-        extra_files=[("canonical trial table", folder / "trials.parquet"),
-                     ("ledger", folder / "ledger.json"),
-                     ("posterior (NetCDF)", folder / "posterior.nc")],
+        extra_files=files,
         base_dir=folder,
     )
     page = write_report(ctx, folder / "report.html")
@@ -294,11 +293,11 @@ def _alternatives(art, spec: Spec, table: pl.DataFrame, fit, folder: Path) -> li
     return [f"model comparison (PSIS-LOO): best is {best['model']}"]
 
 
-def _diag_table(summary_pl: pl.DataFrame) -> pl.DataFrame:
+def _worst_parameters(summary_pl: pl.DataFrame, n: int = 15) -> pl.DataFrame:
+    """The ``n`` parameters with the smallest bulk ESS (the page orders them by R-hat)."""
     cols = [c for c in summary_pl.columns if c in
             ("parameter", "mean", "sd", "r_hat", "ess_bulk", "ess_tail")]
-    worst = summary_pl.select(cols).sort("ess_bulk").head(15)
-    return worst
+    return summary_pl.select(cols).sort("ess_bulk").head(n)
 
 
 def _crosscheck(art, table: pl.DataFrame, effects) -> str | None:

@@ -25,6 +25,10 @@ class Spec:
         return self.content.analysis.name or self.path.stem
 
     @property
+    def title(self) -> str:
+        return self.content.analysis.title or self.name
+
+    @property
     def data(self):
         return self.content.data
 
