@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from biasstats.effects.predict import stack_draws
+from biasstats.effects.predict import level_labels, stack_draws
 
 
 def grouped_ppc(fit, term: str | tuple[str, ...], prob: float = 0.95) -> pl.DataFrame:
@@ -41,15 +41,12 @@ def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, se
 
 def grouped_rates(spec, rep: np.ndarray, term, prob: float = 0.95) -> pl.DataFrame:
     """Observed vs replicated (S, cells) rates per level of ``term`` (``()`` = overall)."""
-    key = (term,) if isinstance(term, str) else tuple(term)
-    cells = spec.cells
-    if not all(c in cells.columns for c in key):
+    found = level_labels(spec.cells, term)
+    if found is None:
         raise KeyError(f"term {term!r} is not in the model's cells")
+    key, labels = found
     y = np.asarray(spec.y, dtype=float)
     n = np.asarray(spec.trials, dtype=float) if spec.trials is not None else np.ones_like(y)
-    labels = (cells.select(
-        pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator=":")
-    ).to_series().to_numpy() if key else np.full(cells.height, "all"))
     levels, inv = np.unique(labels, return_inverse=True)
     rows = []
     lo_q, hi_q = 100 * (1 - prob) / 2, 100 * (1 + prob) / 2

@@ -29,7 +29,7 @@ import polars as pl
 from scipy.special import expit, logit
 from scipy.stats import binom
 
-from biasstats.effects.predict import cell_weights, linear_predictor, stack_draws
+from biasstats.effects.predict import cell_weights, level_labels, linear_predictor, stack_draws
 from biasstats.effects.summaries import rope_on_scale, summarise
 from biasstats.ingest.bai2024.dscore import d_score
 
@@ -88,12 +88,6 @@ def expected_d_beta(mu: np.ndarray, phi: np.ndarray, m: int) -> np.ndarray:
     ss = np.arange(2 * m + 1)
     logw = betaln(ss + alpha[..., None], 2 * m - ss + beta[..., None]) - betaln(alpha, beta)[..., None]
     return np.exp(logw) @ g
-
-
-def _term_key(term) -> tuple[str, ...]:
-    if term == "overall":
-        return ()
-    return (term,) if isinstance(term, str) else tuple(term)
 
 
 def _words_per_valence(fit, table: pl.DataFrame | None) -> np.ndarray | None:
@@ -163,17 +157,11 @@ def compute_effects(
                 d_cells[:, sel] = expected_d_beta(p[:, sel], phi, int(mm))
     rows, per_term = [], {}
     for term in terms:
-        key = _term_key(term)
-        if not all(c in cells.columns for c in key):
+        found = level_labels(cells, term)
+        if found is None:
             continue
+        key, labels = found
         name = ":".join(key) or "overall"
-        if key:
-            labels = np.asarray(
-                cells.select(pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator=":"))
-                .to_series().to_list()
-            )
-        else:
-            labels = np.full(cells.height, "all")
         avg, levels, n = _level_weights(w, labels)
         pl_draws = p @ avg  # (S, L): weighted mean of p over the cells of each level
         per_term[name] = (levels, pl_draws)

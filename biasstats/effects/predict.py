@@ -7,6 +7,7 @@ effect size downstream is a function of draws — never of summaries.
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
 
 def stack_draws(post, name: str | None = None) -> np.ndarray:
@@ -44,3 +45,16 @@ def cell_weights(fit) -> np.ndarray:
     if spec.trials is not None:
         return np.asarray(spec.trials, dtype=float)
     return np.ones(len(spec.y))
+
+
+def level_labels(cells: pl.DataFrame, term) -> tuple[tuple[str, ...], np.ndarray] | None:
+    """The grouping columns of ``term`` (``"llm"``, ``("llm", "stereotype")``, ``"overall"`` /
+    ``()``) and each cell's level label (``"gpt4:guilt"``; ``"all"`` overall); None when the
+    cells lack one of the columns."""
+    key = () if term in ("overall", ()) else ((term,) if isinstance(term, str) else tuple(term))
+    if not all(c in cells.columns for c in key):
+        return None
+    if not key:
+        return key, np.full(cells.height, "all")
+    expr = pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator=":")
+    return key, cells.select(expr).to_series().to_numpy()
