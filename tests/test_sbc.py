@@ -11,6 +11,7 @@ import pytest
 
 from biasstats.checks.sbc import (
     CANONICAL_FORMULA,
+    SBC_SETTINGS,
     chisq_test,
     ecdf_test,
     reduced_bai_design,
@@ -82,13 +83,20 @@ def test_reduced_bai_design_shape():
     assert d["category"].n_unique() == 4 and d["stereotype"].n_unique() == 8
 
 
-@pytest.mark.slow
 def test_sbc_canonical_model_reduced_bai():
-    """The canonical model on a reduced Bai design (run by nox -s sbc / -s slow)."""
+    """The canonical bias model, automatic centring as in fit(), on a reduced Bai design
+    (3 LLMs x 4 categories x 2 stereotypes x 2 variants x 5 trials x 16 judgements), with the
+    settings of the larger run behind ``nox -s sbc``. About 80 s, most of it compiling one
+    model per centring choice."""
     design = reduced_bai_design(llms=3, stereotypes_per_category=2, variants=2, trials=5)
-    res = run_sbc(CANONICAL_FORMULA, design, "bernoulli", 60, draws=400, tune=400, chains=2,
-                  seed=7)
-    assert res.passed(ALPHA), res.tests
+    res = run_sbc(CANONICAL_FORMULA, design, "bernoulli", 40, seed=3, **SBC_SETTINGS)
+    scalars = set(res.tests.filter(~pl.col("parameter").str.contains(r"\["))
+                  ["parameter"])
+    assert scalars == {"Intercept", "sd_llm", "sd_category", "sd_category:stereotype",
+                       "sd_variant"}
+    assert res.tests.height == 5 + 3 + 4 + 8 + 2          # plus every level's effect
+    assert res.passed(ALPHA), res.tests.sort("p_ecdf").head(5)
+    assert res.settings["adaptation"] == "low_rank" and res.settings["target_accept"] == 0.95
 
 
 def test_parameter_selection():
