@@ -19,6 +19,9 @@ def test_biasstats_fit_is_callable_brms_style():
     assert {"sd_llm", "r_llm", "Intercept"} <= set(fit.param_names())
     assert fit.spec.n_rows == 400 and fit.spec.collapsed
     assert biasstats.fit.fit is not None  # the stage's function is still there by name
+    # target acceptance chosen from the model's geometry, and the reason recorded
+    assert fit.settings["target_accept"] in (0.9, 0.95, 0.99)
+    assert fit.settings["target_accept_reason"].startswith("automatic: largest funnel risk")
 
 
 @pytest.mark.filterwarnings("ignore")
@@ -29,7 +32,10 @@ def test_same_seed_gives_the_same_numbers_and_another_seed_does_not():
     kw = dict(data=df, family="bernoulli", chains=2, draws=60, tune=60, progress=False)
     f1 = biasstats.fit("congruent ~ 1 + (1|llm) + (1|variant)", seed=11, **kw)
     f2 = biasstats.fit("congruent ~ 1 + (1|llm) + (1|variant)", seed=11, **kw)
-    f3 = biasstats.fit("congruent ~ 1 + (1|llm) + (1|variant)", seed=12, **kw)
+    f3 = biasstats.fit("congruent ~ 1 + (1|llm) + (1|variant)", seed=12, target_accept=0.85,
+                       **kw)
+    assert f3.settings["target_accept"] == 0.85
+    assert f3.settings["target_accept_reason"] == "set by user"
     for group in ("posterior", "posterior_predictive", "log_likelihood"):
         a, b = f1.idata[group].to_dataset(), f2.idata[group].to_dataset()
         for var in a.data_vars:

@@ -266,3 +266,34 @@ def test_family_table_is_data():
         for k, v in fam.aux.items():
             parse_prior(v.format(sd_y=1.0, sd_logy=1.0), k)
     assert get_family("ordinal").name == "cumulative"
+
+
+def test_funnel_risk_and_automatic_target_accept():
+    """The chosen parameterisation's funnel risk (se/tau_lo centred, tau_hi/se non-centred)
+    sets the automatic target acceptance: well-separated levels keep 0.9; a 2-level term with
+    no real difference, whose SD the data cannot pin down, gets 0.99; a user's value stands."""
+    from biasstats.fit.sample import auto_target_accept
+
+    clear = prepare("y ~ 1 + (1|g)", _four_levels([-1.0, -0.3, 0.4, 1.0], 5000))
+    g = clear.groups[0]
+    lo = float(g.reason.split("range ")[1].split("-")[0])
+    assert g.centered and g.funnel_risk == pytest.approx(1 / lo, rel=0.05)
+    assert g.funnel_risk <= 0.5
+    value, why = auto_target_accept(clear)
+    assert value == 0.9 and why.startswith("automatic: largest funnel risk ")
+    assert "(g, centred;" in why
+
+    v = np.repeat(np.arange(2), 5000)                       # two variants, 60% and 61%
+    y = (np.tile(np.arange(5000), 2) < np.where(v == 0, 3000, 3050)).astype(float)
+    two = prepare("y ~ 1 + (1|v)", pl.DataFrame({"y": y, "v": v.astype(str)}))
+    t = two.groups[0]
+    hi = float(t.reason.split("range ")[1].split(" ")[0].split("-")[1])
+    assert not t.centered and t.funnel_risk == pytest.approx(hi, rel=0.05) and hi > 1
+    assert auto_target_accept(two) == (0.99, auto_target_accept(two)[1])
+    assert "(v, non-centred;" in auto_target_accept(two)[1]
+    # no group terms: the plain default
+    assert auto_target_accept(prepare("y ~ 1", pl.DataFrame({"y": y})))[0] == 0.9
+    # ordinal families have no working response: no risk, the default
+    assert prepare("y ~ 1 + (1|v)", pl.DataFrame({"y": y, "v": v.astype(str)}),
+                   "cumulative").groups[0].funnel_risk is None
+

@@ -22,7 +22,7 @@ def fit(
     draws: int = 1000,
     seed: int = 0,
     sampler: str = "nutpie",
-    target_accept: float = 0.9,
+    target_accept: float | None = None,
     centered: dict[str, bool] | None = None,
     progress: bool | None = None,
     adaptation: str = "low_rank",
@@ -36,6 +36,10 @@ def fit(
     ``priors``   overrides, e.g. ``{"sd_llm": "HalfNormal(1)", "Intercept": "Normal(0, 2)"}``
     ``centered`` per-grouping override of the automatic centring choice, ``{"llm": True}``
     ``sampler``  ``"nutpie"`` (default) or ``"pymc"``
+    ``target_accept`` NUTS target acceptance; None (default) chooses 0.9, 0.95 or 0.99 from
+                 how far the terms' parameterisations reach into their funnels
+                 (:func:`biasstats.fit.sample.auto_target_accept`); the choice and its reason
+                 are in ``Fit.settings``
     ``adaptation`` nutpie mass matrix: ``"low_rank"`` (default: diagonal plus a low-rank
                  correction that adapts to posterior correlations) or ``"diag"``. Measured
                  on the Bai-shaped study with an llm:stereotype term (211 parameters):
@@ -66,15 +70,20 @@ def fit_settings(**kw) -> FitSpec:
 def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = None) -> Fit:
     """Sample a model already prepared by :func:`biasstats.model.build.prepare` with
     ``settings`` (the ``[fit]`` table; its defaults when None)."""
-    from biasstats.fit.sample import sample_model
+    from biasstats.fit.sample import auto_target_accept, sample_model
     from biasstats.model.build import build_model
 
     settings = settings or FitSpec()
+    if settings.target_accept is None:
+        value, why = auto_target_accept(spec)
+        settings = settings.model_copy(update={"target_accept": value})
+    else:
+        why = "set by user"
     model = build_model(spec)
     idata, timings = sample_model(model, settings, progress)
     return Fit(idata=idata, spec=spec, model=model, timings=timings,
-               settings={**settings.model_dump(), "sampler": timings["sampler"],
-                         "centered": spec.describe_centring()})
+               settings={**settings.model_dump(), "target_accept_reason": why,
+                         "sampler": timings["sampler"], "centered": spec.describe_centring()})
 
 
 class _CallableModule(sys.modules[__name__].__class__):

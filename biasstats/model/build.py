@@ -64,6 +64,9 @@ class GroupSpec:
     correlated: bool
     parents: list[str] = field(default_factory=list)
     Q: np.ndarray | None = None      # (L, L-r) orthonormal basis of the zero-sum subspace
+    # how far the chosen parameterisation reaches into its funnel: se/tau_lo when centred,
+    # tau_hi/se when not (see _centring); None when the family has no working response
+    funnel_risk: float | None = None
 
     @property
     def name(self) -> str:
@@ -522,6 +525,7 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
         med_se2 = float(np.median(se2))
         B = med_se2 / (med_se2 + tau2) if (med_se2 + tau2) > 0 else 1.0
         reason = f"shrinkage B={B:.2f}, median info/level={float(np.median(info_l)):.3g}"
+        risk_c = risk_nc = None
         if s2 is None:
             auto = B < 0.5
         else:
@@ -546,6 +550,8 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
         else:
             g.centered = auto
             g.reason = reason + ("; correlated slopes" if g.correlated else "")
+        if risk_c is not None:
+            g.funnel_risk = risk_c if g.centered else risk_nc
 
 
 # ----------------------------------------------------------------------------- model

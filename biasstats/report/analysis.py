@@ -250,6 +250,7 @@ def _render(spec: Spec, ing, fit, folder: Path, cached: bool, files: list[tuple[
         sampler={k: st.get(k) for k in ("sampler", "chains", "tune", "draws", "seed",
                                          "target_accept", "adaptation")},
         notes=[f"centring: {k} {v}" for k, v in (st.get("centered") or {}).items()]
+        + [f"target_accept {st.get('target_accept')}: {st.get('target_accept_reason', 'set by user')}"]
         + (["posterior reused from cache (data, spec and versions unchanged)"] if cached else [])
         + notes + art.skipped,
     )

@@ -14,6 +14,14 @@ def _fmt(x: float, d: int = 2) -> str:
     return f"{x:.{d}f}".replace("-", "−")
 
 
+def _ta_reason(settings: dict) -> str:
+    """How the target acceptance was chosen, in brackets (empty when set by the user)."""
+    why = settings.get("target_accept_reason") or "set by user"
+    if why == "set by user":
+        return ""
+    return " (chosen from the largest funnel risk of the group terms' parameterisations)"
+
+
 def _parameterisation(centring: dict[str, str]) -> str:
     """One sentence naming the centred and non-centred group terms (empty without terms).
 
@@ -53,7 +61,7 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources) -> str:
         f"Priors: {priors}.",
         f"The posterior was sampled with {st.get('sampler', spec.fit.sampler)} (NUTS; "
         f"{st.get('chains')} chains, {st.get('tune')} warm-up and {st.get('draws')} retained "
-        f"draws each, target acceptance {st.get('target_accept')}, "
+        f"draws each, target acceptance {st.get('target_accept')}{_ta_reason(st)}, "
         f"{st.get('adaptation', 'low_rank').replace('_', '-')} mass-matrix adaptation, seed "
         f"{st.get('seed')}).",
         _parameterisation(st.get("centered") or {}),

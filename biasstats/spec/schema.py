@@ -59,7 +59,7 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     draws = 1000
     seed = 20240204
     sampler = "nutpie"         # or "pymc"
-    target_accept = 0.9
+    target_accept = 0.95       # default: automatic, 0.9 / 0.95 / 0.99 by the terms' funnel risk
     adaptation = "low_rank"    # nutpie mass matrix: "low_rank" (default) or "diag"
 """
 
@@ -160,7 +160,8 @@ class FitSpec(_Strict):
     draws: int = Field(default=1000, ge=1)
     seed: int = 20240204
     sampler: Literal["nutpie", "pymc"] = "nutpie"
-    target_accept: float = Field(default=0.9, gt=0, lt=1)
+    # None (omitted): chosen from the model's geometry (fit.sample.auto_target_accept)
+    target_accept: float | None = Field(default=None, gt=0, lt=1)
     adaptation: Literal["low_rank", "diag"] = "low_rank"  # nutpie mass-matrix adaptation
 
 
