@@ -37,6 +37,12 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     print(result.ledger.render())
     print(f"model: {fit.formula}  [{fit.family}]")
     print(f"priors:\n{fit.priors}")
+    st = fit.settings
+    print(f"sampler: {st.get('sampler')}, {st.get('chains')} chains x {st.get('draws')} draws "
+          f"({st.get('tune')} warm-up), {str(st.get('adaptation')).replace('_', '-')} mass matrix, "
+          f"target_accept {st.get('target_accept')} ({st.get('target_accept_reason', 'set by user')})")
+    for name, how in (st.get("centered") or {}).items():
+        print(f"  ({name}) {how}")
     with_summary = fit.summary()
     print(with_summary.to_string(max_rows=40))
     diag = fit.diagnostics(with_summary)

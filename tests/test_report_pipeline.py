@@ -155,3 +155,28 @@ def test_cache_key_follows_the_model_code(tidy_study, monkeypatch):
     assert from_spec._key(result.spec, prepared)[0] == key  # stable
     monkeypatch.setattr(from_spec, "code_digest", lambda: "0" * 64)
     assert from_spec._key(result.spec, prepared)[0] != key
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_cli_fit_writes_a_posterior_plain_arviz_reads(tidy_study, tmp_path, capsys):
+    """``biasstats fit SPEC``: posterior.nc under the output folder, readable without biasstats;
+    the printout names the sampler settings and how they were chosen; a rerun reuses it."""
+    import arviz_base as azb
+    import xarray as xr
+
+    spec = _spec(tidy_study, "cli_fit", chains=2, tune=300, draws=200)
+    out = tmp_path / "fit"
+    assert main(["fit", str(spec), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "sampler: nutpie, 2 chains x 200 draws (300 warm-up), low-rank mass matrix, " \
+           "target_accept 0.9" in printed and "(automatic: largest funnel risk" in printed
+    assert "  (llm) centred (" in printed and "  (variant) " in printed
+    assert f"wrote {out / 'posterior.nc'}" in printed
+    tree = xr.open_datatree(out / "posterior.nc")
+    assert tree.posterior["sd_llm"].shape == (2, 200)
+    assert {"posterior", "posterior_predictive", "log_likelihood", "observed_data",
+            "sample_stats"} <= set(tree.children)
+    assert azb.convert_to_datatree(tree).posterior["r_llm"].sizes["llm"] == 3
+    assert not list(out.glob("*.tmp*"))                          # atomic: no leftovers
+    assert main(["fit", str(spec), "--out", str(out)]) == 0
+    assert f"reused cached posterior {out / 'posterior.nc'}" in capsys.readouterr().out
