@@ -58,3 +58,116 @@ def level_labels(cells: pl.DataFrame, term) -> tuple[tuple[str, ...], np.ndarray
         return key, np.full(cells.height, "all")
     expr = pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator=":")
     return key, cells.select(expr).to_series().to_numpy()
+
+
+# ----------------------------------------------------------------------------- new data
+NEW_LEVELS = ("sample", "zero", "error")
+
+
+def _new_design(info, pdf, what: str) -> np.ndarray:
+    """The design of new rows from a fitted patsy DesignInfo (same coding and levels)."""
+    import patsy
+
+    from biasstats.errors import SpecError, first_line
+
+    try:
+        return np.asarray(patsy.build_design_matrices([info], pdf, NA_action="raise")[0],
+                          dtype=float)
+    except patsy.PatsyError as e:
+        raise SpecError(f"newdata: {what}: {first_line(e)}") from None
+
+
+def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
+    """Posterior draws of the linear predictor for each row of ``newdata``: (S, rows).
+
+    ``newdata`` needs every covariate the formula uses (not the response). Fixed effects are
+    coded with the fitted design (patsy), so factor levels must be ones the fit saw. A level
+    of a grouping factor the fit did not see (a new prompt variant, a new LLM, a new
+    llm:stereotype pair) is handled by ``new_levels``:
+
+    * ``"sample"`` (default, brms' ``sample_new_levels = "gaussian"``): drawn from the fitted
+      population, per posterior draw ``r_new ~ Normal(0, sd)`` (with the fitted correlation
+      for correlated slopes), so predictions carry the between-level uncertainty;
+    * ``"zero"``: the average level (effect 0), i.e. the population mean;
+    * ``"error"``: refuse with a one-line error naming the level and term.
+
+    The same ``seed`` gives the same draws. Single-predictor families only.
+    """
+    from biasstats.errors import SpecError
+    from biasstats.model.build import _level_labels, _to_polars
+
+    spec = fit.spec
+    if spec.n_linpred != 1:
+        raise SpecError(f"newdata: family '{spec.family.name}' has {spec.n_linpred} linear "
+                        "predictors; prediction supports single-predictor families")
+    if new_levels not in NEW_LEVELS:
+        raise SpecError(f"new_levels must be one of {', '.join(NEW_LEVELS)}; got '{new_levels}'")
+    nd = _to_polars(newdata)
+    pf = spec.formula
+    need = [c for c in pf.columns() if c not in (pf.response, pf.trials)]
+    for c in need:
+        if c not in nd.columns:
+            raise SpecError(f"newdata: missing column '{c}' (the model uses "
+                            f"{', '.join(need)})")
+        if nd[c].null_count():
+            raise SpecError(f"newdata: column '{c}' has {nd[c].null_count()} missing value(s)")
+    if nd.height == 0:
+        raise SpecError("newdata: no rows")
+    import pandas as pd
+
+    pdf = nd.select(need).to_pandas() if need else pd.DataFrame(index=range(nd.height))
+    post = fit.idata["posterior"].to_dataset()
+    S = post.sizes["chain"] * post.sizes["draw"]
+    eta = np.zeros((S, nd.height))
+    if spec.has_intercept:
+        eta += stack_draws(post, "Intercept")[:, None]
+    if spec.fixed_names:
+        X = _new_design(spec.fixed_info, pdf, f"fixed-effects part '{pf.fixed}'")
+        cols = [spec.fixed_info.column_names.index(c) for c in spec.fixed_names]
+        eta += stack_draws(post, "b") @ X[:, cols].T
+    rng = np.random.default_rng(seed)
+    for g in spec.groups:
+        labels = _level_labels(nd, g.term.factors).astype(str)
+        pos = {lvl: i for i, lvl in enumerate(g.levels)}
+        idx = np.array([pos.get(lvl, -1) for lvl in labels], dtype=np.int64)
+        Zfull = _new_design(g.z_info, pdf, f"varying part of term '{g.term.source}'")
+        Z = Zfull[:, [g.z_info.column_names.index(c) for c in g.coefs]]
+        r = stack_draws(post, f"r_{g.name}")
+        r = r[:, None, :] if r.ndim == 2 else r                     # (S, coefs, levels)
+        new = sorted(set(labels[idx < 0].tolist()))
+        if new:
+            if new_levels == "error":
+                raise SpecError(f"newdata: level '{new[0]}' of '{g.name}' is not in the fitted "
+                                "data; use new_levels='sample' (drawn from the fitted "
+                                "population) or 'zero' (the average level)")
+            k = r.shape[1]
+            extra = np.zeros((S, k, len(new)))
+            if new_levels == "sample":
+                sd = stack_draws(post, f"sd_{g.name}").reshape(S, k)
+                z = rng.standard_normal((S, k, len(new)))
+                if g.correlated:
+                    chol = np.linalg.cholesky(stack_draws(post, f"cor_{g.name}"))
+                    z = np.einsum("sij,sjn->sin", chol, z)
+                extra = sd[:, :, None] * z
+            r = np.concatenate([r, extra], axis=2)
+            at = {lvl: len(g.levels) + i for i, lvl in enumerate(new)}
+            idx = np.where(idx >= 0, idx, [at.get(lvl, 0) for lvl in labels])
+        eta += np.einsum("skn,nk->sn", r[:, :, idx], Z)
+    return eta
+
+
+def posterior_epred(fit, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
+    """Posterior draws of the expected response for each row of ``newdata``: (S, rows).
+
+    The family's mean (:attr:`biasstats.model.families.Family.mean`): the probability of a
+    congruent answer for the binomial families (per trial, whatever ``n`` is), the mean for
+    gaussian / lognormal / count families. See :func:`posterior_linpred` for ``new_levels``."""
+    from biasstats.errors import SpecError
+
+    fam = fit.spec.family
+    if fam.mean is None:
+        raise SpecError(f"newdata: family '{fam.name}' has no single expected value per row")
+    eta = posterior_linpred(fit, newdata, new_levels=new_levels, seed=seed)
+    post = fit.idata["posterior"].to_dataset()
+    aux = {a: stack_draws(post, a)[:, None] for a in fam.aux if a in post}
+    return fam.mean(eta, aux)

@@ -84,6 +84,36 @@ class Fit:
         return azs.summary(self.idata, var_names=var_names or self.param_names(),
                            ci_prob=ci_prob, ci_kind="hdi", round_to="none")
 
+    def linpred(self, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
+        """Draws (S, rows) of the linear predictor for ``newdata`` (brms' posterior_linpred);
+        see :func:`biasstats.effects.predict.posterior_linpred`."""
+        from biasstats.effects.predict import posterior_linpred
+
+        return posterior_linpred(self, newdata, new_levels=new_levels, seed=seed)
+
+    def epred(self, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
+        """Draws (S, rows) of the expected response for ``newdata`` (brms' posterior_epred):
+        P(congruent) for the binomial families; see
+        :func:`biasstats.effects.predict.posterior_epred`."""
+        from biasstats.effects.predict import posterior_epred
+
+        return posterior_epred(self, newdata, new_levels=new_levels, seed=seed)
+
+    def predict(self, newdata, *, new_levels: str = "sample", seed: int = 0,
+                prob: float = 0.95):
+        """``newdata`` (polars) with the posterior mean, sd and ``prob`` HDI of the expected
+        response per row (columns ``mean``, ``sd``, ``hdi_low``, ``hdi_high``)."""
+        import polars as pl
+
+        from biasstats.effects.summaries import hdi
+        from biasstats.model.build import _to_polars
+
+        d = self.epred(newdata, new_levels=new_levels, seed=seed)
+        h = hdi(d, prob)
+        return _to_polars(newdata).with_columns(
+            pl.Series("mean", d.mean(axis=0)), pl.Series("sd", d.std(axis=0, ddof=1)),
+            pl.Series("hdi_low", h[:, 0]), pl.Series("hdi_high", h[:, 1]))
+
     def diagnostics(self, summary: pd.DataFrame | None = None) -> dict:
         """max R-hat, min bulk/tail ESS, divergences, BFMI per chain.
 

@@ -67,6 +67,7 @@ class GroupSpec:
     # how far the chosen parameterisation reaches into its funnel: se/tau_lo when centred,
     # tau_hi/se when not (see _centring); None when the family has no working response
     funnel_risk: float | None = None
+    z_info: Any = None               # patsy DesignInfo of the varying part (for new data)
 
     @property
     def name(self) -> str:
@@ -95,6 +96,7 @@ class ModelSpec:
     obs_dim: str
     response_levels: list | None = None   # ordinal / categorical
     data_hash: str = ""
+    fixed_info: Any = None                # patsy DesignInfo of the fixed part (for new data)
 
     @property
     def n_linpred(self) -> int:
@@ -277,14 +279,15 @@ def prepare(
                             "intercepts only")
         groups.append(GroupSpec(term=t, levels=[str(v) for v in levels], idx=idx.astype(np.int64),
                                 Z=Z, coefs=coefs, centered=False, reason="",
-                                correlated=t.correlated and len(coefs) > 1))
+                                correlated=t.correlated and len(coefs) > 1,
+                                z_info=zm.design_info))
 
     spec = ModelSpec(
         formula=pf, family=fam, y=np.asarray(y), trials=trials, X=X, fixed_names=keep,
         has_intercept=has_int, groups=groups, priors={},
         cells=cells_out, collapsed=do_collapse, n_rows=df.height, n_dropped=n_dropped,
         obs_dim="cell" if do_collapse else "obs", response_levels=response_levels,
-        data_hash=dhash,
+        data_hash=dhash, fixed_info=dm.design_info,
     )
     _constraints(spec)
     spec.priors = _priors(spec, priors or {})

@@ -110,6 +110,10 @@ class Family:
     collapse: bool = False
     scale: str = "link"
     vector_aux: tuple[str, ...] = ()  # aux parameters with one entry per response threshold
+    # expected response per observation (per trial for the binomial families) from the linear
+    # predictor and the aux draws: mean(eta, aux) -> array; None when it is not one number
+    # (ordinal, categorical)
+    mean: Callable | None = None
 
     def check_response(self, y: np.ndarray, term: str, trials: np.ndarray | None = None) -> None:
         """Raise SpecError (naming the response term) if y cannot come from this family."""
@@ -132,26 +136,48 @@ class Family:
             raise SpecError(f"response '{term}' must hold {bad} for family '{self.name}'")
 
 
+def _mean_logistic(eta, aux):
+    from scipy.special import expit
+
+    return expit(eta)
+
+
+def _mean_identity(eta, aux):
+    return eta
+
+
+def _mean_exp(eta, aux):
+    return np.exp(eta)
+
+
+def _mean_lognormal(eta, aux):
+    return np.exp(eta + aux["sigma"] ** 2 / 2)
+
+
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in [
-        Family("bernoulli", "logit", _binomial, response="binary", collapse=True),
-        Family("binomial", "logit", _binomial, response="count_trials", collapse=True),
+        Family("bernoulli", "logit", _binomial, response="binary", collapse=True,
+               mean=_mean_logistic),
+        Family("binomial", "logit", _binomial, response="count_trials", collapse=True,
+               mean=_mean_logistic),
         # k of n with extra-binomial variation between the n-groups (e.g. the 16 word
         # judgements of one trial share a trial-level p ~ Beta(mu*phi, (1-mu)*phi)):
         # mean P = mu = logistic(eta), intra-trial correlation 1/(1+phi). Not collapsed:
         # a sum of beta-binomials is not beta-binomial.
         Family("beta_binomial", "logit", _beta_binomial, aux={"phi": "Exponential(scale=20)"},
-               response="count_trials"),
+               response="count_trials", mean=_mean_logistic),
         Family("gaussian", "identity", _gaussian, aux={"sigma": "Exponential(scale={sd_y})"},
-               scale="y"),
+               scale="y", mean=_mean_identity),
         Family("student_t", "identity", _student_t,
-               aux={"sigma": "Exponential(scale={sd_y})", "nu": "Gamma(2, 0.1)"}, scale="y"),
+               aux={"sigma": "Exponential(scale={sd_y})", "nu": "Gamma(2, 0.1)"}, scale="y",
+               mean=_mean_identity),  # the location (the mean when nu > 1)
         Family("lognormal", "identity", _lognormal, aux={"sigma": "Exponential(scale={sd_logy})"},
-               response="positive", scale="logy"),
-        Family("beta", "logit", _beta, aux={"phi": "Gamma(2, 0.1)"}, response="unit"),
+               response="positive", scale="logy", mean=_mean_lognormal),
+        Family("beta", "logit", _beta, aux={"phi": "Gamma(2, 0.1)"}, response="unit",
+               mean=_mean_logistic),
         Family("negative_binomial", "log", _negative_binomial, aux={"alpha": "Gamma(2, 0.5)"},
-               response="count"),
+               response="count", mean=_mean_exp),
         Family("cumulative", "cumulative-logit", _cumulative, aux={"cutpoints": "Normal(0, 2.5)"},
                response="ordinal", intercept=False, vector_aux=("cutpoints",)),
         Family("categorical", "multinomial-logit", _categorical, response="categorical"),
