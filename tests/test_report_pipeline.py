@@ -89,6 +89,8 @@ def test_tables_recover_known_truth_and_cache_is_reused(tidy_study, tmp_path):
     assert "Sampling diagnostics failed" not in html and "<svg" in html
     assert "Group terms were sampled centred or non-centred, chosen per term" in html
     assert "low-rank mass-matrix adaptation" in html
+    assert ("target acceptance 0.9 (chosen from the largest funnel risk of the group terms"
+            in html)
     assert "http://" not in html and "https://" not in html
     index = (out / "index.html").read_text()
     assert 'href="truth/report.html"' in index
@@ -180,3 +182,14 @@ def test_cli_fit_writes_a_posterior_plain_arviz_reads(tidy_study, tmp_path, caps
     assert not list(out.glob("*.tmp*"))                          # atomic: no leftovers
     assert main(["fit", str(spec), "--out", str(out)]) == 0
     assert f"reused cached posterior {out / 'posterior.nc'}" in capsys.readouterr().out
+
+
+def test_methods_sentence_on_target_acceptance():
+    from biasstats.fit.sample import auto_target_accept
+    from biasstats.model.build import prepare
+    from biasstats.report.methods import _ta_reason
+
+    none = prepare("y ~ x", pl.DataFrame({"y": [0.0, 1.0, 1.0, 0.0], "x": [0.1, 0.5, 0.9, 0.2]}))
+    reason = auto_target_accept(none)[1]
+    assert _ta_reason({"target_accept_reason": reason}) == " (the default; no group terms)"
+    assert _ta_reason({"target_accept_reason": "set by user"}) == ""

@@ -19,6 +19,8 @@ def _ta_reason(settings: dict) -> str:
     why = settings.get("target_accept_reason") or "set by user"
     if why == "set by user":
         return ""
+    if "funnel risk" not in why or "no group term" in why:
+        return " (the default; no group terms)"
     return " (chosen from the largest funnel risk of the group terms' parameterisations)"
 
 
