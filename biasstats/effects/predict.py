@@ -17,26 +17,34 @@ def stack_draws(post, name: str | None = None) -> np.ndarray:
     return a.reshape((-1,) + a.shape[2:])
 
 
+def _eta(post, spec, X: np.ndarray, terms) -> np.ndarray:
+    """Intercept + X @ b + sum of r[:, :, idx] * Z over ``terms`` = [(r (S, coefs, levels),
+    idx (rows,), Z (rows, coefs))], draw by draw: (S, rows)."""
+    S = post.sizes["chain"] * post.sizes["draw"]
+    eta = np.zeros((S, X.shape[0]))
+    if spec.has_intercept:
+        eta += stack_draws(post, "Intercept")[:, None]
+    if spec.fixed_names:
+        eta += stack_draws(post, "b") @ X.T
+    for r, idx, Z in terms:
+        eta += np.einsum("skn,nk->sn", r[:, :, idx], Z)
+    return eta
+
+
+def _group_draws(post, g) -> np.ndarray:
+    """r_<term> draws as (S, coefs, levels)."""
+    r = stack_draws(post, f"r_{g.name}")
+    return r[:, None, :] if r.ndim == 2 else r
+
+
 def linear_predictor(fit) -> np.ndarray:
     """eta[s, c]: draw s, cell c (``fit.spec.cells`` order). Single-predictor families only."""
     spec = fit.spec
     if spec.n_linpred != 1:
         raise ValueError(f"family '{spec.family.name}' has {spec.n_linpred} linear predictors")
     post = fit.idata["posterior"].to_dataset()
-    n = len(spec.y)
-    S = post.sizes["chain"] * post.sizes["draw"]
-    eta = np.zeros((S, n))
-    if spec.has_intercept:
-        eta += stack_draws(post, "Intercept")[:, None]
-    if spec.fixed_names:
-        eta += stack_draws(post, "b") @ spec.X.T
-    for g in spec.groups:
-        r = stack_draws(post, f"r_{g.name}")
-        if r.ndim == 2:  # (S, levels): varying intercept (or one slope)
-            eta += r[:, g.idx] * g.Z[:, 0][None, :]
-        else:  # (S, coefs, levels)
-            eta += np.einsum("skc,ck->sc", r[:, :, g.idx], g.Z)
-    return eta
+    return _eta(post, spec, spec.X if spec.fixed_names else np.zeros((len(spec.y), 0)),
+                [(_group_draws(post, g), g.idx, g.Z) for g in spec.groups])
 
 
 def cell_weights(fit) -> np.ndarray:
@@ -56,8 +64,9 @@ def level_labels(cells: pl.DataFrame, term) -> tuple[tuple[str, ...], np.ndarray
         return None
     if not key:
         return key, np.full(cells.height, "all")
-    expr = pl.concat_str([pl.col(c).cast(pl.Utf8) for c in key], separator=":")
-    return key, cells.select(expr).to_series().to_numpy()
+    from biasstats.model.build import _level_labels  # the fit's own labelling of levels
+
+    return key, _level_labels(cells, key)
 
 
 # ----------------------------------------------------------------------------- new data
@@ -94,7 +103,7 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
     The same ``seed`` gives the same draws. Single-predictor families only.
     """
     from biasstats.errors import SpecError
-    from biasstats.model.build import _level_labels, _to_polars
+    from biasstats.model.build import _to_polars
 
     spec = fit.spec
     if spec.n_linpred != 1:
@@ -118,22 +127,19 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
     pdf = nd.select(need).to_pandas() if need else pd.DataFrame(index=range(nd.height))
     post = fit.idata["posterior"].to_dataset()
     S = post.sizes["chain"] * post.sizes["draw"]
-    eta = np.zeros((S, nd.height))
-    if spec.has_intercept:
-        eta += stack_draws(post, "Intercept")[:, None]
+    X = np.zeros((nd.height, 0))
     if spec.fixed_names:
-        X = _new_design(spec.fixed_info, pdf, f"fixed-effects part '{pf.fixed}'")
-        cols = [spec.fixed_info.column_names.index(c) for c in spec.fixed_names]
-        eta += stack_draws(post, "b") @ X[:, cols].T
+        full = _new_design(spec.fixed_info, pdf, f"fixed-effects part '{pf.fixed}'")
+        X = full[:, [spec.fixed_info.column_names.index(c) for c in spec.fixed_names]]
     rng = np.random.default_rng(seed)
+    terms = []
     for g in spec.groups:
-        labels = _level_labels(nd, g.term.factors).astype(str)
+        labels = level_labels(nd, g.term.factors)[1].astype(str)
         pos = {lvl: i for i, lvl in enumerate(g.levels)}
         idx = np.array([pos.get(lvl, -1) for lvl in labels], dtype=np.int64)
         Zfull = _new_design(g.z_info, pdf, f"varying part of term '{g.term.source}'")
         Z = Zfull[:, [g.z_info.column_names.index(c) for c in g.coefs]]
-        r = stack_draws(post, f"r_{g.name}")
-        r = r[:, None, :] if r.ndim == 2 else r                     # (S, coefs, levels)
+        r = _group_draws(post, g)
         new = sorted(set(labels[idx < 0].tolist()))
         if new:
             if new_levels == "error":
@@ -152,8 +158,8 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
             r = np.concatenate([r, extra], axis=2)
             at = {lvl: len(g.levels) + i for i, lvl in enumerate(new)}
             idx = np.where(idx >= 0, idx, [at.get(lvl, 0) for lvl in labels])
-        eta += np.einsum("skn,nk->sn", r[:, :, idx], Z)
-    return eta
+        terms.append((r, idx, Z))
+    return _eta(post, spec, X, terms)
 
 
 def posterior_epred(fit, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
