@@ -191,5 +191,5 @@ def test_methods_sentence_on_target_acceptance():
 
     none = prepare("y ~ x", pl.DataFrame({"y": [0.0, 1.0, 1.0, 0.0], "x": [0.1, 0.5, 0.9, 0.2]}))
     reason = auto_target_accept(none)[1]
-    assert _ta_reason({"target_accept_reason": reason}) == " (the default; no group terms)"
-    assert _ta_reason({"target_accept_reason": "set by user"}) == ""
+    assert _ta_reason({"target_accept_reason": reason}, none) == " (the default; no group terms)"
+    assert _ta_reason({"target_accept_reason": "set by user"}, none) == ""

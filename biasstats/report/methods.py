@@ -14,13 +14,15 @@ def _fmt(x: float, d: int = 2) -> str:
     return f"{x:.{d}f}".replace("-", "−")
 
 
-def _ta_reason(settings: dict) -> str:
-    """How the target acceptance was chosen, in brackets (empty when set by the user)."""
-    why = settings.get("target_accept_reason") or "set by user"
-    if why == "set by user":
+def _ta_reason(settings: dict, spec) -> str:
+    """How the target acceptance was chosen, in brackets (empty when set by the user);
+    ``spec`` is the fit's ModelSpec (its terms' funnel risks decided the automatic value)."""
+    if (settings.get("target_accept_reason") or "set by user") == "set by user":
         return ""
-    if "funnel risk" not in why or "no group term" in why:
+    if not spec.groups:
         return " (the default; no group terms)"
+    if all(g.funnel_risk is None for g in spec.groups):
+        return " (the default)"
     return " (chosen from the largest funnel risk of the group terms' parameterisations)"
 
 
@@ -63,7 +65,7 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources) -> str:
         f"Priors: {priors}.",
         f"The posterior was sampled with {st.get('sampler', spec.fit.sampler)} (NUTS; "
         f"{st.get('chains')} chains, {st.get('tune')} warm-up and {st.get('draws')} retained "
-        f"draws each, target acceptance {st.get('target_accept')}{_ta_reason(st)}, "
+        f"draws each, target acceptance {st.get('target_accept')}{_ta_reason(st, fit.spec)}, "
         f"{st.get('adaptation', 'low_rank').replace('_', '-')} mass-matrix adaptation, seed "
         f"{st.get('seed')}).",
         _parameterisation(st.get("centered") or {}),
