@@ -70,6 +70,12 @@ def test_no_term_standing_out_and_no_divergences():
     assert divergence_hint(flat) == ("no group SD stands out at the divergent draws (largest "
                                      "shift +0.2 SD, sd_llm): raise [fit] target_accept "
                                      "(e.g. 0.95, 0.99)")
+    # the advice starts above the target acceptance the fit already used
+    assert divergence_hint(flat, target_accept=0.9).endswith("target_accept (e.g. 0.95, 0.99)")
+    assert divergence_hint(flat, target_accept=0.95).endswith(
+        "raise [fit] target_accept above its 0.95 (e.g. 0.99)")
+    assert divergence_hint(flat, target_accept=0.99).endswith(
+        "raise [fit] target_accept above its 0.99 (e.g. 0.995)")
 
 
 def test_gate_failure_message_carries_the_hint():

@@ -109,20 +109,28 @@ def locate_divergences(idata, centred: Mapping[str, bool]) -> list[dict]:
     return rows
 
 
-_RAISE_TA = "raise [fit] target_accept (e.g. 0.95, 0.99)"
+def _raise_ta(current: float | None) -> str:
+    """The step-size advice, above the target acceptance the fit already used."""
+    if current is None or current < 0.95:
+        return "raise [fit] target_accept (e.g. 0.95, 0.99)"
+    nxt = 0.99 if current < 0.99 else 0.995
+    return f"raise [fit] target_accept above its {current:g} (e.g. {nxt})"
 
 
-def divergence_hint(rows: list[dict], min_shift: float = 0.5) -> str:
+def divergence_hint(rows: list[dict], min_shift: float = 0.5,
+                    target_accept: float | None = None) -> str:
     """One sentence: where the divergences sit and what to try (empty without divergences).
 
     A centred term diverging at small SD (shift < 0) or a non-centred one at large SD
-    (shift > 0) points at its parameterisation; anything else at the step size."""
+    (shift > 0) points at its parameterisation; anything else at the step size, above the
+    ``target_accept`` the fit used (automatic choices can already be 0.95 or 0.99)."""
     if not rows:
         return ""
+    raise_ta = _raise_ta(target_accept)
     top = rows[0]
     if abs(top["shift"]) < min_shift:
         return (f"no group SD stands out at the divergent draws (largest shift "
-                f"{top['shift']:+.1f} SD, {top['parameter']}): {_RAISE_TA}")
+                f"{top['shift']:+.1f} SD, {top['parameter']}): {raise_ta}")
     where = (f"they sit at {'small' if top['shift'] < 0 else 'large'} {top['parameter']} "
              f"({top['shift']:+.1f} SD on the log scale; the term is "
              f"{'centred' if top['centred'] else 'non-centred'})")
@@ -130,5 +138,5 @@ def divergence_hint(rows: list[dict], min_shift: float = 0.5) -> str:
         term = top["term"]
         key = term if term.replace("_", "").isalnum() else f'"{term}"'
         return (f"{where}: try [model.centered] {key} = {str(not top['centred']).lower()}, "
-                f"or {_RAISE_TA}")
-    return f"{where}: {_RAISE_TA}"
+                f"or {raise_ta}")
+    return f"{where}: {raise_ta}"

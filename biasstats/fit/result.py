@@ -140,7 +140,8 @@ class Fit:
             from biasstats.checks.convergence import divergence_hint, locate_divergences
 
             out["divergence_hint"] = divergence_hint(locate_divergences(
-                self.idata, {g.name: g.centered for g in self.spec.groups}))
+                self.idata, {g.name: g.centered for g in self.spec.groups}),
+                target_accept=self.settings.get("target_accept"))
         if self.timings.get("sampling_s"):
             out["sampling_s"] = round(self.timings["sampling_s"], 2)
             out["min_ess_bulk_per_s"] = out["min_ess_bulk"] / self.timings["sampling_s"]
