@@ -42,14 +42,13 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from biasstats.errors import SpecError, first_line
+from biasstats.errors import SpecError
 from biasstats.model.families import Family, get_family
 from biasstats.model.formula import GroupTerm, ParsedFormula, check_columns, parse_formula
 from biasstats.model.priors import POSITIVE, Prior, parse_prior
+from biasstats.model.terms import build_design, has_stateful
 
 __all__ = ["GroupSpec", "ModelSpec", "prepare", "build_model", "data_hash"]
-
-_STATEFUL = ("center(", "standardize(", "scale(")
 
 
 @dataclass
@@ -141,14 +140,6 @@ def complete_rows(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     return df.filter(pl.all_horizontal(keep))
 
 
-def _design(patsy, expr: str, pdf: pd.DataFrame, what: str) -> pd.DataFrame:
-    """patsy design matrix of ``expr``; a formula patsy cannot read is a one-line SpecError."""
-    try:
-        return patsy.dmatrix(expr, pdf, return_type="dataframe", NA_action="raise")
-    except patsy.PatsyError as e:
-        raise SpecError(f"{what} not understood: {first_line(e)}") from None
-
-
 def _constant_column(dm: pd.DataFrame) -> str | None:
     """The first column other than the intercept that is constant in the data, if any."""
     return next((c for c in dm.columns
@@ -173,8 +164,6 @@ def prepare(
     collapse: bool | None = None,
 ) -> ModelSpec:
     """Validate and turn (formula, data) into the arrays and priors of a model."""
-    import patsy
-
     fam = family if isinstance(family, Family) else get_family(family)
     pf = parse_formula(formula)
     df = _to_polars(data)
@@ -219,10 +208,11 @@ def prepare(
     do_collapse = fam.collapse if collapse is None else (collapse and fam.collapse)
     covars = [c for c in used if c not in (pf.response, pf.trials)]
     if do_collapse:
-        for s in _STATEFUL:
-            if s in pf.fixed or any(s in g.expr for g in pf.groups):
+        for expr in (pf.fixed, *(g.expr for g in pf.groups)):
+            s = has_stateful(expr)
+            if s:
                 raise SpecError(
-                    f"stateful transform '{s[:-1]}' in formula '{pf.formula}' would be computed "
+                    f"stateful transform '{s}' in formula '{pf.formula}' would be computed "
                     "over collapsed cells; standardise the column before fitting"
                 )
         n_expr = pl.col(pf.trials).sum() if pf.trials else pl.len()
@@ -248,7 +238,7 @@ def prepare(
     pdf = frame.to_pandas() if frame.width else pd.DataFrame(index=range(n))
 
     # ---- fixed effects (patsy)
-    dm = _design(patsy, pf.fixed, pdf, f"fixed-effects part '{pf.fixed}'")
+    dm = build_design(pf.fixed, pdf, f"fixed-effects part '{pf.fixed}'")
     names = list(dm.columns)
     has_int = "Intercept" in names and fam.intercept
     keep = [c for c in names if c != "Intercept"]
@@ -265,7 +255,7 @@ def prepare(
         if len(levels) < 2:
             raise SpecError(f"grouping factor '{t.name}' in term '{t.source}' has only one level "
                             f"('{levels[0]}'); a group term needs at least 2")
-        zm = _design(patsy, t.expr, pdf, f"varying part '{t.expr}' of term '{t.source}'")
+        zm = build_design(t.expr, pdf, f"varying part '{t.expr}' of term '{t.source}'")
         coefs = list(zm.columns)
         Z = zm.to_numpy(dtype=float)
         const = _constant_column(zm)

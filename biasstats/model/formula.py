@@ -1,9 +1,12 @@
 """lme4/brms-style model formulas.
 
 A small, fully tested grammar of our own for the parts patsy does not know (the response side
-and the ``( ... | g)`` group terms); the fixed-effects part is handed verbatim to patsy, so
-categorical coding, interactions, ``0 +`` / ``- 1`` and transforms behave exactly as in
-statsmodels and the same fixed part can be fitted there.
+and the ``( ... | g)`` group terms). The fixed-effects part and each term's varying part use
+patsy's term algebra (``+ - * : / **``, ``0 +`` / ``- 1``), so categorical coding and
+interactions behave exactly as in statsmodels, but **no part of a formula ever reaches Python
+``eval``**: every factor is parsed with :mod:`ast`, checked against a whitelist of columns,
+numbers, arithmetic and a few transforms, and computed by :mod:`biasstats.model.terms`.
+Column names that are not identifiers are quoted with backticks: ``y ~ `reply length` ``.
 
 Supported::
 
@@ -14,6 +17,7 @@ Supported::
     y ~ x + (x | g)                      varying slope, correlated (LKJ)
     y ~ x + (x || g)                     varying slope, uncorrelated
     k | trials(n) ~ x + (1 | g)          binomial response
+    y ~ C(x, Treatment('b')) + log(z)    whitelisted transforms (see biasstats.model.terms)
 
 Every user mistake raises :class:`~biasstats.errors.SpecError` with a one-line message that
 names the offending term.
@@ -21,20 +25,16 @@ names the offending term.
 
 from __future__ import annotations
 
-import io
-import keyword
 import re
-import tokenize
 from dataclasses import dataclass, field
 
 from biasstats.errors import SpecError
+from biasstats.model.terms import design_terms, term_columns
 
 __all__ = ["GroupTerm", "ParsedFormula", "parse_formula", "check_columns", "split_top_level"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z_0-9.]*$")
-# Names patsy understands inside a formula that are not data columns.
-_PATSY_NAMES = {"C", "I", "Q", "np", "center", "standardize", "scale", "bs", "cr", "cc", "te",
-                "Treatment", "Sum", "Diff", "Helmert", "Poly", "levels", "Intercept"}
+_QUOTED = re.compile(r"^`([^`]+)`$")
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,9 @@ class ParsedFormula:
     def columns(self) -> list[str]:
         """Every data column the formula references (response first)."""
         cols = [self.response] + ([self.trials] if self.trials else [])
-        cols += _identifiers(self.fixed)
+        cols += term_columns(self.fixed)
         for g in self.groups:
-            cols += _identifiers(g.expr) + list(g.factors)
+            cols += term_columns(g.expr) + list(g.factors)
         out: list[str] = []
         for c in cols:
             if c not in out:
@@ -102,9 +102,15 @@ def split_top_level(text: str, seps: str = "+") -> list[tuple[str, str]]:
     The first piece's separator is ``""``. Parentheses nest.
     """
     out: list[tuple[str, str]] = []
-    depth, start, sep = 0, 0, ""
+    depth, start, sep, quote = 0, 0, "", ""
     for i, ch in enumerate(text):
-        if ch == "(":
+        if quote:
+            if ch == quote:
+                quote = ""
+            continue
+        if ch in "`'\"":
+            quote = ch
+        elif ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
@@ -115,26 +121,12 @@ def split_top_level(text: str, seps: str = "+") -> list[tuple[str, str]]:
     return out
 
 
-def _identifiers(expr: str) -> list[str]:
-    """Data-column names referenced in a patsy expression (functions and keywords skipped)."""
-    names: list[str] = []
-    try:
-        toks = [t for t in tokenize.generate_tokens(io.StringIO(expr).readline)
-                if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
-    except (tokenize.TokenError, IndentationError, SyntaxError) as e:  # pragma: no cover
-        raise SpecError(f"cannot read formula term '{expr}': {e}") from None
-    for i, t in enumerate(toks):
-        if t.type != tokenize.NAME or keyword.iskeyword(t.string):
-            continue
-        nxt = toks[i + 1].string if i + 1 < len(toks) else ""
-        prv = toks[i - 1].string if i > 0 else ""
-        if nxt in ("(", ".") or prv == "." or nxt == "=":
-            continue  # a function, a module attribute, or a keyword argument
-        if t.string in _PATSY_NAMES:
-            continue
-        if t.string not in names:
-            names.append(t.string)
-    return names
+def _column_name(name: str) -> str | None:
+    """``name`` or the inside of `` `name` ``; None if it is neither."""
+    m = _QUOTED.match(name)
+    if m:
+        return m.group(1)
+    return name if _IDENT.match(name) else None
 
 
 def _parse_group(term: str, inner: str) -> list[GroupTerm]:
@@ -162,10 +154,15 @@ def _parse_group(term: str, inner: str) -> list[GroupTerm]:
         chain = [tuple(p.strip() for p in grp.split(":"))]
     out = []
     for factors in chain:
+        names = []
         for f in factors:
-            if not _IDENT.match(f):
+            name = _column_name(f)
+            if name is None:
                 raise SpecError(f"grouping factor '{f}' in term '{term}' must be a column name")
-        out.append(GroupTerm(expr=expr, factors=factors, correlated=correlated, source=term))
+            names.append(name)
+        design_terms(expr)  # validates the varying part (one-line error naming the token)
+        out.append(GroupTerm(expr=expr, factors=tuple(names), correlated=correlated,
+                             source=term))
     return out
 
 
@@ -187,14 +184,17 @@ def parse_formula(formula: str) -> ParsedFormula:
     trials = None
     if "|" in lhs:
         resp, _, add = (s.strip() for s in lhs.partition("|"))
-        m = re.fullmatch(r"trials\(\s*([A-Za-z_][A-Za-z_0-9.]*)\s*\)", add)
-        if not m:
+        m = re.fullmatch(r"trials\(\s*([^()]+?)\s*\)", add)
+        trials = _column_name(m.group(1)) if m else None
+        if trials is None:
             raise SpecError(f"response term '{lhs}' not understood; expected 'k | trials(n)'")
-        trials = m.group(1)
     else:
         resp = lhs
-    if not _IDENT.match(resp):
-        raise SpecError(f"response '{resp}' must be a column name")
+    response = _column_name(resp)
+    if response is None:
+        raise SpecError(f"response '{resp}' must be a column name (quote other names with "
+                        "backticks: `my outcome`)")
+    resp = response
 
     fixed_parts: list[str] = []
     groups: list[GroupTerm] = []
@@ -221,6 +221,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     for g in groups:
         if "|" in g.expr:
             raise SpecError(f"group term '{g.source}' has more than one '|'")
+    design_terms(fixed)  # validates every fixed-effect factor (never evaluated)
     seen: dict[str, str] = {}
     for g in groups:
         if g.name in seen:
@@ -259,8 +260,8 @@ def check_columns(pf: ParsedFormula, columns) -> None:
     if pf.trials:
         need(pf.trials, f"trials({pf.trials})")
     for _sep, piece in split_top_level(pf.fixed, "+-"):
-        for name in _identifiers(piece):
+        for name in term_columns(piece) if piece not in ("", "0", "1") else []:
             need(name, piece)
     for g in pf.groups:
-        for name in _identifiers(g.expr) + list(g.factors):
+        for name in term_columns(g.expr) + list(g.factors):
             need(name, g.source)

@@ -146,12 +146,29 @@ class SimulateSpec(_Strict):
     llms: list[str] | None = None
 
 
+def _formula_syntax(text: str) -> str:
+    """Check a formula's syntax and whitelist when the spec is loaded (parsed, never run)."""
+    from biasstats.errors import SpecError
+    from biasstats.model.formula import parse_formula
+
+    try:
+        parse_formula(text)
+    except SpecError as e:
+        raise ValueError(str(e)) from None
+    return text
+
+
 class ModelSpec(_Strict):
     formula: str
     family: str = "bernoulli"
     unit: Literal["judgement", "trial"] = "judgement"  # what one observation is
     priors: dict[str, str] = Field(default_factory=dict)
     centered: dict[str, bool] = Field(default_factory=dict)
+
+    @field_validator("formula")
+    @classmethod
+    def _formula(cls, v: str) -> str:
+        return _formula_syntax(v)
 
 
 class FitSpec(_Strict):
@@ -185,6 +202,11 @@ class ChecksSpec(_Strict):
     loo_pit: bool = True  # LOO-PIT calibration plot (needs loo)
     prior_predictive: bool = False  # prior predictive check (rates the priors alone imply)
     alternatives: list[str] = Field(default_factory=list)  # formulas compared by LOO
+
+    @field_validator("alternatives")
+    @classmethod
+    def _alternatives(cls, v: list[str]) -> list[str]:
+        return [_formula_syntax(f) for f in v]
 
 
 class AnalysisSpec(_Strict):
