@@ -43,6 +43,7 @@ class IngestResult:
     spec: Spec
     sources: tuple[SourceFile, ...]
     truth: dict | None = None  # simulated data only: the true parameters
+    adapter: str | None = None  # the adapter that made the table (None: simulated)
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
         """Write ``trials.parquet`` and ``ledger.json`` (and ``truth.json``) atomically."""
@@ -201,7 +202,7 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
     per_row = adapter != "tidy"
     ledger = build_ledger(label, rows, table if per_row else None, notes=out.notes)
     sources = tuple(SourceFile(p, digests[p]) for p in paths)
-    return IngestResult(table=table, ledger=ledger, spec=spec, sources=sources)
+    return IngestResult(table=table, ledger=ledger, spec=spec, sources=sources, adapter=adapter)
 
 
 def _simulated(spec: Spec) -> IngestResult:

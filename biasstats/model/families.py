@@ -67,6 +67,12 @@ def _negative_binomial(name, eta, aux, y, extra, dims):
                                dims=dims)
 
 
+def _poisson(name, eta, aux, y, extra, dims):
+    import pymc as pm
+
+    return pm.Poisson(name, mu=pm.math.exp(eta), observed=y, dims=dims)
+
+
 def _cumulative(name, eta, aux, y, extra, dims):
     import pymc as pm
 
@@ -114,6 +120,21 @@ class Family:
     # predictor and the aux draws: mean(eta, aux) -> array; None when it is not one number
     # (ordinal, categorical)
     mean: Callable | None = None
+    # --- what the later stages need (effects, checks, report read these; no name switches)
+    # the scale marginal means are reported on: "probability" (of the outcome) or "mean"
+    # (in outcome units); None: per-category probabilities (ordinal, categorical)
+    response_scale: str | None = "mean"
+    # contrasts between marginal means: "difference" always; "ratio" (log link, a ratio of
+    # means) or "odds_ratio" (logit link on a probability)
+    contrast_scales: tuple[str, ...] = ("difference",)
+    # the posterior predictive statistic of a grouped check: "rate" (share of successes),
+    # "mean" (continuous and counts) or "shares" (category shares)
+    ppc_stat: str = "mean"
+    # residual variance on the latent (link) scale for a variance decomposition
+    # (Nakagawa & Schielzeth 2013, Nakagawa et al. 2017): latent_var(mean_response, aux) ->
+    # (S,) draws; None where no such variance is defined (the reason is latent_note)
+    latent_var: Callable | None = None
+    latent_note: str = ""
 
     def check_response(self, y: np.ndarray, term: str, trials: np.ndarray | None = None) -> None:
         """Raise SpecError (naming the response term) if y cannot come from this family."""
@@ -154,38 +175,71 @@ def _mean_lognormal(eta, aux):
     return np.exp(eta + aux["sigma"] ** 2 / 2)
 
 
+def _latent_logistic(mu, aux):
+    return np.full(mu.shape[0], np.pi ** 2 / 3)
+
+
+def _latent_sigma(mu, aux):
+    return np.asarray(aux["sigma"]).reshape(-1) ** 2
+
+
+def _latent_poisson(mu, aux):
+    # lognormal approximation ln(1 + 1/lambda) at the mean expected count per draw
+    return np.log1p(1.0 / np.asarray(mu).mean(axis=1))
+
+
+def _latent_negbin(mu, aux):
+    # ln(1 + 1/lambda + 1/alpha) (Nakagawa et al. 2017, NB2)
+    return np.log1p(1.0 / np.asarray(mu).mean(axis=1) + 1.0 / np.asarray(aux["alpha"]).reshape(-1))
+
+
+_PROBABILITY = dict(response_scale="probability",
+                    contrast_scales=("difference", "ratio", "odds_ratio"),
+                    ppc_stat="rate", latent_var=_latent_logistic)
+
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in [
         Family("bernoulli", "logit", _binomial, response="binary", collapse=True,
-               mean=_mean_logistic),
+               mean=_mean_logistic, **_PROBABILITY),
         Family("binomial", "logit", _binomial, response="count_trials", collapse=True,
-               mean=_mean_logistic),
+               mean=_mean_logistic, **_PROBABILITY),
         # k of n with extra-binomial variation between the n-groups (e.g. the 16 word
         # judgements of one trial share a trial-level p ~ Beta(mu*phi, (1-mu)*phi)):
         # mean P = mu = logistic(eta), intra-trial correlation 1/(1+phi). Not collapsed:
         # a sum of beta-binomials is not beta-binomial.
         Family("beta_binomial", "logit", _beta_binomial, aux={"phi": "Exponential(scale=20)"},
-               response="count_trials", mean=_mean_logistic),
+               response="count_trials", mean=_mean_logistic,
+               **{**_PROBABILITY, "latent_note": "the beta-binomial's latent variance also "
+                  "depends on phi; the logistic residual π²/3 is used (the binomial part)"}),
         Family("gaussian", "identity", _gaussian, aux={"sigma": "Exponential(scale={sd_y})"},
-               scale="y", mean=_mean_identity),
+               scale="y", mean=_mean_identity, latent_var=_latent_sigma),
         Family("student_t", "identity", _student_t,
                aux={"sigma": "Exponential(scale={sd_y})", "nu": "Gamma(2, 0.1)"}, scale="y",
-               mean=_mean_identity),  # the location (the mean when nu > 1)
+               mean=_mean_identity,  # the location (the mean when nu > 1)
+               latent_note="the residual variance of a Student-t is infinite for nu <= 2"),
         Family("lognormal", "identity", _lognormal, aux={"sigma": "Exponential(scale={sd_logy})"},
-               response="positive", scale="logy", mean=_mean_lognormal),
+               response="positive", scale="logy", mean=_mean_lognormal,
+               contrast_scales=("difference", "ratio"), latent_var=_latent_sigma),
         Family("beta", "logit", _beta, aux={"phi": "Gamma(2, 0.1)"}, response="unit",
-               mean=_mean_logistic),
+               mean=_mean_logistic,
+               latent_note="no latent residual variance is defined for the beta family"),
         Family("negative_binomial", "log", _negative_binomial, aux={"alpha": "Gamma(2, 0.5)"},
-               response="count", mean=_mean_exp),
+               response="count", mean=_mean_exp, contrast_scales=("difference", "ratio"),
+               latent_var=_latent_negbin),
+        Family("poisson", "log", _poisson, response="count", mean=_mean_exp,
+               contrast_scales=("difference", "ratio"), latent_var=_latent_poisson),
         Family("cumulative", "cumulative-logit", _cumulative, aux={"cutpoints": "Normal(0, 2.5)"},
-               response="ordinal", intercept=False, vector_aux=("cutpoints",)),
-        Family("categorical", "multinomial-logit", _categorical, response="categorical"),
+               response="ordinal", intercept=False, vector_aux=("cutpoints",),
+               response_scale=None, ppc_stat="shares", latent_var=_latent_logistic),
+        Family("categorical", "multinomial-logit", _categorical, response="categorical",
+               response_scale=None, ppc_stat="shares",
+               latent_note="a categorical model has one latent scale per category"),
     ]
 }
 _ALIASES = {"ordinal": "cumulative", "logistic": "bernoulli", "normal": "gaussian",
             "negbinomial": "negative_binomial", "multinomial": "categorical",
-            "studentt": "student_t", "betabinomial": "beta_binomial"}
+            "studentt": "student_t", "betabinomial": "beta_binomial", "negbin": "negative_binomial"}
 
 
 def get_family(name: str) -> Family:

@@ -19,17 +19,25 @@ from biasstats import __version__
 from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summary
 from biasstats.effects import compute_effects
 from biasstats.effects.compute import LOGIT_FAMILIES
-from biasstats.errors import DatasetUnavailableError
+from biasstats.effects.estimands import compute_estimands, request_from_spec
+from biasstats.errors import DatasetUnavailableError, SpecError
 from biasstats.fit.from_spec import fit_spec
 from biasstats.ingest import ingest
 from biasstats.io import write_parquet_atomic, write_text_atomic
 from biasstats.model.families import get_family
 from biasstats.report import figures as figs
+from biasstats.report.estimand_outputs import (
+    estimand_findings,
+    estimand_methods,
+    estimand_outputs,
+    wording_for,
+)
 from biasstats.report.methods import findings, methods_paragraph
 from biasstats.report.page import FigureEntry, ModelInfo, ReportContext, TableEntry, write_report
 from biasstats.report.style import DOUBLE_COLUMN, save_figure
 from biasstats.report.tables import format_effects_table, write_table
 from biasstats.spec import Spec, load_spec
+from biasstats.studies import outcome_kind
 
 
 @dataclass(frozen=True)
@@ -136,26 +144,56 @@ def _effect_outputs(art: _Artifacts, effects, table):
                   section="variance", digits=3)
 
 
-def _checks_outputs(art, fit, checks):
+def _ppc_terms(fit) -> list[str]:
+    """Every factor of the formula (fixed factors, then grouping factors) with few enough
+    levels to draw, each once."""
+    from biasstats.effects.estimands import model_factors
+
+    factors, _, groups, _ = model_factors(fit.spec)
+    cells = fit.spec.cells
+    out = []
+    for t in [*factors, *groups]:
+        n = cells.select(t.split(":")).unique().height
+        last = t.split(":")[-1]
+        if cells[last].n_unique() == n:  # a:b nested: b alone names the same levels
+            t = last
+        if t not in out and n <= 60:
+            out.append(t)
+    return out
+
+
+def _checks_outputs(art, fit, checks, wording):
     notes = []
-    cells = fit.spec.cells.columns
-    if checks.prior_predictive:
+    fam = fit.spec.family
+    if fam.ppc_stat == "rate":
+        stat, xlabel = "rate", ("Rate of stereotype-congruent answers"
+                                if wording.label == "congruent" else f"Rate of {wording.label}")
+    else:
+        stat, xlabel = "mean", wording.axis
+    if fam.ppc_stat == "shares":
+        notes.append(f"posterior predictive checks of category shares for family "
+                     f"'{fam.name}' are not drawn by this version")
+    elif checks.prior_predictive:
         from biasstats.checks.ppc import prior_predictive
 
-        term = "llm" if "llm" in cells else ()
-        prior = prior_predictive(fit, term)
+        terms = _ppc_terms(fit)
+        term = terms[0] if terms else ()
+        prior = prior_predictive(fit, tuple(term.split(":")) if term else ())
         label = prior["group_term"][0]
-        art.figure("prior_predictive", lambda: figs.ppc_grouped(prior, label),
-                   "Prior predictive check: the 95% interval of rates the priors alone imply "
-                   "(before seeing data), against the observed rate.", section="ppc")
-    for term in ("llm", "stereotype", "variant"):
-        if term not in cells or "posterior_predictive" not in fit.idata.children:
-            continue
-        ppc = grouped_ppc(fit, term)
-        art.figure(f"ppc_{term}", lambda p=ppc, t=term: figs.ppc_grouped(p, t),
-                   f"Posterior predictive check by {term}: observed rate (point) against the "
-                   f"95% interval of replicated rates; Bayesian p-value at right.", section="ppc")
-        art.table(f"ppc_{term}", ppc, f"Posterior predictive check by {term}.", section="ppc",
+        art.figure("prior_predictive", lambda: figs.ppc_grouped(prior, label, xlabel=xlabel),
+                   f"Prior predictive check: the 95% interval of the {stat} the priors alone "
+                   f"imply (before seeing data), against the observed {stat}.", section="ppc")
+    for term in (_ppc_terms(fit) if fam.ppc_stat != "shares" else []):
+        if "posterior_predictive" not in fit.idata.children:
+            break
+        ppc = grouped_ppc(fit, tuple(term.split(":")))
+        art.figure(f"ppc_{term.replace(':', '_')}",
+                   lambda p=ppc, t=term: figs.ppc_grouped(p, t, xlabel=xlabel),
+                   f"Posterior predictive check by {term}: observed {stat} (point) against the "
+                   f"95% interval of replicated {stat}s; Bayesian p-value at right.",
+                   section="ppc")
+        art.table(f"ppc_{term.replace(':', '_')}", ppc,
+                  f"Posterior predictive check by {term} ({stat}).", section="ppc",
                   digits=3, show=False)
     loo = None
     if checks.loo and "log_likelihood" in fit.idata.children:
@@ -225,12 +263,31 @@ def _render(spec: Spec, ing, fit, folder: Path, cached: bool, files: list[tuple[
         divergences_max=c.divergences_max, bfmi_min=c.bfmi_min))
     art = _Artifacts(folder)
     effects = None
-    if fit.family in LOGIT_FAMILIES:
-        effects = compute_effects(fit, ing.table, prob=spec.content.effects.hdi_prob,
-                                  rope=spec.content.effects.rope)
+    eff = spec.content.effects
+    congruence = outcome_kind(spec, ing.adapter) == "congruence" and fit.family in LOGIT_FAMILIES
+    wording = wording_for(spec, fit)
+    if congruence:
+        effects = compute_effects(fit, ing.table, prob=eff.hdi_prob,
+                                  rope=eff.rope if eff.rope is not None else 0.05)
         write_parquet_atomic(folder / "effects.parquet", effects.table)
         _effect_outputs(art, effects, ing.table)
-    loo, notes = _checks_outputs(art, fit, c)
+    estimands, est_sentences, est_methods = None, [], ""
+    if fit.spec.family.response_scale is not None:
+        try:
+            estimands = compute_estimands(
+                fit, request_from_spec(eff, fit.spec, congruence=congruence))
+        except SpecError as e:
+            raise SpecError(f"{spec_path}: {e}") from None
+        write_parquet_atomic(folder / "estimands.parquet", estimands.all_rows())
+        estimand_outputs(art, estimands, wording, by=not congruence)
+        est_methods = estimand_methods(estimands, wording)
+        est_sentences = estimand_findings(estimands, wording)
+        if congruence:  # the study's own sentences lead; add contrasts and slopes only
+            est_sentences = [x for x in est_sentences if not x.startswith("Overall,")]
+    else:
+        art.skipped.append(f"estimands: family '{fit.family}' reports per-category "
+                           "probabilities, which this version does not summarise yet")
+    loo, notes = _checks_outputs(art, fit, c, wording)
     notes += _alternatives(art, spec, ing.table, fit, folder)
     cross_note = _crosscheck(art, ing.table, effects)
     summary_pl = pl.from_pandas(summary.reset_index(names="parameter"))
@@ -257,10 +314,10 @@ def _render(spec: Spec, ing, fit, folder: Path, cached: bool, files: list[tuple[
     ctx = ReportContext(
         title=title, analysis=spec.name, description=spec.content.analysis.description,
         generated=f"biasstats {__version__}, {_dt.date.today().isoformat()}",
-        findings=findings(effects, gate, ing), diagnostics=diag,
+        findings=findings(effects, gate, ing, est_sentences), diagnostics=diag,
         diagnostics_table=_worst_parameters(summary_pl), ledger=ing.ledger, model=model_info,
         figures=art.figures, tables=art.tables, crosscheck_note=cross_note,
-        methods=methods_paragraph(spec, ing, fit, gate, effects, ing.sources),
+        methods=methods_paragraph(spec, ing, fit, gate, effects, ing.sources, est_methods),
         extra_files=files,
         base_dir=folder,
     )

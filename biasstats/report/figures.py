@@ -109,7 +109,7 @@ def _rope(df: pl.DataFrame) -> tuple[float, float] | None | str:
 def _verdict_handles(verdicts: Sequence[str]) -> list[Line2D]:
     handles = []
     for v in VERDICT_STYLE:
-        if v in verdicts:
+        if v in verdicts and v != "estimate":
             handles.append(_marker_handle(v))
     return handles
 
@@ -173,8 +173,8 @@ def _rope_band(ax, df: pl.DataFrame, y: np.ndarray) -> bool:
 
 def _verdicts(df: pl.DataFrame) -> list[str]:
     if "verdict" in df.columns:
-        return [v if v is not None else "undecided" for v in df["verdict"].to_list()]
-    return ["undecided"] * df.height
+        return [v if v is not None else "estimate" for v in df["verdict"].to_list()]
+    return ["estimate"] * df.height
 
 
 def _legend_above(fig: Figure, handles, title: str | None = None, ncols: int | None = None):
@@ -205,13 +205,23 @@ def forest(
     *,
     title: str | None = None,
     width: float = SINGLE_COLUMN,
+    label: str | None = None,
+    ref: float | None = None,
+    log: bool = False,
 ) -> Figure:
-    """Forest plot of one term: posterior mean and HDI per level, ROPE band, no-bias line.
+    """Forest plot of one term: posterior mean and HDI per level, ROPE band, reference line.
 
     Levels are sorted by posterior mean (largest at the top); the verdict is shown by marker.
+    A scale of :data:`SCALES` brings its axis label and reference value; any other scale
+    (an outcome's own, e.g. "mean" in tokens) takes ``label`` and an optional ``ref``.
     """
-    df = _select(effects, term, scale).sort("mean")
-    label, ref, log = _scale(scale)
+    if scale in SCALES and label is None:
+        df = _select(effects, term, scale).sort("mean")
+        label, ref, log = _scale(scale)
+    else:
+        if label is None:
+            raise ValueError(f"scale {scale!r} needs an axis label")
+        df = select_effects(effects, term, scale).sort("mean")
     n = df.height
     y = np.arange(n, dtype=float)
     verdicts = _verdicts(df)
@@ -219,7 +229,8 @@ def forest(
         fig = new_figure(width, _height(n))
         ax = fig.add_subplot()
         has_rope = _rope_band(ax, df, y)
-        _reference_line(ax, ref)
+        if ref is not None:
+            _reference_line(ax, ref)
         _draw_intervals(ax, y, df["mean"], df["hdi_low"], df["hdi_high"], verdicts)
         _level_axis(ax, y, [str(v) for v in df["level"].to_list()])
         if log:
@@ -711,6 +722,8 @@ def ranks(
 ) -> Figure:
     """Posterior rank of each LLM: mean and interval, with P(rank 1) at the right."""
     df = _frame(ranks)
+    if "llm" not in df.columns and "level" in df.columns:
+        df = df.rename({"level": "llm"})  # the generic estimands' ranks: any factor
     _require(df, ["llm", "rank_mean", "rank_low", "rank_high"], "ranks")
     df = df.sort("rank_mean", descending=True)  # rank 1 at the top
     n = df.height

@@ -42,7 +42,7 @@ def _parameterisation(centring: dict[str, str]) -> str:
     return f"Group terms were sampled centred or non-centred, {chosen} ({'; '.join(parts)})."
 
 
-def methods_paragraph(spec, ingest, fit, gate, effects, sources) -> str:
+def methods_paragraph(spec, ingest, fit, gate, effects, sources, estimands: str = "") -> str:
     """Formula, family, priors, sampler, diagnostics, software versions and data checksums."""
     led = ingest.ledger
     v = versions()
@@ -82,6 +82,8 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources) -> str:
             f"highest-density intervals and a region of practical equivalence of ±{effects.rope} "
             f"on the bias scale."
         )
+    if estimands:
+        s.append(estimands)
     s.append(
         "Software: " + ", ".join(f"{k} {val}" for k, val in v.items())
         + f", Python {platform.python_version()}."
@@ -91,14 +93,31 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources) -> str:
     return " ".join(x for x in s if x)
 
 
-def findings(effects, gate, ingest) -> list[str]:
-    """Plain sentences, most important first."""
+def findings(effects, gate, ingest, estimands: list[str] | None = None) -> list[str]:
+    """Plain sentences, most important first. ``effects``: the congruence study's bias
+    effects (None for any other outcome); ``estimands``: the estimands' own sentences."""
     out = []
     if not gate.passed:
         out.append("The sampler did not converge by the declared thresholds "
                    f"({'; '.join(gate.failures)}): treat every number below as provisional.")
-    if effects is None:
-        return out
+    out += _bias_findings(effects) if effects is not None else []
+    out += estimands or []
+    led = ingest.ledger
+    failed = led.rows_read - led.rows.by_status.get("ok", 0)
+    if failed:
+        out.append(
+            f"{failed:,} of {led.rows_read:,} trials were not fully usable (refused, unparseable "
+            f"or excluded); they are modelled as missing, not scored as unbiased."
+            if effects is not None else
+            f"{failed:,} of {led.rows_read:,} rows were not usable (refused, unparseable or "
+            f"excluded); they are left out of the model, not scored."
+        )
+    return out
+
+
+def _bias_findings(effects) -> list[str]:
+    """Sentences for a congruence outcome (bias on −1…+1, ROPE verdicts)."""
+    out = []
     t = effects.table
     pct = int(effects.prob * 100)
 
@@ -147,11 +166,4 @@ def findings(effects, gate, ingest) -> list[str]:
                 f"latent variance ({pct}% interval {100 * r['share_low']:.1f}–"
                 f"{100 * r['share_high']:.1f}%)."
             )
-    led = ingest.ledger
-    failed = led.rows_read - led.rows.by_status.get("ok", 0)
-    if failed:
-        out.append(
-            f"{failed:,} of {led.rows_read:,} trials were not fully usable (refused, unparseable "
-            f"or excluded); they are modelled as missing, not scored as unbiased."
-        )
     return out

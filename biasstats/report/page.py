@@ -36,8 +36,12 @@ __all__ = [
     "write_report",
 ]
 
+# sections the page leads with, before the findings, the ledger and the checks
+LEAD_SECTIONS = ("estimands", "effects", "ranks")
+
 # Report sections that hold figures and tables: key → heading. Entries name their section.
 SECTIONS: dict[str, str] = {
+    "estimands": "Estimands",
     "effects": "Effect sizes",
     "ranks": "Ranking of LLMs",
     "ppc": "Posterior predictive checks",
@@ -364,7 +368,8 @@ def render_report(context: ReportContext, base_dir: str | os.PathLike | None = N
                 }
             )
         note = context.crosscheck_note if key == "crosscheck" else None
-        sections.append({"key": key, "heading": heading, "items": items, "note": note})
+        sections.append({"key": key, "heading": heading, "items": items, "note": note,
+                         "lead": key in LEAD_SECTIONS})
 
     downloads = []
     for f in context.figures:
@@ -386,7 +391,7 @@ def render_report(context: ReportContext, base_dir: str | os.PathLike | None = N
             "notes": list(m.notes),
         }
 
-    toc = []
+    toc = [(s["key"], s["heading"]) for s in sections if s["lead"]]
     if context.findings:
         toc.append(("summary", "Summary of findings"))
     if context.ledger is not None:
@@ -395,7 +400,7 @@ def render_report(context: ReportContext, base_dir: str | os.PathLike | None = N
         toc.append(("model", "Model"))
     if context.diagnostics is not None or context.diagnostics_table is not None:
         toc.append(("diagnostics", "Sampling diagnostics"))
-    toc += [(s["key"], s["heading"]) for s in sections]
+    toc += [(s["key"], s["heading"]) for s in sections if not s["lead"]]
     if context.methods:
         toc.append(("methods", "Methods"))
     if downloads or extra:

@@ -62,6 +62,11 @@ VERDICT_STYLE: dict[str, dict] = {
     "biased": {"marker": "o", "color": OKABE_ITO["vermillion"], "filled": True},
     "practically unbiased": {"marker": "s", "color": OKABE_ITO["blue"], "filled": False},
     "undecided": {"marker": "D", "color": GREY, "filled": False},
+    # neutral wording (outcomes that are not a congruence coding)
+    "outside ROPE": {"marker": "o", "color": OKABE_ITO["vermillion"], "filled": True},
+    "inside ROPE": {"marker": "s", "color": OKABE_ITO["blue"], "filled": False},
+    # no ROPE declared: a plain estimate (no legend entry)
+    "estimate": {"marker": "o", "color": OKABE_ITO["blue"], "filled": True},
 }
 
 # The SVG hash salt makes clip-path / marker ids reproducible run to run.

@@ -33,9 +33,16 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     [model.priors]             # per-term overrides, e.g. sd_llm = "HalfNormal(1)"
     [model.centered]           # per-term centring overrides, e.g. llm = true
 
-    [effects]
+    [effects]                  # what the report leads with (default: read off the formula)
     hdi_prob = 0.95
-    rope = 0.05                # "practically unbiased" = |bias| < 0.05 on the −1 … +1 scale
+    kind = "outcome"           # or "congruence" (bias wording; the Bai adapters set it)
+    outcome_label = "refusal"  # words for the outcome; unit = "tokens" for amounts
+    by = ["group", "llm:stereotype"]   # marginal means per level
+    contrasts = ["condition"]  # differences (and ratios / odds ratios) between levels
+    reference = {condition = "control"}  # else all pairs (<= 4 levels) or the first level
+    slopes = ["x"]             # average slope of a numeric predictor
+    rank = "llm"               # rank levels by marginal mean
+    rope = 0.05                # congruence: |bias| < 0.05; otherwise in outcome units
 
     [checks]                   # convergence gate (a failing fit gets a red banner and
     rhat_max = 1.01            # makes `nox -s report` exit non-zero unless allow_failure)
@@ -183,10 +190,32 @@ class FitSpec(_Strict):
 
 
 class EffectsSpec(_Strict):
-    """``[effects]``: how effect sizes are summarised."""
+    """``[effects]``: which estimands the report leads with, and their wording.
+
+    Every list defaults to what the formula implies (see
+    :func:`biasstats.effects.estimands.default_request`): every fixed factor's marginal means
+    and contrasts, every numeric predictor's average slope, every grouping factor's marginal
+    means, per-level slopes of varying-slope terms, ranks of the first grouping factor.
+    """
 
     hdi_prob: float = Field(default=0.95, gt=0, lt=1)
-    rope: float = Field(default=0.05, ge=0, lt=1)  # half-width on the bias scale (−1 … +1)
+    # "congruence": the outcome codes a stereotype-congruent answer (bias wording, −1…+1
+    # scale, D score, ROPE verdicts); "outcome": neutral words from outcome_label and unit.
+    # Default: what the data's adapter / simulator declares (the Bai adapters: congruence).
+    kind: Literal["congruence", "outcome"] | None = None
+    outcome_label: str | None = None   # e.g. "refusal", "reasoning tokens", "ranked first"
+    unit: str | None = None            # e.g. "tokens" (outcome units, for wording)
+    by: list[str] | None = None        # marginal means per level: ["group", "llm:stereotype"]
+    contrasts: list[str] | None = None  # factors whose levels are compared
+    reference: dict[str, str] = Field(default_factory=dict)  # factor -> reference level
+    pairs: Literal["auto", "all", "reference"] = "auto"  # auto: all pairs up to 4 levels
+    slopes: list[str] | None = None    # numeric predictors (average marginal effect)
+    level_slopes: list[str] | None = None  # varying-slope terms: each level's slope
+    rank: str | None = None            # rank the levels of this factor
+    # region of practical equivalence: for congruence outcomes a half-width on the bias
+    # scale (default 0.05); otherwise in outcome units for contrasts and slopes (percentage
+    # points / 100 for probabilities), or absent
+    rope: float | None = Field(default=None, ge=0)
 
 
 class ChecksSpec(_Strict):
@@ -222,4 +251,30 @@ class AnalysisSpec(_Strict):
     def _one_source(self) -> AnalysisSpec:
         if (self.data is None) == (self.simulate is None):
             raise ValueError("give exactly one of [data] (a dataset or file) or [simulate]")
+        return self
+
+    @model_validator(mode="after")
+    def _estimands_in_formula(self) -> AnalysisSpec:
+        """Every column an ``[effects]`` entry names must be one the model formula uses."""
+        if self.model is None:
+            return self
+        from biasstats.model.formula import parse_formula
+
+        pf = parse_formula(self.model.formula)
+        cols = [c for c in pf.columns() if c not in (pf.response, pf.trials)]
+        e = self.effects
+        named = [("by", t) for t in e.by or []] + [("contrasts", t) for t in e.contrasts or []]
+        named += [("slopes", t) for t in e.slopes or []]
+        named += [("reference", t) for t in e.reference]
+        named += [("rank", e.rank)] if e.rank else []
+        for key, term in named:
+            for col in term.split(":"):
+                if col not in cols:
+                    raise ValueError(f"[effects] {key}: '{term}' is not in the model formula "
+                                     f"(its factors and predictors: {', '.join(cols) or 'none'})")
+        for g in e.level_slopes or []:
+            if g not in [t.name for t in pf.groups]:
+                raise ValueError(f"[effects] level_slopes: '{g}' is not a grouping term of the "
+                                 f"model formula (its groupings: "
+                                 f"{', '.join(t.name for t in pf.groups) or 'none'})")
         return self

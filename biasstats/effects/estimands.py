@@ -1,0 +1,381 @@
+"""Estimands for any study: marginal means, contrasts, slopes and ranks, draw by draw.
+
+What a study reports is declared in ``[effects]`` (or read off the formula, see
+:func:`default_request`), and every number is a function of posterior draws on the scale the
+family table names (:class:`biasstats.model.families.Family`), never of summaries:
+
+* **marginal means** (``by``): for each level of a factor or interaction, the average of the
+  posterior expected response over the observed rows with that level (each row or binomial
+  cell weighted by the observations it stands for) — marginaleffects'
+  ``avg_predictions(by = ...)``. On the probability scale for binomial families, in outcome
+  units otherwise.
+* **contrasts** between the levels of a factor: differences of marginal means (percentage
+  points for probabilities, outcome units otherwise) and, where the family's link makes them
+  natural, ratios (log link) or odds ratios (logit link) — against a reference level, or all
+  pairs. ``avg_predictions(by = ..., hypothesis = "pairwise")``.
+* **slopes** of numeric predictors: the average marginal effect dE[y]/dx over the observed
+  rows (a central finite difference through the fitted design, so transforms such as log(x)
+  and poly(x, 2) are differentiated correctly) — ``avg_slopes()``; and, for every
+  varying-slope term ``(x | g)``, each level's slope ``b + r`` on the link scale (with the
+  family's natural transform: a ratio for log links, an odds ratio for logit links).
+* **ranks** of the levels of a factor by marginal mean (1 = largest), with intervals and
+  P(rank 1).
+
+Nothing here knows a study's vocabulary: the words come from ``outcome_label`` and ``unit``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from biasstats.effects.predict import (
+    _eta,
+    _group_draws,
+    _new_design,
+    cell_weights,
+    level_labels,
+    linear_predictor,
+    stack_draws,
+)
+from biasstats.effects.summaries import hdi
+from biasstats.errors import SpecError
+
+__all__ = ["EffectsRequest", "Estimands", "default_request", "request_from_spec",
+           "compute_estimands", "model_factors", "PAIRS_UP_TO"]
+
+PAIRS_UP_TO = 4  # "auto" contrasts: all pairs up to this many levels, else vs the reference
+
+
+@dataclass(frozen=True)
+class EffectsRequest:
+    """Which estimands to compute (``[effects]`` keys; empty lists mean none)."""
+
+    by: tuple[str, ...] = ()                 # "group", "llm:stereotype"
+    contrasts: tuple[str, ...] = ()          # factors whose levels are compared
+    reference: dict[str, str] = field(default_factory=dict)   # factor -> reference level
+    pairs: str = "auto"                      # "auto" | "all" | "reference"
+    slopes: tuple[str, ...] = ()             # numeric predictors (average slope)
+    level_slopes: tuple[str, ...] = ()       # varying-slope grouping names ("iat")
+    rank: str | None = None
+    prob: float = 0.95
+    rope: float | None = None                # in the units of contrasts / slopes
+
+
+@dataclass(frozen=True)
+class Estimands:
+    """Long tables: ``means`` (term, level, scale, mean, sd, hdi_low, hdi_high, n_obs),
+    ``contrasts`` (term, level "A − B", scale, ...), ``slopes`` (term, level, scale, ...),
+    ``ranks`` (term, level, rank_mean, rank_low, rank_high, p_best)."""
+
+    means: pl.DataFrame
+    contrasts: pl.DataFrame
+    slopes: pl.DataFrame
+    ranks: pl.DataFrame
+    request: EffectsRequest
+    response_scale: str
+    notes: tuple[str, ...] = ()
+
+    def all_rows(self) -> pl.DataFrame:
+        """Means, contrasts and slopes in one long table (what ``biasstats effects`` writes)."""
+        parts = [self.means.with_columns(pl.lit("mean").alias("estimand")),
+                 self.contrasts.with_columns(pl.lit("contrast").alias("estimand")),
+                 self.slopes.with_columns(pl.lit("slope").alias("estimand"))]
+        return pl.concat([p for p in parts if p.height], how="diagonal_relaxed")
+
+
+# ----------------------------------------------------------------------------- the model's factors
+def model_factors(spec) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(fixed-effect factors, numeric predictors, grouping factors, varying-slope terms) of a
+    fitted :class:`~biasstats.model.build.ModelSpec`, read off its design."""
+    from biasstats.model.terms import term_columns
+
+    factors: list[str] = []
+    numeric: list[str] = []
+    info = spec.fixed_info
+    if info is not None:
+        for f, fi in info.factor_infos.items():
+            for col in term_columns(f.code):
+                if col in (spec.formula.response, spec.formula.trials):
+                    continue
+                target = factors if fi.type == "categorical" else numeric
+                if col not in factors and col not in numeric:
+                    target.append(col)
+    groups = [g.name for g in spec.groups]
+    varying = [g.name for g in spec.groups if any(c != "Intercept" for c in g.coefs)]
+    return factors, numeric, groups, varying
+
+
+def default_request(spec, prob: float = 0.95, rope: float | None = None) -> EffectsRequest:
+    """The estimands read off the formula: every fixed factor's marginal means and contrasts,
+    every numeric predictor's average slope, every grouping factor's marginal means, every
+    varying-slope term's per-level slopes, ranks of the first grouping factor."""
+    factors, numeric, groups, varying = model_factors(spec)
+    by = tuple(dict.fromkeys([*factors, *groups]))
+    return EffectsRequest(by=by, contrasts=tuple(factors), slopes=tuple(numeric),
+                          level_slopes=tuple(varying), rank=groups[0] if groups else None,
+                          prob=prob, rope=rope)
+
+
+def request_from_spec(effects, spec, *, congruence: bool = False) -> EffectsRequest:
+    """``[effects]`` (a :class:`~biasstats.spec.schema.EffectsSpec`) over the formula's
+    defaults. For a congruence outcome the per-level means and ranks are the study's own bias
+    tables, so only contrasts and slopes are added here unless ``by`` / ``rank`` are given."""
+    d = default_request(spec, prob=effects.hdi_prob)
+    by = effects.by if effects.by is not None else ([] if congruence else d.by)
+    rank = effects.rank if effects.rank is not None else (None if congruence else d.rank)
+    return EffectsRequest(
+        by=tuple(by), contrasts=tuple(effects.contrasts if effects.contrasts is not None
+                                      else d.contrasts),
+        reference=dict(effects.reference), pairs=effects.pairs,
+        slopes=tuple(effects.slopes if effects.slopes is not None else d.slopes),
+        level_slopes=tuple(effects.level_slopes if effects.level_slopes is not None
+                           else d.level_slopes),
+        rank=rank, prob=effects.hdi_prob, rope=None if congruence else effects.rope)
+
+
+def check_request(req: EffectsRequest, spec, key: str = "[effects]") -> None:
+    """One-line SpecError for an estimand the model cannot give (naming the key)."""
+    factors, numeric, groups, varying = model_factors(spec)
+    known = list(dict.fromkeys([*factors, *groups, *numeric]))
+    cells = spec.cells.columns
+    listing = ", ".join(known) or "none"
+    for term in req.by:
+        for col in term.split(":"):
+            if col not in cells or col in numeric or col in (spec.formula.response,
+                                                             spec.formula.trials):
+                raise SpecError(f"{key} by: '{term}' is not a factor of the model (its "
+                                f"factors: {listing})")
+    for f in req.contrasts:
+        if f in numeric:
+            continue  # reported as a slope (see resolve_request)
+        if f not in cells or f not in [*factors, *groups]:
+            raise SpecError(f"{key} contrasts: '{f}' is not a factor of the model (its "
+                            f"factors: {listing})")
+    for x in req.slopes:
+        if x not in numeric:
+            raise SpecError(f"{key} slopes: '{x}' is not a numeric predictor of the model "
+                            f"(numeric predictors: {', '.join(numeric) or 'none'})")
+    for g in req.level_slopes:
+        if g not in varying:
+            raise SpecError(f"{key} level_slopes: '{g}' is not a varying-slope term of the "
+                            f"model (varying-slope terms: {', '.join(varying) or 'none'})")
+    if req.rank is not None and (req.rank not in cells or req.rank in numeric):
+        raise SpecError(f"{key} rank: '{req.rank}' is not a factor of the model (its "
+                        f"factors: {listing})")
+    for f, ref in req.reference.items():
+        if f not in cells:
+            raise SpecError(f"{key} reference: '{f}' is not a factor of the model")
+        levels = {str(v) for v in spec.cells[f].unique().to_list()}
+        if str(ref) not in levels:
+            raise SpecError(f"{key} reference: level '{ref}' of '{f}' is not in the data "
+                            f"(levels: {', '.join(sorted(levels)[:12])})")
+
+
+def resolve_request(req: EffectsRequest, spec) -> EffectsRequest:
+    """A contrast on a numeric predictor becomes its slope."""
+    _, numeric, _, _ = model_factors(spec)
+    moved = [c for c in req.contrasts if c in numeric]
+    if not moved:
+        return req
+    return EffectsRequest(
+        by=req.by, contrasts=tuple(c for c in req.contrasts if c not in numeric),
+        reference=req.reference, pairs=req.pairs,
+        slopes=tuple(dict.fromkeys([*req.slopes, *moved])), level_slopes=req.level_slopes,
+        rank=req.rank, prob=req.prob, rope=req.rope)
+
+
+# ----------------------------------------------------------------------------- summaries
+def _summ(draws: np.ndarray, prob: float, rope: tuple[float, float] | None,
+          null: float | None) -> list[dict]:
+    d = np.asarray(draws, dtype=float)
+    h = hdi(d, prob) if d.shape[0] > 1 else np.stack([d[0], d[0]], axis=1)
+    out = []
+    for k in range(d.shape[1]):
+        row = {"mean": float(d[:, k].mean()), "sd": float(d[:, k].std(ddof=1)),
+               "hdi_low": float(h[k, 0]), "hdi_high": float(h[k, 1]), "hdi_prob": prob}
+        if null is not None:
+            row["p_positive"] = float((d[:, k] > null).mean())
+        if rope is not None:
+            from biasstats.effects.summaries import verdict
+
+            row.update(rope_low=rope[0], rope_high=rope[1],
+                       verdict=_neutral_verdict(verdict(h[k, 0], h[k, 1], rope)))
+        out.append(row)
+    return out
+
+
+def _neutral_verdict(v: str) -> str:
+    return {"biased": "outside ROPE", "practically unbiased": "inside ROPE"}.get(v, "undecided")
+
+
+def _rows(term: str, levels, draws, scale: str, prob, rope=None, null=None, n=None) -> list[dict]:
+    sums = _summ(draws, prob, rope, null)
+    out = []
+    for i, (lv, s) in enumerate(zip(levels, sums, strict=True)):
+        row = {"term": term, "level": str(lv), "scale": scale, **s}
+        if n is not None:
+            row["n_obs"] = float(n[i])
+        out.append(row)
+    return out
+
+
+def _frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows) if rows else pl.DataFrame(
+        schema={"term": pl.Utf8, "level": pl.Utf8, "scale": pl.Utf8, "mean": pl.Float64,
+                "hdi_low": pl.Float64, "hdi_high": pl.Float64})
+
+
+# ----------------------------------------------------------------------------- computation
+def _aux(fit) -> dict[str, np.ndarray]:
+    post = fit.idata["posterior"].to_dataset()
+    return {a: stack_draws(post, a)[:, None] for a in fit.spec.family.aux if a in post}
+
+
+def _response(fit) -> np.ndarray:
+    """(S, cells) posterior expected response per observation (probability for binomials)."""
+    fam = fit.spec.family
+    if fam.mean is None or fam.response_scale is None:
+        raise SpecError(f"family '{fam.name}' has no single expected response per row; "
+                        "estimands for it are per-category probabilities (not yet supported)")
+    return fam.mean(linear_predictor(fit), _aux(fit))
+
+
+def _level_average(mu: np.ndarray, w: np.ndarray, labels: np.ndarray):
+    levels, inv = np.unique(labels.astype(str), return_inverse=True)
+    W = np.zeros((len(labels), len(levels)))
+    W[np.arange(len(labels)), inv] = w
+    n = W.sum(axis=0)
+    return mu @ (W / n), [str(x) for x in levels], n
+
+
+def _contrast_pairs(levels: list[str], ref: str | None, pairs: str) -> list[tuple[int, int]]:
+    L = len(levels)
+    if pairs == "all" or (pairs == "auto" and L <= PAIRS_UP_TO and ref is None):
+        # later − earlier: with the reference first, "treated − control"
+        return [(j, i) for i, j in itertools.combinations(range(L), 2)]
+    r = levels.index(ref) if ref is not None else 0
+    return [(i, r) for i in range(L) if i != r]
+
+
+def _slope_draws(fit, x: str, h_rel: float = 1e-4):
+    """(S, cells) dE[y]/dx per cell by a central difference through the fitted design."""
+    spec = fit.spec
+    cells = spec.cells
+    xs = cells[x].cast(pl.Float64).to_numpy()
+    h = h_rel * (float(np.std(xs)) or 1.0)
+    post = fit.idata["posterior"].to_dataset()
+    fam = spec.family
+    aux = _aux(fit)
+    need = [c for c in spec.formula.columns() if c not in (spec.formula.response,
+                                                           spec.formula.trials)]
+    out = []
+    for sign in (+1, -1):
+        pdf = cells.select(need).with_columns((pl.col(x).cast(pl.Float64) + sign * h)
+                                              .alias(x)).to_pandas()
+        X = np.zeros((cells.height, 0))
+        if spec.fixed_names:
+            full = _new_design(spec.fixed_info, pdf, "fixed part")
+            X = full[:, [spec.fixed_info.column_names.index(c) for c in spec.fixed_names]]
+        terms = []
+        for g in spec.groups:
+            Zfull = _new_design(g.z_info, pdf, f"varying part of '{g.term.source}'")
+            Z = Zfull[:, [g.z_info.column_names.index(c) for c in g.coefs]]
+            terms.append((_group_draws(post, g), g.idx, Z))
+        out.append(fam.mean(_eta(post, spec, X, terms), aux))
+    return (out[0] - out[1]) / (2 * h)
+
+
+def _link_transform(link: str) -> tuple[str, callable]:
+    if link == "log":
+        return "ratio", np.exp
+    if link == "logit":
+        return "odds_ratio", np.exp
+    return "difference", lambda v: v
+
+
+def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
+    """The requested (default: read off the formula) estimands of a fit."""
+    spec = fit.spec
+    fam = spec.family
+    req = request if request is not None else default_request(spec)
+    check_request(req, spec)
+    req = resolve_request(req, spec)
+    prob = req.prob
+    scale = fam.response_scale
+    if req.rope is not None and scale is None:
+        raise SpecError(f"[effects] rope: family '{fam.name}' has no single outcome scale "
+                        "for a ROPE (it reports per-category probabilities)")
+    if req.rope is not None and scale == "probability" and not 0 < req.rope < 1:
+        raise SpecError(f"[effects] rope: {req.rope} is not a difference of probabilities "
+                        "(give a half-width between 0 and 1, e.g. 0.05 = 5 percentage points)")
+    mu = _response(fit)
+    w = cell_weights(fit)
+    cells = spec.cells
+    pct = 100.0 if scale == "probability" else 1.0
+    rope_d = None if req.rope is None else (-req.rope * pct, req.rope * pct)
+
+    means, contrasts, slopes, ranks = [], [], [], []
+    per_term: dict[str, tuple[list[str], np.ndarray]] = {}
+    S = mu.shape[0]
+    means += _rows("overall", ["all"], (mu @ (w / w.sum()))[:, None], scale, prob,
+                   n=[w.sum()])
+    wanted = list(dict.fromkeys([*req.by, *req.contrasts,
+                                 *([req.rank] if req.rank else [])]))
+    for term in wanted:
+        key = tuple(term.split(":"))
+        _, labels = level_labels(cells, key)
+        m, levels, n = _level_average(mu, w, labels)
+        per_term[term] = (levels, m)
+        if term in req.by:
+            means += _rows(term, levels, m, scale, prob, n=n)
+    for f in req.contrasts:
+        levels, m = per_term[f]
+        ref = req.reference.get(f)
+        pairs = _contrast_pairs(levels, None if ref is None else str(ref), req.pairs)
+        if not pairs:
+            continue
+        names = [f"{levels[i]} − {levels[j]}" for i, j in pairs]
+        diff = np.stack([m[:, i] - m[:, j] for i, j in pairs], axis=1) * pct
+        contrasts += _rows(f, names, diff, "difference", prob, rope_d, 0.0)
+        for cs in fam.contrast_scales:
+            if cs == "ratio":
+                r = np.stack([m[:, i] / m[:, j] for i, j in pairs], axis=1)
+                contrasts += _rows(f, names, r, "ratio", prob, None, 1.0)
+            elif cs == "odds_ratio":
+                odds = m / (1 - m)
+                r = np.stack([odds[:, i] / odds[:, j] for i, j in pairs], axis=1)
+                contrasts += _rows(f, names, r, "odds_ratio", prob, None, 1.0)
+    for x in req.slopes:
+        d = _slope_draws(fit, x) * pct
+        ame = (d @ (w / w.sum()))[:, None]
+        slopes += _rows(x, ["average"], ame, "slope", prob, rope_d, 0.0)
+    post = fit.idata["posterior"].to_dataset()
+    tname, tf = _link_transform(fam.link)
+    for gname in req.level_slopes:
+        g = next(gg for gg in spec.groups if gg.name == gname)
+        r = _group_draws(post, g)  # (S, coefs, levels)
+        b = stack_draws(post, "b") if spec.fixed_names else np.zeros((S, 0))
+        for k, coef in enumerate(g.coefs):
+            if coef == "Intercept":
+                continue
+            base = (b[:, spec.fixed_names.index(coef)] if coef in spec.fixed_names
+                    else np.zeros(S))
+            per = base[:, None] + r[:, k, :]
+            null = 1.0 if tname != "difference" else 0.0
+            slopes += _rows(f"{coef} | {gname}", g.levels, tf(per), tname, prob, None, null)
+    if req.rank:
+        levels, m = per_term[req.rank]
+        order = np.argsort(-m, axis=1)
+        rank = np.empty_like(order)
+        rank[np.arange(S)[:, None], order] = np.arange(1, len(levels) + 1)
+        lo, hi = np.percentile(rank, [100 * (1 - prob) / 2, 100 * (1 + prob) / 2], axis=0)
+        ranks = pl.DataFrame({"term": [req.rank] * len(levels), "level": levels,
+                              "rank_mean": rank.mean(axis=0), "rank_low": lo, "rank_high": hi,
+                              "p_best": (rank == 1).mean(axis=0)}).sort("rank_mean")
+    else:
+        ranks = pl.DataFrame(schema={"term": pl.Utf8, "level": pl.Utf8})
+    return Estimands(_frame(means), _frame(contrasts), _frame(slopes), ranks, req, scale)

@@ -1,0 +1,214 @@
+"""The estimands' tables, figures, findings and methods sentence, in the outcome's own words.
+
+Nothing here knows a study: nouns come from ``[effects] outcome_label`` (default: the
+response column) and ``unit``, and the scale from the family table (probability for binomial
+families, outcome units otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from biasstats.effects.estimands import PAIRS_UP_TO, Estimands
+from biasstats.report.tables import hdi_label
+
+MAX_FOREST_LEVELS = 40
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How to name the outcome and its scale in sentences, captions and axes."""
+
+    label: str                 # "refusal", "reasoning tokens"
+    unit: str | None           # "tokens"
+    scale: str                 # "probability" | "mean"
+
+    @property
+    def prob(self) -> bool:
+        return self.scale == "probability"
+
+    @property
+    def noun(self) -> str:
+        """``P(refusal)`` or ``mean reasoning tokens``."""
+        return f"P({self.label})" if self.prob else f"mean {self.label}"
+
+    @property
+    def axis(self) -> str:
+        if self.prob:
+            return f"P({self.label})"
+        return f"Mean {self.label}" + (f" ({self.unit})" if self.unit else "")
+
+    @property
+    def diff_unit(self) -> str:
+        return "percentage points" if self.prob else (self.unit or "outcome units")
+
+    def value(self, v: float) -> str:
+        if self.prob:
+            return f"{v:.2f}"
+        return _num(v) + (f" {self.unit}" if self.unit else "")
+
+
+def wording_for(spec, fit) -> Wording:
+    e = spec.content.effects
+    return Wording(label=e.outcome_label or fit.spec.formula.response, unit=e.unit,
+                   scale=fit.spec.family.response_scale or "probability")
+
+
+def _num(v: float, d: int = 2) -> str:
+    a = abs(v)
+    d = 0 if a >= 100 else (1 if a >= 10 else d)
+    return f"{v:,.{d}f}".replace("-", "−")
+
+
+def _ci(r: dict, fmt=_num) -> str:
+    return f"{fmt(r['hdi_low'])} to {fmt(r['hdi_high'])}"
+
+
+def _slug(term: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in term).strip("_") or "term"
+
+
+def _mean_table(df: pl.DataFrame) -> pl.DataFrame:
+    hdi = hdi_label(df)
+    out = {"Level": df["level"], "Mean": df["mean"],
+           hdi: [f"[{_num(lo, 3)}, {_num(hi, 3)}]" for lo, hi in
+                 zip(df["hdi_low"], df["hdi_high"], strict=True)]}
+    if "n_obs" in df.columns:
+        out["n"] = df["n_obs"].round(0).cast(pl.Int64)
+    return pl.DataFrame(out).sort("Mean", descending=True)
+
+
+_SCALE_NAMES = {"difference": "Difference", "ratio": "Ratio", "odds_ratio": "Odds ratio",
+                "slope": "Average slope"}
+
+
+def _contrast_table(df: pl.DataFrame, wording: Wording) -> pl.DataFrame:
+    hdi = hdi_label(df)
+    scale = [(_SCALE_NAMES.get(s, s) + (f" ({wording.diff_unit})"
+                                        if s in ("difference", "slope") else ""))
+             for s in df["scale"]]
+    out = {
+        "Contrast": df["level"], "Scale": scale, "Mean": df["mean"],
+        hdi: [f"[{_num(lo, 3)}, {_num(hi, 3)}]" for lo, hi in
+              zip(df["hdi_low"], df["hdi_high"], strict=True)],
+    }
+    if "p_positive" in df.columns:
+        out["P(> no effect)"] = df["p_positive"]
+    if "verdict" in df.columns:
+        out["ROPE"] = df["verdict"]
+    return pl.DataFrame(out)
+
+
+def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "estimands",
+                     by: bool = True) -> None:
+    """Tables (and forest plots) of every estimand, in the order the spec declared them."""
+    from biasstats.report import figures as figs
+
+    pct = int(round(est.request.prob * 100))
+    means = est.means
+    if by:
+        for term in ["overall", *est.request.by]:
+            df = means.filter(pl.col("term") == term)
+            if df.height == 0:
+                continue
+            noun = "overall" if term == "overall" else f"by {term}"
+            art.table(f"estimand_{_slug(term)}", _mean_table(df),
+                      f"{wording.axis} {noun}: posterior mean of the average expected outcome "
+                      f"over the observed rows of each level, with {pct}% HDI and the number "
+                      "of observations.", section=section, digits=3)
+            if term != "overall" and 1 < df.height <= MAX_FOREST_LEVELS:
+                art.figure(f"estimand_{_slug(term)}",
+                           lambda t=term: figs.forest(means, t, est.response_scale,
+                                                      label=wording.axis),
+                           f"{wording.axis} by {term}: posterior mean and {pct}% HDI.",
+                           section=section)
+    for f in dict.fromkeys(est.contrasts["term"].to_list()) if est.contrasts.height else []:
+        df = est.contrasts.filter(pl.col("term") == f)
+        kinds = ", ".join(_SCALE_NAMES.get(s, s).lower()
+                          for s in dict.fromkeys(df["scale"].to_list()))
+        art.table(f"contrasts_{_slug(f)}", _contrast_table(df, wording),
+                  f"Contrasts of {wording.noun} between levels of {f} ({kinds}; "
+                  f"{pct}% HDI; P(> no effect) is the posterior probability that the first "
+                  "level's value is larger).", section=section, digits=3)
+    if est.slopes.height:
+        art.table("slopes", _contrast_table(est.slopes.rename({"level": "_l"}).with_columns(
+            (pl.col("term") + " (" + pl.col("_l") + ")").alias("level")), wording),
+            f"Slopes: the average change of {wording.noun} per unit of each numeric predictor "
+            "(over the observed rows), and each level's slope of varying-slope terms (b + r, on "
+            f"the scale named; {pct}% HDI).", section=section, digits=3)
+    if est.ranks.height:
+        term = est.ranks["term"][0]
+        art.figure(f"ranks_{_slug(term)}",
+                   lambda: figs.ranks(est.ranks, xlabel=f"Posterior rank (1 = highest "
+                                                        f"{wording.noun})"),
+                   f"Posterior rank of each level of {term} by {wording.noun} (1 = highest), "
+                   f"mean and {pct}% interval; P(rank 1) at right.", section=section)
+        art.table(f"ranks_{_slug(term)}", est.ranks.drop("term"),
+                  f"Posterior ranks of the levels of {term} by {wording.noun}.",
+                  section=section, digits=3, show=est.ranks.height <= 30)
+
+
+def estimand_findings(est: Estimands, wording: Wording) -> list[str]:
+    """Plain sentences with units and the outcome's own nouns (no bias wording)."""
+    out: list[str] = []
+    pct = int(round(est.request.prob * 100))
+    ov = est.means.filter(pl.col("term") == "overall")
+    if ov.height:
+        r = ov.row(0, named=True)
+        out.append(f"Overall, {wording.noun} is {wording.value(r['mean'])} ({pct}% HDI "
+                   f"{_ci(r)}).")
+    for f in dict.fromkeys(est.contrasts["term"].to_list()) if est.contrasts.height else []:
+        df = est.contrasts.filter(pl.col("term") == f)
+        diffs = df.filter(pl.col("scale") == "difference")
+        for r in list(diffs.iter_rows(named=True))[:PAIRS_UP_TO]:
+            s = (f"{f} {r['level']}: {wording.noun} differs by {_num(r['mean'])} "
+                 f"{wording.diff_unit} ({pct}% HDI {_ci(r)})")
+            ratio = df.filter((pl.col("scale") != "difference") & (pl.col("level") == r["level"]))
+            if ratio.height:
+                q = ratio.row(0, named=True)
+                s += (f"; {_SCALE_NAMES[q['scale']].lower()} {_num(q['mean'])} "
+                      f"({_ci(q)})")
+            out.append(s + ".")
+        if diffs.height > PAIRS_UP_TO:
+            out.append(f"… and {diffs.height - PAIRS_UP_TO} more contrasts of {f} "
+                       "(table below).")
+    for r in est.slopes.filter(pl.col("level") == "average").iter_rows(named=True):
+        out.append(f"One unit more of {r['term']} changes {wording.noun} by "
+                   f"{_num(r['mean'])} {wording.diff_unit} on average ({pct}% HDI {_ci(r)}).")
+    if est.ranks.height:
+        top = est.ranks.sort("p_best", descending=True).row(0, named=True)
+        out.append(f"{top['level']} has the highest {wording.noun} among the levels of "
+                   f"{top['term']} with posterior probability {top['p_best']:.2f}.")
+    return out
+
+
+def estimand_methods(est: Estimands, wording: Wording) -> str:
+    """The methods sentence for the estimands (what was averaged, what the reference is)."""
+    req = est.request
+    parts = [f"Estimands are functions of the posterior draws: marginal means of "
+             f"{wording.noun} are the average posterior expected outcome over the observed "
+             "rows with each level (each row or binomial cell weighted by its observations; "
+             "marginaleffects' avg_predictions)"]
+    if req.contrasts:
+        ref = "; ".join(f"{f} against {lv}" for f, lv in req.reference.items())
+        how = {"all": "all pairs of levels",
+               "reference": "each level against the reference level (the first level unless "
+                            "declared)",
+               "auto": f"all pairs of levels for factors with up to {PAIRS_UP_TO} levels, "
+                       "else each level against the first"}[req.pairs]
+        scales = set(est.contrasts["scale"].to_list()) if est.contrasts.height else set()
+        extra = (" and ratios of means" if "ratio" in scales else "") + (
+            " and odds ratios" if "odds_ratio" in scales else "")
+        parts.append(f"contrasts compare {how}" + (f" ({ref})" if ref else "")
+                     + f", as differences in {wording.diff_unit}{extra}")
+    if req.slopes:
+        parts.append("slopes of numeric predictors are average marginal effects (a central "
+                     "finite difference of the expected outcome, averaged over the observed "
+                     "rows)")
+    parts.append(f"we report posterior means with {int(round(req.prob * 100))}% "
+                 "highest-density intervals" + (f" and a region of practical equivalence of "
+                                                f"±{req.rope} for contrasts and slopes"
+                                                if req.rope is not None else ""))
+    return "; ".join(parts) + "."

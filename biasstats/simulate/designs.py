@@ -1,0 +1,140 @@
+"""Small simulated studies of other shapes than the IAT, each with its estimands' truth.
+
+They are made the way such data are made (a condition effect on counts of reasoning tokens
+with prompt-to-prompt variation; a ranking audit where one of the shown candidates is ranked
+first; a refusal indicator by condition), so the estimands a report prints can be checked
+against a known truth. Each returns ``(table, truth)`` where ``truth`` maps estimand names to
+their true values *for this design* (conditional on the simulated prompts, names and
+requests — the quantity the model's marginal means estimate).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from scipy.special import expit
+
+__all__ = ["token_counts", "ranking_audit", "refusals", "gaussian_condition", "varying_slopes"]
+
+
+def token_counts(seed: int = 1, prompts: int = 24, reps: int = 20, alpha: float = 8.0,
+                 base: float = 300.0, ratio: float = 1.25, sd_prompt: float = 0.25):
+    """Reasoning tokens by association condition (negative binomial, log link).
+
+    ``tokens ~ condition + (1|prompt)``: the incongruent condition multiplies the expected
+    count by ``ratio``; prompts vary by ``sd_prompt`` on the log scale. Truth: the mean count
+    per condition over this design's prompts, their difference and ratio."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0, sd_prompt, prompts)
+    r -= r.mean()
+    rows = {"prompt": [], "condition": [], "tokens": []}
+    mean = {}
+    for cond, mult in (("congruent", 1.0), ("incongruent", ratio)):
+        mu = base * mult * np.exp(r)
+        mean[cond] = float(mu.mean())
+        for p in range(prompts):
+            y = rng.negative_binomial(alpha, alpha / (alpha + mu[p]), reps)
+            rows["prompt"] += [f"p{p:02d}"] * reps
+            rows["condition"] += [cond] * reps
+            rows["tokens"] += y.tolist()
+    truth = {"mean:condition:congruent": mean["congruent"],
+             "mean:condition:incongruent": mean["incongruent"],
+             "difference:condition:incongruent − congruent": mean["incongruent"] - mean["congruent"],
+             "ratio:condition:incongruent − congruent": mean["incongruent"] / mean["congruent"]}
+    return pl.DataFrame(rows), truth
+
+
+def ranking_audit(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: int = 8,
+                  requests: int = 400, shown_per_group: int = 2,
+                  utility=(0.0, -0.2, -0.4, 0.3), sd_name: float = 0.3):
+    """A résumé-ranking audit: each request shows ``shown_per_group`` names of every group and
+    the model ranks one first (a softmax of group utility + name effect).
+
+    One row per shown candidate: ``request``, ``name``, ``group``, ``top1`` (0/1). Truth: per
+    group, the average over this design's shown candidates of that group of the true
+    P(ranked first) — what ``top1 ~ 0 + group + (1|name)`` marginal means estimate — and its
+    ratio to the best group."""
+    rng = np.random.default_rng(seed)
+    names = {g: [f"{g.lower()}{i}" for i in range(names_per_group)] for g in groups}
+    r_name = {n: rng.normal(0.0, sd_name) for g in groups for n in names[g]}
+    u_group = dict(zip(groups, utility, strict=True))
+    rows = {"request": [], "name": [], "group": [], "top1": []}
+    p_sum = dict.fromkeys(groups, 0.0)
+    n_sum = dict.fromkeys(groups, 0)
+    for q in range(requests):
+        shown = [(g, n) for g in groups
+                 for n in rng.choice(names[g], shown_per_group, replace=False)]
+        u = np.array([u_group[g] + r_name[n] for g, n in shown])
+        p = np.exp(u - u.max())
+        p /= p.sum()
+        first = rng.choice(len(shown), p=p)
+        for i, (g, n) in enumerate(shown):
+            rows["request"].append(f"q{q:04d}")
+            rows["name"].append(str(n))
+            rows["group"].append(g)
+            rows["top1"].append(int(i == first))
+            p_sum[g] += p[i]
+            n_sum[g] += 1
+    mean = {g: p_sum[g] / n_sum[g] for g in groups}
+    truth = {f"mean:group:{g}": mean[g] for g in groups}
+    best = max(mean, key=mean.get)
+    truth.update({f"ratio_to_best:group:{g}": mean[g] / mean[best] for g in groups})
+    truth["best"] = best
+    return pl.DataFrame(rows), truth
+
+
+def refusals(seed: int = 1, prompts: int = 30, reps: int = 25,
+             rates=(("neutral", 0.08), ("sensitive", 0.20)), sd_prompt: float = 0.5):
+    """A refusal indicator by condition (bernoulli, logit link), prompts varying.
+
+    Truth: P(refusal) per condition averaged over this design's prompts, and the difference
+    in percentage points."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0, sd_prompt, prompts)
+    r -= r.mean()
+    rows = {"prompt": [], "condition": [], "refused": []}
+    mean = {}
+    for cond, rate in rates:
+        p = expit(np.log(rate / (1 - rate)) + r)
+        mean[cond] = float(p.mean())
+        for i in range(prompts):
+            rows["prompt"] += [f"p{i:02d}"] * reps
+            rows["condition"] += [cond] * reps
+            rows["refused"] += rng.binomial(1, p[i], reps).tolist()
+    (a, _), (b, _) = rates
+    truth = {f"mean:condition:{c}": v for c, v in mean.items()}
+    truth[f"difference:condition:{b} − {a}"] = 100 * (mean[b] - mean[a])
+    return pl.DataFrame(rows), truth
+
+
+def gaussian_condition(seed: int = 1, prompts: int = 12, reps: int = 30, effect: float = 35.0,
+                       sd_prompt: float = 20.0, sigma: float = 30.0, slope: float = 10.0):
+    """``y ~ condition + x + (1|prompt)`` with a gaussian outcome. Truth: the condition
+    difference (units) and the slope of x."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0, sd_prompt, prompts)
+    rows = {"prompt": [], "condition": [], "x": [], "y": []}
+    for p in range(prompts):
+        for cond, eff in (("control", 0.0), ("treated", effect)):
+            x = rng.normal(size=reps)
+            rows["prompt"] += [f"p{p:02d}"] * reps
+            rows["condition"] += [cond] * reps
+            rows["x"] += x.tolist()
+            rows["y"] += (300 + eff + r[p] + slope * x + rng.normal(0, sigma, reps)).tolist()
+    return pl.DataFrame(rows), {"difference:condition:treated − control": effect,
+                                "slope:x:average": slope}
+
+
+def varying_slopes(seed: int = 1, groups: int = 8, reps: int = 60, b: float = 1.0,
+                   sd_slope: float = 0.6, sigma: float = 1.0):
+    """``y ~ x + (x || g)``: each group's slope is b + r_g. Truth: every level's slope."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0, sd_slope, groups)
+    a = rng.normal(0.0, 0.5, groups)
+    rows = {"g": [], "x": [], "y": []}
+    for k in range(groups):
+        x = rng.normal(size=reps)
+        rows["g"] += [f"g{k}"] * reps
+        rows["x"] += x.tolist()
+        rows["y"] += (a[k] + (b + r[k]) * x + rng.normal(0, sigma, reps)).tolist()
+    return pl.DataFrame(rows), {f"slope:x | g:g{k}": b + r[k] for k in range(groups)}

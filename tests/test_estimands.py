@@ -1,0 +1,211 @@
+"""Estimands for any study, checked against simulated data with known truth.
+
+Each study is simulated the way such data are made (biasstats.simulate.designs) and fitted with
+the formula a user would write; the estimands read off the formula must cover the truth of
+this design. Also: the report of a non-congruence outcome never uses bias wording, and bad
+``[effects]`` entries are one-line errors naming the key.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+import biasstats
+from biasstats.cli import main
+from biasstats.effects.estimands import (
+    EffectsRequest,
+    compute_estimands,
+    default_request,
+    model_factors,
+)
+from biasstats.errors import SpecError
+from biasstats.simulate import designs
+
+FAST = dict(chains=2, tune=500, draws=500, seed=3, progress=False)
+
+
+def _get(table: pl.DataFrame, term: str, level: str, scale: str) -> dict:
+    rows = table.filter((pl.col("term") == term) & (pl.col("level") == level)
+                        & (pl.col("scale") == scale))
+    assert rows.height == 1, (term, level, scale, table)
+    return rows.row(0, named=True)
+
+
+def _covers(row: dict, truth: float) -> bool:
+    return row["hdi_low"] <= truth <= row["hdi_high"]
+
+
+def _near(row: dict, truth: float, k: float = 3.5) -> bool:
+    """Several estimands from one data set: within k posterior SDs of the truth (a 95% HDI
+    per level would miss one of four levels in one data set of five by design)."""
+    return abs(row["mean"] - truth) < k * row["sd"]
+
+
+def test_gaussian_condition_contrast_and_slope_cover_truth():
+    df, truth = designs.gaussian_condition(seed=2)
+    fit = biasstats.fit("y ~ condition + x + (1|prompt)", data=df, family="gaussian", **FAST)
+    assert model_factors(fit.spec)[:3] == (["condition"], ["x"], ["prompt"])
+    est = compute_estimands(fit)
+    d = _get(est.contrasts, "condition", "treated − control", "difference")
+    assert _covers(d, truth["difference:condition:treated − control"])
+    s = _get(est.slopes, "x", "average", "slope")
+    assert _covers(s, truth["slope:x:average"])
+    # marginal means: one row per level, in outcome units, difference = the contrast
+    m = est.means.filter(pl.col("term") == "condition")
+    assert m["level"].to_list() == ["control", "treated"]
+    assert abs((m["mean"][1] - m["mean"][0]) - d["mean"]) < 1e-9
+    assert est.ranks["term"].unique().to_list() == ["prompt"]
+
+
+def test_negative_binomial_ratio_covers_truth():
+    df, truth = designs.token_counts(seed=4)
+    fit = biasstats.fit("tokens ~ condition + (1|prompt)", data=df, family="negative_binomial",
+                        **FAST)
+    est = compute_estimands(fit)
+    key = "incongruent − congruent"
+    assert _covers(_get(est.contrasts, "condition", key, "ratio"), truth[f"ratio:condition:{key}"])
+    assert _covers(_get(est.contrasts, "condition", key, "difference"),
+                   truth[f"difference:condition:{key}"])
+    for lv in ("congruent", "incongruent"):
+        assert _near(_get(est.means, "condition", lv, "mean"), truth[f"mean:condition:{lv}"])
+
+
+def test_poisson_ratio_covers_truth():
+    rng = np.random.default_rng(5)
+    prompts = [f"p{i}" for i in range(15)]
+    r = dict(zip(prompts, rng.normal(0, 0.2, 15), strict=True))
+    rows = [{"prompt": p, "condition": c, "n": int(rng.poisson(np.exp(2.0 + 0.4 * (c == "b")
+                                                                     + r[p])))}
+            for p in prompts for c in ("a", "b") for _ in range(20)]
+    df = pl.DataFrame(rows)
+    fit = biasstats.fit("n ~ condition + (1|prompt)", data=df, family="poisson", **FAST)
+    est = compute_estimands(fit)
+    assert _covers(_get(est.contrasts, "condition", "b − a", "ratio"), float(np.exp(0.4)))
+
+
+def test_refusal_probability_and_percentage_points_cover_truth():
+    df, truth = designs.refusals(seed=6)
+    fit = biasstats.fit("refused ~ condition + (1|prompt)", data=df, family="bernoulli", **FAST)
+    est = compute_estimands(fit)
+    assert est.response_scale == "probability"
+    for lv in ("neutral", "sensitive"):
+        assert _near(_get(est.means, "condition", lv, "probability"),
+                       truth[f"mean:condition:{lv}"])
+    d = _get(est.contrasts, "condition", "sensitive − neutral", "difference")
+    assert _covers(d, truth["difference:condition:sensitive − neutral"])
+    assert 5 < d["mean"] < 25  # in percentage points, not a proportion
+    _get(est.contrasts, "condition", "sensitive − neutral", "odds_ratio")
+
+
+def test_ranking_audit_per_group_top1_and_ratio_to_best():
+    df, truth = designs.ranking_audit(seed=1, requests=1000)
+    fit = biasstats.fit("top1 ~ 0 + group + (1|name)", data=df, family="bernoulli", **FAST)
+    best = truth["best"]
+    req = EffectsRequest(by=("group",), contrasts=("group",), reference={"group": best},
+                         pairs="reference", rank="group")
+    est = compute_estimands(fit, req)
+    for g in ("A", "B", "C", "D"):
+        m = _get(est.means, "group", g, "probability")
+        assert _near(m, truth[f"mean:group:{g}"]), (g, m, truth)
+        # the marginal mean of a group is its share of first places (the model's average)
+        share = df.filter(pl.col("group") == g)["top1"].mean()
+        assert abs(m["mean"] - share) < 0.02
+    for g in ("A", "B", "C", "D"):
+        if g == best:
+            continue
+        assert _near(_get(est.contrasts, "group", f"{g} − {best}", "ratio"),
+                     truth[f"ratio_to_best:group:{g}"])
+        assert _near(_get(est.contrasts, "group", f"{g} − {best}", "difference"),
+                       100 * (truth[f"mean:group:{g}"] - truth[f"mean:group:{best}"]))
+    assert est.ranks.sort("p_best", descending=True)["level"][0] == best
+
+
+def test_varying_slopes_per_level_cover_truth():
+    df, truth = designs.varying_slopes(seed=8)
+    fit = biasstats.fit("y ~ x + (x || g)", data=df, family="gaussian", **FAST)
+    req = default_request(fit.spec)
+    assert req.level_slopes == ("g",)
+    est = compute_estimands(fit, req)
+    rows = est.slopes.filter(pl.col("term") == "x | g")
+    assert rows.height == 8
+    covered = sum(_covers(r, truth[f"slope:x | g:{r['level']}"])
+                  for r in rows.iter_rows(named=True))
+    assert covered >= 6  # 95% intervals: P(two or fewer misses of eight) = 0.9996
+
+
+def test_bad_requests_are_one_line(tmp_path):
+    df, _ = designs.gaussian_condition(seed=2, prompts=4, reps=5)
+    fit = biasstats.fit("y ~ condition + x + (1|prompt)", data=df, family="gaussian",
+                        chains=1, tune=50, draws=20, seed=1, progress=False)
+    with pytest.raises(SpecError, match=r"^\[effects\] by: 'nope' is not a factor of the model "
+                                        r"\(its factors: condition, prompt, x\)$"):
+        compute_estimands(fit, EffectsRequest(by=("nope",)))
+    with pytest.raises(SpecError, match=r"^\[effects\] slopes: 'condition' is not a numeric "
+                                        r"predictor of the model \(numeric predictors: x\)$"):
+        compute_estimands(fit, EffectsRequest(slopes=("condition",)))
+    # a contrast on a numeric predictor is reported as its slope
+    est = compute_estimands(fit, EffectsRequest(contrasts=("x",)))
+    assert est.contrasts.height == 0 and est.slopes["term"].to_list() == ["x"]
+
+
+NEUTRAL_SPEC = """[analysis]
+name = "refusals"
+[data]
+source = "refusals.csv"
+outcome = "refused"
+[model]
+formula = "refused ~ condition + (1|prompt)"
+family = "bernoulli"
+unit = "trial"
+[fit]
+chains = 2
+tune = 300
+draws = 300
+[effects]
+outcome_label = "refusal"
+{extra}
+[checks]
+allow_failure = true
+"""
+
+
+def test_report_of_a_refusal_outcome_has_no_bias_wording(tmp_path):
+    df, truth = designs.refusals(seed=9, prompts=10, reps=20)
+    df.write_csv(tmp_path / "refusals.csv")
+    spec = tmp_path / "refusals.toml"
+    spec.write_text(NEUTRAL_SPEC.format(extra=""))
+    rc = main(["report", str(spec), "--out", str(tmp_path / "out")])
+    assert rc == 0
+    html = (tmp_path / "out" / "refusals" / "report.html").read_text()
+    for phrase in ("stereotype-congruent", "D score", "practically unbiased", "biased"):
+        assert phrase not in html, phrase
+    assert "P(refusal)" in html and "percentage points" in html
+    # the estimand tables lead the page, before the findings and the ledger
+    assert html.index('id="estimands"') < html.index('id="summary"') < html.index('id="data"')
+    est = pl.read_parquet(tmp_path / "out" / "refusals" / "estimands.parquet")
+    assert set(est["estimand"]) == {"mean", "contrast"}
+    assert (tmp_path / "out" / "refusals" / "tables" / "contrasts_condition.csv").is_file()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('by = ["nope"]', "[effects] by: 'nope' is not in the model formula (its factors and "
+                      "predictors: condition, prompt)"),
+    ('level_slopes = ["prompt"]', None),
+    ("rope = 5.0", "[effects] rope: 5.0 is not a difference of probabilities (give a "
+                   "half-width between 0 and 1, e.g. 0.05 = 5 percentage points)"),
+])
+def test_bad_effects_keys_are_one_line_exit_2(tmp_path, capsys, extra, message):
+    df, _ = designs.refusals(seed=9, prompts=4, reps=5)
+    df.write_csv(tmp_path / "refusals.csv")
+    spec = tmp_path / "refusals.toml"
+    spec.write_text(NEUTRAL_SPEC.format(extra=extra).replace("draws = 300", "draws = 30")
+                    .replace("tune = 300", "tune = 30"))
+    rc = main(["report", str(spec), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    if message is None:  # a grouping without varying slopes: named with the model's terms
+        assert rc == 2 and "level_slopes: 'prompt' is not a varying-slope term" in err
+        return
+    assert rc == 2
+    assert err == f"error: {spec}: {message}\n"
