@@ -53,6 +53,44 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_effects(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from biasstats.effects.estimands import compute_estimands, request_from_spec
+    from biasstats.errors import SpecError
+    from biasstats.fit.from_spec import fit_spec
+    from biasstats.ingest import ingest
+    from biasstats.io import write_parquet_atomic, write_text_atomic
+    from biasstats.studies import outcome_kind
+
+    result = ingest(args.spec)
+    spec = result.spec
+    out = Path(args.out) if args.out else Path("reports") / spec.name
+    outcome = fit_spec(spec, result.table, out, refit=args.refit, ledger=result.ledger)
+    fit = outcome.fit
+    congruence = outcome_kind(spec, result.adapter) == "congruence"
+    req = request_from_spec(spec.content.effects, fit.spec, congruence=False)
+    try:
+        est = compute_estimands(fit, req)
+    except SpecError as e:
+        raise SpecError(f"{spec.path}: {e}") from None
+    rows = est.all_rows()
+    keep = [c for c in ("estimand", "term", "level", "scale", "mean", "sd", "hdi_low",
+                        "hdi_high", "p_positive", "n_obs") if c in rows.columns]
+    rows = rows.select(keep)
+    with pl.Config(tbl_rows=200, tbl_cols=20, tbl_width_chars=140, float_precision=4,
+                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        print(f"{fit.formula}  [{fit.family}]  outcome: "
+              f"{'congruence coding' if congruence else spec.content.effects.outcome_label or fit.spec.formula.response}")
+        print(rows)
+        if est.ranks.height:
+            print(est.ranks)
+    csv = write_text_atomic(out / "estimands.csv", rows.write_csv())
+    pq = write_parquet_atomic(out / "estimands.parquet", rows)
+    print(f"wrote {csv} and {pq}")
+    return 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from biasstats.simulate.from_formula import parse_set, simulate_from_spec
 
@@ -119,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="output folder (default: reports/<analysis name>)")
     s.add_argument("--refit", action="store_true", help="ignore a cached posterior")
     s.set_defaults(run=_cmd_fit)
+
+    s = sub.add_parser("effects", help="print a spec's estimands (fitting if needed); write "
+                                       "estimands.csv / .parquet")
+    s.add_argument("spec", help="analysis spec (TOML)")
+    s.add_argument("--out", help="output folder (default: reports/<analysis name>)")
+    s.add_argument("--refit", action="store_true", help="ignore a cached posterior")
+    s.set_defaults(run=_cmd_effects)
 
     s = sub.add_parser("simulate", help="simulate an outcome from a spec's model on its design")
     s.add_argument("spec", help="analysis spec (TOML)")

@@ -65,7 +65,8 @@ def test_negative_binomial_ratio_covers_truth():
                         **FAST)
     est = compute_estimands(fit)
     key = "incongruent − congruent"
-    assert _covers(_get(est.contrasts, "condition", key, "ratio"), truth[f"ratio:condition:{key}"])
+    assert _covers(_get(est.contrasts, "condition", "incongruent / congruent", "ratio"),
+                   truth[f"ratio:condition:{key}"])
     assert _covers(_get(est.contrasts, "condition", key, "difference"),
                    truth[f"difference:condition:{key}"])
     for lv in ("congruent", "incongruent"):
@@ -82,7 +83,7 @@ def test_poisson_ratio_covers_truth():
     df = pl.DataFrame(rows)
     fit = biasstats.fit("n ~ condition + (1|prompt)", data=df, family="poisson", **FAST)
     est = compute_estimands(fit)
-    assert _covers(_get(est.contrasts, "condition", "b − a", "ratio"), float(np.exp(0.4)))
+    assert _covers(_get(est.contrasts, "condition", "b / a", "ratio"), float(np.exp(0.4)))
 
 
 def test_refusal_probability_and_percentage_points_cover_truth():
@@ -96,7 +97,7 @@ def test_refusal_probability_and_percentage_points_cover_truth():
     d = _get(est.contrasts, "condition", "sensitive − neutral", "difference")
     assert _covers(d, truth["difference:condition:sensitive − neutral"])
     assert 5 < d["mean"] < 25  # in percentage points, not a proportion
-    _get(est.contrasts, "condition", "sensitive − neutral", "odds_ratio")
+    _get(est.contrasts, "condition", "sensitive / neutral", "odds_ratio")
 
 
 def test_ranking_audit_per_group_top1_and_ratio_to_best():
@@ -115,7 +116,7 @@ def test_ranking_audit_per_group_top1_and_ratio_to_best():
     for g in ("A", "B", "C", "D"):
         if g == best:
             continue
-        assert _near(_get(est.contrasts, "group", f"{g} − {best}", "ratio"),
+        assert _near(_get(est.contrasts, "group", f"{g} / {best}", "ratio"),
                      truth[f"ratio_to_best:group:{g}"])
         assert _near(_get(est.contrasts, "group", f"{g} − {best}", "difference"),
                        100 * (truth[f"mean:group:{g}"] - truth[f"mean:group:{best}"]))
@@ -209,3 +210,25 @@ def test_bad_effects_keys_are_one_line_exit_2(tmp_path, capsys, extra, message):
         return
     assert rc == 2
     assert err == f"error: {spec}: {message}\n"
+
+
+def test_fit_effects_api_and_effects_command(tmp_path, capsys):
+    df, truth = designs.refusals(seed=10, prompts=8, reps=15)
+    fit = biasstats.fit("refused ~ condition + (1|prompt)", data=df, family="bernoulli",
+                        chains=2, tune=300, draws=300, seed=1, progress=False)
+    est = fit.effects(by="condition", contrasts=["condition"], rank=None)
+    levels, d = est.draws["contrast:condition:difference"]
+    assert levels == ["sensitive − neutral"] and d.shape == (600, 1)
+    row = est.contrasts.filter(pl.col("scale") == "difference").row(0, named=True)
+    assert abs(row["mean"] - d.mean()) < 1e-12  # the summary is of these draws
+    # CLI: prints the table, writes CSV + Parquet that parse
+    df.write_csv(tmp_path / "refusals.csv")
+    spec = tmp_path / "refusals.toml"
+    spec.write_text(NEUTRAL_SPEC.format(extra="").replace("draws = 300", "draws = 100")
+                    .replace("tune = 300", "tune = 100"))
+    rc = main(["effects", str(spec), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "sensitive − neutral" in out and "outcome: refusal" in out
+    table = pl.read_csv(tmp_path / "out" / "estimands.csv")
+    assert set(table["estimand"]) == {"mean", "contrast"}
+    assert pl.read_parquet(tmp_path / "out" / "estimands.parquet").height == table.height

@@ -210,9 +210,15 @@ def _contrasts_and_ranks(llm, prob, rope):
 
 def variance_decomposition(fit, prob: float = 0.95) -> pl.DataFrame:
     """Shares of latent-scale variance: each group term's finite-population variance of its
-    realised effects (Gelman 2005), fixed effects' variance over cells, and the logistic
-    residual π²/3 (the latent-variable ICC of Nakagawa & Schielzeth)."""
+    realised effects (Gelman 2005), fixed effects' variance over cells, and the family's
+    residual variance on the latent scale (``Family.latent_var``: π²/3 for logit links, σ²
+    for gaussian and lognormal, ln(1 + 1/λ [+ 1/α]) for log-link counts; Nakagawa &
+    Schielzeth 2013, Nakagawa et al. 2017). Empty when the family defines none
+    (``Family.latent_note`` says why)."""
     spec = fit.spec
+    fam = spec.family
+    if fam.latent_var is None or spec.n_linpred != 1:
+        return pl.DataFrame(schema={"component": pl.Utf8})
     post = fit.idata["posterior"].to_dataset()
     comps: dict[str, np.ndarray] = {}
     if spec.fixed_names:
@@ -223,7 +229,11 @@ def variance_decomposition(fit, prob: float = 0.95) -> pl.DataFrame:
         if r.ndim == 3:  # varying slopes: the intercept row's spread
             r = r[:, 0, :]
         comps[g.name] = r.var(axis=1, ddof=1)
-    comps["residual"] = np.full_like(next(iter(comps.values())), np.pi**2 / 3)
+    aux = {a: stack_draws(post, a)[:, None] for a in fam.aux if a in post}
+    mu = fam.mean(linear_predictor(fit), aux) if fam.mean is not None else None
+    if mu is None:  # ordinal: the latent residual does not depend on the mean
+        mu = np.zeros((post.sizes["chain"] * post.sizes["draw"], 1))
+    comps["residual"] = np.asarray(fam.latent_var(mu, aux), dtype=float)
     names = list(comps)
     V = np.stack([comps[k] for k in names], axis=1)
     shares = V / V.sum(axis=1, keepdims=True)

@@ -78,6 +78,9 @@ class Estimands:
     request: EffectsRequest
     response_scale: str
     notes: tuple[str, ...] = ()
+    # the posterior draws behind every summary row: "<estimand>:<term>:<scale>" ->
+    # (level names, (S, levels) array), e.g. "mean:condition:mean", "contrast:condition:ratio"
+    draws: dict = field(default_factory=dict, repr=False)
 
     def all_rows(self) -> pl.DataFrame:
         """Means, contrasts and slopes in one long table (what ``biasstats effects`` writes)."""
@@ -319,6 +322,7 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
     rope_d = None if req.rope is None else (-req.rope * pct, req.rope * pct)
 
     means, contrasts, slopes, ranks = [], [], [], []
+    draws: dict[str, tuple[list[str], np.ndarray]] = {}
     per_term: dict[str, tuple[list[str], np.ndarray]] = {}
     S = mu.shape[0]
     means += _rows("overall", ["all"], (mu @ (w / w.sum()))[:, None], scale, prob,
@@ -332,6 +336,7 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
         per_term[term] = (levels, m)
         if term in req.by:
             means += _rows(term, levels, m, scale, prob, n=n)
+            draws[f"mean:{term}:{scale}"] = (levels, m)
     for f in req.contrasts:
         levels, m = per_term[f]
         ref = req.reference.get(f)
@@ -341,18 +346,23 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
         names = [f"{levels[i]} − {levels[j]}" for i, j in pairs]
         diff = np.stack([m[:, i] - m[:, j] for i, j in pairs], axis=1) * pct
         contrasts += _rows(f, names, diff, "difference", prob, rope_d, 0.0)
+        draws[f"contrast:{f}:difference"] = (names, diff)
+        names_r = [f"{levels[i]} / {levels[j]}" for i, j in pairs]
         for cs in fam.contrast_scales:
             if cs == "ratio":
                 r = np.stack([m[:, i] / m[:, j] for i, j in pairs], axis=1)
-                contrasts += _rows(f, names, r, "ratio", prob, None, 1.0)
+                contrasts += _rows(f, names_r, r, "ratio", prob, None, 1.0)
+                draws[f"contrast:{f}:ratio"] = (names_r, r)
             elif cs == "odds_ratio":
                 odds = m / (1 - m)
                 r = np.stack([odds[:, i] / odds[:, j] for i, j in pairs], axis=1)
-                contrasts += _rows(f, names, r, "odds_ratio", prob, None, 1.0)
+                contrasts += _rows(f, names_r, r, "odds_ratio", prob, None, 1.0)
+                draws[f"contrast:{f}:odds_ratio"] = (names_r, r)
     for x in req.slopes:
         d = _slope_draws(fit, x) * pct
         ame = (d @ (w / w.sum()))[:, None]
         slopes += _rows(x, ["average"], ame, "slope", prob, rope_d, 0.0)
+        draws[f"slope:{x}:slope"] = (["average"], ame)
     post = fit.idata["posterior"].to_dataset()
     tname, tf = _link_transform(fam.link)
     for gname in req.level_slopes:
@@ -367,6 +377,7 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
             per = base[:, None] + r[:, k, :]
             null = 1.0 if tname != "difference" else 0.0
             slopes += _rows(f"{coef} | {gname}", g.levels, tf(per), tname, prob, None, null)
+            draws[f"slope:{coef} | {gname}:{tname}"] = (list(g.levels), tf(per))
     if req.rank:
         levels, m = per_term[req.rank]
         order = np.argsort(-m, axis=1)
@@ -378,4 +389,5 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
                               "p_best": (rank == 1).mean(axis=0)}).sort("rank_mean")
     else:
         ranks = pl.DataFrame(schema={"term": pl.Utf8, "level": pl.Utf8})
-    return Estimands(_frame(means), _frame(contrasts), _frame(slopes), ranks, req, scale)
+    return Estimands(_frame(means), _frame(contrasts), _frame(slopes), ranks, req, scale,
+                     draws=draws)

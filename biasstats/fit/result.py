@@ -114,6 +114,28 @@ class Fit:
             pl.Series("mean", d.mean(axis=0)), pl.Series("sd", d.std(axis=0, ddof=1)),
             pl.Series("hdi_low", h[:, 0]), pl.Series("hdi_high", h[:, 1]))
 
+    def effects(self, by=None, contrasts=None, slopes=None, level_slopes=None, rank=None,
+                reference=None, pairs: str = "auto", prob: float = 0.95, rope=None):
+        """Estimands of this fit (:mod:`biasstats.effects.estimands`): marginal means
+        ``by`` factor, ``contrasts`` between levels, average ``slopes``, per-level slopes of
+        varying-slope terms, ``rank``. Omitted arguments take the formula's defaults; pass
+        ``[]`` for none. Returns an :class:`~biasstats.effects.estimands.Estimands` whose
+        tables hold summaries (``.means``, ``.contrasts``, ``.slopes``, ``.ranks``)."""
+        from biasstats.effects.estimands import EffectsRequest, compute_estimands, default_request
+
+        d = default_request(self.spec, prob=prob, rope=rope)
+
+        def pick(value, default):
+            return tuple([value] if isinstance(value, str) else value) if value is not None \
+                else default
+
+        req = EffectsRequest(
+            by=pick(by, d.by), contrasts=pick(contrasts, d.contrasts),
+            reference=dict(reference or {}), pairs=pairs, slopes=pick(slopes, d.slopes),
+            level_slopes=pick(level_slopes, d.level_slopes),
+            rank=rank if rank is not None else d.rank, prob=prob, rope=rope)
+        return compute_estimands(self, req)
+
     def diagnostics(self, summary: pd.DataFrame | None = None) -> dict:
         """max R-hat, min bulk/tail ESS, divergences, BFMI per chain.
 

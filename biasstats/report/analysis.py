@@ -144,6 +144,26 @@ def _effect_outputs(art: _Artifacts, effects, table):
                   section="variance", digits=3)
 
 
+def _variance_outputs(art, fit, prob: float) -> None:
+    """Variance decomposition on the latent scale with the family's residual variance, or a
+    note saying why the family has none."""
+    from biasstats.effects.compute import variance_decomposition
+
+    fam = fit.spec.family
+    vd = variance_decomposition(fit, prob)
+    if vd.height == 0:
+        art.skipped.append(f"variance decomposition not applicable: {fam.latent_note}")
+        return
+    link = {"logit": "logit", "log": "log", "identity": "outcome"}.get(fam.link, fam.link)
+    art.figure("variance_decomposition", lambda: figs.variance_decomposition(vd),
+               f"Share of latent ({link}-scale) variance by component, with the {fam.name} "
+               "family's residual variance on that scale." + (f" Note: {fam.latent_note}."
+                                                             if fam.latent_note else ""),
+               section="variance")
+    art.table("variance_decomposition", vd, "Variance decomposition.", section="variance",
+              digits=3)
+
+
 def _ppc_terms(fit) -> list[str]:
     """Every factor of the formula (fixed factors, then grouping factors) with few enough
     levels to draw, each once."""
@@ -281,6 +301,8 @@ def _render(spec: Spec, ing, fit, folder: Path, cached: bool, files: list[tuple[
         write_parquet_atomic(folder / "estimands.parquet", estimands.all_rows())
         estimand_outputs(art, estimands, wording, by=not congruence)
         est_methods = estimand_methods(estimands, wording)
+        if not congruence:
+            _variance_outputs(art, fit, eff.hdi_prob)
         est_sentences = estimand_findings(estimands, wording)
         if congruence:  # the study's own sentences lead; add contrasts and slopes only
             est_sentences = [x for x in est_sentences if not x.startswith("Overall,")]

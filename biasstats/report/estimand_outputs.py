@@ -165,7 +165,8 @@ def estimand_findings(est: Estimands, wording: Wording) -> list[str]:
         for r in list(diffs.iter_rows(named=True))[:PAIRS_UP_TO]:
             s = (f"{f} {r['level']}: {wording.noun} differs by {_num(r['mean'])} "
                  f"{wording.diff_unit} ({pct}% HDI {_ci(r)})")
-            ratio = df.filter((pl.col("scale") != "difference") & (pl.col("level") == r["level"]))
+            ratio = df.filter((pl.col("scale") != "difference")
+                              & (pl.col("level") == r["level"].replace(" − ", " / ")))
             if ratio.height:
                 q = ratio.row(0, named=True)
                 s += (f"; {_SCALE_NAMES[q['scale']].lower()} {_num(q['mean'])} "

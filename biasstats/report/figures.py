@@ -220,7 +220,8 @@ def forest(
         label, ref, log = _scale(scale)
     else:
         if label is None:
-            raise ValueError(f"scale {scale!r} needs an axis label")
+            raise ValueError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}, or give "
+                             "the axis label of the outcome's own scale")
         df = select_effects(effects, term, scale).sort("mean")
     n = df.height
     y = np.arange(n, dtype=float)

@@ -41,11 +41,18 @@ def _load_builtin() -> None:
 
 
 def outcome_kind(spec, adapter: str | None = None) -> str:
-    """``"congruence"`` or ``"outcome"``: the spec's ``[effects] kind`` if given, else what the
-    study that provides its adapter (or simulation preset) declares, else ``"outcome"``."""
+    """``"congruence"`` or ``"outcome"``: the spec's ``[effects] kind`` if given; else what the
+    study that provides its adapter (or simulation preset) declares; else ``"congruence"``
+    when the model's response is the canonical ``congruent`` column (a tidy spec that maps
+    its 0/1 answer onto it declares a congruence coding); else ``"outcome"``."""
     declared = spec.content.effects.kind
     if declared is not None:
         return declared
+    if spec.model is not None:
+        from biasstats.model.formula import parse_formula
+
+        if parse_formula(spec.model.formula).response == "congruent":
+            return "congruence"
     _load_builtin()
     if spec.simulate is not None:
         presets = {p for s in STUDIES.values() for p in s.congruence_presets}

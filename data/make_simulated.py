@@ -1,0 +1,34 @@
+"""Regenerate the small simulated studies the shipped analyses read (known truth beside them).
+
+    python data/make_simulated.py
+
+Writes ``sim_tokens.csv`` (reasoning tokens by association condition, negative binomial with
+prompt variation) and ``sim_ranking.csv`` (a résumé-ranking audit: one row per shown
+candidate, ``top1`` = ranked first), each with ``<name>_truth.json``: the true values of the
+estimands the analyses report, for this design (``biasstats.simulate.designs``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from biasstats.simulate import designs
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    for name, (table, truth) in {
+        "sim_tokens": designs.token_counts(seed=20240204),
+        "sim_ranking": designs.ranking_audit(seed=1, requests=1000),
+    }.items():
+        table.write_csv(HERE / f"{name}.csv")
+        (HERE / f"{name}_truth.json").write_text(
+            json.dumps({k: (float(v) if not isinstance(v, str) else v) for k, v in truth.items()},
+                       indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {name}.csv ({table.height} rows) and {name}_truth.json")
+
+
+if __name__ == "__main__":
+    main()
