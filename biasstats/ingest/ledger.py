@@ -17,6 +17,9 @@ import polars as pl
 from biasstats.ingest.schema import STATUSES
 
 
+MAX_FILES_SHOWN = 20
+
+
 @dataclass(frozen=True)
 class Tally:
     unit: str
@@ -71,6 +74,7 @@ class Ledger:
     rows_read: int
     tallies: tuple[Tally, ...]
     notes: tuple[str, ...] = field(default=())
+    files: dict[str, int] = field(default_factory=dict)  # rows read per source file
 
     @property
     def rows(self) -> Tally:
@@ -91,6 +95,10 @@ class Ledger:
             problems.append(f"rows tally has {self.rows.total} rows, {self.rows_read} were read")
         for t in self.tallies:
             problems.extend(t.problems())
+        if self.files and sum(self.files.values()) != self.rows_read:
+            problems.append(
+                f"rows per file sum to {sum(self.files.values())}, {self.rows_read} were read"
+            )
         if problems:
             raise AssertionError(f"ledger for {self.source} does not balance: " + "; ".join(problems))
 
@@ -117,6 +125,7 @@ class Ledger:
                 for t in self.tallies
             ],
             "notes": list(self.notes),
+            "files": self.files,
         }
 
     def to_json(self) -> str:
@@ -125,6 +134,15 @@ class Ledger:
     def render(self) -> str:
         """A plain-text table for terminals and logs."""
         lines = [f"ledger: {self.source}", f"  rows read: {self.rows_read}"]
+        if len(self.files) > 1:
+            lines.append(f"  rows per file ({len(self.files)} files):")
+            shown = list(self.files.items())
+            for name, n in shown[:MAX_FILES_SHOWN]:
+                lines.append(f"    {n:>9}  {name}")
+            if len(shown) > MAX_FILES_SHOWN:
+                rest = sum(n for _, n in shown[MAX_FILES_SHOWN:])
+                lines.append(f"    {rest:>9}  ({len(shown) - MAX_FILES_SHOWN} more files, "
+                             f"all listed in ledger.json)")
         for t in self.tallies:
             lines.append(f"  {t.unit}: {t.total}")
             for s in STATUSES:
@@ -147,15 +165,18 @@ def build_ledger(
     rows: pl.DataFrame,
     judgements: pl.DataFrame | None = None,
     notes: tuple[str, ...] = (),
+    files: dict[str, int] | None = None,
 ) -> Ledger:
     """Build and check a ledger.
 
     ``rows``: one row per source row with ``status`` and ``reason``.
     ``judgements``: optional, one row per judgement (the canonical table itself, typically).
+    ``files``: rows read per source file (they must sum to the rows read).
     """
     tallies = [Tally.from_frame("rows", rows)]
     if judgements is not None:
         tallies.append(Tally.from_frame("judgements", judgements))
-    ledger = Ledger(source=source, rows_read=rows.height, tallies=tuple(tallies), notes=notes)
+    ledger = Ledger(source=source, rows_read=rows.height, tallies=tuple(tallies), notes=notes,
+                    files=dict(files or {}))
     ledger.check()
     return ledger

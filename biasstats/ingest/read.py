@@ -1,52 +1,105 @@
-"""Read raw source files (CSV, JSONL, Parquet; optionally gzip-compressed) into polars.
+"""Read raw source files into polars: CSV/TSV, JSON Lines, JSON, Parquet, optionally
+compressed (``.gz``, ``.zst``), and two named evaluation-log formats (Inspect AI ``.eval``
+logs and lm-evaluation-harness ``--log_samples`` JSONL, see :mod:`biasstats.ingest.logs`).
 
 Every failure is a one-line :class:`DataError` naming the file and what was expected.
-:func:`read_sources` concatenates several files (a multi-file dataset) and adds the audit
-columns ``source_file`` (file name) and ``source_row`` (0-based, running across files).
+:func:`read_sources` stacks several files (columns unioned, a column missing from a file is
+null) and adds the audit columns ``source_file`` and ``source_row`` (0-based, running across
+files), plus any columns taken from each file's path (``[data] path_pattern``).
+
+Guards: a compressed file may expand to at most ``max_decompressed_bytes`` (decompression
+stops as soon as the limit is passed, so a small archive cannot fill the memory), and the
+source may hold at most ``max_rows`` rows (checked file by file).
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from biasstats.errors import DataError, first_line
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "inspect_eval", "lm_eval_samples")
+COMPRESSED = (".gz", ".zst")
+EXTENSIONS = {
+    "csv": "csv", "tsv": "tsv", "tab": "tsv", "jsonl": "jsonl", "ndjson": "jsonl",
+    "json": "json", "parquet": "parquet", "pq": "parquet", "eval": "inspect_eval",
+}
+DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB decompressed per compressed file
+DEFAULT_MAX_ROWS = 50_000_000
 _SNIFF = (";", "\t", "|")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """One file of a source: its ``path``, the ``label`` stored in ``source_file``, and
+    ``columns`` taken from its path (``[data] path_pattern``)."""
+
+    path: Path
+    label: str
+    columns: dict[str, str] = field(default_factory=dict)
 
 
 def infer_format(path: Path) -> str:
-    """Format from the file extension, ignoring a trailing ``.gz``."""
+    """Format from the file extension, ignoring a trailing ``.gz`` / ``.zst``."""
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
+    if suffixes and suffixes[-1] in COMPRESSED:
         suffixes = suffixes[:-1]
     ext = suffixes[-1].lstrip(".") if suffixes else ""
-    ext = {"ndjson": "jsonl", "json": "jsonl", "tsv": "csv", "pq": "parquet"}.get(ext, ext)
-    if ext not in FORMATS:
+    if ext not in EXTENSIONS:
         raise DataError(
             f"{path}: cannot tell the file format from its extension "
-            f"(expected .csv, .jsonl or .parquet, optionally .gz); set [data] format"
+            f"(expected .csv, .tsv, .jsonl, .json, .parquet or .eval, optionally .gz or .zst); "
+            f"set [data] format"
         )
-    return ext
+    return EXTENSIONS[ext]
 
 
-def _bytes(path: Path) -> tuple[bytes, str]:
-    """The file's content (gunzipped if ``.gz``) and the hex SHA-256 of the file as stored."""
+def _decompress(path: Path, data: bytes, max_bytes: int) -> bytes:
+    """Stream-decompress ``data``, stopping with an error once it passes ``max_bytes``."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        stream = gzip.GzipFile(fileobj=io.BytesIO(data))
+        kind, errors = "gzip", (OSError, EOFError)
+    else:
+        import zstandard
+
+        stream = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
+        kind, errors = "zstd", (zstandard.ZstdError, OSError)
+    chunks, size = [], 0
+    try:
+        while chunk := stream.read(_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise DataError(
+                    f"{path}: expands to more than {max_bytes:,} bytes when decompressed "
+                    f"([data] max_decompressed_bytes); raise the limit if the file is genuine"
+                )
+            chunks.append(chunk)
+    except errors as e:
+        raise DataError(f"{path}: not a valid {kind} file ({first_line(e)})") from None
+    return b"".join(chunks)
+
+
+def _bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes, str]:
+    """The file's content (decompressed if ``.gz``/``.zst``) and the hex SHA-256 of the file
+    as stored."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
-    if path.suffix.lower() == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise DataError(f"{path}: not a valid gzip file ({e})") from None
+    if path.suffix.lower() in COMPRESSED:
+        data = _decompress(path, data, max_bytes)
     return data, sha256
 
 
@@ -61,9 +114,24 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
         ) from None
 
 
+def _check_header(path: Path, text: str, delimiter: str) -> None:
+    """Duplicate column names are an error (polars would silently rename one of them)."""
+    first = text.lstrip("\r\n").split("\n", 1)[0]
+    header = next(csv.reader([first], delimiter=delimiter), [])
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(
+                f"{path}: column name {name!r} appears twice in the header "
+                f"(expected unique column names)"
+            )
+        seen.add(name)
+
+
 def _read_csv(path: Path, text: str, delimiter: str, as_text: bool = False) -> pl.DataFrame:
     if not text.strip():
         raise DataError(f"{path}: file is empty (expected a header row and data rows)")
+    _check_header(path, text, delimiter)
     try:
         df = pl.read_csv(
             io.StringIO(text),
@@ -90,7 +158,15 @@ def _read_csv(path: Path, text: str, delimiter: str, as_text: bool = False) -> p
     return df
 
 
-def _read_jsonl(path: Path, text: str) -> pl.DataFrame:
+def _records_frame(path: Path, records: list[dict]) -> pl.DataFrame:
+    try:
+        return pl.from_dicts(records, infer_schema_length=None)
+    except Exception as e:  # polars raises several types for inconsistent records
+        raise DataError(f"{path}: JSON records do not form a table ({first_line(e)})") from None
+
+
+def jsonl_records(path: Path, text: str) -> list[dict]:
+    """The objects of a JSON Lines text (one object per non-empty line)."""
     records = []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -104,10 +180,27 @@ def _read_jsonl(path: Path, text: str) -> pl.DataFrame:
         records.append(rec)
     if not records:
         raise DataError(f"{path}: file is empty (expected one JSON object per line)")
+    return records
+
+
+def _read_jsonl(path: Path, text: str) -> pl.DataFrame:
+    return _records_frame(path, jsonl_records(path, text))
+
+
+def _read_json(path: Path, text: str) -> pl.DataFrame:
+    """One JSON object, or an array of objects (a file of JSON lines is accepted too)."""
     try:
-        return pl.from_dicts(records, infer_schema_length=None)
-    except pl.exceptions.PolarsError as e:
-        raise DataError(f"{path}: JSON records do not form a table ({first_line(e)})") from None
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data":  # several objects, one per line
+            return _read_jsonl(path, text)
+        raise DataError(f"{path}: not valid JSON ({e.msg} on line {e.lineno})") from None
+    records = [obj] if isinstance(obj, dict) else obj
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise DataError(f"{path}: expected a JSON object or an array of objects")
+    if not records:
+        raise DataError(f"{path}: the JSON array is empty (expected objects)")
+    return _records_frame(path, records)
 
 
 def _read_parquet(path: Path, data: bytes) -> pl.DataFrame:
@@ -129,20 +222,37 @@ def _as_text(path: Path, df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _read_one(
-    path: Path, fmt: str | None, delimiter: str, encoding: str, text: bool
+    path: Path,
+    fmt: str | None,
+    delimiter: str,
+    encoding: str,
+    text: bool,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[pl.DataFrame, str]:
     """One file as a DataFrame, and the hex SHA-256 of the bytes read."""
     path = Path(path)
     fmt = fmt or infer_format(path)
-    data, sha256 = _bytes(path)
+    data, sha256 = _bytes(path, max_bytes)
     if fmt == "parquet":
         df = _read_parquet(path, data)
-        return (_as_text(path, df) if text else df), sha256
-    decoded = _decode(path, data, encoding).removeprefix("\ufeff")
-    if fmt == "jsonl":
-        df = _read_jsonl(path, decoded)
-        return (_as_text(path, df) if text else df), sha256
-    return _read_csv(path, decoded, delimiter, as_text=text), sha256
+    elif fmt == "inspect_eval":
+        from biasstats.ingest.logs import read_inspect_eval
+
+        df = read_inspect_eval(path, data, max_bytes)
+    else:
+        decoded = _decode(path, data, encoding).removeprefix("\ufeff")
+        if fmt == "jsonl":
+            df = _read_jsonl(path, decoded)
+        elif fmt == "json":
+            df = _read_json(path, decoded)
+        elif fmt == "lm_eval_samples":
+            from biasstats.ingest.logs import read_lm_eval_samples
+
+            df = read_lm_eval_samples(path, jsonl_records(path, decoded))
+        else:
+            sep = "\t" if fmt == "tsv" and delimiter == "," else delimiter
+            return _read_csv(path, decoded, sep, as_text=text), sha256
+    return (_as_text(path, df) if text else df), sha256
 
 
 def read_table(
@@ -158,30 +268,63 @@ def read_table(
     return _read_one(path, fmt, delimiter, encoding, text)[0]
 
 
+def _rename(path: Path, df: pl.DataFrame, rename: dict[str, str]) -> pl.DataFrame:
+    mapping = {old: new for old, new in rename.items() if old in df.columns}
+    for old, new in mapping.items():
+        if new in df.columns and new not in mapping:
+            raise DataError(
+                f"{path}: [data.rename] {old} = \"{new}\": the file already has a column {new!r}"
+            )
+    return df.rename(mapping) if mapping else df
+
+
 def read_sources(
-    paths: list[Path],
+    paths: list[Path] | list[SourceRef],
     fmt: str | None = None,
     delimiter: str = ",",
     encoding: str = "utf-8",
     *,
     text: bool = False,
     digests: dict[Path, str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    rename: dict[str, str] | None = None,
 ) -> pl.DataFrame:
     """Read and stack several files; adds ``source_file`` and a running ``source_row``.
 
+    ``paths``: plain paths (``source_file`` = the file name) or :class:`SourceRef`s (their
+    label, and columns from the path). Columns are unioned across files (missing: null).
     ``text``: every source column as Utf8 (see :func:`read_table`). ``digests``: if given,
     filled with each path's hex SHA-256 (of the file as stored), hashed from the bytes read.
+    ``rename``: source column -> new name, applied to each file that has the column.
     """
-    frames = []
-    for p in paths:
-        df, sha256 = _read_one(p, fmt, delimiter, encoding, text)
+    rename = rename or {}
+    refs = [p if isinstance(p, SourceRef) else SourceRef(Path(p), Path(p).name) for p in paths]
+    frames, total = [], 0
+    for ref in refs:
+        df, sha256 = _read_one(ref.path, fmt, delimiter, encoding, text, max_bytes)
+        total += df.height
+        if total > max_rows:
+            raise DataError(
+                f"{ref.path}: the source passes {max_rows:,} rows at this file "
+                f"([data] max_rows); raise the limit if this is expected"
+            )
         if digests is not None:
-            digests[p] = sha256
-        frames.append(df.with_columns(pl.lit(Path(p).name).alias("source_file")))
+            digests[ref.path] = sha256
+        df = _rename(ref.path, df, rename)
+        for name in ("source_file", "source_row", *ref.columns):
+            if name in df.columns:
+                what = "a path_pattern placeholder" if name in ref.columns else "an audit column"
+                raise DataError(
+                    f"{ref.path}: column {name!r} clashes with {what} of the same name "
+                    f"(rename it with [data] rename)"
+                )
+        extra = [pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in ref.columns.items()]
+        frames.append(df.with_columns(pl.lit(ref.label, dtype=pl.Utf8).alias("source_file"), *extra))
     try:
         out = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     except pl.exceptions.PolarsError as e:
         raise DataError(
-            f"{paths[0].parent}: files do not share compatible columns ({first_line(e)})"
+            f"{refs[0].path.parent}: files do not share compatible columns ({first_line(e)})"
         ) from None
     return out.with_row_index("source_row").with_columns(pl.col("source_row").cast(pl.Int64))

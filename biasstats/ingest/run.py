@@ -1,8 +1,10 @@
 """Ingest stage entry point: :func:`ingest` turns a spec's ``[data]`` into the canonical table.
 
-Pipeline: resolve the source (registered dataset or path) → read → adapter (``tidy`` or a
-raw-text adapter) → ``[data.derive]`` → ``[data] filters`` (failing rows are kept with status
-``excluded``) → conform to the canonical schema → ledger (checked to balance).
+Pipeline: resolve the source (registered dataset, or paths / globs / folders) → read (files
+stacked, columns unioned) → adapter: ``tidy`` (parse rules → explode → column mapping →
+``[data.derive]``), a user adapter (its output then goes through the tidy steps), or a built-in
+raw-text adapter → ``[data] filters`` (failing ok rows are kept with status ``excluded``) →
+conform to the canonical schema → ledger (checked to balance; rows counted per file).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from biasstats.errors import SpecError, first_line
 from biasstats.ingest import registry, tidy
 from biasstats.ingest.adapters import ADAPTERS, AdapterOutput, Resolver
 from biasstats.ingest.ledger import Ledger, build_ledger
-from biasstats.ingest.read import read_sources
+from biasstats.ingest import rules
+from biasstats.ingest.read import SourceRef, read_sources
+from biasstats.ingest.source import user_sources
 from biasstats.ingest.schema import conform, list_columns, number_trials
 from biasstats.io import write_parquet_atomic, write_text_atomic
 from biasstats.spec import Spec, load_spec
@@ -70,27 +74,28 @@ def _sha256(path: Path) -> str:
 
 def _resolve_source(
     spec: Spec, known: dict[str, registry.Dataset], resolve: Resolver
-) -> tuple[list[Path], str, str]:
-    """(paths, adapter name, label) for the spec's source; ``known`` is the loaded registry
+) -> tuple[list[Path] | list[SourceRef], str, str]:
+    """(files, adapter name, label) for the spec's source; ``known`` is the loaded registry
     and ``resolve`` locates a registered dataset's files."""
     src = spec.data.source
-    if src in known:
+    if isinstance(src, str) and src in known:
         adapter = spec.data.adapter or known[src].adapter or "tidy"
         return resolve(src), adapter, src
-    path = spec.relative(src)
-    looks_like_path = any(ch in src for ch in "/\\.") or path.exists()
-    if not looks_like_path:
-        raise SpecError(
-            f"{spec.path}: [data] source = \"{src}\": not a registered dataset "
-            f"(known: {', '.join(sorted(known))}) and not a file path"
-        )
-    if not path.is_file():
-        raise SpecError(f"{spec.path}: [data] source = \"{src}\": file not found ({path})")
-    return [path], spec.data.adapter or "tidy", str(src)
+    if isinstance(src, str):
+        path = spec.relative(src)
+        looks_like_path = any(ch in src for ch in "/\\.*?[") or path.exists()
+        if not looks_like_path:
+            raise SpecError(
+                f"{spec.path}: [data] source = \"{src}\": not a registered dataset "
+                f"(known: {', '.join(sorted(known))}) and not a file path"
+            )
+    refs, label = user_sources(spec)
+    return refs, spec.data.adapter or "tidy", label
 
 
-def _expr(spec: Spec, key: str, text: str, columns: list[str]) -> pl.Expr:
-    """Parse a polars SQL expression and check the columns it references exist."""
+def _expr(spec: Spec, key: str, text: str, table: pl.DataFrame) -> tuple[pl.Expr, pl.DataFrame]:
+    """Parse a polars SQL expression and check the columns it references exist (a quoted
+    nested path, e.g. ``"choices[0].text"``, is added as a column first)."""
     try:
         expr = pl.sql_expr(text)
         names = expr.meta.root_names()
@@ -98,13 +103,15 @@ def _expr(spec: Spec, key: str, text: str, columns: list[str]) -> pl.Expr:
         raise SpecError(
             f"{spec.path}: [data] {key} '{text}' is not a valid SQL expression ({first_line(e)})"
         ) from None
+    table = rules.materialize(table, names, f"{spec.path}: [data] {key}")
+    columns = [c for c in table.columns if not c.startswith("_")]
     missing = [n for n in names if n not in columns]
     if missing:
         raise SpecError(
             f"{spec.path}: [data] {key} '{text}' references column {missing[0]!r}, "
             f"which is not in the data (columns: {list_columns(columns)})"
         )
-    return expr
+    return expr, table
 
 
 def _failed(spec: Spec, key: str, text: str, e: Exception) -> SpecError:
@@ -114,7 +121,7 @@ def _failed(spec: Spec, key: str, text: str, e: Exception) -> SpecError:
 
 def _derive(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     for name, text in spec.data.derive.items():
-        expr = _expr(spec, f"derive.{name}", text, table.columns)
+        expr, table = _expr(spec, f"derive.{name}", text, table)
         try:
             table = table.with_columns(expr.alias(name))
         except pl.exceptions.PolarsError as e:
@@ -122,24 +129,44 @@ def _derive(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     return table
 
 
-def _filter(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
-    """Mark rows failing a filter as excluded (the first failing filter is the reason)."""
+NOT_OK = ("refused", "unparseable")
+
+
+def _filter(spec: Spec, table: pl.DataFrame) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """Mark ok rows failing a filter as excluded (the first failing filter is the reason).
+
+    A row already ``refused`` or ``unparseable`` keeps that status (the first non-ok status
+    stands); a note in the ledger counts such rows per filter."""
+    notes = []
     for i, text in enumerate(spec.data.filters):
-        expr = _expr(spec, f"filters[{i}]", text, table.columns)
+        expr, table = _expr(spec, f"filters[{i}]", text, table)
         try:
-            keep = table.select(expr.fill_null(False).cast(pl.Boolean).alias("k"))["k"]
+            res = table.select(expr.alias("k"))["k"]
         except pl.exceptions.PolarsError as e:
             raise _failed(spec, f"filters[{i}]", text, e) from None
-        drop = (~keep) & (table["status"] != "excluded")
+        if res.dtype not in (pl.Boolean, pl.Null):
+            raise SpecError(
+                f"{spec.path}: [data] filters[{i}] '{text}' is not a yes/no expression (it gives "
+                f"{res.dtype} values; write a comparison, e.g. 'temp = 0')"
+            )
+        fails = ~res.fill_null(False).cast(pl.Boolean)
+        drop = fails & (table["status"] == "ok")
+        kept = int((fails & table["status"].is_in(NOT_OK)).sum())
+        if kept:
+            notes.append(
+                f"filters[{i}] '{text}': {kept} row(s) already refused or unparseable also fail "
+                f"it; their first status stands"
+            )
         table = table.with_columns(
             pl.when(drop).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
             pl.when(drop).then(pl.lit(f"filter: {text}")).otherwise(pl.col("reason")).alias("reason"),
         )
     # Outcomes exist only for ok rows (the canonical-table contract).
     outcomes = {c for c in ("congruent", spec.data.outcome) if c in table.columns}
-    return table.with_columns(
+    table = table.with_columns(
         pl.when(pl.col("status") == "ok").then(pl.col(c)).otherwise(None).alias(c) for c in outcomes
     )
+    return table, tuple(notes)
 
 
 def _row_status(rows: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
@@ -162,16 +189,81 @@ def _row_status(rows: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
     ).drop("_all_excluded", "_why")
 
 
+def _per_source_row(raw: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """One status per source row of a tidy table that may hold several rows per source row
+    (explode, a user adapter): ok if any of its rows is ok, else its first row's status.
+    A source row with no row left is ``excluded`` (reason says so)."""
+    ok = pl.col("status") == "ok"
+    per = table.group_by("source_row").agg(
+        pl.when(ok.any()).then(pl.lit("ok")).otherwise(pl.col("status").first()).alias("status"),
+        pl.when(ok.any()).then(pl.lit(None, pl.Utf8)).otherwise(pl.col("reason").first()).alias("reason"),
+    )
+    out = raw.select("source_row").join(per, on="source_row", how="left", maintain_order="left")
+    gone = pl.col("status").is_null()
+    return out.with_columns(
+        pl.when(gone).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
+        pl.when(gone).then(pl.lit("adapter returned no row for it")).otherwise(pl.col("reason")).alias("reason"),
+    )
+
+
+def _tidy(spec: Spec, raw: pl.DataFrame) -> AdapterOutput:
+    """read -> parse rules -> explode -> column mapping -> derive -> filters (run by caller)."""
+    parsed, aligned = rules.apply_parse_rules(spec, raw)
+    table = rules.explode(spec, parsed, aligned)
+    table = tidy.check_trial(spec, _derive(spec, tidy.apply_mapping(spec, table)))
+    table = tidy.classify(spec, number_trials(table))
+    if table.height == raw.height and not spec.data.explode:
+        rows = table.select("source_row", "status", "reason")
+    else:
+        rows = _per_source_row(raw, table)
+    return AdapterOutput(rows=rows, table=table)
+
+
+def _user_adapter(spec: Spec, name: str):
+    """``package.module:function`` or an entry point in the ``biasstats.adapters`` group: a
+    function ``(raw: polars.DataFrame) -> polars.DataFrame`` run before the tidy steps."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    where = f'{spec.path}: [data] adapter = "{name}"'
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module), attr)
+        except ImportError as e:
+            raise SpecError(f"{where}: cannot import {module!r} ({first_line(e)})") from None
+        except AttributeError:
+            raise SpecError(f"{where}: module {module!r} has no {attr!r}") from None
+        return fn
+    found = entry_points(group="biasstats.adapters", name=name)
+    if not found:
+        raise SpecError(
+            f"{where}: unknown adapter (known: {', '.join(['tidy', *sorted(ADAPTERS)])}; "
+            f"or \"package.module:function\", or an entry point in 'biasstats.adapters')"
+        )
+    return next(iter(found)).load()
+
+
+def _run_user_adapter(spec: Spec, name: str, raw: pl.DataFrame) -> pl.DataFrame:
+    fn = _user_adapter(spec, name)
+    out = fn(raw)
+    where = f'{spec.path}: [data] adapter = "{name}"'
+    if not isinstance(out, pl.DataFrame):
+        raise SpecError(f"{where}: returned {type(out).__name__}, expected a polars DataFrame")
+    if "source_row" not in out.columns:
+        raise SpecError(f"{where}: returned no 'source_row' column (keep it from the input)")
+    extra = set(out["source_row"].drop_nulls().to_list()) - set(raw["source_row"].to_list())
+    if extra or out["source_row"].null_count():
+        raise SpecError(f"{where}: returned source_row values that are not in the input")
+    return out
+
+
 def _run_adapter(spec: Spec, name: str, raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
     if name == "tidy":
-        table = number_trials(_derive(spec, tidy.apply_mapping(spec, raw)))
-        table = tidy.classify(spec, table)
-        return AdapterOutput(rows=table.select("source_row", "status", "reason"), table=table)
+        return _tidy(spec, raw)
     if name not in ADAPTERS:
-        raise SpecError(
-            f"{spec.path}: [data] adapter = \"{name}\": unknown adapter "
-            f"(known: {', '.join(['tidy', *sorted(ADAPTERS)])})"
-        )
+        out = _tidy(spec, _run_user_adapter(spec, name, raw))
+        return AdapterOutput(rows=_per_source_row(raw, out.table), table=out.table)
     out = ADAPTERS[name](raw, resolve)
     return AdapterOutput(rows=out.rows, table=_derive(spec, out.table), notes=out.notes)
 
@@ -186,20 +278,24 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
 
     known = registry.load_registry()
     resolve = functools.partial(registry.resolve, registry=known)
-    paths, adapter, label = _resolve_source(spec, known, resolve)
+    files, adapter, label = _resolve_source(spec, known, resolve)
     d = spec.data
     digests: dict[Path, str] = {}
     # Raw-text adapters parse every column themselves: read them as text, never inferred.
     raw = read_sources(
-        paths, d.format, d.delimiter, d.encoding, text=adapter != "tidy", digests=digests
+        files, d.format, d.delimiter, d.encoding, text=adapter in ADAPTERS, digests=digests,
+        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
     )
     out = _run_adapter(spec, adapter, raw, resolve)
-    table = _filter(spec, out.table)
+    table, notes = _filter(spec, out.table)
     rows = _row_status(out.rows, table)
     table = conform(table)
-    # tidy: one canonical row per source row, so the ledger needs no per-judgement table.
-    per_row = adapter != "tidy"
-    ledger = build_ledger(label, rows, table if per_row else None, notes=out.notes)
+    # One canonical row per source row needs no per-judgement table.
+    per_row = adapter in ADAPTERS or table.height != rows.height
+    per_file = dict(raw.group_by("source_file", maintain_order=True).len().iter_rows())
+    ledger = build_ledger(label, rows, table if per_row else None, notes=out.notes + notes,
+                          files=per_file)
+    paths = [f.path if isinstance(f, SourceRef) else f for f in files]
     sources = tuple(SourceFile(p, digests[p]) for p in paths)
     return IngestResult(table=table, ledger=ledger, spec=spec, sources=sources)
 

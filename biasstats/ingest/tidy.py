@@ -12,12 +12,11 @@ column, or the raw text matches ``refusal_pattern``); empty outcome → ``missin
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 
 from biasstats.errors import SpecError
-from biasstats.ingest.schema import list_columns
+from biasstats.ingest import rules
+from biasstats.ingest.schema import CANONICAL, list_columns
 from biasstats.spec import Spec
 
 _TRUE = {"1", "1.0", "true"}
@@ -25,48 +24,94 @@ _FALSE = {"0", "0.0", "false"}
 
 
 def apply_mapping(spec: Spec, raw: pl.DataFrame) -> pl.DataFrame:
-    """Rename mapped source columns to their canonical names (checking they exist)."""
+    """Copy mapped source columns (or nested paths) to their canonical names; the source
+    columns stay usable. A canonical name the data already has is an error naming both."""
     cols = spec.data.columns
+    exprs = []
     for target, source in cols.items():
-        if source not in raw.columns:
+        where = f"{spec.path}: [data.columns] {target} ="
+        if source not in raw.columns and not (
+            (segs := rules._segments(source)) and segs[0] in raw.columns
+        ):
             raise SpecError(
-                f"{spec.path}: [data.columns] {target} = \"{source}\": no column {source!r} "
-                f"in the data (columns: {list_columns(raw.columns, 20)})"
+                f"{where} \"{source}\": no column {source!r} in the data "
+                f"(columns: {list_columns(raw.columns, 20)})"
             )
-    clashes = [t for t, s in cols.items() if t in raw.columns and t != s and t not in cols.values()]
-    keep = raw.drop(clashes) if clashes else raw
-    return keep.rename({s: t for t, s in cols.items() if s != t})
+        if target in raw.columns and target != source:
+            raise SpecError(
+                f"{where} \"{source}\": the data already has a column {target!r}; map "
+                f"{target} = \"{target}\" or rename one of them with [data.rename]"
+            )
+        expr, dtype = rules.resolve_path(source, raw.schema, where)
+        if isinstance(dtype, pl.List | pl.Array | pl.Struct) and CANONICAL[target] in (pl.Utf8, pl.Int64):
+            what = "objects" if isinstance(dtype, pl.Struct) else "lists"
+            raise SpecError(
+                f"{where} \"{source}\": the column holds {what}, not single values; explode "
+                f"it ([data] explode = [\"{source}\"]) or pick a part (e.g. {source}[0])"
+            )
+        exprs.append(expr.alias(target))
+    return raw.with_columns(exprs) if exprs else raw
 
 
-def _outcome_value(outcome: str):
-    """Expression turning the outcome column into Float64 (null when not a valid value)."""
-    text = pl.col(outcome).cast(pl.Utf8).str.strip_chars().str.to_lowercase()
+def check_trial(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
+    """``trial`` must hold whole numbers; it is cast to Int64."""
+    if "trial" not in table.columns or table.schema["trial"].is_integer():
+        return table
+    col = pl.col("trial")
+    as_int = col.cast(pl.Utf8).str.strip_chars().cast(pl.Float64, strict=False)
+    bad = table.filter(col.is_not_null() & (as_int.is_null() | (as_int.round(0) != as_int)))
+    if bad.height:
+        row = bad.row(0, named=True)
+        src = spec.data.columns.get("trial")
+        key = f'[data.columns] trial = "{src}"' if src else "column 'trial'"
+        raise SpecError(
+            f"{spec.path}: {key}: expected whole numbers, found {str(row['trial'])!r} "
+            f"({row.get('source_file')}, source row {row['source_row']}; {bad.height} such rows)"
+        )
+    return table.with_columns(as_int.cast(pl.Int64).alias("trial"))
+
+
+def _outcome_value(outcome: str, label: bool):
+    """Expression for the cleaned outcome (null when not a valid value): congruent as 0/1
+    Float64, a label outcome as trimmed text, any other outcome as Float64."""
+    text = pl.col(outcome).cast(pl.Utf8).str.strip_chars()
     if outcome == "congruent":
+        low = text.str.to_lowercase()
         return (
-            pl.when(text.is_in(sorted(_TRUE)))
+            pl.when(low.is_in(sorted(_TRUE)))
             .then(1.0)
-            .when(text.is_in(sorted(_FALSE)))
+            .when(low.is_in(sorted(_FALSE)))
             .then(0.0)
             .otherwise(None)
         )
-    return pl.col(outcome).cast(pl.Utf8).str.strip_chars().cast(pl.Float64, strict=False)
+    if label:
+        return text
+    return text.cast(pl.Float64, strict=False)
 
 
 def classify(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
-    """Add ``status``, ``reason`` and the cleaned outcome column to a mapped tidy table."""
+    """Add ``status``, ``reason`` and the cleaned outcome column to a mapped tidy table.
+
+    A status set by a parse rule stands (it came first); then refusals, missing and invalid
+    outcomes."""
     d = spec.data
     outcome = d.outcome
     if outcome not in table.columns:
         raise SpecError(
             f"{spec.path}: [data] outcome = \"{outcome}\": no such column after mapping "
             f"(map it in [data.columns], e.g. congruent = \"<source column>\"; "
-            f"columns: {list_columns(table.columns, 20)})"
+            f"columns: {list_columns([c for c in table.columns if not c.startswith('_')], 20)})"
         )
-    if d.refusal_pattern is not None:
-        try:
-            re.compile(d.refusal_pattern)
-        except re.error as e:
-            raise SpecError(f"{spec.path}: [data] refusal_pattern is not a valid regex ({e})") from None
+    dtype = table.schema[outcome]
+    if isinstance(dtype, pl.List | pl.Array | pl.Struct):
+        raise SpecError(
+            f"{spec.path}: [data] outcome = \"{outcome}\": the column holds "
+            f"{'objects' if isinstance(dtype, pl.Struct) else 'lists'}, not single values "
+            f"(explode it with [data] explode)"
+        )
+    label = d.outcome_type == "label" or (
+        d.outcome_type is None and outcome in d.parse and d.parse[outcome].kind != "first_mention"
+    )
     text = pl.col(outcome).cast(pl.Utf8).str.strip_chars()
     is_refusal_value = text.is_in(d.refusals) if d.refusals else pl.lit(False)
     if "raw" in table.columns and d.refusals:
@@ -78,10 +123,14 @@ def classify(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     else:
         is_refusal_text = pl.lit(False)
     is_empty = pl.col(outcome).is_null() | (text == "") | (text.str.to_lowercase() == "nan")
-    value = _outcome_value(outcome)
+    value = _outcome_value(outcome, label)
     expected = "0 or 1" if outcome == "congruent" else "a number"
+    parsed = pl.col(rules.PARSE_STATUS) if rules.PARSE_STATUS in table.columns else pl.lit(None, pl.Utf8)
+    why = pl.col(rules.PARSE_REASON) if rules.PARSE_REASON in table.columns else pl.lit(None, pl.Utf8)
     status = (
-        pl.when(is_refusal_value | is_refusal_text)
+        pl.when(parsed.is_not_null())
+        .then(parsed)
+        .when(is_refusal_value | is_refusal_text)
         .then(pl.lit("refused"))
         .when(is_empty)
         .then(pl.lit(d.missing_outcome))
@@ -90,7 +139,9 @@ def classify(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.lit("ok"))
     )
     reason = (
-        pl.when(is_refusal_value)
+        pl.when(parsed.is_not_null())
+        .then(why)
+        .when(is_refusal_value)
         .then(pl.format("refusal value '{}'", text))
         .when(is_refusal_text)
         .then(pl.lit("response matches refusal_pattern"))
@@ -103,4 +154,4 @@ def classify(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     out = table.with_columns(status.alias("status"), reason.alias("reason"), value.alias("_value"))
     return out.with_columns(
         pl.when(pl.col("status") == "ok").then(pl.col("_value")).otherwise(None).alias(outcome)
-    ).drop("_value")
+    ).drop("_value", rules.PARSE_STATUS, rules.PARSE_REASON, strict=False)
