@@ -17,7 +17,7 @@ import polars as pl
 from biasstats.ingest.schema import STATUSES
 
 
-MAX_FILES_SHOWN = 20
+MAX_FILES_SHOWN = 10
 
 
 @dataclass(frozen=True)

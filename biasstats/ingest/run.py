@@ -211,7 +211,7 @@ def _tidy(spec: Spec, raw: pl.DataFrame) -> AdapterOutput:
     parsed, aligned = rules.apply_parse_rules(spec, raw)
     table = rules.explode(spec, parsed, aligned)
     table = tidy.check_trial(spec, _derive(spec, tidy.apply_mapping(spec, table)))
-    table = tidy.classify(spec, number_trials(table))
+    table = tidy.classify(spec, number_trials(table, per_source_row=table.height != raw.height))
     if table.height == raw.height and not spec.data.explode:
         rows = table.select("source_row", "status", "reason")
     else:

@@ -70,14 +70,18 @@ def conform(df: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
-def number_trials(df: pl.DataFrame) -> pl.DataFrame:
+def number_trials(df: pl.DataFrame, per_source_row: bool = False) -> pl.DataFrame:
     """Add ``trial`` (Int64): the row's 0-based position within its :data:`CELL_KEYS` cell
-    (the keys present; ``source_row`` when none is). A ``trial`` column already there is kept."""
+    (the keys present; ``source_row`` when none is). A ``trial`` column already there is kept.
+    ``per_source_row``: rows of one source row (an exploded list) share one trial number."""
     if "trial" in df.columns:
         return df
     keys = [k for k in CELL_KEYS if k in df.columns]
     if not keys:
         return df.with_columns(pl.col("source_row").alias("trial"))
+    if per_source_row:
+        trial = pl.col("source_row").rank("dense").over(keys).cast(pl.Int64) - 1
+        return df.with_columns(trial.alias("trial"))
     return df.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over(keys).alias("trial"))
 
 
