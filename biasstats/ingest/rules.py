@@ -52,23 +52,23 @@ def resolve_path(path: str, schema: pl.Schema, where: str) -> tuple[pl.Expr, pl.
     if segs is None or segs[0] not in schema:
         head = segs[0] if segs else path
         raise SpecError(
-            f"{where} '{path}': no column {head!r} in the data "
+            f"{where} \"{path}\": no column {head!r} in the data "
             f"(columns: {list_columns(schema.names(), 20)})"
         )
     expr, dtype, done = pl.col(segs[0]), schema[segs[0]], str(segs[0])
     for seg in segs[1:]:
         if isinstance(seg, int):
             if not isinstance(dtype, pl.List | pl.Array):
-                raise SpecError(f"{where} '{path}': '{done}' is not a list (it holds {dtype})")
+                raise SpecError(f"{where} \"{path}\": '{done}' is not a list (it holds {dtype})")
             expr, dtype = expr.list.get(seg, null_on_oob=True), dtype.inner
             done += f"[{seg}]"
         else:
             if not isinstance(dtype, pl.Struct):
-                raise SpecError(f"{where} '{path}': '{done}' has no fields (it holds {dtype})")
+                raise SpecError(f"{where} \"{path}\": '{done}' has no fields (it holds {dtype})")
             names = [f.name for f in dtype.fields]
             if seg not in names:
                 raise SpecError(
-                    f"{where} '{path}': no field {seg!r} in '{done}' (fields: {', '.join(names)})"
+                    f"{where} \"{path}\": no field {seg!r} in '{done}' (fields: {', '.join(names)})"
                 )
             expr, dtype = expr.struct.field(seg), dict(zip(names, [f.dtype for f in dtype.fields], strict=True))[seg]
             done += f".{seg}"
@@ -235,7 +235,7 @@ def explode(spec: Spec, table: pl.DataFrame, aligned: dict[str, str]) -> pl.Data
     for i, p in enumerate(paths):
         expr, dtype = resolve_path(p, table.schema, f"{spec.path}: [data] explode[{i}]")
         if not _is_list(dtype):
-            raise SpecError(f"{spec.path}: [data] explode[{i}] '{p}': expected a list, got {dtype}")
+            raise SpecError(f"{spec.path}: [data] explode[{i}] \"{p}\": expected a list, got {dtype}")
         table = table.with_columns(expr.alias(p))
         cols.append(p)
     cols += [out for out, src in aligned.items() if src in paths and out not in cols]

@@ -208,6 +208,13 @@ def _per_source_row(raw: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
 
 def _tidy(spec: Spec, raw: pl.DataFrame) -> AdapterOutput:
     """read -> parse rules -> explode -> column mapping -> derive -> filters (run by caller)."""
+    for name in ("status", "reason"):
+        if name in raw.columns:
+            first = raw.filter(pl.col(name).is_not_null()).head(1)["source_file"].to_list() or ["the data"]
+            raise SpecError(
+                f"{spec.path}: column {name!r} of {first[0]} clashes with the reserved column "
+                f"{name!r} (each row's ingest {name}); rename it with [data.rename] {name} = \"...\""
+            )
     parsed, aligned = rules.apply_parse_rules(spec, raw)
     table = rules.explode(spec, parsed, aligned)
     table = tidy.check_trial(spec, _derive(spec, tidy.apply_mapping(spec, table)))

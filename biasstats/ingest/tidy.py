@@ -66,7 +66,8 @@ def check_trial(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
         key = f'[data.columns] trial = "{src}"' if src else "column 'trial'"
         raise SpecError(
             f"{spec.path}: {key}: expected whole numbers, found {str(row['trial'])!r} "
-            f"({row.get('source_file')}, source row {row['source_row']}; {bad.height} such rows)"
+            f"({row.get('source_file')}, source row {row['source_row']}; "
+            f"{bad.height} row{'s' * (bad.height > 1)} in all)"
         )
     return table.with_columns(as_int.cast(pl.Int64).alias("trial"))
 

@@ -131,6 +131,12 @@ def _check_pattern(pattern: str) -> str:
     return pattern
 
 
+def _shown(v) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_shown(x) for x in v) + "]"
+    return f'"{v}"' if isinstance(v, str) else repr(v)
+
+
 class ParseRule(_Strict):
     """``[data.parse.<column>]``: make ``<column>`` from text, without Python."""
 
@@ -178,12 +184,19 @@ class DataSpec(_Strict):
     max_rows: int = Field(default=50_000_000, ge=1, le=1_000_000_000)
     max_decompressed_bytes: int = Field(default=1 << 30, ge=1, le=1 << 40)
 
-    @field_validator("source")
+    @field_validator("source", mode="before")
     @classmethod
-    def _sources(cls, v: str | list[str]) -> str | list[str]:
+    def _sources(cls, v):
         items = [v] if isinstance(v, str) else v
-        if not items or any(not s.strip() for s in items):
-            raise ValueError("expected a path, glob, folder or dataset name (or a list of them)")
+        if (
+            not isinstance(items, list)
+            or not items
+            or any(not isinstance(s, str) or not s.strip() for s in items)
+        ):
+            raise ValueError(
+                "expected a path, glob, folder or dataset name, or a list of them "
+                f"(got {_shown(v)})"
+            )
         return v
 
     @field_validator("path_pattern")
