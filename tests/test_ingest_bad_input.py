@@ -175,3 +175,15 @@ def test_a_folder_source_is_read_not_file_not_found(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "rows per file (2 files):" in out
     assert "            1  runs/a.csv\n            1  runs/b/c.csv\n" in out
+
+
+def test_family_support_error_counts_the_offending_rows():
+    import numpy as np
+
+    from biasstats.errors import SpecError
+    from biasstats.model.families import get_family
+
+    y = np.array([1.0, 2.5, 0.0, -1.0, 3.0])
+    with pytest.raises(SpecError) as e:
+        get_family("lognormal").check_response(y, "rt")
+    assert str(e.value) == "response 'rt' must hold positive values for family 'lognormal' (2 of 5 rows do not)"
