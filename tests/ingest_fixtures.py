@@ -100,3 +100,64 @@ def multiple_choice_jsonl(path: Path, n: int = 30, seed: int = 5) -> list[str | 
         truth.append(label)
     path.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
     return truth
+
+
+# ------------------------------------------------------------------ evaluation logs
+
+
+def inspect_eval_log(path: Path, model: str = "openai/gpt-4o", n: int = 6, epochs: int = 2) -> list[dict]:
+    """A small Inspect AI ``.eval`` log (zip: header.json, samples/<id>_epoch_<n>.json,
+    summaries.json), written from the documented layout. Returns what each row must hold."""
+    import zipfile
+
+    header = {"version": 2, "status": "success",
+              "eval": {"run_id": "run1", "task": "bbq_ambig", "task_id": "t1", "model": model,
+                       "created": "2025-01-01T00:00:00+00:00", "dataset": {"name": "bbq"}},
+              "plan": {}, "results": {}, "stats": {}}
+    truth = []
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("header.json", json.dumps(header))
+        summaries = []
+        for i in range(1, n + 1):
+            for epoch in range(1, epochs + 1):
+                answer = "ABC"[(i + epoch) % 3]
+                sample = {
+                    "id": i, "epoch": epoch,
+                    "input": [{"role": "user", "content": f"Question {i}?"}],
+                    "target": "C",
+                    "messages": [],
+                    "output": {"model": model, "choices": [{"message": {
+                        "role": "assistant",
+                        "content": [{"type": "text", "text": f"ANSWER: {answer}"}]},
+                        "stop_reason": "stop"}]},
+                    "scores": {"choice": {"value": "C" if answer == "C" else "I",
+                                          "answer": answer, "explanation": ""}},
+                    "metadata": {"category": "age" if i % 2 else "gender"},
+                }
+                zf.writestr(f"samples/{i}_epoch_{epoch}.json", json.dumps(sample))
+                summaries.append({"id": i, "epoch": epoch})
+                truth.append({"sample_id": str(i), "epoch": epoch, "answer": answer,
+                              "correct": answer == "C", "category": "age" if i % 2 else "gender"})
+        zf.writestr("summaries.json", json.dumps(summaries))
+    return truth
+
+
+def lm_eval_samples(folder: Path, task: str = "bbq_lite", n: int = 8) -> list[dict]:
+    """An lm-evaluation-harness ``--log_samples`` output: samples_<task>_<timestamp>.jsonl and
+    results_<timestamp>.json naming the model. Returns each line's doc_id, acc and response."""
+    folder.mkdir(parents=True, exist_ok=True)
+    truth, lines = [], []
+    for i in range(n):
+        reply = ["yes", "no"][i % 2]
+        acc = float(i % 3 == 0)
+        lines.append({"doc_id": i, "doc": {"question": f"q{i}", "group": "old" if i < n // 2 else "young"},
+                      "target": "yes", "arguments": {"gen_args_0": {"arg_0": f"q{i}", "arg_1": {}}},
+                      "resps": [[reply]], "filtered_resps": [reply], "filter": "none",
+                      "metrics": ["acc"], "acc": acc, "doc_hash": "h", "prompt_hash": "p",
+                      "target_hash": "t"})
+        truth.append({"doc_id": i, "acc": acc, "response": reply})
+    stamp = "2025-01-02T03-04-05.678901"
+    (folder / f"samples_{task}_{stamp}.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    (folder / f"results_{stamp}.json").write_text(json.dumps({"model_name": "EleutherAI/pythia-160m",
+                                                              "results": {task: {"acc,none": 0.4}}}))
+    return truth

@@ -197,3 +197,37 @@ def test_formats_read_the_same_rows(tmp_path, ext):
     )
     t = ingest(tmp_path / "s.toml").table
     assert t["llm"].to_list() == ["a", "b"] and t["congruent"].to_list() == [1.0, 0.0]
+
+
+def test_inspect_eval_log_one_row_per_sample_and_epoch(tmp_path):
+    from ingest_fixtures import inspect_eval_log
+
+    truth = inspect_eval_log(tmp_path / "bbq.eval", n=6, epochs=2)
+    (tmp_path / "s.toml").write_text(
+        '[data]\nsource = "bbq.eval"\noutcome = "correct"\n'
+        'derive.correct = "CASE WHEN score_choice = \'C\' THEN 1 ELSE 0 END"\n'
+        '[data.columns]\nllm = "model"\ncategory = "metadata.category"\nitem = "sample_id"\n'
+    )
+    t = ingest(tmp_path / "s.toml").table
+    assert t.height == len(truth) == 12
+    assert t.select("sample_id", "epoch").rows() == [(r["sample_id"], r["epoch"]) for r in truth]
+    assert t["answer_choice"].to_list() == [r["answer"] for r in truth]
+    assert t["completion"].to_list() == [f"ANSWER: {r['answer']}" for r in truth]
+    assert t["category"].to_list() == [r["category"] for r in truth]
+    assert t["correct"].to_list() == [float(r["correct"]) for r in truth]
+    assert set(t["llm"]) == {"openai/gpt-4o"} and set(t["task"]) == {"bbq_ambig"}
+
+
+def test_lm_eval_samples_named_format(tmp_path):
+    from ingest_fixtures import lm_eval_samples
+
+    truth = lm_eval_samples(tmp_path / "out" / "pythia")
+    (tmp_path / "s.toml").write_text(
+        '[data]\nsource = "out/**/samples_*.jsonl"\nformat = "lm_eval_samples"\noutcome = "acc"\n'
+        '[data.columns]\nllm = "model"\nstereotype = "task"\nitem = "doc.question"\nraw = "response"\n'
+    )
+    t = ingest(tmp_path / "s.toml").table
+    assert t["doc_id"].to_list() == [r["doc_id"] for r in truth]
+    assert t["acc"].to_list() == [r["acc"] for r in truth]
+    assert t["raw"].to_list() == [r["response"] for r in truth]
+    assert set(t["llm"]) == {"EleutherAI/pythia-160m"} and set(t["stereotype"]) == {"bbq_lite"}
