@@ -8,7 +8,13 @@ import json
 
 import polars as pl
 import pytest
-from ingest_fixtures import CONDITIONS, LETTERS, multiple_choice_jsonl, per_condition_csvs, ranking_requests
+from ingest_fixtures import (
+    CONDITIONS,
+    LETTERS,
+    multiple_choice_jsonl,
+    per_condition_csvs,
+    ranking_requests,
+)
 
 from biasstats.cli import main
 from biasstats.ingest import ingest

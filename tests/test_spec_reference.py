@@ -11,7 +11,6 @@ from biasstats.model.families import FAMILIES
 from biasstats.spec.reference import MEANINGS, schema_keys
 from biasstats.spec.schema import AnalysisSpec
 
-
 FACTORY = object()  # a default_factory: JSON Schema does not record the value
 
 

@@ -16,7 +16,6 @@ import polars as pl
 
 from biasstats.ingest.schema import STATUSES
 
-
 MAX_FILES_SHOWN = 10
 
 

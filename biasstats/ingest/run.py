@@ -18,13 +18,12 @@ from pathlib import Path
 import polars as pl
 
 from biasstats.errors import SpecError, first_line
-from biasstats.ingest import registry, tidy
+from biasstats.ingest import registry, rules, tidy
 from biasstats.ingest.adapters import ADAPTERS, AdapterOutput, Resolver
 from biasstats.ingest.ledger import Ledger, build_ledger
-from biasstats.ingest import rules
 from biasstats.ingest.read import SourceRef, read_sources
-from biasstats.ingest.source import user_sources
 from biasstats.ingest.schema import conform, list_columns, number_trials
+from biasstats.ingest.source import user_sources
 from biasstats.io import write_parquet_atomic, write_text_atomic
 from biasstats.spec import Spec, load_spec
 
