@@ -92,7 +92,7 @@ CASES = {
     ),
     "a source column named status": (
         '[data]\nsource = "d.csv"\n', {"d.csv": "congruent,status\n1,done\n"},
-        "<d>/s.toml: column 'status' of d.csv clashes with the reserved column 'status' (each row's "
+        "<d>/d.csv: column 'status' clashes with the reserved column 'status' (each row's "
         'ingest status); rename it with [data.rename] status = "..."',
     ),
     "JSONL list values in a text column": (

@@ -328,3 +328,153 @@ def read_sources(
             f"{refs[0].path.parent}: files do not share compatible columns ({first_line(e)})"
         ) from None
     return out.with_row_index("source_row").with_columns(pl.col("source_row").cast(pl.Int64))
+
+
+# ------------------------------------------------------------------------------- lazy reading
+
+_PEEK = 1 << 16
+
+
+def _fast(path: Path, fmt: str, encoding: str) -> bool:
+    """Files polars can scan lazily as they are: uncompressed CSV/TSV in UTF-8, Parquet."""
+    if path.suffix.lower() in COMPRESSED:
+        return False
+    return fmt == "parquet" or (fmt in ("csv", "tsv") and encoding == "utf-8")
+
+
+def _stream_check(path: Path, utf8: bool) -> tuple[str, bytes]:
+    """Hex SHA-256 of the file and its first bytes, streaming (never the whole file in
+    memory); with ``utf8``, every byte is checked to be valid UTF-8 on the way."""
+    import codecs
+
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a file")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    h = hashlib.sha256()
+    dec = codecs.getincrementaldecoder("utf-8")()
+    head, lines, offset = b"", 0, 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 * _CHUNK):
+            h.update(chunk)
+            if len(head) < _PEEK:
+                head += chunk[: _PEEK - len(head)]
+            if utf8:
+                try:
+                    dec.decode(chunk)
+                except UnicodeDecodeError as e:
+                    line = lines + chunk[: e.start].count(b"\n") + 1
+                    raise DataError(
+                        f"{path}: not valid UTF-8 (byte 0x{chunk[e.start]:02x} on line {line}); "
+                        f"re-save the file as UTF-8 or set [data] encoding = \"latin-1\""
+                    ) from None
+                lines += chunk.count(b"\n")
+            offset += len(chunk)
+    if utf8:
+        try:
+            dec.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not valid UTF-8 (the file ends inside a character)") from None
+    return h.hexdigest(), head
+
+
+def _scan_csv(path: Path, delimiter: str) -> tuple[pl.LazyFrame, str]:
+    sha256, head = _stream_check(path, utf8=True)
+    text = head.decode("utf-8", errors="ignore").removeprefix("\ufeff")
+    if not text.strip():
+        raise DataError(f"{path}: file is empty (expected a header row and data rows)")
+    _check_header(path, text, delimiter)
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    header = next(csv.reader([lines[0]], delimiter=delimiter), [])
+    if len(header) == 1:
+        for sep in _SNIFF:
+            if sep != delimiter and sep in header[0]:
+                shown = "\\t" if sep == "\t" else sep
+                raise DataError(
+                    f"{path}: found a single column {header[0]!r}; the file looks "
+                    f"{shown!r}-delimited: set [data] delimiter = \"{shown}\""
+                )
+    if len(lines) < 2 and len(head) < _PEEK:
+        raise DataError(f"{path}: file has a header but no data rows")
+    lf = pl.scan_csv(path, separator=delimiter, infer_schema_length=10000,
+                     truncate_ragged_lines=False)
+    try:
+        lf.collect_schema()
+    except pl.exceptions.PolarsError as e:
+        raise DataError(
+            f"{path}: cannot parse as CSV with delimiter {delimiter!r} ({first_line(e)})"
+        ) from None
+    return lf, sha256
+
+
+def _scan_parquet(path: Path) -> tuple[pl.LazyFrame, str]:
+    sha256, _ = _stream_check(path, utf8=False)
+    try:
+        lf = pl.scan_parquet(path)
+        n = lf.select(pl.len()).collect().item()
+    except Exception as e:  # polars/arrow raise several types for corrupt files
+        raise DataError(f"{path}: not a valid Parquet file ({type(e).__name__})") from None
+    if n == 0:
+        raise DataError(f"{path}: Parquet file has no rows")
+    return lf, sha256
+
+
+def scan_sources(
+    refs: list[SourceRef],
+    fmt: str | None = None,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    *,
+    digests: dict[Path, str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    rename: dict[str, str] | None = None,
+    reserved: tuple[str, ...] = (),
+) -> pl.LazyFrame:
+    """:func:`read_sources` as a lazy query: uncompressed UTF-8 CSV/TSV and Parquet files are
+    scanned by polars (streamed at collection, never held as Python objects); other formats
+    are read as in :func:`read_sources` and joined to the same query. At most ``max_rows + 1``
+    rows are ever read (the caller checks ``source_row < max_rows``). A file with a column
+    named in ``reserved`` is an error naming the file."""
+    rename = rename or {}
+    frames = []
+    for ref in refs:
+        f = fmt or infer_format(ref.path)
+        if _fast(ref.path, f, encoding):
+            sep = "\t" if f == "tsv" and delimiter == "," else delimiter
+            lf, sha256 = _scan_parquet(ref.path) if f == "parquet" else _scan_csv(ref.path, sep)
+        else:
+            df, sha256 = _read_one(ref.path, f, delimiter, encoding, False, max_bytes)
+            lf = df.lazy()
+        if digests is not None:
+            digests[ref.path] = sha256
+        names = lf.collect_schema().names()
+        mapping = {old: new for old, new in rename.items() if old in names}
+        for old, new in mapping.items():
+            if new in names and new not in mapping:
+                raise DataError(
+                    f"{ref.path}: [data.rename] {old} = \"{new}\": the file already has a "
+                    f"column {new!r}"
+                )
+        if mapping:
+            lf = lf.rename(mapping)
+            names = [mapping.get(n, n) for n in names]
+        for name in ("source_file", "source_row", *ref.columns):
+            if name in names:
+                what = "a path_pattern placeholder" if name in ref.columns else "an audit column"
+                raise DataError(
+                    f"{ref.path}: column {name!r} clashes with {what} of the same name "
+                    f"(rename it with [data] rename)"
+                )
+        for name in reserved:
+            if name in names:
+                raise DataError(
+                    f"{ref.path}: column {name!r} clashes with the reserved column {name!r} "
+                    f"(each row's ingest {name}); rename it with [data.rename] {name} = \"...\""
+                )
+        extra = [pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in ref.columns.items()]
+        frames.append(lf.with_columns(pl.lit(ref.label, dtype=pl.Utf8).alias("source_file"), *extra))
+    out = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    return out.head(max_rows + 1).with_row_index("source_row").with_columns(
+        pl.col("source_row").cast(pl.Int64)
+    )

@@ -75,12 +75,13 @@ def resolve_path(path: str, schema: pl.Schema, where: str) -> tuple[pl.Expr, pl.
     return expr, dtype
 
 
-def materialize(table: pl.DataFrame, paths, where: str) -> pl.DataFrame:
+def materialize(table, paths, where: str):
     """Add each nested path that is not a column yet as a column named by the path."""
     add = {}
+    schema = table.collect_schema()
     for p in paths:
-        if p not in table.columns and p not in add and _segments(p) and _segments(p)[0] in table.columns:
-            add[p] = resolve_path(p, table.schema, where)[0].alias(p)
+        if p not in schema and p not in add and _segments(p) and _segments(p)[0] in schema:
+            add[p] = resolve_path(p, schema, where)[0].alias(p)
     return table.with_columns(*add.values()) if add else table
 
 
@@ -118,14 +119,12 @@ def _text_rule(rule, name: str, value: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return out, why
 
 
-def _first_mention(table: pl.DataFrame, name: str, text: pl.Expr, cands: pl.Expr) -> pl.DataFrame:
-    """Columns ``name`` (list of ranks aligned with the candidates, 1 = mentioned first;
-    never-mentioned candidates after all mentioned ones, in list order) and ``_why``."""
-    base = table.select(
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("_r"),
-        text.str.to_lowercase().alias("_t"),
-        cands.alias("_c"),
-    )
+def _first_mention(table, name: str, text: pl.Expr, cands: pl.Expr):
+    """Add ``name`` (list of ranks aligned with the candidates, 1 = mentioned first;
+    never-mentioned candidates after all mentioned ones, in list order) and ``_why``.
+    Works on a DataFrame or a LazyFrame (all steps are polars expressions)."""
+    t = table.with_row_index("_r")
+    base = t.select("_r", text.str.to_lowercase().alias("_t"), cands.alias("_c"))
     long = (
         base.explode("_c", empty_as_null=False)
         .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("_r").alias("_i"))
@@ -140,16 +139,21 @@ def _first_mention(table: pl.DataFrame, name: str, text: pl.Expr, cands: pl.Expr
         .group_by("_r", maintain_order=True)
         .agg(pl.col("_rank").alias(name), pl.col("_pos").is_not_null().any().alias("_any"))
     )
-    out = base.select("_r", "_t").join(ranked, on="_r", how="left", maintain_order="left")
+    out = t.join(ranked, on="_r", how="left", maintain_order="left")
     why = (
-        pl.when(pl.col("_t").is_null()).then(pl.lit(f"parse.{name}: no text"))
+        pl.when(text.is_null()).then(pl.lit(f"parse.{name}: no text"))
         .when(~pl.col("_any").fill_null(False)).then(pl.lit(f"parse.{name}: no candidate mentioned"))
         .otherwise(None)
     )
-    return out.select(pl.col(name), why.alias("_why"))
+    return out.with_columns(why.alias("_why")).drop("_r", "_any")
 
 
-def apply_parse_rules(spec: Spec, raw: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
+def names(frame) -> list[str]:
+    """Column names of a DataFrame or LazyFrame (no data read)."""
+    return frame.collect_schema().names()
+
+
+def apply_parse_rules(spec: Spec, raw):
     """Run every ``[data.parse.<column>]`` rule. Returns the table (with the outputs and the
     parse status/reason columns) and, for each output that is a list, the path it is aligned
     with (so ``explode`` can take it along)."""
@@ -162,15 +166,15 @@ def apply_parse_rules(spec: Spec, raw: pl.DataFrame) -> tuple[pl.DataFrame, dict
     )
     for name, rule in d.parse.items():
         where = f"{spec.path}: [data.parse.{name}] text ="
-        if name in raw.columns:
+        if name in names(raw):
             raise SpecError(
                 f"{spec.path}: [data.parse.{name}]: the data already has a column {name!r} "
                 f"(name the parsed column differently)"
             )
-        text, tdtype = resolve_path(rule.text, table.schema, where)
+        text, tdtype = resolve_path(rule.text, table.collect_schema(), where)
         if rule.kind == "first_mention":
             cands, cdtype = resolve_path(
-                rule.candidates, table.schema, f"{spec.path}: [data.parse.{name}] candidates ="
+                rule.candidates, table.collect_schema(), f"{spec.path}: [data.parse.{name}] candidates ="
             )
             if not _is_list(cdtype):
                 raise SpecError(
@@ -181,8 +185,7 @@ def apply_parse_rules(spec: Spec, raw: pl.DataFrame) -> tuple[pl.DataFrame, dict
                 raise SpecError(
                     f"{spec.path}: [data.parse.{name}] text = \"{rule.text}\": expected text, got {tdtype}"
                 )
-            res = _first_mention(table, name, text, cands.cast(pl.List(pl.Utf8)))
-            table = table.with_columns(res[name], res["_why"].alias("_why"))
+            table = _first_mention(table, name, text, cands.cast(pl.List(pl.Utf8)))
             aligned[name] = rule.candidates
             subject = text
         elif _is_list(tdtype):
@@ -221,38 +224,41 @@ def apply_parse_rules(spec: Spec, raw: pl.DataFrame) -> tuple[pl.DataFrame, dict
 # ------------------------------------------------------------------------------- explode
 
 
-def explode(spec: Spec, table: pl.DataFrame, aligned: dict[str, str]) -> pl.DataFrame:
-    """One row per element of the ``[data] explode`` lists (zipped), keeping the position."""
+def explode(spec: Spec, table, aligned: dict[str, str]):
+    """One row per element of the ``[data] explode`` lists (zipped), keeping the position.
+    An empty or missing list keeps its row (one row with null elements), so no source row
+    leaves the ledger."""
     paths = spec.data.explode
     if not paths:
         return table
-    if POSITION in table.columns:
+    if POSITION in names(table):
         raise SpecError(
             f"{spec.path}: [data] explode: the data already has a column {POSITION!r}, where "
             f"explode keeps each element's position (rename it with [data.rename])"
         )
     cols = []
     for i, p in enumerate(paths):
-        expr, dtype = resolve_path(p, table.schema, f"{spec.path}: [data] explode[{i}]")
+        expr, dtype = resolve_path(p, table.collect_schema(), f"{spec.path}: [data] explode[{i}]")
         if not _is_list(dtype):
             raise SpecError(f"{spec.path}: [data] explode[{i}] \"{p}\": expected a list, got {dtype}")
         table = table.with_columns(expr.alias(p))
         cols.append(p)
     cols += [out for out, src in aligned.items() if src in paths and out not in cols]
-    lengths = table.select(
-        pl.col("source_row"), *[pl.col(c).list.len().alias(f"_n{j}") for j, c in enumerate(cols)]
-    )
-    n0 = pl.col("_n0")
-    bad = lengths.filter(pl.any_horizontal([pl.col(f"_n{j}") != n0 for j in range(1, len(cols))])
-                         if len(cols) > 1 else pl.lit(False))
-    if bad.height:
-        row = bad.row(0, named=True)
-        sizes = ", ".join(f"{c} has {row[f'_n{j}']}" for j, c in enumerate(cols))
-        raise SpecError(
-            f"{spec.path}: [data] explode: lists of unequal length in source row "
-            f"{row['source_row']} ({sizes}); lists exploded together must match"
-        )
+    if len(cols) > 1:
+        n0 = pl.col(cols[0]).list.len()
+        unequal = pl.any_horizontal([pl.col(c).list.len() != n0 for c in cols[1:]])
+        bad = table.filter(unequal).select(
+            "source_row", *[pl.col(c).list.len().alias(f"_n{j}") for j, c in enumerate(cols)]
+        ).head(1)
+        bad = bad.collect() if isinstance(bad, pl.LazyFrame) else bad
+        if bad.height:
+            row = bad.row(0, named=True)
+            sizes = ", ".join(f"{c} has {row[f'_n{j}']}" for j, c in enumerate(cols))
+            raise SpecError(
+                f"{spec.path}: [data] explode: lists of unequal length in source row "
+                f"{row['source_row']} ({sizes}); lists exploded together must match"
+            )
     table = table.with_columns(
         pl.int_ranges(pl.col(cols[0]).list.len(), dtype=pl.Int64).alias(POSITION)
     )
-    return table.explode([*cols, POSITION])
+    return table.explode([*cols, POSITION], empty_as_null=True)

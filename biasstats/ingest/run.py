@@ -17,11 +17,11 @@ from pathlib import Path
 
 import polars as pl
 
-from biasstats.errors import SpecError, first_line
+from biasstats.errors import DataError, SpecError, first_line
 from biasstats.ingest import registry, rules, tidy
-from biasstats.ingest.adapters import ADAPTERS, AdapterOutput, Resolver
+from biasstats.ingest.adapters import ADAPTERS, Resolver
 from biasstats.ingest.ledger import Ledger, build_ledger
-from biasstats.ingest.read import SourceRef, read_sources
+from biasstats.ingest.read import SourceRef, read_sources, scan_sources
 from biasstats.ingest.schema import conform, list_columns, number_trials
 from biasstats.ingest.source import user_sources
 from biasstats.io import write_parquet_atomic, write_text_atomic
@@ -92,9 +92,10 @@ def _resolve_source(
     return refs, spec.data.adapter or "tidy", label
 
 
-def _expr(spec: Spec, key: str, text: str, table: pl.DataFrame) -> tuple[pl.Expr, pl.DataFrame]:
+def _expr(spec: Spec, key: str, text: str, table):
     """Parse a polars SQL expression and check the columns it references exist (a quoted
-    nested path, e.g. ``"choices[0].text"``, is added as a column first)."""
+    nested path, e.g. ``"choices[0].text"``, is added as a column first). ``table`` is a
+    DataFrame or a LazyFrame; returns (expression, table)."""
     try:
         expr = pl.sql_expr(text)
         names = expr.meta.root_names()
@@ -103,7 +104,7 @@ def _expr(spec: Spec, key: str, text: str, table: pl.DataFrame) -> tuple[pl.Expr
             f"{spec.path}: [data] {key} '{text}' is not a valid SQL expression ({first_line(e)})"
         ) from None
     table = rules.materialize(table, names, f"{spec.path}: [data] {key}")
-    columns = [c for c in table.columns if not c.startswith("_")]
+    columns = [c for c in rules.names(table) if not c.startswith("_")]
     missing = [n for n in names if n not in columns]
     if missing:
         raise SpecError(
@@ -113,14 +114,23 @@ def _expr(spec: Spec, key: str, text: str, table: pl.DataFrame) -> tuple[pl.Expr
     return expr, table
 
 
+def _dtype(spec: Spec, key: str, text: str, table, expr: pl.Expr) -> pl.DataType:
+    """The dtype ``expr`` gives on ``table`` (resolved without reading data)."""
+    try:
+        return table.lazy().select(expr.alias("_k")).collect_schema()["_k"]
+    except pl.exceptions.PolarsError as e:
+        raise _failed(spec, key, text, e) from None
+
+
 def _failed(spec: Spec, key: str, text: str, e: Exception) -> SpecError:
     """The error for a ``[data]`` expression that parsed but failed on the data."""
     return SpecError(f"{spec.path}: [data] {key} '{text}' failed on the data ({first_line(e)})")
 
 
-def _derive(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
+def _derive(spec: Spec, table):
     for name, text in spec.data.derive.items():
         expr, table = _expr(spec, f"derive.{name}", text, table)
+        _dtype(spec, f"derive.{name}", text, table, expr)
         try:
             table = table.with_columns(expr.alias(name))
         except pl.exceptions.PolarsError as e:
@@ -131,41 +141,45 @@ def _derive(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
 NOT_OK = ("refused", "unparseable")
 
 
-def _filter(spec: Spec, table: pl.DataFrame) -> tuple[pl.DataFrame, tuple[str, ...]]:
+def _filter(spec: Spec, table):
     """Mark ok rows failing a filter as excluded (the first failing filter is the reason).
 
     A row already ``refused`` or ``unparseable`` keeps that status (the first non-ok status
-    stands); a note in the ledger counts such rows per filter."""
-    notes = []
+    stands); ``_kept<i>`` columns flag such rows per filter for :func:`_filter_notes`."""
     for i, text in enumerate(spec.data.filters):
         expr, table = _expr(spec, f"filters[{i}]", text, table)
-        try:
-            res = table.select(expr.alias("k"))["k"]
-        except pl.exceptions.PolarsError as e:
-            raise _failed(spec, f"filters[{i}]", text, e) from None
-        if res.dtype not in (pl.Boolean, pl.Null):
+        dtype = _dtype(spec, f"filters[{i}]", text, table, expr)
+        if dtype not in (pl.Boolean, pl.Null):
             raise SpecError(
                 f"{spec.path}: [data] filters[{i}] '{text}' is not a yes/no expression (it gives "
-                f"{res.dtype} values; write a comparison, e.g. 'temp = 0')"
+                f"{dtype} values; write a comparison, e.g. 'temp = 0')"
             )
-        fails = ~res.fill_null(False).cast(pl.Boolean)
-        drop = fails & (table["status"] == "ok")
-        kept = int((fails & table["status"].is_in(NOT_OK)).sum())
+        fails = ~expr.fill_null(False).cast(pl.Boolean)
+        drop = fails & (pl.col("status") == "ok")
+        table = table.with_columns(
+            (fails & pl.col("status").is_in(NOT_OK)).alias(f"_kept{i}"),
+            pl.when(drop).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
+            pl.when(drop).then(pl.lit(f"filter: {text}")).otherwise(pl.col("reason")).alias("reason"),
+        )
+    # Outcomes exist only for ok rows (the canonical-table contract).
+    names = rules.names(table)
+    outcomes = {c for c in ("congruent", spec.data.outcome) if c in names}
+    return table.with_columns(
+        pl.when(pl.col("status") == "ok").then(pl.col(c)).otherwise(None).alias(c) for c in outcomes
+    )
+
+
+def _filter_notes(spec: Spec, table: pl.DataFrame) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """Ledger notes: per filter, how many refused / unparseable rows also fail it."""
+    notes = []
+    for i, text in enumerate(spec.data.filters):
+        kept = int(table[f"_kept{i}"].sum())
         if kept:
             notes.append(
                 f"filters[{i}] '{text}': {kept} row(s) already refused or unparseable also fail "
                 f"it; their first status stands"
             )
-        table = table.with_columns(
-            pl.when(drop).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
-            pl.when(drop).then(pl.lit(f"filter: {text}")).otherwise(pl.col("reason")).alias("reason"),
-        )
-    # Outcomes exist only for ok rows (the canonical-table contract).
-    outcomes = {c for c in ("congruent", spec.data.outcome) if c in table.columns}
-    table = table.with_columns(
-        pl.when(pl.col("status") == "ok").then(pl.col(c)).otherwise(None).alias(c) for c in outcomes
-    )
-    return table, tuple(notes)
+    return table.drop([f"_kept{i}" for i in range(len(spec.data.filters))]), tuple(notes)
 
 
 def _row_status(rows: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
@@ -188,16 +202,18 @@ def _row_status(rows: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
     ).drop("_all_excluded", "_why")
 
 
-def _per_source_row(raw: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
-    """One status per source row of a tidy table that may hold several rows per source row
-    (explode, a user adapter): ok if any of its rows is ok, else its first row's status.
-    A source row with no row left is ``excluded`` (reason says so)."""
+def _per_source_row(n_rows: int, table: pl.DataFrame) -> pl.DataFrame:
+    """One status per source row (0 .. n_rows-1) of a tidy table that may hold several rows
+    per source row (explode, a user adapter): ok if any of its rows is ok, else its first
+    row's status. A source row with no row left is ``excluded`` (the reason says so)."""
     ok = pl.col("status") == "ok"
     per = table.group_by("source_row").agg(
         pl.when(ok.any()).then(pl.lit("ok")).otherwise(pl.col("status").first()).alias("status"),
         pl.when(ok.any()).then(pl.lit(None, pl.Utf8)).otherwise(pl.col("reason").first()).alias("reason"),
     )
-    out = raw.select("source_row").join(per, on="source_row", how="left", maintain_order="left")
+    out = pl.DataFrame({"source_row": pl.int_range(n_rows, dtype=pl.Int64, eager=True)}).join(
+        per, on="source_row", how="left", maintain_order="left"
+    )
     gone = pl.col("status").is_null()
     return out.with_columns(
         pl.when(gone).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
@@ -205,24 +221,20 @@ def _per_source_row(raw: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _tidy(spec: Spec, raw: pl.DataFrame) -> AdapterOutput:
-    """read -> parse rules -> explode -> column mapping -> derive -> filters (run by caller)."""
+def _tidy(spec: Spec, raw, per_source_row: bool = False):
+    """read -> parse rules -> explode -> column mapping -> derive -> (filters: the caller).
+    ``raw`` is a DataFrame or a LazyFrame; so is the result (status and reason added)."""
     for name in ("status", "reason"):
-        if name in raw.columns:
-            first = raw.filter(pl.col(name).is_not_null()).head(1)["source_file"].to_list() or ["the data"]
+        if name in rules.names(raw):
             raise SpecError(
-                f"{spec.path}: column {name!r} of {first[0]} clashes with the reserved column "
-                f"{name!r} (each row's ingest {name}); rename it with [data.rename] {name} = \"...\""
+                f"{spec.path}: [data] adapter returned a column {name!r}, which clashes with the "
+                f"reserved column {name!r} (each row's ingest {name})"
             )
     parsed, aligned = rules.apply_parse_rules(spec, raw)
     table = rules.explode(spec, parsed, aligned)
     table = tidy.check_trial(spec, _derive(spec, tidy.apply_mapping(spec, table)))
-    table = tidy.classify(spec, number_trials(table, per_source_row=table.height != raw.height))
-    if table.height == raw.height and not spec.data.explode:
-        rows = table.select("source_row", "status", "reason")
-    else:
-        rows = _per_source_row(raw, table)
-    return AdapterOutput(rows=rows, table=table)
+    per = per_source_row or bool(spec.data.explode)
+    return tidy.classify(spec, number_trials(table, per_source_row=per))
 
 
 def _user_adapter(spec: Spec, name: str):
@@ -258,20 +270,83 @@ def _run_user_adapter(spec: Spec, name: str, raw: pl.DataFrame) -> pl.DataFrame:
         raise SpecError(f"{where}: returned {type(out).__name__}, expected a polars DataFrame")
     if "source_row" not in out.columns:
         raise SpecError(f"{where}: returned no 'source_row' column (keep it from the input)")
-    extra = set(out["source_row"].drop_nulls().to_list()) - set(raw["source_row"].to_list())
-    if extra or out["source_row"].null_count():
+    rows = out["source_row"]
+    if rows.null_count() or not rows.is_in(raw["source_row"].implode()).all():
         raise SpecError(f"{where}: returned source_row values that are not in the input")
     return out
 
 
-def _run_adapter(spec: Spec, name: str, raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
-    if name == "tidy":
-        return _tidy(spec, raw)
-    if name not in ADAPTERS:
-        out = _tidy(spec, _run_user_adapter(spec, name, raw))
-        return AdapterOutput(rows=_per_source_row(raw, out.table), table=out.table)
-    out = ADAPTERS[name](raw, resolve)
-    return AdapterOutput(rows=out.rows, table=_derive(spec, out.table), notes=out.notes)
+def _collect(spec: Spec, frame: pl.LazyFrame) -> pl.DataFrame:
+    """Run the lazy ingest query with the streaming engine; a failure is one line."""
+    try:
+        return frame.collect(engine="streaming")
+    except pl.exceptions.PolarsError as e:
+        raise SpecError(
+            f"{spec.path}: [data] the source could not be read and shaped as declared "
+            f"({first_line(e)})"
+        ) from None
+
+
+def _check_max_rows(spec: Spec, table: pl.DataFrame, refs: list[SourceRef]) -> None:
+    limit = spec.data.max_rows
+    over = table.filter(pl.col("source_row") == limit).head(1)
+    if over.height:
+        label = over["source_file"][0]
+        path = next((r.path for r in refs if r.label == label), label)
+        raise DataError(
+            f"{path}: the source passes {limit:,} rows at this file "
+            f"([data] max_rows); raise the limit if this is expected"
+        )
+
+
+def _builtin(spec: Spec, files, adapter: str, resolve: Resolver) -> tuple:
+    """A built-in raw-text adapter (e.g. bai2024_iat): eager, every column read as text."""
+    d = spec.data
+    digests: dict[Path, str] = {}
+    raw = read_sources(
+        files, d.format, d.delimiter, d.encoding, text=True, digests=digests,
+        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
+    )
+    out = ADAPTERS[adapter](raw, resolve)
+    table, notes = _filter_notes(spec, _filter(spec, _derive(spec, out.table)))
+    rows = _row_status(out.rows, table)
+    per_file = dict(raw.group_by("source_file", maintain_order=True).len().iter_rows())
+    return table, rows, True, out.notes + notes, per_file, digests
+
+
+def _declared(spec: Spec, files, adapter: str) -> tuple:
+    """The tidy steps (after a user adapter, if one is named) as one lazy polars query,
+    collected with the streaming engine."""
+    d = spec.data
+    refs = [f if isinstance(f, SourceRef) else SourceRef(Path(f), Path(f).name) for f in files]
+    digests: dict[Path, str] = {}
+    lazy = scan_sources(
+        refs, d.format, d.delimiter, d.encoding, digests=digests,
+        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
+        reserved=("status", "reason") if adapter == "tidy" else (),
+    )
+    n_raw, per_file = None, None
+    if adapter != "tidy":  # a user adapter sees the whole raw table
+        raw = _collect(spec, lazy)
+        _check_max_rows(spec, raw, refs)
+        n_raw = raw.height
+        per_file = dict(raw.group_by("source_file", maintain_order=True).len().iter_rows())
+        lazy = _run_user_adapter(spec, adapter, raw).lazy()
+    table = _collect(spec, _filter(spec, _tidy(spec, lazy, per_source_row=n_raw is not None)))
+    _check_max_rows(spec, table, refs)
+    table, notes = _filter_notes(spec, table)
+    if n_raw is None and not d.explode:
+        rows = table.select("source_row", "status", "reason")
+        per_file = dict(table.group_by("source_file", maintain_order=True).len().iter_rows())
+    else:
+        if n_raw is None:
+            n_raw = int(table["source_row"].max()) + 1 if table.height else 0
+            per_file = dict(
+                table.group_by("source_file", maintain_order=True)
+                .agg(pl.col("source_row").n_unique()).iter_rows()
+            )
+        rows = _per_source_row(n_raw, table)
+    return table, rows, table.height != rows.height, notes, per_file, digests
 
 
 def ingest(spec: Spec | str | Path) -> IngestResult:
@@ -285,22 +360,14 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
     known = registry.load_registry()
     resolve = functools.partial(registry.resolve, registry=known)
     files, adapter, label = _resolve_source(spec, known, resolve)
-    d = spec.data
-    digests: dict[Path, str] = {}
-    # Raw-text adapters parse every column themselves: read them as text, never inferred.
-    raw = read_sources(
-        files, d.format, d.delimiter, d.encoding, text=adapter in ADAPTERS, digests=digests,
-        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
-    )
-    out = _run_adapter(spec, adapter, raw, resolve)
-    table, notes = _filter(spec, out.table)
-    rows = _row_status(out.rows, table)
+    if adapter in ADAPTERS:
+        table, rows, per_row, notes, per_file, digests = _builtin(spec, files, adapter, resolve)
+    else:
+        if adapter != "tidy":
+            _user_adapter(spec, adapter)  # an unknown name fails before any file is read
+        table, rows, per_row, notes, per_file, digests = _declared(spec, files, adapter)
     table = conform(table)
-    # One canonical row per source row needs no per-judgement table.
-    per_row = adapter in ADAPTERS or table.height != rows.height
-    per_file = dict(raw.group_by("source_file", maintain_order=True).len().iter_rows())
-    ledger = build_ledger(label, rows, table if per_row else None, notes=out.notes + notes,
-                          files=per_file)
+    ledger = build_ledger(label, rows, table if per_row else None, notes=notes, files=per_file)
     paths = [f.path if isinstance(f, SourceRef) else f for f in files]
     sources = tuple(SourceFile(p, digests[p]) for p in paths)
     return IngestResult(table=table, ledger=ledger, spec=spec, sources=sources)

@@ -74,9 +74,10 @@ def number_trials(df: pl.DataFrame, per_source_row: bool = False) -> pl.DataFram
     """Add ``trial`` (Int64): the row's 0-based position within its :data:`CELL_KEYS` cell
     (the keys present; ``source_row`` when none is). A ``trial`` column already there is kept.
     ``per_source_row``: rows of one source row (an exploded list) share one trial number."""
-    if "trial" in df.columns:
+    columns = df.collect_schema().names()
+    if "trial" in columns:
         return df
-    keys = [k for k in CELL_KEYS if k in df.columns]
+    keys = [k for k in CELL_KEYS if k in columns]
     if not keys:
         return df.with_columns(pl.col("source_row").alias("trial"))
     if per_source_row:

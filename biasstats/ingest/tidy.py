@@ -23,26 +23,27 @@ _TRUE = {"1", "1.0", "true"}
 _FALSE = {"0", "0.0", "false"}
 
 
-def apply_mapping(spec: Spec, raw: pl.DataFrame) -> pl.DataFrame:
+def apply_mapping(spec: Spec, raw):
     """Copy mapped source columns (or nested paths) to their canonical names; the source
     columns stay usable. A canonical name the data already has is an error naming both."""
     cols = spec.data.columns
+    schema = raw.collect_schema()
     exprs = []
     for target, source in cols.items():
         where = f"{spec.path}: [data.columns] {target} ="
-        if source not in raw.columns and not (
-            (segs := rules._segments(source)) and segs[0] in raw.columns
+        if source not in schema and not (
+            (segs := rules._segments(source)) and segs[0] in schema
         ):
             raise SpecError(
                 f"{where} \"{source}\": no column {source!r} in the data "
-                f"(columns: {list_columns(raw.columns, 20)})"
+                f"(columns: {list_columns(schema.names(), 20)})"
             )
-        if target in raw.columns and target != source:
+        if target in schema and target != source:
             raise SpecError(
                 f"{where} \"{source}\": the data already has a column {target!r}; map "
                 f"{target} = \"{target}\" or rename one of them with [data.rename]"
             )
-        expr, dtype = rules.resolve_path(source, raw.schema, where)
+        expr, dtype = rules.resolve_path(source, schema, where)
         if isinstance(dtype, pl.List | pl.Array | pl.Struct) and CANONICAL[target] in (pl.Utf8, pl.Int64):
             what = "objects" if isinstance(dtype, pl.Struct) else "lists"
             raise SpecError(
@@ -53,21 +54,25 @@ def apply_mapping(spec: Spec, raw: pl.DataFrame) -> pl.DataFrame:
     return raw.with_columns(exprs) if exprs else raw
 
 
-def check_trial(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
+def check_trial(spec: Spec, table):
     """``trial`` must hold whole numbers; it is cast to Int64."""
-    if "trial" not in table.columns or table.schema["trial"].is_integer():
+    schema = table.collect_schema()
+    if "trial" not in schema or schema["trial"].is_integer():
         return table
     col = pl.col("trial")
     as_int = col.cast(pl.Utf8).str.strip_chars().cast(pl.Float64, strict=False)
-    bad = table.filter(col.is_not_null() & (as_int.is_null() | (as_int.round(0) != as_int)))
-    if bad.height:
-        row = bad.row(0, named=True)
+    bad = table.filter(col.is_not_null() & (as_int.is_null() | (as_int.round(0) != as_int))).select(
+        pl.len().alias("n"), col.cast(pl.Utf8).first().alias("trial"),
+        pl.col("source_file").first(), pl.col("source_row").first(),
+    )
+    row = (bad.collect() if isinstance(bad, pl.LazyFrame) else bad).row(0, named=True)
+    if row["n"]:
         src = spec.data.columns.get("trial")
         key = f'[data.columns] trial = "{src}"' if src else "column 'trial'"
         raise SpecError(
             f"{spec.path}: {key}: expected whole numbers, found {str(row['trial'])!r} "
             f"({row.get('source_file')}, source row {row['source_row']}; "
-            f"{bad.height} row{'s' * (bad.height > 1)} in all)"
+            f"{row['n']} row{'s' * (row['n'] > 1)} in all)"
         )
     return table.with_columns(as_int.cast(pl.Int64).alias("trial"))
 
@@ -90,20 +95,21 @@ def _outcome_value(outcome: str, label: bool):
     return text.cast(pl.Float64, strict=False)
 
 
-def classify(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
+def classify(spec: Spec, table):
     """Add ``status``, ``reason`` and the cleaned outcome column to a mapped tidy table.
 
     A status set by a parse rule stands (it came first); then refusals, missing and invalid
     outcomes."""
     d = spec.data
     outcome = d.outcome
-    if outcome not in table.columns:
+    schema = table.collect_schema()
+    if outcome not in schema:
         raise SpecError(
             f"{spec.path}: [data] outcome = \"{outcome}\": no such column after mapping "
             f"(map it in [data.columns], e.g. congruent = \"<source column>\"; "
-            f"columns: {list_columns([c for c in table.columns if not c.startswith('_')], 20)})"
+            f"columns: {list_columns([c for c in schema.names() if not c.startswith('_')], 20)})"
         )
-    dtype = table.schema[outcome]
+    dtype = schema[outcome]
     if isinstance(dtype, pl.List | pl.Array | pl.Struct):
         raise SpecError(
             f"{spec.path}: [data] outcome = \"{outcome}\": the column holds "
@@ -115,19 +121,19 @@ def classify(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     )
     text = pl.col(outcome).cast(pl.Utf8).str.strip_chars()
     is_refusal_value = text.is_in(d.refusals) if d.refusals else pl.lit(False)
-    if "raw" in table.columns and d.refusals:
+    if "raw" in schema and d.refusals:
         is_refusal_value = is_refusal_value | pl.col("raw").cast(pl.Utf8).str.strip_chars().is_in(
             d.refusals
         )
-    if d.refusal_pattern is not None and "raw" in table.columns:
+    if d.refusal_pattern is not None and "raw" in schema:
         is_refusal_text = pl.col("raw").cast(pl.Utf8).str.contains(d.refusal_pattern).fill_null(False)
     else:
         is_refusal_text = pl.lit(False)
     is_empty = pl.col(outcome).is_null() | (text == "") | (text.str.to_lowercase() == "nan")
     value = _outcome_value(outcome, label)
     expected = "0 or 1" if outcome == "congruent" else "a number"
-    parsed = pl.col(rules.PARSE_STATUS) if rules.PARSE_STATUS in table.columns else pl.lit(None, pl.Utf8)
-    why = pl.col(rules.PARSE_REASON) if rules.PARSE_REASON in table.columns else pl.lit(None, pl.Utf8)
+    parsed = pl.col(rules.PARSE_STATUS) if rules.PARSE_STATUS in schema else pl.lit(None, pl.Utf8)
+    why = pl.col(rules.PARSE_REASON) if rules.PARSE_REASON in schema else pl.lit(None, pl.Utf8)
     status = (
         pl.when(parsed.is_not_null())
         .then(parsed)
