@@ -384,7 +384,7 @@ def _scan_csv(path: Path, delimiter: str) -> tuple[pl.LazyFrame, str]:
     if not text.strip():
         raise DataError(f"{path}: file is empty (expected a header row and data rows)")
     _check_header(path, text, delimiter)
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in text.splitlines()[:3] if ln.strip()]
     header = next(csv.reader([lines[0]], delimiter=delimiter), [])
     if len(header) == 1:
         for sep in _SNIFF:
@@ -396,14 +396,13 @@ def _scan_csv(path: Path, delimiter: str) -> tuple[pl.LazyFrame, str]:
                 )
     if len(lines) < 2 and len(head) < _PEEK:
         raise DataError(f"{path}: file has a header but no data rows")
-    lf = pl.scan_csv(path, separator=delimiter, infer_schema_length=10000,
-                     truncate_ragged_lines=False)
-    try:
-        lf.collect_schema()
+    try:  # infer the types once, from the first 10,000 rows, then scan with that schema
+        schema = pl.scan_csv(path, separator=delimiter, infer_schema_length=10000).collect_schema()
     except pl.exceptions.PolarsError as e:
         raise DataError(
             f"{path}: cannot parse as CSV with delimiter {delimiter!r} ({first_line(e)})"
         ) from None
+    lf = pl.scan_csv(path, separator=delimiter, schema=schema, truncate_ragged_lines=False)
     return lf, sha256
 
 

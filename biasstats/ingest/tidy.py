@@ -77,9 +77,15 @@ def check_trial(spec: Spec, table):
     return table.with_columns(as_int.cast(pl.Int64).alias("trial"))
 
 
-def _outcome_value(outcome: str, label: bool):
+def _outcome_value(outcome: str, label: bool, numeric: bool = False):
     """Expression for the cleaned outcome (null when not a valid value): congruent as 0/1
-    Float64, a label outcome as trimmed text, any other outcome as Float64."""
+    Float64, a label outcome as trimmed text, any other outcome as Float64. ``numeric``: the
+    column is already numeric (no text round trip)."""
+    if numeric and not label:
+        num = pl.col(outcome).cast(pl.Float64)
+        if outcome == "congruent":
+            return pl.when(num.is_in([0.0, 1.0])).then(num).otherwise(None)
+        return pl.when(num.is_nan()).then(None).otherwise(num)
     text = pl.col(outcome).cast(pl.Utf8).str.strip_chars()
     if outcome == "congruent":
         low = text.str.to_lowercase()
@@ -129,8 +135,12 @@ def classify(spec: Spec, table):
         is_refusal_text = pl.col("raw").cast(pl.Utf8).str.contains(d.refusal_pattern).fill_null(False)
     else:
         is_refusal_text = pl.lit(False)
-    is_empty = pl.col(outcome).is_null() | (text == "") | (text.str.to_lowercase() == "nan")
-    value = _outcome_value(outcome, label)
+    numeric = dtype.is_numeric()
+    if numeric:
+        is_empty = pl.col(outcome).is_null() | pl.col(outcome).cast(pl.Float64).is_nan()
+    else:
+        is_empty = pl.col(outcome).is_null() | (text == "") | (text.str.to_lowercase() == "nan")
+    value = _outcome_value(outcome, label, numeric)
     expected = "0 or 1" if outcome == "congruent" else "a number"
     parsed = pl.col(rules.PARSE_STATUS) if rules.PARSE_STATUS in schema else pl.lit(None, pl.Utf8)
     why = pl.col(rules.PARSE_REASON) if rules.PARSE_REASON in schema else pl.lit(None, pl.Utf8)
