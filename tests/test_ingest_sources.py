@@ -237,3 +237,18 @@ def test_lm_eval_samples_named_format(tmp_path):
     assert t["acc"].to_list() == [r["acc"] for r in truth]
     assert t["raw"].to_list() == [r["response"] for r in truth]
     assert set(t["llm"]) == {"EleutherAI/pythia-160m"} and set(t["stereotype"]) == {"bbq_lite"}
+
+
+def test_streamed_cells_and_ledger_equal_those_of_the_full_table(tmp_path):
+    from biasstats.ingest import ingest_cells
+
+    per_condition_csvs(tmp_path)
+    (tmp_path / "s.toml").write_text(CSV_SPEC.replace("[data.columns]", 'filters = ["prompt_key <> \'race-0\'"]\n'
+                                                      'refusals = ["1"]\n[data.columns]'))
+    full = ingest(tmp_path / "s.toml")
+    streamed = ingest_cells(tmp_path / "s.toml")
+    ok = full.table.filter(pl.col("status") == "ok")
+    want = ok.group_by("llm", "stereotype").agg(pl.col("congruent").sum().alias("k"), pl.len().alias("n"))
+    assert streamed.cells.sort("llm", "stereotype").rows() == want.sort("llm", "stereotype").rows()
+    assert streamed.ledger.to_dict() == full.ledger.to_dict()
+    assert streamed.ledger.rows.by_status["refused"] > 0 and streamed.ledger.rows.by_status["excluded"] > 0

@@ -49,6 +49,22 @@ class Tally:
             by_reason[key] = int(n)
         return cls(unit=unit, total=frame.height, by_status=by_status, by_reason=by_reason)
 
+    @classmethod
+    def from_counts(cls, unit: str, counts: pl.DataFrame) -> Tally:
+        """Count from a summary with ``status``, ``reason`` and ``rows`` (rows per pair)."""
+        expanded = counts.rename({"rows": "_n"})
+        by_status = {s: 0 for s in STATUSES}
+        for s, n in expanded.group_by("status").agg(pl.col("_n").sum()).iter_rows():
+            by_status[s] = by_status.get(s, 0) + int(n)
+        keyed = expanded.filter(pl.col("status") != "ok").with_columns(
+            pl.concat_str(
+                [pl.col("status"), pl.col("reason").fill_null("(no reason given)")], separator=": "
+            ).alias("_key")
+        ).group_by("_key").agg(pl.col("_n").sum()).sort(["_n", "_key"], descending=[True, False])
+        by_reason = {k: int(n) for k, n in keyed.iter_rows()}
+        return cls(unit=unit, total=int(expanded["_n"].sum()), by_status=by_status,
+                   by_reason=by_reason)
+
     def problems(self) -> list[str]:
         out = []
         if sum(self.by_status.values()) != self.total:

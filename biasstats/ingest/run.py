@@ -20,7 +20,7 @@ import polars as pl
 from biasstats.errors import DataError, SpecError, first_line
 from biasstats.ingest import registry, rules, tidy
 from biasstats.ingest.adapters import ADAPTERS, Resolver
-from biasstats.ingest.ledger import Ledger, build_ledger
+from biasstats.ingest.ledger import Ledger, Tally, build_ledger
 from biasstats.ingest.read import SourceRef, read_sources, scan_sources
 from biasstats.ingest.schema import conform, list_columns, number_trials
 from biasstats.ingest.source import user_sources
@@ -318,21 +318,23 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
     """The tidy steps (after a user adapter, if one is named) as one lazy polars query,
     collected with the streaming engine."""
     d = spec.data
-    refs = [f if isinstance(f, SourceRef) else SourceRef(Path(f), Path(f).name) for f in files]
-    digests: dict[Path, str] = {}
-    lazy = scan_sources(
-        refs, d.format, d.delimiter, d.encoding, digests=digests,
-        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
-        reserved=("status", "reason") if adapter == "tidy" else (),
-    )
     n_raw, per_file = None, None
-    if adapter != "tidy":  # a user adapter sees the whole raw table
+    if adapter == "tidy":
+        query, refs, digests = _declared_plan(spec, files)
+    else:  # a user adapter sees the whole raw table
+        refs = [f if isinstance(f, SourceRef) else SourceRef(Path(f), Path(f).name) for f in files]
+        digests = {}
+        lazy = scan_sources(
+            refs, d.format, d.delimiter, d.encoding, digests=digests,
+            max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
+        )
         raw = _collect(spec, lazy)
         _check_max_rows(spec, raw, refs)
         n_raw = raw.height
         per_file = dict(raw.group_by("source_file", maintain_order=True).len().iter_rows())
         lazy = _run_user_adapter(spec, adapter, raw).lazy()
-    table = _collect(spec, _filter(spec, _tidy(spec, lazy, per_source_row=n_raw is not None)))
+        query = _filter(spec, _tidy(spec, lazy, per_source_row=True))
+    table = _collect(spec, query)
     _check_max_rows(spec, table, refs)
     table, notes = _filter_notes(spec, table)
     if n_raw is None and not d.explode:
@@ -347,6 +349,98 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
             )
         rows = _per_source_row(n_raw, table)
     return table, rows, table.height != rows.height, notes, per_file, digests
+
+
+def _declared_plan(spec: Spec, files) -> tuple[pl.LazyFrame, list[SourceRef], dict[Path, str]]:
+    """The tidy steps over a declared source as one lazy query (not yet run)."""
+    d = spec.data
+    refs = [f if isinstance(f, SourceRef) else SourceRef(Path(f), Path(f).name) for f in files]
+    digests: dict[Path, str] = {}
+    lazy = scan_sources(
+        refs, d.format, d.delimiter, d.encoding, digests=digests,
+        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
+        reserved=("status", "reason"),
+    )
+    return _filter(spec, _tidy(spec, lazy)), refs, digests
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Design cells streamed from a source: per cell, ``n`` ok rows and ``k`` = the sum of
+    their outcome; the ledger of every row read; the input files (with checksums)."""
+
+    cells: pl.DataFrame
+    ledger: Ledger
+    sources: tuple[SourceFile, ...]
+
+
+def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -> Cells:
+    """Stream a declared (tidy) source to design cells without holding the row table: one
+    polars streaming query aggregates per (file, cell, status, reason), and the cells, the
+    ledger tallies and the rows per file all come from that small summary. ``keys``: the
+    cell columns (default: those of llm, category, stereotype, variant present).
+    Sources that need the whole table (a built-in or user adapter, explode, simulated data)
+    are ingested with :func:`ingest` and summarised the same way."""
+    if not isinstance(spec, Spec):
+        spec = load_spec(spec)
+    if spec.simulate is not None:
+        return _cells_of(ingest(spec), keys)
+    import biasstats.ingest.bai2024  # noqa: F401  (registers the built-in adapters)
+
+    known = registry.load_registry()
+    resolve = functools.partial(registry.resolve, registry=known)
+    files, adapter, label = _resolve_source(spec, known, resolve)
+    if adapter != "tidy" or spec.data.explode:
+        return _cells_of(ingest(spec), keys)
+    lazy, refs, digests = _declared_plan(spec, files)
+    names = rules.names(lazy)
+    keys = keys or tuple(k for k in ("llm", "category", "stereotype", "variant") if k in names)
+    outcome = spec.data.outcome
+    n_filters = len(spec.data.filters)
+    summary = _collect(spec, lazy.group_by(["source_file", *keys, "status", "reason"]).agg(
+        pl.len().alias("rows"),
+        pl.col(outcome).cast(pl.Float64).sum().alias("k"),
+        pl.col("source_row").max().alias("_last"),
+        *[pl.col(f"_kept{i}").sum().alias(f"_kept{i}") for i in range(n_filters)],
+    ))
+    if summary.height and summary["_last"].max() >= spec.data.max_rows:
+        raise DataError(
+            f"{spec.path}: [data] source passes {spec.data.max_rows:,} rows ([data] max_rows); "
+            f"raise the limit if this is expected"
+        )
+    return _summarised(spec, summary, keys, refs, label, digests)
+
+
+def _summarised(spec, summary, keys, refs, label, digests) -> Cells:
+    ok = summary.filter(pl.col("status") == "ok")
+    cells = ok.group_by(list(keys)).agg(pl.col("k").sum(), pl.col("rows").sum().alias("n"))
+    cells = cells.sort(list(keys)) if keys else cells
+    tally = Tally.from_counts("rows", summary.select("status", "reason", "rows"))
+    per = dict(summary.group_by("source_file").agg(pl.col("rows").sum()).iter_rows())
+    files = {r.label: per.get(r.label, 0) for r in refs}
+    notes = []
+    for i, text in enumerate(spec.data.filters):
+        kept = int(summary[f"_kept{i}"].sum()) if f"_kept{i}" in summary.columns else 0
+        if kept:
+            notes.append(f"filters[{i}] '{text}': {kept} row(s) already refused or unparseable "
+                         f"also fail it; their first status stands")
+    ledger = Ledger(source=label, rows_read=tally.total, tallies=(tally,), notes=tuple(notes),
+                    files=files)
+    ledger.check()
+    sources = tuple(SourceFile(r.path, digests[r.path]) for r in refs)
+    return Cells(cells=cells, ledger=ledger, sources=sources)
+
+
+def _cells_of(res: IngestResult, keys) -> Cells:
+    t = res.table
+    keys = keys or tuple(k for k in ("llm", "category", "stereotype", "variant")
+                         if t[k].null_count() < t.height)
+    outcome = res.spec.data.outcome if res.spec.data is not None else "congruent"
+    ok = t.filter(pl.col("status") == "ok")
+    cells = ok.group_by(list(keys)).agg(pl.col(outcome).cast(pl.Float64).sum().alias("k"),
+                                        pl.len().alias("n"))
+    return Cells(cells=cells.sort(list(keys)) if keys else cells, ledger=res.ledger,
+                 sources=res.sources)
 
 
 def ingest(spec: Spec | str | Path) -> IngestResult:

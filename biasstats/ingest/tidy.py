@@ -1,13 +1,16 @@
-"""The ``tidy`` adapter: one row per trial, outcome already coded, columns named by the spec.
+"""The ``tidy`` steps: column mapping, trial ids and row status for a spec-declared source.
 
-A third-party dataset in a tidy format needs no Python: ``[data.columns]`` maps source columns
-onto canonical names, ``[data.derive]`` adds columns, ``[data] outcome`` names the outcome column
-(default ``congruent``, which must be 0/1), and ``refusals`` / ``refusal_pattern`` /
-``missing_outcome`` say which rows are refusals. Unmapped source columns are kept as they are.
+A third-party dataset needs no Python: ``[data.columns]`` copies source columns (or nested
+paths) onto canonical names (the source column stays usable), ``[data.derive]`` adds columns,
+``[data] outcome`` names the outcome column (default ``congruent``, which must be 0/1; a
+``label`` outcome, e.g. from a regex parse rule, stays text), and ``refusals`` /
+``refusal_pattern`` / ``missing_outcome`` say which rows are refusals. Every function here
+takes a DataFrame or a LazyFrame (the ingest runs them as one lazy query).
 
-Row status, in order of precedence: ``refused`` (a declared refusal value in the outcome or raw
-column, or the raw text matches ``refusal_pattern``); empty outcome → ``missing_outcome``
-(``unparseable`` by default); a value that is not a valid outcome → ``unparseable``; else ``ok``.
+Row status, in order of precedence: the status a parse rule set (it came first); ``refused``
+(a declared refusal value in the outcome or raw column, or the raw text matches
+``refusal_pattern``); empty outcome → ``missing_outcome`` (``unparseable`` by default); a value
+that is not a valid outcome → ``unparseable``; else ``ok``.
 """
 
 from __future__ import annotations

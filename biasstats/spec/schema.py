@@ -7,15 +7,17 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     title = "..."
     description = "..."
 
-    [data]
-    source = "bai2024_gpt4o"   # a registered dataset name, or a file path (relative to this file)
+    [data]                     # `biasstats spec` lists every key (generated from this schema)
+    source = "bai2024_gpt4o"   # a registered dataset, or a path / glob / folder, or a list of them
     adapter = "bai2024_iat"    # how raw rows become judgements; default: the dataset's, else "tidy"
-    format = "csv"             # csv | jsonl | parquet; default from the extension (.gz allowed)
+    format = "csv"             # csv | tsv | jsonl | json | parquet | inspect_eval | lm_eval_samples
+    path_pattern = "{llm}/{test}.csv"   # columns from each file's path
+    explode = ["request.names"]         # list fields -> one row per element
     delimiter = ","            # csv only
     encoding = "utf-8"         # utf-8 | latin-1 | cp1252
     filters = ["variant != 'synonym'"]  # SQL expressions; rows failing one are kept as 'excluded'
     refusals = ["REFUSED"]     # outcome / response values that mean the model refused
-    refusal_pattern = "(?i)^i (can't|cannot)"   # regex on the response (raw) column
+    refusal_pattern = "(?i)^i (can't|cannot)"   # regex (Rust syntax) on the response (raw) column
     outcome = "congruent"      # the outcome column (after mapping); congruent must be 0/1
     missing_outcome = "unparseable"  # or "refused": how an empty/NaN outcome is classified
 
@@ -25,6 +27,11 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
 
     [data.derive]              # new columns as SQL expressions, computed before the filters
     variant = "concat(template, '-', language)"
+
+    [data.parse.answer]        # text -> a column: regex | first_mention | one_of
+    kind = "regex"
+    text = "completion"
+    pattern = "\\(([A-D])\\)"
 
     [model]                    # see biasstats.model
     formula = "congruent ~ 1 + (1|llm) + (1|category/stereotype) + (1|variant)"

@@ -1,9 +1,11 @@
-"""Ingest at scale: simulated rows across many CSV files -> the canonical table -> cells.
+"""Ingest at scale: simulated rows across many CSV files -> design cells (streamed).
 
 Writes ``--files`` CSV files (``runs/<llm>/<stereotype>_<k>.csv``, columns prompt, variant,
 answer, completion; ~2 % refusals), ingests them with a spec alone (glob + path_pattern +
-refusal_pattern + a filter), builds the design cells (ok judgements per llm x stereotype x
-variant: k congruent of n) and prints seconds and peak RSS, beside the same rows in one file.
+refusal_pattern + a filter) to the design cells (ok rows per llm x stereotype x variant:
+k congruent of n) with :func:`biasstats.ingest.ingest_cells` (one streaming polars query)
+and prints seconds and peak RSS, beside the same rows in one file (``--full`` adds
+:func:`~biasstats.ingest.ingest`, which holds the whole row table).
 
     python tests/benchmarks/bench_ingest.py [--rows 10000000] [--files 100] [--dir /tmp/x]
 
@@ -67,19 +69,26 @@ def write_files(root: Path, rows: int, files: int, seed: int = 1) -> None:
     pl.concat(frames).write_csv(one)
 
 
-def measure(spec: Path) -> dict:
-    """Child process: ingest + cells; returns seconds, rows, cells and peak RSS."""
-    from biasstats.ingest import ingest
+def measure(spec: Path, full: bool) -> dict:
+    """Child process: source -> cells (streamed, or via the full row table with ``full``);
+    returns seconds, rows, cells and peak RSS."""
+    from biasstats.ingest import ingest, ingest_cells
 
     t0 = time.perf_counter()
-    res = ingest(spec)
-    ok = res.table.lazy().filter(pl.col("status") == "ok")
-    cells = ok.group_by("llm", "stereotype", "variant").agg(
-        pl.col("congruent").sum().alias("k"), pl.len().alias("n")).collect()
+    if full:
+        res = ingest(spec)
+        cells = res.table.lazy().filter(pl.col("status") == "ok").group_by(
+            "llm", "stereotype", "variant").agg(pl.col("congruent").sum().alias("k"),
+                                                pl.len().alias("n")).collect()
+        ledger = res.ledger
+    else:
+        out = ingest_cells(spec)
+        cells, ledger = out.cells, out.ledger
     secs = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB (Linux)
-    return {"seconds": round(secs, 2), "rows": res.ledger.rows_read, "cells": cells.height,
-            "files": len(res.ledger.files), "peak_mib": round(peak), "refused": res.ledger.rows.by_status["refused"]}
+    return {"seconds": round(secs, 2), "rows": ledger.rows_read, "cells": cells.height,
+            "files": len(ledger.files), "peak_mib": round(peak),
+            "refused": ledger.rows.by_status["refused"]}
 
 
 def main() -> None:
@@ -88,9 +97,11 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=100)
     ap.add_argument("--dir")
     ap.add_argument("--child")
+    ap.add_argument("--full", action="store_true",
+                    help="also time ingest() (the whole row table in memory) for the files")
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(measure(Path(args.child))))
+        print(json.dumps(measure(Path(args.child), args.full)))
         return
     root = Path(args.dir or tempfile.mkdtemp(prefix="bench_ingest_"))
     if not (root / "runs").exists():
@@ -100,12 +111,15 @@ def main() -> None:
     (root / "many.toml").write_text(SPEC.format(source="runs/*/*.csv",
                                                 pattern='path_pattern = "{llm}/{stereotype}_{part}.csv"'))
     (root / "one.toml").write_text(SPEC.format(source="one/all.csv", pattern=""))
-    for name in ("many", "one"):
-        out = subprocess.run([sys.executable, __file__, "--child", str(root / f"{name}.toml")],
-                             capture_output=True, text=True, check=True)
+    runs = [("many", False), ("one", False)] + ([("many", True)] if args.full else [])
+    for name, full in runs:
+        cmd = [sys.executable, __file__, "--child", str(root / f"{name}.toml")]
+        out = subprocess.run(cmd + (["--full"] if full else []), capture_output=True, text=True,
+                             check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         label = f"{r['files']} files" if name == "many" else "1 file"
-        print(f"ingest -> cells, {label:>9}: {r['rows']:,} rows, {r['cells']} cells, "
+        how = "full table" if full else "streamed"
+        print(f"ingest -> cells ({how}), {label:>9}: {r['rows']:,} rows, {r['cells']} cells, "
               f"{r['refused']:,} refused, {r['seconds']} s, peak RSS {r['peak_mib']} MiB")
 
 
