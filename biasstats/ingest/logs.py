@@ -69,10 +69,9 @@ def read_inspect_eval(path: Path, data: bytes, max_bytes: int) -> pl.DataFrame:
     if "header.json" not in names and "_journal/start.json" not in names:
         raise DataError(f"{path}: not an Inspect AI .eval log (no header.json in the archive)")
     if sum(i.file_size for i in zf.infolist()) > max_bytes:
-        raise DataError(
-            f"{path}: expands to more than {max_bytes:,} bytes when decompressed "
-            f"([data] max_decompressed_bytes); raise the limit if the file is genuine"
-        )
+        from biasstats.ingest.read import too_big
+
+        raise too_big(path, max_bytes)
 
     def load(name: str) -> dict:
         try:

@@ -38,6 +38,22 @@ _SNIFF = (";", "\t", "|")
 _CHUNK = 1 << 20
 
 
+def too_big(path: Path, max_bytes: int) -> DataError:
+    """The error for a compressed file expanding past ``[data] max_decompressed_bytes``."""
+    return DataError(
+        f"{path}: expands to more than {max_bytes:,} bytes when decompressed "
+        f"([data] max_decompressed_bytes); raise the limit if the file is genuine"
+    )
+
+
+def too_many_rows(where: object, max_rows: int) -> DataError:
+    """The error for a source passing ``[data] max_rows`` (``where``: the file it happens at)."""
+    return DataError(
+        f"{where}: the source passes {max_rows:,} rows at this file ([data] max_rows); "
+        f"raise the limit if this is expected"
+    )
+
+
 @dataclass(frozen=True)
 class SourceRef:
     """One file of a source: its ``path``, the ``label`` stored in ``source_file``, and
@@ -79,10 +95,7 @@ def _decompress(path: Path, data: bytes, max_bytes: int) -> bytes:
         while chunk := stream.read(_CHUNK):
             size += len(chunk)
             if size > max_bytes:
-                raise DataError(
-                    f"{path}: expands to more than {max_bytes:,} bytes when decompressed "
-                    f"([data] max_decompressed_bytes); raise the limit if the file is genuine"
-                )
+                raise too_big(path, max_bytes)
             chunks.append(chunk)
     except errors as e:
         raise DataError(f"{path}: not a valid {kind} file ({first_line(e)})") from None
@@ -268,14 +281,38 @@ def read_table(
     return _read_one(path, fmt, delimiter, encoding, text)[0]
 
 
-def _rename(path: Path, df: pl.DataFrame, rename: dict[str, str]) -> pl.DataFrame:
-    mapping = {old: new for old, new in rename.items() if old in df.columns}
+def _prepare(ref: SourceRef, names: list[str], rename: dict[str, str],
+             reserved: tuple[str, ...] = ()) -> dict[str, str]:
+    """The renames that apply to one file (checked), after checking that no column of the
+    file clashes with an audit column, a path column or a ``reserved`` name."""
+    mapping = {old: new for old, new in rename.items() if old in names}
     for old, new in mapping.items():
-        if new in df.columns and new not in mapping:
+        if new in names and new not in mapping:
             raise DataError(
-                f"{path}: [data.rename] {old} = \"{new}\": the file already has a column {new!r}"
+                f"{ref.path}: [data.rename] {old} = \"{new}\": the file already has a column {new!r}"
             )
-    return df.rename(mapping) if mapping else df
+    names = [mapping.get(n, n) for n in names]
+    for name in ("source_file", "source_row", *ref.columns):
+        if name in names:
+            what = "a path_pattern placeholder" if name in ref.columns else "an audit column"
+            raise DataError(
+                f"{ref.path}: column {name!r} clashes with {what} of the same name "
+                f"(rename it with [data] rename)"
+            )
+    for name in reserved:
+        if name in names:
+            raise DataError(
+                f"{ref.path}: column {name!r} clashes with the reserved column {name!r} "
+                f"(each row's ingest {name}); rename it with [data.rename] {name} = \"...\""
+            )
+    return mapping
+
+
+def _tagged(frame, ref: SourceRef, mapping: dict[str, str]):
+    """A file's frame renamed, with its ``source_file`` label and path columns."""
+    frame = frame.rename(mapping) if mapping else frame
+    extra = [pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in ref.columns.items()]
+    return frame.with_columns(pl.lit(ref.label, dtype=pl.Utf8).alias("source_file"), *extra)
 
 
 def read_sources(
@@ -305,22 +342,10 @@ def read_sources(
         df, sha256 = _read_one(ref.path, fmt, delimiter, encoding, text, max_bytes)
         total += df.height
         if total > max_rows:
-            raise DataError(
-                f"{ref.path}: the source passes {max_rows:,} rows at this file "
-                f"([data] max_rows); raise the limit if this is expected"
-            )
+            raise too_many_rows(ref.path, max_rows)
         if digests is not None:
             digests[ref.path] = sha256
-        df = _rename(ref.path, df, rename)
-        for name in ("source_file", "source_row", *ref.columns):
-            if name in df.columns:
-                what = "a path_pattern placeholder" if name in ref.columns else "an audit column"
-                raise DataError(
-                    f"{ref.path}: column {name!r} clashes with {what} of the same name "
-                    f"(rename it with [data] rename)"
-                )
-        extra = [pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in ref.columns.items()]
-        frames.append(df.with_columns(pl.lit(ref.label, dtype=pl.Utf8).alias("source_file"), *extra))
+        frames.append(_tagged(df, ref, _prepare(ref, df.columns, rename)))
     try:
         out = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     except pl.exceptions.PolarsError as e:
@@ -447,32 +472,8 @@ def scan_sources(
             lf = df.lazy()
         if digests is not None:
             digests[ref.path] = sha256
-        names = lf.collect_schema().names()
-        mapping = {old: new for old, new in rename.items() if old in names}
-        for old, new in mapping.items():
-            if new in names and new not in mapping:
-                raise DataError(
-                    f"{ref.path}: [data.rename] {old} = \"{new}\": the file already has a "
-                    f"column {new!r}"
-                )
-        if mapping:
-            lf = lf.rename(mapping)
-            names = [mapping.get(n, n) for n in names]
-        for name in ("source_file", "source_row", *ref.columns):
-            if name in names:
-                what = "a path_pattern placeholder" if name in ref.columns else "an audit column"
-                raise DataError(
-                    f"{ref.path}: column {name!r} clashes with {what} of the same name "
-                    f"(rename it with [data] rename)"
-                )
-        for name in reserved:
-            if name in names:
-                raise DataError(
-                    f"{ref.path}: column {name!r} clashes with the reserved column {name!r} "
-                    f"(each row's ingest {name}); rename it with [data.rename] {name} = \"...\""
-                )
-        extra = [pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in ref.columns.items()]
-        frames.append(lf.with_columns(pl.lit(ref.label, dtype=pl.Utf8).alias("source_file"), *extra))
+        mapping = _prepare(ref, lf.collect_schema().names(), rename, reserved)
+        frames.append(_tagged(lf, ref, mapping))
     out = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     return out.head(max_rows + 1).with_row_index("source_row").with_columns(
         pl.col("source_row").cast(pl.Int64)

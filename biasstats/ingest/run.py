@@ -17,11 +17,11 @@ from pathlib import Path
 
 import polars as pl
 
-from biasstats.errors import DataError, SpecError, first_line
+from biasstats.errors import SpecError, first_line
 from biasstats.ingest import registry, rules, tidy
 from biasstats.ingest.adapters import ADAPTERS, Resolver
 from biasstats.ingest.ledger import Ledger, Tally, build_ledger
-from biasstats.ingest.read import SourceRef, read_sources, scan_sources
+from biasstats.ingest.read import SourceRef, read_sources, scan_sources, too_many_rows
 from biasstats.ingest.schema import conform, list_columns, number_trials
 from biasstats.ingest.source import user_sources
 from biasstats.io import write_parquet_atomic, write_text_atomic
@@ -292,11 +292,7 @@ def _check_max_rows(spec: Spec, table: pl.DataFrame, refs: list[SourceRef]) -> N
     over = table.filter(pl.col("source_row") == limit).head(1)
     if over.height:
         label = over["source_file"][0]
-        path = next((r.path for r in refs if r.label == label), label)
-        raise DataError(
-            f"{path}: the source passes {limit:,} rows at this file "
-            f"([data] max_rows); raise the limit if this is expected"
-        )
+        raise too_many_rows(next((r.path for r in refs if r.label == label), label), limit)
 
 
 def _builtin(spec: Spec, files, adapter: str, resolve: Resolver) -> tuple:
@@ -404,10 +400,9 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
         *[pl.col(f"_kept{i}").sum().alias(f"_kept{i}") for i in range(n_filters)],
     ))
     if summary.height and summary["_last"].max() >= spec.data.max_rows:
-        raise DataError(
-            f"{spec.path}: [data] source passes {spec.data.max_rows:,} rows ([data] max_rows); "
-            f"raise the limit if this is expected"
-        )
+        over = summary.filter(pl.col("_last") >= spec.data.max_rows)["source_file"][0]
+        raise too_many_rows(next((r.path for r in refs if r.label == over), over),
+                            spec.data.max_rows)
     return _summarised(spec, summary, keys, refs, label, digests)
 
 
