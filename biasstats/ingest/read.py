@@ -32,7 +32,7 @@ EXTENSIONS = {
     "csv": "csv", "tsv": "tsv", "tab": "tsv", "jsonl": "jsonl", "ndjson": "jsonl",
     "json": "json", "parquet": "parquet", "pq": "parquet", "eval": "inspect_eval",
 }
-DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB decompressed per compressed file
+DEFAULT_MAX_BYTES = 1 << 28  # 256 MiB decompressed per compressed file
 DEFAULT_MAX_ROWS = 50_000_000
 _SNIFF = (";", "\t", "|")
 _CHUNK = 1 << 20

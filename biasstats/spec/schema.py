@@ -189,7 +189,7 @@ class DataSpec(_Strict):
     outcome_type: Literal["number", "label"] | None = None
     missing_outcome: Literal["unparseable", "refused"] = "unparseable"
     max_rows: int = Field(default=50_000_000, ge=1, le=1_000_000_000)
-    max_decompressed_bytes: int = Field(default=1 << 30, ge=1, le=1 << 40)
+    max_decompressed_bytes: int = Field(default=1 << 28, ge=1, le=1 << 40)
 
     @field_validator("source", mode="before")
     @classmethod
