@@ -187,3 +187,53 @@ def test_family_support_error_counts_the_offending_rows():
     with pytest.raises(SpecError) as e:
         get_family("lognormal").check_response(y, "rt")
     assert str(e.value) == "response 'rt' must hold positive values for family 'lognormal' (2 of 5 rows do not)"
+
+
+ADAPTER_CODE = '''
+import polars as pl
+
+def not_a_frame(raw):
+    return raw.to_dicts()
+
+def drops_source_row(raw):
+    return raw.drop("source_row")
+
+def first_only(raw):
+    return raw.head(1).with_columns(pl.lit(1).alias("congruent"))
+'''
+
+
+@pytest.mark.parametrize("fn,expected", [
+    ("not_a_frame", 'adapter = "badadapt:not_a_frame": returned list, expected a polars DataFrame'),
+    ("drops_source_row", 'adapter = "badadapt:drops_source_row": returned no \'source_row\' column '
+                         "(keep it from the input)"),
+    ("missing", 'adapter = "badadapt:missing": module \'badadapt\' has no \'missing\''),
+])
+def test_user_adapter_errors(tmp_path, capsys, monkeypatch, fn, expected):
+    (tmp_path / "badadapt.py").write_text(ADAPTER_CODE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    s = setup(tmp_path, f'[data]\nsource = "d.csv"\nadapter = "badadapt:{fn}"\n', {"d.csv": "x\n1\n2\n"})
+    assert error_of(tmp_path, capsys, s) == f"<d>/s.toml: [data] {expected}"
+
+
+def test_user_adapter_from_an_entry_point_and_rows_it_drops_are_counted(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    from biasstats.ingest import ingest
+
+    (tmp_path / "badadapt.py").write_text(ADAPTER_CODE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = importlib.metadata.EntryPoint("firstonly", "badadapt:first_only", "biasstats.adapters")
+    real = importlib.metadata.entry_points
+
+    def fake(**kw):
+        if kw.get("group") == "biasstats.adapters":
+            return importlib.metadata.EntryPoints([ep]).select(**kw)
+        return real(**kw)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
+    s = setup(tmp_path, '[data]\nsource = "d.csv"\nadapter = "firstonly"\n', {"d.csv": "x\n1\n2\n3\n"})
+    res = ingest(s)
+    assert res.ledger.rows_read == 3
+    assert res.ledger.rows.by_status == {"ok": 1, "refused": 0, "unparseable": 0, "excluded": 2}
+    assert res.ledger.rows.by_reason == {"excluded: adapter returned no row for it": 2}
