@@ -200,20 +200,25 @@ def _read_jsonl(path: Path, text: str) -> pl.DataFrame:
     return _records_frame(path, jsonl_records(path, text))
 
 
-def _read_json(path: Path, text: str) -> pl.DataFrame:
-    """One JSON object, or an array of objects (a file of JSON lines is accepted too)."""
+def json_records(path: Path, text: str) -> list[dict]:
+    """The objects of a JSON file: one object, or an array of objects (a file of JSON lines
+    is accepted too)."""
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":  # several objects, one per line
-            return _read_jsonl(path, text)
+            return jsonl_records(path, text)
         raise DataError(f"{path}: not valid JSON ({e.msg} on line {e.lineno})") from None
     records = [obj] if isinstance(obj, dict) else obj
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise DataError(f"{path}: expected a JSON object or an array of objects")
     if not records:
         raise DataError(f"{path}: the JSON array is empty (expected objects)")
-    return _records_frame(path, records)
+    return records
+
+
+def _read_json(path: Path, text: str) -> pl.DataFrame:
+    return _records_frame(path, json_records(path, text))
 
 
 def _read_parquet(path: Path, data: bytes) -> pl.DataFrame:
@@ -315,6 +320,16 @@ def _tagged(frame, ref: SourceRef, mapping: dict[str, str]):
     return frame.with_columns(pl.lit(ref.label, dtype=pl.Utf8).alias("source_file"), *extra)
 
 
+def _stack(paths: list[Path], frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Stack the files' frames, columns unioned (a column a file lacks is null there)."""
+    try:
+        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    except pl.exceptions.PolarsError as e:
+        raise DataError(
+            f"{paths[0].parent}: files do not share compatible columns ({first_line(e)})"
+        ) from None
+
+
 def read_sources(
     paths: list[Path] | list[SourceRef],
     fmt: str | None = None,
@@ -346,13 +361,7 @@ def read_sources(
         if digests is not None:
             digests[ref.path] = sha256
         frames.append(_tagged(df, ref, _prepare(ref, df.columns, rename)))
-    try:
-        out = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-    except pl.exceptions.PolarsError as e:
-        raise DataError(
-            f"{refs[0].path.parent}: files do not share compatible columns ({first_line(e)})"
-        ) from None
-    return out.with_row_index("source_row").with_columns(pl.col("source_row").cast(pl.Int64))
+    return _stack([r.path for r in refs], frames).with_row_index("source_row").with_columns(pl.col("source_row").cast(pl.Int64))
 
 
 # ------------------------------------------------------------------------------- lazy reading
@@ -461,19 +470,46 @@ def scan_sources(
     rows are ever read (the caller checks ``source_row < max_rows``). A file with a column
     named in ``reserved`` is an error naming the file."""
     rename = rename or {}
-    frames = []
+    frames: list[pl.LazyFrame] = []
+    # consecutive files read eagerly are stacked as one input: tables, or JSON objects (one
+    # DataFrame for thousands of small JSON files)
+    block: list[pl.DataFrame] = []
+    records: list[dict] = []
+    first = [refs[0].path]
+
+    def flush() -> None:
+        if records:
+            block.append(_records_frame(first[0], records[:]))
+            records.clear()
+        if block:
+            frames.append(_stack([first[0]], block).lazy())
+            block.clear()
+
     for ref in refs:
         f = fmt or infer_format(ref.path)
         if _fast(ref.path, f, encoding):
             sep = "\t" if f == "tsv" and delimiter == "," else delimiter
             lf, sha256 = _scan_parquet(ref.path) if f == "parquet" else _scan_csv(ref.path, sep)
+            flush()
+            frames.append(_tagged(lf, ref, _prepare(ref, lf.collect_schema().names(), rename, reserved)))
+        elif f in ("json", "jsonl"):
+            data, sha256 = _bytes(ref.path, max_bytes)
+            text = _decode(ref.path, data, encoding).removeprefix("\ufeff")
+            recs = json_records(ref.path, text) if f == "json" else jsonl_records(ref.path, text)
+            keys = list(dict.fromkeys(k for r in recs for k in r))
+            mapping = _prepare(ref, keys, rename, reserved)
+            if not records:
+                first[0] = ref.path
+            tags = {"source_file": ref.label, **ref.columns}
+            records.extend({**{mapping.get(k, k): v for k, v in r.items()}, **tags} for r in recs)
         else:
             df, sha256 = _read_one(ref.path, f, delimiter, encoding, False, max_bytes)
-            lf = df.lazy()
+            if records:
+                flush()
+            block.append(_tagged(df, ref, _prepare(ref, df.columns, rename, reserved)))
         if digests is not None:
             digests[ref.path] = sha256
-        mapping = _prepare(ref, lf.collect_schema().names(), rename, reserved)
-        frames.append(_tagged(lf, ref, mapping))
+    flush()
     out = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     return out.head(max_rows + 1).with_row_index("source_row").with_columns(
         pl.col("source_row").cast(pl.Int64)
