@@ -20,8 +20,11 @@ raw             Utf8     the raw response text kept for audit
 ==============  =======  ==================================================================
 
 Adapters may add further columns after these (``valence``, ``group``, ``group_role``,
-``decision_bias``, ``d_score``, ...). Generic (spec-declared) ingestion may map any outcome
-column onto ``congruent`` or keep its own outcome names; the columns above are always present.
+``decision_bias``, ``d_score``, ...). Generic (spec-declared) ingestion keeps every source,
+path, parse and derived column after them (``source_file``: the file each row came from;
+``position``: an exploded element's index), may map any outcome column onto ``congruent`` or
+keep its own outcome names; the columns above are always present. ``biasstats spec`` prints
+what each canonical column means to the model and the report.
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ class AnalysisMeta(_Strict):
         return v
 
 
-AUDIT_COLUMNS = ("source_row", "source_file", "status", "reason")
+PROTECTED_COLUMNS = ("source_row", "source_file", "status", "reason")  # never written by a spec
 DATA_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "inspect_eval", "lm_eval_samples")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -217,7 +217,7 @@ class DataSpec(_Strict):
         for name in names:
             if not name.isidentifier():
                 raise ValueError(f"placeholder {{{name}}} must be a plain name (letters, digits, _)")
-            if name in AUDIT_COLUMNS:
+            if name in PROTECTED_COLUMNS:
                 raise ValueError(f"placeholder {{{name}}} is a reserved audit column")
         if len(set(names)) != len(names):
             raise ValueError("each placeholder may appear once")
@@ -233,7 +233,7 @@ class DataSpec(_Strict):
     def _no_audit_targets(cls, v: dict, info) -> dict:
         targets = v.values() if info.field_name == "rename" else v.keys()
         for name in targets:
-            if name in AUDIT_COLUMNS:
+            if name in PROTECTED_COLUMNS:
                 raise ValueError(f"cannot write the audit column {name!r}")
         return v
 
