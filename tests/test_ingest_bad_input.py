@@ -155,6 +155,15 @@ CASES = {
         '<d>/s.toml: [data.columns] raw = "response.choices[0].mesage.content": no field \'mesage\' '
         "in 'response.choices[0]' (fields: message)",
     ),
+    "a ragged CSV line in one of several files": (
+        '[data]\nsource = "*.csv"\n', {"a.csv": "congruent,b\n1,2\n", "b.csv": "congruent,b\n1,2\n1,2,3\n"},
+        "<d>/b.csv: cannot parse as CSV with delimiter ',' (found more fields than defined in 'Schema')",
+    ),
+    "a derive that fails on the data": (
+        '[data]\nsource = "d.csv"\n[data.derive]\nz = "cast(b as int)"\n', {"d.csv": "congruent,b\n1,2\n1,x\n"},
+        "<d>/s.toml: [data] the source could not be read and shaped as declared (conversion from "
+        "`str` to `i32` failed in column 'b' for 1 out of 2 values: [\"x\"])",
+    ),
     "a reserved path_pattern placeholder": (
         '[data]\nsource = "d.csv"\npath_pattern = "{status}.csv"\n', {},
         "<d>/s.toml: [data] path_pattern: placeholder {status} is a reserved audit column",

@@ -452,6 +452,24 @@ def _scan_parquet(path: Path) -> tuple[pl.LazyFrame, str]:
     return lf, sha256
 
 
+def find_unreadable(refs: list[SourceRef], fmt: str | None, delimiter: str,
+                    encoding: str) -> DataError | None:
+    """After a failed lazy read: the first scanned file that fails on its own, as the
+    one-line error naming it (None if each file reads alone)."""
+    for ref in refs:
+        f = fmt or infer_format(ref.path)
+        if not _fast(ref.path, f, encoding) or f == "parquet":
+            continue
+        sep = "\t" if f == "tsv" and delimiter == "," else delimiter
+        try:
+            _scan_csv(ref.path, sep)[0].collect()
+        except pl.exceptions.PolarsError as e:
+            return DataError(
+                f"{ref.path}: cannot parse as CSV with delimiter {sep!r} ({first_line(e)})"
+            )
+    return None
+
+
 def scan_sources(
     refs: list[SourceRef],
     fmt: str | None = None,

@@ -21,7 +21,13 @@ from biasstats.errors import SpecError, first_line
 from biasstats.ingest import registry, rules, tidy
 from biasstats.ingest.adapters import ADAPTERS, Resolver
 from biasstats.ingest.ledger import Ledger, Tally, build_ledger
-from biasstats.ingest.read import SourceRef, read_sources, scan_sources, too_many_rows
+from biasstats.ingest.read import (
+    SourceRef,
+    find_unreadable,
+    read_sources,
+    scan_sources,
+    too_many_rows,
+)
 from biasstats.ingest.schema import conform, list_columns, number_trials
 from biasstats.ingest.source import user_sources
 from biasstats.io import write_parquet_atomic, write_text_atomic
@@ -276,11 +282,16 @@ def _run_user_adapter(spec: Spec, name: str, raw: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
-def _collect(spec: Spec, frame: pl.LazyFrame) -> pl.DataFrame:
-    """Run the lazy ingest query with the streaming engine; a failure is one line."""
+def _collect(spec: Spec, frame: pl.LazyFrame, refs: list[SourceRef] = ()) -> pl.DataFrame:
+    """Run the lazy ingest query with the streaming engine; a failure is one line (naming
+    the file when one of ``refs`` fails to read on its own)."""
     try:
         return frame.collect(engine="streaming")
     except pl.exceptions.PolarsError as e:
+        d = spec.data
+        bad = find_unreadable(list(refs), d.format, d.delimiter, d.encoding)
+        if bad is not None:
+            raise bad from None
         raise SpecError(
             f"{spec.path}: [data] the source could not be read and shaped as declared "
             f"({first_line(e)})"
@@ -324,13 +335,13 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
             refs, d.format, d.delimiter, d.encoding, digests=digests,
             max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
         )
-        raw = _collect(spec, lazy)
+        raw = _collect(spec, lazy, refs)
         _check_max_rows(spec, raw, refs)
         n_raw = raw.height
         per_file = dict(raw.group_by("source_file", maintain_order=True).len().iter_rows())
         lazy = _run_user_adapter(spec, adapter, raw).lazy()
         query = _filter(spec, _tidy(spec, lazy, per_source_row=True))
-    table = _collect(spec, query)
+    table = _collect(spec, query, refs)
     _check_max_rows(spec, table, refs)
     table, notes = _filter_notes(spec, table)
     if n_raw is None and not d.explode:
@@ -393,7 +404,7 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
     keys = keys or tuple(k for k in ("llm", "category", "stereotype", "variant") if k in names)
     outcome = spec.data.outcome
     n_filters = len(spec.data.filters)
-    summary = _collect(spec, lazy.group_by(["source_file", *keys, "status", "reason"]).agg(
+    summary = _collect(spec, refs=refs, frame=lazy.group_by(["source_file", *keys, "status", "reason"]).agg(
         pl.len().alias("rows"),
         pl.col(outcome).cast(pl.Float64).sum().alias("k"),
         pl.col("source_row").max().alias("_last"),
