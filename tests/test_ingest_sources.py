@@ -252,3 +252,16 @@ def test_streamed_cells_and_ledger_equal_those_of_the_full_table(tmp_path):
     assert streamed.cells.sort("llm", "stereotype").rows() == want.sort("llm", "stereotype").rows()
     assert streamed.ledger.to_dict() == full.ledger.to_dict()
     assert streamed.ledger.rows.by_status["refused"] > 0 and streamed.ledger.rows.by_status["excluded"] > 0
+
+
+def test_streamed_cells_stop_at_max_rows_naming_the_file(tmp_path):
+    from biasstats.errors import DataError
+    from biasstats.ingest import ingest_cells
+
+    (tmp_path / "a.csv").write_text("congruent\n1\n1\n")
+    (tmp_path / "b.csv").write_text("congruent\n1\n1\n")
+    (tmp_path / "s.toml").write_text('[data]\nsource = "*.csv"\nmax_rows = 3\n')
+    with pytest.raises(DataError) as e:
+        ingest_cells(tmp_path / "s.toml")
+    assert str(e.value) == (f"{tmp_path}/b.csv: the source passes 3 rows at this file ([data] max_rows); "
+                            "raise the limit if this is expected")

@@ -177,15 +177,17 @@ def _filter(spec: Spec, table):
 
 def _filter_notes(spec: Spec, table: pl.DataFrame) -> tuple[pl.DataFrame, tuple[str, ...]]:
     """Ledger notes: per filter, how many refused / unparseable rows also fail it."""
-    notes = []
-    for i, text in enumerate(spec.data.filters):
-        kept = int(table[f"_kept{i}"].sum())
-        if kept:
-            notes.append(
-                f"filters[{i}] '{text}': {kept} row(s) already refused or unparseable also fail "
-                f"it; their first status stands"
-            )
-    return table.drop([f"_kept{i}" for i in range(len(spec.data.filters))]), tuple(notes)
+    kept = {i: int(table[f"_kept{i}"].sum()) for i in range(len(spec.data.filters))}
+    return table.drop([f"_kept{i}" for i in kept]), _kept_notes(spec, kept)
+
+
+def _kept_notes(spec: Spec, kept: dict[int, int]) -> tuple[str, ...]:
+    """One note per filter that refused / unparseable rows also fail (their status stands)."""
+    return tuple(
+        f"filters[{i}] '{spec.data.filters[i]}': {n} row(s) already refused or unparseable "
+        f"also fail it; their first status stands"
+        for i, n in kept.items() if n
+    )
 
 
 def _row_status(rows: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
@@ -298,9 +300,12 @@ def _collect(spec: Spec, frame: pl.LazyFrame, refs: list[SourceRef] = ()) -> pl.
         ) from None
 
 
-def _check_max_rows(spec: Spec, table: pl.DataFrame, refs: list[SourceRef]) -> None:
+def _check_max_rows(spec: Spec, table: pl.DataFrame, refs: list[SourceRef],
+                    column: str = "source_row") -> None:
+    """The source was read up to ``max_rows + 1`` rows: a row numbered ``max_rows`` means it
+    passes the limit (the error names the file of that row)."""
     limit = spec.data.max_rows
-    over = table.filter(pl.col("source_row") == limit).head(1)
+    over = table.filter(pl.col(column) >= limit).head(1)
     if over.height:
         label = over["source_file"][0]
         raise too_many_rows(next((r.path for r in refs if r.label == label), label), limit)
@@ -329,12 +334,7 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
     if adapter == "tidy":
         query, refs, digests = _declared_plan(spec, files)
     else:  # a user adapter sees the whole raw table
-        refs = [f if isinstance(f, SourceRef) else SourceRef(Path(f), Path(f).name) for f in files]
-        digests = {}
-        lazy = scan_sources(
-            refs, d.format, d.delimiter, d.encoding, digests=digests,
-            max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
-        )
+        lazy, refs, digests = _scan(spec, files, reserved=())
         raw = _collect(spec, lazy, refs)
         _check_max_rows(spec, raw, refs)
         n_raw = raw.height
@@ -358,16 +358,22 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
     return table, rows, table.height != rows.height, notes, per_file, digests
 
 
-def _declared_plan(spec: Spec, files) -> tuple[pl.LazyFrame, list[SourceRef], dict[Path, str]]:
-    """The tidy steps over a declared source as one lazy query (not yet run)."""
+def _scan(spec: Spec, files, reserved: tuple[str, ...] = ("status", "reason")) -> tuple:
+    """(lazy raw table, the files as SourceRefs, their digests, filled as they are read)."""
     d = spec.data
     refs = [f if isinstance(f, SourceRef) else SourceRef(Path(f), Path(f).name) for f in files]
     digests: dict[Path, str] = {}
     lazy = scan_sources(
         refs, d.format, d.delimiter, d.encoding, digests=digests,
         max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
-        reserved=("status", "reason"),
+        reserved=reserved,
     )
+    return lazy, refs, digests
+
+
+def _declared_plan(spec: Spec, files) -> tuple[pl.LazyFrame, list[SourceRef], dict[Path, str]]:
+    """The tidy steps over a declared source as one lazy query (not yet run)."""
+    lazy, refs, digests = _scan(spec, files)
     return _filter(spec, _tidy(spec, lazy)), refs, digests
 
 
@@ -410,10 +416,7 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
         pl.col("source_row").max().alias("_last"),
         *[pl.col(f"_kept{i}").sum().alias(f"_kept{i}") for i in range(n_filters)],
     ))
-    if summary.height and summary["_last"].max() >= spec.data.max_rows:
-        over = summary.filter(pl.col("_last") >= spec.data.max_rows)["source_file"][0]
-        raise too_many_rows(next((r.path for r in refs if r.label == over), over),
-                            spec.data.max_rows)
+    _check_max_rows(spec, summary, refs, column="_last")
     return _summarised(spec, summary, keys, refs, label, digests)
 
 
@@ -424,13 +427,9 @@ def _summarised(spec, summary, keys, refs, label, digests) -> Cells:
     tally = Tally.from_counts("rows", summary.select("status", "reason", "rows"))
     per = dict(summary.group_by("source_file").agg(pl.col("rows").sum()).iter_rows())
     files = {r.label: per.get(r.label, 0) for r in refs}
-    notes = []
-    for i, text in enumerate(spec.data.filters):
-        kept = int(summary[f"_kept{i}"].sum()) if f"_kept{i}" in summary.columns else 0
-        if kept:
-            notes.append(f"filters[{i}] '{text}': {kept} row(s) already refused or unparseable "
-                         f"also fail it; their first status stands")
-    ledger = Ledger(source=label, rows_read=tally.total, tallies=(tally,), notes=tuple(notes),
+    notes = _kept_notes(spec, {i: int(summary[f"_kept{i}"].sum())
+                               for i in range(len(spec.data.filters))})
+    ledger = Ledger(source=label, rows_read=tally.total, tallies=(tally,), notes=notes,
                     files=files)
     ledger.check()
     sources = tuple(SourceFile(r.path, digests[r.path]) for r in refs)
