@@ -122,6 +122,13 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_spec(args: argparse.Namespace) -> int:
+    from biasstats.spec.reference import render
+
+    print(render(), end="")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from biasstats.report import build_reports
 
@@ -178,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="reports", help="reports folder (default: reports)")
     s.add_argument("--refit", action="store_true", help="ignore cached posteriors")
     s.set_defaults(run=_cmd_report)
+
+    s = sub.add_parser("spec", help="print the spec reference: every table and key, the "
+                       "families, the canonical columns")
+    s.set_defaults(run=_cmd_spec)
 
     s = sub.add_parser("datasets", help="list registered datasets and whether each is available")
     s.set_defaults(run=_cmd_datasets)

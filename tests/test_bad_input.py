@@ -125,8 +125,9 @@ def test_unknown_spec_key(tmp_path, capsys):
     s.write_text('[data]\nsource = "d.csv"\nsourse = "x"\n')
     assert_user_error(
         tmp_path, capsys, s,
-        f"{s}: unknown key 'sourse' in [data] (expected one of: source, adapter, format, delimiter, "
-        "encoding, columns, derive, filters, refusals, refusal_pattern, outcome, missing_outcome)",
+        f"{s}: unknown key 'sourse' in [data] (expected one of: source, adapter, format, path_pattern, "
+        "delimiter, encoding, rename, parse, explode, columns, derive, filters, refusals, "
+        "refusal_pattern, outcome, outcome_type, missing_outcome, max_rows, max_decompressed_bytes)",
     )
 
 
@@ -164,7 +165,7 @@ def test_filter_on_missing_column(tmp_path, capsys):
     assert_user_error(
         tmp_path, capsys, s,
         f"{s}: [data] filters[0] 'temperature = 0' references column 'temperature', which is not "
-        "in the data (columns: llm, congruent, temp, trial, status, reason)",
+        "in the data (columns: model, answer, temp, llm, congruent, trial, status, reason)",
     )
 
 
@@ -180,7 +181,7 @@ def test_derive_on_missing_column(tmp_path, capsys):
     assert_user_error(
         tmp_path, capsys, s,
         f"{s}: [data] derive.variant 'upper(template)' references column 'template', which is not "
-        "in the data (columns: llm, congruent, temp)",
+        "in the data (columns: model, answer, temp, llm, congruent)",
     )
 
 
@@ -198,7 +199,7 @@ def test_no_outcome_column(tmp_path, capsys):
     assert_user_error(
         tmp_path, capsys, s,
         f'{s}: [data] outcome = "congruent": no such column after mapping (map it in [data.columns], '
-        'e.g. congruent = "<source column>"; columns: llm, answer, temp, trial)',
+        'e.g. congruent = "<source column>"; columns: model, answer, temp, llm, trial)',
     )
 
 
@@ -231,8 +232,8 @@ def test_unknown_extension(tmp_path, capsys):
     s = make(tmp_path, SPEC.format(source="d.xlsx"), b"whatever", "d.xlsx")
     assert_user_error(
         tmp_path, capsys, s,
-        f"{tmp_path}/d.xlsx: cannot tell the file format from its extension (expected .csv, .jsonl "
-        "or .parquet, optionally .gz); set [data] format",
+        f"{tmp_path}/d.xlsx: cannot tell the file format from its extension (expected .csv, .tsv, "
+        ".jsonl, .json, .parquet or .eval, optionally .gz or .zst); set [data] format",
     )
 
 
@@ -248,7 +249,8 @@ def test_bad_refusal_regex(tmp_path, capsys):
     s = make(tmp_path, SPEC.format(source="d.csv").replace("[data.columns]", 'refusal_pattern = "(unclosed"\n[data.columns]'), GOOD_CSV)
     assert_user_error(
         tmp_path, capsys, s,
-        f"{s}: [data] refusal_pattern is not a valid regex (missing ), unterminated subpattern at position 0)",
+        f"{s}: [data] refusal_pattern: not a valid regex (Rust regex syntax, as polars runs it): "
+        "unclosed group",
     )
 
 

@@ -127,7 +127,7 @@ def test_bad_formula_against_data(df, formula, message):
 
 def test_family_response_mismatch(df):
     with pytest.raises(SpecError, match=r"^response 'x' must hold 0/1 values for family "
-                                        r"'bernoulli'$"):
+                                        r"'bernoulli' \(40 of 40 rows do not\)$"):
         prepare("x ~ 1 + (1|g)", df)
     with pytest.raises(SpecError, match="needs family 'binomial'"):
         prepare("y | trials(c) ~ 1", df)

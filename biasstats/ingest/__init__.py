@@ -1,9 +1,10 @@
 """Ingest stage: raw trial-level responses → the canonical trial table + a ledger.
 
-Entry point: :func:`ingest` (spec or path → :class:`IngestResult`).
+Entry points: :func:`ingest` (spec or path → :class:`IngestResult`) and
+:func:`ingest_cells` (a declared source streamed to design cells and a ledger).
 """
 
 from biasstats.ingest.ledger import Ledger
-from biasstats.ingest.run import IngestResult, ingest
+from biasstats.ingest.run import Cells, IngestResult, ingest, ingest_cells
 
-__all__ = ["IngestResult", "Ledger", "ingest"]
+__all__ = ["Cells", "IngestResult", "Ledger", "ingest", "ingest_cells"]

@@ -16,6 +16,8 @@ import polars as pl
 
 from biasstats.ingest.schema import STATUSES
 
+MAX_FILES_SHOWN = 10
+
 
 @dataclass(frozen=True)
 class Tally:
@@ -47,6 +49,22 @@ class Tally:
             by_reason[key] = int(n)
         return cls(unit=unit, total=frame.height, by_status=by_status, by_reason=by_reason)
 
+    @classmethod
+    def from_counts(cls, unit: str, counts: pl.DataFrame) -> Tally:
+        """Count from a summary with ``status``, ``reason`` and ``rows`` (rows per pair)."""
+        expanded = counts.rename({"rows": "_n"})
+        by_status = {s: 0 for s in STATUSES}
+        for s, n in expanded.group_by("status").agg(pl.col("_n").sum()).iter_rows():
+            by_status[s] = by_status.get(s, 0) + int(n)
+        keyed = expanded.filter(pl.col("status") != "ok").with_columns(
+            pl.concat_str(
+                [pl.col("status"), pl.col("reason").fill_null("(no reason given)")], separator=": "
+            ).alias("_key")
+        ).group_by("_key").agg(pl.col("_n").sum()).sort(["_n", "_key"], descending=[True, False])
+        by_reason = {k: int(n) for k, n in keyed.iter_rows()}
+        return cls(unit=unit, total=int(expanded["_n"].sum()), by_status=by_status,
+                   by_reason=by_reason)
+
     def problems(self) -> list[str]:
         out = []
         if sum(self.by_status.values()) != self.total:
@@ -71,6 +89,7 @@ class Ledger:
     rows_read: int
     tallies: tuple[Tally, ...]
     notes: tuple[str, ...] = field(default=())
+    files: dict[str, int] = field(default_factory=dict)  # rows read per source file
 
     @property
     def rows(self) -> Tally:
@@ -91,6 +110,10 @@ class Ledger:
             problems.append(f"rows tally has {self.rows.total} rows, {self.rows_read} were read")
         for t in self.tallies:
             problems.extend(t.problems())
+        if self.files and sum(self.files.values()) != self.rows_read:
+            problems.append(
+                f"rows per file sum to {sum(self.files.values())}, {self.rows_read} were read"
+            )
         if problems:
             raise AssertionError(f"ledger for {self.source} does not balance: " + "; ".join(problems))
 
@@ -117,6 +140,7 @@ class Ledger:
                 for t in self.tallies
             ],
             "notes": list(self.notes),
+            "files": self.files,
         }
 
     def to_json(self) -> str:
@@ -125,6 +149,15 @@ class Ledger:
     def render(self) -> str:
         """A plain-text table for terminals and logs."""
         lines = [f"ledger: {self.source}", f"  rows read: {self.rows_read}"]
+        if len(self.files) > 1:
+            lines.append(f"  rows per file ({len(self.files)} files):")
+            shown = list(self.files.items())
+            for name, n in shown[:MAX_FILES_SHOWN]:
+                lines.append(f"    {n:>9}  {name}")
+            if len(shown) > MAX_FILES_SHOWN:
+                rest = sum(n for _, n in shown[MAX_FILES_SHOWN:])
+                lines.append(f"    {rest:>9}  ({len(shown) - MAX_FILES_SHOWN} more files, "
+                             f"all listed in ledger.json)")
         for t in self.tallies:
             lines.append(f"  {t.unit}: {t.total}")
             for s in STATUSES:
@@ -147,15 +180,18 @@ def build_ledger(
     rows: pl.DataFrame,
     judgements: pl.DataFrame | None = None,
     notes: tuple[str, ...] = (),
+    files: dict[str, int] | None = None,
 ) -> Ledger:
     """Build and check a ledger.
 
     ``rows``: one row per source row with ``status`` and ``reason``.
     ``judgements``: optional, one row per judgement (the canonical table itself, typically).
+    ``files``: rows read per source file (they must sum to the rows read).
     """
     tallies = [Tally.from_frame("rows", rows)]
     if judgements is not None:
         tallies.append(Tally.from_frame("judgements", judgements))
-    ledger = Ledger(source=source, rows_read=rows.height, tallies=tuple(tallies), notes=notes)
+    ledger = Ledger(source=source, rows_read=rows.height, tallies=tuple(tallies), notes=notes,
+                    files=dict(files or {}))
     ledger.check()
     return ledger

@@ -1,52 +1,118 @@
-"""Read raw source files (CSV, JSONL, Parquet; optionally gzip-compressed) into polars.
+"""Read raw source files into polars: CSV/TSV, JSON Lines, JSON, Parquet, optionally
+compressed (``.gz``, ``.zst``), and two named evaluation-log formats (Inspect AI ``.eval``
+logs and lm-evaluation-harness ``--log_samples`` JSONL, see :mod:`biasstats.ingest.logs`).
 
 Every failure is a one-line :class:`DataError` naming the file and what was expected.
-:func:`read_sources` concatenates several files (a multi-file dataset) and adds the audit
-columns ``source_file`` (file name) and ``source_row`` (0-based, running across files).
+:func:`read_sources` stacks several files (columns unioned, a column missing from a file is
+null) and adds the audit columns ``source_file`` and ``source_row`` (0-based, running across
+files), plus any columns taken from each file's path (``[data] path_pattern``).
+
+Guards: a compressed file may expand to at most ``max_decompressed_bytes`` (decompression
+stops as soon as the limit is passed, so a small archive cannot fill the memory), and the
+source may hold at most ``max_rows`` rows (checked file by file).
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from biasstats.errors import DataError, first_line
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "inspect_eval", "lm_eval_samples")
+COMPRESSED = (".gz", ".zst")
+EXTENSIONS = {
+    "csv": "csv", "tsv": "tsv", "tab": "tsv", "jsonl": "jsonl", "ndjson": "jsonl",
+    "json": "json", "parquet": "parquet", "pq": "parquet", "eval": "inspect_eval",
+}
+DEFAULT_MAX_BYTES = 1 << 28  # 256 MiB decompressed per compressed file
+DEFAULT_MAX_ROWS = 50_000_000
 _SNIFF = (";", "\t", "|")
+_CHUNK = 1 << 20
+
+
+def too_big(path: Path, max_bytes: int) -> DataError:
+    """The error for a compressed file expanding past ``[data] max_decompressed_bytes``."""
+    return DataError(
+        f"{path}: expands to more than {max_bytes:,} bytes when decompressed "
+        f"([data] max_decompressed_bytes); raise the limit if the file is genuine"
+    )
+
+
+def too_many_rows(where: object, max_rows: int) -> DataError:
+    """The error for a source passing ``[data] max_rows`` (``where``: the file it happens at)."""
+    return DataError(
+        f"{where}: the source passes {max_rows:,} rows at this file ([data] max_rows); "
+        f"raise the limit if this is expected"
+    )
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """One file of a source: its ``path``, the ``label`` stored in ``source_file``, and
+    ``columns`` taken from its path (``[data] path_pattern``)."""
+
+    path: Path
+    label: str
+    columns: dict[str, str] = field(default_factory=dict)
 
 
 def infer_format(path: Path) -> str:
-    """Format from the file extension, ignoring a trailing ``.gz``."""
+    """Format from the file extension, ignoring a trailing ``.gz`` / ``.zst``."""
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
+    if suffixes and suffixes[-1] in COMPRESSED:
         suffixes = suffixes[:-1]
     ext = suffixes[-1].lstrip(".") if suffixes else ""
-    ext = {"ndjson": "jsonl", "json": "jsonl", "tsv": "csv", "pq": "parquet"}.get(ext, ext)
-    if ext not in FORMATS:
+    if ext not in EXTENSIONS:
         raise DataError(
             f"{path}: cannot tell the file format from its extension "
-            f"(expected .csv, .jsonl or .parquet, optionally .gz); set [data] format"
+            f"(expected .csv, .tsv, .jsonl, .json, .parquet or .eval, optionally .gz or .zst); "
+            f"set [data] format"
         )
-    return ext
+    return EXTENSIONS[ext]
 
 
-def _bytes(path: Path) -> tuple[bytes, str]:
-    """The file's content (gunzipped if ``.gz``) and the hex SHA-256 of the file as stored."""
+def _decompress(path: Path, data: bytes, max_bytes: int) -> bytes:
+    """Stream-decompress ``data``, stopping with an error once it passes ``max_bytes``."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        stream = gzip.GzipFile(fileobj=io.BytesIO(data))
+        kind, errors = "gzip", (OSError, EOFError)
+    else:
+        import zstandard
+
+        stream = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
+        kind, errors = "zstd", (zstandard.ZstdError, OSError)
+    chunks, size = [], 0
+    try:
+        while chunk := stream.read(_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise too_big(path, max_bytes)
+            chunks.append(chunk)
+    except errors as e:
+        raise DataError(f"{path}: not a valid {kind} file ({first_line(e)})") from None
+    return b"".join(chunks)
+
+
+def _bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes, str]:
+    """The file's content (decompressed if ``.gz``/``.zst``) and the hex SHA-256 of the file
+    as stored."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
-    if path.suffix.lower() == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise DataError(f"{path}: not a valid gzip file ({e})") from None
+    if path.suffix.lower() in COMPRESSED:
+        data = _decompress(path, data, max_bytes)
     return data, sha256
 
 
@@ -61,9 +127,24 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
         ) from None
 
 
+def _check_header(path: Path, text: str, delimiter: str) -> None:
+    """Duplicate column names are an error (polars would silently rename one of them)."""
+    first = text.lstrip("\r\n").split("\n", 1)[0]
+    header = next(csv.reader([first], delimiter=delimiter), [])
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(
+                f"{path}: column name {name!r} appears twice in the header "
+                f"(expected unique column names)"
+            )
+        seen.add(name)
+
+
 def _read_csv(path: Path, text: str, delimiter: str, as_text: bool = False) -> pl.DataFrame:
     if not text.strip():
         raise DataError(f"{path}: file is empty (expected a header row and data rows)")
+    _check_header(path, text, delimiter)
     try:
         df = pl.read_csv(
             io.StringIO(text),
@@ -90,7 +171,15 @@ def _read_csv(path: Path, text: str, delimiter: str, as_text: bool = False) -> p
     return df
 
 
-def _read_jsonl(path: Path, text: str) -> pl.DataFrame:
+def _records_frame(path: Path, records: list[dict]) -> pl.DataFrame:
+    try:
+        return pl.from_dicts(records, infer_schema_length=None)
+    except Exception as e:  # polars raises several types for inconsistent records
+        raise DataError(f"{path}: JSON records do not form a table ({first_line(e)})") from None
+
+
+def jsonl_records(path: Path, text: str) -> list[dict]:
+    """The objects of a JSON Lines text (one object per non-empty line)."""
     records = []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -104,10 +193,32 @@ def _read_jsonl(path: Path, text: str) -> pl.DataFrame:
         records.append(rec)
     if not records:
         raise DataError(f"{path}: file is empty (expected one JSON object per line)")
+    return records
+
+
+def _read_jsonl(path: Path, text: str) -> pl.DataFrame:
+    return _records_frame(path, jsonl_records(path, text))
+
+
+def json_records(path: Path, text: str) -> list[dict]:
+    """The objects of a JSON file: one object, or an array of objects (a file of JSON lines
+    is accepted too)."""
     try:
-        return pl.from_dicts(records, infer_schema_length=None)
-    except pl.exceptions.PolarsError as e:
-        raise DataError(f"{path}: JSON records do not form a table ({first_line(e)})") from None
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data":  # several objects, one per line
+            return jsonl_records(path, text)
+        raise DataError(f"{path}: not valid JSON ({e.msg} on line {e.lineno})") from None
+    records = [obj] if isinstance(obj, dict) else obj
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise DataError(f"{path}: expected a JSON object or an array of objects")
+    if not records:
+        raise DataError(f"{path}: the JSON array is empty (expected objects)")
+    return records
+
+
+def _read_json(path: Path, text: str) -> pl.DataFrame:
+    return _records_frame(path, json_records(path, text))
 
 
 def _read_parquet(path: Path, data: bytes) -> pl.DataFrame:
@@ -129,20 +240,37 @@ def _as_text(path: Path, df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _read_one(
-    path: Path, fmt: str | None, delimiter: str, encoding: str, text: bool
+    path: Path,
+    fmt: str | None,
+    delimiter: str,
+    encoding: str,
+    text: bool,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[pl.DataFrame, str]:
     """One file as a DataFrame, and the hex SHA-256 of the bytes read."""
     path = Path(path)
     fmt = fmt or infer_format(path)
-    data, sha256 = _bytes(path)
+    data, sha256 = _bytes(path, max_bytes)
     if fmt == "parquet":
         df = _read_parquet(path, data)
-        return (_as_text(path, df) if text else df), sha256
-    decoded = _decode(path, data, encoding).removeprefix("\ufeff")
-    if fmt == "jsonl":
-        df = _read_jsonl(path, decoded)
-        return (_as_text(path, df) if text else df), sha256
-    return _read_csv(path, decoded, delimiter, as_text=text), sha256
+    elif fmt == "inspect_eval":
+        from biasstats.ingest.logs import read_inspect_eval
+
+        df = read_inspect_eval(path, data, max_bytes)
+    else:
+        decoded = _decode(path, data, encoding).removeprefix("\ufeff")
+        if fmt == "jsonl":
+            df = _read_jsonl(path, decoded)
+        elif fmt == "json":
+            df = _read_json(path, decoded)
+        elif fmt == "lm_eval_samples":
+            from biasstats.ingest.logs import read_lm_eval_samples
+
+            df = read_lm_eval_samples(path, jsonl_records(path, decoded))
+        else:
+            sep = "\t" if fmt == "tsv" and delimiter == "," else delimiter
+            return _read_csv(path, decoded, sep, as_text=text), sha256
+    return (_as_text(path, df) if text else df), sha256
 
 
 def read_table(
@@ -158,30 +286,249 @@ def read_table(
     return _read_one(path, fmt, delimiter, encoding, text)[0]
 
 
+def _prepare(ref: SourceRef, names: list[str], rename: dict[str, str],
+             reserved: tuple[str, ...] = ()) -> dict[str, str]:
+    """The renames that apply to one file (checked), after checking that no column of the
+    file clashes with an audit column, a path column or a ``reserved`` name."""
+    mapping = {old: new for old, new in rename.items() if old in names}
+    for old, new in mapping.items():
+        if new in names and new not in mapping:
+            raise DataError(
+                f"{ref.path}: [data.rename] {old} = \"{new}\": the file already has a column {new!r}"
+            )
+    names = [mapping.get(n, n) for n in names]
+    for name in ("source_file", "source_row", *ref.columns):
+        if name in names:
+            what = "a path_pattern placeholder" if name in ref.columns else "an audit column"
+            raise DataError(
+                f"{ref.path}: column {name!r} clashes with {what} of the same name "
+                f"(rename it with [data] rename)"
+            )
+    for name in reserved:
+        if name in names:
+            raise DataError(
+                f"{ref.path}: column {name!r} clashes with the reserved column {name!r} "
+                f"(each row's ingest {name}); rename it with [data.rename] {name} = \"...\""
+            )
+    return mapping
+
+
+def _tagged(frame, ref: SourceRef, mapping: dict[str, str]):
+    """A file's frame renamed, with its ``source_file`` label and path columns."""
+    frame = frame.rename(mapping) if mapping else frame
+    extra = [pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in ref.columns.items()]
+    return frame.with_columns(pl.lit(ref.label, dtype=pl.Utf8).alias("source_file"), *extra)
+
+
+def _stack(paths: list[Path], frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Stack the files' frames, columns unioned (a column a file lacks is null there)."""
+    try:
+        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    except pl.exceptions.PolarsError as e:
+        raise DataError(
+            f"{paths[0].parent}: files do not share compatible columns ({first_line(e)})"
+        ) from None
+
+
 def read_sources(
-    paths: list[Path],
+    paths: list[Path] | list[SourceRef],
     fmt: str | None = None,
     delimiter: str = ",",
     encoding: str = "utf-8",
     *,
     text: bool = False,
     digests: dict[Path, str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    rename: dict[str, str] | None = None,
 ) -> pl.DataFrame:
     """Read and stack several files; adds ``source_file`` and a running ``source_row``.
 
+    ``paths``: plain paths (``source_file`` = the file name) or :class:`SourceRef`s (their
+    label, and columns from the path). Columns are unioned across files (missing: null).
     ``text``: every source column as Utf8 (see :func:`read_table`). ``digests``: if given,
     filled with each path's hex SHA-256 (of the file as stored), hashed from the bytes read.
+    ``rename``: source column -> new name, applied to each file that has the column.
     """
-    frames = []
-    for p in paths:
-        df, sha256 = _read_one(p, fmt, delimiter, encoding, text)
+    rename = rename or {}
+    refs = [p if isinstance(p, SourceRef) else SourceRef(Path(p), Path(p).name) for p in paths]
+    frames, total = [], 0
+    for ref in refs:
+        df, sha256 = _read_one(ref.path, fmt, delimiter, encoding, text, max_bytes)
+        total += df.height
+        if total > max_rows:
+            raise too_many_rows(ref.path, max_rows)
         if digests is not None:
-            digests[p] = sha256
-        frames.append(df.with_columns(pl.lit(Path(p).name).alias("source_file")))
-    try:
-        out = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+            digests[ref.path] = sha256
+        frames.append(_tagged(df, ref, _prepare(ref, df.columns, rename)))
+    return _stack([r.path for r in refs], frames).with_row_index("source_row").with_columns(pl.col("source_row").cast(pl.Int64))
+
+
+# ------------------------------------------------------------------------------- lazy reading
+
+_PEEK = 1 << 16
+
+
+def _fast(path: Path, fmt: str, encoding: str) -> bool:
+    """Files polars can scan lazily as they are: uncompressed CSV/TSV in UTF-8, Parquet."""
+    if path.suffix.lower() in COMPRESSED:
+        return False
+    return fmt == "parquet" or (fmt in ("csv", "tsv") and encoding == "utf-8")
+
+
+def _stream_check(path: Path, utf8: bool) -> tuple[str, bytes]:
+    """Hex SHA-256 of the file and its first bytes, streaming (never the whole file in
+    memory); with ``utf8``, every byte is checked to be valid UTF-8 on the way."""
+    import codecs
+
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a file")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    h = hashlib.sha256()
+    dec = codecs.getincrementaldecoder("utf-8")()
+    head, lines, offset = b"", 0, 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 * _CHUNK):
+            h.update(chunk)
+            if len(head) < _PEEK:
+                head += chunk[: _PEEK - len(head)]
+            if utf8:
+                try:
+                    dec.decode(chunk)
+                except UnicodeDecodeError as e:
+                    line = lines + chunk[: e.start].count(b"\n") + 1
+                    raise DataError(
+                        f"{path}: not valid UTF-8 (byte 0x{chunk[e.start]:02x} on line {line}); "
+                        f"re-save the file as UTF-8 or set [data] encoding = \"latin-1\""
+                    ) from None
+                lines += chunk.count(b"\n")
+            offset += len(chunk)
+    if utf8:
+        try:
+            dec.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not valid UTF-8 (the file ends inside a character)") from None
+    return h.hexdigest(), head
+
+
+def _scan_csv(path: Path, delimiter: str) -> tuple[pl.LazyFrame, str]:
+    sha256, head = _stream_check(path, utf8=True)
+    text = head.decode("utf-8", errors="ignore").removeprefix("\ufeff")
+    if not text.strip():
+        raise DataError(f"{path}: file is empty (expected a header row and data rows)")
+    _check_header(path, text, delimiter)
+    lines = [ln for ln in text.splitlines()[:3] if ln.strip()]
+    header = next(csv.reader([lines[0]], delimiter=delimiter), [])
+    if len(header) == 1:
+        for sep in _SNIFF:
+            if sep != delimiter and sep in header[0]:
+                shown = "\\t" if sep == "\t" else sep
+                raise DataError(
+                    f"{path}: found a single column {header[0]!r}; the file looks "
+                    f"{shown!r}-delimited: set [data] delimiter = \"{shown}\""
+                )
+    if len(lines) < 2 and len(head) < _PEEK:
+        raise DataError(f"{path}: file has a header but no data rows")
+    try:  # infer the types once, from the first 10,000 rows, then scan with that schema
+        schema = pl.scan_csv(path, separator=delimiter, infer_schema_length=10000).collect_schema()
     except pl.exceptions.PolarsError as e:
         raise DataError(
-            f"{paths[0].parent}: files do not share compatible columns ({first_line(e)})"
+            f"{path}: cannot parse as CSV with delimiter {delimiter!r} ({first_line(e)})"
         ) from None
-    return out.with_row_index("source_row").with_columns(pl.col("source_row").cast(pl.Int64))
+    lf = pl.scan_csv(path, separator=delimiter, schema=schema, truncate_ragged_lines=False)
+    return lf, sha256
+
+
+def _scan_parquet(path: Path) -> tuple[pl.LazyFrame, str]:
+    sha256, _ = _stream_check(path, utf8=False)
+    try:
+        lf = pl.scan_parquet(path)
+        n = lf.select(pl.len()).collect().item()
+    except Exception as e:  # polars/arrow raise several types for corrupt files
+        raise DataError(f"{path}: not a valid Parquet file ({type(e).__name__})") from None
+    if n == 0:
+        raise DataError(f"{path}: Parquet file has no rows")
+    return lf, sha256
+
+
+def find_unreadable(refs: list[SourceRef], fmt: str | None, delimiter: str,
+                    encoding: str) -> DataError | None:
+    """After a failed lazy read: the first scanned file that fails on its own, as the
+    one-line error naming it (None if each file reads alone)."""
+    for ref in refs:
+        f = fmt or infer_format(ref.path)
+        if not _fast(ref.path, f, encoding) or f == "parquet":
+            continue
+        sep = "\t" if f == "tsv" and delimiter == "," else delimiter
+        try:
+            _scan_csv(ref.path, sep)[0].collect()
+        except pl.exceptions.PolarsError as e:
+            return DataError(
+                f"{ref.path}: cannot parse as CSV with delimiter {sep!r} ({first_line(e)})"
+            )
+    return None
+
+
+def scan_sources(
+    refs: list[SourceRef],
+    fmt: str | None = None,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    *,
+    digests: dict[Path, str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    rename: dict[str, str] | None = None,
+    reserved: tuple[str, ...] = (),
+) -> pl.LazyFrame:
+    """:func:`read_sources` as a lazy query: uncompressed UTF-8 CSV/TSV and Parquet files are
+    scanned by polars (streamed at collection, never held as Python objects); other formats
+    are read as in :func:`read_sources` and joined to the same query. At most ``max_rows + 1``
+    rows are ever read (the caller checks ``source_row < max_rows``). A file with a column
+    named in ``reserved`` is an error naming the file."""
+    rename = rename or {}
+    frames: list[pl.LazyFrame] = []
+    # consecutive files read eagerly are stacked as one input: tables, or JSON objects (one
+    # DataFrame for thousands of small JSON files)
+    block: list[pl.DataFrame] = []
+    records: list[dict] = []
+    first = [refs[0].path]
+
+    def flush() -> None:
+        if records:
+            block.append(_records_frame(first[0], records[:]))
+            records.clear()
+        if block:
+            frames.append(_stack([first[0]], block).lazy())
+            block.clear()
+
+    for ref in refs:
+        f = fmt or infer_format(ref.path)
+        if _fast(ref.path, f, encoding):
+            sep = "\t" if f == "tsv" and delimiter == "," else delimiter
+            lf, sha256 = _scan_parquet(ref.path) if f == "parquet" else _scan_csv(ref.path, sep)
+            flush()
+            frames.append(_tagged(lf, ref, _prepare(ref, lf.collect_schema().names(), rename, reserved)))
+        elif f in ("json", "jsonl"):
+            data, sha256 = _bytes(ref.path, max_bytes)
+            text = _decode(ref.path, data, encoding).removeprefix("\ufeff")
+            recs = json_records(ref.path, text) if f == "json" else jsonl_records(ref.path, text)
+            keys = list(dict.fromkeys(k for r in recs for k in r))
+            mapping = _prepare(ref, keys, rename, reserved)
+            if not records:
+                first[0] = ref.path
+            tags = {"source_file": ref.label, **ref.columns}
+            records.extend({**{mapping.get(k, k): v for k, v in r.items()}, **tags} for r in recs)
+        else:
+            df, sha256 = _read_one(ref.path, f, delimiter, encoding, False, max_bytes)
+            if records:
+                flush()
+            block.append(_tagged(df, ref, _prepare(ref, df.columns, rename, reserved)))
+        if digests is not None:
+            digests[ref.path] = sha256
+    flush()
+    out = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    return out.head(max_rows + 1).with_row_index("source_row").with_columns(
+        pl.col("source_row").cast(pl.Int64)
+    )

@@ -1,8 +1,10 @@
 """Ingest stage entry point: :func:`ingest` turns a spec's ``[data]`` into the canonical table.
 
-Pipeline: resolve the source (registered dataset or path) → read → adapter (``tidy`` or a
-raw-text adapter) → ``[data.derive]`` → ``[data] filters`` (failing rows are kept with status
-``excluded``) → conform to the canonical schema → ledger (checked to balance).
+Pipeline: resolve the source (registered dataset, or paths / globs / folders) → read (files
+stacked, columns unioned) → adapter: ``tidy`` (parse rules → explode → column mapping →
+``[data.derive]``), a user adapter (its output then goes through the tidy steps), or a built-in
+raw-text adapter → ``[data] filters`` (failing ok rows are kept with status ``excluded``) →
+conform to the canonical schema → ledger (checked to balance; rows counted per file).
 """
 
 from __future__ import annotations
@@ -16,11 +18,18 @@ from pathlib import Path
 import polars as pl
 
 from biasstats.errors import SpecError, first_line
-from biasstats.ingest import registry, tidy
-from biasstats.ingest.adapters import ADAPTERS, AdapterOutput, Resolver
-from biasstats.ingest.ledger import Ledger, build_ledger
-from biasstats.ingest.read import read_sources
+from biasstats.ingest import registry, rules, tidy
+from biasstats.ingest.adapters import ADAPTERS, Resolver
+from biasstats.ingest.ledger import Ledger, Tally, build_ledger
+from biasstats.ingest.read import (
+    SourceRef,
+    find_unreadable,
+    read_sources,
+    scan_sources,
+    too_many_rows,
+)
 from biasstats.ingest.schema import conform, list_columns, number_trials
+from biasstats.ingest.source import user_sources
 from biasstats.io import write_parquet_atomic, write_text_atomic
 from biasstats.spec import Spec, load_spec
 
@@ -71,27 +80,29 @@ def _sha256(path: Path) -> str:
 
 def _resolve_source(
     spec: Spec, known: dict[str, registry.Dataset], resolve: Resolver
-) -> tuple[list[Path], str, str]:
-    """(paths, adapter name, label) for the spec's source; ``known`` is the loaded registry
+) -> tuple[list[Path] | list[SourceRef], str, str]:
+    """(files, adapter name, label) for the spec's source; ``known`` is the loaded registry
     and ``resolve`` locates a registered dataset's files."""
     src = spec.data.source
-    if src in known:
+    if isinstance(src, str) and src in known:
         adapter = spec.data.adapter or known[src].adapter or "tidy"
         return resolve(src), adapter, src
-    path = spec.relative(src)
-    looks_like_path = any(ch in src for ch in "/\\.") or path.exists()
-    if not looks_like_path:
-        raise SpecError(
-            f"{spec.path}: [data] source = \"{src}\": not a registered dataset "
-            f"(known: {', '.join(sorted(known))}) and not a file path"
-        )
-    if not path.is_file():
-        raise SpecError(f"{spec.path}: [data] source = \"{src}\": file not found ({path})")
-    return [path], spec.data.adapter or "tidy", str(src)
+    if isinstance(src, str):
+        path = spec.relative(src)
+        looks_like_path = any(ch in src for ch in "/\\.*?[") or path.exists()
+        if not looks_like_path:
+            raise SpecError(
+                f"{spec.path}: [data] source = \"{src}\": not a registered dataset "
+                f"(known: {', '.join(sorted(known))}) and not a file path"
+            )
+    refs, label = user_sources(spec)
+    return refs, spec.data.adapter or "tidy", label
 
 
-def _expr(spec: Spec, key: str, text: str, columns: list[str]) -> pl.Expr:
-    """Parse a polars SQL expression and check the columns it references exist."""
+def _expr(spec: Spec, key: str, text: str, table):
+    """Parse a polars SQL expression and check the columns it references exist (a quoted
+    nested path, e.g. ``"choices[0].text"``, is added as a column first). ``table`` is a
+    DataFrame or a LazyFrame; returns (expression, table)."""
     try:
         expr = pl.sql_expr(text)
         names = expr.meta.root_names()
@@ -99,13 +110,23 @@ def _expr(spec: Spec, key: str, text: str, columns: list[str]) -> pl.Expr:
         raise SpecError(
             f"{spec.path}: [data] {key} '{text}' is not a valid SQL expression ({first_line(e)})"
         ) from None
+    table = rules.materialize(table, names, f"{spec.path}: [data] {key}")
+    columns = [c for c in rules.names(table) if not c.startswith("_")]
     missing = [n for n in names if n not in columns]
     if missing:
         raise SpecError(
             f"{spec.path}: [data] {key} '{text}' references column {missing[0]!r}, "
             f"which is not in the data (columns: {list_columns(columns)})"
         )
-    return expr
+    return expr, table
+
+
+def _dtype(spec: Spec, key: str, text: str, table, expr: pl.Expr) -> pl.DataType:
+    """The dtype ``expr`` gives on ``table`` (resolved without reading data)."""
+    try:
+        return table.lazy().select(expr.alias("_k")).collect_schema()["_k"]
+    except pl.exceptions.PolarsError as e:
+        raise _failed(spec, key, text, e) from None
 
 
 def _failed(spec: Spec, key: str, text: str, e: Exception) -> SpecError:
@@ -113,9 +134,10 @@ def _failed(spec: Spec, key: str, text: str, e: Exception) -> SpecError:
     return SpecError(f"{spec.path}: [data] {key} '{text}' failed on the data ({first_line(e)})")
 
 
-def _derive(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
+def _derive(spec: Spec, table):
     for name, text in spec.data.derive.items():
-        expr = _expr(spec, f"derive.{name}", text, table.columns)
+        expr, table = _expr(spec, f"derive.{name}", text, table)
+        _dtype(spec, f"derive.{name}", text, table, expr)
         try:
             table = table.with_columns(expr.alias(name))
         except pl.exceptions.PolarsError as e:
@@ -123,23 +145,49 @@ def _derive(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     return table
 
 
-def _filter(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
-    """Mark rows failing a filter as excluded (the first failing filter is the reason)."""
+NOT_OK = ("refused", "unparseable")
+
+
+def _filter(spec: Spec, table):
+    """Mark ok rows failing a filter as excluded (the first failing filter is the reason).
+
+    A row already ``refused`` or ``unparseable`` keeps that status (the first non-ok status
+    stands); ``_kept<i>`` columns flag such rows per filter for :func:`_filter_notes`."""
     for i, text in enumerate(spec.data.filters):
-        expr = _expr(spec, f"filters[{i}]", text, table.columns)
-        try:
-            keep = table.select(expr.fill_null(False).cast(pl.Boolean).alias("k"))["k"]
-        except pl.exceptions.PolarsError as e:
-            raise _failed(spec, f"filters[{i}]", text, e) from None
-        drop = (~keep) & (table["status"] != "excluded")
+        expr, table = _expr(spec, f"filters[{i}]", text, table)
+        dtype = _dtype(spec, f"filters[{i}]", text, table, expr)
+        if dtype not in (pl.Boolean, pl.Null):
+            raise SpecError(
+                f"{spec.path}: [data] filters[{i}] '{text}' is not a yes/no expression (it gives "
+                f"{dtype} values; write a comparison, e.g. 'temp = 0')"
+            )
+        fails = ~expr.fill_null(False).cast(pl.Boolean)
+        drop = fails & (pl.col("status") == "ok")
         table = table.with_columns(
+            (fails & pl.col("status").is_in(NOT_OK)).alias(f"_kept{i}"),
             pl.when(drop).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
             pl.when(drop).then(pl.lit(f"filter: {text}")).otherwise(pl.col("reason")).alias("reason"),
         )
     # Outcomes exist only for ok rows (the canonical-table contract).
-    outcomes = {c for c in ("congruent", spec.data.outcome) if c in table.columns}
+    names = rules.names(table)
+    outcomes = {c for c in ("congruent", spec.data.outcome) if c in names}
     return table.with_columns(
         pl.when(pl.col("status") == "ok").then(pl.col(c)).otherwise(None).alias(c) for c in outcomes
+    )
+
+
+def _filter_notes(spec: Spec, table: pl.DataFrame) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """Ledger notes: per filter, how many refused / unparseable rows also fail it."""
+    kept = {i: int(table[f"_kept{i}"].sum()) for i in range(len(spec.data.filters))}
+    return table.drop([f"_kept{i}" for i in kept]), _kept_notes(spec, kept)
+
+
+def _kept_notes(spec: Spec, kept: dict[int, int]) -> tuple[str, ...]:
+    """One note per filter that refused / unparseable rows also fail (their status stands)."""
+    return tuple(
+        f"filters[{i}] '{spec.data.filters[i]}': {n} row(s) already refused or unparseable "
+        f"also fail it; their first status stands"
+        for i, n in kept.items() if n
     )
 
 
@@ -163,18 +211,242 @@ def _row_status(rows: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
     ).drop("_all_excluded", "_why")
 
 
-def _run_adapter(spec: Spec, name: str, raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
-    if name == "tidy":
-        table = number_trials(_derive(spec, tidy.apply_mapping(spec, raw)))
-        table = tidy.classify(spec, table)
-        return AdapterOutput(rows=table.select("source_row", "status", "reason"), table=table)
-    if name not in ADAPTERS:
+def _per_source_row(n_rows: int, table: pl.DataFrame) -> pl.DataFrame:
+    """One status per source row (0 .. n_rows-1) of a tidy table that may hold several rows
+    per source row (explode, a user adapter): ok if any of its rows is ok, else its first
+    row's status. A source row with no row left is ``excluded`` (the reason says so)."""
+    ok = pl.col("status") == "ok"
+    per = table.group_by("source_row").agg(
+        pl.when(ok.any()).then(pl.lit("ok")).otherwise(pl.col("status").first()).alias("status"),
+        pl.when(ok.any()).then(pl.lit(None, pl.Utf8)).otherwise(pl.col("reason").first()).alias("reason"),
+    )
+    out = pl.DataFrame({"source_row": pl.int_range(n_rows, dtype=pl.Int64, eager=True)}).join(
+        per, on="source_row", how="left", maintain_order="left"
+    )
+    gone = pl.col("status").is_null()
+    return out.with_columns(
+        pl.when(gone).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
+        pl.when(gone).then(pl.lit("adapter returned no row for it")).otherwise(pl.col("reason")).alias("reason"),
+    )
+
+
+def _tidy(spec: Spec, raw, per_source_row: bool = False):
+    """read -> parse rules -> explode -> column mapping -> derive -> (filters: the caller).
+    ``raw`` is a DataFrame or a LazyFrame; so is the result (status and reason added)."""
+    for name in ("status", "reason"):
+        if name in rules.names(raw):
+            raise SpecError(
+                f"{spec.path}: [data] adapter returned a column {name!r}, which clashes with the "
+                f"reserved column {name!r} (each row's ingest {name})"
+            )
+    parsed, aligned = rules.apply_parse_rules(spec, raw)
+    table = rules.explode(spec, parsed, aligned)
+    table = tidy.check_trial(spec, _derive(spec, tidy.apply_mapping(spec, table)))
+    per = per_source_row or bool(spec.data.explode)
+    return tidy.classify(spec, number_trials(table, per_source_row=per))
+
+
+def _user_adapter(spec: Spec, name: str):
+    """``package.module:function`` or an entry point in the ``biasstats.adapters`` group: a
+    function ``(raw: polars.DataFrame) -> polars.DataFrame`` run before the tidy steps."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    where = f'{spec.path}: [data] adapter = "{name}"'
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module), attr)
+        except ImportError as e:
+            raise SpecError(f"{where}: cannot import {module!r} ({first_line(e)})") from None
+        except AttributeError:
+            raise SpecError(f"{where}: module {module!r} has no {attr!r}") from None
+        return fn
+    found = entry_points(group="biasstats.adapters", name=name)
+    if not found:
         raise SpecError(
-            f"{spec.path}: [data] adapter = \"{name}\": unknown adapter "
-            f"(known: {', '.join(['tidy', *sorted(ADAPTERS)])})"
+            f"{where}: unknown adapter (known: {', '.join(['tidy', *sorted(ADAPTERS)])}; "
+            f"or \"package.module:function\", or an entry point in 'biasstats.adapters')"
         )
-    out = ADAPTERS[name](raw, resolve)
-    return AdapterOutput(rows=out.rows, table=_derive(spec, out.table), notes=out.notes)
+    return next(iter(found)).load()
+
+
+def _run_user_adapter(spec: Spec, name: str, raw: pl.DataFrame) -> pl.DataFrame:
+    fn = _user_adapter(spec, name)
+    out = fn(raw)
+    where = f'{spec.path}: [data] adapter = "{name}"'
+    if not isinstance(out, pl.DataFrame):
+        raise SpecError(f"{where}: returned {type(out).__name__}, expected a polars DataFrame")
+    if "source_row" not in out.columns:
+        raise SpecError(f"{where}: returned no 'source_row' column (keep it from the input)")
+    rows = out["source_row"]
+    if rows.null_count() or not rows.is_in(raw["source_row"].implode()).all():
+        raise SpecError(f"{where}: returned source_row values that are not in the input")
+    return out
+
+
+def _collect(spec: Spec, frame: pl.LazyFrame, refs: list[SourceRef] = ()) -> pl.DataFrame:
+    """Run the lazy ingest query with the streaming engine; a failure is one line (naming
+    the file when one of ``refs`` fails to read on its own)."""
+    try:
+        return frame.collect(engine="streaming")
+    except pl.exceptions.PolarsError as e:
+        d = spec.data
+        bad = find_unreadable(list(refs), d.format, d.delimiter, d.encoding)
+        if bad is not None:
+            raise bad from None
+        raise SpecError(
+            f"{spec.path}: [data] the source could not be read and shaped as declared "
+            f"({first_line(e)})"
+        ) from None
+
+
+def _check_max_rows(spec: Spec, table: pl.DataFrame, refs: list[SourceRef],
+                    column: str = "source_row") -> None:
+    """The source was read up to ``max_rows + 1`` rows: a row numbered ``max_rows`` means it
+    passes the limit (the error names the file of that row)."""
+    limit = spec.data.max_rows
+    over = table.filter(pl.col(column) >= limit).head(1)
+    if over.height:
+        label = over["source_file"][0]
+        raise too_many_rows(next((r.path for r in refs if r.label == label), label), limit)
+
+
+def _builtin(spec: Spec, files, adapter: str, resolve: Resolver) -> tuple:
+    """A built-in raw-text adapter (e.g. bai2024_iat): eager, every column read as text."""
+    d = spec.data
+    digests: dict[Path, str] = {}
+    raw = read_sources(
+        files, d.format, d.delimiter, d.encoding, text=True, digests=digests,
+        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
+    )
+    out = ADAPTERS[adapter](raw, resolve)
+    table, notes = _filter_notes(spec, _filter(spec, _derive(spec, out.table)))
+    rows = _row_status(out.rows, table)
+    per_file = dict(raw.group_by("source_file", maintain_order=True).len().iter_rows())
+    return table, rows, True, out.notes + notes, per_file, digests
+
+
+def _declared(spec: Spec, files, adapter: str) -> tuple:
+    """The tidy steps (after a user adapter, if one is named) as one lazy polars query,
+    collected with the streaming engine."""
+    d = spec.data
+    n_raw, per_file = None, None
+    if adapter == "tidy":
+        query, refs, digests = _declared_plan(spec, files)
+    else:  # a user adapter sees the whole raw table
+        lazy, refs, digests = _scan(spec, files, reserved=())
+        raw = _collect(spec, lazy, refs)
+        _check_max_rows(spec, raw, refs)
+        n_raw = raw.height
+        per_file = dict(raw.group_by("source_file", maintain_order=True).len().iter_rows())
+        lazy = _run_user_adapter(spec, adapter, raw).lazy()
+        query = _filter(spec, _tidy(spec, lazy, per_source_row=True))
+    table = _collect(spec, query, refs)
+    _check_max_rows(spec, table, refs)
+    table, notes = _filter_notes(spec, table)
+    if n_raw is None and not d.explode:
+        rows = table.select("source_row", "status", "reason")
+        per_file = dict(table.group_by("source_file", maintain_order=True).len().iter_rows())
+    else:
+        if n_raw is None:
+            n_raw = int(table["source_row"].max()) + 1 if table.height else 0
+            per_file = dict(
+                table.group_by("source_file", maintain_order=True)
+                .agg(pl.col("source_row").n_unique()).iter_rows()
+            )
+        rows = _per_source_row(n_raw, table)
+    return table, rows, table.height != rows.height, notes, per_file, digests
+
+
+def _scan(spec: Spec, files, reserved: tuple[str, ...] = ("status", "reason")) -> tuple:
+    """(lazy raw table, the files as SourceRefs, their digests, filled as they are read)."""
+    d = spec.data
+    refs = [f if isinstance(f, SourceRef) else SourceRef(Path(f), Path(f).name) for f in files]
+    digests: dict[Path, str] = {}
+    lazy = scan_sources(
+        refs, d.format, d.delimiter, d.encoding, digests=digests,
+        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
+        reserved=reserved,
+    )
+    return lazy, refs, digests
+
+
+def _declared_plan(spec: Spec, files) -> tuple[pl.LazyFrame, list[SourceRef], dict[Path, str]]:
+    """The tidy steps over a declared source as one lazy query (not yet run)."""
+    lazy, refs, digests = _scan(spec, files)
+    return _filter(spec, _tidy(spec, lazy)), refs, digests
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Design cells streamed from a source: per cell, ``n`` ok rows and ``k`` = the sum of
+    their outcome; the ledger of every row read; the input files (with checksums)."""
+
+    cells: pl.DataFrame
+    ledger: Ledger
+    sources: tuple[SourceFile, ...]
+
+
+def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -> Cells:
+    """Stream a declared (tidy) source to design cells without holding the row table: one
+    polars streaming query aggregates per (file, cell, status, reason), and the cells, the
+    ledger tallies and the rows per file all come from that small summary. ``keys``: the
+    cell columns (default: those of llm, category, stereotype, variant present).
+    Sources that need the whole table (a built-in or user adapter, explode, simulated data)
+    are ingested with :func:`ingest` and summarised the same way."""
+    if not isinstance(spec, Spec):
+        spec = load_spec(spec)
+    if spec.simulate is not None:
+        return _cells_of(ingest(spec), keys)
+    import biasstats.ingest.bai2024  # noqa: F401  (registers the built-in adapters)
+
+    known = registry.load_registry()
+    resolve = functools.partial(registry.resolve, registry=known)
+    files, adapter, label = _resolve_source(spec, known, resolve)
+    if adapter != "tidy" or spec.data.explode:
+        return _cells_of(ingest(spec), keys)
+    lazy, refs, digests = _declared_plan(spec, files)
+    names = rules.names(lazy)
+    keys = keys or tuple(k for k in ("llm", "category", "stereotype", "variant") if k in names)
+    outcome = spec.data.outcome
+    n_filters = len(spec.data.filters)
+    summary = _collect(spec, refs=refs, frame=lazy.group_by(["source_file", *keys, "status", "reason"]).agg(
+        pl.len().alias("rows"),
+        pl.col(outcome).cast(pl.Float64).sum().alias("k"),
+        pl.col("source_row").max().alias("_last"),
+        *[pl.col(f"_kept{i}").sum().alias(f"_kept{i}") for i in range(n_filters)],
+    ))
+    _check_max_rows(spec, summary, refs, column="_last")
+    return _summarised(spec, summary, keys, refs, label, digests)
+
+
+def _summarised(spec, summary, keys, refs, label, digests) -> Cells:
+    ok = summary.filter(pl.col("status") == "ok")
+    cells = ok.group_by(list(keys)).agg(pl.col("k").sum(), pl.col("rows").sum().alias("n"))
+    cells = cells.sort(list(keys)) if keys else cells
+    tally = Tally.from_counts("rows", summary.select("status", "reason", "rows"))
+    per = dict(summary.group_by("source_file").agg(pl.col("rows").sum()).iter_rows())
+    files = {r.label: per.get(r.label, 0) for r in refs}
+    notes = _kept_notes(spec, {i: int(summary[f"_kept{i}"].sum())
+                               for i in range(len(spec.data.filters))})
+    ledger = Ledger(source=label, rows_read=tally.total, tallies=(tally,), notes=notes,
+                    files=files)
+    ledger.check()
+    sources = tuple(SourceFile(r.path, digests[r.path]) for r in refs)
+    return Cells(cells=cells, ledger=ledger, sources=sources)
+
+
+def _cells_of(res: IngestResult, keys) -> Cells:
+    t = res.table
+    keys = keys or tuple(k for k in ("llm", "category", "stereotype", "variant")
+                         if t[k].null_count() < t.height)
+    outcome = res.spec.data.outcome if res.spec.data is not None else "congruent"
+    ok = t.filter(pl.col("status") == "ok")
+    cells = ok.group_by(list(keys)).agg(pl.col(outcome).cast(pl.Float64).sum().alias("k"),
+                                        pl.len().alias("n"))
+    return Cells(cells=cells.sort(list(keys)) if keys else cells, ledger=res.ledger,
+                 sources=res.sources)
 
 
 def ingest(spec: Spec | str | Path) -> IngestResult:
@@ -187,20 +459,16 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
 
     known = registry.load_registry()
     resolve = functools.partial(registry.resolve, registry=known)
-    paths, adapter, label = _resolve_source(spec, known, resolve)
-    d = spec.data
-    digests: dict[Path, str] = {}
-    # Raw-text adapters parse every column themselves: read them as text, never inferred.
-    raw = read_sources(
-        paths, d.format, d.delimiter, d.encoding, text=adapter != "tidy", digests=digests
-    )
-    out = _run_adapter(spec, adapter, raw, resolve)
-    table = _filter(spec, out.table)
-    rows = _row_status(out.rows, table)
+    files, adapter, label = _resolve_source(spec, known, resolve)
+    if adapter in ADAPTERS:
+        table, rows, per_row, notes, per_file, digests = _builtin(spec, files, adapter, resolve)
+    else:
+        if adapter != "tidy":
+            _user_adapter(spec, adapter)  # an unknown name fails before any file is read
+        table, rows, per_row, notes, per_file, digests = _declared(spec, files, adapter)
     table = conform(table)
-    # tidy: one canonical row per source row, so the ledger needs no per-judgement table.
-    per_row = adapter != "tidy"
-    ledger = build_ledger(label, rows, table if per_row else None, notes=out.notes)
+    ledger = build_ledger(label, rows, table if per_row else None, notes=notes, files=per_file)
+    paths = [f.path if isinstance(f, SourceRef) else f for f in files]
     sources = tuple(SourceFile(p, digests[p]) for p in paths)
     return IngestResult(table=table, ledger=ledger, spec=spec, sources=sources, adapter=adapter)
 

@@ -20,8 +20,11 @@ raw             Utf8     the raw response text kept for audit
 ==============  =======  ==================================================================
 
 Adapters may add further columns after these (``valence``, ``group``, ``group_role``,
-``decision_bias``, ``d_score``, ...). Generic (spec-declared) ingestion may map any outcome
-column onto ``congruent`` or keep its own outcome names; the columns above are always present.
+``decision_bias``, ``d_score``, ...). Generic (spec-declared) ingestion keeps every source,
+path, parse and derived column after them (``source_file``: the file each row came from;
+``position``: an exploded element's index), may map any outcome column onto ``congruent`` or
+keep its own outcome names; the columns above are always present. ``biasstats spec`` prints
+what each canonical column means to the model and the report.
 """
 
 from __future__ import annotations
@@ -70,14 +73,19 @@ def conform(df: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
-def number_trials(df: pl.DataFrame) -> pl.DataFrame:
+def number_trials(df: pl.DataFrame, per_source_row: bool = False) -> pl.DataFrame:
     """Add ``trial`` (Int64): the row's 0-based position within its :data:`CELL_KEYS` cell
-    (the keys present; ``source_row`` when none is). A ``trial`` column already there is kept."""
-    if "trial" in df.columns:
+    (the keys present; ``source_row`` when none is). A ``trial`` column already there is kept.
+    ``per_source_row``: rows of one source row (an exploded list) share one trial number."""
+    columns = df.collect_schema().names()
+    if "trial" in columns:
         return df
-    keys = [k for k in CELL_KEYS if k in df.columns]
+    keys = [k for k in CELL_KEYS if k in columns]
     if not keys:
         return df.with_columns(pl.col("source_row").alias("trial"))
+    if per_source_row:
+        trial = pl.col("source_row").rank("dense").over(keys).cast(pl.Int64) - 1
+        return df.with_columns(trial.alias("trial"))
     return df.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over(keys).alias("trial"))
 
 

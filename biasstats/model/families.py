@@ -138,23 +138,21 @@ class Family:
 
     def check_response(self, y: np.ndarray, term: str, trials: np.ndarray | None = None) -> None:
         """Raise SpecError (naming the response term) if y cannot come from this family."""
-        bad = None
-        if self.response == "binary" and not np.isin(y, (0, 1)).all():
-            bad = "0/1 values"
-        elif self.response in ("count", "count_trials") and (
-            (y < 0).any() or (np.round(y) != y).any()
-        ):
-            bad = "non-negative integer counts"
-        elif self.response == "count_trials" and trials is not None and (
-            (trials < y).any() or (np.round(trials) != trials).any()
-        ):
+        bad, off = None, None
+        if self.response == "binary":
+            bad, off = "0/1 values", ~np.isin(y, (0, 1))
+        elif self.response in ("count", "count_trials"):
+            bad, off = "non-negative integer counts", (y < 0) | (np.round(y) != y)
+        if self.response == "count_trials" and trials is not None and not off.any():
             bad = "integer trials at least as large as the counts"
-        elif self.response == "positive" and (y <= 0).any():
-            bad = "positive values"
-        elif self.response == "unit" and ((y <= 0) | (y >= 1)).any():
-            bad = "values strictly between 0 and 1"
-        if bad:
-            raise SpecError(f"response '{term}' must hold {bad} for family '{self.name}'")
+            off = (trials < y) | (np.round(trials) != trials)
+        elif self.response == "positive":
+            bad, off = "positive values", y <= 0
+        elif self.response == "unit":
+            bad, off = "values strictly between 0 and 1", (y <= 0) | (y >= 1)
+        if off is not None and off.any():
+            raise SpecError(f"response '{term}' must hold {bad} for family '{self.name}' "
+                            f"({int(off.sum())} of {len(y)} rows do not)")
 
 
 def _mean_logistic(eta, aux):

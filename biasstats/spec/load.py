@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from biasstats.errors import SpecError
 from biasstats.spec.schema import AnalysisSpec
@@ -60,6 +60,20 @@ def _loc(loc: tuple) -> str:
     return f"[{table}] {key}" if key else f"[{table}]"
 
 
+def _model_at(loc: tuple) -> type[BaseModel]:
+    """The pydantic model a location inside the spec points at (tables nested in dicts, e.g.
+    ``[data.parse.answer]``, included)."""
+    model, parts = AnalysisSpec, list(loc)
+    while parts:
+        ann = model.model_fields[parts.pop(0)].annotation
+        args = [a for a in getattr(ann, "__args__", (ann,)) if a is not type(None)]
+        if getattr(ann, "__origin__", None) is dict:
+            ann, args = args[1], [args[1]]
+            parts = parts[1:]  # skip the user's key
+        model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), ann)
+    return model
+
+
 def describe_error(err: dict) -> str:
     """One line for one pydantic error of the analysis spec (its loc starts at the table)."""
     loc = tuple(err["loc"])
@@ -67,10 +81,7 @@ def describe_error(err: dict) -> str:
     where = _loc(loc)
     if kind == "extra_forbidden":
         parent = _loc(loc[:-1]) if len(loc) > 1 else "(top level)"
-        model = AnalysisSpec
-        for part in loc[:-1]:
-            model = model.model_fields[part].annotation
-            model = getattr(model, "__args__", (model,))[0]
+        model = _model_at(loc[:-1])
         allowed = ", ".join(model.model_fields)
         where_ = "at the top level" if parent == "(top level)" else f"in {parent}"
         return f"unknown key {loc[-1]!r} {where_} (expected one of: {allowed})"

@@ -7,15 +7,17 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     title = "..."
     description = "..."
 
-    [data]
-    source = "bai2024_gpt4o"   # a registered dataset name, or a file path (relative to this file)
+    [data]                     # `biasstats spec` lists every key (generated from this schema)
+    source = "bai2024_gpt4o"   # a registered dataset, or a path / glob / folder, or a list of them
     adapter = "bai2024_iat"    # how raw rows become judgements; default: the dataset's, else "tidy"
-    format = "csv"             # csv | jsonl | parquet; default from the extension (.gz allowed)
+    format = "csv"             # csv | tsv | jsonl | json | parquet | inspect_eval | lm_eval_samples
+    path_pattern = "{llm}/{test}.csv"   # columns from each file's path
+    explode = ["request.names"]         # list fields -> one row per element
     delimiter = ","            # csv only
     encoding = "utf-8"         # utf-8 | latin-1 | cp1252
     filters = ["variant != 'synonym'"]  # SQL expressions; rows failing one are kept as 'excluded'
     refusals = ["REFUSED"]     # outcome / response values that mean the model refused
-    refusal_pattern = "(?i)^i (can't|cannot)"   # regex on the response (raw) column
+    refusal_pattern = "(?i)^i (can't|cannot)"   # regex (Rust syntax) on the response (raw) column
     outcome = "congruent"      # the outcome column (after mapping); congruent must be 0/1
     missing_outcome = "unparseable"  # or "refused": how an empty/NaN outcome is classified
 
@@ -25,6 +27,11 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
 
     [data.derive]              # new columns as SQL expressions, computed before the filters
     variant = "concat(template, '-', language)"
+
+    [data.parse.answer]        # text -> a column: regex | first_mention | one_of
+    kind = "regex"
+    text = "completion"
+    pattern = "\\(([A-D])\\)"
 
     [model]                    # see biasstats.model
     formula = "congruent ~ 1 + (1|llm) + (1|category/stereotype) + (1|variant)"
@@ -72,6 +79,7 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -105,19 +113,136 @@ class AnalysisMeta(_Strict):
         return v
 
 
+PROTECTED_COLUMNS = ("source_row", "source_file", "status", "reason")  # never written by a spec
+DATA_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "inspect_eval", "lm_eval_samples")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is not a valid regex for the engine that runs it (polars, i.e. the
+    Rust ``regex`` crate), or None. One dialect validates and runs every pattern."""
+    import polars as pl
+
+    try:
+        pl.select(pl.lit("").str.contains(pattern))
+    except Exception as e:  # polars raises ComputeError with the regex crate's message
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip().startswith("error:")]
+        return lines[0].removeprefix("error:").strip() if lines else type(e).__name__
+    return None
+
+
+def regex_groups(pattern: str) -> int:
+    """Number of capture groups of a valid pattern (polars' regex engine)."""
+    import polars as pl
+
+    return len(pl.select(pl.lit("").str.extract_groups(pattern)).to_series().struct.fields)
+
+
+def _check_pattern(pattern: str) -> str:
+    why = regex_problem(pattern)
+    if why is not None:
+        raise ValueError(f"not a valid regex (Rust regex syntax, as polars runs it): {why}")
+    return pattern
+
+
+def _shown(v) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_shown(x) for x in v) + "]"
+    return f'"{v}"' if isinstance(v, str) else repr(v)
+
+
+class ParseRule(_Strict):
+    """``[data.parse.<column>]``: make ``<column>`` from text, without Python."""
+
+    kind: Literal["regex", "first_mention", "one_of"]
+    text: str
+    pattern: str | None = None
+    map: dict[str, str] = Field(default_factory=dict)
+    candidates: str | None = None
+    values: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> ParseRule:
+        need = {"regex": "pattern", "first_mention": "candidates", "one_of": "values"}[self.kind]
+        own = {"regex": {"pattern", "map"}, "first_mention": {"candidates"}, "one_of": {"values"}}
+        if not getattr(self, need):
+            raise ValueError(f'kind = "{self.kind}" needs {need}')
+        for key in ("pattern", "map", "candidates", "values"):
+            if key not in own[self.kind] and getattr(self, key):
+                raise ValueError(f'{key} does not apply to kind = "{self.kind}"')
+        if self.pattern is not None:
+            _check_pattern(self.pattern)
+            if regex_groups(self.pattern) < 1:
+                raise ValueError(f"pattern {self.pattern!r} needs a capture group, e.g. ([A-D])")
+        return self
+
+
 class DataSpec(_Strict):
-    source: str
+    source: str | list[str]
     adapter: str | None = None
-    format: Literal["csv", "jsonl", "parquet"] | None = None
+    format: Literal[DATA_FORMATS] | None = None  # type: ignore[valid-type]
+    path_pattern: str | None = None
     delimiter: str = ","
     encoding: Literal["utf-8", "latin-1", "cp1252"] = "utf-8"
+    rename: dict[str, str] = Field(default_factory=dict)
+    parse: dict[str, ParseRule] = Field(default_factory=dict)
+    explode: list[str] = Field(default_factory=list)
     columns: dict[str, str] = Field(default_factory=dict)
     derive: dict[str, str] = Field(default_factory=dict)
     filters: list[str] = Field(default_factory=list)
     refusals: list[str] = Field(default_factory=list)
     refusal_pattern: str | None = None
     outcome: str = "congruent"
+    outcome_type: Literal["number", "label"] | None = None
     missing_outcome: Literal["unparseable", "refused"] = "unparseable"
+    max_rows: int = Field(default=50_000_000, ge=1, le=1_000_000_000)
+    max_decompressed_bytes: int = Field(default=1 << 28, ge=1, le=1 << 40)
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _sources(cls, v):
+        items = [v] if isinstance(v, str) else v
+        if (
+            not isinstance(items, list)
+            or not items
+            or any(not isinstance(s, str) or not s.strip() for s in items)
+        ):
+            raise ValueError(
+                "expected a path, glob, folder or dataset name, or a list of them "
+                f"(got {_shown(v)})"
+            )
+        return v
+
+    @field_validator("path_pattern")
+    @classmethod
+    def _placeholders(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        names = _PLACEHOLDER.findall(v)
+        if not names:
+            raise ValueError('expected at least one {placeholder}, e.g. "{llm}/{test}.csv"')
+        for name in names:
+            if not name.isidentifier():
+                raise ValueError(f"placeholder {{{name}}} must be a plain name (letters, digits, _)")
+            if name in PROTECTED_COLUMNS:
+                raise ValueError(f"placeholder {{{name}}} is a reserved audit column")
+        if len(set(names)) != len(names):
+            raise ValueError("each placeholder may appear once")
+        return v
+
+    @field_validator("refusal_pattern")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        return v if v is None else _check_pattern(v)
+
+    @field_validator("derive", "parse", "rename")
+    @classmethod
+    def _no_audit_targets(cls, v: dict, info) -> dict:
+        targets = v.values() if info.field_name == "rename" else v.keys()
+        for name in targets:
+            if name in PROTECTED_COLUMNS:
+                raise ValueError(f"cannot write the audit column {name!r}")
+        return v
 
     @field_validator("delimiter")
     @classmethod

@@ -1,0 +1,210 @@
+"""``biasstats spec``: the spec reference, generated from the pydantic schema.
+
+Every table and key is listed with its type and default read from
+:class:`~biasstats.spec.schema.AnalysisSpec` (so the reference cannot drift from what the
+loader accepts) and a one-line meaning from :data:`MEANINGS` (a test checks every schema key
+has one and no meaning names a key the schema lacks). Then the families, the canonical
+columns (what each means to the model and report) and the ingest order of operations.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from biasstats.spec.schema import AnalysisSpec
+
+MEANINGS: dict[str, str] = {
+    "analysis": "optional: names the analysis",
+    "analysis.name": "report folder name (letters, digits, - or _); default: the spec file name",
+    "analysis.title": "title shown on the report",
+    "analysis.description": "free text shown on the report",
+    "data": "the data to analyse (give [data] or [simulate], not both)",
+    "data.source": "registered dataset name, or file path / glob (** allowed) / folder, or a "
+                   "list of those; relative to the spec's folder",
+    "data.adapter": "how raw rows become judgements: tidy (default), a built-in adapter, "
+                    "\"package.module:function\" or an entry point in 'biasstats.adapters'",
+    "data.format": "file format; default from the extension (.gz / .zst allowed)",
+    "data.path_pattern": "placeholders matched against each file's path below the source's "
+                         "fixed prefix become columns, e.g. \"{llm}/{test}.csv\"",
+    "data.delimiter": "CSV field separator (one character); .tsv files use a tab",
+    "data.encoding": "text encoding of CSV / JSON files",
+    "data.rename": "source column = new name, applied when each file is read",
+    "data.parse": "one rule per parsed column: makes <column> from text, without Python",
+    "data.parse.<column>.kind": "regex: first capture group (then map); first_mention: rank of "
+                                "each candidate by first mention; one_of: text must be a value",
+    "data.parse.<column>.text": "column or nested path holding the text (a list of texts gives a "
+                                "list aligned with it)",
+    "data.parse.<column>.pattern": "regex with a capture group (Rust regex syntax)",
+    "data.parse.<column>.map": "captured text = label; text not in the map is unparseable",
+    "data.parse.<column>.candidates": "list column of names, ranked 1 = mentioned first; never "
+                                      "mentioned ones after, in list order",
+    "data.parse.<column>.values": "allowed answers, compared after trimming and case-folding",
+    "data.explode": "list fields turned into one row per element (zipped; position in 'position')",
+    "data.columns": "canonical name = source column or nested path (copied; the source column "
+                    "stays usable)",
+    "data.derive": "new column = SQL expression (polars SQL), computed after the mapping",
+    "data.filters": "SQL yes/no expressions; ok rows failing one are kept as 'excluded'",
+    "data.refusals": "outcome / raw values that mean the model refused",
+    "data.refusal_pattern": "regex (Rust syntax) on the raw text / a parse rule's text: refused",
+    "data.outcome": "the outcome column (after mapping, derive); congruent must be 0/1",
+    "data.outcome_type": "number or label; default: label for a regex / one_of parse output, "
+                         "else number",
+    "data.missing_outcome": "status of a row whose outcome is empty or NaN",
+    "data.max_rows": "stop with an error when the source passes this many rows (at most 1e9)",
+    "data.max_decompressed_bytes": "stop with an error when a .gz / .zst file expands past this",
+    "simulate": "simulated data with known truth instead of [data]",
+    "simulate.preset": "the simulated study design",
+    "simulate.seed": "random seed (same seed, same data)",
+    "simulate.trials": "trials per cell",
+    "simulate.variants": "prompt variants simulated",
+    "simulate.variant_sd": "SD of the variant effects (logit scale)",
+    "simulate.refusal_rate": "share of refused trials",
+    "simulate.llms": "the LLMs simulated; default: the preset's",
+    "model": "the hierarchical model",
+    "model.formula": "R-style formula, e.g. congruent ~ 1 + (1|llm) + (1|category/stereotype)",
+    "model.family": "response family (see the list below)",
+    "model.unit": "what one observation is: a judgement, or a trial (k | trials(n) counts)",
+    "model.priors": "prior key = \"Dist(args)\": Intercept, b, b_<column>, sd, sd_<group>, "
+                    "sd_<group>__<coef>, cor, cor_<group>, sigma, nu, alpha, phi, cutpoints",
+    "model.centered": "grouping = true / false forces a centred / non-centred term "
+                      "(e.g. llm = true, \"category:stereotype\" = false); default: automatic",
+    "fit": "sampler settings",
+    "fit.chains": "number of chains",
+    "fit.tune": "warm-up draws per chain",
+    "fit.draws": "kept draws per chain",
+    "fit.seed": "random seed (same seed, same draws)",
+    "fit.sampler": "nutpie or pymc",
+    "fit.target_accept": "NUTS target acceptance; default: 0.9 / 0.95 / 0.99 by funnel risk",
+    "fit.adaptation": "nutpie mass matrix adaptation",
+    "effects": "how effect sizes are summarised",
+    "effects.hdi_prob": "probability mass of the credible intervals",
+    "effects.rope": "half-width of 'practically unbiased' on the bias scale (-1 ... +1)",
+    "checks": "convergence gate and model checks",
+    "checks.rhat_max": "largest R-hat that passes",
+    "checks.ess_bulk_min": "smallest bulk effective sample size that passes",
+    "checks.ess_tail_min": "smallest tail effective sample size that passes",
+    "checks.divergences_max": "most divergent transitions that pass",
+    "checks.bfmi_min": "smallest E-BFMI that passes",
+    "checks.allow_failure": "report a failing fit (red banner) without failing the run",
+    "checks.loo": "PSIS-LOO with Pareto k",
+    "checks.loo_pit": "LOO-PIT calibration plot (needs loo)",
+    "checks.prior_predictive": "prior predictive check: rates the priors alone imply",
+    "checks.alternatives": "formulas compared with the main one by PSIS-LOO",
+}
+
+# The canonical columns every ingest produces, and what each means downstream.
+CANONICAL_MEANINGS: dict[str, str] = {
+    "source_row": "0-based row of the source (running across files): the audit trail",
+    "source_file": "the file a row came from (path relative to the spec's folder)",
+    "llm": "the language model; a grouping the report compares",
+    "category": "social category (race, gender, ...); grouping, with stereotype nested in it",
+    "stereotype": "stereotype / test within the category",
+    "variant": "prompt variant; a nuisance grouping",
+    "trial": "trial id within (llm, stereotype, variant); whole numbers; judgements of one "
+             "trial (exploded rows) share it; unit = \"trial\" groups by source row",
+    "item": "the judged item (word, candidate, question); one trial may judge several",
+    "congruent": "default outcome: 1 = stereotype-congruent, 0 = not; bias = 2 P(congruent) - 1",
+    "status": "ok | refused | unparseable | excluded; only ok rows reach the model",
+    "reason": "why a row is not ok (counted in the ledger)",
+    "raw": "the raw response text kept for audit; refusal_pattern runs on it",
+}
+
+ORDER = ("read (files stacked, columns unioned, rename, path_pattern columns) -> "
+         "[data.parse] rules -> explode -> [data.columns] -> [data.derive] -> filters")
+
+
+def _type(ann) -> str:
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_type(a) for a in args if a is not type(None)]
+        return " or ".join(parts)
+    if origin is typing.Literal:
+        return " | ".join(f'"{a}"' for a in args)
+    if origin is list:
+        return f"list of {_type(args[0])}s"
+    if origin is dict:
+        return f"table of {_type(args[1])}s" if not _is_model(args[1]) else "tables"
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(ann, str(ann))
+
+
+def _is_model(ann) -> bool:
+    return isinstance(ann, type) and issubclass(ann, BaseModel)
+
+
+def _model_of(ann):
+    """The pydantic model inside an annotation (``X | None``, ``dict[str, X]``), or None."""
+    for a in (ann, *typing.get_args(ann)):
+        if _is_model(a):
+            return a
+    return None
+
+
+def _default(field) -> str:
+    if field.is_required():
+        return "required"
+    if field.default_factory is not None:
+        v = field.default_factory()
+        return "none" if v in ({}, []) else repr(v) if not isinstance(v, BaseModel) else "-"
+    v = field.default
+    if v is None or v is PydanticUndefined:
+        return "none"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f'"{v}"' if isinstance(v, str) else repr(v)
+
+
+def schema_keys(model: type[BaseModel] = AnalysisSpec, prefix: str = "") -> list[str]:
+    """Every table and key the schema accepts, dotted (``data.parse.<column>.kind``)."""
+    out = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        out.append(key)
+        sub = _model_of(field.annotation)
+        if sub is not None:
+            dict_of = typing.get_origin(field.annotation) is dict
+            out += schema_keys(sub, f"{key}.<column>." if dict_of else f"{key}.")
+    return out
+
+
+def _rows(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
+    tables = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        sub = _model_of(field.annotation)
+        if sub is not None:
+            tables.append((key, field, sub))
+            continue
+        default = _default(field)
+        shown = "(required)" if default == "required" else f"(default: {default})"
+        lines.append(f"  {name} = {_type(field.annotation)}   {shown}")
+        lines.append(f"      {MEANINGS.get(key, '')}")
+    for key, field, sub in tables:
+        dict_of = typing.get_origin(field.annotation) is dict
+        title = f"{key}.<column>" if dict_of else key
+        lines.append("")
+        lines.append(f"[{title}]  {MEANINGS.get(key, '')}")
+        _rows(sub, f"{title}.", lines)
+
+
+def render() -> str:
+    """The whole reference as plain text."""
+    from biasstats.model.families import _ALIASES, FAMILIES
+
+    lines = ["biasstats analysis spec (TOML): every table and key, its type, default and meaning"]
+    _rows(AnalysisSpec, "", lines)
+    lines += ["", "families ([model] family):"]
+    for f in FAMILIES.values():
+        aliases = [a for a, t in _ALIASES.items() if t == f.name]
+        also = f" (also: {', '.join(aliases)})" if aliases else ""
+        lines.append(f"  {f.name:<20}link {f.link:<18}response {f.response}{also}")
+    lines += ["", "canonical columns (the ingested table; [data.columns] maps onto them):"]
+    lines += [f"  {k:<12}{v}" for k, v in CANONICAL_MEANINGS.items()]
+    lines += ["  (any other source, path, parse or derived column is kept and usable in "
+              "derive, filters and formulas)", "", f"ingest order: {ORDER}",
+              "regex dialect: Rust regex (as polars runs it), for refusal_pattern and parse "
+              "rules alike; no look-around or back-references"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,248 @@
+"""Each ingest bug of issue 10 as an exact one-line message: exit 2, no traceback, nothing
+written (and the new keys' validation)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from biasstats.cli import main
+
+
+def setup(tmp_path: Path, spec: str, files: dict[str, str | bytes]) -> Path:
+    for name, content in files.items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    s = tmp_path / "s.toml"
+    s.write_text(spec)
+    return s
+
+
+def error_of(tmp_path: Path, capsys, spec: Path) -> str:
+    out_dir = tmp_path / "out"
+    rc = main(["ingest", str(spec), "--out", str(out_dir)])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert "Traceback" not in out + err and err.count("\n") == 1
+    assert not out_dir.exists()  # nothing half-written
+    return err.removeprefix("error: ").rstrip("\n").replace(str(tmp_path), "<d>")
+
+
+CASES = {
+    "glob matching nothing": (
+        '[data]\nsource = "runs/*/*.csv"\n', {},
+        '<d>/s.toml: [data] source = "runs/*/*.csv": no file matches (searched \'*/*.csv\' in <d>/runs)',
+    ),
+    "folder without data files": (
+        '[data]\nsource = "runs"\n', {"runs/readme.txt": "x"},
+        '<d>/s.toml: [data] source = "runs": the folder <d>/runs holds no data files (expected .csv, '
+        ".tsv, .jsonl, .json, .parquet or .eval, optionally .gz or .zst)",
+    ),
+    "a list with a missing file": (
+        '[data]\nsource = ["d.csv", "e.csv"]\n', {"d.csv": "congruent\n1\n"},
+        '<d>/s.toml: [data] source = "e.csv": file not found (<d>/e.csv)',
+    ),
+    "a list with a number": (
+        '[data]\nsource = ["d.csv", 3]\n', {},
+        '<d>/s.toml: [data] source: expected a path, glob, folder or dataset name, or a list of '
+        'them (got ["d.csv", 3])',
+    ),
+    "a file that does not match path_pattern": (
+        '[data]\nsource = "runs/**/*.csv"\npath_pattern = "{llm}/{test}.csv"\n',
+        {"runs/a/x.csv": "congruent\n1\n", "runs/c/sub/z.csv": "congruent\n1\n"},
+        '<d>/runs/c/sub/z.csv: path does not match [data] path_pattern = "{llm}/{test}.csv" '
+        "(its path below <d>/runs is 'c/sub/z.csv')",
+    ),
+    "a path column clashing with a file column": (
+        '[data]\nsource = "runs/*.csv"\npath_pattern = "{llm}.csv"\n', {"runs/a.csv": "congruent,llm\n1,x\n"},
+        "<d>/runs/a.csv: column 'llm' clashes with a path_pattern placeholder of the same name "
+        "(rename it with [data] rename)",
+    ),
+    "trial mapped to a text column": (
+        '[data]\nsource = "d.csv"\n[data.columns]\ncongruent = "answer"\ntrial = "t"\n',
+        {"d.csv": "t,answer\n1,1\nx7,0\nq,1\n"},
+        '<d>/s.toml: [data.columns] trial = "t": expected whole numbers, found \'x7\' (d.csv, source '
+        "row 1; 2 rows in all)",
+    ),
+    "refusal_pattern valid in Python re but not in the engine that runs it": (
+        '[data]\nsource = "d.csv"\nrefusal_pattern = "^(?!As an AI)"\n', {"d.csv": "congruent\n1\n"},
+        "<d>/s.toml: [data] refusal_pattern: not a valid regex (Rust regex syntax, as polars runs "
+        "it): look-around, including look-ahead and look-behind, is not supported",
+    ),
+    "duplicate header names": (
+        '[data]\nsource = "d.csv"\n', {"d.csv": "congruent,model,model\n1,a,b\n"},
+        "<d>/d.csv: column name 'model' appears twice in the header (expected unique column names)",
+    ),
+    "a filter that is not yes/no": (
+        '[data]\nsource = "d.csv"\nfilters = ["temp + 1"]\n', {"d.csv": "congruent,temp\n1,0\n"},
+        "<d>/s.toml: [data] filters[0] 'temp + 1' is not a yes/no expression (it gives Int64 "
+        "values; write a comparison, e.g. 'temp = 0')",
+    ),
+    "derive writing an audit column": (
+        '[data]\nsource = "d.csv"\n[data.derive]\nsource_row = "temp"\n', {"d.csv": "congruent,temp\n1,0\n"},
+        "<d>/s.toml: [data] derive: cannot write the audit column 'source_row'",
+    ),
+    "a canonical name the data already has": (
+        '[data]\nsource = "d.csv"\n[data.columns]\nllm = "model"\n', {"d.csv": "congruent,model,llm\n1,a,b\n"},
+        '<d>/s.toml: [data.columns] llm = "model": the data already has a column \'llm\'; map llm = '
+        '"llm" or rename one of them with [data.rename]',
+    ),
+    "a source column named status": (
+        '[data]\nsource = "d.csv"\n', {"d.csv": "congruent,status\n1,done\n"},
+        "<d>/d.csv: column 'status' clashes with the reserved column 'status' (each row's "
+        'ingest status); rename it with [data.rename] status = "..."',
+    ),
+    "JSONL list values in a text column": (
+        '[data]\nsource = "d.jsonl"\n[data.columns]\nraw = "completion"\n',
+        {"d.jsonl": '{"congruent": 1, "completion": ["a", "b"]}\n'},
+        '<d>/s.toml: [data.columns] raw = "completion": the column holds lists, not single values; '
+        'explode it ([data] explode = ["completion"]) or pick a part (e.g. completion[0])',
+    ),
+    "a compressed file expanding past the limit": (
+        '[data]\nsource = "d.csv.gz"\nmax_decompressed_bytes = 100000\n',
+        {"d.csv.gz": gzip.compress(b"congruent\n" + b"1\n" * 1_000_000)},
+        "<d>/d.csv.gz: expands to more than 100,000 bytes when decompressed ([data] "
+        "max_decompressed_bytes); raise the limit if the file is genuine",
+    ),
+    "more rows than max_rows": (
+        '[data]\nsource = "*.csv"\nmax_rows = 3\n', {"a.csv": "congruent\n1\n1\n", "b.csv": "congruent\n1\n1\n"},
+        "<d>/b.csv: the source passes 3 rows at this file ([data] max_rows); raise the limit if "
+        "this is expected",
+    ),
+    "max_rows above the stated maximum": (
+        '[data]\nsource = "d.csv"\nmax_rows = 2000000000\n', {},
+        "<d>/s.toml: [data] max_rows: Input should be less than or equal to 1000000000",
+    ),
+    "a regex rule without a pattern": (
+        '[data]\nsource = "d.csv"\n[data.parse.x]\nkind = "regex"\ntext = "r"\n', {},
+        '<d>/s.toml: [data] parse.x: kind = "regex" needs pattern',
+    ),
+    "a regex rule without a capture group": (
+        '[data]\nsource = "d.csv"\n[data.parse.x]\nkind = "regex"\ntext = "r"\npattern = "[A-D]"\n', {},
+        "<d>/s.toml: [data] parse.x: pattern '[A-D]' needs a capture group, e.g. ([A-D])",
+    ),
+    "a typo in a parse rule": (
+        '[data]\nsource = "d.csv"\n[data.parse.x]\nkind = "regex"\ntext = "r"\npatern = "([A-D])"\n', {},
+        "<d>/s.toml: unknown key 'patern' in [data] parse.x (expected one of: kind, text, pattern, "
+        "map, candidates, values)",
+    ),
+    "a key of another kind of rule": (
+        '[data]\nsource = "d.csv"\n[data.parse.x]\nkind = "one_of"\ntext = "r"\nvalues = ["a"]\n'
+        'pattern = "([A-D])"\n', {},
+        '<d>/s.toml: [data] parse.x: pattern does not apply to kind = "one_of"',
+    ),
+    "a parse output named like a source column": (
+        '[data]\nsource = "d.csv"\n[data.parse.r]\nkind = "one_of"\ntext = "r"\nvalues = ["a"]\n',
+        {"d.csv": "congruent,r\n1,a\n"},
+        "<d>/s.toml: [data.parse.r]: the data already has a column 'r' (name the parsed column "
+        "differently)",
+    ),
+    "exploded lists of unequal length": (
+        '[data]\nsource = "d.json"\nexplode = ["a", "b"]\n', {"d.json": '[{"congruent": 1, "a": [1, 2], "b": [1]}]'},
+        "<d>/s.toml: [data] explode: lists of unequal length in source row 0 (a has 2, b has 1); "
+        "lists exploded together must match",
+    ),
+    "explode of a field that is not a list": (
+        '[data]\nsource = "d.json"\nexplode = ["congruent"]\n', {"d.json": '[{"congruent": 1}]'},
+        '<d>/s.toml: [data] explode[0] "congruent": expected a list, got Int64',
+    ),
+    "a misspelt nested field": (
+        '[data]\nsource = "d.json"\n[data.columns]\nraw = "response.choices[0].mesage.content"\n',
+        {"d.json": '[{"congruent": 1, "response": {"choices": [{"message": {"content": "x"}}]}}]'},
+        '<d>/s.toml: [data.columns] raw = "response.choices[0].mesage.content": no field \'mesage\' '
+        "in 'response.choices[0]' (fields: message)",
+    ),
+    "a ragged CSV line in one of several files": (
+        '[data]\nsource = "*.csv"\n', {"a.csv": "congruent,b\n1,2\n", "b.csv": "congruent,b\n1,2\n1,2,3\n"},
+        "<d>/b.csv: cannot parse as CSV with delimiter ',' (found more fields than defined in 'Schema')",
+    ),
+    "a derive that fails on the data": (
+        '[data]\nsource = "d.csv"\n[data.derive]\nz = "cast(b as int)"\n', {"d.csv": "congruent,b\n1,2\n1,x\n"},
+        "<d>/s.toml: [data] the source could not be read and shaped as declared (conversion from "
+        "`str` to `i32` failed in column 'b' for 1 out of 2 values: [\"x\"])",
+    ),
+    "a reserved path_pattern placeholder": (
+        '[data]\nsource = "d.csv"\npath_pattern = "{status}.csv"\n', {},
+        "<d>/s.toml: [data] path_pattern: placeholder {status} is a reserved audit column",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_one_line_error(tmp_path, capsys, case):
+    spec, files, expected = CASES[case]
+    assert error_of(tmp_path, capsys, setup(tmp_path, spec, files)) == expected
+
+
+def test_a_folder_source_is_read_not_file_not_found(tmp_path, capsys):
+    s = setup(tmp_path, '[data]\nsource = "runs"\n',
+              {"runs/a.csv": "congruent\n1\n", "runs/b/c.csv": "congruent\n0\n", "runs/.hidden.csv": "x"})
+    assert main(["ingest", str(s), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "rows per file (2 files):" in out
+    assert "            1  runs/a.csv\n            1  runs/b/c.csv\n" in out
+
+
+def test_family_support_error_counts_the_offending_rows():
+    import numpy as np
+
+    from biasstats.errors import SpecError
+    from biasstats.model.families import get_family
+
+    y = np.array([1.0, 2.5, 0.0, -1.0, 3.0])
+    with pytest.raises(SpecError) as e:
+        get_family("lognormal").check_response(y, "rt")
+    assert str(e.value) == "response 'rt' must hold positive values for family 'lognormal' (2 of 5 rows do not)"
+
+
+ADAPTER_CODE = '''
+import polars as pl
+
+def not_a_frame(raw):
+    return raw.to_dicts()
+
+def drops_source_row(raw):
+    return raw.drop("source_row")
+
+def first_only(raw):
+    return raw.head(1).with_columns(pl.lit(1).alias("congruent"))
+'''
+
+
+@pytest.mark.parametrize("fn,expected", [
+    ("not_a_frame", 'adapter = "badadapt:not_a_frame": returned list, expected a polars DataFrame'),
+    ("drops_source_row", 'adapter = "badadapt:drops_source_row": returned no \'source_row\' column '
+                         "(keep it from the input)"),
+    ("missing", 'adapter = "badadapt:missing": module \'badadapt\' has no \'missing\''),
+])
+def test_user_adapter_errors(tmp_path, capsys, monkeypatch, fn, expected):
+    (tmp_path / "badadapt.py").write_text(ADAPTER_CODE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    s = setup(tmp_path, f'[data]\nsource = "d.csv"\nadapter = "badadapt:{fn}"\n', {"d.csv": "x\n1\n2\n"})
+    assert error_of(tmp_path, capsys, s) == f"<d>/s.toml: [data] {expected}"
+
+
+def test_user_adapter_from_an_entry_point_and_rows_it_drops_are_counted(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    from biasstats.ingest import ingest
+
+    (tmp_path / "badadapt.py").write_text(ADAPTER_CODE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = importlib.metadata.EntryPoint("firstonly", "badadapt:first_only", "biasstats.adapters")
+    real = importlib.metadata.entry_points
+
+    def fake(**kw):
+        if kw.get("group") == "biasstats.adapters":
+            return importlib.metadata.EntryPoints([ep]).select(**kw)
+        return real(**kw)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
+    s = setup(tmp_path, '[data]\nsource = "d.csv"\nadapter = "firstonly"\n', {"d.csv": "x\n1\n2\n3\n"})
+    res = ingest(s)
+    assert res.ledger.rows_read == 3
+    assert res.ledger.rows.by_status == {"ok": 1, "refused": 0, "unparseable": 0, "excluded": 2}
+    assert res.ledger.rows.by_reason == {"excluded: adapter returned no row for it": 2}
