@@ -62,7 +62,16 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
         return table.filter(pl.col("status") == "ok")
     base = table.filter(pl.col("status") != "excluded")
     ok = pl.col("status") == "ok"
-    own = [c for c in base.columns if c not in JUDGEMENT_COLUMNS and c != "source_row"]
+    # a trial's own columns: every column constant within its source row (judgement-level
+    # columns such as a Bai table's valence or word vary within a trial and are summarised
+    # as k and n; a user's tidy column named "group" or "item" is the trial's own and kept)
+    cand = [c for c in base.columns if c in JUDGEMENT_COLUMNS]
+    varying = set()
+    if cand:
+        counts = base.group_by("source_row").agg(pl.col(c).n_unique() for c in cand)
+        varying = {c for c in cand if counts[c].max() > 1}
+    varying |= {"congruent", "status", "reason"}  # summarised as k, n (or per judgement)
+    own = [c for c in base.columns if c not in varying and c != "source_row"]
     aggs = [pl.col(c).first() for c in own]
     if "congruent" in base.columns:
         aggs += [pl.col("congruent").filter(ok).sum().cast(pl.Int64).alias("k"),
