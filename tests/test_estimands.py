@@ -23,7 +23,7 @@ from biasstats.effects.estimands import (
 from biasstats.errors import SpecError
 from biasstats.simulate import designs
 
-FAST = dict(chains=2, tune=500, draws=500, seed=3, progress=False)
+FAST = dict(chains=2, tune=300, draws=300, seed=3, progress=False)
 
 
 def _get(table: pl.DataFrame, term: str, level: str, scale: str) -> dict:
