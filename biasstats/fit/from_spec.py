@@ -6,6 +6,12 @@ the versions of biasstats and its inference stack, and a digest of the source of
 that turn data into draws (``model/``, ``fit/``; an edited centring rule or likelihood is a
 different model even under the same version number): the same key means the same numbers,
 so a cached posterior (``posterior.nc``) is reused; anything changed means a refit.
+
+The cache is one atomic unit: the key (and the payload it hashes) is stored in the NetCDF
+file's own root attributes, and the file is written to a temporary name and renamed into
+place, so a posterior and its key can never disagree. Before reuse the file is opened and
+verified (same key, a posterior group of the expected chains x draws); anything else — a
+missing or unreadable file, another key, a truncated posterior — means a refit.
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ from pathlib import Path
 import polars as pl
 
 from biasstats.errors import SpecError
-from biasstats.io import write_text_atomic
 from biasstats.spec import Spec
 
 POSTERIOR_FILE = "posterior.nc"
-KEY_FILE = "fit_key.json"
+KEY_ATTR = "biasstats_fit_key"            # root attribute of posterior.nc: the cache key
+PAYLOAD_ATTR = "biasstats_fit_key_payload"  # what the key hashes (JSON, for humans)
+TIMINGS_ATTR = "biasstats_timings"
 _VERSIONED = ("biasstats", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-stats", "numpy")
 
 
@@ -105,7 +112,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
 
     With ``out_dir``, the posterior is written there (atomically) and reused when the cache
     key matches."""
-    from biasstats.fit import Fit, fit_prepared
+    from biasstats.fit import fit_prepared
     from biasstats.model.build import prepare
 
     if spec.model is None:
@@ -115,21 +122,45 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
     prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered))
     key, payload = _key(spec, prepared)
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None and not refit and (out / KEY_FILE).is_file() and (out / POSTERIOR_FILE).is_file():
-        stored = json.loads((out / KEY_FILE).read_text())
-        if stored.get("key") == key:
-            import xarray as xr
-
-            tree = xr.open_datatree(out / POSTERIOR_FILE).load()
-            cached = Fit(idata=tree, spec=prepared, timings=stored.get("timings", {}),
-                         settings=json.loads(tree.attrs.get("biasstats_settings", "{}")),
-                         ledger=ledger)
+    if out is not None and not refit:
+        cached = _load_cached(out / POSTERIOR_FILE, key, f, prepared, ledger)
+        if cached is not None:
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
     result = fit_prepared(prepared, f, progress)
     result.ledger = ledger
     path = None
     if out is not None:
+        # the key travels inside the one file that is renamed into place: never apart
+        result.idata.attrs = {**result.idata.attrs, KEY_ATTR: key,
+                              PAYLOAD_ATTR: json.dumps(payload, sort_keys=True, default=str),
+                              TIMINGS_ATTR: json.dumps(result.timings, default=str)}
         path = result.to_netcdf(out / POSTERIOR_FILE)
-        write_text_atomic(out / KEY_FILE, json.dumps(
-            {"key": key, **payload, "timings": result.timings}, indent=2, default=str) + "\n")
     return FitOutcome(result, False, key, path)
+
+
+def _load_cached(path: Path, key: str, settings, prepared, ledger):
+    """The cached Fit at ``path`` if it is readable, carries ``key`` and holds a complete
+    posterior (settings.chains x settings.draws); None (refit) otherwise."""
+    if not path.is_file():
+        return None
+    import xarray as xr
+
+    from biasstats.fit import Fit
+
+    try:
+        tree = xr.open_datatree(path)
+    except Exception:  # unreadable or truncated: not a cache entry, refit over it
+        return None
+    try:
+        if tree.attrs.get(KEY_ATTR) != key or "posterior" not in tree.children:
+            return None
+        sizes = tree["posterior"].sizes
+        if (sizes.get("chain"), sizes.get("draw")) != (settings.chains, settings.draws):
+            return None
+        tree = tree.load()
+    except Exception:
+        return None
+    finally:
+        tree.close()
+    return Fit(idata=tree, spec=prepared, timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")),
+               settings=json.loads(tree.attrs.get("biasstats_settings", "{}")), ledger=ledger)
