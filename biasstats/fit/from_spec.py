@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import polars as pl
 
-from biasstats.errors import SpecError
+from biasstats.errors import BiasstatsError, DataError, SpecError
 from biasstats.spec import Spec
 
 POSTERIOR_FILE = "posterior.nc"
@@ -86,6 +88,50 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     return trials
 
 
+def _spec_key(message: str) -> str:
+    """The spec key a fit-stage error message is about."""
+    if message.startswith(("prior", "unknown prior key")):
+        return "[model.priors]"
+    if message.startswith("centered"):
+        return "[model.centered]"
+    if message.startswith(("unknown family", "family ")):
+        return "[model] family"
+    return "[model] formula"
+
+
+@contextmanager
+def _named(spec: Spec):
+    """Fit-stage user errors name the spec file and the key: ``<spec>: [model] formula: ...``."""
+    try:
+        yield
+    except BiasstatsError as e:
+        msg = str(e)
+        if msg.startswith(str(spec.path)):
+            raise
+        where = "" if msg.startswith("[") else f"{_spec_key(msg)}: "
+        raise type(e)(f"{spec.path}: {where}{msg}") from None
+
+
+_NAME = re.compile(r"`([^`]+)`|([A-Za-z_][A-Za-z0-9_.]*)")
+
+
+def check_finite(spec: Spec, data: pl.DataFrame, ledger=None) -> None:
+    """Every float column the formula names holds finite numbers (NaN counts as missing):
+    else a one-line DataError naming the data, the column and how many rows are infinite."""
+    named = {a or b for a, b in _NAME.findall(spec.model.formula)}
+    for col in data.columns:
+        if col not in named or not data[col].dtype.is_float():
+            continue
+        bad = int(data[col].is_infinite().sum())
+        if bad:
+            source = getattr(ledger, "source", None) or (
+                spec.data.source if spec.data is not None else "the simulated data")
+            raise DataError(
+                f"{spec.path}: [model] formula uses column '{col}', which holds {bad} infinite "
+                f"value{'s' if bad > 1 else ''} (of {data.height} rows) in {source}; expected "
+                "finite numbers (fix the data or drop those rows with [data] filters)")
+
+
 @dataclass(frozen=True)
 class FitOutcome:
     fit: object
@@ -119,14 +165,17 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         raise SpecError(f"{spec.path}: no [model] table: nothing to fit")
     m, f = spec.model, spec.fit
     data = model_data(spec, table)
-    prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered))
+    check_finite(spec, data, ledger)
+    with _named(spec):
+        prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered))
     key, payload = _key(spec, prepared)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and not refit:
         cached = _load_cached(out / POSTERIOR_FILE, key, f, prepared, ledger)
         if cached is not None:
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
-    result = fit_prepared(prepared, f, progress)
+    with _named(spec):
+        result = fit_prepared(prepared, f, progress)
     result.ledger = ledger
     path = None
     if out is not None:

@@ -22,7 +22,7 @@ import matplotlib as mpl
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from biasstats.io import atomic_path
+from biasstats.io import atomic_path, make_folder
 
 SINGLE_COLUMN = 3.5  # inches (89 mm)
 DOUBLE_COLUMN = 7.1  # inches (180 mm)
@@ -181,8 +181,7 @@ def save_figure(
     Vertical white space is trimmed (tight bounding box) while the width stays the figure's
     own, so journal widths are exact. The same figure gives byte-identical PDF and SVG files.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder)
     out: dict[str, Path] = {}
     with paper_style():
         # Lay the figure out once, then freeze it: every format gets the same geometry, and
