@@ -124,6 +124,9 @@ def rc_params() -> dict:
         "lines.markersize": 3.5,
         "patch.linewidth": 0.6,
         "axes.unicode_minus": True,
+        # level names are data: "$5 and $10" or "gpt-$\\foo{$" must print literally, never
+        # as mathtext (a figure that needs math passes parse_math=True to that one text)
+        "text.parse_math": False,
         "image.cmap": DIVERGING_CMAP,
         "svg.fonttype": "none",
         "svg.hashsalt": SVG_HASH_SALT,

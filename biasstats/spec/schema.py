@@ -167,7 +167,7 @@ class SimulateSpec(_Strict):
 
     @model_validator(mode="after")
     def _size(self) -> SimulateSpec:
-        from biasstats.simulate.bai_study import N_NEG, N_POS, N_STEREOTYPES, N_LLMS
+        from biasstats.simulate.bai_study import N_LLMS, N_NEG, N_POS, N_STEREOTYPES
 
         llms = N_LLMS if self.llms is None else len(self.llms)
         rows = llms * N_STEREOTYPES * len(self.variants) * self.trials * (N_POS + N_NEG)
@@ -186,6 +186,33 @@ class ModelSpec(_Strict):
     unit: Literal["judgement", "trial"] = "judgement"  # what one observation is
     priors: dict[str, str] = Field(default_factory=dict)
     centered: dict[str, bool] = Field(default_factory=dict)
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, v: str) -> str:
+        from biasstats.errors import SpecError
+        from biasstats.model.families import get_family
+
+        try:
+            get_family(v)
+        except SpecError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("priors")
+    @classmethod
+    def _parsable_priors(cls, v: dict[str, str]) -> dict[str, str]:
+        """Each prior is parsed (never evaluated) and its parameters checked when the spec is
+        read, so a bad one is reported against its key before any data is touched."""
+        from biasstats.errors import SpecError
+        from biasstats.model.priors import parse_prior
+
+        for key, text in v.items():
+            try:
+                parse_prior(text, key)
+            except SpecError as e:
+                raise ValueError(str(e)) from None
+        return v
 
 
 class FitSpec(_Strict):
