@@ -109,7 +109,7 @@ def _named(spec: Spec):
         if msg.startswith(str(spec.path)):
             raise
         where = "" if msg.startswith("[") else f"{_spec_key(msg)}: "
-        raise type(e)(f"{spec.path}: {where}{msg}") from None
+        raise type(e)(f"{spec.path}: {where}{msg.removeprefix('centered: ')}") from None
 
 
 _NAME = re.compile(r"`([^`]+)`|([A-Za-z_][A-Za-z0-9_.]*)")

@@ -85,6 +85,10 @@ def describe_error(err: dict) -> str:
     if kind in _BOUND:
         limit = (err.get("ctx") or {}).get(_BOUND[kind][1])
         return f"{where}: expected {_BOUND[kind][0]} {limit}, got {_toml_repr(got)}"
+    if kind == "too_short":
+        n = (err.get("ctx") or {}).get("min_length")
+        return f"{where}: expected at least {n} item{'s' if n != 1 else ''}, got none" if not \
+            got else f"{where}: expected at least {n} items, got {len(got)}"
     if kind == "finite_number":
         return f"{where}: expected a finite number, got {_toml_repr(got)}"
     if kind == "literal_error":

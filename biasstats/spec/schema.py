@@ -222,7 +222,7 @@ class FitSpec(_Strict):
     seed: int = Field(default=20240204, ge=0, le=MAX_SEED)
     sampler: Literal["nutpie", "pymc"] = "nutpie"
     # None (omitted): chosen from the model's geometry (fit.sample.auto_target_accept)
-    target_accept: float | None = Field(default=None, gt=0, lt=1)
+    target_accept: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
     adaptation: Literal["low_rank", "diag"] = "low_rank"  # nutpie mass-matrix adaptation
     # cap on the fit's estimated memory (biasstats.fit.memory_estimate), checked before sampling
     max_memory_gb: float = Field(default=4.0, gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)
