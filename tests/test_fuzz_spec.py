@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from biasstats.cli import main
-from biasstats.errors import BiasstatsError, SpecError
+from biasstats.errors import SpecError
 from biasstats.model.families import FAMILIES
 from biasstats.model.priors import DISTRIBUTIONS, Prior, parse_prior
 from biasstats.spec import load_spec
