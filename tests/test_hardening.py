@@ -260,3 +260,14 @@ def test_simulation_size_is_capped_before_drawing():
     with pytest.raises(SpecError, match=r"^simulation seed -1: expected an integer from 0 to "
                                         r"4294967295$"):
         simulate_bai_study(-1, trials=1)
+
+
+def test_report_fit_stage_error_names_spec_and_key_and_leaves_nothing(tmp_path, capsys):
+    spec = _study(tmp_path, '[analysis]\nname = "r"\n' + SPEC
+                  + '[model]\nformula = "congruent ~ 1 + (1|llm)"\n'
+                  + '[model.centered]\njudge = true\n')
+    out = tmp_path / "reports"
+    rc, _, err = _run(["report", spec, "--out", out], capsys)
+    assert (rc, err) == (2, f"error: {spec}: [model.centered]: unknown grouping 'judge'; "
+                            "groupings are llm\n")
+    assert _tree(out) == []  # no trials.parquet / ledger.json from the failed analysis
