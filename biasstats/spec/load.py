@@ -84,6 +84,7 @@ def describe_error(err: dict) -> str:
         return f"{where}: expected {_EXPECTED[kind]}, got {_toml_repr(got)}"
     if kind in _BOUND:
         limit = (err.get("ctx") or {}).get(_BOUND[kind][1])
+        limit = f"{limit:g}" if isinstance(limit, float) else limit
         return f"{where}: expected {_BOUND[kind][0]} {limit}, got {_toml_repr(got)}"
     if kind == "too_short":
         n = (err.get("ctx") or {}).get("min_length")
