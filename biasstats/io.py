@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import errno
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -167,9 +168,26 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, target)
     except BaseException as e:
         tmp_path.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise output_error(e, target) from None
+        os_error = _as_os_error(e)
+        if os_error is not None:
+            raise output_error(os_error, target) from None
         raise
+
+
+_OS_ERROR_IN_MESSAGE = re.compile(r"\(os error (\d+)\)")
+
+
+def _as_os_error(e: BaseException) -> OSError | None:
+    """``e`` as an OSError: itself, or a library error wrapping one — polars reports a full
+    disk as ``ComputeError: ... No space left on device (os error 28)``."""
+    if isinstance(e, OSError):
+        return e
+    if isinstance(e, Exception):
+        m = _OS_ERROR_IN_MESSAGE.search(str(e))
+        if m:
+            code = int(m.group(1))
+            return OSError(code, os.strerror(code))
+    return None
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> Path:

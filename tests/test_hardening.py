@@ -271,3 +271,18 @@ def test_report_fit_stage_error_names_spec_and_key_and_leaves_nothing(tmp_path, 
     assert (rc, err) == (2, f"error: {spec}: [model.centered]: unknown grouping 'judge'; "
                             "groupings are llm\n")
     assert _tree(out) == []  # no trials.parquet / ledger.json from the failed analysis
+
+
+def test_polars_full_disk_error_is_one_line(tmp_path, capsys, monkeypatch):
+    """polars wraps ENOSPC in a ComputeError (measured on a 64 KiB tmpfs); still one line."""
+    spec = _study(tmp_path)
+
+    def full(self, *a, **k):
+        raise pl.exceptions.ComputeError("parquet: File out of specification: underlying IO "
+                                         "error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
+    rc, _, err = _run(["ingest", spec, "--out", tmp_path / "out"], capsys)
+    assert (rc, err) == (2, f"error: cannot write {tmp_path}/out/trials.parquet: no space left "
+                            "on the device\n")
+    assert not (tmp_path / "out").exists()
