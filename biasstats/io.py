@@ -174,18 +174,20 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-_OS_ERROR_IN_MESSAGE = re.compile(r"\(os error (\d+)\)")
+# polars: "... (os error 28)"; h5py/HDF5 (NetCDF): "... errno = 28, error message = ..."
+_OS_ERROR_IN_MESSAGE = re.compile(r"\(os error (\d+)\)|\berrno = (\d+)")
 
 
 def _as_os_error(e: BaseException) -> OSError | None:
     """``e`` as an OSError: itself, or a library error wrapping one — polars reports a full
-    disk as ``ComputeError: ... No space left on device (os error 28)``."""
+    disk as ``ComputeError: ... No space left on device (os error 28)``, h5py (NetCDF) as
+    ``RuntimeError: ... errno = 28, error message = 'No space left on device'``."""
     if isinstance(e, OSError):
         return e
     if isinstance(e, Exception):
         m = _OS_ERROR_IN_MESSAGE.search(str(e))
         if m:
-            code = int(m.group(1))
+            code = int(m.group(1) or m.group(2))
             return OSError(code, os.strerror(code))
     return None
 

@@ -286,3 +286,20 @@ def test_polars_full_disk_error_is_one_line(tmp_path, capsys, monkeypatch):
     assert (rc, err) == (2, f"error: cannot write {tmp_path}/out/trials.parquet: no space left "
                             "on the device\n")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("exc", [
+    pl.exceptions.ComputeError("parquet: underlying IO error: No space left on device "
+                               "(os error 28)"),
+    RuntimeError("Disable slist on flush dest failure failed (file write failed: time = x, "
+                  "filename = 'p.nc', file descriptor = 6, errno = 28, error message = 'No "
+                  "space left on device', buf = 0x1, total write size = 388)"),  # h5py
+])
+def test_library_errors_wrapping_enospc_are_output_errors(tmp_path, exc):
+    with pytest.raises(io.OutputError, match=r"^cannot write .*p\.nc: no space left on the "
+                                             r"device$"):
+        with io.atomic_path(tmp_path / "p.nc"):
+            raise exc
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError), io.atomic_path(tmp_path / "p.nc"):  # others pass through
+        raise ValueError("errno-free bug")
