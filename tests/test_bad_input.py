@@ -328,7 +328,7 @@ def modelk(line):
 
 CORPUS = [
 
- # [fit] limits and types
+    # [fit] limits and types
     ("fit_chains_zero", "ingest", fitk("chains = 0"), [],
      '{spec}: [fit] chains: expected at least 1, got 0'),
     ("fit_chains_huge", "ingest", fitk("chains = 100000"), [],
@@ -371,7 +371,7 @@ CORPUS = [
      '{spec}: [fit] max_memory_gb: expected at most 1024, got 2048'),
     ("fit_unknown_key", "ingest", fitk("chain = 4"), [],
      "{spec}: unknown key 'chain' in [fit] (expected one of: chains, tune, draws, seed, sampler, target_accept, adaptation, max_memory_gb)"),
- # [simulate] limits
+    # [simulate] limits
     ("sim_trials_zero", "ingest", simk("trials = 0"), [],
      '{spec}: [simulate] trials: expected at least 1, got 0'),
     ("sim_trials_1e9", "ingest", simk("trials = 1000000000"), [],
@@ -398,7 +398,7 @@ CORPUS = [
      '{spec}: [simulate] preset: expected \'bai2024\', got "bai2025"'),
     ("sim_unknown_key", "ingest", simk("trial = 5"), [],
      "{spec}: unknown key 'trial' in [simulate] (expected one of: preset, seed, trials, variants, variant_sd, refusal_rate, llms, max_rows)"),
- # priors, checked when the spec is read (ingest never touches the data)
+    # priors, checked when the spec is read (ingest never touches the data)
     ("prior_uniform_reversed", "ingest", prior('sd_llm = "Uniform(1, 0)"'), [],
      "{spec}: [model] priors: prior 'Uniform(1, 0)' for 'sd_llm': lower must be below upper"),
     ("prior_uniform_empty", "ingest", prior('sd_llm = "Uniform(1, 1)"'), [],
@@ -441,7 +441,7 @@ CORPUS = [
      "{spec}: [model] priors: prior 'LKJ(0)' for 'cor_llm': eta must be positive"),
     ("prior_syntax", "ingest", prior('Intercept = "Normal(0, 1"'), [],
      "{spec}: [model] priors: prior 'Normal(0, 1' for 'Intercept' is not of the form Name(number, ...)"),
- # [model] keys
+    # [model] keys
     ("model_unknown_family", "ingest", modelk('formula = "congruent ~ 1"\nfamily = "poisonn"'), [],
      "{spec}: [model] family: unknown family 'poisonn'; choose one of bernoulli, binomial, beta_binomial, gaussian, student_t, lognormal, beta, negative_binomial, cumulative, categorical"),
     ("model_unknown_unit", "ingest", modelk('formula = "congruent ~ 1"\nunit = "row"'), [],
@@ -452,7 +452,7 @@ CORPUS = [
      '{spec}: [model] formula: expected a string, got 1'),
     ("model_centered_not_bool", "ingest", modelk('formula = "congruent ~ 1"\n[model.centered]\nllm = "yes"'), [],
      '{spec}: [model] centered.llm: expected true or false, got "yes"'),
- # [analysis] names
+    # [analysis] names
     ("analysis_name_dotdot", "ingest", '[analysis]\nname = ".."\n' + D, [],
      "{spec}: [analysis] name: must be letters, digits, '-' or '_' (it names the report folder)"),
     ("analysis_name_slash", "ingest", '[analysis]\nname = "../../etc"\n' + D, [],
@@ -461,7 +461,7 @@ CORPUS = [
      "{spec}: [analysis] name: must be letters, digits, '-' or '_' (it names the report folder)"),
     ("analysis_name_space", "ingest", '[analysis]\nname = "my analysis"\n' + D, [],
      "{spec}: [analysis] name: must be letters, digits, '-' or '_' (it names the report folder)"),
- # other spec tables
+    # other spec tables
     ("data_delimiter_two_chars", "ingest", D.replace('[data.columns]', 'delimiter = ";;"\n[data.columns]'), [],
      '{spec}: [data] delimiter: must be a single character'),
     ("data_encoding_unknown", "ingest", D.replace('[data.columns]', 'encoding = "utf-16"\n[data.columns]'), [],
@@ -482,7 +482,7 @@ CORPUS = [
      '{spec}: [effects] rope: expected at least 0, got -0.1'),
     ("no_data_no_simulate", "ingest", "[fit]\nchains = 2\n", [],
      '{spec}: give exactly one of [data] (a dataset or file) or [simulate]'),
- # fit stage: the message names the spec file and the key; nothing is written
+    # fit stage: the message names the spec file and the key; nothing is written
     ("fit_formula_unknown_column", "fit", D + '[model]\nformula = "congruent ~ 1 + nope"\n', [],
      '{spec}: [model] formula: …'),
     ("fit_formula_unknown_group", "fit", D + '[model]\nformula = "congruent ~ 1 + (1|judge)"\n', [],
@@ -509,7 +509,7 @@ CORPUS = [
      "{spec}: [model] formula uses column 'score', which holds 3 infinite values (of 5 rows) in d.csv; expected finite numbers (fix the data or drop those rows with [data] filters)"),
     ("fit_gaussian_predictor_inf", "fit", "GAUSSX", [],
      "{spec}: [model] formula uses column 'x', which holds 1 infinite value (of 5 rows) in d.csv; expected finite numbers (fix the data or drop those rows with [data] filters)"),
- # simulate command
+    # simulate command
     ("simulate_seed_negative", "simulate", D + M, ["--seed", "-1"],
      '--seed -1: expected an integer from 0 to 4294967295'),
     ("simulate_seed_too_big", "simulate", D + M, ["--seed", "4294967296"],

@@ -42,6 +42,18 @@ def _run(argv, capsys):
     return rc, out, err
 
 
+def _disk_full_on(monkeypatch, name: str) -> None:
+    """Writing the temporary file of output ``name`` fails with ENOSPC."""
+    real = Path.write_text
+
+    def full(self, *a, **k):
+        if self.name.startswith(f".{name}."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "write_text", full)
+
+
 def _tree(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
 
@@ -86,14 +98,7 @@ def test_rerun_that_fails_leaves_the_previous_outputs_byte_identical(tmp_path, c
     before = {p: (out / p).read_bytes() for p in _tree(out)}
     (tmp_path / "d.csv").write_text(CSV + "c,1\n")  # new data: a different table
 
-    real = Path.write_text
-
-    def full(self, *a, **k):  # the disk fills up while the ledger is written
-        if self.name.startswith(".ledger.json."):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(self, *a, **k)
-
-    monkeypatch.setattr(Path, "write_text", full)
+    _disk_full_on(monkeypatch, "ledger.json")  # the disk fills up while the ledger is written
     rc, _, err = _run(["ingest", spec, "--out", out], capsys)
     assert (rc, err) == (2, f"error: cannot write {out}/ledger.json: no space left on the "
                             "device\n")
@@ -123,14 +128,7 @@ def test_unwritable_output_is_one_line_and_nothing_is_left(tmp_path, capsys, mon
 def test_disk_full_while_writing_the_report_leaves_nothing(tmp_path, capsys, monkeypatch):
     spec = _study(tmp_path, '[analysis]\nname = "r"\n' + SPEC)
     out = tmp_path / "reports"
-    real = Path.write_text
-
-    def full(self, *a, **k):
-        if self.name.startswith(".report.html."):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(self, *a, **k)
-
-    monkeypatch.setattr(Path, "write_text", full)
+    _disk_full_on(monkeypatch, "report.html")
     rc, _, err = _run(["report", spec, "--out", out], capsys)
     assert (rc, err) == (2, f"error: cannot write {out}/r/report.html: no space left on the "
                             "device\n")
