@@ -1,7 +1,10 @@
 """Command line: ``biasstats <command>``.
 
-User errors (a bad spec, a missing column, an unavailable dataset) print one line,
-``error: <message>``, to stderr and exit with code 2 — never a traceback.
+User errors (a bad spec, a missing column, an unavailable dataset, an output that cannot be
+written) print one line, ``error: <message>``, to stderr and exit with code 2 — never a
+traceback. A command that fails leaves nothing of its own in the output folder: ``ingest``,
+``fit`` and ``simulate`` run as one :func:`biasstats.io.transaction`, ``report`` one per
+analysis.
 """
 
 from __future__ import annotations
@@ -11,14 +14,29 @@ import sys
 from pathlib import Path
 
 from biasstats import __version__
-from biasstats.errors import BiasstatsError
+from biasstats.errors import BiasstatsError, SpecError
+from biasstats.io import OutputError, transaction
+
+
+def _out_folder(out: str | None) -> Path | None:
+    """``--out`` must be a folder (or not exist yet): checked before any work is done."""
+    if out is None:
+        return None
+    path = Path(out)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise OutputError(f"--out {out}: {p} is a file; expected a folder")
+            break
+    return path
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from biasstats.ingest import ingest
 
+    out = _out_folder(args.out)
     result = ingest(args.spec)
-    out = Path(args.out) if args.out else Path("reports") / result.spec.name
+    out = out or Path("reports") / result.spec.name
     table, ledger = result.write(out)
     print(result.ledger.render())
     print(f"wrote {table} ({result.table.height} rows) and {ledger}")
@@ -29,10 +47,12 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from biasstats.fit.from_spec import fit_spec
     from biasstats.ingest import ingest
 
+    out = _out_folder(args.out)
     result = ingest(args.spec)
-    out = Path(args.out) if args.out else Path("reports") / result.spec.name
-    result.write(out)
+    out = out or Path("reports") / result.spec.name
+    # fit first: a fit-stage error must not leave this run's table and ledger behind
     outcome = fit_spec(result.spec, result.table, out, refit=args.refit, ledger=result.ledger)
+    result.write(out)
     fit = outcome.fit
     print(result.ledger.render())
     print(f"model: {fit.formula}  [{fit.family}]")
@@ -93,9 +113,13 @@ def _cmd_effects(args: argparse.Namespace) -> int:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from biasstats.simulate.from_formula import parse_set, simulate_from_spec
+    from biasstats.spec.schema import MAX_SEED
 
+    if not 0 <= args.seed <= MAX_SEED:
+        raise SpecError(f"--seed {args.seed}: expected an integer from 0 to {MAX_SEED}")
+    out = _out_folder(args.out)
     study = simulate_from_spec(args.spec, args.seed, parse_set(args.set))
-    out = Path(args.out) if args.out else Path("reports") / study.truth["analysis"] / "simulated"
+    out = out or Path("reports") / study.truth["analysis"] / "simulated"
     table, truth = study.write(out)
     print(f"wrote {table} ({study.table.height} rows) and {truth}")
     return 0
@@ -136,6 +160,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         state = {"built": "built" if o.gate_passed else "GATE FAILED", "unavailable": "UNAVAILABLE"}
         print(f"{state.get(o.status, o.status):<12} {o.name}: {o.message}", flush=True)
 
+    _out_folder(args.out)
     outcomes = build_reports(args.specs, args.out, refit=args.refit, on_done=show)
     print(f"wrote {Path(args.out) / 'index.html'}")
     blocking = [o.name for o in outcomes if o.blocking]
@@ -157,13 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ingest", help="ingest a spec's data: print the ledger, write the table")
     s.add_argument("spec", help="analysis spec (TOML)")
     s.add_argument("--out", help="output folder (default: reports/<analysis name>)")
-    s.set_defaults(run=_cmd_ingest)
+    s.set_defaults(run=_cmd_ingest, atomic=True)
 
     s = sub.add_parser("fit", help="fit a spec's model; write the posterior (NetCDF)")
     s.add_argument("spec", help="analysis spec (TOML)")
     s.add_argument("--out", help="output folder (default: reports/<analysis name>)")
     s.add_argument("--refit", action="store_true", help="ignore a cached posterior")
-    s.set_defaults(run=_cmd_fit)
+    s.set_defaults(run=_cmd_fit, atomic=True)
 
     s = sub.add_parser("effects", help="print a spec's estimands (fitting if needed); write "
                                        "estimands.csv / .parquet")
@@ -178,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="fix a parameter (e.g. sd_llm=0.5, r_llm=0.1,-0.1,0); others from prior")
     s.add_argument("--out", help="output folder (default: reports/<analysis name>/simulated)")
-    s.set_defaults(run=_cmd_simulate)
+    s.set_defaults(run=_cmd_simulate, atomic=True)
 
     s = sub.add_parser("report", help="build the reports for one or more specs, and the index")
     s.add_argument("specs", nargs="+", metavar="SPEC", help="analysis specs (TOML)")
@@ -202,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "atomic", False):
+            with transaction():
+                return args.run(args)
         return args.run(args)
     except BiasstatsError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,31 +1,195 @@
 """Atomic file output: write to a temporary file beside the target, then rename.
 
-A crash or a user error mid-write never leaves a half-written output behind.
+A crash or a user error mid-write never leaves a half-written output behind. Files get the
+permissions an ordinary ``open()`` would give (``0o666`` less the umask: ``0644`` by default),
+not :func:`tempfile.mkstemp`'s private ``0600``.
+
+:func:`transaction` makes a whole run one unit: every file the run writes through
+:func:`atomic_path` is recorded, and if the run fails (any exception, Ctrl-C included) the
+files it created are removed, the files it replaced are restored and the folders it made are
+removed again — nothing from the failed run is left in the output folder.
+
+An output that cannot be written (the folder is a file, no permission, a read-only file
+system, the disk is full) is an :class:`OutputError`: one line naming the path and the reason.
 """
 
 from __future__ import annotations
 
+import contextvars
+import errno
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from biasstats.errors import BiasstatsError
+
+
+class OutputError(BiasstatsError):
+    """An output file or folder cannot be written (permissions, disk full, not a folder)."""
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def file_mode() -> int:
+    """The mode a newly created file gets under this process's umask (``0o644`` for 022)."""
+    return 0o666 & ~_UMASK
+
+
+def _reason(e: OSError, path: Path) -> str:
+    if e.errno in (errno.ENOTDIR, errno.EEXIST) or (
+            isinstance(e, FileExistsError | NotADirectoryError)):
+        for p in (path, *path.parents):
+            if p.exists() and not p.is_dir():
+                return f"{p} is a file, not a folder"
+    if e.errno == errno.ENOSPC:
+        return "no space left on the device"
+    return e.strerror or type(e).__name__
+
+
+def output_error(e: OSError, target: Path) -> OutputError:
+    return OutputError(f"cannot write {target}: {_reason(e, target.parent)}")
+
+
+class _Transaction:
+    def __init__(self) -> None:
+        self.created: list[Path] = []              # files that did not exist before the run
+        self.backups: list[tuple[Path, Path]] = []  # (target, copy of its previous content)
+        self.dirs: list[Path] = []                  # folders the run made, outermost first
+        self._seen: set[Path] = set()
+
+    def mkdirs(self, folder: Path) -> None:
+        missing = []
+        p = folder
+        while not p.exists() and p != p.parent:
+            missing.append(p)
+            p = p.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        self.dirs += [d for d in reversed(missing) if d not in self.dirs]
+
+    def before_replace(self, target: Path) -> None:
+        if target in self._seen:
+            return
+        self._seen.add(target)
+        if not target.exists():
+            self.created.append(target)
+            return
+        backup = target.with_name(f".{target.name}.{os.getpid()}.bak")
+        try:
+            os.link(target, backup)
+        except OSError:
+            shutil.copy2(target, backup)
+        self.backups.append((target, backup))
+
+    def commit(self) -> None:
+        for _, backup in self.backups:
+            backup.unlink(missing_ok=True)
+
+    def rollback(self) -> None:
+        for f in self.created:
+            f.unlink(missing_ok=True)
+        for target, backup in self.backups:
+            if backup.exists():
+                os.replace(backup, target)
+        for d in reversed(self.dirs):
+            try:
+                d.rmdir()
+            except OSError:  # not empty (someone else's files) or already gone
+                pass
+
+
+_RUN: contextvars.ContextVar[_Transaction | None] = contextvars.ContextVar(
+    "biasstats_output_run", default=None)
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """Make every :func:`atomic_path` write inside the block one unit (see module doc).
+
+    Nested blocks join the outermost one."""
+    if _RUN.get() is not None:
+        yield
+        return
+    run = _Transaction()
+    token = _RUN.set(run)
+    try:
+        yield
+    except BaseException:
+        run.rollback()
+        raise
+    else:
+        run.commit()
+    finally:
+        _RUN.reset(token)
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """``mkdir -p`` that a failing run's :func:`transaction` removes again; OutputError if
+    the folder cannot be made."""
+    folder = Path(folder)
+    run = _RUN.get()
+    try:
+        if run is not None:
+            run.mkdirs(folder)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create folder {folder}: {_reason(e, folder)}") from None
+    return folder
 
 
 @contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``target`` on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    make_folder(target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise output_error(e, target) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, file_mode())
+        run = _RUN.get()
+        if run is not None:
+            run.before_replace(target)
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as e:
         tmp_path.unlink(missing_ok=True)
+        os_error = _as_os_error(e)
+        if os_error is not None:
+            raise output_error(os_error, target) from None
         raise
+
+
+# polars: "... (os error 28)"; h5py/HDF5 (NetCDF): "... errno = 28, error message = ..."
+_OS_ERROR_IN_MESSAGE = re.compile(r"\(os error (\d+)\)|\berrno = (\d+)")
+
+
+def _as_os_error(e: BaseException) -> OSError | None:
+    """``e`` as an OSError: itself, or a library error wrapping one — polars reports a full
+    disk as ``ComputeError: ... No space left on device (os error 28)``, h5py (NetCDF) as
+    ``RuntimeError: ... errno = 28, error message = 'No space left on device'``."""
+    if isinstance(e, OSError):
+        return e
+    if isinstance(e, Exception):
+        m = _OS_ERROR_IN_MESSAGE.search(str(e))
+        if m:
+            code = int(m.group(1) or m.group(2))
+            return OSError(code, os.strerror(code))
+    return None
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> Path:

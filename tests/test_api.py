@@ -46,7 +46,7 @@ def test_same_seed_gives_the_same_numbers_and_another_seed_does_not():
 
 def test_fit_settings_are_checked_like_the_spec_fit_table():
     with pytest.raises(biasstats.errors.SpecError,
-                       match=r"^\[fit\] target_accept: Input should be less than 1$"):
+                       match=r"^\[fit\] target_accept: expected less than 1, got 1.5$"):
         biasstats.fit.fit_settings(target_accept=1.5)
     with pytest.raises(biasstats.errors.SpecError,
                        match=r"^\[fit\] adaptation: expected 'low_rank' or 'diag', got \"dense\"$"):

@@ -291,3 +291,258 @@ def test_cli_usage_errors_exit_2(argv, capsys):
 def test_both_data_and_simulate(tmp_path, capsys):
     s = make(tmp_path, '[data]\nsource = "d.csv"\n[simulate]\nseed = 1\n', GOOD_CSV)
     assert_user_error(tmp_path, capsys, s, f"{s}: give exactly one of [data] (a dataset or file) or [simulate]")
+
+
+# ----------------------------------------------------------------------------- the corpus
+# Each case: (command, spec text, extra argv, the exact message after "error: "). {spec} is
+# the spec's path. A message ending in "…" is a prefix: the formula parser's own wording is
+# being rewritten (issue 12 item 1); the file and key it names are fixed here.
+# Every case must exit 2 with that one line, no traceback, and write nothing.
+D = SPEC.format(source="d.csv")
+M = '[model]\nformula = "congruent ~ 1 + (1|llm)"\n'
+SIM = "[simulate]\n"
+CORPUS_CSV = "model,answer,temp\n" + "".join(f"{m},{i % 2},0\n" for i in range(6) for m in "ab")
+GAUSS = {  # gaussian outcomes (and a predictor) with infinite values
+    "GAUSS+": ("model,answer,score,x\na,1,0.5,1\na,0,inf,2\nb,1,1.5,3\nb,0,1.5,4\na,1,0.2,5\n",
+               "score ~ 1 + (1|llm)"),
+    "GAUSS-": ("model,answer,score,x\na,1,-inf,1\na,0,-inf,2\nb,1,-inf,3\nb,0,1.5,4\na,1,0.2,5\n",
+               "score ~ 1 + (1|llm)"),
+    "GAUSSX": ("model,answer,score,x\na,1,0.5,inf\na,0,0.1,2\nb,1,1.5,3\nb,0,1.5,4\na,1,0.2,5\n",
+               "score ~ 1 + x + (1|llm)"),
+}
+
+
+def fitk(line):
+    return D + M + "[fit]\n" + line + "\n"
+
+
+def simk(line):
+    return SIM + line + "\n"
+
+
+def prior(line):
+    return D + M + "[model.priors]\n" + line + "\n"
+
+
+def modelk(line):
+    return D + "[model]\n" + line + "\n"
+
+
+CORPUS = [
+
+    # [fit] limits and types
+    ("fit_chains_zero", "ingest", fitk("chains = 0"), [],
+     '{spec}: [fit] chains: expected at least 1, got 0'),
+    ("fit_chains_huge", "ingest", fitk("chains = 100000"), [],
+     '{spec}: [fit] chains: expected at most 64, got 100000'),
+    ("fit_chains_65", "ingest", fitk("chains = 65"), [],
+     '{spec}: [fit] chains: expected at most 64, got 65'),
+    ("fit_chains_float", "ingest", fitk("chains = 4.0"), [],
+     '{spec}: [fit] chains: expected an integer, got 4.0'),
+    ("fit_tune_negative", "ingest", fitk("tune = -1"), [],
+     '{spec}: [fit] tune: expected at least 0, got -1'),
+    ("fit_tune_huge", "ingest", fitk("tune = 100001"), [],
+     '{spec}: [fit] tune: expected at most 100000, got 100001'),
+    ("fit_draws_zero", "ingest", fitk("draws = 0"), [],
+     '{spec}: [fit] draws: expected at least 1, got 0'),
+    ("fit_draws_1e9", "ingest", fitk("draws = 1000000000"), [],
+     '{spec}: [fit] draws: expected at most 100000, got 1000000000'),
+    ("fit_seed_negative", "ingest", fitk("seed = -1"), [],
+     '{spec}: [fit] seed: expected at least 0, got -1'),
+    ("fit_seed_too_big", "ingest", fitk("seed = 4294967296"), [],
+     '{spec}: [fit] seed: expected at most 4294967295, got 4294967296'),
+    ("fit_seed_string", "ingest", fitk('seed = "1"'), [],
+     '{spec}: [fit] seed: expected an integer, got "1"'),
+    ("fit_target_accept_one", "ingest", fitk("target_accept = 1.0"), [],
+     '{spec}: [fit] target_accept: expected less than 1, got 1.0'),
+    ("fit_target_accept_zero", "ingest", fitk("target_accept = 0.0"), [],
+     '{spec}: [fit] target_accept: expected more than 0, got 0.0'),
+    ("fit_target_accept_nan", "ingest", fitk("target_accept = nan"), [],
+     '{spec}: [fit] target_accept: expected a finite number, got nan'),
+    ("fit_sampler_unknown", "ingest", fitk('sampler = "stan"'), [],
+     '{spec}: [fit] sampler: expected \'nutpie\' or \'pymc\', got "stan"'),
+    ("fit_adaptation_unknown", "ingest", fitk('adaptation = "full"'), [],
+     '{spec}: [fit] adaptation: expected \'low_rank\' or \'diag\', got "full"'),
+    ("fit_memory_zero", "ingest", fitk("max_memory_gb = 0"), [],
+     '{spec}: [fit] max_memory_gb: expected more than 0, got 0'),
+    ("fit_memory_inf", "ingest", fitk("max_memory_gb = inf"), [],
+     '{spec}: [fit] max_memory_gb: expected a finite number, got inf'),
+    ("fit_memory_nan", "ingest", fitk("max_memory_gb = nan"), [],
+     '{spec}: [fit] max_memory_gb: expected a finite number, got nan'),
+    ("fit_memory_above_max", "ingest", fitk("max_memory_gb = 2048"), [],
+     '{spec}: [fit] max_memory_gb: expected at most 1024, got 2048'),
+    ("fit_unknown_key", "ingest", fitk("chain = 4"), [],
+     "{spec}: unknown key 'chain' in [fit] (expected one of: chains, tune, draws, seed, sampler, target_accept, adaptation, max_memory_gb)"),
+    # [simulate] limits
+    ("sim_trials_zero", "ingest", simk("trials = 0"), [],
+     '{spec}: [simulate] trials: expected at least 1, got 0'),
+    ("sim_trials_1e9", "ingest", simk("trials = 1000000000"), [],
+     '{spec}: [simulate] trials: expected at most 10000, got 1000000000'),
+    ("sim_rows_over_default", "ingest", simk("trials = 5000"), [],
+     '{spec}: [simulate]: would make 53760000 judgements (8 LLMs x 21 stereotypes x 4 variants x 5000 trials x 16), above max_rows = 5000000; lower trials, or raise max_rows (at most 50000000)'),
+    ("sim_rows_over_max_rows", "ingest", simk("trials = 10\nmax_rows = 1000"), [],
+     '{spec}: [simulate]: would make 107520 judgements (8 LLMs x 21 stereotypes x 4 variants x 10 trials x 16), above max_rows = 1000; lower trials, or raise max_rows (at most 50000000)'),
+    ("sim_max_rows_above_cap", "ingest", simk("max_rows = 100000000"), [],
+     '{spec}: [simulate] max_rows: expected at most 50000000, got 100000000'),
+    ("sim_seed_negative", "ingest", simk("seed = -1"), [],
+     '{spec}: [simulate] seed: expected at least 0, got -1'),
+    ("sim_seed_too_big", "ingest", simk("seed = 18446744073709551616"), [],
+     '{spec}: [simulate] seed: expected at most 4294967295, got 18446744073709551616'),
+    ("sim_refusal_rate_one", "ingest", simk("refusal_rate = 1.0"), [],
+     '{spec}: [simulate] refusal_rate: expected less than 1, got 1.0'),
+    ("sim_variant_sd_negative", "ingest", simk("variant_sd = -0.1"), [],
+     '{spec}: [simulate] variant_sd: expected at least 0, got -0.1'),
+    ("sim_variant_sd_inf", "ingest", simk("variant_sd = inf"), [],
+     '{spec}: [simulate] variant_sd: expected a finite number, got inf'),
+    ("sim_no_variants", "ingest", simk("variants = []"), [],
+     '{spec}: [simulate] variants: expected at least 1 item, got none'),
+    ("sim_unknown_preset", "ingest", simk('preset = "bai2025"'), [],
+     '{spec}: [simulate] preset: expected \'bai2024\', got "bai2025"'),
+    ("sim_unknown_key", "ingest", simk("trial = 5"), [],
+     "{spec}: unknown key 'trial' in [simulate] (expected one of: preset, seed, trials, variants, variant_sd, refusal_rate, llms, max_rows)"),
+    # priors, checked when the spec is read (ingest never touches the data)
+    ("prior_uniform_reversed", "ingest", prior('sd_llm = "Uniform(1, 0)"'), [],
+     "{spec}: [model] priors: prior 'Uniform(1, 0)' for 'sd_llm': lower must be below upper"),
+    ("prior_uniform_empty", "ingest", prior('sd_llm = "Uniform(1, 1)"'), [],
+     "{spec}: [model] priors: prior 'Uniform(1, 1)' for 'sd_llm': lower must be below upper"),
+    ("prior_infinite_scale", "ingest", prior('sd_llm = "HalfNormal(inf)"'), [],
+     "{spec}: [model] priors: prior 'HalfNormal(inf)' for 'sd_llm': arguments must be finite numbers"),
+    ("prior_overflow_scale", "ingest", prior('sd_llm = "HalfNormal(1e999)"'), [],
+     "{spec}: [model] priors: prior 'HalfNormal(1e999)' for 'sd_llm': arguments must be finite numbers"),
+    ("prior_nan", "ingest", prior('Intercept = "Normal(nan, 1)"'), [],
+     "{spec}: [model] priors: prior 'Normal(nan, 1)' for 'Intercept': arguments must be finite numbers"),
+    ("prior_negative_scale", "ingest", prior('Intercept = "Normal(0, -1)"'), [],
+     "{spec}: [model] priors: prior 'Normal(0, -1)' for 'Intercept': sigma must be positive"),
+    ("prior_zero_scale", "ingest", prior('sd_llm = "HalfNormal(0)"'), [],
+     "{spec}: [model] priors: prior 'HalfNormal(0)' for 'sd_llm': sigma must be positive"),
+    ("prior_code_import", "ingest", prior("Intercept = \"__import__('os').system('touch PWNED')\""), [],
+     "{spec}: [model] priors: prior '__import__('os').system('touch PWNED')' for 'Intercept' is not of the form Name(number, ...)"),
+    ("prior_code_attribute", "ingest", prior('Intercept = "os.system(1)"'), [],
+     "{spec}: [model] priors: prior 'os.system(1)' for 'Intercept' is not of the form Name(number, ...)"),
+    ("prior_code_lambda", "ingest", prior('Intercept = "(lambda: 1)()"'), [],
+     "{spec}: [model] priors: prior '(lambda: 1)()' for 'Intercept' is not of the form Name(number, ...)"),
+    ("prior_code_in_argument", "ingest", prior("Intercept = \"Normal(__import__('os').getpid(), 1)\""), [],
+     "{spec}: [model] priors: prior 'Normal(__import__('os').getpid(), 1)' for 'Intercept': arguments must be numbers"),
+    ("prior_unknown_distribution", "ingest", prior('Intercept = "Foo(1)"'), [],
+     "{spec}: [model] priors: prior 'Foo(1)' for 'Intercept': unknown distribution 'Foo'; use one of Normal, StudentT, Cauchy, Laplace, Logistic, Uniform, HalfNormal, HalfStudentT, HalfCauchy, Exponential, Gamma, InverseGamma, LogNormal, Beta, LKJ"),
+    ("prior_too_many_args", "ingest", prior('Intercept = "Normal(0, 1, 2)"'), [],
+     "{spec}: [model] priors: prior 'Normal(0, 1, 2)' for 'Intercept': Normal takes at most 2 arguments (mu, sigma)"),
+    ("prior_unknown_keyword", "ingest", prior('Intercept = "Normal(0, tau=1)"'), [],
+     "{spec}: [model] priors: prior 'Normal(0, tau=1)' for 'Intercept': Normal has no parameter 'tau'"),
+    ("prior_lam_and_scale", "ingest", prior('sd_llm = "Exponential(lam=1, scale=2)"'), [],
+     "{spec}: [model] priors: prior 'Exponential(lam=1, scale=2)' for 'sd_llm': give either lam or scale, not both"),
+    ("prior_missing_parameter", "ingest", prior('sd_llm = "Gamma(2)"'), [],
+     "{spec}: [model] priors: prior 'Gamma(2)' for 'sd_llm': missing beta"),
+    ("prior_not_a_string", "ingest", prior("sd_llm = 1.5"), [],
+     '{spec}: [model] priors.sd_llm: expected a string, got 1.5'),
+    ("prior_string_argument", "ingest", prior("Intercept = \"Normal('a', 1)\""), [],
+     "{spec}: [model] priors: prior 'Normal('a', 1)' for 'Intercept': arguments must be numbers"),
+    ("prior_bool_argument", "ingest", prior('Intercept = "Normal(True, 1)"'), [],
+     "{spec}: [model] priors: prior 'Normal(True, 1)' for 'Intercept': arguments must be numbers"),
+    ("prior_lkj_zero", "ingest", prior('cor_llm = "LKJ(0)"'), [],
+     "{spec}: [model] priors: prior 'LKJ(0)' for 'cor_llm': eta must be positive"),
+    ("prior_syntax", "ingest", prior('Intercept = "Normal(0, 1"'), [],
+     "{spec}: [model] priors: prior 'Normal(0, 1' for 'Intercept' is not of the form Name(number, ...)"),
+    # [model] keys
+    ("model_unknown_family", "ingest", modelk('formula = "congruent ~ 1"\nfamily = "poisonn"'), [],
+     "{spec}: [model] family: unknown family 'poisonn'; choose one of bernoulli, binomial, beta_binomial, gaussian, student_t, lognormal, beta, negative_binomial, cumulative, categorical"),
+    ("model_unknown_unit", "ingest", modelk('formula = "congruent ~ 1"\nunit = "row"'), [],
+     '{spec}: [model] unit: expected \'judgement\' or \'trial\', got "row"'),
+    ("model_formula_missing", "ingest", modelk('family = "bernoulli"'), [],
+     '{spec}: missing required key [model] formula'),
+    ("model_formula_number", "ingest", modelk("formula = 1"), [],
+     '{spec}: [model] formula: expected a string, got 1'),
+    ("model_centered_not_bool", "ingest", modelk('formula = "congruent ~ 1"\n[model.centered]\nllm = "yes"'), [],
+     '{spec}: [model] centered.llm: expected true or false, got "yes"'),
+    # [analysis] names
+    ("analysis_name_dotdot", "ingest", '[analysis]\nname = ".."\n' + D, [],
+     "{spec}: [analysis] name: must be letters, digits, '-' or '_' (it names the report folder)"),
+    ("analysis_name_slash", "ingest", '[analysis]\nname = "../../etc"\n' + D, [],
+     "{spec}: [analysis] name: must be letters, digits, '-' or '_' (it names the report folder)"),
+    ("analysis_name_empty", "ingest", '[analysis]\nname = ""\n' + D, [],
+     "{spec}: [analysis] name: must be letters, digits, '-' or '_' (it names the report folder)"),
+    ("analysis_name_space", "ingest", '[analysis]\nname = "my analysis"\n' + D, [],
+     "{spec}: [analysis] name: must be letters, digits, '-' or '_' (it names the report folder)"),
+    # other spec tables
+    ("data_delimiter_two_chars", "ingest", D.replace('[data.columns]', 'delimiter = ";;"\n[data.columns]'), [],
+     '{spec}: [data] delimiter: must be a single character'),
+    ("data_encoding_unknown", "ingest", D.replace('[data.columns]', 'encoding = "utf-16"\n[data.columns]'), [],
+     '{spec}: [data] encoding: expected \'utf-8\', \'latin-1\' or \'cp1252\', got "utf-16"'),
+    ("data_format_unknown", "ingest", D.replace('[data.columns]', 'format = "xlsx"\n[data.columns]'), [],
+     '{spec}: [data] format: expected \'csv\', \'jsonl\' or \'parquet\', got "xlsx"'),
+    ("data_missing_outcome_unknown", "ingest", D.replace('[data.columns]', 'missing_outcome = "drop"\n[data.columns]'), [],
+     '{spec}: [data] missing_outcome: expected \'unparseable\' or \'refused\', got "drop"'),
+    ("data_filters_not_list", "ingest", D.replace('[data.columns]', 'filters = "temp = 0"\n[data.columns]'), [],
+     '{spec}: [data] filters: expected a list, got "temp = 0"'),
+    ("checks_rhat_below_one", "ingest", D + "[checks]\nrhat_max = 0.5\n", [],
+     '{spec}: [checks] rhat_max: expected at least 1, got 0.5'),
+    ("checks_negative_ess", "ingest", D + "[checks]\ness_bulk_min = -1\n", [],
+     '{spec}: [checks] ess_bulk_min: expected at least 0, got -1'),
+    ("effects_hdi_prob_one", "ingest", D + "[effects]\nhdi_prob = 1.0\n", [],
+     '{spec}: [effects] hdi_prob: expected less than 1, got 1.0'),
+    ("effects_rope_negative", "ingest", D + "[effects]\nrope = -0.1\n", [],
+     '{spec}: [effects] rope: expected at least 0, got -0.1'),
+    ("no_data_no_simulate", "ingest", "[fit]\nchains = 2\n", [],
+     '{spec}: give exactly one of [data] (a dataset or file) or [simulate]'),
+    # fit stage: the message names the spec file and the key; nothing is written
+    ("fit_formula_unknown_column", "fit", D + '[model]\nformula = "congruent ~ 1 + nope"\n', [],
+     '{spec}: [model] formula: …'),
+    ("fit_formula_unknown_group", "fit", D + '[model]\nformula = "congruent ~ 1 + (1|judge)"\n', [],
+     '{spec}: [model] formula: …'),
+    ("fit_formula_no_tilde", "fit", D + '[model]\nformula = "congruent"\n', [],
+     '{spec}: [model] formula: …'),
+    ("fit_formula_unbalanced", "fit", D + '[model]\nformula = "congruent ~ 1 + (1|llm"\n', [],
+     '{spec}: [model] formula: …'),
+    ("fit_prior_unknown_key", "fit", prior('sd_judge = "HalfNormal(1)"'), [],
+     "{spec}: [model.priors]: unknown prior key 'sd_judge'; known keys: Intercept, sd_llm"),
+    ("fit_prior_not_positive", "fit", prior('sd_llm = "Normal(0, 1)"'), [],
+     "{spec}: [model.priors]: prior 'Normal(0, 1)' for 'sd_llm' must be positive-only (e.g. HalfNormal(1))"),
+    ("fit_centered_unknown", "fit", D + M + "[model.centered]\njudge = true\n", [],
+     "{spec}: [model.centered]: unknown grouping 'judge'; groupings are llm"),
+    ("fit_binomial_without_trials", "fit", D + '[model]\nformula = "congruent ~ 1"\nfamily = "binomial"\n', [],
+     "{spec}: [model] family: family 'binomial' needs a response like 'congruent | trials(n)'"),
+    ("fit_memory_limit", "fit", D + M + "[fit]\nmax_memory_gb = 0.000001\n", [],
+     '{spec}: [fit] the fit would hold about 0.00032 GB (4 chains x 1000 draws x (2 x 3 parameters + 2 x 2 observations) x 8 bytes), above max_memory_gb = 1e-06; lower draws or chains, or raise max_memory_gb (at most 1024)'),
+    ("fit_no_model", "fit", D, [],
+     '{spec}: no [model] table: nothing to fit'),
+    ("fit_gaussian_plus_inf", "fit", "GAUSS+", [],
+     "{spec}: [model] formula uses column 'score', which holds 1 infinite value (of 5 rows) in d.csv; expected finite numbers (fix the data or drop those rows with [data] filters)"),
+    ("fit_gaussian_minus_inf", "fit", "GAUSS-", [],
+     "{spec}: [model] formula uses column 'score', which holds 3 infinite values (of 5 rows) in d.csv; expected finite numbers (fix the data or drop those rows with [data] filters)"),
+    ("fit_gaussian_predictor_inf", "fit", "GAUSSX", [],
+     "{spec}: [model] formula uses column 'x', which holds 1 infinite value (of 5 rows) in d.csv; expected finite numbers (fix the data or drop those rows with [data] filters)"),
+    # simulate command
+    ("simulate_seed_negative", "simulate", D + M, ["--seed", "-1"],
+     '--seed -1: expected an integer from 0 to 4294967295'),
+    ("simulate_seed_too_big", "simulate", D + M, ["--seed", "4294967296"],
+     '--seed 4294967296: expected an integer from 0 to 4294967295'),
+    ("simulate_set_malformed", "simulate", D + M, ["--seed", "1", "--set", "sd_llm"],
+     "--set 'sd_llm': expected NAME=VALUE, e.g. sd_llm=0.5"),
+    ("simulate_set_unknown", "simulate", D + M, ["--seed", "1", "--set", "sd_judge=1"],
+     "unknown parameter 'sd_judge' to set; valid parameters: Intercept, sd_llm, r_llm"),
+    ("simulate_set_negative_sd", "simulate", D + M, ["--seed", "1", "--set", "sd_llm=-1"],
+     "parameter 'sd_llm' must be positive, got -1.0"),
+    ("simulate_no_model", "simulate", D, ["--seed", "1"],
+     '{spec}: no [model] table: nothing to simulate from'),
+]
+
+
+@pytest.mark.parametrize(("command", "spec", "extra", "expected"),
+                         [pytest.param(*c[1:], id=c[0]) for c in CORPUS])
+def test_corpus(tmp_path, capsys, command, spec, extra, expected):
+    if spec in GAUSS:
+        csv, formula = GAUSS[spec]
+        spec = D + f'[model]\nformula = "{formula}"\nfamily = "gaussian"\n'
+    else:
+        csv = CORPUS_CSV
+    s = make(tmp_path, spec, csv)
+    out_dir = tmp_path / "out"
+    rc, out, err = run([command, s, "--out", out_dir, *extra], capsys)
+    expected = expected.format(spec=s)
+    assert rc == 2 and "Traceback" not in err + out
+    if expected.endswith("…"):
+        assert err.startswith(f"error: {expected[:-1]}") and err.count("\n") == 1, err
+    else:
+        assert err == f"error: {expected}\n"
+    assert not out_dir.exists()  # nothing written, not even the folder
+    assert not (tmp_path / "PWNED").exists()

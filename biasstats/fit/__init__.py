@@ -8,7 +8,9 @@ from biasstats.errors import SpecError
 from biasstats.fit.result import Fit, PriorTable
 from biasstats.spec.schema import FitSpec
 
-__all__ = ["fit", "fit_prepared", "fit_settings", "Fit", "PriorTable"]
+__all__ = ["fit", "fit_prepared", "fit_settings", "memory_estimate", "Fit", "PriorTable"]
+
+BYTES_PER_VALUE = 8  # float64 draws
 
 
 def fit(
@@ -80,10 +82,39 @@ def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = 
     else:
         why = "set by user"
     model = build_model(spec)
+    check_memory(memory_estimate(model, spec, settings), settings)
     idata, timings = sample_model(model, settings, progress)
     return Fit(idata=idata, spec=spec, model=model, timings=timings,
                settings={**settings.model_dump(), "target_accept_reason": why,
                          "sampler": timings["sampler"], "centered": spec.describe_centring()})
+
+
+def memory_estimate(model, spec, settings: FitSpec) -> dict:
+    """Bytes the fit's results will hold, estimated before sampling.
+
+    chains x draws x 8 bytes x (2 x the model's unconstrained parameters — the free
+    variables and about as many deterministic level effects — plus 2 x the observations, or
+    cells when collapsed: one log-likelihood and one posterior-predictive value each)."""
+    n_params = int(sum(v.size for v in model.initial_point().values()))
+    n_obs = int(len(spec.y))
+    per_draw = 2 * n_params + 2 * n_obs
+    total = settings.chains * settings.draws * BYTES_PER_VALUE * per_draw
+    return {"bytes": total, "parameters": n_params, "observations": n_obs,
+            "chains": settings.chains, "draws": settings.draws}
+
+
+def check_memory(est: dict, settings: FitSpec) -> None:
+    """One-line SpecError when the estimate exceeds ``[fit] max_memory_gb``."""
+    from biasstats.spec.schema import MAX_MEMORY_GB
+
+    gb = est["bytes"] / 1e9
+    if gb > settings.max_memory_gb:
+        raise SpecError(
+            f"[fit] the fit would hold about {gb:.3g} GB ({est['chains']} chains x "
+            f"{est['draws']} draws x (2 x {est['parameters']} parameters + 2 x "
+            f"{est['observations']} observations) x {BYTES_PER_VALUE} bytes), above "
+            f"max_memory_gb = {settings.max_memory_gb:g}; lower draws or chains, or raise "
+            f"max_memory_gb (at most {MAX_MEMORY_GB:g})")
 
 
 class _CallableModule(sys.modules[__name__].__class__):

@@ -6,24 +6,33 @@ the versions of biasstats and its inference stack, and a digest of the source of
 that turn data into draws (``model/``, ``fit/``; an edited centring rule or likelihood is a
 different model even under the same version number): the same key means the same numbers,
 so a cached posterior (``posterior.nc``) is reused; anything changed means a refit.
+
+The cache is one atomic unit: the key (and the payload it hashes) is stored in the NetCDF
+file's own root attributes, and the file is written to a temporary name and renamed into
+place, so a posterior and its key can never disagree. Before reuse the file is opened and
+verified (same key, a posterior group of the expected chains x draws); anything else — a
+missing or unreadable file, another key, a truncated posterior — means a refit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import polars as pl
 
-from biasstats.errors import SpecError
-from biasstats.io import write_text_atomic
+from biasstats.errors import BiasstatsError, DataError, SpecError
 from biasstats.spec import Spec
 
 POSTERIOR_FILE = "posterior.nc"
-KEY_FILE = "fit_key.json"
+KEY_ATTR = "biasstats_fit_key"            # root attribute of posterior.nc: the cache key
+PAYLOAD_ATTR = "biasstats_fit_key_payload"  # what the key hashes (JSON, for humans)
+TIMINGS_ATTR = "biasstats_timings"
 _VERSIONED = ("biasstats", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-stats", "numpy")
 
 
@@ -88,6 +97,50 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     return trials
 
 
+def _spec_key(message: str) -> str:
+    """The spec key a fit-stage error message is about."""
+    if message.startswith(("prior", "unknown prior key")):
+        return "[model.priors]"
+    if message.startswith("centered"):
+        return "[model.centered]"
+    if message.startswith(("unknown family", "family ")):
+        return "[model] family"
+    return "[model] formula"
+
+
+@contextmanager
+def _named(spec: Spec):
+    """Fit-stage user errors name the spec file and the key: ``<spec>: [model] formula: ...``."""
+    try:
+        yield
+    except BiasstatsError as e:
+        msg = str(e)
+        if msg.startswith(str(spec.path)):
+            raise
+        where = "" if msg.startswith("[") else f"{_spec_key(msg)}: "
+        raise type(e)(f"{spec.path}: {where}{msg.removeprefix('centered: ')}") from None
+
+
+_NAME = re.compile(r"`([^`]+)`|([A-Za-z_][A-Za-z0-9_.]*)")
+
+
+def check_finite(spec: Spec, data: pl.DataFrame, ledger=None) -> None:
+    """Every float column the formula names holds finite numbers (NaN counts as missing):
+    else a one-line DataError naming the data, the column and how many rows are infinite."""
+    named = {a or b for a, b in _NAME.findall(spec.model.formula)}
+    for col in data.columns:
+        if col not in named or not data[col].dtype.is_float():
+            continue
+        bad = int(data[col].is_infinite().sum())
+        if bad:
+            source = getattr(ledger, "source", None) or (
+                spec.data.source if spec.data is not None else "the simulated data")
+            raise DataError(
+                f"{spec.path}: [model] formula uses column '{col}', which holds {bad} infinite "
+                f"value{'s' if bad > 1 else ''} (of {data.height} rows) in {source}; expected "
+                "finite numbers (fix the data or drop those rows with [data] filters)")
+
+
 @dataclass(frozen=True)
 class FitOutcome:
     fit: object
@@ -114,31 +167,58 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
 
     With ``out_dir``, the posterior is written there (atomically) and reused when the cache
     key matches."""
-    from biasstats.fit import Fit, fit_prepared
+    from biasstats.fit import fit_prepared
     from biasstats.model.build import prepare
 
     if spec.model is None:
         raise SpecError(f"{spec.path}: no [model] table: nothing to fit")
     m, f = spec.model, spec.fit
     data = model_data(spec, table)
-    prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered))
+    check_finite(spec, data, ledger)
+    with _named(spec):
+        prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered))
     key, payload = _key(spec, prepared)
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None and not refit and (out / KEY_FILE).is_file() and (out / POSTERIOR_FILE).is_file():
-        stored = json.loads((out / KEY_FILE).read_text())
-        if stored.get("key") == key:
-            import xarray as xr
-
-            tree = xr.open_datatree(out / POSTERIOR_FILE).load()
-            cached = Fit(idata=tree, spec=prepared, timings=stored.get("timings", {}),
-                         settings=json.loads(tree.attrs.get("biasstats_settings", "{}")),
-                         ledger=ledger)
+    if out is not None and not refit:
+        cached = _load_cached(out / POSTERIOR_FILE, key, f, prepared, ledger)
+        if cached is not None:
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
-    result = fit_prepared(prepared, f, progress)
+    with _named(spec):
+        result = fit_prepared(prepared, f, progress)
     result.ledger = ledger
     path = None
     if out is not None:
+        # the key travels inside the one file that is renamed into place: never apart
+        result.idata.attrs = {**result.idata.attrs, KEY_ATTR: key,
+                              PAYLOAD_ATTR: json.dumps(payload, sort_keys=True, default=str),
+                              TIMINGS_ATTR: json.dumps(result.timings, default=str)}
         path = result.to_netcdf(out / POSTERIOR_FILE)
-        write_text_atomic(out / KEY_FILE, json.dumps(
-            {"key": key, **payload, "timings": result.timings}, indent=2, default=str) + "\n")
     return FitOutcome(result, False, key, path)
+
+
+def _load_cached(path: Path, key: str, settings, prepared, ledger):
+    """The cached Fit at ``path`` if it is readable, carries ``key`` and holds a complete
+    posterior (settings.chains x settings.draws); None (refit) otherwise."""
+    if not path.is_file():
+        return None
+    import xarray as xr
+
+    from biasstats.fit import Fit
+
+    try:
+        tree = xr.open_datatree(path)
+    except Exception:  # unreadable or truncated: not a cache entry, refit over it
+        return None
+    try:
+        if tree.attrs.get(KEY_ATTR) != key or "posterior" not in tree.children:
+            return None
+        sizes = tree["posterior"].sizes
+        if (sizes.get("chain"), sizes.get("draw")) != (settings.chains, settings.draws):
+            return None
+        tree = tree.load()
+    except Exception:
+        return None
+    finally:
+        tree.close()
+    return Fit(idata=tree, spec=prepared, timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")),
+               settings=json.loads(tree.attrs.get("biasstats_settings", "{}")), ledger=ledger)

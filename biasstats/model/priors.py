@@ -104,7 +104,15 @@ def _number(node: ast.AST, text: str, key: str) -> float:
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(
         node.value, bool
     ):
-        return float(node.value)
+        try:
+            value = float(node.value)
+        except OverflowError:  # an integer literal beyond float range
+            value = math.inf
+        if not math.isfinite(value):
+            raise SpecError(f"prior '{text}' for '{key}': arguments must be finite numbers")
+        return value
+    if isinstance(node, ast.Name) and node.id.lower() in ("inf", "infinity", "nan"):
+        raise SpecError(f"prior '{text}' for '{key}': arguments must be finite numbers")
     raise SpecError(f"prior '{text}' for '{key}': arguments must be numbers")
 
 
@@ -152,6 +160,8 @@ def parse_prior(text: str | Prior, key: str = "prior") -> Prior:
     for p in ("sigma", "beta", "lam", "scale", "nu", "alpha", "eta", "b", "s"):
         if p in params and params[p] <= 0 and not (name in ("Cauchy",) and p == "alpha"):
             raise SpecError(f"prior '{text}' for '{key}': {p} must be positive")
+    if name == "Uniform" and not params["lower"] < params["upper"]:
+        raise SpecError(f"prior '{text}' for '{key}': lower must be below upper")
     # keep positional order stable for printing
     ordered = {p: params[p] for p in pos if p in params}
     ordered.update({k: v for k, v in params.items() if k not in ordered})

@@ -20,7 +20,7 @@ from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summ
 from biasstats.effects import compute_effects
 from biasstats.effects.compute import LOGIT_FAMILIES
 from biasstats.effects.estimands import compute_estimands, request_from_spec
-from biasstats.errors import DatasetUnavailableError, SpecError
+from biasstats.errors import BiasstatsError, DatasetUnavailableError, SpecError
 from biasstats.fit.from_spec import fit_spec
 from biasstats.ingest import ingest
 from biasstats.io import write_parquet_atomic, write_text_atomic
@@ -246,12 +246,23 @@ def _checks_outputs(art, fit, checks, wording):
     return loo, notes
 
 
+def analysis_folder(out_root: str | Path, spec: Spec) -> Path:
+    """``<out>/<analysis name>``, refused (one line) unless it lies inside ``out_root``."""
+    root = Path(out_root)
+    folder = root / spec.name
+    if spec.name in ("", ".", "..") or not folder.resolve().is_relative_to(root.resolve()) \
+            or folder.resolve() == root.resolve():
+        raise BiasstatsError(f"{spec.path}: analysis name {spec.name!r} would write outside "
+                             f"{root}; set [analysis] name (letters, digits, '-' or '_')")
+    return folder
+
+
 def build_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool = False,
                    progress: bool | None = None) -> AnalysisOutcome:
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
     spec_path, title = spec.path, spec.title
-    folder = Path(out_root) / spec.name
+    folder = analysis_folder(out_root, spec)
     try:
         ing = ingest(spec)
     except DatasetUnavailableError as e:

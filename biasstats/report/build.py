@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from biasstats.errors import BiasstatsError
-from biasstats.io import write_text_atomic
+from biasstats.io import transaction, write_text_atomic
 from biasstats.report.analysis import AnalysisOutcome, build_analysis
 from biasstats.report.page import _environment, _rel
 from biasstats.spec import load_spec
@@ -13,7 +13,10 @@ from biasstats.spec import load_spec
 
 def build_reports(spec_paths: list[str | Path], out_root: str | Path, *, refit: bool = False,
                   progress: bool | None = None, on_done=None) -> list[AnalysisOutcome]:
-    """Build each analysis, then ``index.html``. Spec errors stop everything up front."""
+    """Build each analysis, then ``index.html``. Spec errors stop everything up front.
+
+    Each analysis is one :func:`biasstats.io.transaction`: one that fails leaves nothing of
+    its own behind (analyses built before it stay)."""
     out_root = Path(out_root)
     specs = [load_spec(p) for p in spec_paths]  # validate all specs before any work
     names = [s.name for s in specs]
@@ -22,7 +25,8 @@ def build_reports(spec_paths: list[str | Path], out_root: str | Path, *, refit: 
         raise BiasstatsError(f"two analyses share the name {dup[0]!r}: names must be unique")
     outcomes = []
     for spec in specs:
-        o = build_analysis(spec, out_root, refit=refit, progress=progress)
+        with transaction():
+            o = build_analysis(spec, out_root, refit=refit, progress=progress)
         outcomes.append(o)
         if on_done is not None:
             on_done(o)

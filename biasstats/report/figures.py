@@ -526,7 +526,7 @@ def _right_column(ax, y, probabilities, header: str) -> None:
     style = {"transform": trans, "ha": "left", "fontsize": 6.5, "color": "#333333"}
     for yi, p in zip(y, probabilities, strict=True):
         ax.text(1.02, yi, _p_text(p), va="center", **style)
-    ax.text(1.02, len(y) - 0.35, header, va="bottom", **style)
+    ax.text(1.02, len(y) - 0.35, header, va="bottom", parse_math=True, **style)
 
 
 def _p_text(p: float) -> str:

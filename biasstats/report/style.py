@@ -22,7 +22,7 @@ import matplotlib as mpl
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from biasstats.io import atomic_path
+from biasstats.io import atomic_path, make_folder
 
 SINGLE_COLUMN = 3.5  # inches (89 mm)
 DOUBLE_COLUMN = 7.1  # inches (180 mm)
@@ -129,6 +129,9 @@ def rc_params() -> dict:
         "lines.markersize": 3.5,
         "patch.linewidth": 0.6,
         "axes.unicode_minus": True,
+        # level names are data: "$5 and $10" or "gpt-$\\foo{$" must print literally, never
+        # as mathtext (a figure that needs math passes parse_math=True to that one text)
+        "text.parse_math": False,
         "image.cmap": DIVERGING_CMAP,
         "svg.fonttype": "none",
         "svg.hashsalt": SVG_HASH_SALT,
@@ -186,8 +189,7 @@ def save_figure(
     Vertical white space is trimmed (tight bounding box) while the width stays the figure's
     own, so journal widths are exact. The same figure gives byte-identical PDF and SVG files.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder)
     out: dict[str, Path] = {}
     with paper_style():
         # Lay the figure out once, then freeze it: every format gets the same geometry, and

@@ -1,7 +1,8 @@
 """Paper-ready tables: CSV for machines, booktabs LaTeX for the paper, one call for both.
 
-:func:`write_table` writes ``name.csv`` (the data as given, full precision, so it round-trips)
-and ``name.tex`` (formatted: fixed decimals, ``[lo, hi]`` intervals, LaTeX special characters
+:func:`write_table` writes ``name.csv`` (the data as given, full precision, so it round-trips;
+only text cells that a spreadsheet would run as a formula are neutralised, see
+:func:`neutralise_text`) and ``name.tex`` (formatted: fixed decimals, ``[lo, hi]`` intervals, LaTeX special characters
 escaped, ``\\toprule``/``\\midrule``/``\\bottomrule``, numbers right-aligned), both atomically.
 :func:`format_effects_table` turns the long effects table into the reader-facing table of one
 term (level, mean, HDI, direction probability, verdict).
@@ -24,6 +25,7 @@ __all__ = [
     "format_number",
     "interval_columns",
     "latex_escape",
+    "neutralise_text",
     "display_table",
     "to_latex",
     "write_table",
@@ -51,6 +53,31 @@ _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIAL))
 def latex_escape(text: str) -> str:
     """Escape LaTeX special characters (``\\ & % $ # _ { } ~ ^ < >``) in plain text."""
     return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group(0)], str(text))
+
+
+# A cell starting with one of these is run as a formula by spreadsheets (OWASP, "CSV
+# injection"); a leading single quote makes it text. Numbers ("-0.5") are left alone.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def neutralise_text(value):
+    """``value`` with a leading ``'`` if it is text a spreadsheet would treat as a formula."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value  # a plain number, e.g. "-0.5"
+
+
+def neutralise_frame(df: pl.DataFrame) -> pl.DataFrame:
+    """Text columns (and column names) with :func:`neutralise_text` applied to every cell."""
+    text = [c for c, t in df.schema.items() if t in (pl.Utf8, pl.Categorical) or
+            isinstance(t, pl.Enum)]
+    out = df.with_columns(pl.col(c).cast(pl.Utf8).map_elements(
+        neutralise_text, return_dtype=pl.Utf8) for c in text)
+    return out.rename({c: neutralise_text(c) for c in out.columns if neutralise_text(c) != c})
 
 
 def _is_p_column(name: str) -> bool:
@@ -235,7 +262,7 @@ def to_latex(
     column_digits: dict[str, int] | None = None,
 ) -> str:
     """A booktabs ``table`` environment for ``df`` (see :func:`write_table`)."""
-    df = _frame(df)
+    df = neutralise_frame(_frame(df))
     if not _LABEL_OK.match(label):
         raise ValueError(f"table label {label!r} may only hold letters, digits and : _ - .")
     pairs = _resolve_intervals(df, intervals)
@@ -285,7 +312,7 @@ def write_table(
     )
     csv_path = folder / f"{name}.csv"
     with atomic_path(csv_path) as tmp:
-        df.write_csv(tmp)
+        neutralise_frame(df).write_csv(tmp)
     tex_path = write_text_atomic(folder / f"{name}.tex", tex)
     return {"csv": csv_path, "tex": tex_path}
 

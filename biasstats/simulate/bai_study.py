@@ -37,6 +37,8 @@ CATEGORY_OF = {
 }
 VARIANTS = ("replication", "instruction1", "instruction2", "synonym")
 N_POS = N_NEG = 8
+N_LLMS = 8                       # LLMs in the calibration table
+N_STEREOTYPES = len(CATEGORY_OF)  # 21
 CALIBRATION_FILE = "sim_bai2024_calibration.csv"
 
 
@@ -80,10 +82,22 @@ def simulate_bai_study(
     llms: tuple[str, ...] | None = None,
     calibration: pl.DataFrame | None = None,
 ) -> SimulatedStudy:
-    """Draw one simulated study. The same seed gives the same table, row for row."""
+    """Draw one simulated study. The same seed gives the same table, row for row.
+
+    At most ``[simulate] max_rows``'s ceiling (:data:`biasstats.spec.schema.MAX_SIM_ROWS`)
+    judgements are drawn, and the seed must be in 0 ... 2**32 - 1 (one-line SpecError)."""
+    from biasstats.errors import SpecError
+    from biasstats.spec.schema import MAX_SEED, MAX_SIM_ROWS
+
+    if not (isinstance(seed, int) and 0 <= seed <= MAX_SEED):
+        raise SpecError(f"simulation seed {seed!r}: expected an integer from 0 to {MAX_SEED}")
     cal = calibration if calibration is not None else load_calibration()
     if llms is not None:
         cal = cal.filter(pl.col("llm").is_in(list(llms)))
+    rows = cal.height * len(variants) * trials * (N_POS + N_NEG)
+    if trials < 1 or rows > MAX_SIM_ROWS:
+        raise SpecError(f"simulation of {trials} trials would make {rows} judgements; expected "
+                        f"1 to {MAX_SIM_ROWS} (lower trials)")
     rng = np.random.default_rng(seed)
     v_eff = rng.normal(0.0, variant_sd, size=len(variants))
     cells = cal.sort(["llm", "stereotype"])

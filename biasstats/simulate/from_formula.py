@@ -221,7 +221,10 @@ def simulate_from_formula(
     from biasstats.model.build import _to_polars, build_model, complete_rows, prepare
     from biasstats.model.families import get_family
     from biasstats.model.formula import parse_formula
+    from biasstats.spec.schema import MAX_SEED
 
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
+        raise SpecError(f"seed {seed!r}: expected an integer from 0 to {MAX_SEED}")
     fam = get_family(family)
     pf = parse_formula(formula)
     df = _to_polars(design)

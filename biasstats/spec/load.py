@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from biasstats.errors import SpecError
-from biasstats.spec.schema import AnalysisSpec
+from biasstats.spec.schema import AnalysisSpec, is_safe_name
 
 
 @dataclass(frozen=True)
@@ -93,10 +93,27 @@ def describe_error(err: dict) -> str:
     got = err.get("input")
     if kind in _EXPECTED:
         return f"{where}: expected {_EXPECTED[kind]}, got {_toml_repr(got)}"
+    if kind in _BOUND:
+        limit = (err.get("ctx") or {}).get(_BOUND[kind][1])
+        limit = f"{limit:g}" if isinstance(limit, float) else limit
+        return f"{where}: expected {_BOUND[kind][0]} {limit}, got {_toml_repr(got)}"
+    if kind == "too_short":
+        n = (err.get("ctx") or {}).get("min_length")
+        return f"{where}: expected at least {n} item{'s' if n != 1 else ''}, got none" if not \
+            got else f"{where}: expected at least {n} items, got {len(got)}"
+    if kind == "finite_number":
+        return f"{where}: expected a finite number, got {_toml_repr(got)}"
     if kind == "literal_error":
         return f"{where}: expected {msg.removeprefix('Input should be ')}, got {_toml_repr(got)}"
     return f"{where}: {msg}"
 
+
+_BOUND = {
+    "less_than_equal": ("at most", "le"),
+    "less_than": ("less than", "lt"),
+    "greater_than_equal": ("at least", "ge"),
+    "greater_than": ("more than", "gt"),
+}
 
 _EXPECTED = {
     "string_type": "a string",
@@ -147,4 +164,9 @@ def load_spec(path: str | Path) -> Spec:
         more = len(errors) - 1
         extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
         raise SpecError(f"{path}: {describe_error(first)}{extra}") from None
+    if content.analysis.name is None and not is_safe_name(path.stem):
+        raise SpecError(f"{path}: the file name gives the analysis name {path.stem!r}, which "
+                        "must be letters, digits, '-' or '_' (it names the report folder); "
+                        "rename the file or set [analysis] name")
     return Spec(path=path, content=content, text=text)
+

@@ -64,14 +64,18 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
 
     [simulate]                 # instead of [data]: a simulated study with known truth
     preset = "bai2024"         # 8 LLMs x 21 stereotypes, calibrated to the published figures
-    seed = 1
-    trials = 50
+    seed = 1                   # 0 ... 4294967295
+    trials = 50                # per LLM x stereotype x variant; at most 10000
+    max_rows = 5000000         # cap on judgements simulated (LLMs x 21 x variants x trials x
+                               # 16); at most 50000000
 
-    [fit]
-    chains = 4
-    tune = 1000
-    draws = 1000
-    seed = 20240204
+    [fit]                      # limits suit one machine; each is stated in the error
+    chains = 4                 # at most 64
+    tune = 1000                # at most 100000
+    draws = 1000               # at most 100000
+    seed = 20240204            # 0 ... 4294967295
+    max_memory_gb = 4          # the fit's estimated memory (draws x chains x (parameters + 2
+                               # x observations) x 8 bytes) must stay below; at most 1024
     sampler = "nutpie"         # or "pymc"
     target_accept = 0.95       # default: automatic, 0.9 / 0.95 / 0.99 by the terms' funnel risk
     adaptation = "low_rank"    # nutpie mass matrix: "low_rank" (default) or "diag"
@@ -84,6 +88,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+#: Resource limits (stated maxima; the defaults below suit one machine).
+MAX_SEED = 2**32 - 1
+MAX_CHAINS = 64
+MAX_TUNE = 100_000
+MAX_DRAWS = 100_000
+MAX_MEMORY_GB = 1024.0
+MAX_SIM_TRIALS = 10_000
+MAX_SIM_ROWS = 50_000_000
+DEFAULT_SIM_ROWS = 5_000_000
+
 CANONICAL_TARGETS = (
     "llm",
     "category",
@@ -94,6 +108,11 @@ CANONICAL_TARGETS = (
     "congruent",
     "raw",
 )
+
+
+def is_safe_name(name: str) -> bool:
+    """Letters, digits, '-' and '_' only: safe as a folder name (no '/', no '..')."""
+    return bool(name) and all(c.isalnum() or c in "-_" for c in name)
 
 
 class _Strict(BaseModel):
@@ -108,7 +127,7 @@ class AnalysisMeta(_Strict):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str | None) -> str | None:
-        if v is not None and (not v or not all(c.isalnum() or c in "-_" for c in v)):
+        if v is not None and not is_safe_name(v):
             raise ValueError("must be letters, digits, '-' or '_' (it names the report folder)")
         return v
 
@@ -267,15 +286,30 @@ class SimulateSpec(_Strict):
     """Simulated data instead of a source: ``[simulate] preset = "bai2024"``."""
 
     preset: Literal["bai2024"] = "bai2024"
-    seed: int = 0
-    trials: int = Field(default=50, ge=1)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    trials: int = Field(default=50, ge=1, le=MAX_SIM_TRIALS)
     variants: list[str] = Field(
         default_factory=lambda: ["replication", "instruction1", "instruction2", "synonym"],
         min_length=1,
     )
-    variant_sd: float = Field(default=0.15, ge=0)
+    variant_sd: float = Field(default=0.15, ge=0, allow_inf_nan=False)
     refusal_rate: float = Field(default=0.02, ge=0, lt=1)
     llms: list[str] | None = None
+    max_rows: int = Field(default=DEFAULT_SIM_ROWS, ge=1, le=MAX_SIM_ROWS)
+
+    @model_validator(mode="after")
+    def _size(self) -> SimulateSpec:
+        from biasstats.simulate.bai_study import N_LLMS, N_NEG, N_POS, N_STEREOTYPES
+
+        llms = N_LLMS if self.llms is None else len(self.llms)
+        rows = llms * N_STEREOTYPES * len(self.variants) * self.trials * (N_POS + N_NEG)
+        if rows > self.max_rows:
+            raise ValueError(
+                f"would make {rows} judgements ({llms} LLMs x {N_STEREOTYPES} "
+                f"stereotypes x {len(self.variants)} variants x {self.trials} trials x "
+                f"{N_POS + N_NEG}), above max_rows = {self.max_rows}; lower trials, or raise "
+                f"max_rows (at most {MAX_SIM_ROWS})")
+        return self
 
 
 def _formula_syntax(text: str) -> str:
@@ -302,16 +336,45 @@ class ModelSpec(_Strict):
     def _formula(cls, v: str) -> str:
         return _formula_syntax(v)
 
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, v: str) -> str:
+        from biasstats.errors import SpecError
+        from biasstats.model.families import get_family
+
+        try:
+            get_family(v)
+        except SpecError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("priors")
+    @classmethod
+    def _parsable_priors(cls, v: dict[str, str]) -> dict[str, str]:
+        """Each prior is parsed (never evaluated) and its parameters checked when the spec is
+        read, so a bad one is reported against its key before any data is touched."""
+        from biasstats.errors import SpecError
+        from biasstats.model.priors import parse_prior
+
+        for key, text in v.items():
+            try:
+                parse_prior(text, key)
+            except SpecError as e:
+                raise ValueError(str(e)) from None
+        return v
+
 
 class FitSpec(_Strict):
-    chains: int = Field(default=4, ge=1)
-    tune: int = Field(default=1000, ge=0)
-    draws: int = Field(default=1000, ge=1)
-    seed: int = 20240204
+    chains: int = Field(default=4, ge=1, le=MAX_CHAINS)
+    tune: int = Field(default=1000, ge=0, le=MAX_TUNE)
+    draws: int = Field(default=1000, ge=1, le=MAX_DRAWS)
+    seed: int = Field(default=20240204, ge=0, le=MAX_SEED)
     sampler: Literal["nutpie", "pymc"] = "nutpie"
     # None (omitted): chosen from the model's geometry (fit.sample.auto_target_accept)
-    target_accept: float | None = Field(default=None, gt=0, lt=1)
+    target_accept: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
     adaptation: Literal["low_rank", "diag"] = "low_rank"  # nutpie mass-matrix adaptation
+    # cap on the fit's estimated memory (biasstats.fit.memory_estimate), checked before sampling
+    max_memory_gb: float = Field(default=4.0, gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)
 
 
 class EffectsSpec(_Strict):
