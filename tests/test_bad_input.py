@@ -445,7 +445,7 @@ CORPUS = [
      "{spec}: [model] priors: prior 'Normal(0, 1' for 'Intercept' is not of the form Name(number, ...)"),
     # [model] keys
     ("model_unknown_family", "ingest", modelk('formula = "congruent ~ 1"\nfamily = "poisonn"'), [],
-     "{spec}: [model] family: unknown family 'poisonn'; choose one of bernoulli, binomial, beta_binomial, gaussian, student_t, lognormal, beta, negative_binomial, cumulative, categorical"),
+     "{spec}: [model] family: unknown family 'poisonn'; choose one of bernoulli, binomial, beta_binomial, gaussian, student_t, lognormal, beta, negative_binomial, poisson, cumulative, categorical"),
     ("model_unknown_unit", "ingest", modelk('formula = "congruent ~ 1"\nunit = "row"'), [],
      '{spec}: [model] unit: expected \'judgement\' or \'trial\', got "row"'),
     ("model_formula_missing", "ingest", modelk('family = "bernoulli"'), [],
@@ -469,7 +469,7 @@ CORPUS = [
     ("data_encoding_unknown", "ingest", D.replace('[data.columns]', 'encoding = "utf-16"\n[data.columns]'), [],
      '{spec}: [data] encoding: expected \'utf-8\', \'latin-1\' or \'cp1252\', got "utf-16"'),
     ("data_format_unknown", "ingest", D.replace('[data.columns]', 'format = "xlsx"\n[data.columns]'), [],
-     '{spec}: [data] format: expected \'csv\', \'jsonl\' or \'parquet\', got "xlsx"'),
+     '{spec}: [data] format: expected \'csv\', \'tsv\', \'jsonl\', \'json\', \'parquet\', \'inspect_eval\' or \'lm_eval_samples\', got "xlsx"'),
     ("data_missing_outcome_unknown", "ingest", D.replace('[data.columns]', 'missing_outcome = "drop"\n[data.columns]'), [],
      '{spec}: [data] missing_outcome: expected \'unparseable\' or \'refused\', got "drop"'),
     ("data_filters_not_list", "ingest", D.replace('[data.columns]', 'filters = "temp = 0"\n[data.columns]'), [],

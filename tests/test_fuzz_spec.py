@@ -109,7 +109,9 @@ def valid_spec(draw) -> dict:
                             "trials": draw(st.integers(1, 20)),
                             "refusal_rate": draw(st.floats(0, 0.99))}
     if draw(st.booleans()):
-        spec["model"] = {"formula": draw(_TEXT) or "y ~ 1",
+        spec["model"] = {"formula": draw(st.sampled_from(
+                             ["y ~ 1", "congruent ~ 1 + (1|llm)", "y ~ x + (x || g)",
+                              "k | trials(n) ~ C(a, Treatment('b')) + log(z)"])),
                          "family": draw(st.sampled_from(sorted(FAMILIES))),
                          "unit": draw(st.sampled_from(["judgement", "trial"])),
                          "priors": draw(st.dictionaries(_NAME, valid_prior(), max_size=3))}

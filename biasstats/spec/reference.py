@@ -60,6 +60,7 @@ MEANINGS: dict[str, str] = {
     "simulate.preset": "the simulated study design",
     "simulate.seed": "random seed (same seed, same data)",
     "simulate.trials": "trials per cell",
+    "simulate.max_rows": "refuse a simulated study larger than this many judgements",
     "simulate.variants": "prompt variants simulated",
     "simulate.variant_sd": "SD of the variant effects (logit scale)",
     "simulate.refusal_rate": "share of refused trials",
@@ -80,6 +81,7 @@ MEANINGS: dict[str, str] = {
     "fit.sampler": "nutpie or pymc",
     "fit.target_accept": "NUTS target acceptance; default: 0.9 / 0.95 / 0.99 by funnel risk",
     "fit.adaptation": "nutpie mass matrix adaptation",
+    "fit.max_memory_gb": "refuse a fit whose estimated memory (draws x cells) exceeds this",
     "effects": "the estimands the report leads with (default: read off the formula)",
     "effects.hdi_prob": "probability mass of the credible intervals",
     "effects.kind": "congruence (bias wording, -1...+1 scale) or outcome (neutral words); "
