@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from biasstats.errors import SpecError
 from biasstats.fit.result import Fit, PriorTable
@@ -70,7 +71,7 @@ def fit_settings(**kw) -> FitSpec:
 def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = None) -> Fit:
     """Sample a model already prepared by :func:`biasstats.model.build.prepare` with
     ``settings`` (the ``[fit]`` table; its defaults when None)."""
-    from biasstats.fit.sample import auto_target_accept, sample_model
+    from biasstats.fit.sample import auto_target_accept, pattern_predictive, sample_model
     from biasstats.model.build import build_model
 
     settings = settings or FitSpec()
@@ -80,10 +81,18 @@ def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = 
     else:
         why = "set by user"
     model = build_model(spec)
-    idata, timings = sample_model(model, settings, progress)
-    return Fit(idata=idata, spec=spec, model=model, timings=timings,
-               settings={**settings.model_dump(), "target_accept_reason": why,
-                         "sampler": timings["sampler"], "centered": spec.describe_centring()})
+    own_pp = spec.weights is not None and spec.family.draw is not None
+    idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
+    fit = Fit(idata=idata, spec=spec, model=model, timings=timings,
+              settings={**settings.model_dump(), "target_accept_reason": why,
+                        "sampler": timings["sampler"], "centered": spec.describe_centring()})
+    if own_pp:
+        t0 = time.perf_counter()
+        idata["posterior_predictive"] = pattern_predictive(fit, settings.seed + 1)
+        dt = time.perf_counter() - t0
+        timings["postprocess_s"] += dt
+        timings["total_s"] += dt
+    return fit
 
 
 class _CallableModule(sys.modules[__name__].__class__):

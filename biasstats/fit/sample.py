@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from biasstats.spec.schema import FitSpec
 
-__all__ = ["sample_model", "want_progress", "auto_target_accept"]
+__all__ = ["sample_model", "want_progress", "auto_target_accept", "pattern_predictive"]
 
 #: automatic target acceptance by the largest funnel risk of any term (see auto_target_accept)
 TARGET_ACCEPT_STEPS = ((0.5, 0.9), (1.0, 0.95), (math.inf, 0.99))
@@ -63,9 +63,11 @@ def _nutpie_available() -> bool:
     return True
 
 
-def sample_model(model, settings: FitSpec, progress: bool | None = None):
+def sample_model(model, settings: FitSpec, progress: bool | None = None,
+                 predictive: bool = True):
     """Sample ``model`` with the (already validated) ``[fit]`` settings; return (DataTree,
-    timings dict)."""
+    timings dict). ``predictive=False`` leaves the posterior predictive to the caller
+    (:func:`pattern_predictive`)."""
     import pymc as pm
 
     chains, tune, draws, seed = settings.chains, settings.tune, settings.draws, settings.seed
@@ -102,8 +104,9 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None):
             t1 = time.perf_counter()
             idata = pm.compute_log_likelihood(idata, model=model, progressbar=False,
                                               extend_inferencedata=True)
-            pm.sample_posterior_predictive(idata, model=model, random_seed=seed + 1,
-                                           progressbar=False, extend_inferencedata=True)
+            if predictive:
+                pm.sample_posterior_predictive(idata, model=model, random_seed=seed + 1,
+                                               progressbar=False, extend_inferencedata=True)
     finally:
         for n, lvl in old.items():
             logging.getLogger(n).setLevel(lvl)
@@ -111,3 +114,54 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None):
     timings = {"sampler": used, "sampling_s": t1 - t0, "postprocess_s": t2 - t1,
                "total_s": t2 - t0}
     return idata, timings
+
+
+def pattern_predictive(fit, seed: int, chunk: int = 500):
+    """Posterior predictive of a pattern-weighted model, drawn in numpy from the family's
+    ``draw`` (no PyTensor random graph, so nothing runs in numba object mode).
+
+    ``<response>``: one replicated trial per pattern (what LOO-PIT compares with the pattern's
+    observed k); ``<response>__total``: the sum over the pattern's ``weights[p]`` trials, each
+    drawn independently given the draw's parameters (what grouped rates need). Draws are made
+    ``chunk`` posterior draws at a time, so memory stays bounded by chunk x trials."""
+    import numpy as np
+    import xarray as xr
+
+    from biasstats.effects.predict import linear_predictor
+
+    spec = fit.spec
+    fam = spec.family
+    post = fit.idata["posterior"].to_dataset()
+    C, D = post.sizes["chain"], post.sizes["draw"]
+    eta = linear_predictor(fit)
+    aux = {k: _aux_draws(post, k, eta.shape) for k in fam.aux}
+    n = np.asarray(spec.trials)
+    w = np.asarray(spec.weights, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(w)[:-1]])
+    rep_n = np.repeat(n, w)
+    rng = np.random.default_rng(seed)
+    one = np.empty(eta.shape, dtype=np.int64)
+    total = np.empty(eta.shape, dtype=np.int64)
+    for s0 in range(0, eta.shape[0], chunk):
+        sl = slice(s0, s0 + chunk)
+        a = {k: v[sl] for k, v in aux.items()}
+        one[sl] = fam.draw(rng, eta[sl], a, n)
+        rep = fam.draw(rng, np.repeat(eta[sl], w, axis=1),
+                       {k: (np.repeat(v, w, axis=1) if v.shape[1] > 1 else v)
+                        for k, v in a.items()}, rep_n)
+        total[sl] = np.add.reduceat(rep, starts, axis=1)
+    resp, dim = spec.formula.response, spec.obs_dim
+    dt = np.int16 if n.max() * w.max() < 32000 else np.int64
+    ds = xr.Dataset({
+        resp: (("chain", "draw", dim), one.reshape(C, D, -1).astype(dt)),
+        f"{resp}__total": (("chain", "draw", dim), total.reshape(C, D, -1).astype(dt)),
+    }, coords={"chain": post["chain"].values, "draw": post["draw"].values,
+               dim: np.arange(eta.shape[1])})
+    return ds
+
+
+def _aux_draws(post, name: str, shape):
+    """(S, 1) draws of a scalar auxiliary parameter, (S, m) of one given per observation."""
+    import numpy as np
+
+    return np.asarray(post[name].values, dtype=float).reshape(shape[0], -1)

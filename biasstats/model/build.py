@@ -13,6 +13,15 @@ the posterior predictive and the ``log_likelihood`` group are then **per cell** 
 ``cell``), so LOO computed from a Fit leaves out one *cell* (a covariate pattern), not one
 judgement. ``ModelSpec.cells`` maps cells back to covariate values.
 
+For ``beta_binomial`` (a sum of beta-binomials is not beta-binomial, so trials cannot be summed)
+rows with the same covariate pattern **and the same (n, k)** are collapsed into one **pattern**
+with a count (``ModelSpec.weights``; dimension ``pattern``): the log density of a pattern is its
+count times the log density of one of its trials, which is exact. The observed variable, the
+posterior predictive and the ``log_likelihood`` group hold *one trial* of each pattern;
+:func:`biasstats.checks.compare.loo_patterns` weights the pointwise PSIS-LOO by the counts, which
+equals per-trial PSIS-LOO exactly (identical trials have identical leave-one-out densities).
+With 16 judgements per trial a covariate cell has at most 17 patterns, whatever its trials.
+
 :func:`build_model` writes the PyMC model:
 
 * fixed part ``Intercept + X @ b`` (``b`` has dim ``coef`` with patsy column names);
@@ -97,6 +106,15 @@ class ModelSpec:
     response_levels: list | None = None   # ordinal / categorical
     data_hash: str = ""
     fixed_info: Any = None                # patsy DesignInfo of the fixed part (for new data)
+    # trials per pattern when identical (covariates, n, k) rows were collapsed (beta-binomial);
+    # None when each row/cell stands for itself
+    weights: np.ndarray | None = None
+    row_pattern: np.ndarray | None = None  # pattern index of each data row (with weights)
+
+    def row_weights(self) -> np.ndarray:
+        """How many data rows each observation/pattern stands for (1 without patterns)."""
+        return (np.ones(len(self.y)) if self.weights is None
+                else np.asarray(self.weights, dtype=float))
 
     @property
     def n_linpred(self) -> int:
@@ -172,7 +190,10 @@ def prepare(
     centered: dict[str, bool] | None = None,
     collapse: bool | None = None,
 ) -> ModelSpec:
-    """Validate and turn (formula, data) into the arrays and priors of a model."""
+    """Validate and turn (formula, data) into the arrays and priors of a model.
+
+    ``collapse``: None (default) collapses whatever the family allows (binomial cells,
+    beta-binomial patterns); False keeps one observation per row."""
     import patsy
 
     fam = family if isinstance(family, Family) else get_family(family)
@@ -217,14 +238,28 @@ def prepare(
 
     # ---- collapse Bernoulli / binomial rows into cells
     do_collapse = fam.collapse if collapse is None else (collapse and fam.collapse)
+    do_patterns = (fam.patterns and collapse is not False and pf.trials is not None)
     covars = [c for c in used if c not in (pf.response, pf.trials)]
-    if do_collapse:
+    weights = row_pattern = None
+    if do_collapse or do_patterns:
         for s in _STATEFUL:
             if s in pf.fixed or any(s in g.expr for g in pf.groups):
                 raise SpecError(
                     f"stateful transform '{s[:-1]}' in formula '{pf.formula}' would be computed "
                     "over collapsed cells; standardise the column before fitting"
                 )
+    if do_patterns:
+        keys = [*covars, pf.response, pf.trials]
+        pats = df.group_by(keys, maintain_order=True).agg(pl.len().alias("__w"))
+        row_pattern = (df.select(keys).join(pats.select(keys).with_row_index("__p"), on=keys,
+                                            how="left", nulls_equal=True,
+                                            maintain_order="left")["__p"].to_numpy())
+        y = pats[pf.response].to_numpy().astype(np.int64)
+        trials = pats[pf.trials].to_numpy().astype(np.int64)
+        weights = pats["__w"].to_numpy().astype(np.int64)
+        frame = pats.select(covars) if covars else pl.DataFrame({"__row": np.zeros(len(y))})
+        cells_out = pats.drop("__w")
+    elif do_collapse:
         n_expr = pl.col(pf.trials).sum() if pf.trials else pl.len()
         if covars:
             cells = df.group_by(covars, maintain_order=True).agg(
@@ -286,8 +321,9 @@ def prepare(
         formula=pf, family=fam, y=np.asarray(y), trials=trials, X=X, fixed_names=keep,
         has_intercept=has_int, groups=groups, priors={},
         cells=cells_out, collapsed=do_collapse, n_rows=df.height, n_dropped=n_dropped,
-        obs_dim="cell" if do_collapse else "obs", response_levels=response_levels,
-        data_hash=dhash, fixed_info=dm.design_info,
+        obs_dim="cell" if do_collapse else ("pattern" if do_patterns else "obs"),
+        response_levels=response_levels, data_hash=dhash, fixed_info=dm.design_info,
+        weights=weights, row_pattern=row_pattern,
     )
     _constraints(spec)
     spec.priors = _priors(spec, priors or {})
@@ -366,7 +402,7 @@ def _priors(spec: ModelSpec, user: dict) -> dict[str, Prior]:
     if spec.has_intercept:
         out["Intercept"] = Prior("Normal", {"mu": round(loc, 4), "sigma": round(2.5 * s, 4)})
     # row-level spread of the covariates (cells weighted by their number of rows)
-    w = spec.trials.astype(float) if spec.collapsed else np.ones(len(spec.y))
+    w = spec.trials.astype(float) if spec.collapsed else spec.row_weights()
 
     def wstd(col: np.ndarray) -> float:
         m = np.average(col, weights=w)
@@ -420,17 +456,19 @@ def _priors(spec: ModelSpec, user: dict) -> dict[str, Prior]:
 
 
 # ----------------------------------------------------------------------------- centring
-def _intraclass(y: np.ndarray, n: np.ndarray, p: float) -> float:
-    """Moment estimate of the intra-group correlation of k-of-n counts (0 … 0.99).
+def _intraclass(y: np.ndarray, n: np.ndarray, p: float, w: np.ndarray | None = None) -> float:
+    """Moment estimate of the intra-group correlation of k-of-n counts (0 … 0.99); ``w``
+    counts how many groups each (y, n) stands for.
 
     Between-group variation from covariates counts as correlation too, so this errs on the
     side of less information (more terms non-centred)."""
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
     ok = n > 1
-    if ok.sum() < 2:
+    if w[ok].sum() < 2:
         return 0.0
     phat = y[ok] / n[ok]
-    s2 = np.sum(n[ok] * (phat - p) ** 2) / (ok.sum() - 1)
-    nbar = float(np.mean(n[ok]))
+    s2 = np.sum(w[ok] * n[ok] * (phat - p) ** 2) / (w[ok].sum() - 1)
+    nbar = float(np.average(n[ok], weights=w[ok]))
     rho = (s2 / (p * (1 - p)) - 1) / max(nbar - 1, 1e-9)
     return float(np.clip(rho, 0.0, 0.99))
 
@@ -440,14 +478,15 @@ def _working(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray] | None:
     fam, y = spec.family, spec.y.astype(float)
     if fam.response in ("binary", "count_trials"):
         n = spec.trials.astype(float)
-        p = np.clip(y.sum() / n.sum(), 0.02, 0.98)
+        w = spec.row_weights()
+        p = np.clip((w * y).sum() / (w * n).sum(), 0.02, 0.98)
         # Information of each cell at its own (smoothed) proportion, the IRLS weight: a cell
         # near 0 or 1 says little on the logit scale. (The pooled p instead overstates it for
         # heterogeneous cells, which understates se and overstates tau.)
         pc = (y + 0.5) / (n + 1.0)
-        info = n * pc * (1 - pc)
+        info = w * n * pc * (1 - pc)
         if "phi" in fam.aux:  # beta-binomial: the n judgements share p; deflate the information
-            info = info / (1 + (n - 1) * _intraclass(y, n, p))
+            info = info / (1 + (n - 1) * _intraclass(y, n, p, w))
         return np.log((y + 0.5) / (n - y + 0.5)), info
     if fam.scale == "y":
         v = np.var(y) or 1.0
@@ -629,7 +668,12 @@ def build_model(spec: ModelSpec):
         if K == 1 and eta.ndim == 0:
             eta = pt.zeros(len(spec.y)) + eta
         extra = {"trials": spec.trials}
-        fam.likelihood(spec.formula.response, eta, aux, spec.y, extra, spec.obs_dim)
+        obs = fam.likelihood(spec.formula.response, eta, aux, spec.y, extra, spec.obs_dim)
+        if spec.weights is not None and np.any(spec.weights > 1):
+            # a pattern of c identical trials: the observed term counts one trial, this adds
+            # the other c - 1 (exact); log_likelihood and predictions stay per trial
+            extra_w = pt.as_tensor_variable(spec.weights.astype(float) - 1.0)
+            pm.Potential("pattern_counts", pt.sum(extra_w * pm.logp(obs, spec.y)))
     return model
 
 
