@@ -125,7 +125,9 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
                          settings=json.loads(tree.attrs.get("biasstats_settings", "{}")),
                          ledger=ledger)
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
-    result = fit_prepared(prepared, f, progress)
+    from biasstats.checks.convergence import thresholds_from
+
+    result = fit_prepared(prepared, f, progress, thresholds=thresholds_from(spec.content.checks))
     result.ledger = ledger
     path = None
     if out is not None:

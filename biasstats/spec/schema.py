@@ -61,6 +61,7 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     sampler = "nutpie"         # or "pymc"
     target_accept = 0.95       # default: automatic, 0.9 / 0.95 / 0.99 by the terms' funnel risk
     adaptation = "low_rank"    # nutpie mass matrix: "low_rank" (default) or "diag"
+    refit = true               # after a failed gate, refit once with the suggested fix
 """
 
 from __future__ import annotations
@@ -163,6 +164,9 @@ class FitSpec(_Strict):
     # None (omitted): chosen from the model's geometry (fit.sample.auto_target_accept)
     target_accept: float | None = Field(default=None, gt=0, lt=1)
     adaptation: Literal["low_rank", "diag"] = "low_rank"  # nutpie mass-matrix adaptation
+    # after a failed convergence gate, refit once with the other parameterisation of the term
+    # the divergence locator names and/or a higher target_accept (biasstats.fit.fit_prepared)
+    refit: bool = True
 
 
 class EffectsSpec(_Strict):
