@@ -93,6 +93,7 @@ def _key(spec: Spec, prepared) -> tuple[str, dict]:
         "data_hash": prepared.data_hash,
         "formula": m.formula, "family": m.family, "unit": m.unit,
         "priors": dict(sorted(m.priors.items())), "centered": dict(sorted(m.centered.items())),
+        **({"aux": dict(sorted(m.aux.items()))} if m.aux else {}),
         "fit": f.model_dump(), "versions": versions(), "code": code_digest(),
     }
     text = json.dumps(payload, sort_keys=True)
@@ -112,7 +113,8 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         raise SpecError(f"{spec.path}: no [model] table: nothing to fit")
     m, f = spec.model, spec.fit
     data = model_data(spec, table)
-    prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered))
+    prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered),
+                       aux=dict(m.aux))
     key, payload = _key(spec, prepared)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and not refit and (out / KEY_FILE).is_file() and (out / POSTERIOR_FILE).is_file():

@@ -69,6 +69,7 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
     timings dict). ``predictive=False`` leaves the posterior predictive to the caller
     (:func:`pattern_predictive`)."""
     import pymc as pm
+    import pytensor
 
     chains, tune, draws, seed = settings.chains, settings.tune, settings.draws, settings.seed
     sampler, target_accept = settings.sampler, settings.target_accept
@@ -87,7 +88,13 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
     for n in quiet_loggers:
         logging.getLogger(n).setLevel(logging.ERROR)
     try:
-        with model, warnings.catch_warnings():  # filters set while sampling stay local
+        # IEEE arithmetic in the compiled log density: with numba's fastmath (reassociation,
+        # contraction) a freshly compiled function inlined into nutpie's wrapper and the same
+        # function loaded from PyTensor's cache round differently, and NUTS turns 1e-16 into
+        # different draws: the same seed gave different posteriors depending on the state of
+        # the compile cache. PyTensor keys its cache by the flag, so the two never mix.
+        with (model, warnings.catch_warnings(),  # filters set while sampling stay local
+              pytensor.config.change_flags(numba__fastmath=False)):
             if used == "nutpie":
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
@@ -128,13 +135,14 @@ def pattern_predictive(fit, seed: int, chunk: int = 500):
     import xarray as xr
 
     from biasstats.effects.predict import linear_predictor
+    from biasstats.model.build import aux_draws
 
     spec = fit.spec
     fam = spec.family
     post = fit.idata["posterior"].to_dataset()
     C, D = post.sizes["chain"], post.sizes["draw"]
     eta = linear_predictor(fit)
-    aux = {k: _aux_draws(post, k, eta.shape) for k in fam.aux}
+    aux = {k: aux_draws(post, spec, k) for k in fam.aux}
     n = np.asarray(spec.trials)
     w = np.asarray(spec.weights, dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(w)[:-1]])
@@ -159,9 +167,3 @@ def pattern_predictive(fit, seed: int, chunk: int = 500):
                dim: np.arange(eta.shape[1])})
     return ds
 
-
-def _aux_draws(post, name: str, shape):
-    """(S, 1) draws of a scalar auxiliary parameter, (S, m) of one given per observation."""
-    import numpy as np
-
-    return np.asarray(post[name].values, dtype=float).reshape(shape[0], -1)

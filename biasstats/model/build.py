@@ -88,6 +88,21 @@ class GroupSpec:
 
 
 @dataclass
+class AuxSpec:
+    """A distributional (brms-style) formula for a positive auxiliary parameter, on the log
+    scale: ``log phi = phi_Intercept + X @ phi_b + sum_g r_phi_g[idx]`` (group terms
+    non-centred zero-sum, varying intercepts only). ``[model.aux] phi = "~ 1 + (1|llm)"``."""
+
+    name: str                        # phi, sigma, alpha, nu
+    formula: str                     # the right-hand side as given
+    X: np.ndarray                    # fixed design without the intercept column
+    fixed_names: list[str]
+    has_intercept: bool
+    groups: list[tuple[str, list[str], np.ndarray]]  # (grouping name, levels, idx)
+    fixed_info: Any = None
+
+
+@dataclass
 class ModelSpec:
     formula: ParsedFormula
     family: Family
@@ -110,6 +125,7 @@ class ModelSpec:
     # None when each row/cell stands for itself
     weights: np.ndarray | None = None
     separation: list[str] = field(default_factory=list)  # one line per separated term
+    aux: dict[str, AuxSpec] = field(default_factory=dict)  # distributional aux formulas
     row_pattern: np.ndarray | None = None  # pattern index of each data row (with weights)
 
     def row_weights(self) -> np.ndarray:
@@ -190,11 +206,14 @@ def prepare(
     priors: dict | None = None,
     centered: dict[str, bool] | None = None,
     collapse: bool | None = None,
+    aux: dict[str, str] | None = None,
 ) -> ModelSpec:
     """Validate and turn (formula, data) into the arrays and priors of a model.
 
     ``collapse``: None (default) collapses whatever the family allows (binomial cells,
-    beta-binomial patterns); False keeps one observation per row."""
+    beta-binomial patterns); False keeps one observation per row.
+    ``aux``: distributional formulas of auxiliary parameters, ``{"phi": "~ 1 + (1|llm)"}``
+    (log link; intercept, fixed terms and varying intercepts)."""
     import patsy
 
     fam = family if isinstance(family, Family) else get_family(family)
@@ -206,7 +225,11 @@ def prepare(
     if pf.trials and fam.response != "count_trials":
         raise SpecError(f"response '{pf.response} | trials({pf.trials})' needs family 'binomial'")
 
+    aux_pf = _parse_aux(aux or {}, fam, pf)
     used = pf.columns()
+    for apf in aux_pf.values():
+        check_columns(apf, df.columns)
+        used += [c for c in apf.columns() if c not in used]
     df = df.select(used)
     n_all = df.height
     df = complete_rows(df, used)
@@ -318,13 +341,16 @@ def prepare(
                                 correlated=t.correlated and len(coefs) > 1,
                                 z_info=zm.design_info))
 
+    aux_specs = {k: _aux_design(patsy, k, apf, pdf, frame if frame.width else df, fam)
+                 for k, apf in aux_pf.items()}
+
     spec = ModelSpec(
         formula=pf, family=fam, y=np.asarray(y), trials=trials, X=X, fixed_names=keep,
         has_intercept=has_int, groups=groups, priors={},
         cells=cells_out, collapsed=do_collapse, n_rows=df.height, n_dropped=n_dropped,
         obs_dim="cell" if do_collapse else ("pattern" if do_patterns else "obs"),
         response_levels=response_levels, data_hash=dhash, fixed_info=dm.design_info,
-        weights=weights, row_pattern=row_pattern,
+        weights=weights, row_pattern=row_pattern, aux=aux_specs,
     )
     _constraints(spec)
     spec.priors = _priors(spec, priors or {})
@@ -397,6 +423,71 @@ def separation(spec: ModelSpec) -> list[str]:
                        f"use a weakly informative one, e.g. [model.priors] "
                        f"{key} = \"HalfNormal(1)\"")
     return out
+
+
+_POSITIVE_AUX = ("phi", "sigma", "alpha", "nu")
+
+
+def _parse_aux(aux: dict[str, str], fam: Family, pf: ParsedFormula) -> dict[str, ParsedFormula]:
+    """Parse ``{"phi": "~ 1 + (1|llm)"}`` with the model formula's grammar."""
+    out = {}
+    for k, rhs in aux.items():
+        if k not in fam.aux or k in fam.vector_aux or k not in _POSITIVE_AUX:
+            known = [a for a in fam.aux if a in _POSITIVE_AUX and a not in fam.vector_aux]
+            raise SpecError(f"[model.aux] {k}: family '{fam.name}' has no positive auxiliary "
+                            f"parameter '{k}' (it has: {', '.join(known) or 'none'})")
+        text = str(rhs).strip()
+        if not text.startswith("~"):
+            raise SpecError(f"[model.aux] {k} = '{rhs}': expected a right-hand side starting "
+                            "with '~', e.g. \"~ 1 + (1|llm)\"")
+        apf = parse_formula(f"{pf.response} ~ {text[1:].strip()}")
+        for g in apf.groups:
+            if g.expr.replace(" ", "") != "1":
+                raise SpecError(f"[model.aux] {k}: term '{g.source}' must be a varying "
+                                "intercept (1|g)")
+        out[k] = apf
+    return out
+
+
+def _aux_design(patsy, k: str, apf: ParsedFormula, pdf: pd.DataFrame, frame: pl.DataFrame,
+                fam: Family) -> AuxSpec:
+    dm = _design(patsy, apf.fixed, pdf, f"[model.aux] {k} formula '{apf.fixed}'")
+    names = list(dm.columns)
+    keep = [c for c in names if c != "Intercept"]
+    const = _constant_column(dm) if "Intercept" in names else None
+    if const is not None:
+        raise SpecError(f"[model.aux] {k}: column '{const}' is constant in the data; drop it")
+    groups = []
+    for t in apf.groups:
+        labels = _level_labels(frame, t.factors)
+        levels, idx = np.unique(labels.astype(str), return_inverse=True)
+        if len(levels) < 2:
+            raise SpecError(f"[model.aux] {k}: grouping '{t.name}' has only one level")
+        groups.append((t.name, [str(v) for v in levels], idx.astype(np.int64)))
+    return AuxSpec(name=k, formula=apf.fixed if not apf.groups else
+                   " + ".join([apf.fixed, *(g.source for g in apf.groups)]),
+                   X=dm[keep].to_numpy(dtype=float) if keep else np.zeros((len(pdf), 0)),
+                   fixed_names=keep, has_intercept="Intercept" in names, groups=groups,
+                   fixed_info=dm.design_info)
+
+
+def aux_draws(post, spec: ModelSpec, k: str) -> np.ndarray:
+    """Posterior draws of auxiliary parameter ``k``: (S, 1) when it is one number, (S, n) per
+    observation/cell/pattern when it has a distributional formula."""
+    a = spec.aux.get(k)
+    if a is None:
+        v = np.asarray(post[k].values, dtype=float)
+        return v.reshape(-1, 1)
+    S = post.sizes["chain"] * post.sizes["draw"]
+    eta = np.zeros((S, len(spec.y)))
+    if a.has_intercept:
+        eta += np.asarray(post[f"{k}_Intercept"].values, dtype=float).reshape(S, 1)
+    if a.fixed_names:
+        eta += np.asarray(post[f"{k}_b"].values, dtype=float).reshape(S, -1) @ a.X.T
+    for name, _levels, idx in a.groups:
+        r = np.asarray(post[f"r_{k}_{name}"].values, dtype=float).reshape(S, -1)
+        eta += r[:, idx]
+    return np.exp(eta)
 
 
 MAX_PROJECTED_LEVELS = 2000
@@ -490,6 +581,16 @@ def _priors(spec: ModelSpec, user: dict) -> dict[str, Prior]:
     sd_logy = float(np.std(np.log(spec.y))) if fam.scale == "logy" else 1.0
     for k, txt in fam.aux.items():
         out[k] = parse_prior(txt.format(sd_y=round(sd_y, 4), sd_logy=round(sd_logy or 1.0, 4)), k)
+    for k, a in spec.aux.items():
+        # log link: the intercept centred on the log of the scalar default's scale, 1.5 wide
+        base = out.pop(k)
+        if a.has_intercept:
+            out[f"{k}_Intercept"] = Prior("Normal", {"mu": round(math.log(base.scale()), 4),
+                                                     "sigma": 1.5})
+        for c in a.fixed_names:
+            out[f"b_{k}_{c}"] = Prior("Normal", {"mu": 0.0, "sigma": 1.0})
+        for name, _levels, _idx in a.groups:
+            out[f"sd_{k}_{name}"] = Prior("HalfNormal", {"sigma": 1.0})
 
     # user overrides: exact keys, then the broad ones (b, sd, cor) for keys not set exactly
     broad = {"b": "b_", "sd": "sd_", "cor": "cor_"}
@@ -727,6 +828,8 @@ def build_model(spec: ModelSpec):
                     p = Prior("Normal", {**p.params, "mu": p.params["mu"] + base})
                 aux[k] = p.create(k, dims="threshold",
                                   transform=pm.distributions.transforms.ordered)
+            elif k in spec.aux:
+                aux[k] = _aux_effect(pm, pt, model, spec, spec.aux[k])
             else:
                 aux[k] = spec.priors[k].create(k)
         if not isinstance(eta, pt.TensorVariable):
@@ -743,6 +846,27 @@ def build_model(spec: ModelSpec):
             extra_w = pt.as_tensor_variable(spec.weights.astype(float) - 1.0)
             pm.Potential("pattern_counts", pt.sum(extra_w * pm.logp(obs, spec.y)))
     return model
+
+
+def _aux_effect(pm, pt, model, spec: ModelSpec, a: AuxSpec):
+    """exp(linear predictor) of a distributional auxiliary parameter, one per observation."""
+    k = a.name
+    eta = pt.zeros(len(spec.y))
+    if a.has_intercept:
+        eta = eta + spec.priors[f"{k}_Intercept"].create(f"{k}_Intercept")
+    if a.fixed_names:
+        cdim = f"{k}_coef"
+        model.add_coord(cdim, a.fixed_names)
+        bp = _vector_prior([spec.priors[f"b_{k}_{c}"] for c in a.fixed_names], f"b_{k}")
+        eta = eta + pt.dot(pt.as_tensor_variable(a.X), bp.create(f"{k}_b", dims=cdim))
+    for name, levels, idx in a.groups:
+        dim = f"{k}_{name}"
+        model.add_coord(dim, levels)
+        sd = spec.priors[f"sd_{k}_{name}"].create(f"sd_{k}_{name}")
+        z = pm.ZeroSumNormal(f"z_{k}_{name}", sigma=1.0, dims=dim)
+        r = pm.Deterministic(f"r_{k}_{name}", sd * z, dims=dim)
+        eta = eta + r[idx]
+    return pt.exp(eta)
 
 
 def _zero_sum(pm, pt, model, g: GroupSpec, raw_name: str, sigma, dims: tuple[str, ...]):

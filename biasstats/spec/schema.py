@@ -153,6 +153,9 @@ class ModelSpec(_Strict):
     unit: Literal["judgement", "trial"] = "judgement"  # what one observation is
     priors: dict[str, str] = Field(default_factory=dict)
     centered: dict[str, bool] = Field(default_factory=dict)
+    # distributional formulas of positive auxiliary parameters (log link), brms-style:
+    # [model.aux] phi = "~ 1 + (1|llm)"
+    aux: dict[str, str] = Field(default_factory=dict)
 
 
 class FitSpec(_Strict):
