@@ -49,9 +49,8 @@ def test_aux_group_formula_gives_one_phi_per_level():
 
 def _zerosum_free(z):
     """The unconstrained value PyMC's zerosum transform maps to ``z`` (sum zero)."""
-    from pymc.distributions.transforms import ZeroSumTransform
-
     import pytensor.tensor as pt
+    from pymc.distributions.transforms import ZeroSumTransform
 
     return ZeroSumTransform(zerosum_axes=[-1]).forward(pt.as_tensor(z)).eval()
 
