@@ -151,3 +151,40 @@ def test_posterior_file_is_float32_and_compressed(tmp_path):
                                   fit.idata["posterior"]["phi"].values.astype(np.float32))
     raw = sum(da.nbytes for node in fit.idata.subtree for da in node.dataset.data_vars.values())
     assert path.stat().st_size < raw / 2
+
+
+def test_trial_level_loo_compares_a_judgement_model_with_a_trial_model():
+    """Both models' per-trial PSIS-LOO, from common patterns, equals PSIS-LOO on every trial
+    with the per-trial densities written out (binomial for the judgement-level model)."""
+    import arviz_stats as azs
+    from scipy.stats import binom
+
+    from biasstats.checks.compare import trial_level_loo
+    from biasstats.fit import Fit
+
+    trials = _trials(400, seed=9).with_columns(pl.lit("x").alias("g"))
+    bb, _, _ = _fake_fit(trials.select("k", "n"))
+    rows = trials.with_row_index("t").select(
+        "t", pl.int_ranges(0, pl.col("n")).alias("j"), "k").explode("j").with_columns(
+        (pl.col("j") < pl.col("k")).cast(pl.Int64).alias("congruent"))
+    jspec = prepare("congruent ~ 1", rows, "bernoulli")
+    rng = np.random.default_rng(4)
+    icpt = rng.normal(0.2, 0.02, (2, 400))
+    jfit = Fit(idata=xr.DataTree.from_dict({"posterior": xr.Dataset(
+        {"Intercept": (("chain", "draw"), icpt)},
+        coords={"chain": [0, 1], "draw": np.arange(400)})}), spec=jspec)
+    got = trial_level_loo({"trial": bb, "judgement": jfit}, trials)
+    k, n = trials["k"].to_numpy(), trials["n"].to_numpy()
+    p = 1 / (1 + np.exp(-icpt))[..., None]
+    want_j = azs.loo(xr.DataTree.from_dict({
+        "posterior": jfit.idata["posterior"].to_dataset(),
+        "log_likelihood": xr.Dataset({"k": (("chain", "draw", "obs"),
+                                            binom.logpmf(k, n, p))})}), pointwise=True)
+    assert got["judgement"].n_data_points == trials.height
+    assert got["judgement"].elpd == pytest.approx(want_j.elpd, rel=1e-10)
+    assert got["judgement"].se == pytest.approx(want_j.se, rel=1e-8)
+    from biasstats.checks.compare import loo_fit
+
+    assert got["trial"].elpd == pytest.approx(loo_fit(bb).elpd, rel=1e-10)
+    table = azs.compare(got)
+    assert list(table.index) == ["trial", "judgement"]  # overdispersed data: trial model wins

@@ -135,3 +135,56 @@ def loo_fit(fit, pointwise: bool = True):
         return loo_patterns(fit.idata, spec.weights, spec.row_pattern,
                             var_name=spec.formula.response)
     return azs.loo(fit.idata, pointwise=pointwise)
+
+
+def trial_level_loo(fits: dict, trials: pl.DataFrame) -> dict:
+    """Per-trial PSIS-LOO of models of the same trials, whatever their unit, so a trial-level
+    (beta-binomial) model and a judgement-level (bernoulli) one can be compared.
+
+    ``trials``: one row per trial with ``k`` (congruent) of ``n`` judgements and the
+    covariates (``model_data`` with ``unit = "trial"``). A judgement-level bernoulli/binomial
+    model's density of a trial is binomial(k | n, p_cell) — the product of its judgements'
+    Bernoulli densities times C(n, k), the same constant the beta-binomial includes — and a
+    beta-binomial model's is its own pattern log-likelihood. Trials are grouped into common
+    patterns (all models' covariates and (n, k)) and :func:`loo_patterns` weights them, which
+    is exact per-trial PSIS-LOO. Returns ``{name: ELPDDataLOO}`` (for ``azs.compare``)."""
+    names = list(fits)
+    covs = {name: [c for c in _covars(f) if c not in (f.spec.formula.response,
+                                                      f.spec.formula.trials)]
+            for name, f in fits.items()}
+    keys = sorted({c for cs in covs.values() for c in cs})
+    pats = (trials.filter(pl.col("n") > 0)
+            .group_by([*keys, "k", "n"], maintain_order=True).agg(pl.len().alias("_w")))
+    k = pats["k"].to_numpy().astype(float)
+    n = pats["n"].to_numpy().astype(float)
+    out = {}
+    for name in names:
+        fit, spec = fits[name], fits[name].spec
+        cov = covs[name]
+        post = fit.idata["posterior"].to_dataset()
+        C, D = post.sizes["chain"], post.sizes["draw"]
+        if spec.weights is not None:  # its own per-trial pattern log-likelihood
+            resp, tr = spec.formula.response, spec.formula.trials
+            own = spec.cells.select([*cov, resp, tr]).rename({resp: "k", tr: "n"})
+            own = own.with_columns(pl.col("k").cast(pl.Int64), pl.col("n").cast(pl.Int64))
+            idx = (pats.select([*cov, "k", "n"])
+                   .with_columns(pl.col("k").cast(pl.Int64), pl.col("n").cast(pl.Int64))
+                   .join(own.with_row_index("_p"), on=[*cov, "k", "n"], how="left",
+                         maintain_order="left")["_p"].to_numpy())
+            ll_all = fit.idata["log_likelihood"].to_dataset()[resp].values
+            ll = np.asarray(ll_all, dtype=float).reshape(C * D, -1)[:, idx]
+        elif spec.family.name in ("bernoulli", "binomial"):
+            coarse = spec.cells.select(cov).with_row_index("_c")
+            idx = (pats.select(cov).join(coarse, on=cov, how="left", maintain_order="left")
+                   ["_c"].to_numpy() if cov else np.zeros(pats.height, dtype=int))
+            p = np.clip(expit(linear_predictor(fit)), 1e-12, 1 - 1e-12)[:, idx]
+            ll = binom.logpmf(k, n, p)
+        else:
+            raise ValueError(f"model '{name}': family '{spec.family.name}' has no per-trial "
+                             "density here")
+        tree = xr.DataTree.from_dict({
+            "posterior": post,
+            "log_likelihood": xr.Dataset({"k": (("chain", "draw", "pattern"),
+                                                ll.reshape(C, D, -1))})})
+        out[name] = loo_patterns(tree, pats["_w"].to_numpy(), var_name="k")
+    return out

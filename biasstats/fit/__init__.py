@@ -148,6 +148,7 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
         t0 = time.perf_counter()
         idata["posterior_predictive"] = pattern_predictive(fit, settings.seed + 1)
         dt = time.perf_counter() - t0
+        timings["predictive_s"] = timings.get("predictive_s", 0.0) + dt
         timings["postprocess_s"] += dt
         timings["total_s"] += dt
     return fit
