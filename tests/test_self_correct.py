@@ -28,35 +28,41 @@ def test_threshold_separation_of_a_continuous_covariate():
     assert spec.separation[0].startswith("fixed effect 'x': a threshold on it splits")
 
 
-def test_near_complete_outcome_is_separation_not_a_funnel():
-    # the issue's case: 627 of 628 outcomes in one class
-    y = np.zeros(628, dtype=int)
+def _grouped(g, y) -> list[str]:
+    """Separation lines of ``y ~ 1 + (1|g)`` (bernoulli)."""
+    return prepare("y ~ 1 + (1|g)", pl.DataFrame({"g": g.astype(str), "y": y}),
+                   "bernoulli").separation
+
+
+def _near_complete():
+    y = np.zeros(628, dtype=int)  # the issue's case: 627 of 628 outcomes in one class
     y[17] = 1
-    g = np.arange(628) % 12
-    spec = prepare("y ~ 1 + (1|g)", pl.DataFrame({"g": g.astype(str), "y": y}), "bernoulli")
-    assert spec.separation == [
-        "response 'y': 627 of 628 outcomes are 0 (near-complete separation): the intercept is "
-        "bounded by its prior alone; keep a proper prior such as [model.priors] Intercept = "
-        "\"Normal(0, 2.5)\" and read its estimate as a bound"]
+    return np.arange(628) % 12, y
 
 
-def test_group_term_with_mostly_one_class_levels():
-    rng = np.random.default_rng(1)
+def _mostly_one_class():
     g = np.repeat(np.arange(10), 20)
-    y = np.where(g < 7, (g % 2 == 0).astype(int), rng.integers(0, 2, g.size))
-    spec = prepare("y ~ 1 + (1|g)", pl.DataFrame({"g": g.astype(str), "y": y}), "bernoulli")
-    assert spec.separation == [
-        "term '(1|g)': 7 of 10 levels have every outcome in one class (separation): sd_g is "
-        "set by its prior, not the data; use a weakly informative one, e.g. [model.priors] "
-        "sd_g = \"HalfNormal(1)\""]
+    rng = np.random.default_rng(1)
+    return g, np.where(g < 7, (g % 2 == 0).astype(int), rng.integers(0, 2, g.size))
+
+
+@pytest.mark.parametrize(("data", "line"), [
+    (_near_complete, "response 'y': 627 of 628 outcomes are 0 (near-complete separation): the "
+                     "intercept is bounded by its prior alone; keep a proper prior such as "
+                     "[model.priors] Intercept = \"Normal(0, 2.5)\" and read its estimate as a "
+                     "bound"),
+    (_mostly_one_class, "term '(1|g)': 7 of 10 levels have every outcome in one class "
+                        "(separation): sd_g is set by its prior, not the data; use a weakly "
+                        "informative one, e.g. [model.priors] sd_g = \"HalfNormal(1)\""),
+])
+def test_separated_outcome_or_group_term_is_one_line_not_a_funnel(data, line):
+    assert _grouped(*data()) == [line]
 
 
 def test_ordinary_data_has_no_separation():
     rng = np.random.default_rng(2)
     g = np.repeat(np.arange(8), 50)
-    y = rng.integers(0, 2, g.size)
-    spec = prepare("y ~ 1 + (1|g)", pl.DataFrame({"g": g.astype(str), "y": y}), "bernoulli")
-    assert spec.separation == []
+    assert _grouped(g, rng.integers(0, 2, g.size)) == []
 
 
 def _nb_study(seed=1, levels=20, rows=60):
