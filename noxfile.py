@@ -1,4 +1,5 @@
-"""Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``bench``, ``sbc``.
+"""Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``bench``, ``sbc``,
+``validate`` (coverage of the shipped models on simulated studies).
 
 Python ≥ 3.12 is required. When ``python3.12`` is not on PATH (e.g. a pyenv machine whose
 global Python is older), the newest pyenv-installed 3.12+ interpreter is used.
@@ -86,6 +87,18 @@ def bench(session: nox.Session) -> None:
     _install(session, "test,bench")
     session.run("python", "tests/benchmarks/bench_fit.py", *session.posargs)
     session.run("python", "tests/benchmarks/bench_ingest.py", "--rows", "10000000", "--files", "100")
+    session.run("python", "tests/benchmarks/bench_honest.py")
+
+
+@nox.session(python=PYTHON)
+def validate(session: nox.Session) -> None:
+    """Coverage of the 50/90/95% intervals of the shipped default model and the
+    judgement-level sensitivity model on 5 studies from the calibrated simulator (per LLM,
+    per stereotype, per LLM x stereotype; RMSE) -> reports/validation/. Extra arguments go to
+    ``python -m biasstats.simulate.validate`` (e.g. ``--seeds 1 2 3 4 5 6 --trials 20``)."""
+    _install(session)
+    session.run("python", "-m", "biasstats.simulate.validate", "--out",
+                str(ROOT / "reports" / "validation"), *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -63,6 +63,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
           f"target_accept {st.get('target_accept')} ({st.get('target_accept_reason', 'set by user')})")
     for name, how in (st.get("centered") or {}).items():
         print(f"  ({name}) {how}")
+    for line in fit.spec.separation:
+        print(f"separation: {line}")
     with_summary = fit.summary()
     print(with_summary.to_string(max_rows=40))
     diag = fit.diagnostics(with_summary)
@@ -70,7 +72,23 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in diag.items()))
     state = "reused cached posterior" if outcome.cached else "wrote"
     print(f"{state} {outcome.path}")
-    return 0
+    from biasstats.checks.convergence import convergence_gate, thresholds_from
+
+    for a in st.get("attempts") or []:
+        verdict = "passed" if a["passed"] else "failed: " + "; ".join(a["failures"])
+        print(f"attempt {a['attempt']} ({a['change']}, target_accept {a['target_accept']}, "
+              f"{a['sampling_s']:.0f} s): {verdict}")
+    checks = result.spec.content.checks
+    gate = convergence_gate(diag, thresholds_from(checks))
+    if gate.passed:
+        print("convergence gate: passed")
+        return 0
+    print("convergence gate: FAILED: " + "; ".join(gate.failures))
+    if checks.allow_failure:
+        return 0
+    print("convergence gate failed (set [checks] allow_failure = true to accept the fit)",
+          file=sys.stderr)
+    return 1
 
 
 def _cmd_effects(args: argparse.Namespace) -> int:

@@ -166,7 +166,9 @@ def test_cli_fit_writes_a_posterior_plain_arviz_reads(tidy_study, tmp_path, caps
     import arviz_base as azb
     import xarray as xr
 
-    spec = _spec(tidy_study, "cli_fit", chains=2, tune=300, draws=200)
+    # 400 draws cannot reach the gate's ESS 400: allowed, so the run succeeds (a failing
+    # gate without allow_failure exits 1: tests/test_self_correct.py)
+    spec = _spec(tidy_study, "cli_fit", chains=2, tune=300, draws=200, allow="true")
     out = tmp_path / "fit"
     assert main(["fit", str(spec), "--out", str(out)]) == 0
     printed = capsys.readouterr().out

@@ -74,6 +74,63 @@ def convergence_gate(diagnostics: dict, thresholds: Thresholds | None = None) ->
     return GateResult(passed=not fails, failures=tuple(fails), values=values, thresholds=t)
 
 
+def thresholds_from(checks) -> Thresholds:
+    """The gate's thresholds from a ``[checks]`` table (``ChecksSpec``; defaults when None)."""
+    if checks is None:
+        return Thresholds()
+    return Thresholds(rhat_max=checks.rhat_max, ess_bulk_min=checks.ess_bulk_min,
+                      ess_tail_min=checks.ess_tail_min, divergences_max=checks.divergences_max,
+                      bfmi_min=checks.bfmi_min)
+
+
+def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
+               target_accept: float | None) -> dict:
+    """What the one automatic refit after a failed gate changes, and why.
+
+    * Divergences whose location points at a term's parameterisation (a centred term at small
+      SD, a non-centred one at large SD; :func:`locate_divergences`): that term is flipped.
+    * No divergences (the gate failed on E-BFMI, ESS or R-hat): a funnel then shows as slow
+      mixing of a group SD, so the term whose SD has the lowest bulk ESS is flipped.
+    * Divergences no SD explains: the target acceptance goes up one step
+      (0.9 -> 0.95 -> 0.99 -> 0.995).
+
+    Returns ``{"flip": term | None, "target_accept": float, "reason": str}``."""
+    rows = locate_divergences(idata, centred) if diagnostics.get("divergences") else []
+    ta = target_accept or 0.9
+    nxt = 0.95 if ta < 0.95 else (0.99 if ta < 0.99 else 0.995)
+    if rows and abs(rows[0]["shift"]) >= 0.5 and (rows[0]["shift"] < 0) == rows[0]["centred"]:
+        top = rows[0]
+        side = "centred" if not top["centred"] else "non-centred"
+        return {"flip": top["term"], "target_accept": ta,
+                "reason": (f"divergences at {'small' if top['shift'] < 0 else 'large'} "
+                           f"{top['parameter']} ({top['shift']:+.1f} SD): term '{top['term']}' "
+                           f"refitted {side}")}
+    if not rows and centred:
+        # no divergence to locate (low E-BFMI / ESS): the funnel shows as slow mixing of the
+        # log SD of a term; flip the term whose log SD mixes worst
+        worst = _worst_sd(idata, centred)
+        if worst is not None:
+            side = "centred" if not centred[worst] else "non-centred"
+            return {"flip": worst, "target_accept": ta,
+                    "reason": f"slowest-mixing group SD is sd_{worst}: term '{worst}' refitted "
+                              f"{side}"}
+    return {"flip": None, "target_accept": nxt,
+            "reason": f"no term stands out: target_accept raised from {ta:g} to {nxt:g}"}
+
+
+def _worst_sd(idata, centred: Mapping[str, bool]) -> str | None:
+    """The grouping whose (first) SD has the lowest bulk ESS."""
+    import arviz_stats as azs
+
+    post = idata["posterior"]
+    names = [t for t in centred if f"sd_{t}" in post]
+    if not names:
+        return None
+    ess = azs.ess(post.to_dataset()[[f"sd_{t}" for t in names]], method="bulk")
+    vals = {t: float(np.min(np.asarray(ess[f"sd_{t}"].values))) for t in names}
+    return min(vals, key=vals.get)
+
+
 def locate_divergences(idata, centred: Mapping[str, bool]) -> list[dict]:
     """Where the divergent draws sit, per group SD (largest shift first).
 

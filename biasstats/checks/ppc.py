@@ -16,8 +16,11 @@ from biasstats.effects.predict import level_labels, stack_draws
 def grouped_ppc(fit, term: str | tuple[str, ...], prob: float = 0.95) -> pl.DataFrame:
     """Observed vs replicated rate per level of ``term`` (a column or columns of the cells)."""
     resp = fit.spec.formula.response
-    rep = stack_draws(fit.idata["posterior_predictive"].to_dataset()[resp])  # (S, cells)
-    return grouped_rates(fit.spec, rep, term, prob)
+    pp = fit.idata["posterior_predictive"].to_dataset()
+    if f"{resp}__total" in pp:  # weighted patterns: replicated sums over each pattern's trials
+        resp = f"{resp}__total"
+    rep = stack_draws(pp[resp])  # (S, cells)
+    return grouped_rates(fit.spec, rep, term, prob, rep_is_total=resp.endswith("__total"))
 
 
 def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, seed: int = 0,
@@ -39,14 +42,23 @@ def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, se
     return grouped_rates(fit.spec, rep, term, prob)
 
 
-def grouped_rates(spec, rep: np.ndarray, term, prob: float = 0.95) -> pl.DataFrame:
-    """Observed vs replicated (S, cells) rates per level of ``term`` (``()`` = overall)."""
+def grouped_rates(spec, rep: np.ndarray, term, prob: float = 0.95,
+                  rep_is_total: bool = False) -> pl.DataFrame:
+    """Observed vs replicated (S, cells) rates per level of ``term`` (``()`` = overall).
+
+    With weighted patterns the observed counts are multiplied by the pattern counts; ``rep``
+    is then the replicated total over each pattern's trials (``rep_is_total``), or one
+    replicated trial per pattern, weighted likewise (prior predictive)."""
     found = level_labels(spec.cells, term)
     if found is None:
         raise KeyError(f"term {term!r} is not in the model's cells")
     key, labels = found
     y = np.asarray(spec.y, dtype=float)
     n = np.asarray(spec.trials, dtype=float) if spec.trials is not None else np.ones_like(y)
+    w = spec.row_weights()
+    y, n = y * w, n * w
+    if not rep_is_total and spec.weights is not None:
+        rep = rep * w
     levels, inv = np.unique(labels, return_inverse=True)
     rows = []
     lo_q, hi_q = 100 * (1 - prob) / 2, 100 * (1 + prob) / 2
@@ -65,10 +77,11 @@ def grouped_rates(spec, rep: np.ndarray, term, prob: float = 0.95) -> pl.DataFra
 
 
 def loo_summary(fit) -> dict:
-    """PSIS-LOO (per cell for collapsed models) with Pareto-k counts; pointwise values kept."""
-    import arviz_stats as azs
+    """PSIS-LOO (per cell for collapsed models, per trial for pattern-weighted ones) with
+    Pareto-k counts; pointwise values kept."""
+    from biasstats.checks.compare import loo_fit
 
-    res = azs.loo(fit.idata, pointwise=True)
+    res = loo_fit(fit)
     k = np.asarray(res.pareto_k).ravel()
     good = float(getattr(res, "good_k", 0.7))
     return {

@@ -147,14 +147,17 @@ def compute_effects(
         d_cells = np.empty_like(p)
         phi = None
         if fit.family == "beta_binomial":
+            from biasstats.model.build import aux_draws
+
             post = fit.idata["posterior"].to_dataset()
-            phi = stack_draws(post, "phi")[:, None]  # (S, 1): broadcasts over the cells
+            phi = aux_draws(post, fit.spec, "phi")  # (S, 1), or (S, cells) with [model.aux]
         for mm in np.unique(m):
             sel = m == mm
             if phi is None:
                 d_cells[:, sel] = expected_d(p[:, sel], int(mm))
             else:
-                d_cells[:, sel] = expected_d_beta(p[:, sel], phi, int(mm))
+                ph = phi if phi.shape[1] == 1 else phi[:, sel]
+                d_cells[:, sel] = expected_d_beta(p[:, sel], ph, int(mm))
     rows, per_term = [], {}
     for term in terms:
         found = level_labels(cells, term)

@@ -50,8 +50,8 @@ def linear_predictor(fit) -> np.ndarray:
 def cell_weights(fit) -> np.ndarray:
     """How many observations each cell stands for (trials for collapsed binomial cells)."""
     spec = fit.spec
-    if spec.trials is not None:
-        return np.asarray(spec.trials, dtype=float)
+    if spec.trials is not None:  # times the trials a weighted pattern stands for
+        return np.asarray(spec.trials, dtype=float) * spec.row_weights()
     return np.ones(len(spec.y))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from biasstats.errors import SpecError
 from biasstats.fit.result import Fit, PriorTable
@@ -69,24 +70,91 @@ def fit_settings(**kw) -> FitSpec:
         raise SpecError(describe_error({**err, "loc": ("fit", *err["loc"])})) from None
 
 
-def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = None) -> Fit:
+def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = None,
+                 thresholds=None) -> Fit:
     """Sample a model already prepared by :func:`biasstats.model.build.prepare` with
-    ``settings`` (the ``[fit]`` table; its defaults when None)."""
-    from biasstats.fit.sample import auto_target_accept, sample_model
+    ``settings`` (the ``[fit]`` table; its defaults when None).
+
+    With ``thresholds`` (:class:`biasstats.checks.convergence.Thresholds`) the fit is checked
+    against the convergence gate; when it fails and ``settings.refit`` is on, it is refitted
+    once with the change :func:`biasstats.checks.convergence.refit_plan` names (the other
+    parameterisation of one term, or a higher target acceptance). The returned Fit is the
+    second attempt; ``Fit.settings["attempts"]`` lists both (what changed, gate failures,
+    sampling seconds)."""
+    settings = settings or FitSpec()
+    first = _fit_once(spec, settings, progress)
+    if thresholds is None:
+        return first
+    from biasstats.checks.convergence import convergence_gate, refit_plan
+
+    gate = convergence_gate(first.diagnostics(), thresholds)
+    attempt = {"attempt": 1, "change": "as specified", "passed": gate.passed,
+               "failures": list(gate.failures),
+               "sampling_s": round(first.timings.get("sampling_s", 0.0), 2),
+               "target_accept": first.settings["target_accept"],
+               "centered": first.settings["centered"]}
+    if gate.passed or not settings.refit:
+        first.settings["attempts"] = [attempt]
+        return first
+    plan = refit_plan(gate.values, {g.name: g.centered for g in spec.groups}, first.idata,
+                      first.settings["target_accept"])
+    spec2 = _flipped(spec, plan["flip"]) if plan["flip"] else spec
+    settings2 = settings.model_copy(update={"target_accept": plan["target_accept"]})
+    second = _fit_once(spec2, settings2, progress,
+                       why=None if plan["flip"] else "raised after a failed gate")
+    if plan["flip"] and settings.target_accept is None:
+        second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
+    gate2 = convergence_gate(second.diagnostics(), thresholds)
+    second.settings["attempts"] = [attempt, {
+        "attempt": 2, "change": plan["reason"], "passed": gate2.passed,
+        "failures": list(gate2.failures),
+        "sampling_s": round(second.timings.get("sampling_s", 0.0), 2),
+        "target_accept": second.settings["target_accept"],
+        "centered": second.settings["centered"]}]
+    second.timings["first_attempt_s"] = first.timings.get("total_s", 0.0)
+    return second
+
+
+def _flipped(spec, term: str):
+    """A copy of ``spec`` with group term ``term`` in the other parameterisation."""
+    import copy
+
+    new = copy.copy(spec)
+    new.groups = [copy.copy(g) for g in spec.groups]
+    for g in new.groups:
+        if g.name == term and not g.correlated:
+            g.centered = not g.centered
+            g.reason = (f"by the automatic refit after a failed gate; was "
+                        f"{'non-centred' if g.centered else 'centred'}: {g.reason}")
+            g.funnel_risk = None
+    return new
+
+
+def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = None) -> Fit:
+    from biasstats.fit.sample import auto_target_accept, pattern_predictive, sample_model
     from biasstats.model.build import build_model
 
-    settings = settings or FitSpec()
     if settings.target_accept is None:
         value, why = auto_target_accept(spec)
         settings = settings.model_copy(update={"target_accept": value})
     else:
-        why = "set by user"
+        why = why or "set by user"
     model = build_model(spec)
     check_memory(memory_estimate(model, spec, settings), settings)
-    idata, timings = sample_model(model, settings, progress)
-    return Fit(idata=idata, spec=spec, model=model, timings=timings,
-               settings={**settings.model_dump(), "target_accept_reason": why,
-                         "sampler": timings["sampler"], "centered": spec.describe_centring()})
+    own_pp = spec.weights is not None and spec.family.draw is not None
+    idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
+    fit = Fit(idata=idata, spec=spec, model=model, timings=timings,
+              settings={**settings.model_dump(), "target_accept_reason": why,
+                        "sampler": timings["sampler"], "centered": spec.describe_centring(),
+                        "separation": list(spec.separation)})
+    if own_pp:
+        t0 = time.perf_counter()
+        idata["posterior_predictive"] = pattern_predictive(fit, settings.seed + 1)
+        dt = time.perf_counter() - t0
+        timings["predictive_s"] = timings.get("predictive_s", 0.0) + dt
+        timings["postprocess_s"] += dt
+        timings["total_s"] += dt
+    return fit
 
 
 def memory_estimate(model, spec, settings: FitSpec) -> dict:

@@ -155,6 +155,7 @@ def _key(spec: Spec, prepared) -> tuple[str, dict]:
         "data_hash": prepared.data_hash,
         "formula": m.formula, "family": m.family, "unit": m.unit,
         "priors": dict(sorted(m.priors.items())), "centered": dict(sorted(m.centered.items())),
+        **({"aux": dict(sorted(m.aux.items()))} if m.aux else {}),
         "fit": f.model_dump(), "versions": versions(), "code": code_digest(),
     }
     text = json.dumps(payload, sort_keys=True)
@@ -176,15 +177,19 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
     data = model_data(spec, table)
     check_finite(spec, data, ledger)
     with _named(spec):
-        prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered))
+        prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered),
+                           aux=dict(m.aux))
     key, payload = _key(spec, prepared)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and not refit:
         cached = _load_cached(out / POSTERIOR_FILE, key, f, prepared, ledger)
         if cached is not None:
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
+    from biasstats.checks.convergence import thresholds_from
+
     with _named(spec):
-        result = fit_prepared(prepared, f, progress)
+        result = fit_prepared(prepared, f, progress,
+                              thresholds=thresholds_from(spec.content.checks))
     result.ledger = ledger
     path = None
     if out is not None:

@@ -18,6 +18,25 @@ if TYPE_CHECKING:
 __all__ = ["Fit", "PriorTable"]
 
 
+def netcdf_encoding(tree) -> dict:
+    """Per-group encoding: draws stored as float32 (7 significant digits, more than any Monte
+    Carlo error), every array zlib-compressed (level 4) with the byte shuffle filter."""
+    enc = {}
+    for node in tree.subtree:
+        ds = node.dataset
+        per = {}
+        for name, da in ds.data_vars.items():
+            if da.ndim == 0 or da.dtype.kind not in "fiub":
+                continue
+            e = {"zlib": True, "complevel": 4, "shuffle": True}
+            if da.dtype == np.float64:
+                e["dtype"] = "float32"
+            per[name] = e
+        if per:
+            enc[node.path] = per
+    return enc
+
+
 class PriorTable(dict):
     """The priors actually used (key -> Prior); prints as an aligned table."""
 
@@ -174,7 +193,8 @@ class Fit:
         """Write the DataTree atomically (tmp file in the same folder, then os.replace).
 
         The file opens with plain ``xarray.open_datatree`` / ArviZ; the formula, family,
-        priors, data hash and centring decisions are stored as root attributes.
+        priors, data hash and centring decisions are stored as root attributes. Draws are
+        stored as float32 and compressed (:func:`netcdf_encoding`).
         """
         tree = self.idata.copy()
         meta = {
@@ -189,7 +209,7 @@ class Fit:
             meta["biasstats_collapsed"] = int(bool(self.spec.collapsed))
         tree.attrs = {**tree.attrs, **meta}
         with atomic_path(path) as tmp:
-            tree.to_netcdf(tmp)
+            tree.to_netcdf(tmp, engine="h5netcdf", encoding=netcdf_encoding(tree))
         return Path(path)
 
     def __repr__(self) -> str:

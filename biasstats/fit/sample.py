@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from biasstats.spec.schema import FitSpec
 
-__all__ = ["sample_model", "want_progress", "auto_target_accept"]
+__all__ = ["sample_model", "want_progress", "auto_target_accept", "pattern_predictive"]
 
 #: automatic target acceptance by the largest funnel risk of any term (see auto_target_accept)
 TARGET_ACCEPT_STEPS = ((0.5, 0.9), (1.0, 0.95), (math.inf, 0.99))
@@ -63,10 +63,13 @@ def _nutpie_available() -> bool:
     return True
 
 
-def sample_model(model, settings: FitSpec, progress: bool | None = None):
+def sample_model(model, settings: FitSpec, progress: bool | None = None,
+                 predictive: bool = True):
     """Sample ``model`` with the (already validated) ``[fit]`` settings; return (DataTree,
-    timings dict)."""
+    timings dict). ``predictive=False`` leaves the posterior predictive to the caller
+    (:func:`pattern_predictive`)."""
     import pymc as pm
+    import pytensor
 
     chains, tune, draws, seed = settings.chains, settings.tune, settings.draws, settings.seed
     sampler, target_accept = settings.sampler, settings.target_accept
@@ -85,7 +88,13 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None):
     for n in quiet_loggers:
         logging.getLogger(n).setLevel(logging.ERROR)
     try:
-        with model, warnings.catch_warnings():  # filters set while sampling stay local
+        # IEEE arithmetic in the compiled log density: with numba's fastmath (reassociation,
+        # contraction) a freshly compiled function inlined into nutpie's wrapper and the same
+        # function loaded from PyTensor's cache round differently, and NUTS turns 1e-16 into
+        # different draws: the same seed gave different posteriors depending on the state of
+        # the compile cache. PyTensor keys its cache by the flag, so the two never mix.
+        with (model, warnings.catch_warnings(),  # filters set while sampling stay local
+              pytensor.config.change_flags(numba__fastmath=False)):
             if used == "nutpie":
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
@@ -100,14 +109,65 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None):
                     compute_convergence_checks=False, quiet=not show,
                 )
             t1 = time.perf_counter()
+            # nothing a user can act on: PyTensor random ops without a numba kernel
+            warnings.filterwarnings("ignore", message="Numba will use object mode")
             idata = pm.compute_log_likelihood(idata, model=model, progressbar=False,
                                               extend_inferencedata=True)
-            pm.sample_posterior_predictive(idata, model=model, random_seed=seed + 1,
-                                           progressbar=False, extend_inferencedata=True)
+            t_ll = time.perf_counter()
+            if predictive:
+                pm.sample_posterior_predictive(idata, model=model, random_seed=seed + 1,
+                                               progressbar=False, extend_inferencedata=True)
     finally:
         for n, lvl in old.items():
             logging.getLogger(n).setLevel(lvl)
     t2 = time.perf_counter()
-    timings = {"sampler": used, "sampling_s": t1 - t0, "postprocess_s": t2 - t1,
-               "total_s": t2 - t0}
+    # sampling_s includes compiling the model (nutpie compiles inside pm.sample)
+    timings = {"sampler": used, "sampling_s": t1 - t0, "log_likelihood_s": t_ll - t1,
+               "predictive_s": t2 - t_ll, "postprocess_s": t2 - t1, "total_s": t2 - t0}
     return idata, timings
+
+
+def pattern_predictive(fit, seed: int, chunk: int = 500):
+    """Posterior predictive of a pattern-weighted model, drawn in numpy from the family's
+    ``draw`` (no PyTensor random graph, so nothing runs in numba object mode).
+
+    ``<response>``: one replicated trial per pattern (what LOO-PIT compares with the pattern's
+    observed k); ``<response>__total``: the sum over the pattern's ``weights[p]`` trials, each
+    drawn independently given the draw's parameters (what grouped rates need). Draws are made
+    ``chunk`` posterior draws at a time, so memory stays bounded by chunk x trials."""
+    import numpy as np
+    import xarray as xr
+
+    from biasstats.effects.predict import linear_predictor
+    from biasstats.model.build import aux_draws
+
+    spec = fit.spec
+    fam = spec.family
+    post = fit.idata["posterior"].to_dataset()
+    C, D = post.sizes["chain"], post.sizes["draw"]
+    eta = linear_predictor(fit)
+    aux = {k: aux_draws(post, spec, k) for k in fam.aux}
+    n = np.asarray(spec.trials)
+    w = np.asarray(spec.weights, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(w)[:-1]])
+    rep_n = np.repeat(n, w)
+    rng = np.random.default_rng(seed)
+    one = np.empty(eta.shape, dtype=np.int64)
+    total = np.empty(eta.shape, dtype=np.int64)
+    for s0 in range(0, eta.shape[0], chunk):
+        sl = slice(s0, s0 + chunk)
+        a = {k: v[sl] for k, v in aux.items()}
+        one[sl] = fam.draw(rng, eta[sl], a, n)
+        rep = fam.draw(rng, np.repeat(eta[sl], w, axis=1),
+                       {k: (np.repeat(v, w, axis=1) if v.shape[1] > 1 else v)
+                        for k, v in a.items()}, rep_n)
+        total[sl] = np.add.reduceat(rep, starts, axis=1)
+    resp, dim = spec.formula.response, spec.obs_dim
+    dt = np.int16 if n.max() * w.max() < 32000 else np.int64
+    ds = xr.Dataset({
+        resp: (("chain", "draw", dim), one.reshape(C, D, -1).astype(dt)),
+        f"{resp}__total": (("chain", "draw", dim), total.reshape(C, D, -1).astype(dt)),
+    }, coords={"chain": post["chain"].values, "draw": post["draw"].values,
+               dim: np.arange(eta.shape[1])})
+    return ds
+

@@ -13,6 +13,15 @@ the posterior predictive and the ``log_likelihood`` group are then **per cell** 
 ``cell``), so LOO computed from a Fit leaves out one *cell* (a covariate pattern), not one
 judgement. ``ModelSpec.cells`` maps cells back to covariate values.
 
+For ``beta_binomial`` (a sum of beta-binomials is not beta-binomial, so trials cannot be summed)
+rows with the same covariate pattern **and the same (n, k)** are collapsed into one **pattern**
+with a count (``ModelSpec.weights``; dimension ``pattern``): the log density of a pattern is its
+count times the log density of one of its trials, which is exact. The observed variable, the
+posterior predictive and the ``log_likelihood`` group hold *one trial* of each pattern;
+:func:`biasstats.checks.compare.loo_patterns` weights the pointwise PSIS-LOO by the counts, which
+equals per-trial PSIS-LOO exactly (identical trials have identical leave-one-out densities).
+With 16 judgements per trial a covariate cell has at most 17 patterns, whatever its trials.
+
 :func:`build_model` writes the PyMC model:
 
 * fixed part ``Intercept + X @ b`` (``b`` has dim ``coef`` with patsy column names);
@@ -78,6 +87,21 @@ class GroupSpec:
 
 
 @dataclass
+class AuxSpec:
+    """A distributional (brms-style) formula for a positive auxiliary parameter, on the log
+    scale: ``log phi = phi_Intercept + X @ phi_b + sum_g r_phi_g[idx]`` (group terms
+    non-centred zero-sum, varying intercepts only). ``[model.aux] phi = "~ 1 + (1|llm)"``."""
+
+    name: str                        # phi, sigma, alpha, nu
+    formula: str                     # the right-hand side as given
+    X: np.ndarray                    # fixed design without the intercept column
+    fixed_names: list[str]
+    has_intercept: bool
+    groups: list[tuple[str, list[str], np.ndarray]]  # (grouping name, levels, idx)
+    fixed_info: Any = None
+
+
+@dataclass
 class ModelSpec:
     formula: ParsedFormula
     family: Family
@@ -96,6 +120,17 @@ class ModelSpec:
     response_levels: list | None = None   # ordinal / categorical
     data_hash: str = ""
     fixed_info: Any = None                # patsy DesignInfo of the fixed part (for new data)
+    # trials per pattern when identical (covariates, n, k) rows were collapsed (beta-binomial);
+    # None when each row/cell stands for itself
+    weights: np.ndarray | None = None
+    separation: list[str] = field(default_factory=list)  # one line per separated term
+    aux: dict[str, AuxSpec] = field(default_factory=dict)  # distributional aux formulas
+    row_pattern: np.ndarray | None = None  # pattern index of each data row (with weights)
+
+    def row_weights(self) -> np.ndarray:
+        """How many data rows each observation/pattern stands for (1 without patterns)."""
+        return (np.ones(len(self.y)) if self.weights is None
+                else np.asarray(self.weights, dtype=float))
 
     @property
     def n_linpred(self) -> int:
@@ -162,8 +197,14 @@ def prepare(
     priors: dict | None = None,
     centered: dict[str, bool] | None = None,
     collapse: bool | None = None,
+    aux: dict[str, str] | None = None,
 ) -> ModelSpec:
-    """Validate and turn (formula, data) into the arrays and priors of a model."""
+    """Validate and turn (formula, data) into the arrays and priors of a model.
+
+    ``collapse``: None (default) collapses whatever the family allows (binomial cells,
+    beta-binomial patterns); False keeps one observation per row.
+    ``aux``: distributional formulas of auxiliary parameters, ``{"phi": "~ 1 + (1|llm)"}``
+    (log link; intercept, fixed terms and varying intercepts)."""
     fam = family if isinstance(family, Family) else get_family(family)
     pf = parse_formula(formula)
     df = _to_polars(data)
@@ -173,7 +214,11 @@ def prepare(
     if pf.trials and fam.response != "count_trials":
         raise SpecError(f"response '{pf.response} | trials({pf.trials})' needs family 'binomial'")
 
+    aux_pf = _parse_aux(aux or {}, fam, pf)
     used = pf.columns()
+    for apf in aux_pf.values():
+        check_columns(apf, df.columns)
+        used += [c for c in apf.columns() if c not in used]
     df = df.select(used)
     n_all = df.height
     df = complete_rows(df, used)
@@ -206,8 +251,10 @@ def prepare(
 
     # ---- collapse Bernoulli / binomial rows into cells
     do_collapse = fam.collapse if collapse is None else (collapse and fam.collapse)
+    do_patterns = (fam.patterns and collapse is not False and pf.trials is not None)
     covars = [c for c in used if c not in (pf.response, pf.trials)]
-    if do_collapse:
+    weights = row_pattern = None
+    if do_collapse or do_patterns:
         for expr in (pf.fixed, *(g.expr for g in pf.groups)):
             s = has_stateful(expr)
             if s:
@@ -215,6 +262,18 @@ def prepare(
                     f"stateful transform '{s}' in formula '{pf.formula}' would be computed "
                     "over collapsed cells; standardise the column before fitting"
                 )
+    if do_patterns:
+        keys = [*covars, pf.response, pf.trials]
+        pats = df.group_by(keys, maintain_order=True).agg(pl.len().alias("__w"))
+        row_pattern = (df.select(keys).join(pats.select(keys).with_row_index("__p"), on=keys,
+                                            how="left", nulls_equal=True,
+                                            maintain_order="left")["__p"].to_numpy())
+        y = pats[pf.response].to_numpy().astype(np.int64)
+        trials = pats[pf.trials].to_numpy().astype(np.int64)
+        weights = pats["__w"].to_numpy().astype(np.int64)
+        frame = pats.select(covars) if covars else pl.DataFrame({"__row": np.zeros(len(y))})
+        cells_out = pats.drop("__w")
+    elif do_collapse:
         n_expr = pl.col(pf.trials).sum() if pf.trials else pl.len()
         if covars:
             cells = df.group_by(covars, maintain_order=True).agg(
@@ -272,17 +331,153 @@ def prepare(
                                 correlated=t.correlated and len(coefs) > 1,
                                 z_info=zm.design_info))
 
+    aux_specs = {k: _aux_design(k, apf, pdf, frame if frame.width else df, fam)
+                 for k, apf in aux_pf.items()}
+
     spec = ModelSpec(
         formula=pf, family=fam, y=np.asarray(y), trials=trials, X=X, fixed_names=keep,
         has_intercept=has_int, groups=groups, priors={},
         cells=cells_out, collapsed=do_collapse, n_rows=df.height, n_dropped=n_dropped,
-        obs_dim="cell" if do_collapse else "obs", response_levels=response_levels,
-        data_hash=dhash, fixed_info=dm.design_info,
+        obs_dim="cell" if do_collapse else ("pattern" if do_patterns else "obs"),
+        response_levels=response_levels, data_hash=dhash, fixed_info=dm.design_info,
+        weights=weights, row_pattern=row_pattern, aux=aux_specs,
     )
     _constraints(spec)
     spec.priors = _priors(spec, priors or {})
     _centring(spec, centered or {})
+    spec.separation = separation(spec)
     return spec
+
+
+def separation(spec: ModelSpec) -> list[str]:
+    """One line per term whose data are (quasi-)completely separated, for the binomial
+    families: the likelihood then has no finite maximum along that term, only the prior
+    bounds it, and the sampler meets a ridge or funnel that no reparameterisation fixes.
+
+    * the response: every observation in one class, or all but at most 1% (and at most 5) of
+      them;
+    * a fixed-effect 0/1 column: every row where it is 1 (or every row where it is 0) in one
+      class;
+    * a continuous fixed-effect column of a 0/1 response: a threshold on it splits the
+      classes exactly;
+    * a group term: more than half of its levels (and at least 3) with every observation in
+      one class (its SD is then set by how far the levels' rates sit from 0 / 1, i.e. by the
+      prior)."""
+    fam = spec.family
+    if fam.response not in ("binary", "count_trials"):
+        return []
+    w = spec.row_weights()
+    k = np.asarray(spec.y, dtype=float) * w
+    n = np.asarray(spec.trials, dtype=float) * w
+    out = []
+    total, hits = n.sum(), k.sum()
+    minority = min(hits, total - hits)
+    resp = spec.formula.response
+    if minority == 0 or (minority <= 5 and minority <= 0.01 * total):
+        cls = 1 if hits > total / 2 else 0
+        what = "complete" if minority == 0 else "near-complete"
+        out.append(f"response '{resp}': {int(total - minority)} of {int(total)} outcomes are "
+                   f"{cls} ({what} separation): the intercept is bounded by its prior alone; "
+                   f"keep a proper prior such as [model.priors] Intercept = \"Normal(0, 2.5)\" "
+                   f"and read its estimate as a bound")
+        return out
+    one = (k == n) & (n > 0)
+    zero = (k == 0) & (n > 0)
+    for j, name in enumerate(spec.fixed_names):
+        x = spec.X[:, j]
+        if np.isin(x, (0.0, 1.0)).all():
+            for val in (1.0, 0.0):
+                sel = (x == val) & (n > 0)
+                if sel.any() and (one[sel].all() or zero[sel].all()):
+                    cls = 1 if one[sel].all() else 0
+                    out.append(f"fixed effect '{name}': every outcome where it is {val:g} is "
+                               f"{cls} (complete separation): b_{name} is set by its prior; "
+                               f"use a weakly informative one, e.g. [model.priors] "
+                               f"b_{name} = \"Normal(0, 2.5)\"")
+                    break
+        elif fam.response == "binary" or np.all(spec.trials == 1):
+            x1, x0 = x[k > 0], x[k < n]
+            if len(x1) and len(x0) and (x1.min() > x0.max() or x1.max() < x0.min()):
+                out.append(f"fixed effect '{name}': a threshold on it splits the outcomes exactly "
+                           f"(complete separation): b_{name} is set by its prior; use a weakly "
+                           f"informative one, e.g. [model.priors] b_{name} = \"Normal(0, 2.5)\"")
+    for g in spec.groups:
+        L = len(g.levels)
+        lk = np.bincount(g.idx, weights=k, minlength=L)
+        ln = np.bincount(g.idx, weights=n, minlength=L)
+        degenerate = int(np.sum((ln > 0) & ((lk == 0) | (lk == ln))))
+        if degenerate >= 3 and degenerate > L / 2:
+            key = f"sd_{g.name}" if len(g.coefs) == 1 else f"sd_{g.name}__{g.coefs[0]}"
+            out.append(f"term '{g.term.source}': {degenerate} of {L} levels have every outcome "
+                       f"in one class (separation): {key} is set by its prior, not the data; "
+                       f"use a weakly informative one, e.g. [model.priors] "
+                       f"{key} = \"HalfNormal(1)\"")
+    return out
+
+
+_POSITIVE_AUX = ("phi", "sigma", "alpha", "nu")
+
+
+def _parse_aux(aux: dict[str, str], fam: Family, pf: ParsedFormula) -> dict[str, ParsedFormula]:
+    """Parse ``{"phi": "~ 1 + (1|llm)"}`` with the model formula's grammar."""
+    out = {}
+    for k, rhs in aux.items():
+        if k not in fam.aux or k in fam.vector_aux or k not in _POSITIVE_AUX:
+            known = [a for a in fam.aux if a in _POSITIVE_AUX and a not in fam.vector_aux]
+            raise SpecError(f"[model.aux] {k}: family '{fam.name}' has no positive auxiliary "
+                            f"parameter '{k}' (it has: {', '.join(known) or 'none'})")
+        text = str(rhs).strip()
+        if not text.startswith("~"):
+            raise SpecError(f"[model.aux] {k} = '{rhs}': expected a right-hand side starting "
+                            "with '~', e.g. \"~ 1 + (1|llm)\"")
+        apf = parse_formula(f"{pf.response} ~ {text[1:].strip()}")
+        for g in apf.groups:
+            if g.expr.replace(" ", "") != "1":
+                raise SpecError(f"[model.aux] {k}: term '{g.source}' must be a varying "
+                                "intercept (1|g)")
+        out[k] = apf
+    return out
+
+
+def _aux_design(k: str, apf: ParsedFormula, pdf: pd.DataFrame, frame: pl.DataFrame,
+                fam: Family) -> AuxSpec:
+    dm = build_design(apf.fixed, pdf, f"[model.aux] {k} formula '{apf.fixed}'")
+    names = list(dm.columns)
+    keep = [c for c in names if c != "Intercept"]
+    const = _constant_column(dm) if "Intercept" in names else None
+    if const is not None:
+        raise SpecError(f"[model.aux] {k}: column '{const}' is constant in the data; drop it")
+    groups = []
+    for t in apf.groups:
+        labels = _level_labels(frame, t.factors)
+        levels, idx = np.unique(labels.astype(str), return_inverse=True)
+        if len(levels) < 2:
+            raise SpecError(f"[model.aux] {k}: grouping '{t.name}' has only one level")
+        groups.append((t.name, [str(v) for v in levels], idx.astype(np.int64)))
+    return AuxSpec(name=k, formula=apf.fixed if not apf.groups else
+                   " + ".join([apf.fixed, *(g.source for g in apf.groups)]),
+                   X=dm[keep].to_numpy(dtype=float) if keep else np.zeros((len(pdf), 0)),
+                   fixed_names=keep, has_intercept="Intercept" in names, groups=groups,
+                   fixed_info=dm.design_info)
+
+
+def aux_draws(post, spec: ModelSpec, k: str) -> np.ndarray:
+    """Posterior draws of auxiliary parameter ``k``: (S, 1) when it is one number, (S, n) per
+    observation/cell/pattern when it has a distributional formula."""
+    a = spec.aux.get(k)
+    if a is None:
+        v = np.asarray(post[k].values, dtype=float)
+        return v.reshape(-1, 1)
+    S = post.sizes["chain"] * post.sizes["draw"]
+    eta = np.zeros((S, len(spec.y)))
+    if a.has_intercept:
+        eta += np.asarray(post[f"{k}_Intercept"].values, dtype=float).reshape(S, 1)
+    if a.fixed_names:
+        eta += np.asarray(post[f"{k}_b"].values, dtype=float).reshape(S, -1) @ a.X.T
+    for name, _levels, idx in a.groups:
+        r = np.asarray(post[f"r_{k}_{name}"].values, dtype=float).reshape(S, -1)
+        eta += r[:, idx]
+    return np.exp(eta)
 
 
 MAX_PROJECTED_LEVELS = 2000
@@ -356,7 +551,7 @@ def _priors(spec: ModelSpec, user: dict) -> dict[str, Prior]:
     if spec.has_intercept:
         out["Intercept"] = Prior("Normal", {"mu": round(loc, 4), "sigma": round(2.5 * s, 4)})
     # row-level spread of the covariates (cells weighted by their number of rows)
-    w = spec.trials.astype(float) if spec.collapsed else np.ones(len(spec.y))
+    w = spec.trials.astype(float) if spec.collapsed else spec.row_weights()
 
     def wstd(col: np.ndarray) -> float:
         m = np.average(col, weights=w)
@@ -376,6 +571,16 @@ def _priors(spec: ModelSpec, user: dict) -> dict[str, Prior]:
     sd_logy = float(np.std(np.log(spec.y))) if fam.scale == "logy" else 1.0
     for k, txt in fam.aux.items():
         out[k] = parse_prior(txt.format(sd_y=round(sd_y, 4), sd_logy=round(sd_logy or 1.0, 4)), k)
+    for k, a in spec.aux.items():
+        # log link: the intercept centred on the log of the scalar default's scale, 1.5 wide
+        base = out.pop(k)
+        if a.has_intercept:
+            out[f"{k}_Intercept"] = Prior("Normal", {"mu": round(math.log(base.scale()), 4),
+                                                     "sigma": 1.5})
+        for c in a.fixed_names:
+            out[f"b_{k}_{c}"] = Prior("Normal", {"mu": 0.0, "sigma": 1.0})
+        for name, _levels, _idx in a.groups:
+            out[f"sd_{k}_{name}"] = Prior("HalfNormal", {"sigma": 1.0})
 
     # user overrides: exact keys, then the broad ones (b, sd, cor) for keys not set exactly
     broad = {"b": "b_", "sd": "sd_", "cor": "cor_"}
@@ -410,17 +615,19 @@ def _priors(spec: ModelSpec, user: dict) -> dict[str, Prior]:
 
 
 # ----------------------------------------------------------------------------- centring
-def _intraclass(y: np.ndarray, n: np.ndarray, p: float) -> float:
-    """Moment estimate of the intra-group correlation of k-of-n counts (0 … 0.99).
+def _intraclass(y: np.ndarray, n: np.ndarray, p: float, w: np.ndarray | None = None) -> float:
+    """Moment estimate of the intra-group correlation of k-of-n counts (0 … 0.99); ``w``
+    counts how many groups each (y, n) stands for.
 
     Between-group variation from covariates counts as correlation too, so this errs on the
     side of less information (more terms non-centred)."""
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
     ok = n > 1
-    if ok.sum() < 2:
+    if w[ok].sum() < 2:
         return 0.0
     phat = y[ok] / n[ok]
-    s2 = np.sum(n[ok] * (phat - p) ** 2) / (ok.sum() - 1)
-    nbar = float(np.mean(n[ok]))
+    s2 = np.sum(w[ok] * n[ok] * (phat - p) ** 2) / (w[ok].sum() - 1)
+    nbar = float(np.average(n[ok], weights=w[ok]))
     rho = (s2 / (p * (1 - p)) - 1) / max(nbar - 1, 1e-9)
     return float(np.clip(rho, 0.0, 0.99))
 
@@ -430,14 +637,15 @@ def _working(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray] | None:
     fam, y = spec.family, spec.y.astype(float)
     if fam.response in ("binary", "count_trials"):
         n = spec.trials.astype(float)
-        p = np.clip(y.sum() / n.sum(), 0.02, 0.98)
+        w = spec.row_weights()
+        p = np.clip((w * y).sum() / (w * n).sum(), 0.02, 0.98)
         # Information of each cell at its own (smoothed) proportion, the IRLS weight: a cell
         # near 0 or 1 says little on the logit scale. (The pooled p instead overstates it for
         # heterogeneous cells, which understates se and overstates tau.)
         pc = (y + 0.5) / (n + 1.0)
-        info = n * pc * (1 - pc)
+        info = w * n * pc * (1 - pc)
         if "phi" in fam.aux:  # beta-binomial: the n judgements share p; deflate the information
-            info = info / (1 + (n - 1) * _intraclass(y, n, p))
+            info = info / (1 + (n - 1) * _intraclass(y, n, p, w))
         return np.log((y + 0.5) / (n - y + 0.5)), info
     if fam.scale == "y":
         v = np.var(y) or 1.0
@@ -610,6 +818,8 @@ def build_model(spec: ModelSpec):
                     p = Prior("Normal", {**p.params, "mu": p.params["mu"] + base})
                 aux[k] = p.create(k, dims="threshold",
                                   transform=pm.distributions.transforms.ordered)
+            elif k in spec.aux:
+                aux[k] = _aux_effect(pm, pt, model, spec, spec.aux[k])
             else:
                 aux[k] = spec.priors[k].create(k)
         if not isinstance(eta, pt.TensorVariable):
@@ -619,8 +829,34 @@ def build_model(spec: ModelSpec):
         if K == 1 and eta.ndim == 0:
             eta = pt.zeros(len(spec.y)) + eta
         extra = {"trials": spec.trials}
-        fam.likelihood(spec.formula.response, eta, aux, spec.y, extra, spec.obs_dim)
+        obs = fam.likelihood(spec.formula.response, eta, aux, spec.y, extra, spec.obs_dim)
+        if spec.weights is not None and np.any(spec.weights > 1):
+            # a pattern of c identical trials: the observed term counts one trial, this adds
+            # the other c - 1 (exact); log_likelihood and predictions stay per trial
+            extra_w = pt.as_tensor_variable(spec.weights.astype(float) - 1.0)
+            pm.Potential("pattern_counts", pt.sum(extra_w * pm.logp(obs, spec.y)))
     return model
+
+
+def _aux_effect(pm, pt, model, spec: ModelSpec, a: AuxSpec):
+    """exp(linear predictor) of a distributional auxiliary parameter, one per observation."""
+    k = a.name
+    eta = pt.zeros(len(spec.y))
+    if a.has_intercept:
+        eta = eta + spec.priors[f"{k}_Intercept"].create(f"{k}_Intercept")
+    if a.fixed_names:
+        cdim = f"{k}_coef"
+        model.add_coord(cdim, a.fixed_names)
+        bp = _vector_prior([spec.priors[f"b_{k}_{c}"] for c in a.fixed_names], f"b_{k}")
+        eta = eta + pt.dot(pt.as_tensor_variable(a.X), bp.create(f"{k}_b", dims=cdim))
+    for name, levels, idx in a.groups:
+        dim = f"{k}_{name}"
+        model.add_coord(dim, levels)
+        sd = spec.priors[f"sd_{k}_{name}"].create(f"sd_{k}_{name}")
+        z = pm.ZeroSumNormal(f"z_{k}_{name}", sigma=1.0, dims=dim)
+        r = pm.Deterministic(f"r_{k}_{name}", sd * z, dims=dim)
+        eta = eta + r[idx]
+    return pt.exp(eta)
 
 
 def _zero_sum(pm, pt, model, g: GroupSpec, raw_name: str, sigma, dims: tuple[str, ...]):

@@ -35,6 +35,16 @@ def _beta_binomial(name, eta, aux, y, extra, dims):
                            beta=pm.math.invlogit(-eta) * aux["phi"], observed=y, dims=dims)
 
 
+def _draw_beta_binomial(rng, eta, aux, n):
+    """k ~ BetaBinomial(n, mu*phi, (1-mu)*phi) in numpy, vectorised: eta (S, m), aux["phi"]
+    (S, 1) or (S, m), n (m,) -> (S, m) draws."""
+    from scipy.special import expit
+
+    phi = np.asarray(aux["phi"])
+    p = rng.beta(expit(eta) * phi, expit(-eta) * phi)
+    return rng.binomial(np.broadcast_to(n, p.shape), p)
+
+
 def _gaussian(name, eta, aux, y, extra, dims):
     import pymc as pm
 
@@ -103,6 +113,8 @@ class Family:
     intercept   whether the linear predictor has its own intercept (ordinal: no, the
                 cut-points play that role)
     collapse    rows with identical covariates are summed into binomial cells before sampling
+    patterns    rows with identical covariates and identical (n, k) are counted as one weighted
+                pattern (``k | trials(n)`` families whose likelihood does not sum)
     scale       ``"link"``: priors on the link scale are unit-scale (logit/log);
                 ``"y"`` (identity) / ``"logy"`` (lognormal): scaled by the sd of y / log y
     """
@@ -114,6 +126,7 @@ class Family:
     response: str = "real"
     intercept: bool = True
     collapse: bool = False
+    patterns: bool = False
     scale: str = "link"
     vector_aux: tuple[str, ...] = ()  # aux parameters with one entry per response threshold
     # expected response per observation (per trial for the binomial families) from the linear
@@ -135,6 +148,9 @@ class Family:
     # (S,) draws; None where no such variance is defined (the reason is latent_note)
     latent_var: Callable | None = None
     latent_note: str = ""
+    # draw(rng, eta, aux, n) -> responses, in numpy: posterior predictive of weighted patterns
+    # without PyTensor's random-variable graph (beta-binomial runs in numba object mode there)
+    draw: Callable | None = None
 
     def check_response(self, y: np.ndarray, term: str, trials: np.ndarray | None = None) -> None:
         """Raise SpecError (naming the response term) if y cannot come from this family."""
@@ -204,10 +220,12 @@ FAMILIES: dict[str, Family] = {
                mean=_mean_logistic, **_PROBABILITY),
         # k of n with extra-binomial variation between the n-groups (e.g. the 16 word
         # judgements of one trial share a trial-level p ~ Beta(mu*phi, (1-mu)*phi)):
-        # mean P = mu = logistic(eta), intra-trial correlation 1/(1+phi). Not collapsed:
-        # a sum of beta-binomials is not beta-binomial.
+        # mean P = mu = logistic(eta), intra-trial correlation 1/(1+phi). Not summed into
+        # cells (a sum of beta-binomials is not beta-binomial): identical (covariates, n, k)
+        # trials are counted as one weighted pattern instead, which is exact.
         Family("beta_binomial", "logit", _beta_binomial, aux={"phi": "Exponential(scale=20)"},
-               response="count_trials", mean=_mean_logistic,
+               response="count_trials", patterns=True, mean=_mean_logistic,
+               draw=_draw_beta_binomial,
                **{**_PROBABILITY, "latent_note": "the beta-binomial's latent variance also "
                   "depends on phi; the logistic residual π²/3 is used (the binomial part)"}),
         Family("gaussian", "identity", _gaussian, aux={"sigma": "Exponential(scale={sd_y})"},

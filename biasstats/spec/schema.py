@@ -79,6 +79,7 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     sampler = "nutpie"         # or "pymc"
     target_accept = 0.95       # default: automatic, 0.9 / 0.95 / 0.99 by the terms' funnel risk
     adaptation = "low_rank"    # nutpie mass matrix: "low_rank" (default) or "diag"
+    refit = true               # after a failed gate, refit once with the suggested fix
 """
 
 from __future__ import annotations
@@ -330,6 +331,9 @@ class ModelSpec(_Strict):
     unit: Literal["judgement", "trial"] = "judgement"  # what one observation is
     priors: dict[str, str] = Field(default_factory=dict)
     centered: dict[str, bool] = Field(default_factory=dict)
+    # distributional formulas of positive auxiliary parameters (log link), brms-style:
+    # [model.aux] phi = "~ 1 + (1|llm)"
+    aux: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("formula")
     @classmethod
@@ -375,6 +379,9 @@ class FitSpec(_Strict):
     adaptation: Literal["low_rank", "diag"] = "low_rank"  # nutpie mass-matrix adaptation
     # cap on the fit's estimated memory (biasstats.fit.memory_estimate), checked before sampling
     max_memory_gb: float = Field(default=4.0, gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)
+    # after a failed convergence gate, refit once with the other parameterisation of the term
+    # the divergence locator names and/or a higher target_accept (biasstats.fit.fit_prepared)
+    refit: bool = True
 
 
 class EffectsSpec(_Strict):

@@ -1,0 +1,190 @@
+"""Weighted patterns: identical (covariates, n, k) trials of a beta-binomial model counted once.
+
+Truths: the per-trial model itself (log density, PSIS-LOO computed on every trial), the raw data
+(observed rates), and the beta-binomial mean and variance (replicated totals)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+import xarray as xr
+from scipy.stats import betabinom
+
+from biasstats.model.build import build_model, prepare
+
+FORMULA = "k | trials(n) ~ 1 + (1|g) + (1|v)"
+
+
+def _trials(n_rows=2000, seed=1):
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 6, n_rows)
+    v = rng.integers(0, 3, n_rows)
+    p = rng.beta(2, 2, n_rows)
+    n = np.where(np.arange(n_rows) < 40, 15, 16)
+    return pl.DataFrame({"g": [f"g{i}" for i in g], "v": [f"v{i}" for i in v],
+                         "k": rng.binomial(n, p), "n": n})
+
+
+def test_patterns_collapse_rows_and_keep_their_counts():
+    df = _trials()
+    spec = prepare(FORMULA, df, "beta_binomial")
+    assert spec.obs_dim == "pattern" and spec.weights is not None
+    assert spec.weights.sum() == df.height
+    # at most 17 k-values x 2 n-values per g x v cell, and far fewer patterns than trials
+    assert len(spec.y) <= 6 * 3 * 17 * 2 and len(spec.y) < df.height / 4
+    # every row maps to a pattern with its own k, n and covariates
+    cells = spec.cells
+    back = cells[spec.row_pattern.tolist()]
+    assert back.select("g", "v", "k", "n").equals(df.select("g", "v", "k", "n"))
+    assert np.array_equal(np.bincount(spec.row_pattern), spec.weights)
+
+
+def test_pattern_log_density_equals_per_trial_log_density():
+    df = _trials()
+    pat = build_model(prepare(FORMULA, df, "beta_binomial"))
+    row = build_model(prepare(FORMULA, df, "beta_binomial", collapse=False))
+    assert len(row.coords["obs"]) == df.height
+    f_pat, f_row = pat.compile_logp(), row.compile_logp()
+    d_pat, d_row = pat.compile_dlogp(), row.compile_dlogp()
+    rng = np.random.default_rng(7)
+    start = row.initial_point()
+    for _ in range(5):
+        point = {k: v + rng.normal(size=np.shape(v)) for k, v in start.items()}
+        a, b = float(f_pat(point)), float(f_row(point))
+        assert abs(a - b) <= 1e-10 * abs(b)
+        np.testing.assert_allclose(d_pat(point), d_row(point), rtol=1e-10, atol=1e-8)
+
+
+def _fake_fit(df, draws=400, chains=2, seed=3):
+    """A Fit of ``k | trials(n) ~ 1`` whose 'posterior' is a known cloud of (Intercept, phi),
+    with the exact per-trial log-likelihood of every pattern."""
+    from biasstats.fit import Fit
+
+    spec = prepare("k | trials(n) ~ 1", df, "beta_binomial")
+    rng = np.random.default_rng(seed)
+    icpt = rng.normal(0.3, 0.05, (chains, draws))
+    phi = np.exp(rng.normal(np.log(4.0), 0.1, (chains, draws)))
+    mu = 1 / (1 + np.exp(-icpt))
+    a, b = (mu * phi)[..., None], ((1 - mu) * phi)[..., None]
+    ll = betabinom.logpmf(spec.y, spec.trials, a, b)
+    coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    tree = xr.DataTree.from_dict({
+        "posterior": xr.Dataset({"Intercept": (("chain", "draw"), icpt),
+                                 "phi": (("chain", "draw"), phi)}, coords=coords),
+        "log_likelihood": xr.Dataset({"k": (("chain", "draw", "pattern"), ll)}, coords=coords),
+    })
+    return Fit(idata=tree, spec=spec), mu, phi
+
+
+def test_loo_from_patterns_equals_per_trial_loo():
+    import arviz_stats as azs
+
+    from biasstats.checks.compare import loo_fit
+
+    df = _trials(600, seed=5)
+    fit, _, _ = _fake_fit(df)
+    spec = fit.spec
+    got = loo_fit(fit)
+    ll = fit.idata["log_likelihood"]["k"]
+    per_trial = xr.DataTree.from_dict({
+        "posterior": fit.idata["posterior"].to_dataset(),
+        "log_likelihood": xr.Dataset({"k": ll.isel(pattern=xr.DataArray(spec.row_pattern,
+                                                                         dims="obs"))})})
+    want = azs.loo(per_trial, pointwise=True)
+    assert got.n_data_points == df.height == want.n_data_points
+    assert got.elpd == pytest.approx(want.elpd, rel=1e-12)
+    assert got.se == pytest.approx(want.se, rel=1e-10)
+    assert got.p == pytest.approx(want.p, rel=1e-9)
+    np.testing.assert_allclose(got.elpd_i.values, want.elpd_i.values, rtol=1e-12)
+    np.testing.assert_allclose(got.pareto_k.values, want.pareto_k.values, rtol=1e-12)
+
+
+def test_pattern_predictive_totals_follow_the_beta_binomial():
+    from biasstats.fit.sample import pattern_predictive
+
+    df = _trials(600, seed=5)
+    fit, mu, phi = _fake_fit(df, draws=1000)
+    spec = fit.spec
+    pp = pattern_predictive(fit, seed=11)
+    one = pp["k"].values.reshape(-1, len(spec.y))
+    tot = pp["k__total"].values.reshape(-1, len(spec.y)).astype(float)
+    assert one.max() <= spec.trials.max() and (one >= 0).all()
+    # E[total] = w n mu and Var[total | theta] = w Var_bb: checked on the biggest pattern
+    j = int(np.argmax(spec.weights))
+    w, n = spec.weights[j], spec.trials[j]
+    m = mu.ravel()
+    ph = phi.ravel()
+    mean_theta = w * n * m
+    var_theta = w * n * m * (1 - m) * (n + ph) / (1 + ph)
+    want_mean = mean_theta.mean()
+    want_var = var_theta.mean() + mean_theta.var()
+    S = tot.shape[0]
+    assert abs(tot[:, j].mean() - want_mean) < 4 * np.sqrt(want_var / S)
+    assert tot[:, j].var() == pytest.approx(want_var, rel=0.15)
+    # same seed, same draws
+    again = pattern_predictive(fit, seed=11)
+    assert np.array_equal(again["k__total"].values, pp["k__total"].values)
+
+
+def test_grouped_rates_weight_patterns_by_their_counts():
+    from biasstats.checks.ppc import grouped_rates
+
+    df = _trials(800, seed=2)
+    spec = prepare(FORMULA, df, "beta_binomial")
+    rep = np.tile(spec.y * spec.weights, (3, 1))  # replicated totals equal to the data
+    out = grouped_rates(spec, rep, "g", rep_is_total=True)
+    want = df.group_by("g").agg((pl.col("k").sum() / pl.col("n").sum()).alias("r")).sort("g")
+    np.testing.assert_allclose(out.sort("level")["observed"].to_numpy(), want["r"].to_numpy(),
+                               rtol=1e-12)
+    np.testing.assert_allclose(out.sort("level")["rep_mean"].to_numpy(), want["r"].to_numpy(),
+                               rtol=1e-12)
+
+
+def test_posterior_file_is_float32_and_compressed(tmp_path):
+    df = _trials(600, seed=5)
+    fit, _, _ = _fake_fit(df)
+    path = fit.to_netcdf(tmp_path / "posterior.nc")
+    back = xr.open_datatree(path)
+    assert back["posterior"]["phi"].dtype == np.float32
+    np.testing.assert_array_equal(back["posterior"]["phi"].values,
+                                  fit.idata["posterior"]["phi"].values.astype(np.float32))
+    raw = sum(da.nbytes for node in fit.idata.subtree for da in node.dataset.data_vars.values())
+    assert path.stat().st_size < raw / 2
+
+
+def test_trial_level_loo_compares_a_judgement_model_with_a_trial_model():
+    """Both models' per-trial PSIS-LOO, from common patterns, equals PSIS-LOO on every trial
+    with the per-trial densities written out (binomial for the judgement-level model)."""
+    import arviz_stats as azs
+    from scipy.stats import binom
+
+    from biasstats.checks.compare import trial_level_loo
+    from biasstats.fit import Fit
+
+    trials = _trials(400, seed=9).with_columns(pl.lit("x").alias("g"))
+    bb, _, _ = _fake_fit(trials.select("k", "n"))
+    rows = trials.with_row_index("t").select(
+        "t", pl.int_ranges(0, pl.col("n")).alias("j"), "k").explode("j").with_columns(
+        (pl.col("j") < pl.col("k")).cast(pl.Int64).alias("congruent"))
+    jspec = prepare("congruent ~ 1", rows, "bernoulli")
+    rng = np.random.default_rng(4)
+    icpt = rng.normal(0.2, 0.02, (2, 400))
+    jfit = Fit(idata=xr.DataTree.from_dict({"posterior": xr.Dataset(
+        {"Intercept": (("chain", "draw"), icpt)},
+        coords={"chain": [0, 1], "draw": np.arange(400)})}), spec=jspec)
+    got = trial_level_loo({"trial": bb, "judgement": jfit}, trials)
+    k, n = trials["k"].to_numpy(), trials["n"].to_numpy()
+    p = 1 / (1 + np.exp(-icpt))[..., None]
+    want_j = azs.loo(xr.DataTree.from_dict({
+        "posterior": jfit.idata["posterior"].to_dataset(),
+        "log_likelihood": xr.Dataset({"k": (("chain", "draw", "obs"),
+                                            binom.logpmf(k, n, p))})}), pointwise=True)
+    assert got["judgement"].n_data_points == trials.height
+    assert got["judgement"].elpd == pytest.approx(want_j.elpd, rel=1e-10)
+    assert got["judgement"].se == pytest.approx(want_j.se, rel=1e-8)
+    from biasstats.checks.compare import loo_fit
+
+    assert got["trial"].elpd == pytest.approx(loo_fit(bb).elpd, rel=1e-10)
+    table = azs.compare(got)
+    assert list(table.index) == ["trial", "judgement"]  # overdispersed data: trial model wins

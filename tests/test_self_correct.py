@@ -1,0 +1,142 @@
+"""A sampler that fixes itself and says so: separation named before sampling, one automatic
+refit after a failed gate, ``biasstats fit`` exits 1 when the gate fails."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from biasstats.model.build import prepare
+
+
+def test_separated_fixed_effect_is_named_with_a_prior():
+    rng = np.random.default_rng(0)
+    x = np.repeat(["a", "b", "c"], 40)
+    y = np.where(x == "c", 1, rng.integers(0, 2, x.size))  # every 'c' is 1
+    spec = prepare("y ~ 1 + x", pl.DataFrame({"x": x, "y": y}), "bernoulli")
+    assert spec.separation == [
+        "fixed effect 'x[T.c]': every outcome where it is 1 is 1 (complete separation): "
+        "b_x[T.c] is set by its prior; use a weakly informative one, e.g. [model.priors] "
+        "b_x[T.c] = \"Normal(0, 2.5)\""]
+
+
+def test_threshold_separation_of_a_continuous_covariate():
+    x = np.linspace(-1, 1, 50)
+    spec = prepare("y ~ 1 + x", pl.DataFrame({"x": x, "y": (x > 0.1).astype(int)}), "bernoulli")
+    assert len(spec.separation) == 1
+    assert spec.separation[0].startswith("fixed effect 'x': a threshold on it splits")
+
+
+def _grouped(g, y) -> list[str]:
+    """Separation lines of ``y ~ 1 + (1|g)`` (bernoulli)."""
+    return prepare("y ~ 1 + (1|g)", pl.DataFrame({"g": g.astype(str), "y": y}),
+                   "bernoulli").separation
+
+
+def _near_complete():
+    y = np.zeros(628, dtype=int)  # the issue's case: 627 of 628 outcomes in one class
+    y[17] = 1
+    return np.arange(628) % 12, y
+
+
+def _mostly_one_class():
+    g = np.repeat(np.arange(10), 20)
+    rng = np.random.default_rng(1)
+    return g, np.where(g < 7, (g % 2 == 0).astype(int), rng.integers(0, 2, g.size))
+
+
+@pytest.mark.parametrize(("data", "line"), [
+    (_near_complete, "response 'y': 627 of 628 outcomes are 0 (near-complete separation): the "
+                     "intercept is bounded by its prior alone; keep a proper prior such as "
+                     "[model.priors] Intercept = \"Normal(0, 2.5)\" and read its estimate as a "
+                     "bound"),
+    (_mostly_one_class, "term '(1|g)': 7 of 10 levels have every outcome in one class "
+                        "(separation): sd_g is set by its prior, not the data; use a weakly "
+                        "informative one, e.g. [model.priors] sd_g = \"HalfNormal(1)\""),
+])
+def test_separated_outcome_or_group_term_is_one_line_not_a_funnel(data, line):
+    assert _grouped(*data()) == [line]
+
+
+def test_ordinary_data_has_no_separation():
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(8), 50)
+    assert _grouped(g, rng.integers(0, 2, g.size)) == []
+
+
+def _nb_study(seed=1, levels=20, rows=60):
+    """Counts with 20 prompt levels whose true SD is tiny (0.05): a centred term sits in its
+    funnel (E-BFMI ~0.2), the non-centred one does not."""
+    rng = np.random.default_rng(seed)
+    prompt = np.arange(rows) % levels
+    r = rng.normal(0, 0.05, levels)
+    mu = np.exp(1.0 + r[prompt])
+    y = rng.negative_binomial(2, 2 / (2 + mu))
+    return pl.DataFrame({"prompt": [f"p{i:02d}" for i in prompt], "y": y})
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_automatic_refit_recovers_a_badly_parameterised_negative_binomial():
+    from biasstats.checks.convergence import Thresholds
+    from biasstats.fit import fit_prepared, fit_settings
+
+    df = _nb_study()
+    assert prepare("y ~ 1 + (1|prompt)", df, "negative_binomial").groups[0].centered is False
+    bad = prepare("y ~ 1 + (1|prompt)", df, "negative_binomial", centered={"prompt": True})
+    th = Thresholds(ess_bulk_min=100, ess_tail_min=100, rhat_max=1.05)
+    fit = fit_prepared(bad, fit_settings(chains=2, tune=300, draws=300, seed=1,
+                                         target_accept=0.9), progress=False, thresholds=th)
+    first, second = fit.settings["attempts"]
+    assert not first["passed"] and first["centered"]["prompt"].startswith("centred")
+    assert second["passed"], second["failures"]
+    assert second["change"] == "slowest-mixing group SD is sd_prompt: term 'prompt' refitted " \
+                               "non-centred"
+    assert fit.spec.groups[0].centered is False and bad.groups[0].centered is True
+    assert fit.settings["centered"]["prompt"].startswith("non-centred (by the automatic refit")
+    # opted out: one attempt, the failing one
+    once = fit_prepared(bad, fit_settings(chains=2, tune=300, draws=300, seed=1,
+                                          target_accept=0.9, refit=False),
+                        progress=False, thresholds=th)
+    assert [a["passed"] for a in once.settings["attempts"]] == [False]
+
+
+SPEC = """
+[analysis]
+name = "gate"
+[data]
+source = "study.csv"
+[data.columns]
+llm = "model"
+congruent = "answer"
+[model]
+formula = "congruent ~ 1 + (1|llm)"
+[fit]
+chains = 2
+tune = 3
+draws = 12
+seed = 5
+refit = false
+[checks]
+allow_failure = {allow}
+"""
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_cli_fit_prints_the_gate_and_exits_1_when_it_fails(tmp_path, capsys):
+    from biasstats.cli import main
+
+    rng = np.random.default_rng(3)
+    llm = np.repeat(["a", "b", "c"], 200)
+    pl.DataFrame({"model": llm, "answer": rng.integers(0, 2, llm.size)}).write_csv(
+        tmp_path / "study.csv")
+    spec = tmp_path / "gate.toml"
+    spec.write_text(SPEC.format(allow="false"))
+    assert main(["fit", str(spec), "--out", str(tmp_path / "out")]) == 1
+    cap = capsys.readouterr()
+    assert "convergence gate: FAILED: " in cap.out and "min bulk ESS" in cap.out
+    assert "attempt 1 (as specified, target_accept" in cap.out
+    assert "convergence gate failed (set [checks] allow_failure = true" in cap.err
+    spec.write_text(SPEC.format(allow="true"))
+    assert main(["fit", str(spec), "--out", str(tmp_path / "out")]) == 0
+    assert "convergence gate: FAILED: " in capsys.readouterr().out
