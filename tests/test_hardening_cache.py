@@ -98,7 +98,8 @@ def test_killed_fit_never_serves_the_wrong_posterior(seed7, tmp_path, point):
     # before the rename the seed-7 entry is intact and reused; after it, the file holds the
     # seed-99 draws under the seed-99 key, so the seed-7 run must refit
     assert again.cached is (point == "before_rename")
-    np.testing.assert_array_equal(_draws(again), truth)
+    got = _draws(again)  # a cached posterior is stored as float32: compare at its precision
+    np.testing.assert_array_equal(got, truth.astype(got.dtype))
     import xarray as xr
 
     with xr.open_datatree(out / POSTERIOR_FILE) as tree:

@@ -235,6 +235,7 @@ def _family_data(fam, n=120, seed=0):
         "lognormal": rng.lognormal(size=n),
         "beta": rng.beta(2, 3, size=n),
         "negative_binomial": rng.negative_binomial(3, 0.4, size=n).astype(float),
+        "poisson": rng.poisson(3.0, size=n).astype(float),
         "cumulative": rng.integers(1, 6, n),
         "categorical": rng.choice(["refused", "congruent", "incongruent"], n),
         "bernoulli": rng.integers(0, 2, n).astype(float),
