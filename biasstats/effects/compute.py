@@ -232,7 +232,9 @@ def variance_decomposition(fit, prob: float = 0.95) -> pl.DataFrame:
         if r.ndim == 3:  # varying slopes: the intercept row's spread
             r = r[:, 0, :]
         comps[g.name] = r.var(axis=1, ddof=1)
-    aux = {a: stack_draws(post, a)[:, None] for a in fam.aux if a in post}
+    from biasstats.effects.estimands import _aux
+
+    aux = _aux(fit)
     mu = fam.mean(linear_predictor(fit), aux) if fam.mean is not None else None
     if mu is None:  # ordinal: the latent residual does not depend on the mean
         mu = np.zeros((post.sizes["chain"] * post.sizes["draw"], 1))

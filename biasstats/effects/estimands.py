@@ -234,8 +234,13 @@ def _frame(rows: list[dict]) -> pl.DataFrame:
 
 # ----------------------------------------------------------------------------- computation
 def _aux(fit) -> dict[str, np.ndarray]:
+    """Auxiliary draws: (S, 1), or (S, cells) for a distributional ``[model.aux]`` formula."""
+    from biasstats.model.build import aux_draws
+
     post = fit.idata["posterior"].to_dataset()
-    return {a: stack_draws(post, a)[:, None] for a in fit.spec.family.aux if a in post}
+    spec = fit.spec
+    return {a: aux_draws(post, spec, a) for a in spec.family.aux
+            if a in post or a in getattr(spec, "aux", {})}
 
 
 def _response(fit) -> np.ndarray:

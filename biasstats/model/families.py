@@ -193,8 +193,15 @@ def _latent_logistic(mu, aux):
     return np.full(mu.shape[0], np.pi ** 2 / 3)
 
 
+def _per_draw(a) -> np.ndarray:
+    """(S,) from an auxiliary draw array (S, 1) or (S, cells) (a distributional formula:
+    averaged over the cells)."""
+    a = np.asarray(a, dtype=float)
+    return a.mean(axis=1) if a.ndim == 2 else a.reshape(-1)
+
+
 def _latent_sigma(mu, aux):
-    return np.asarray(aux["sigma"]).reshape(-1) ** 2
+    return _per_draw(np.asarray(aux["sigma"], dtype=float) ** 2)
 
 
 def _latent_poisson(mu, aux):
@@ -204,7 +211,7 @@ def _latent_poisson(mu, aux):
 
 def _latent_negbin(mu, aux):
     # ln(1 + 1/lambda + 1/alpha) (Nakagawa et al. 2017, NB2)
-    return np.log1p(1.0 / np.asarray(mu).mean(axis=1) + 1.0 / np.asarray(aux["alpha"]).reshape(-1))
+    return np.log1p(1.0 / np.asarray(mu).mean(axis=1) + _per_draw(1.0 / np.asarray(aux["alpha"])))
 
 
 _PROBABILITY = dict(response_scale="probability",
