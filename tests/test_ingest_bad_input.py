@@ -246,3 +246,19 @@ def test_user_adapter_from_an_entry_point_and_rows_it_drops_are_counted(tmp_path
     assert res.ledger.rows_read == 3
     assert res.ledger.rows.by_status == {"ok": 1, "refused": 0, "unparseable": 0, "excluded": 2}
     assert res.ledger.rows.by_reason == {"excluded: adapter returned no row for it": 2}
+
+
+def test_family_support_error_names_the_data_file_and_row(tmp_path, capsys):
+    """Across many files, the one holding the unsupported outcome is named (fit stage,
+    before sampling: exit 2, nothing written)."""
+    spec = setup(tmp_path, '[data]\nsource = "runs/*.csv"\noutcome = "y"\n'
+                           '[data.columns]\nllm = "model"\n'
+                           '[model]\nformula = "y ~ 1 + (1|llm)"\nfamily = "lognormal"\n',
+                 {"runs/a.csv": "model,y\na,1.5\nb,2\n", "runs/b.csv": "model,y\na,3\nb,-2\nb,0\n"})
+    out = tmp_path / "out"
+    rc = main(["fit", str(spec), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err == (f"error: {spec}: [model] family = \"lognormal\": response 'y' must hold "
+                   "positive values (2 of 5 rows do not, in runs/b.csv, first at source_row 3)\n")
+    assert not out.exists() or not any(out.iterdir())

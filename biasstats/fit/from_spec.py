@@ -141,6 +141,42 @@ def check_finite(spec: Spec, data: pl.DataFrame, ledger=None) -> None:
                 "finite numbers (fix the data or drop those rows with [data] filters)")
 
 
+def check_support(spec: Spec, data: pl.DataFrame, ledger=None) -> None:
+    """The response can come from the family: else a one-line DataError naming the spec key,
+    the data file(s) holding the offending rows, their count and the first source row."""
+    from biasstats.errors import SpecError
+    from biasstats.model.families import get_family
+    from biasstats.model.formula import parse_formula
+
+    try:
+        fam = get_family(spec.model.family)
+        pf = parse_formula(spec.model.formula)
+    except SpecError:
+        return  # reported with its key elsewhere
+    cols = [pf.response] + ([pf.trials] if pf.trials else [])
+    if fam.response in ("ordinal", "categorical") or any(c not in data.columns for c in cols):
+        return
+    if not all(data[c].dtype.is_numeric() or data[c].dtype == pl.Boolean for c in cols):
+        return
+    rows = data.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in cols))
+    y = rows[pf.response].cast(pl.Float64).to_numpy()
+    trials = rows[pf.trials].cast(pl.Float64).to_numpy() if pf.trials else None
+    what, off = fam.unsupported(y, trials)
+    if off is None:
+        return
+    bad = rows.filter(pl.Series(off))
+    where = getattr(ledger, "source", None) or (
+        spec.data.source if spec.data is not None else "the simulated data")
+    if "source_file" in bad.columns and bad["source_file"].null_count() < bad.height:
+        files = bad["source_file"].drop_nulls().unique(maintain_order=True).to_list()
+        where = files[0] + (f" and {len(files) - 1} more file(s)" if len(files) > 1 else "")
+    first = (f", first at source_row {bad['source_row'][0]}" if "source_row" in bad.columns
+             else "")
+    raise DataError(f"{spec.path}: [model] family = \"{fam.name}\": response '{pf.response}' "
+                    f"must hold {what} ({bad.height} of {rows.height} rows do not, in {where}"
+                    f"{first})")
+
+
 @dataclass(frozen=True)
 class FitOutcome:
     fit: object
@@ -176,6 +212,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
     m, f = spec.model, spec.fit
     data = model_data(spec, table)
     check_finite(spec, data, ledger)
+    check_support(spec, data, ledger)
     with _named(spec):
         prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered),
                            aux=dict(m.aux))

@@ -152,21 +152,29 @@ class Family:
     # without PyTensor's random-variable graph (beta-binomial runs in numba object mode there)
     draw: Callable | None = None
 
-    def check_response(self, y: np.ndarray, term: str, trials: np.ndarray | None = None) -> None:
-        """Raise SpecError (naming the response term) if y cannot come from this family."""
+    def unsupported(self, y: np.ndarray, trials: np.ndarray | None = None):
+        """(what the response must hold, boolean mask of the rows that do not) — the mask is
+        None when every row is fine."""
+        y = np.asarray(y, dtype=float)
         bad, off = None, None
         if self.response == "binary":
             bad, off = "0/1 values", ~np.isin(y, (0, 1))
         elif self.response in ("count", "count_trials"):
             bad, off = "non-negative integer counts", (y < 0) | (np.round(y) != y)
         if self.response == "count_trials" and trials is not None and not off.any():
+            trials = np.asarray(trials, dtype=float)
             bad = "integer trials at least as large as the counts"
             off = (trials < y) | (np.round(trials) != trials)
         elif self.response == "positive":
             bad, off = "positive values", y <= 0
         elif self.response == "unit":
             bad, off = "values strictly between 0 and 1", (y <= 0) | (y >= 1)
-        if off is not None and off.any():
+        return (bad, off) if off is not None and off.any() else (None, None)
+
+    def check_response(self, y: np.ndarray, term: str, trials: np.ndarray | None = None) -> None:
+        """Raise SpecError (naming the response term) if y cannot come from this family."""
+        bad, off = self.unsupported(y, trials)
+        if off is not None:
             raise SpecError(f"response '{term}' must hold {bad} for family '{self.name}' "
                             f"({int(off.sum())} of {len(y)} rows do not)")
 
