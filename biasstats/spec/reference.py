@@ -71,6 +71,7 @@ MEANINGS: dict[str, str] = {
     "model.unit": "what one observation is: a judgement, or a trial (k | trials(n) counts)",
     "model.priors": "prior key = \"Dist(args)\": Intercept, b, b_<column>, sd, sd_<group>, "
                     "sd_<group>__<coef>, cor, cor_<group>, sigma, nu, alpha, phi, cutpoints",
+    "model.aux": "distributional formulas for auxiliary parameters, e.g. phi = \"~ 1 + (1|llm)\" (log link)",
     "model.centered": "grouping = true / false forces a centred / non-centred term "
                       "(e.g. llm = true, \"category:stereotype\" = false); default: automatic",
     "fit": "sampler settings",
@@ -82,6 +83,8 @@ MEANINGS: dict[str, str] = {
     "fit.target_accept": "NUTS target acceptance; default: 0.9 / 0.95 / 0.99 by funnel risk",
     "fit.adaptation": "nutpie mass matrix adaptation",
     "fit.max_memory_gb": "refuse a fit whose estimated memory (draws x cells) exceeds this",
+    "fit.refit": "after a failed convergence gate, refit once with the other parameterisation "
+                 "of the named term and/or a higher target_accept",
     "effects": "the estimands the report leads with (default: read off the formula)",
     "effects.hdi_prob": "probability mass of the credible intervals",
     "effects.kind": "congruence (bias wording, -1...+1 scale) or outcome (neutral words); "
