@@ -88,7 +88,7 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     return trials
 
 
-def _spec_key(message: str) -> str:
+def _spec_key(message: str, formula_key: str = "[model] formula") -> str:
     """The spec key a fit-stage error message is about."""
     if message.startswith(("prior", "unknown prior key")):
         return "[model.priors]"
@@ -96,11 +96,11 @@ def _spec_key(message: str) -> str:
         return "[model.centered]"
     if message.startswith(("unknown family", "family ")):
         return "[model] family"
-    return "[model] formula"
+    return formula_key
 
 
 @contextmanager
-def _named(spec: Spec):
+def _named(spec: Spec, formula_key: str = "[model] formula"):
     """Fit-stage user errors name the spec file and the key: ``<spec>: [model] formula: ...``."""
     try:
         yield
@@ -108,7 +108,7 @@ def _named(spec: Spec):
         msg = str(e)
         if msg.startswith(str(spec.path)):
             raise
-        where = "" if msg.startswith("[") else f"{_spec_key(msg)}: "
+        where = "" if msg.startswith("[") else f"{_spec_key(msg, formula_key)}: "
         raise type(e)(f"{spec.path}: {where}{msg.removeprefix('centered: ')}") from None
 
 
@@ -153,11 +153,13 @@ def _key(spec: Spec, prepared) -> tuple[str, dict]:
 
 
 def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
-             *, refit: bool = False, progress: bool | None = None, ledger=None) -> FitOutcome:
+             *, refit: bool = False, progress: bool | None = None, ledger=None,
+             formula_key: str = "[model] formula") -> FitOutcome:
     """Fit ``spec``'s model to ``table`` (the ingested canonical table).
 
     With ``out_dir``, the posterior is written there (atomically) and reused when the cache
-    key matches."""
+    key matches. User errors name the spec file and key (``formula_key`` for errors in the
+    formula, e.g. ``[checks] alternatives[0]`` for an alternative model)."""
     from biasstats.fit import fit_prepared
     from biasstats.model.build import prepare
 
@@ -166,7 +168,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
     m, f = spec.model, spec.fit
     data = model_data(spec, table)
     check_finite(spec, data, ledger)
-    with _named(spec):
+    with _named(spec, formula_key):
         prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered))
     key, payload = _key(spec, prepared)
     out = Path(out_dir) if out_dir is not None else None
@@ -174,7 +176,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         cached = _load_cached(out / POSTERIOR_FILE, key, f, prepared, ledger)
         if cached is not None:
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
-    with _named(spec):
+    with _named(spec, formula_key):
         result = fit_prepared(prepared, f, progress)
     result.ledger = ledger
     path = None
