@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from biasstats.cli import main
@@ -91,18 +91,24 @@ def valid_prior(draw) -> str:
 
 
 @st.composite
-def valid_spec(draw) -> dict:
+def valid_spec(draw, data: bool | None = None) -> dict:
+    """A random valid spec; ``data=True`` always a [data] spec, False always [simulate]."""
     spec: dict = {}
     if draw(st.booleans()):
         spec["analysis"] = {"name": draw(_NAME), "title": draw(_TEXT)}
-    if draw(st.booleans()):
+    if draw(st.booleans()) if data is None else data:
         spec["data"] = {
             "source": "d.csv",
             "delimiter": draw(st.sampled_from([",", ";", "\t", "|"])),
             "encoding": draw(st.sampled_from(["utf-8", "latin-1", "cp1252"])),
-            "filters": draw(st.lists(_TEXT, max_size=3)),
-            "columns": draw(st.dictionaries(st.sampled_from(CANONICAL_TARGETS), _TEXT,
-                                            max_size=3)),
+            # half the time keys the fuzz CSV (model, answer, temp) really has
+            "filters": draw(st.one_of(
+                st.lists(st.sampled_from(["temp = 0", "llm != 'x'", "answer >= 0"]),
+                         max_size=2),
+                st.lists(_TEXT, max_size=3))),
+            "columns": draw(st.one_of(
+                st.just({"llm": "model", "congruent": "answer"}),
+                st.dictionaries(st.sampled_from(CANONICAL_TARGETS), _TEXT, max_size=3))),
         }
     else:
         spec["simulate"] = {"seed": draw(st.integers(0, MAX_SEED)),
@@ -272,6 +278,7 @@ def test_random_tidy_csv_is_ingested_or_one_line(rows, header, capsys):
         out = Path(d) / "out"
         rc = main(["ingest", str(spec), "--out", str(out)])
         captured = capsys.readouterr()
+        event(f"exit code {rc}")
         if rc == 0:
             assert (out / "trials.parquet").is_file() and (out / "ledger.json").is_file()
         else:
@@ -289,3 +296,24 @@ def test_fuzz_strategies_cover_both_sources():
 
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX paths in messages")
+
+
+@FUZZ
+@given(spec=valid_spec(data=True))
+def test_random_valid_data_specs_ingest_or_fail_in_one_line(spec, capsys):
+    """A spec that loads never crashes ingest: it succeeds or gives one ``error:`` line."""
+    with tempfile.TemporaryDirectory() as d:
+        delim = spec["data"]["delimiter"]
+        rows = ["model", "answer", "temp"], ["gpt", "1", "0"], ["gpt", "0", "1"], ["x", "1", "0"]
+        (Path(d) / "d.csv").write_text("\n".join(delim.join(r) for r in rows) + "\n")
+        path = _write(to_toml(spec), Path(d))
+        out = Path(d) / "out"
+        capsys.readouterr()
+        rc = main(["ingest", str(path), "--out", str(out)])
+        err = capsys.readouterr().err
+        event(f"exit code {rc}")
+        if rc == 0:
+            assert (out / "trials.parquet").is_file()
+        else:
+            assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+            assert not out.exists()

@@ -301,3 +301,17 @@ def test_library_errors_wrapping_enospc_are_output_errors(tmp_path, exc):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError), io.atomic_path(tmp_path / "p.nc"):  # others pass through
         raise ValueError("errno-free bug")
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_bad_alternative_formula_names_its_key_and_rolls_back_the_analysis(tmp_path, capsys):
+    spec = _study(tmp_path, '[analysis]\nname = "r"\n' + SPEC
+                  + '[model]\nformula = "congruent ~ 1 + (1|llm)"\n'
+                  + '[fit]\nchains = 1\ntune = 20\ndraws = 20\nsampler = "pymc"\n'
+                  + '[checks]\nalternatives = ["congruent ~ 1 + (1|judge)"]\n')
+    out = tmp_path / "reports"
+    rc, _, err = _run(["report", spec, "--out", out], capsys)
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {spec}: [checks] alternatives[0]: "), err
+    assert "'judge'" in err
+    assert _tree(out) == []  # the main fit's posterior and figures went with the analysis

@@ -29,6 +29,7 @@ def fit(
     centered: dict[str, bool] | None = None,
     progress: bool | None = None,
     adaptation: str = "low_rank",
+    max_memory_gb: float = 4.0,
 ) -> Fit:
     """Fit a hierarchical model.
 
@@ -49,11 +50,15 @@ def fit(
                  diag 25 s, min bulk ESS 157, R-hat 1.027 (fails the gate); low_rank 90 s,
                  ESS 6573, R-hat 1.006 — 12x the ESS per second. On the GPT-4o canonical
                  model: diag ESS 475 (R-hat 1.011), low_rank ESS 3142 in less time.
+    ``max_memory_gb`` cap on the fit's estimated memory (:func:`memory_estimate`), checked
+                 before sampling; limits on chains, draws, tune and seed are the ``[fit]``
+                 table's (:mod:`biasstats.spec.schema`)
     """
     from biasstats.model.build import prepare
 
     settings = fit_settings(chains=chains, tune=tune, draws=draws, seed=seed, sampler=sampler,
-                            target_accept=target_accept, adaptation=adaptation)
+                            target_accept=target_accept, adaptation=adaptation,
+                            max_memory_gb=max_memory_gb)
     return fit_prepared(prepare(formula, data, family, priors, centered), settings, progress)
 
 

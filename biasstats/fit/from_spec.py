@@ -97,7 +97,7 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     return trials
 
 
-def _spec_key(message: str) -> str:
+def _spec_key(message: str, formula_key: str = "[model] formula") -> str:
     """The spec key a fit-stage error message is about."""
     if message.startswith(("prior", "unknown prior key")):
         return "[model.priors]"
@@ -105,11 +105,11 @@ def _spec_key(message: str) -> str:
         return "[model.centered]"
     if message.startswith(("unknown family", "family ")):
         return "[model] family"
-    return "[model] formula"
+    return formula_key
 
 
 @contextmanager
-def _named(spec: Spec):
+def _named(spec: Spec, formula_key: str = "[model] formula"):
     """Fit-stage user errors name the spec file and the key: ``<spec>: [model] formula: ...``."""
     try:
         yield
@@ -117,7 +117,7 @@ def _named(spec: Spec):
         msg = str(e)
         if msg.startswith(str(spec.path)):
             raise
-        where = "" if msg.startswith("[") else f"{_spec_key(msg)}: "
+        where = "" if msg.startswith("[") else f"{_spec_key(msg, formula_key)}: "
         raise type(e)(f"{spec.path}: {where}{msg.removeprefix('centered: ')}") from None
 
 
@@ -199,11 +199,13 @@ def _key(spec: Spec, prepared) -> tuple[str, dict]:
 
 
 def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
-             *, refit: bool = False, progress: bool | None = None, ledger=None) -> FitOutcome:
+             *, refit: bool = False, progress: bool | None = None, ledger=None,
+             formula_key: str = "[model] formula") -> FitOutcome:
     """Fit ``spec``'s model to ``table`` (the ingested canonical table).
 
     With ``out_dir``, the posterior is written there (atomically) and reused when the cache
-    key matches."""
+    key matches. User errors name the spec file and key (``formula_key`` for errors in the
+    formula, e.g. ``[checks] alternatives[0]`` for an alternative model)."""
     from biasstats.fit import fit_prepared
     from biasstats.model.build import prepare
 
@@ -213,7 +215,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
     data = model_data(spec, table)
     check_finite(spec, data, ledger)
     check_support(spec, data, ledger)
-    with _named(spec):
+    with _named(spec, formula_key):
         prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered),
                            aux=dict(m.aux))
     key, payload = _key(spec, prepared)
@@ -224,7 +226,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
     from biasstats.checks.convergence import thresholds_from
 
-    with _named(spec):
+    with _named(spec, formula_key):
         result = fit_prepared(prepared, f, progress,
                               thresholds=thresholds_from(spec.content.checks))
     result.ledger = ledger

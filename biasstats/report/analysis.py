@@ -374,7 +374,8 @@ def _alternatives(art, spec: Spec, table: pl.DataFrame, fit, folder: Path) -> li
         content = spec.content.model_copy(
             update={"model": spec.model.model_copy(update={"formula": formula})})
         alt_spec = Spec(path=spec.path, content=content, text=spec.text)
-        fits[formula] = fit_spec(alt_spec, table, folder / "alternatives" / f"alt{i + 1}").fit
+        fits[formula] = fit_spec(alt_spec, table, folder / "alternatives" / f"alt{i + 1}",
+                                 formula_key=f"[checks] alternatives[{i}]").fit
     comparison = compare_models(fits, model_data(spec, table))
     art.table("model_comparison", comparison,
               "Model comparison by PSIS-LOO on common cells (best first): expected log "
