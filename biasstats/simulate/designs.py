@@ -108,15 +108,18 @@ def refusals(seed: int = 1, prompts: int = 30, reps: int = 25,
 
 
 def gaussian_condition(seed: int = 1, prompts: int = 12, reps: int = 30, effect: float = 35.0,
-                       sd_prompt: float = 20.0, sigma: float = 30.0, slope: float = 10.0):
+                       sd_prompt: float = 20.0, sigma: float = 30.0, slope: float = 10.0,
+                       x_seed: int | None = None):
     """``y ~ condition + x + (1|prompt)`` with a gaussian outcome. Truth: the condition
-    difference (units) and the slope of x."""
+    difference (units) and the slope of x. ``x_seed``: draw x from its own seed, so
+    replications (different ``seed``) share one design."""
     rng = np.random.default_rng(seed)
+    rng_x = rng if x_seed is None else np.random.default_rng([x_seed, 17])
     r = rng.normal(0.0, sd_prompt, prompts)
     rows = {"prompt": [], "condition": [], "x": [], "y": []}
     for p in range(prompts):
         for cond, eff in (("control", 0.0), ("treated", effect)):
-            x = rng.normal(size=reps)
+            x = rng_x.normal(size=reps)
             rows["prompt"] += [f"p{p:02d}"] * reps
             rows["condition"] += [cond] * reps
             rows["x"] += x.tolist()
