@@ -1,0 +1,88 @@
+"""Estimands of ordinal and categorical outcomes: the probability of each response category.
+
+A categorical answer (multinomial logit) and a 1–5 rating (ordered logistic) are simulated by
+condition with prompt effects (biasstats.simulate.designs); the per-category probability of
+each condition and the differences between conditions (percentage points) must lie within
+3.5 posterior SDs of this design's truth, and the categories' probabilities must sum to 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+import biasstats
+from biasstats.effects.estimands import EffectsRequest, compute_estimands
+from biasstats.errors import SpecError
+from biasstats.simulate import designs
+
+FAST = dict(chains=2, tune=400, draws=300, seed=3, progress=False)
+
+
+def _get(table: pl.DataFrame, term: str, level: str, category: str, scale: str) -> dict:
+    rows = table.filter((pl.col("term") == term) & (pl.col("level") == level)
+                        & (pl.col("category") == category) & (pl.col("scale") == scale))
+    assert rows.height == 1, (term, level, category, scale, table)
+    return rows.row(0, named=True)
+
+
+def _near(row: dict, truth: float, k: float = 3.5) -> bool:
+    return abs(row["mean"] - truth) < k * row["sd"]
+
+
+def _check_against_truth(est, truth, conditions, categories, pair):
+    assert est.categories == tuple(categories)
+    for cond in conditions:
+        total = 0.0
+        for cat in categories:
+            row = _get(est.means, "condition", cond, cat, "probability")
+            assert _near(row, truth[f"mean:condition:{cond}:{cat}"]), (cond, cat, row, truth)
+            total += row["mean"]
+        assert abs(total - 1.0) < 1e-9
+        # the draws behind the rows sum to 1 draw by draw
+        s = sum(est.draws[f"mean:condition:probability:{cat}"][1] for cat in categories)
+        assert np.allclose(s, 1.0)
+    for cat in categories:
+        d = _get(est.contrasts, "condition", pair, cat, "difference")
+        assert _near(d, truth[f"difference:condition:{pair}:{cat}"]), (cat, d, truth)
+    diffs = est.contrasts.filter(pl.col("level") == pair)["mean"].sum()
+    assert abs(diffs) < 1e-9  # percentage points over the categories sum to 0
+
+
+def test_categorical_per_category_probabilities_cover_truth():
+    df, truth = designs.categorical_choice(seed=4, prompts=10, reps=30)
+    fit = biasstats.fit("answer ~ condition + (1|prompt)", data=df, family="categorical",
+                        **FAST)
+    est = compute_estimands(fit)
+    cats = ["comply", "hedge", "refuse"]
+    _check_against_truth(est, truth, ["neutral", "sensitive"], cats, "sensitive − neutral")
+    # the model's average of a condition is near its observed shares (a saturated condition)
+    obs = df.filter(pl.col("condition") == "sensitive")["answer"].value_counts(normalize=True)
+    for cat, share in obs.iter_rows():
+        assert abs(_get(est.means, "condition", "sensitive", cat, "probability")["mean"]
+                   - share) < 0.03
+    assert est.ranks.height == 0 and any("ranks of prompt" in n for n in est.notes)
+    assert set(est.contrasts["scale"]) == {"difference"}
+
+
+def test_ordinal_per_category_probabilities_cover_truth():
+    df, truth = designs.ordinal_rating(seed=5, prompts=10, reps=30)
+    fit = biasstats.fit("rating ~ condition + (1|prompt)", data=df, family="cumulative",
+                        **FAST)
+    est = compute_estimands(fit, EffectsRequest(by=("condition",), contrasts=("condition",)))
+    _check_against_truth(est, truth, ["control", "treated"], ["1", "2", "3", "4", "5"],
+                         "treated − control")
+    # a positive effect moves mass to the top: P(5) rises, P(1) falls
+    assert _get(est.contrasts, "condition", "treated − control", "5", "difference")["mean"] > 0
+    assert _get(est.contrasts, "condition", "treated − control", "1", "difference")["mean"] < 0
+
+
+def test_rope_on_a_categorical_family_is_one_line():
+    df, _ = designs.ordinal_rating(seed=5, prompts=4, reps=5)
+    fit = biasstats.fit("rating ~ condition + (1|prompt)", data=df, family="cumulative",
+                        chains=1, tune=50, draws=20, seed=1, progress=False)
+    with pytest.raises(SpecError, match=r"^\[effects\] rope: family 'cumulative' has no single "
+                                        r"outcome scale for a ROPE \(it reports one probability "
+                                        r"per response category\); remove the key$"):
+        compute_estimands(fit, EffectsRequest(rope=0.05))
