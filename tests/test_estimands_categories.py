@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 
 import biasstats
+from biasstats.cli import main
 from biasstats.effects.estimands import EffectsRequest, compute_estimands
-from biasstats.errors import SpecError
 from biasstats.simulate import designs
 
 FAST = dict(chains=2, tune=400, draws=300, seed=3, progress=False)
@@ -78,11 +78,29 @@ def test_ordinal_per_category_probabilities_cover_truth():
     assert _get(est.contrasts, "condition", "treated − control", "1", "difference")["mean"] < 0
 
 
-def test_rope_on_a_categorical_family_is_one_line():
+ORDINAL_SPEC = """[analysis]
+name = "ratings"
+[data]
+source = "ratings.csv"
+outcome = "rating"
+[model]
+formula = "rating ~ condition + (1|prompt)"
+family = "{family}"
+[effects]
+rope = 0.05
+"""
+
+
+@pytest.mark.parametrize("family", ["cumulative", "categorical", "ordinal"])
+def test_rope_on_a_categorical_family_is_one_line_before_sampling(tmp_path, capsys, family):
     df, _ = designs.ordinal_rating(seed=5, prompts=4, reps=5)
-    fit = biasstats.fit("rating ~ condition + (1|prompt)", data=df, family="cumulative",
-                        chains=1, tune=50, draws=20, seed=1, progress=False)
-    with pytest.raises(SpecError, match=r"^\[effects\] rope: family 'cumulative' has no single "
-                                        r"outcome scale for a ROPE \(it reports one probability "
-                                        r"per response category\); remove the key$"):
-        compute_estimands(fit, EffectsRequest(rope=0.05))
+    df.write_csv(tmp_path / "ratings.csv")
+    spec = tmp_path / "ratings.toml"
+    spec.write_text(ORDINAL_SPEC.format(family=family))
+    rc = main(["report", str(spec), "--out", str(tmp_path / "out")])
+    name = "cumulative" if family == "ordinal" else family
+    assert rc == 2
+    assert capsys.readouterr().err == (
+        f"error: {spec}: [effects] rope: family '{name}' has no single outcome scale for a "
+        "ROPE (it reports one probability per response category); remove the key\n")
+    assert not (tmp_path / "out").exists()  # refused at spec load: nothing ingested or fitted
