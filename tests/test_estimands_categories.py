@@ -104,3 +104,46 @@ def test_rope_on_a_categorical_family_is_one_line_before_sampling(tmp_path, caps
         f"error: {spec}: [effects] rope: family '{name}' has no single outcome scale for a "
         "ROPE (it reports one probability per response category); remove the key\n")
     assert not (tmp_path / "out").exists()  # refused at spec load: nothing ingested or fitted
+
+
+REPORT_SPEC = """[analysis]
+name = "ratings"
+[data]
+source = "ratings.csv"
+outcome = "rating"
+[model]
+formula = "rating ~ condition + (1|prompt)"
+family = "cumulative"
+unit = "trial"
+[fit]
+chains = 2
+tune = 200
+draws = 150
+[effects]
+outcome_label = "rating"
+[checks]
+allow_failure = true
+"""
+
+
+def test_ordinal_report_shows_each_category(tmp_path):
+    df, _ = designs.ordinal_rating(seed=6, prompts=6, reps=15)
+    df.write_csv(tmp_path / "ratings.csv")
+    spec = tmp_path / "ratings.toml"
+    spec.write_text(REPORT_SPEC)
+    assert main(["report", str(spec), "--out", str(tmp_path / "out")]) == 0
+    out = tmp_path / "out" / "ratings"
+    est = pl.read_parquet(out / "estimands.parquet")
+    means = est.filter((pl.col("estimand") == "mean") & (pl.col("term") == "condition"))
+    assert sorted(means["category"].unique()) == ["1", "2", "3", "4", "5"]
+    assert np.allclose(means.group_by("level").agg(pl.col("mean").sum())["mean"], 1.0)
+    # grouped shares check: observed shares per condition are the data's
+    ppc = pl.read_csv(out / "tables" / "ppc_condition.csv")
+    for r in ppc.iter_rows(named=True):
+        sub = df.filter(pl.col("condition") == r["level"])
+        assert abs(r["observed"] - (sub["rating"] == int(r["category"])).mean()) < 1e-12
+    for fig in ("estimand_condition", "ppc_condition", "ppc_overall"):
+        assert (out / "figures" / f"{fig}.svg").is_file(), fig
+    html = (out / "report.html").read_text()
+    assert "P(rating = 5)" in html and "percentage points" in html
+    assert "not drawn by this version" not in html and "does not summarise" not in html

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from biasstats.effects.predict import level_labels, stack_draws
+from biasstats.effects.predict import category_names, level_labels, stack_draws
 
 
 def grouped_ppc(fit, term: str | tuple[str, ...], prob: float = 0.95) -> pl.DataFrame:
@@ -31,7 +31,7 @@ def grouped_shares(spec, rep: np.ndarray, term, prob: float = 0.95) -> pl.DataFr
     if found is None:
         raise KeyError(f"term {term!r} is not in the model's cells")
     key, labels = found
-    cats = [str(v) for v in spec.response_levels]
+    cats = category_names(spec)
     y = np.asarray(spec.y, dtype=np.int64)
     rep = np.asarray(rep, dtype=np.int64)
     levels, inv = np.unique(labels.astype(str), return_inverse=True)

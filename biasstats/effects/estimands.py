@@ -36,6 +36,7 @@ from biasstats.effects.predict import (
     _eta,
     _group_draws,
     _new_design,
+    category_names,
     cell_weights,
     expected_response,
     level_labels,
@@ -249,8 +250,7 @@ def _response(fit) -> tuple[np.ndarray, list[str] | None]:
     else None and C = 1)."""
     spec = fit.spec
     mu = expected_response(spec.family, linear_predictor(fit, multi=True), _aux(fit))
-    cats = (None if spec.family.categories is None
-            else [str(v) for v in spec.response_levels])
+    cats = None if spec.family.categories is None else category_names(spec)
     return mu, cats
 
 

@@ -61,6 +61,13 @@ def linear_predictor(fit, multi: bool = False) -> np.ndarray:
                 [(_group_draws(post, g), g.idx, g.Z) for g in spec.groups])
 
 
+def category_names(spec) -> list[str]:
+    """The response categories of an ordinal / categorical fit as text ("3", not "3.0", for
+    a rating read as floats)."""
+    return [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+            for v in spec.response_levels]
+
+
 def expected_response(fam, eta: np.ndarray, aux: dict) -> np.ndarray:
     """(S, rows, C) posterior expected response: the family's mean (C = 1), or the
     probability of each of the C response categories (ordinal, categorical)."""
