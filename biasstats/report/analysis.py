@@ -215,7 +215,9 @@ def _checks_outputs(art, fit, checks, wording):
         from biasstats.checks.ppc import count_frequencies
 
         freq = count_frequencies(fit)
-        art.figure("rootogram", lambda: figs.rootogram(freq, xlabel=wording.axis),
+        count = wording.label[:1].upper() + wording.label[1:] + (
+            f" ({wording.unit})" if wording.unit else "")
+        art.figure("rootogram", lambda: figs.rootogram(freq, xlabel=count),
                    "Hanging rootogram: for each count value (or bin of values), a bar of "
                    "√(observed frequency) hangs from the curve of the replicated mean frequency "
                    "(95% interval shaded); bars ending above zero mark values the model "

@@ -130,7 +130,8 @@ def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "e
             if est.categories and term != "overall" and 1 < df["level"].n_unique() <= \
                     MAX_FOREST_LEVELS:
                 art.figure(f"estimand_{_slug(term)}",
-                           lambda t=term: figs.category_panels(means, t, xlabel=wording.axis),
+                           lambda t=term: figs.category_panels(
+                               means, t, xlabel=f"P({wording.label} = the panel's category)"),
                            f"{wording.axis} for each category (panels) by {term}: posterior "
                            f"mean and {pct}% HDI.", section=section)
             elif term != "overall" and 1 < df.height <= MAX_FOREST_LEVELS:

@@ -972,5 +972,5 @@ def rootogram(freq, *, xlabel: str = "Count", width: float = SINGLE_COLUMN) -> F
             Line2D([], [], color=OKABE_ITO["blue"], marker="o", markersize=2,
                    label="replicated mean"),
             Patch(color=OKABE_ITO["sky_blue"], alpha=0.35, label="replicated 95% interval")],
-            ncols=3)
+            ncols=2)
     return fig
