@@ -78,7 +78,7 @@ def test_ordinal_per_category_probabilities_cover_truth():
     assert _get(est.contrasts, "condition", "treated − control", "1", "difference")["mean"] < 0
 
 
-ORDINAL_SPEC = """[analysis]
+RATINGS_SPEC = """[analysis]
 name = "ratings"
 [data]
 source = "ratings.csv"
@@ -86,18 +86,31 @@ outcome = "rating"
 [model]
 formula = "rating ~ condition + (1|prompt)"
 family = "{family}"
+unit = "trial"
+[fit]
+chains = 2
+tune = 200
+draws = 150
 [effects]
-rope = 0.05
+{effects}
+[checks]
+allow_failure = true
 """
+
+
+def _report(tmp_path, df: pl.DataFrame, family: str, effects: str):
+    """``biasstats report`` of ratings.csv (``df``) with a family and ``[effects]`` lines:
+    (exit code, spec path)."""
+    df.write_csv(tmp_path / "ratings.csv")
+    spec = tmp_path / "ratings.toml"
+    spec.write_text(RATINGS_SPEC.format(family=family, effects=effects))
+    return main(["report", str(spec), "--out", str(tmp_path / "out")]), spec
 
 
 @pytest.mark.parametrize("family", ["cumulative", "categorical", "ordinal"])
 def test_rope_on_a_categorical_family_is_one_line_before_sampling(tmp_path, capsys, family):
     df, _ = designs.ordinal_rating(seed=5, prompts=4, reps=5)
-    df.write_csv(tmp_path / "ratings.csv")
-    spec = tmp_path / "ratings.toml"
-    spec.write_text(ORDINAL_SPEC.format(family=family))
-    rc = main(["report", str(spec), "--out", str(tmp_path / "out")])
+    rc, spec = _report(tmp_path, df, family, "rope = 0.05")
     name = "cumulative" if family == "ordinal" else family
     assert rc == 2
     assert capsys.readouterr().err == (
@@ -106,32 +119,9 @@ def test_rope_on_a_categorical_family_is_one_line_before_sampling(tmp_path, caps
     assert not (tmp_path / "out").exists()  # refused at spec load: nothing ingested or fitted
 
 
-REPORT_SPEC = """[analysis]
-name = "ratings"
-[data]
-source = "ratings.csv"
-outcome = "rating"
-[model]
-formula = "rating ~ condition + (1|prompt)"
-family = "cumulative"
-unit = "trial"
-[fit]
-chains = 2
-tune = 200
-draws = 150
-[effects]
-outcome_label = "rating"
-[checks]
-allow_failure = true
-"""
-
-
 def test_ordinal_report_shows_each_category(tmp_path):
     df, _ = designs.ordinal_rating(seed=6, prompts=6, reps=15)
-    df.write_csv(tmp_path / "ratings.csv")
-    spec = tmp_path / "ratings.toml"
-    spec.write_text(REPORT_SPEC)
-    assert main(["report", str(spec), "--out", str(tmp_path / "out")]) == 0
+    assert _report(tmp_path, df, "cumulative", 'outcome_label = "rating"')[0] == 0
     out = tmp_path / "out" / "ratings"
     est = pl.read_parquet(out / "estimands.parquet")
     means = est.filter((pl.col("estimand") == "mean") & (pl.col("term") == "condition"))
