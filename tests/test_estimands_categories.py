@@ -137,3 +137,25 @@ def test_ordinal_report_shows_each_category(tmp_path):
     html = (out / "report.html").read_text()
     assert "P(rating = 5)" in html and "percentage points" in html
     assert "not drawn by this version" not in html and "does not summarise" not in html
+
+
+def test_category_probabilities_match_the_pymc_likelihoods():
+    """The family table's categories(eta, aux) equal the probabilities the models sample
+    from: PyMC's OrderedLogistic and Categorical(logit_p = (0, eta))."""
+    import pymc as pm
+
+    from biasstats.model.families import FAMILIES
+
+    eta = np.array([[-0.7, 0.0, 1.3]])                      # (S = 1, rows = 3)
+    cut = np.array([-1.0, 0.4, 2.0])
+    p = FAMILIES["cumulative"].categories(eta, {"cutpoints": cut[None, None, :]})
+    for i, e in enumerate(eta[0]):
+        d = pm.OrderedLogistic.dist(eta=e, cutpoints=cut)
+        want = [float(np.exp(pm.logp(d, k).eval())) for k in range(4)]
+        np.testing.assert_allclose(p[0, i], want, rtol=1e-10)
+    eta2 = np.array([[[0.5, -1.0], [2.0, 0.3]]])            # (S = 1, rows = 2, K-1 = 2)
+    p2 = FAMILIES["categorical"].categories(eta2, {})
+    for i in range(2):
+        d = pm.Categorical.dist(logit_p=np.concatenate([[0.0], eta2[0, i]]))
+        want = [float(np.exp(pm.logp(d, k).eval())) for k in range(3)]
+        np.testing.assert_allclose(p2[0, i], want, rtol=1e-10)
