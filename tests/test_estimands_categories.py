@@ -119,7 +119,7 @@ def test_rope_on_a_categorical_family_is_one_line_before_sampling(tmp_path, caps
     assert not (tmp_path / "out").exists()  # refused at spec load: nothing ingested or fitted
 
 
-def test_ordinal_report_shows_each_category(tmp_path):
+def test_ordinal_report_shows_each_category(tmp_path, capsys):
     df, _ = designs.ordinal_rating(seed=6, prompts=6, reps=15)
     assert _report(tmp_path, df, "cumulative", 'outcome_label = "rating"')[0] == 0
     out = tmp_path / "out" / "ratings"
@@ -137,6 +137,13 @@ def test_ordinal_report_shows_each_category(tmp_path):
     html = (out / "report.html").read_text()
     assert "P(rating = 5)" in html and "percentage points" in html
     assert "not drawn by this version" not in html and "does not summarise" not in html
+    # biasstats effects: the same posterior (cached), the category column kept
+    capsys.readouterr()
+    assert main(["effects", str(tmp_path / "ratings.toml"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "note: ranks of prompt not computed" in printed
+    table = pl.read_csv(out / "estimands.csv")
+    assert "category" in table.columns and table.height == est.height
 
 
 def test_category_probabilities_match_the_pymc_likelihoods():
