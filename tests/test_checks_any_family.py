@@ -82,14 +82,14 @@ def test_loo_comparison_of_a_gaussian_model_prefers_the_true_one():
     assert gap > 2 * worse["dse"], table
 
 
-COUNT_SPEC = """[analysis]
-name = "tokens"
+SPEC = """[analysis]
+name = "{name}"
 [data]
-source = "tokens.csv"
-outcome = "tokens"
+source = "{name}.csv"
+outcome = "{outcome}"
 [model]
-formula = "tokens ~ condition + (1|prompt)"
-family = "negative_binomial"
+formula = "{formula}"
+family = "{family}"
 unit = "trial"
 [fit]
 chains = 2
@@ -100,16 +100,24 @@ outcome_label = "reasoning tokens"
 unit = "tokens"
 [checks]
 allow_failure = true
-alternatives = ["tokens ~ 1 + (1|prompt)"]
+alternatives = ["{alternative}"]
 """
+
+
+def _report(tmp_path, df: pl.DataFrame, **fields) -> tuple[int, object]:
+    """``biasstats report`` of ``df`` written as <name>.csv with SPEC's fields filled."""
+    df.write_csv(tmp_path / f"{fields['name']}.csv")
+    spec = tmp_path / f"{fields['name']}.toml"
+    spec.write_text(SPEC.format(**fields))
+    return main(["report", str(spec), "--out", str(tmp_path / "out")]), spec
 
 
 def test_count_report_has_rootogram_and_loo_comparison(tmp_path):
     df, _ = designs.token_counts(seed=2, prompts=8, reps=10, ratio=1.6)
-    df.write_csv(tmp_path / "tokens.csv")
-    spec = tmp_path / "tokens.toml"
-    spec.write_text(COUNT_SPEC)
-    assert main(["report", str(spec), "--out", str(tmp_path / "out")]) == 0
+    rc, _ = _report(tmp_path, df, name="tokens", outcome="tokens",
+                    formula="tokens ~ condition + (1|prompt)", family="negative_binomial",
+                    alternative="tokens ~ 1 + (1|prompt)")
+    assert rc == 0
     out = tmp_path / "out" / "tokens"
     assert (out / "figures" / "rootogram.svg").is_file()
     freq = pl.read_csv(out / "tables" / "rootogram.csv")
@@ -118,3 +126,19 @@ def test_count_report_has_rootogram_and_loo_comparison(tmp_path):
     assert comp["model"][0] == "tokens ~ condition + (1|prompt)"
     html = (out / "report.html").read_text()
     assert "Hanging rootogram" in html and "on the same rows" in html
+
+
+def test_alternatives_on_other_rows_are_refused_before_sampling(tmp_path, capsys):
+    df, _ = designs.gaussian_condition(seed=3, prompts=4, reps=5)
+    df = df.with_columns(pl.when(pl.int_range(pl.len()) % 7 == 0).then(None)
+                         .otherwise(pl.col("x")).alias("x"))
+    rc, spec = _report(tmp_path, df, name="scores", outcome="y",
+                       formula="y ~ condition + (1|prompt)", family="gaussian",
+                       alternative="y ~ condition + x")
+    assert rc == 2
+    n = df.height
+    assert capsys.readouterr().err == (
+        f"error: {spec}: [checks] alternatives: 'y ~ condition + x' uses "
+        f"{n - len(range(0, n, 7))} rows and the model formula {n} (missing values in different "
+        "rows); models compared by PSIS-LOO must be fitted to the same rows\n")
+    assert not (tmp_path / "out").exists()

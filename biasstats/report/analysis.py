@@ -278,6 +278,8 @@ def build_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool
         src = spec.data.source if spec.data else "?"
         return AnalysisOutcome(spec.name, title, Path(spec_path), "unavailable",
                                f"{e} — to get it: biasstats fetch {src}")
+    if spec.model is not None:
+        _check_alternatives(spec, ing.table)  # before anything is written or sampled
     trials_path, ledger_path = ing.write(folder)
     if spec.model is None:
         ctx = ReportContext(title=title, analysis=spec.name, ledger=ing.ledger,
@@ -366,6 +368,33 @@ def _render(spec: Spec, ing, fit, folder: Path, cached: bool, files: list[tuple[
            + ("; posterior cached" if cached else ""))
     return AnalysisOutcome(spec.name, title, spec_path, "built", msg, gate.passed,
                            c.allow_failure, page, cached)
+
+
+def _check_alternatives(spec: Spec, table: pl.DataFrame) -> None:
+    """Models compared row by row (every family but bernoulli / binomial, which are compared
+    on common cells) must use the same rows: a formula whose columns are missing in other
+    rows than the main formula's is a one-line SpecError naming it."""
+    from biasstats.fit.from_spec import model_data
+    from biasstats.model.build import complete_rows
+    from biasstats.model.formula import parse_formula
+
+    alts = spec.content.checks.alternatives
+    if not alts or get_family(spec.model.family).collapse:
+        return
+    data = model_data(spec, table).with_row_index("__row")
+
+    def rows(formula: str) -> pl.Series:
+        cols = [c for c in parse_formula(formula).columns() if c in data.columns]
+        return complete_rows(data, cols)["__row"]
+
+    main = rows(spec.model.formula)
+    for formula in alts:
+        alt = rows(formula)
+        if not alt.equals(main):
+            raise SpecError(f"{spec.path}: [checks] alternatives: '{formula}' uses "
+                            f"{alt.len()} rows and the model formula {main.len()} (missing "
+                            "values in different rows); models compared by PSIS-LOO must be "
+                            "fitted to the same rows")
 
 
 def _alternatives(art, spec: Spec, table: pl.DataFrame, fit, folder: Path) -> list[str]:
