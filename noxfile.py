@@ -1,5 +1,6 @@
 """Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``bench``, ``sbc``,
-``validate`` (coverage of the shipped models on simulated studies).
+``validate`` (coverage of the shipped models on simulated studies), ``slow`` (the tests
+marked slow).
 
 Python ≥ 3.12 is required. When ``python3.12`` is not on PATH (e.g. a pyenv machine whose
 global Python is older), the newest pyenv-installed 3.12+ interpreter is used.
@@ -107,3 +108,11 @@ def sbc(session: nox.Session) -> None:
     _install(session)
     session.run("python", "-m", "biasstats.checks.sbc", "--sims", "200", "--out",
                 str(ROOT / "reports" / "sbc"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def slow(session: nox.Session) -> None:
+    """The slow statistical validation tests (``pytest -m slow``: coverage over replications,
+    recovery of every family; tens of minutes)."""
+    _install(session)
+    session.run("pytest", "-m", "slow", *session.posargs, success_codes=[0])

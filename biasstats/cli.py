@@ -113,7 +113,7 @@ def _cmd_effects(args: argparse.Namespace) -> int:
     except SpecError as e:
         raise SpecError(f"{spec.path}: {e}") from None
     rows = est.all_rows()
-    keep = [c for c in ("estimand", "term", "level", "scale", "mean", "sd", "hdi_low",
+    keep = [c for c in ("estimand", "term", "level", "category", "scale", "mean", "sd", "hdi_low",
                         "hdi_high", "p_positive", "n_obs") if c in rows.columns]
     rows = rows.select(keep)
     with pl.Config(tbl_rows=200, tbl_cols=20, tbl_width_chars=140, float_precision=4,
@@ -123,6 +123,8 @@ def _cmd_effects(args: argparse.Namespace) -> int:
         print(rows)
         if est.ranks.height:
             print(est.ranks)
+        for note in est.notes:
+            print(f"note: {note}")
     csv = write_text_atomic(out / "estimands.csv", rows.write_csv())
     pq = write_parquet_atomic(out / "estimands.parquet", rows)
     print(f"wrote {csv} and {pq}")

@@ -1,4 +1,9 @@
-"""PSIS-LOO model comparison on a common set of observations.
+"""PSIS-LOO model comparison on a common set of observations, for every family.
+
+Uncollapsed models (every family but bernoulli / binomial) have one likelihood term per row;
+models of the same rows (the same response values in the same order: formulas whose extra
+covariates drop no further rows for missing values) are compared on those pointwise
+log-likelihoods directly.
 
 Collapsed binomial models have one likelihood term per *cell* (unique covariate pattern), and
 two formulas with different covariates collapse differently: their per-cell log-likelihoods
@@ -28,11 +33,12 @@ def common_loglik(fits: dict, data: pl.DataFrame) -> dict[str, xr.DataTree]:
     names = list(fits)
     resp = fits[names[0]].spec.formula.response
     keys = sorted({c for f in fits.values() for c in _covars(f)})
-    rows = data.select([*keys, resp]).drop_nulls()
+    trials = fits[names[0]].spec.formula.trials
+    rows = data.select([*keys, resp, *([trials] if trials else [])]).drop_nulls()
+    n_expr = (pl.col(trials).cast(pl.Float64).sum() if trials else pl.len()).alias("_n")
     fine = (rows.group_by(keys, maintain_order=True)
-            .agg(pl.col(resp).cast(pl.Float64).sum().alias("_k"), pl.len().alias("_n"))
-            if keys else rows.select(pl.col(resp).cast(pl.Float64).sum().alias("_k"),
-                                     pl.len().alias("_n")))
+            .agg(pl.col(resp).cast(pl.Float64).sum().alias("_k"), n_expr)
+            if keys else rows.select(pl.col(resp).cast(pl.Float64).sum().alias("_k"), n_expr))
     k = fine["_k"].to_numpy()
     n = fine["_n"].to_numpy().astype(float)
     out = {}
@@ -59,6 +65,8 @@ def compare_models(fits: dict, data: pl.DataFrame) -> pl.DataFrame:
     ones on common fine cells (see :func:`common_loglik`)."""
     import arviz_stats as azs
 
+    from biasstats.errors import SpecError
+
     specs = [f.spec for f in fits.values()]
     if (all(s.weights is not None for s in specs) and len({s.n_rows for s in specs}) == 1
             and len({s.formula.response for s in specs}) == 1):
@@ -66,15 +74,18 @@ def compare_models(fits: dict, data: pl.DataFrame) -> pl.DataFrame:
         trees = {k: loo_fit(f) for k, f in fits.items()}
         return _table(azs.compare(trees, round_to="none"))
     same_obs = (not any(s.collapsed for s in specs)
-                and len({len(s.y) for s in specs}) == 1
-                and len({s.formula.response for s in specs}) == 1)
+                and len({s.formula.response for s in specs}) == 1
+                and all(len(s.y) == len(specs[0].y) and np.array_equal(s.y, specs[0].y)
+                        for s in specs))
     if same_obs:
         trees = {k: f.idata for k, f in fits.items()}
-    elif all(f.family in ("bernoulli", "binomial") for f in fits.values()):
+    elif all(s.collapsed for s in specs):
         trees = common_loglik(fits, data)
     else:
-        raise ValueError("models of different observations can only be compared when all are "
-                         "bernoulli/binomial (common cells) or all use the same rows")
+        n = ", ".join(f"'{k}' {len(f.spec.y)}" for k, f in fits.items())
+        raise SpecError("[checks] alternatives: the models are not fitted to the same rows "
+                        f"(rows used: {n}); give formulas whose columns have no missing values "
+                        "in different rows")
     return _table(azs.compare(trees, round_to="none"))
 
 

@@ -10,17 +10,75 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from biasstats.effects.predict import level_labels, stack_draws
+from biasstats.effects.predict import category_names, level_labels, stack_draws
 
 
 def grouped_ppc(fit, term: str | tuple[str, ...], prob: float = 0.95) -> pl.DataFrame:
-    """Observed vs replicated rate per level of ``term`` (a column or columns of the cells)."""
+    """Observed vs replicated rate (mean; share of each response category for ordinal and
+    categorical families) per level of ``term`` (a column or columns of the cells)."""
     resp = fit.spec.formula.response
     pp = fit.idata["posterior_predictive"].to_dataset()
     if f"{resp}__total" in pp:  # weighted patterns: replicated sums over each pattern's trials
         resp = f"{resp}__total"
     rep = stack_draws(pp[resp])  # (S, cells)
+    if fit.spec.family.ppc_stat == "shares":
+        return grouped_shares(fit.spec, rep, term, prob)
     return grouped_rates(fit.spec, rep, term, prob, rep_is_total=resp.endswith("__total"))
+
+
+def grouped_shares(spec, rep: np.ndarray, term, prob: float = 0.95) -> pl.DataFrame:
+    """Observed vs replicated share of each response category per level of ``term``
+    (``()`` = overall), from replicated category codes (S, rows): one row per level and
+    category (``category`` column), with the Bayesian p-value P(replicated >= observed)."""
+    found = level_labels(spec.cells, term)
+    if found is None:
+        raise KeyError(f"term {term!r} is not in the model's cells")
+    key, labels = found
+    cats = category_names(spec)
+    y = np.asarray(spec.y, dtype=np.int64)
+    rep = np.asarray(rep, dtype=np.int64)
+    levels, inv = np.unique(labels.astype(str), return_inverse=True)
+    lo_q, hi_q = 100 * (1 - prob) / 2, 100 * (1 + prob) / 2
+    rows = []
+    for i, lv in enumerate(levels):
+        sel = inv == i
+        nn = int(sel.sum())
+        for k, cat in enumerate(cats):
+            obs = float((y[sel] == k).mean())
+            r = (rep[:, sel] == k).mean(axis=1)
+            lo, hi = np.percentile(r, [lo_q, hi_q])
+            rows.append({"group_term": ":".join(key) or "overall", "level": str(lv),
+                         "category": cat, "observed": obs, "rep_mean": float(r.mean()),
+                         "rep_low": float(lo), "rep_high": float(hi),
+                         "p_value": float((r >= obs).mean()), "n": float(nn)})
+    return pl.DataFrame(rows)
+
+
+def count_frequencies(fit, prob: float = 0.95, max_bins: int = 40) -> pl.DataFrame:
+    """Observed vs replicated frequency of each count value (a rootogram's table).
+
+    One row per count value 0, 1, …, up to the largest observed or typical replicated count;
+    when that range is wider than ``max_bins`` values, per bin of equal width (the last bin
+    open to the right): ``low``, ``high`` (inclusive bounds), ``observed`` (number of
+    observations), ``rep_mean``, ``rep_low``, ``rep_high`` (replicated numbers, central
+    ``prob`` interval)."""
+    resp = fit.spec.formula.response
+    rep = stack_draws(fit.idata["posterior_predictive"].to_dataset()[resp]).astype(np.int64)
+    y = np.asarray(fit.spec.y, dtype=np.int64)
+    top = int(max(y.max(), np.percentile(rep, 99.5)))
+    width = max(1, int(np.ceil((top + 1) / max_bins)))
+    edges = np.arange(0, top + 1, width)                      # each bin's lower bound
+    nb = len(edges)
+    obs = np.bincount(np.minimum(y // width, nb - 1), minlength=nb)
+    binned = np.minimum(rep // width, nb - 1)
+    S = rep.shape[0]
+    freq = np.bincount((binned + nb * np.arange(S)[:, None]).ravel(),
+                       minlength=S * nb).reshape(S, nb)
+    lo, hi = np.percentile(freq, [100 * (1 - prob) / 2, 100 * (1 + prob) / 2], axis=0)
+    high = np.append(edges[1:] - 1, max(top, int(rep.max()))).astype(np.int64)
+    return pl.DataFrame({"low": edges.astype(np.int64), "high": high,
+                         "observed": obs.astype(float), "rep_mean": freq.mean(axis=0),
+                         "rep_low": lo, "rep_high": hi})
 
 
 def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, seed: int = 0,
@@ -39,6 +97,8 @@ def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, se
     tree = pm.sample_prior_predictive(draws=draws, model=model, var_names=[resp],
                                       random_seed=seed)
     rep = stack_draws(tree["prior_predictive"].to_dataset()[resp])
+    if fit.spec.family.ppc_stat == "shares":
+        return grouped_shares(fit.spec, rep, term, prob)
     return grouped_rates(fit.spec, rep, term, prob)
 
 

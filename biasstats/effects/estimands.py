@@ -36,7 +36,9 @@ from biasstats.effects.predict import (
     _eta,
     _group_draws,
     _new_design,
+    category_names,
     cell_weights,
+    expected_response,
     level_labels,
     linear_predictor,
     stack_draws,
@@ -67,7 +69,8 @@ class EffectsRequest:
 
 @dataclass(frozen=True)
 class Estimands:
-    """Long tables: ``means`` (term, level, scale, mean, sd, hdi_low, hdi_high, n_obs),
+    """Long tables: ``means`` (term, level, [category,] scale, mean, sd, hdi_low, hdi_high,
+    n_obs),
     ``contrasts`` (term, level "A − B", scale, ...), ``slopes`` (term, level, scale, ...),
     ``ranks`` (term, level, rank_mean, rank_low, rank_high, p_best)."""
 
@@ -78,6 +81,9 @@ class Estimands:
     request: EffectsRequest
     response_scale: str
     notes: tuple[str, ...] = ()
+    # the response categories (ordinal / categorical families: every table has a ``category``
+    # column, one row per category); () otherwise
+    categories: tuple[str, ...] = ()
     # the posterior draws behind every summary row: "<estimand>:<term>:<scale>" ->
     # (level names, (S, levels) array), e.g. "mean:condition:mean", "contrast:condition:ratio"
     draws: dict = field(default_factory=dict, repr=False)
@@ -243,21 +249,23 @@ def _aux(fit) -> dict[str, np.ndarray]:
             if a in post or a in getattr(spec, "aux", {})}
 
 
-def _response(fit) -> np.ndarray:
-    """(S, cells) posterior expected response per observation (probability for binomials)."""
-    fam = fit.spec.family
-    if fam.mean is None or fam.response_scale is None:
-        raise SpecError(f"family '{fam.name}' has no single expected response per row; "
-                        "estimands for it are per-category probabilities (not yet supported)")
-    return fam.mean(linear_predictor(fit), _aux(fit))
+def _response(fit) -> tuple[np.ndarray, list[str] | None]:
+    """(S, cells, C) posterior expected response per observation (probability for binomials;
+    of each response category for ordinal / categorical families, whose names are returned,
+    else None and C = 1)."""
+    spec = fit.spec
+    mu = expected_response(spec.family, linear_predictor(fit, multi=True), _aux(fit))
+    cats = None if spec.family.categories is None else category_names(spec)
+    return mu, cats
 
 
 def _level_average(mu: np.ndarray, w: np.ndarray, labels: np.ndarray):
+    """Weighted average of mu (S, cells[, C]) over the cells of each level: (S, levels[, C])."""
     levels, inv = np.unique(labels.astype(str), return_inverse=True)
     W = np.zeros((len(labels), len(levels)))
     W[np.arange(len(labels)), inv] = w
     n = W.sum(axis=0)
-    return mu @ (W / n), [str(x) for x in levels], n
+    return np.einsum("sn...,nl->sl...", mu, W / n), [str(x) for x in levels], n
 
 
 def _contrast_pairs(levels: list[str], ref: str | None, pairs: str) -> list[tuple[int, int]]:
@@ -270,7 +278,8 @@ def _contrast_pairs(levels: list[str], ref: str | None, pairs: str) -> list[tupl
 
 
 def _slope_draws(fit, x: str, h_rel: float = 1e-4):
-    """(S, cells) dE[y]/dx per cell by a central difference through the fitted design."""
+    """(S, cells, C) dE[y]/dx per cell (of each category's probability for ordinal /
+    categorical families) by a central difference through the fitted design."""
     spec = fit.spec
     cells = spec.cells
     xs = cells[x].cast(pl.Float64).to_numpy()
@@ -293,20 +302,47 @@ def _slope_draws(fit, x: str, h_rel: float = 1e-4):
             Zfull = _new_design(g.z_info, pdf, f"varying part of '{g.term.source}'")
             Z = Zfull[:, [g.z_info.column_names.index(c) for c in g.coefs]]
             terms.append((_group_draws(post, g), g.idx, Z))
-        out.append(fam.mean(_eta(post, spec, X, terms), aux))
+        out.append(expected_response(fam, _eta(post, spec, X, terms), aux))
     return (out[0] - out[1]) / (2 * h)
 
 
 def _link_transform(link: str) -> tuple[str, callable]:
     if link == "log":
         return "ratio", np.exp
-    if link == "logit":
+    if link in ("logit", "cumulative-logit"):  # cumulative: the odds of a higher category
         return "odds_ratio", np.exp
     return "difference", lambda v: v
 
 
+def _per_category(term: str, levels, m: np.ndarray, cats, scale: str, prob, rope=None,
+                  null=None, n=None) -> list[dict]:
+    """Summary rows of (S, levels, C) draws; a ``category`` column when there are categories."""
+    if cats is None:
+        return _rows(term, levels, m[:, :, 0], scale, prob, rope, null, n)
+    out = []
+    for c, cat in enumerate(cats):
+        out += [{"term": r["term"], "level": r["level"], "category": cat, **r}
+                for r in _rows(term, levels, m[:, :, c], scale, prob, rope, null, n)]
+    return out
+
+
+def _keep_draws(draws: dict, key: str, levels, m: np.ndarray, cats) -> None:
+    """``draws[key]`` (one category) or ``draws[key:category]`` for each category."""
+    if cats is None:
+        draws[key] = (list(levels), m[:, :, 0])
+        return
+    for c, cat in enumerate(cats):
+        draws[f"{key}:{cat}"] = (list(levels), m[:, :, c])
+
+
 def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
-    """The requested (default: read off the formula) estimands of a fit."""
+    """The requested (default: read off the formula) estimands of a fit.
+
+    For ordinal and categorical families the expected response is the probability of each
+    response category: means, contrasts (differences in percentage points) and average slopes
+    are given per category, in long tables with a ``category`` column, and draws are kept
+    under ``"<estimand>:<term>:<scale>:<category>"``. Ranks need one expected outcome per
+    row and are not computed for them (a note says so)."""
     spec = fit.spec
     fam = spec.family
     req = request if request is not None else default_request(spec)
@@ -314,24 +350,20 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
     req = resolve_request(req, spec)
     prob = req.prob
     scale = fam.response_scale
-    if req.rope is not None and scale is None:
-        raise SpecError(f"[effects] rope: family '{fam.name}' has no single outcome scale "
-                        "for a ROPE (it reports per-category probabilities)")
-    if req.rope is not None and scale == "probability" and not 0 < req.rope < 1:
-        raise SpecError(f"[effects] rope: {req.rope} is not a difference of probabilities "
-                        "(give a half-width between 0 and 1, e.g. 0.05 = 5 percentage points)")
-    mu = _response(fit)
+    check_rope(req.rope, fam)
+    mu, cats = _response(fit)
     w = cell_weights(fit)
     cells = spec.cells
     pct = 100.0 if scale == "probability" else 1.0
     rope_d = None if req.rope is None else (-req.rope * pct, req.rope * pct)
+    notes: list[str] = []
 
     means, contrasts, slopes, ranks = [], [], [], []
     draws: dict[str, tuple[list[str], np.ndarray]] = {}
     per_term: dict[str, tuple[list[str], np.ndarray]] = {}
     S = mu.shape[0]
-    means += _rows("overall", ["all"], (mu @ (w / w.sum()))[:, None], scale, prob,
-                   n=[w.sum()])
+    overall = np.einsum("snc,n->sc", mu, w / w.sum())[:, None, :]
+    means += _per_category("overall", ["all"], overall, cats, scale, prob, n=[w.sum()])
     wanted = list(dict.fromkeys([*req.by, *req.contrasts,
                                  *([req.rank] if req.rank else [])]))
     for term in wanted:
@@ -340,8 +372,8 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
         m, levels, n = _level_average(mu, w, labels)
         per_term[term] = (levels, m)
         if term in req.by:
-            means += _rows(term, levels, m, scale, prob, n=n)
-            draws[f"mean:{term}:{scale}"] = (levels, m)
+            means += _per_category(term, levels, m, cats, scale, prob, n=n)
+            _keep_draws(draws, f"mean:{term}:{scale}", levels, m, cats)
     for f in req.contrasts:
         levels, m = per_term[f]
         ref = req.reference.get(f)
@@ -350,24 +382,24 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
             continue
         names = [f"{levels[i]} − {levels[j]}" for i, j in pairs]
         diff = np.stack([m[:, i] - m[:, j] for i, j in pairs], axis=1) * pct
-        contrasts += _rows(f, names, diff, "difference", prob, rope_d, 0.0)
-        draws[f"contrast:{f}:difference"] = (names, diff)
+        contrasts += _per_category(f, names, diff, cats, "difference", prob, rope_d, 0.0)
+        _keep_draws(draws, f"contrast:{f}:difference", names, diff, cats)
         names_r = [f"{levels[i]} / {levels[j]}" for i, j in pairs]
         for cs in fam.contrast_scales:
             if cs == "ratio":
                 r = np.stack([m[:, i] / m[:, j] for i, j in pairs], axis=1)
-                contrasts += _rows(f, names_r, r, "ratio", prob, None, 1.0)
-                draws[f"contrast:{f}:ratio"] = (names_r, r)
             elif cs == "odds_ratio":
                 odds = m / (1 - m)
                 r = np.stack([odds[:, i] / odds[:, j] for i, j in pairs], axis=1)
-                contrasts += _rows(f, names_r, r, "odds_ratio", prob, None, 1.0)
-                draws[f"contrast:{f}:odds_ratio"] = (names_r, r)
+            else:
+                continue
+            contrasts += _per_category(f, names_r, r, cats, cs, prob, None, 1.0)
+            _keep_draws(draws, f"contrast:{f}:{cs}", names_r, r, cats)
     for x in req.slopes:
         d = _slope_draws(fit, x) * pct
-        ame = (d @ (w / w.sum()))[:, None]
-        slopes += _rows(x, ["average"], ame, "slope", prob, rope_d, 0.0)
-        draws[f"slope:{x}:slope"] = (["average"], ame)
+        ame = np.einsum("snc,n->sc", d, w / w.sum())[:, None, :]
+        slopes += _per_category(x, ["average"], ame, cats, "slope", prob, rope_d, 0.0)
+        _keep_draws(draws, f"slope:{x}:slope", ["average"], ame, cats)
     post = fit.idata["posterior"].to_dataset()
     tname, tf = _link_transform(fam.link)
     for gname in req.level_slopes:
@@ -383,8 +415,9 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
             null = 1.0 if tname != "difference" else 0.0
             slopes += _rows(f"{coef} | {gname}", g.levels, tf(per), tname, prob, None, null)
             draws[f"slope:{coef} | {gname}:{tname}"] = (list(g.levels), tf(per))
-    if req.rank:
+    if req.rank and cats is None:
         levels, m = per_term[req.rank]
+        m = m[:, :, 0]
         order = np.argsort(-m, axis=1)
         rank = np.empty_like(order)
         rank[np.arange(S)[:, None], order] = np.arange(1, len(levels) + 1)
@@ -393,6 +426,21 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
                               "rank_mean": rank.mean(axis=0), "rank_low": lo, "rank_high": hi,
                               "p_best": (rank == 1).mean(axis=0)}).sort("rank_mean")
     else:
+        if req.rank:
+            notes.append(f"ranks of {req.rank} not computed: family '{fam.name}' has one "
+                         "probability per response category, not one expected outcome per row")
         ranks = pl.DataFrame(schema={"term": pl.Utf8, "level": pl.Utf8})
     return Estimands(_frame(means), _frame(contrasts), _frame(slopes), ranks, req, scale,
-                     draws=draws)
+                     notes=tuple(notes), draws=draws, categories=tuple(cats or ()))
+
+
+def check_rope(rope: float | None, fam, key: str = "[effects] rope") -> None:
+    """One-line SpecError for a ROPE the family's estimands cannot use."""
+    if rope is None:
+        return
+    if fam.categories is not None:
+        raise SpecError(f"{key}: family '{fam.name}' has no single outcome scale for a ROPE "
+                        "(it reports one probability per response category); remove the key")
+    if fam.response_scale == "probability" and not 0 < rope < 1:
+        raise SpecError(f"{key}: {rope} is not a difference of probabilities "
+                        "(give a half-width between 0 and 1, e.g. 0.05 = 5 percentage points)")

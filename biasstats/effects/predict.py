@@ -19,8 +19,21 @@ def stack_draws(post, name: str | None = None) -> np.ndarray:
 
 def _eta(post, spec, X: np.ndarray, terms) -> np.ndarray:
     """Intercept + X @ b + sum of r[:, :, idx] * Z over ``terms`` = [(r (S, coefs, levels),
-    idx (rows,), Z (rows, coefs))], draw by draw: (S, rows)."""
+    idx (rows,), Z (rows, coefs))], draw by draw: (S, rows).
+
+    The categorical family's K-1 linear predictors (Intercept (S, K-1), b (S, K-1, coef),
+    varying intercepts r (S, K-1, levels)) give (S, rows, K-1)."""
     S = post.sizes["chain"] * post.sizes["draw"]
+    K = spec.n_linpred
+    if K > 1:
+        eta = np.zeros((S, X.shape[0], K))
+        if spec.has_intercept:
+            eta += stack_draws(post, "Intercept")[:, None, :]
+        if spec.fixed_names:
+            eta += np.einsum("skc,nc->snk", stack_draws(post, "b"), X)
+        for r, idx, Z in terms:  # varying intercepts only (see model.build.prepare)
+            eta += r[:, :, idx].transpose(0, 2, 1) * Z[None, :, :1]
+        return eta
     eta = np.zeros((S, X.shape[0]))
     if spec.has_intercept:
         eta += stack_draws(post, "Intercept")[:, None]
@@ -37,14 +50,34 @@ def _group_draws(post, g) -> np.ndarray:
     return r[:, None, :] if r.ndim == 2 else r
 
 
-def linear_predictor(fit) -> np.ndarray:
-    """eta[s, c]: draw s, cell c (``fit.spec.cells`` order). Single-predictor families only."""
+def linear_predictor(fit, multi: bool = False) -> np.ndarray:
+    """eta[s, c]: draw s, cell c (``fit.spec.cells`` order). Single-predictor families only,
+    unless ``multi``: then the categorical family's (S, cells, K-1) too."""
     spec = fit.spec
-    if spec.n_linpred != 1:
+    if spec.n_linpred != 1 and not multi:
         raise ValueError(f"family '{spec.family.name}' has {spec.n_linpred} linear predictors")
     post = fit.idata["posterior"].to_dataset()
     return _eta(post, spec, spec.X if spec.fixed_names else np.zeros((len(spec.y), 0)),
                 [(_group_draws(post, g), g.idx, g.Z) for g in spec.groups])
+
+
+def category_names(spec) -> list[str]:
+    """The response categories of an ordinal / categorical fit as text ("3", not "3.0", for
+    a rating read as floats)."""
+    return [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+            for v in spec.response_levels]
+
+
+def expected_response(fam, eta: np.ndarray, aux: dict) -> np.ndarray:
+    """(S, rows, C) posterior expected response: the family's mean (C = 1), or the
+    probability of each of the C response categories (ordinal, categorical)."""
+    if fam.categories is not None:
+        return fam.categories(eta, aux)
+    if fam.mean is None:
+        from biasstats.errors import SpecError
+
+        raise SpecError(f"family '{fam.name}' has no expected response per row")
+    return fam.mean(eta, aux)[:, :, None]
 
 
 def cell_weights(fit) -> np.ndarray:

@@ -134,9 +134,13 @@ class Family:
     # (ordinal, categorical)
     mean: Callable | None = None
     # --- what the later stages need (effects, checks, report read these; no name switches)
-    # the scale marginal means are reported on: "probability" (of the outcome) or "mean"
-    # (in outcome units); None: per-category probabilities (ordinal, categorical)
+    # the scale marginal means are reported on: "probability" (of the outcome, or of each
+    # category when ``categories`` is set) or "mean" (in outcome units)
     response_scale: str | None = "mean"
+    # the expected response of an ordinal or categorical outcome: the probability of each
+    # response category, categories(eta, aux) -> (S, rows, K) (eta (S, rows) for one linear
+    # predictor, (S, rows, K-1) for the categorical family's K-1); None for other families
+    categories: Callable | None = None
     # contrasts between marginal means: "difference" always; "ratio" (log link, a ratio of
     # means) or "odds_ratio" (logit link on a probability)
     contrast_scales: tuple[str, ...] = ("difference",)
@@ -195,6 +199,25 @@ def _mean_exp(eta, aux):
 
 def _mean_lognormal(eta, aux):
     return np.exp(eta + aux["sigma"] ** 2 / 2)
+
+
+def _categories_cumulative(eta, aux):
+    """P(y = k) = expit(c_k − eta) − expit(c_{k−1} − eta) (PyMC's OrderedLogistic)."""
+    from scipy.special import expit
+
+    c = np.asarray(aux["cutpoints"])                          # (S, 1, K-1)
+    cum = expit(c - np.asarray(eta)[..., None])               # (S, rows, K-1): P(y <= k)
+    S, n = cum.shape[:2]
+    return np.diff(np.concatenate([np.zeros((S, n, 1)), cum, np.ones((S, n, 1))], axis=2),
+                   axis=2)
+
+
+def _categories_softmax(eta, aux):
+    """Softmax of (0, eta_1, …, eta_{K-1}): the first category is the reference."""
+    from scipy.special import softmax
+
+    eta = np.asarray(eta)
+    return softmax(np.concatenate([np.zeros(eta.shape[:2] + (1,)), eta], axis=2), axis=2)
 
 
 def _latent_logistic(mu, aux):
@@ -262,9 +285,10 @@ FAMILIES: dict[str, Family] = {
                contrast_scales=("difference", "ratio"), latent_var=_latent_poisson),
         Family("cumulative", "cumulative-logit", _cumulative, aux={"cutpoints": "Normal(0, 2.5)"},
                response="ordinal", intercept=False, vector_aux=("cutpoints",),
-               response_scale=None, ppc_stat="shares", latent_var=_latent_logistic),
+               response_scale="probability", categories=_categories_cumulative,
+               ppc_stat="shares", latent_var=_latent_logistic),
         Family("categorical", "multinomial-logit", _categorical, response="categorical",
-               response_scale=None, ppc_stat="shares",
+               response_scale="probability", categories=_categories_softmax, ppc_stat="shares",
                latent_note="a categorical model has one latent scale per category"),
     ]
 }

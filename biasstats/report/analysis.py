@@ -190,28 +190,48 @@ def _checks_outputs(art, fit, checks, wording):
                                 if wording.label == "congruent" else f"Rate of {wording.label}")
     else:
         stat, xlabel = "mean", wording.axis
-    if fam.ppc_stat == "shares":
-        notes.append(f"posterior predictive checks of category shares for family "
-                     f"'{fam.name}' are not drawn by this version")
-    elif checks.prior_predictive:
+    shares = fam.ppc_stat == "shares"
+    if shares:
+        stat, xlabel = "share of each category", f"Share of each {wording.label} category"
+
+    def draw(table, term):
+        if shares:
+            return figs.category_panels(table, term, xlabel=xlabel, point="rep_mean",
+                                        low="rep_low", high="rep_high", observed="observed")
+        return figs.ppc_grouped(table, term, xlabel=xlabel)
+
+    if checks.prior_predictive:
         from biasstats.checks.ppc import prior_predictive
 
         terms = _ppc_terms(fit)
         term = terms[0] if terms else ()
         prior = prior_predictive(fit, tuple(term.split(":")) if term else ())
         label = prior["group_term"][0]
-        art.figure("prior_predictive", lambda: figs.ppc_grouped(prior, label, xlabel=xlabel),
+        art.figure("prior_predictive", lambda: draw(prior, label),
                    f"Prior predictive check: the 95% interval of the {stat} the priors alone "
                    f"imply (before seeing data), against the observed {stat}.", section="ppc")
-    for term in (_ppc_terms(fit) if fam.ppc_stat != "shares" else []):
-        if "posterior_predictive" not in fit.idata.children:
+    has_pp = "posterior_predictive" in fit.idata.children
+    if has_pp and fam.response == "count":
+        from biasstats.checks.ppc import count_frequencies
+
+        freq = count_frequencies(fit)
+        count = wording.label[:1].upper() + wording.label[1:] + (
+            f" ({wording.unit})" if wording.unit else "")
+        art.figure("rootogram", lambda: figs.rootogram(freq, xlabel=count),
+                   "Hanging rootogram: for each count value (or bin of values), a bar of "
+                   "√(observed frequency) hangs from the curve of the replicated mean frequency "
+                   "(95% interval shaded); bars ending above zero mark values the model "
+                   "over-predicts, below zero values it under-predicts.", section="ppc")
+        art.table("rootogram", freq, "Observed and replicated frequency of each count value "
+                  "(or bin).", section="ppc", digits=2, show=False)
+    for term in (["overall"] if shares else []) + _ppc_terms(fit):
+        if not has_pp:
             break
-        ppc = grouped_ppc(fit, tuple(term.split(":")))
-        art.figure(f"ppc_{term.replace(':', '_')}",
-                   lambda p=ppc, t=term: figs.ppc_grouped(p, t, xlabel=xlabel),
+        ppc = grouped_ppc(fit, tuple(term.split(":")) if term != "overall" else ())
+        art.figure(f"ppc_{term.replace(':', '_')}", lambda p=ppc, t=term: draw(p, t),
                    f"Posterior predictive check by {term}: observed {stat} (point) against the "
-                   f"95% interval of replicated {stat}s; Bayesian p-value at right.",
-                   section="ppc")
+                   f"95% interval of replicated {stat}s"
+                   + ("." if shares else "; Bayesian p-value at right."), section="ppc")
         art.table(f"ppc_{term.replace(':', '_')}", ppc,
                   f"Posterior predictive check by {term} ({stat}).", section="ppc",
                   digits=3, show=False)
@@ -269,6 +289,8 @@ def build_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool
         src = spec.data.source if spec.data else "?"
         return AnalysisOutcome(spec.name, title, Path(spec_path), "unavailable",
                                f"{e} — to get it: biasstats fetch {src}")
+    if spec.model is not None:
+        _check_alternatives(spec, ing.table)  # before anything is written or sampled
     trials_path, ledger_path = ing.write(folder)
     if spec.model is None:
         ctx = ReportContext(title=title, analysis=spec.name, ledger=ing.ledger,
@@ -310,6 +332,7 @@ def _render(spec: Spec, ing, fit, folder: Path, cached: bool, files: list[tuple[
         except SpecError as e:
             raise SpecError(f"{spec_path}: {e}") from None
         write_parquet_atomic(folder / "estimands.parquet", estimands.all_rows())
+        art.skipped += list(estimands.notes)
         estimand_outputs(art, estimands, wording, by=not congruence)
         est_methods = estimand_methods(estimands, wording)
         if not congruence:
@@ -317,9 +340,6 @@ def _render(spec: Spec, ing, fit, folder: Path, cached: bool, files: list[tuple[
         est_sentences = estimand_findings(estimands, wording)
         if congruence:  # the study's own sentences lead; add contrasts and slopes only
             est_sentences = [x for x in est_sentences if not x.startswith("Overall,")]
-    else:
-        art.skipped.append(f"estimands: family '{fit.family}' reports per-category "
-                           "probabilities, which this version does not summarise yet")
     loo, notes = _checks_outputs(art, fit, c, wording)
     notes += _alternatives(art, spec, ing.table, fit, folder)
     cross_note = _crosscheck(art, ing.table, effects)
@@ -361,13 +381,40 @@ def _render(spec: Spec, ing, fit, folder: Path, cached: bool, files: list[tuple[
                            c.allow_failure, page, cached)
 
 
+def _check_alternatives(spec: Spec, table: pl.DataFrame) -> None:
+    """Models compared row by row (every family but bernoulli / binomial, which are compared
+    on common cells) must use the same rows: a formula whose columns are missing in other
+    rows than the main formula's is a one-line SpecError naming it."""
+    from biasstats.fit.from_spec import model_data
+    from biasstats.model.build import complete_rows
+    from biasstats.model.formula import parse_formula
+
+    alts = spec.content.checks.alternatives
+    if not alts or get_family(spec.model.family).collapse:
+        return
+    data = model_data(spec, table).with_row_index("__row")
+
+    def rows(formula: str) -> pl.Series:
+        cols = [c for c in parse_formula(formula).columns() if c in data.columns]
+        return complete_rows(data, cols)["__row"]
+
+    main = rows(spec.model.formula)
+    for formula in alts:
+        alt = rows(formula)
+        if not alt.equals(main):
+            raise SpecError(f"{spec.path}: [checks] alternatives: '{formula}' uses "
+                            f"{alt.len()} rows and the model formula {main.len()} (missing "
+                            "values in different rows); models compared by PSIS-LOO must be "
+                            "fitted to the same rows")
+
+
 def _alternatives(art, spec: Spec, table: pl.DataFrame, fit, folder: Path) -> list[str]:
     """Fit each ``[checks] alternatives`` formula (cached) and compare all by PSIS-LOO."""
     from biasstats.checks.compare import compare_models
     from biasstats.fit.from_spec import model_data
 
     alts = spec.content.checks.alternatives
-    if not alts or fit.family not in LOGIT_FAMILIES:
+    if not alts:
         return []
     fits = {fit.formula: fit}
     for i, formula in enumerate(alts):
@@ -376,9 +423,13 @@ def _alternatives(art, spec: Spec, table: pl.DataFrame, fit, folder: Path) -> li
         alt_spec = Spec(path=spec.path, content=content, text=spec.text)
         fits[formula] = fit_spec(alt_spec, table, folder / "alternatives" / f"alt{i + 1}",
                                  formula_key=f"[checks] alternatives[{i}]").fit
-    comparison = compare_models(fits, model_data(spec, table))
+    try:
+        comparison = compare_models(fits, model_data(spec, table))
+    except SpecError as e:
+        raise SpecError(f"{spec.path}: {e}") from None
+    unit = "common cells" if fit.spec.collapsed else "the same rows"
     art.table("model_comparison", comparison,
-              "Model comparison by PSIS-LOO on common cells (best first): expected log "
+              f"Model comparison by PSIS-LOO on {unit} (best first): expected log "
               "predictive density, its difference from the best model (elpd_diff, with its "
               "standard error dse) and stacking weights.", section="other", digits=2)
     best = comparison.row(0, named=True)

@@ -72,6 +72,13 @@ def _slug(term: str) -> str:
 
 def _mean_table(df: pl.DataFrame) -> pl.DataFrame:
     hdi = hdi_label(df)
+    if "category" in df.columns:  # per response category: levels in order, categories within
+        out = {"Level": df["level"], "Category": df["category"], "Probability": df["mean"],
+               hdi: [f"[{_num(lo, 3)}, {_num(hi, 3)}]" for lo, hi in
+                     zip(df["hdi_low"], df["hdi_high"], strict=True)]}
+        if "n_obs" in df.columns:
+            out["n"] = df["n_obs"].round(0).cast(pl.Int64)
+        return pl.DataFrame(out).sort("Level", maintain_order=True)
     out = {"Level": df["level"], "Mean": df["mean"],
            hdi: [f"[{_num(lo, 3)}, {_num(hi, 3)}]" for lo, hi in
                  zip(df["hdi_low"], df["hdi_high"], strict=True)]}
@@ -90,7 +97,9 @@ def _contrast_table(df: pl.DataFrame, wording: Wording) -> pl.DataFrame:
                                         if s in ("difference", "slope") else ""))
              for s in df["scale"]]
     out = {
-        "Contrast": df["level"], "Scale": scale, "Mean": df["mean"],
+        "Contrast": df["level"],
+        **({"Category": df["category"]} if "category" in df.columns else {}),
+        "Scale": scale, "Mean": df["mean"],
         hdi: [f"[{_num(lo, 3)}, {_num(hi, 3)}]" for lo, hi in
               zip(df["hdi_low"], df["hdi_high"], strict=True)],
     }
@@ -118,7 +127,14 @@ def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "e
                       f"{wording.axis} {noun}: posterior mean of the average expected outcome "
                       f"over the observed rows of each level, with {pct}% HDI and the number "
                       "of observations.", section=section, digits=3)
-            if term != "overall" and 1 < df.height <= MAX_FOREST_LEVELS:
+            if est.categories and term != "overall" and 1 < df["level"].n_unique() <= \
+                    MAX_FOREST_LEVELS:
+                art.figure(f"estimand_{_slug(term)}",
+                           lambda t=term: figs.category_panels(
+                               means, t, xlabel=f"P({wording.label} = the panel's category)"),
+                           f"{wording.axis} for each category (panels) by {term}: posterior "
+                           f"mean and {pct}% HDI.", section=section)
+            elif term != "overall" and 1 < df.height <= MAX_FOREST_LEVELS:
                 art.figure(f"estimand_{_slug(term)}",
                            lambda t=term: figs.forest(means, t, est.response_scale,
                                                       label=wording.axis),
@@ -150,8 +166,43 @@ def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "e
                   section=section, digits=3, show=est.ranks.height <= 30)
 
 
+def _category_findings(est: Estimands, wording: Wording) -> list[str]:
+    """Sentences for an ordinal / categorical outcome: one probability per category."""
+    pct = int(round(est.request.prob * 100))
+    label = wording.label
+
+    def listing(rows, fmt) -> str:
+        return ", ".join(f"P({label} = {r['category']}) {fmt(r)}" for r in rows)
+
+    out: list[str] = []
+    ov = est.means.filter(pl.col("term") == "overall")
+    if ov.height:
+        out.append(f"Overall ({pct}% HDI): " + listing(
+            ov.iter_rows(named=True), lambda r: f"is {r['mean']:.2f} ({_ci(r)})") + ".")
+    diffs = est.contrasts.filter(pl.col("scale") == "difference") if est.contrasts.height \
+        else est.contrasts
+    for f in dict.fromkeys(diffs["term"].to_list()) if diffs.height else []:
+        levels = list(dict.fromkeys(diffs.filter(pl.col("term") == f)["level"].to_list()))
+        for lv in levels[:PAIRS_UP_TO]:
+            rows = diffs.filter((pl.col("term") == f) & (pl.col("level") == lv))
+            out.append(f"{f} {lv}, in percentage points ({pct}% HDI): " + listing(
+                rows.iter_rows(named=True),
+                lambda r: f"changes by {_num(r['mean'])} ({_ci(r)})") + ".")
+        if len(levels) > PAIRS_UP_TO:
+            out.append(f"… and {len(levels) - PAIRS_UP_TO} more contrasts of {f} "
+                       "(table below).")
+    av = est.slopes.filter(pl.col("level") == "average") if est.slopes.height else est.slopes
+    for x in dict.fromkeys(av["term"].to_list()) if av.height else []:
+        out.append(f"One unit more of {x}, on average, in percentage points ({pct}% HDI): "
+                   + listing(av.filter(pl.col("term") == x).iter_rows(named=True),
+                             lambda r: f"changes by {_num(r['mean'])} ({_ci(r)})") + ".")
+    return out
+
+
 def estimand_findings(est: Estimands, wording: Wording) -> list[str]:
     """Plain sentences with units and the outcome's own nouns (no bias wording)."""
+    if est.categories:
+        return _category_findings(est, wording)
     out: list[str] = []
     pct = int(round(est.request.prob * 100))
     ov = est.means.filter(pl.col("term") == "overall")
@@ -188,8 +239,10 @@ def estimand_findings(est: Estimands, wording: Wording) -> list[str]:
 def estimand_methods(est: Estimands, wording: Wording) -> str:
     """The methods sentence for the estimands (what was averaged, what the reference is)."""
     req = est.request
+    noun = (f"the probability of each category of {wording.label} "
+            f"({', '.join(est.categories)})" if est.categories else wording.noun)
     parts = [f"Estimands are functions of the posterior draws: marginal means of "
-             f"{wording.noun} are the average posterior expected outcome over the observed "
+             f"{noun} are the average posterior expected outcome over the observed "
              "rows with each level (each row or binomial cell weighted by its observations; "
              "marginaleffects' avg_predictions)"]
     if req.contrasts:

@@ -44,11 +44,13 @@ from biasstats.report.tables import _frame, hdi_label, select_effects
 __all__ = [
     "SCALES",
     "category_forest",
+    "category_panels",
     "crosscheck",
     "forest",
     "heatmap",
     "ppc_grouped",
     "ranks",
+    "rootogram",
     "variance_decomposition",
 ]
 
@@ -867,4 +869,108 @@ def pit_ecdf(
         ax.legend(frameon=False, loc="best", fontsize=6.5)
         if title:
             ax.set_title(title)
+    return fig
+
+
+def category_panels(
+    df,
+    term: str,
+    *,
+    xlabel: str,
+    point: str = "mean",
+    low: str = "hdi_low",
+    high: str = "hdi_high",
+    observed: str | None = None,
+    width: float = DOUBLE_COLUMN,
+) -> Figure:
+    """One panel per response category (ordinal / categorical outcomes), the levels of
+    ``term`` as rows (in the table's order, shared by the panels): ``point`` with its interval
+    (``low``, ``high``) per level — a probability with its HDI, or, with ``observed`` (a
+    predictive check's table), the replicated share's interval and mean with the observed
+    share as a dot (vermillion when outside the interval).
+
+    ``df`` has ``term`` (or ``group_term``), ``level``, ``category`` and those columns."""
+    d = _frame(df)
+    tcol = "group_term" if "group_term" in d.columns else "term"
+    _require(d, [tcol, "level", "category", point, low, high], "category panels")
+    d = d.filter(pl.col(tcol) == term)
+    if d.height == 0:
+        raise ValueError(f"no rows for term {term!r}")
+    cats = list(dict.fromkeys(str(c) for c in d["category"].to_list()))
+    levels = list(dict.fromkeys(str(v) for v in d["level"].to_list()))
+    y = np.arange(len(levels), dtype=float)[::-1]  # the first level at the top
+    pos = dict(zip(levels, y, strict=True))
+    ncol = len(cats)
+    with paper_style():
+        fig = new_figure(width, _height(len(levels), per=0.18))
+        axes = fig.subplots(1, ncol, sharey=True, squeeze=False)[0]
+        for ax, cat in zip(axes, cats, strict=True):
+            c = d.filter(pl.col("category") == cat)
+            yy = np.array([pos[str(v)] for v in c["level"].to_list()])
+            ax.hlines(yy, c[low].to_numpy(), c[high].to_numpy(), color=OKABE_ITO["blue"],
+                      lw=2.0, alpha=0.6 if observed else 1.0, zorder=2)
+            if observed is None:
+                ax.scatter(c[point].to_numpy(), yy, s=14, color=OKABE_ITO["blue"], zorder=3)
+            else:
+                ax.scatter(c[point].to_numpy(), yy, marker="|", s=30, color=OKABE_ITO["blue"],
+                           lw=1.0, zorder=3)
+                obs = c[observed].to_numpy()
+                out = (obs < c[low].to_numpy()) | (obs > c[high].to_numpy())
+                ax.scatter(obs[~out], yy[~out], s=12, color="black", zorder=4)
+                ax.scatter(obs[out], yy[out], s=18, color=OKABE_ITO["vermillion"],
+                           edgecolors="black", linewidths=0.5, zorder=5)
+            ax.set_title(cat, fontsize=7)
+            ax.set_xlim(-0.02, min(1.02, max(float(c[high].max()) * 1.1, 0.1)))
+            ax.tick_params(axis="x", labelsize=6)
+        _level_axis(axes[0], y, levels)
+        fig.supxlabel(xlabel, fontsize=7)
+        handles = ([Line2D([], [], color=OKABE_ITO["blue"], marker="o", lw=2,
+                           label=f"posterior mean, {hdi_label(d)}")] if observed is None else
+                   [Line2D([], [], color=OKABE_ITO["blue"], lw=2, alpha=0.6,
+                           label="replicated interval"),
+                    Line2D([], [], color="black", marker="o", lw=0, markersize=3.5,
+                           label="observed"),
+                    Line2D([], [], color=OKABE_ITO["vermillion"], marker="o", lw=0,
+                           markeredgecolor="black", markersize=4,
+                           label="observed, outside interval")])
+        _legend_above(fig, handles)
+    return fig
+
+
+def rootogram(freq, *, xlabel: str = "Count", width: float = SINGLE_COLUMN) -> Figure:
+    """Hanging rootogram (Kleiber & Zeileis 2016) of a count outcome.
+
+    ``freq``: one row per count value or bin (``low``, ``high``, ``observed``, ``rep_mean``,
+    ``rep_low``, ``rep_high``; :func:`biasstats.checks.ppc.count_frequencies`). On the
+    square-root scale, each bar of height √observed hangs from the curve of the replicated
+    mean √rep_mean, so its bottom sits at √rep_mean − √observed: bars that stop above the
+    zero line mean fewer observations than the model expects, below it more. The replicated
+    interval is drawn around the curve.
+
+    (arviz-plots' ``plot_ppc_rootogram`` draws points per distinct count on a square-root
+    axis, not hanging bars, and has no binning for counts in the hundreds.)"""
+    d = _frame(freq)
+    _require(d, ["low", "high", "observed", "rep_mean", "rep_low", "rep_high"], "rootogram")
+    lo_b = d["low"].to_numpy().astype(float)
+    w = (lo_b[1] - lo_b[0]) if len(lo_b) > 1 else 1.0
+    x = lo_b + (w - 1) / 2  # the middle of each bin (the value itself when w = 1)
+    expct = np.sqrt(d["rep_mean"].to_numpy())
+    obs = np.sqrt(d["observed"].to_numpy())
+    with paper_style():
+        fig = new_figure(width, 2.2)
+        ax = fig.add_subplot()
+        ax.bar(x, obs, bottom=expct - obs, width=0.9 * w, color=LIGHT_GREY,
+               edgecolor=GREY, linewidth=0.4, zorder=1)
+        ax.fill_between(x, np.sqrt(d["rep_low"].to_numpy()), np.sqrt(d["rep_high"].to_numpy()),
+                        color=OKABE_ITO["sky_blue"], alpha=0.35, lw=0, step="mid", zorder=2)
+        ax.plot(x, expct, color=OKABE_ITO["blue"], lw=1.2, marker="o", markersize=2, zorder=3)
+        ax.axhline(0.0, color="black", lw=0.6, zorder=4)
+        ax.set_xlabel(xlabel + (f" (bins of {int(w)})" if w > 1 else ""))
+        ax.set_ylabel("√frequency")
+        _legend_above(fig, [
+            Patch(facecolor=LIGHT_GREY, edgecolor=GREY, label="observed (hanging)"),
+            Line2D([], [], color=OKABE_ITO["blue"], marker="o", markersize=2,
+                   label="replicated mean"),
+            Patch(color=OKABE_ITO["sky_blue"], alpha=0.35, label="replicated 95% interval")],
+            ncols=2)
     return fig

@@ -14,7 +14,8 @@ import numpy as np
 import polars as pl
 from scipy.special import expit
 
-__all__ = ["token_counts", "ranking_audit", "refusals", "gaussian_condition", "varying_slopes"]
+__all__ = ["token_counts", "ranking_audit", "refusals", "gaussian_condition", "varying_slopes",
+           "categorical_choice", "ordinal_rating"]
 
 
 def token_counts(seed: int = 1, prompts: int = 24, reps: int = 20, alpha: float = 8.0,
@@ -108,15 +109,18 @@ def refusals(seed: int = 1, prompts: int = 30, reps: int = 25,
 
 
 def gaussian_condition(seed: int = 1, prompts: int = 12, reps: int = 30, effect: float = 35.0,
-                       sd_prompt: float = 20.0, sigma: float = 30.0, slope: float = 10.0):
+                       sd_prompt: float = 20.0, sigma: float = 30.0, slope: float = 10.0,
+                       x_seed: int | None = None):
     """``y ~ condition + x + (1|prompt)`` with a gaussian outcome. Truth: the condition
-    difference (units) and the slope of x."""
+    difference (units) and the slope of x. ``x_seed``: draw x from its own seed, so
+    replications (different ``seed``) share one design."""
     rng = np.random.default_rng(seed)
+    rng_x = rng if x_seed is None else np.random.default_rng([x_seed, 17])
     r = rng.normal(0.0, sd_prompt, prompts)
     rows = {"prompt": [], "condition": [], "x": [], "y": []}
     for p in range(prompts):
         for cond, eff in (("control", 0.0), ("treated", effect)):
-            x = rng.normal(size=reps)
+            x = rng_x.normal(size=reps)
             rows["prompt"] += [f"p{p:02d}"] * reps
             rows["condition"] += [cond] * reps
             rows["x"] += x.tolist()
@@ -138,3 +142,74 @@ def varying_slopes(seed: int = 1, groups: int = 8, reps: int = 60, b: float = 1.
         rows["x"] += x.tolist()
         rows["y"] += (a[k] + (b + r[k]) * x + rng.normal(0, sigma, reps)).tolist()
     return pl.DataFrame(rows), {f"slope:x | g:g{k}": b + r[k] for k in range(groups)}
+
+
+def _category_truth(probs: dict[str, np.ndarray], categories, a: str, b: str) -> dict:
+    """Per-condition mean probability of each category over the design's prompts, and the
+    difference b − a in percentage points: ``mean:condition:<level>:<category>``,
+    ``difference:condition:<b> − <a>:<category>``."""
+    truth = {}
+    for cond, p in probs.items():
+        for k, cat in enumerate(categories):
+            truth[f"mean:condition:{cond}:{cat}"] = float(p[:, k].mean())
+    for k, cat in enumerate(categories):
+        truth[f"difference:condition:{b} − {a}:{cat}"] = float(
+            100 * (probs[b][:, k].mean() - probs[a][:, k].mean()))
+    return truth
+
+
+def categorical_choice(seed: int = 1, prompts: int = 12, reps: int = 25,
+                       categories=("comply", "hedge", "refuse"),
+                       logits=(("neutral", (0.0, -0.5, -1.5)), ("sensitive", (0.0, 0.2, 0.3))),
+                       sd_prompt: float = 0.4):
+    """An unordered answer category by condition (multinomial logit against the first
+    category), each prompt shifting each non-reference category's logit by its own effect.
+
+    ``answer ~ condition + (1|prompt)`` (family categorical). Truth: per condition, the mean
+    over this design's prompts of P(answer = category), and the differences between the
+    conditions in percentage points."""
+    rng = np.random.default_rng(seed)
+    K = len(categories)
+    r = rng.normal(0.0, sd_prompt, (prompts, K))
+    r[:, 0] = 0.0
+    r -= r.mean(axis=0)
+    rows = {"prompt": [], "condition": [], "answer": []}
+    probs = {}
+    for cond, lg in logits:
+        eta = np.asarray(lg, dtype=float)[None, :] + r
+        p = np.exp(eta - eta.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        probs[cond] = p
+        for i in range(prompts):
+            rows["prompt"] += [f"p{i:02d}"] * reps
+            rows["condition"] += [cond] * reps
+            rows["answer"] += [categories[j] for j in rng.choice(K, reps, p=p[i])]
+    (a, _), (b, _) = logits
+    return pl.DataFrame(rows), _category_truth(probs, categories, a, b)
+
+
+def ordinal_rating(seed: int = 1, prompts: int = 12, reps: int = 25,
+                   cutpoints=(-1.5, 0.0, 1.0, 2.5), effect: float = 0.8, sd_prompt: float = 0.5):
+    """A 1–5 rating by condition (ordered logistic: P(y <= k) = expit(c_k − eta), eta =
+    ``effect`` for the "treated" condition + the prompt's effect).
+
+    ``rating ~ condition + (1|prompt)`` (family cumulative). Truth: per condition the mean
+    over this design's prompts of P(rating = k), and the differences in percentage points."""
+    rng = np.random.default_rng(seed)
+    c = np.asarray(cutpoints, dtype=float)
+    categories = [str(k) for k in range(1, len(c) + 2)]
+    r = rng.normal(0.0, sd_prompt, prompts)
+    r -= r.mean()
+    rows = {"prompt": [], "condition": [], "rating": []}
+    probs = {}
+    for cond, eff in (("control", 0.0), ("treated", effect)):
+        eta = eff + r
+        cum = expit(c[None, :] - eta[:, None])
+        p = np.diff(np.concatenate([np.zeros((prompts, 1)), cum, np.ones((prompts, 1))],
+                                   axis=1), axis=1)
+        probs[cond] = p
+        for i in range(prompts):
+            rows["prompt"] += [f"p{i:02d}"] * reps
+            rows["condition"] += [cond] * reps
+            rows["rating"] += (1 + np.searchsorted(c, eta[i] + rng.logistic(size=reps))).tolist()
+    return pl.DataFrame(rows), _category_truth(probs, categories, "control", "treated")

@@ -99,7 +99,9 @@ MEANINGS: dict[str, str] = {
     "effects.level_slopes": "varying-slope terms reported per level (b + r)",
     "effects.rank": "rank the levels of this factor by marginal mean",
     "effects.rope": "region of practical equivalence: congruence, half-width on the bias "
-                    "scale (default 0.05); otherwise in outcome units for contrasts",
+                    "scale (default 0.05); otherwise in outcome units for contrasts (a "
+                    "probability for binomial families; not for ordinal / categorical ones, "
+                    "which report one probability per category)",
     "checks": "convergence gate and model checks",
     "checks.rhat_max": "largest R-hat that passes",
     "checks.ess_bulk_min": "smallest bulk effective sample size that passes",

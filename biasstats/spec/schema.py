@@ -472,4 +472,18 @@ class AnalysisSpec(_Strict):
                 raise ValueError(f"[effects] level_slopes: '{g}' is not a grouping term of the "
                                  f"model formula (its groupings: "
                                  f"{', '.join(t.name for t in pf.groups) or 'none'})")
+        if e.rope is not None:  # before sampling: the family alone decides whether a ROPE fits
+            from biasstats.effects.estimands import check_rope
+            from biasstats.errors import SpecError
+            from biasstats.model.families import get_family
+
+            try:
+                fam = get_family(self.model.family)
+            except SpecError:
+                return self  # an unknown family is reported where the model is built
+            if fam.categories is not None:
+                try:
+                    check_rope(e.rope, fam)
+                except SpecError as err:
+                    raise ValueError(str(err)) from None
         return self
