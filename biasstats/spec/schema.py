@@ -264,9 +264,10 @@ class DataSpec(_Strict):
 
 
 class SimulateSpec(_Strict):
-    """Simulated data instead of a source: ``[simulate] preset = "bai2024"``."""
+    """Simulated data instead of a source: ``[simulate] preset = "bai2024"`` (a preset a
+    registered study provides; see :mod:`biasstats.studies`)."""
 
-    preset: Literal["bai2024"] = "bai2024"
+    preset: str = "bai2024"
     seed: int = 0
     trials: int = Field(default=50, ge=1)
     variants: list[str] = Field(
@@ -276,6 +277,16 @@ class SimulateSpec(_Strict):
     variant_sd: float = Field(default=0.15, ge=0)
     refusal_rate: float = Field(default=0.02, ge=0, lt=1)
     llms: list[str] | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _registered_preset(cls, v: str) -> str:
+        from biasstats import studies
+
+        known = studies.preset_names()
+        if v not in known:
+            raise ValueError(f"unknown preset {v!r} (registered: {', '.join(known)})")
+        return v
 
 
 def _formula_syntax(text: str) -> str:
