@@ -73,6 +73,35 @@ def test_load_builtin_registers_the_bai_study_hooks():
     assert studies.congruence_effects() is bai.effects
     with pytest.raises(ValueError, match=r"unknown preset 'nope' \(registered: .*bai2024"):
         studies.preset("nope")
+    from biasstats.studies.bai2024.simulate import reduced_bai_design
+
+    got = studies.design("bai2024_reduced")(llms=2, stereotypes_per_category=1, variants=2,
+                                            trials=3)
+    assert got.equals(reduced_bai_design(2, 1, 2, 3))
+    assert got.height == 2 * 4 * 1 * 2 * 3 * 16  # llms x categories x stereotypes x variants x trials x words
+
+
+def test_a_third_party_study_registers_from_its_entry_point(monkeypatch):
+    import importlib.metadata
+
+    class EntryPoint:
+        name = "toy_ep"
+
+        def load(self):
+            return lambda: studies.register_study(studies.Study(
+                "toy_ep", presets={"toy_ep_preset": _toy_preset}))
+
+    def fake_entry_points(*, group):
+        assert group == "biasstats.studies"
+        return [EntryPoint()]
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points)
+    monkeypatch.setattr(studies, "_loaded", False)
+    try:
+        assert studies.preset("toy_ep_preset") is _toy_preset
+        assert {"bai2024", "toy_ep"} <= {s.name for s in studies.studies()}
+    finally:
+        studies.unregister_study("toy_ep")
 
 
 # --------------------------------------------------------------------- a toy study

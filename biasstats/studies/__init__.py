@@ -130,16 +130,20 @@ def load_builtin() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
+    _loaded = True  # first, so a study that asks the registry while loading does not recurse
     import importlib
     from importlib.metadata import entry_points
 
-    for mod in BUILTIN:
-        importlib.import_module(mod)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        obj = ep.load()
-        if callable(obj):
-            obj()
+    try:
+        for mod in BUILTIN:
+            importlib.import_module(mod)
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            obj = ep.load()
+            if callable(obj):
+                obj()
+    except BaseException:
+        _loaded = False  # try again next time rather than run without the studies
+        raise
 
 
 def studies() -> list[Study]:
