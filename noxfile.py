@@ -96,9 +96,9 @@ def validate(session: nox.Session) -> None:
     """Coverage of the 50/90/95% intervals of the shipped default model and the
     judgement-level sensitivity model on 5 studies from the calibrated simulator (per LLM,
     per stereotype, per LLM x stereotype; RMSE) -> reports/validation/. Extra arguments go to
-    ``python -m biasstats.simulate.validate`` (e.g. ``--seeds 1 2 3 4 5 6 --trials 20``)."""
+    ``python -m biasstats.studies.bai2024.validate`` (e.g. ``--seeds 1 2 3 4 5 6 --trials 20``)."""
     _install(session)
-    session.run("python", "-m", "biasstats.simulate.validate", "--out",
+    session.run("python", "-m", "biasstats.studies.bai2024.validate", "--out",
                 str(ROOT / "reports" / "validation"), *session.posargs)
 
 

@@ -5,7 +5,7 @@
 Reads bai2024/digitized_from_figures/digitized_implicit_by_model_stereotype.csv (means and 95%
 intervals of the authors' D score per LLM × stereotype, 200 trials each) and solves, per LLM,
 for the per-trial spread ``sigma`` and, per cell, the logit ``eta`` that reproduce them under
-the generative model of biasstats.simulate.bai_study. The output holds only derived parameters
+the generative model of biasstats.studies.bai2024.simulate. The output holds only derived parameters
 and the targets they were fitted to.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from biasstats.simulate.bai_study import CATEGORY_OF
-from biasstats.simulate.dscore_grid import moment_grid
+from biasstats.studies.bai2024.simulate import CATEGORY_OF
+from biasstats.studies.bai2024.dscore_grid import moment_grid
 
 HERE = Path(__file__).resolve().parent
 ETAS = np.linspace(-6, 6, 241)

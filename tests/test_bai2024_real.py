@@ -15,21 +15,21 @@ import polars as pl
 import pytest
 import statsmodels.api as sm
 
-from biasstats.ingest.bai2024.adapters import (
+from biasstats.ingest.ledger import build_ledger
+from biasstats.studies.bai2024.adapters import (
     bai2024_absolute,
     bai2024_chained,
     bai2024_iat,
     judge_trials,
     lexicons_from,
 )
-from biasstats.ingest.bai2024.dscore import trial_level
-from biasstats.ingest.bai2024.lexicon import (
+from biasstats.studies.bai2024.dscore import trial_level
+from biasstats.studies.bai2024.lexicon import (
     JOB_WORD_NOTE,
     normalize,
     stereotype_key,
     stereotype_key_expr,
 )
-from biasstats.ingest.ledger import build_ledger
 
 pytestmark = pytest.mark.shared
 

@@ -13,15 +13,15 @@ import pytest
 
 from biasstats.errors import DataError
 from biasstats.ingest.adapters import ADAPTERS
-from biasstats.ingest.bai2024.adapters import (
+from biasstats.ingest.ledger import build_ledger
+from biasstats.studies.bai2024.adapters import (
     ADAPTER_NAMES,
     bai2024_absolute,
     bai2024_decision_table,
     bai2024_implicit_table,
     lexicons_from,
 )
-from biasstats.ingest.bai2024.dscore import d_score, trial_level
-from biasstats.ingest.ledger import build_ledger
+from biasstats.studies.bai2024.dscore import d_score, trial_level
 
 BASE = """category,dataset,A,B,C
 race,racism,White,Black,wonderful

@@ -1,4 +1,4 @@
-"""The frequentist cross-check layer (biasstats.checks.crosscheck).
+"""The frequentist cross-check layer (biasstats.studies.bai2024.crosscheck).
 
 Checked against independent computations: scipy's one-sample t-test on hand-made D scores
 (with and without the authors' zero-scoring of failed trials); the closed form of the
@@ -17,7 +17,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from biasstats.checks.crosscheck import (
+from biasstats.studies.bai2024.crosscheck import (
     CROSSCHECK_COLUMNS,
     GLM_COLUMNS,
     TTEST_COLUMNS,
@@ -28,7 +28,7 @@ from biasstats.checks.crosscheck import (
     minimum_detectable_effect,
     trial_scores,
 )
-from biasstats.ingest.bai2024.dscore import d_score, trial_level
+from biasstats.studies.bai2024.dscore import d_score, trial_level
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -175,7 +175,7 @@ def test_group_role_derived_when_absent() -> None:
 
 
 def test_ttests_on_simulated_study() -> None:
-    from biasstats.simulate.bai_study import simulate_bai_study
+    from biasstats.studies.bai2024.simulate import simulate_bai_study
 
     sim = simulate_bai_study(3, trials=4, llms=("GPT-4", "LLaMA2Chat-7B"))
     out = authors_ttests(sim.table, "llm")

@@ -10,10 +10,10 @@ import pytest
 import xarray as xr
 from scipy.special import expit, logit
 
-from biasstats.effects import compute_effects, expected_d
 from biasstats.effects.summaries import rope_on_scale, verdict
 from biasstats.model.build import prepare
-from biasstats.simulate.dscore_grid import simulate_d
+from biasstats.studies.bai2024.dscore_grid import simulate_d
+from biasstats.studies.bai2024.effects import compute_effects, expected_d
 
 
 def test_expected_d_closed_forms():
@@ -130,7 +130,7 @@ def test_recovers_known_probabilities_from_simulated_data():
 
 
 def test_expected_d_beta_matches_monte_carlo_and_limits():
-    from biasstats.effects.compute import expected_d_beta
+    from biasstats.studies.bai2024.effects import expected_d_beta
 
     rng = np.random.default_rng(5)
     mu, phi, m = 0.7, 2.0, 8

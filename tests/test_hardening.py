@@ -250,7 +250,7 @@ def test_memory_limit_is_checked_before_sampling(tmp_path, capsys, monkeypatch):
 
 
 def test_simulation_size_is_capped_before_drawing():
-    from biasstats.simulate.bai_study import simulate_bai_study
+    from biasstats.studies.bai2024.simulate import simulate_bai_study
 
     with pytest.raises(SpecError, match=r"^simulation of 1000000000 trials would make "
                        r"10752000000000 judgements; expected 1 to 50000000 \(lower trials\)$"):

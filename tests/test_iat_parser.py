@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from biasstats.ingest.bai2024.dscore import d_score
-from biasstats.ingest.bai2024.lexicon import Term, Vocabulary, normalize
-from biasstats.ingest.bai2024.parse import (
+from biasstats.studies.bai2024.dscore import d_score
+from biasstats.studies.bai2024.lexicon import Term, Vocabulary, normalize
+from biasstats.studies.bai2024.parse import (
     Judgement,
     Pair,
     classify_refusal,

@@ -30,6 +30,7 @@ from biasstats.report.page import (
 )
 from biasstats.report.style import DOUBLE_COLUMN, PNG_DPI, SINGLE_COLUMN, save_figure
 from biasstats.report.tables import format_effects_table, to_latex, write_table
+from biasstats.studies.bai2024.figures import category_forest
 
 # ----------------------------------------------------------------------------- fake inputs
 
@@ -240,7 +241,7 @@ def build_figures(folder: Path) -> dict[str, tuple[dict[str, Path], float]]:
         "forest_llm": (F.forest(eff, "llm"), SINGLE_COLUMN),
         "forest_stereotype_prob": (F.forest(eff, "stereotype", scale="probability"), SINGLE_COLUMN),
         "heatmap_llm_stereotype": (F.heatmap(eff, category_of=CATEGORY_OF), DOUBLE_COLUMN),
-        "category_forest": (F.category_forest(eff, CATEGORY_OF), SINGLE_COLUMN),
+        "category_forest": (category_forest(eff, CATEGORY_OF), SINGLE_COLUMN),
         "ppc_llm": (F.ppc_grouped(ppc, "llm", replicated=reps), SINGLE_COLUMN),
         "variance": (F.variance_decomposition(fake_vd()), SINGLE_COLUMN),
         "ranks": (F.ranks(fake_ranks()), SINGLE_COLUMN),

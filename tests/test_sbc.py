@@ -14,9 +14,9 @@ from biasstats.checks.sbc import (
     SBC_SETTINGS,
     chisq_test,
     ecdf_test,
-    reduced_bai_design,
     run_sbc,
 )
+from biasstats.studies.bai2024.simulate import reduced_bai_design
 
 ALPHA = 0.001  # per-parameter threshold (Bonferroni-ish over ~10 parameters x 2 tests)
 

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from biasstats.simulate.bai_study import load_calibration, simulate_bai_study
-from biasstats.simulate.dscore_grid import d_score
+from biasstats.studies.bai2024.dscore_grid import d_score
+from biasstats.studies.bai2024.simulate import load_calibration, simulate_bai_study
 
 
 def _trial_d(table: pl.DataFrame) -> pl.DataFrame:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from biasstats.simulate.validate import summarise, true_bias
+from biasstats.studies.bai2024.validate import summarise, true_bias
 
 
 def test_true_bias_is_the_marginal_probability_over_replies_and_variants():
@@ -48,7 +48,7 @@ def test_summary_counts_coverage_and_rmse():
 
 @pytest.mark.slow
 def test_default_model_covers_the_llm_by_stereotype_truth(tmp_path):
-    from biasstats.simulate.validate import validate
+    from biasstats.studies.bai2024.validate import validate
 
     summary = validate([7], tmp_path, models=("default",))
     row = summary.filter((summary["term"] == "llm:stereotype")

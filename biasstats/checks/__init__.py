@@ -1,7 +1,7 @@
 """Checks stage: convergence gate, posterior predictive checks, LOO, frequentist cross-checks.
 
-Entry points: :func:`convergence_gate`, :func:`grouped_ppc`, :func:`loo_summary`,
-:func:`biasstats.checks.crosscheck.crosscheck_table`.
+Entry points: :func:`convergence_gate`, :func:`grouped_ppc`, :func:`loo_summary`. A study's
+own cross-checks (e.g. the authors' t-tests) come from :func:`biasstats.studies.crosschecks`.
 """
 
 from biasstats.checks.convergence import GateResult, Thresholds, convergence_gate

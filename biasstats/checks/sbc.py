@@ -77,7 +77,7 @@ import polars as pl
 from scipy import stats
 from scipy.special import bdtr
 
-__all__ = ["SBCResult", "run_sbc", "uniformity", "ecdf_test", "chisq_test", "reduced_bai_design",
+__all__ = ["SBCResult", "run_sbc", "uniformity", "ecdf_test", "chisq_test",
            "CANONICAL_FORMULA", "SBC_SETTINGS"]
 
 CANONICAL_FORMULA = "congruent ~ 1 + (1|llm) + (1|category/stereotype) + (1|variant)"
@@ -255,26 +255,6 @@ def _expand_cells(cells: pl.DataFrame, k: np.ndarray, response: str,
     pos = np.arange(len(idx)) - np.repeat(np.cumsum(n) - n, n)
     y = (pos < np.repeat(k, n)).astype(float)
     return covars[idx].with_columns(pl.Series(response, y))
-
-
-def reduced_bai_design(llms: int = 4, stereotypes_per_category: int = 2, variants: int = 2,
-                       trials: int = 10, seed: int = 0) -> pl.DataFrame:
-    """A reduced Bai et al.-shaped design (covariates only, one row per word judgement):
-    ``llms`` LLMs x 4 categories x ``stereotypes_per_category`` stereotypes x ``variants``
-    prompt variants x ``trials`` trials x 16 judgements, taken from the calibrated simulator."""
-    from biasstats.simulate.bai_study import CATEGORY_OF, VARIANTS, load_calibration
-
-    cal = load_calibration()
-    names = sorted(cal["llm"].unique().to_list())[:llms]
-    by_cat: dict[str, list[str]] = {}
-    for s, c in CATEGORY_OF.items():
-        by_cat.setdefault(c, []).append(s)
-    keep = [s for c in sorted(by_cat) for s in by_cat[c][:stereotypes_per_category]]
-    rows = [(m, CATEGORY_OF[s], s, v, t, w)
-            for m in names for s in keep for v in VARIANTS[:variants]
-            for t in range(trials) for w in range(16)]
-    return pl.DataFrame(rows, schema=["llm", "category", "stereotype", "variant", "trial",
-                                      "item"], orient="row").with_columns(pl.col("item").cast(pl.Utf8))
 
 
 # ----------------------------------------------------------------------------- run
@@ -533,7 +513,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--alpha", type=float, default=0.001,
                    help="fail (exit 1) if any per-parameter p-value is at or below this")
     a = p.parse_args(argv)
-    design = reduced_bai_design(a.llms, a.stereotypes_per_category, a.variants, a.trials)
+    from biasstats import studies
+
+    design = studies.design("bai2024_reduced")(
+        llms=a.llms, stereotypes_per_category=a.stereotypes_per_category, variants=a.variants,
+        trials=a.trials)
     centered = {}
     for item in a.centered:
         k, _, v = item.partition("=")

@@ -1,5 +1,8 @@
-"""Effects stage: posterior effect sizes on readable scales. Entry point: :func:`compute_effects`."""
+"""Effects stage: posterior estimands on the outcome's own scales
+(:func:`biasstats.effects.estimands.compute_estimands`) and the latent-scale variance
+decomposition. A study's congruence effects (e.g. the Bai et al. bias and D-score scales) come
+from its registry entry (:func:`biasstats.studies.congruence_effects`)."""
 
-from biasstats.effects.compute import Effects, compute_effects, expected_d
+from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
 
-__all__ = ["Effects", "compute_effects", "expected_d"]
+__all__ = ["LOGIT_FAMILIES", "variance_decomposition"]

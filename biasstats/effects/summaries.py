@@ -23,7 +23,7 @@ def hdi(draws: np.ndarray, prob: float) -> np.ndarray:
 def rope_on_scale(rope: float, scale: str) -> tuple[float, float]:
     """The bias-scale ROPE [−rope, rope] expressed on another scale."""
     lo_p, hi_p = (1 - rope) / 2, (1 + rope) / 2
-    if scale in ("bias", "d_score", "difference"):
+    if scale in ("bias", "difference"):
         return (-rope, rope)
     if scale == "probability":
         return (lo_p, hi_p)
@@ -31,6 +31,11 @@ def rope_on_scale(rope: float, scale: str) -> tuple[float, float]:
         return (float(logit(lo_p)), float(logit(hi_p)))
     if scale == "odds_ratio":
         return (float(np.exp(logit(lo_p))), float(np.exp(logit(hi_p))))
+    from biasstats import studies
+
+    extra = studies.scale(scale)  # a study's own scale (e.g. the Bai D score)
+    if extra is not None and extra.rope_as != scale:
+        return rope_on_scale(rope, extra.rope_as)
     raise ValueError(f"unknown scale {scale!r}")
 
 

@@ -86,10 +86,12 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
         aggs += [pl.col("congruent").filter(ok).sum().cast(pl.Int64).alias("k"),
                  ok.sum().cast(pl.Int64).alias("n")]
     trials = base.group_by("source_row", maintain_order=True).agg(aggs)
-    if {"group_role", "valence"} <= set(base.columns):
-        from biasstats.ingest.bai2024.dscore import trial_counts
+    from biasstats import studies
 
-        counts = trial_counts(base).drop("n_ok", strict=False)
+    for per_trial in studies.trial_aggregations():  # a study's own per-trial columns
+        counts = per_trial(base)
+        if counts is None:
+            continue
         keys = [c for c in counts.columns if c in trials.columns]
         trials = trials.join(counts, on=keys, how="left", maintain_order="left")
     if "n" in trials.columns and "trials(n)" in spec.model.formula.replace(" ", ""):

@@ -8,7 +8,7 @@ registered dataset (e.g. the stimulus lists an IAT adapter needs).
 
 The built-in ``tidy`` steps (parse rules, explode, column mapping, derive; see
 :mod:`biasstats.ingest.rules` and :mod:`biasstats.ingest.tidy`) need no registration; the
-Bai et al. (2024) raw-text adapters live in :mod:`biasstats.ingest.bai2024`. A user's own
+Bai et al. (2024) raw-text adapters live in :mod:`biasstats.studies.bai2024`. A user's own
 function is named in the spec instead (``adapter = "package.module:function"`` or an entry
 point in the ``biasstats.adapters`` group): it takes the raw table and returns a DataFrame
 that keeps ``source_row``, and the tidy steps then run on its output.

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from biasstats import studies
 from biasstats.errors import SpecError, first_line
 from biasstats.ingest import registry, rules, tidy
 from biasstats.ingest.adapters import ADAPTERS, Resolver
@@ -399,7 +400,7 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
         spec = load_spec(spec)
     if spec.simulate is not None:
         return _cells_of(ingest(spec), keys)
-    import biasstats.ingest.bai2024  # noqa: F401  (registers the built-in adapters)
+    studies.load_builtin()  # the built-in studies register their adapters
 
     known = registry.load_registry()
     resolve = functools.partial(registry.resolve, registry=known)
@@ -455,7 +456,7 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
         spec = load_spec(spec)
     if spec.simulate is not None:
         return _simulated(spec)
-    import biasstats.ingest.bai2024  # noqa: F401  (registers the built-in adapters)
+    studies.load_builtin()  # the built-in studies register their adapters
 
     known = registry.load_registry()
     resolve = functools.partial(registry.resolve, registry=known)
@@ -475,20 +476,11 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
 
 def _simulated(spec: Spec) -> IngestResult:
     """A ``[simulate]`` spec: the simulated table goes through the same ledger as real data."""
-    from biasstats.simulate.bai_study import calibration_path, simulate_bai_study
-
     sim = spec.simulate
-    study = simulate_bai_study(
-        sim.seed,
-        trials=sim.trials,
-        variants=tuple(sim.variants),
-        variant_sd=sim.variant_sd,
-        refusal_rate=sim.refusal_rate,
-        llms=tuple(sim.llms) if sim.llms else None,
-    )
+    study = studies.preset(sim.preset)(sim)
     table = conform(study.table)
     rows = table.group_by("source_row").agg(pl.col("status").first(), pl.col("reason").first())
     label = f"simulated:{sim.preset} (seed {sim.seed})"
     ledger = build_ledger(label, rows.sort("source_row"), table, notes=("simulated data: truth in truth.json",))
-    cal = calibration_path()
-    return IngestResult(table, ledger, spec, (SourceFile(cal, _sha256(cal)),), truth=study.truth)
+    sources = tuple(SourceFile(p, _sha256(p)) for p in study.sources)
+    return IngestResult(table, ledger, spec, sources, truth=study.truth)

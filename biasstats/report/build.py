@@ -6,7 +6,7 @@ from pathlib import Path
 
 from biasstats.errors import BiasstatsError
 from biasstats.io import transaction, write_text_atomic
-from biasstats.report.analysis import AnalysisOutcome, build_analysis
+from biasstats.pipeline import AnalysisOutcome, run_analysis
 from biasstats.report.page import _environment, _rel
 from biasstats.spec import load_spec
 
@@ -26,7 +26,7 @@ def build_reports(spec_paths: list[str | Path], out_root: str | Path, *, refit: 
     outcomes = []
     for spec in specs:
         with transaction():
-            o = build_analysis(spec, out_root, refit=refit, progress=progress)
+            o = run_analysis(spec, out_root, refit=refit, progress=progress)
         outcomes.append(o)
         if on_done is not None:
             on_done(o)

@@ -43,7 +43,6 @@ from biasstats.report.tables import _frame, hdi_label, select_effects
 
 __all__ = [
     "SCALES",
-    "category_forest",
     "category_panels",
     "crosscheck",
     "forest",
@@ -60,8 +59,7 @@ SCALES: dict[str, tuple[str, float, bool]] = {
     "bias": ("Bias (−1 … +1)", 0.0, False),
     "log_odds": ("Log-odds of a stereotype-congruent answer", 0.0, False),
     "odds_ratio": ("Odds ratio (log scale)", 1.0, True),
-    "d_score": ("D score (−1 … +1)", 0.0, False),
-}
+}  # a study adds its own (e.g. the Bai D score) through biasstats.studies (Study.scales)
 
 TERM_LABELS: dict[str, str] = {
     "llm": "LLM",
@@ -73,11 +71,19 @@ TERM_LABELS: dict[str, str] = {
 }
 
 
+def _study_scale(scale: str):
+    from biasstats import studies
+
+    return studies.scale(scale)
+
+
 def _scale(scale: str) -> tuple[str, float, bool]:
-    try:
+    if scale in SCALES:
         return SCALES[scale]
-    except KeyError:
-        raise ValueError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}") from None
+    extra = _study_scale(scale)
+    if extra is None:
+        raise ValueError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
+    return extra.label, extra.null, extra.log
 
 
 def _require(df: pl.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -217,7 +223,7 @@ def forest(
     A scale of :data:`SCALES` brings its axis label and reference value; any other scale
     (an outcome's own, e.g. "mean" in tokens) takes ``label`` and an optional ``ref``.
     """
-    if scale in SCALES and label is None:
+    if label is None and (scale in SCALES or _study_scale(scale) is not None):
         df = _select(effects, term, scale).sort("mean")
         label, ref, log = _scale(scale)
     else:
@@ -417,83 +423,6 @@ def heatmap(
         cb.ax.tick_params(length=2)
         if title:
             ax.set_title(title, pad=14 if category_of else 4)
-    return fig
-
-
-def category_forest(
-    effects,
-    category_of: Mapping[str, str],
-    scale: str = "bias",
-    *,
-    term: str = "stereotype",
-    width: float = SINGLE_COLUMN,
-    title: str | None = None,
-) -> Figure:
-    """Forest plot of stereotypes grouped by category, each block headed by its category effect.
-
-    Categories are sorted by their mean (from the "category" term if present), stereotypes by
-    mean within their category. The category's own posterior is a black diamond.
-    """
-    eff = _frame(effects)
-    df = _select(eff, term, scale)
-    label, ref, log = _scale(scale)
-    cats = eff.filter((pl.col("term") == "category") & (pl.col("scale") == scale))
-    cat_rows = {str(r["level"]): r for r in cats.iter_rows(named=True)}
-    members: dict[str, list[dict]] = {}
-    for r in df.iter_rows(named=True):
-        members.setdefault(str(category_of.get(str(r["level"]), "other")), []).append(r)
-
-    def cat_key(cat: str) -> float:
-        if cat in cat_rows:
-            return float(cat_rows[cat]["mean"])
-        return float(np.mean([m["mean"] for m in members[cat]]))
-
-    order = sorted(members, key=lambda c: (-cat_key(c), c))
-    # Lay rows out top to bottom, then flip to y coordinates.
-    layout: list[tuple[str, dict | None, str]] = []  # (kind, row, label)
-    for k, cat in enumerate(order):
-        if k > 0:
-            layout.append(("gap", None, ""))
-        layout.append(("category", cat_rows.get(cat), cat))
-        for m in sorted(members[cat], key=lambda m: (-m["mean"], str(m["level"]))):
-            layout.append(("level", m, str(m["level"])))
-    n = len(layout)
-    ys = np.arange(n, dtype=float)[::-1]
-    level_rows = [(y, r) for y, (kind, r, _) in zip(ys, layout, strict=True) if kind == "level"]
-    lv = pl.DataFrame([r for _, r in level_rows])
-    with paper_style():
-        fig = new_figure(width, _height(n, per=0.14))
-        ax = fig.add_subplot()
-        y_lv = np.array([y for y, _ in level_rows])
-        has_rope = _rope_band(ax, lv, y_lv)
-        _reference_line(ax, ref)
-        _draw_intervals(ax, y_lv, lv["mean"], lv["hdi_low"], lv["hdi_high"], _verdicts(lv))
-        has_cat = False
-        for y, (kind, r, _) in zip(ys, layout, strict=True):
-            if kind == "category" and r is not None:
-                has_cat = True
-                ax.hlines(y, r["hdi_low"], r["hdi_high"], color="black", lw=1.4, zorder=2)
-                ax.scatter([r["mean"]], [y], marker="D", s=22, color="black", zorder=3)
-        tick_y = [y for y, (kind, _, _) in zip(ys, layout, strict=True) if kind != "gap"]
-        tick_l = [lab for kind, _, lab in layout if kind != "gap"]
-        _level_axis(ax, tick_y, tick_l)
-        kinds = [kind for kind, _, _ in layout if kind != "gap"]
-        for t, kind in zip(ax.get_yticklabels(), kinds, strict=True):
-            if kind == "category":
-                t.set_fontweight("bold")
-        if log:
-            ax.set_xscale("log")
-        ax.set_xlabel(label)
-        if title:
-            ax.set_title(title)
-        handles = _verdict_handles(_verdicts(lv))
-        if has_cat:
-            handles.insert(
-                0, Line2D([], [], color="black", marker="D", markersize=4, lw=1.4, label="category")
-            )
-        if has_rope:
-            handles.append(Patch(color=ROPE_COLOUR, label="ROPE"))
-        _legend_above(fig, handles, title=f"Posterior mean, {hdi_label(lv)}", ncols=3)
     return fig
 
 

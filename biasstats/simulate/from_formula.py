@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from biasstats.errors import SpecError
-from biasstats.simulate.bai_study import SimulatedStudy
+from biasstats.simulate import SimulatedStudy
 
 __all__ = ["simulate_from_formula", "simulate_from_spec", "parse_set", "settable_parameters",
            "SimulatedStudy"]

@@ -57,7 +57,7 @@ MEANINGS: dict[str, str] = {
     "data.max_rows": "stop with an error when the source passes this many rows (at most 1e9)",
     "data.max_decompressed_bytes": "stop with an error when a .gz / .zst file expands past this",
     "simulate": "simulated data with known truth instead of [data]",
-    "simulate.preset": "the simulated study design",
+    "simulate.preset": "a simulated design a registered study provides (built in: bai2024)",
     "simulate.seed": "random seed (same seed, same data)",
     "simulate.trials": "trials per cell",
     "simulate.max_rows": "refuse a simulated study larger than this many judgements",

@@ -284,9 +284,10 @@ class DataSpec(_Strict):
 
 
 class SimulateSpec(_Strict):
-    """Simulated data instead of a source: ``[simulate] preset = "bai2024"``."""
+    """Simulated data instead of a source: ``[simulate] preset = "bai2024"`` (a preset a
+    registered study provides; see :mod:`biasstats.studies`)."""
 
-    preset: Literal["bai2024"] = "bai2024"
+    preset: str = "bai2024"
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     trials: int = Field(default=50, ge=1, le=MAX_SIM_TRIALS)
     variants: list[str] = Field(
@@ -300,17 +301,27 @@ class SimulateSpec(_Strict):
 
     @model_validator(mode="after")
     def _size(self) -> SimulateSpec:
-        from biasstats.simulate.bai_study import N_LLMS, N_NEG, N_POS, N_STEREOTYPES
+        from biasstats import studies
 
-        llms = N_LLMS if self.llms is None else len(self.llms)
-        rows = llms * N_STEREOTYPES * len(self.variants) * self.trials * (N_POS + N_NEG)
+        size = studies.preset_size(self.preset)  # the study that provides the preset says
+        if size is None:
+            return self
+        rows, how = size(self)
         if rows > self.max_rows:
             raise ValueError(
-                f"would make {rows} judgements ({llms} LLMs x {N_STEREOTYPES} "
-                f"stereotypes x {len(self.variants)} variants x {self.trials} trials x "
-                f"{N_POS + N_NEG}), above max_rows = {self.max_rows}; lower trials, or raise "
-                f"max_rows (at most {MAX_SIM_ROWS})")
+                f"would make {rows} judgements ({how}), above max_rows = {self.max_rows}; "
+                f"lower trials, or raise max_rows (at most {MAX_SIM_ROWS})")
         return self
+
+    @field_validator("preset")
+    @classmethod
+    def _registered_preset(cls, v: str) -> str:
+        from biasstats import studies
+
+        known = studies.preset_names()
+        if v not in known:
+            raise ValueError(f"unknown preset {v!r} (registered: {', '.join(known)})")
+        return v
 
 
 def _formula_syntax(text: str) -> str:

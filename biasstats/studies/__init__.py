@@ -1,43 +1,207 @@
 """Study registry: what a study module adds to the generic stages, declared as data.
 
-Generic stages (ingest, model, fit, effects, checks, report) never import a study's module;
-a study registers what it adds here and the stages ask the registry. A study declares:
+Generic stages (ingest, model, fit, effects, checks, report, the pipeline) never import a
+study's module; a study registers a :class:`Study` here and the stages ask the registry
+(:func:`studies`, :func:`preset`, :func:`trial_aggregations`, :func:`congruence_effects`,
+:func:`crosschecks`, :func:`report_outputs`, :func:`scale`, :func:`design`). The built-in
+studies are imported on first use by :func:`load_builtin`; a third-party study registers
+itself from an entry point in the ``biasstats.studies`` group (the entry point names a module
+or a callable; loading it must call :func:`register_study`).
 
-* ``adapters``: the ``[data] adapter`` names it registers whose outcome is a *congruence
-  coding* (1 = the stereotype-congruent answer), and ``presets``: ``[simulate] preset`` names
-  it provides with such an outcome. Only for these does a report use bias wording (the
-  −1…+1 bias scale, "practically unbiased" verdicts); every other analysis gets neutral words
-  built from ``[effects] outcome_label`` and ``unit``.
+A study declares, as data:
 
-The built-in study is Bai et al. (2024) (``biasstats.ingest.bai2024``).
+* ``congruence_adapters`` / ``congruence_presets``: the ``[data] adapter`` and
+  ``[simulate] preset`` names whose outcome is a *congruence coding* (1 = the
+  stereotype-congruent answer). Only for these does a report use bias wording (the −1…+1 bias
+  scale, "practically unbiased" verdicts); every other analysis gets neutral words built from
+  ``[effects] outcome_label`` and ``unit``. (Its raw-text adapters it registers itself, with
+  :func:`biasstats.ingest.adapters.register_adapter`, when its module is loaded.)
+* ``presets``: ``[simulate] preset`` name → ``function(spec.simulate) -> SimulatedStudy``
+  (the canonical table, the truth, and the input files the ledger records).
+* ``trial_aggregations``: for ``[model] unit = "trial"``, functions ``(rows) -> DataFrame | None``
+  that add per-trial columns (joined on the trial columns they return); ``None`` when the rows
+  are not the study's.
+* ``effects``: the congruence effects ``(fit, table, prob=, rope=) -> Effects``.
+* ``crosschecks``: ``(table, effects) -> CrossCheck | None``: tables for the report.
+* ``report_outputs``: ``(art, fit, ing, spec, effects)``: figures and tables for a congruence
+  outcome (``art.figure`` / ``art.table``).
+* ``scales``: extra effect scales (name → :class:`Scale`) the figures and ROPE understand.
+* ``designs``: named covariate designs (e.g. the reduced design SBC runs on).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
-__all__ = ["Study", "register_study", "STUDIES", "outcome_kind"]
+__all__ = [
+    "STUDIES",
+    "CrossCheck",
+    "CrossCheckTable",
+    "Scale",
+    "Study",
+    "congruence_effects",
+    "crosschecks",
+    "design",
+    "load_builtin",
+    "outcome_kind",
+    "preset",
+    "register_study",
+    "report_outputs",
+    "scale",
+    "studies",
+    "trial_aggregations",
+]
+
+BUILTIN = ("biasstats.studies.bai2024",)  # the loader is the one place that names them
+ENTRY_POINT_GROUP = "biasstats.studies"
 
 
 @dataclass(frozen=True)
+class Scale:
+    """An effect scale a study adds: axis label, the value meaning "no effect", log axis, and
+    the built-in scale its ROPE is expressed on (``"bias"``: the ±rope interval itself)."""
+
+    label: str
+    null: float = 0.0
+    log: bool = False
+    rope_as: str = "bias"
+
+
+@dataclass(frozen=True)
+class CrossCheckTable:
+    name: str
+    data: object  # pl.DataFrame
+    caption: str
+    digits: int = 3
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """What a cross-check adds to the report: tables (section "crosscheck") and a note."""
+
+    tables: tuple[CrossCheckTable, ...]
+    note: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class Study:
     name: str
     congruence_adapters: tuple[str, ...] = ()
     congruence_presets: tuple[str, ...] = ()
+    presets: Mapping[str, Callable] = field(default_factory=dict)
+    # preset name -> function(spec.simulate) -> (rows it would make, how: "8 LLMs x ...")
+    preset_sizes: Mapping[str, Callable] = field(default_factory=dict)
+    trial_aggregations: tuple[Callable, ...] = ()
+    effects: Callable | None = None
+    crosschecks: tuple[Callable, ...] = ()
+    report_outputs: tuple[Callable, ...] = ()
+    scales: Mapping[str, Scale] = field(default_factory=dict)
+    designs: Mapping[str, Callable] = field(default_factory=dict)
 
 
 STUDIES: dict[str, Study] = {}
+_loaded = False
 
 
 def register_study(study: Study) -> Study:
-    if study.name in STUDIES and STUDIES[study.name] != study:
+    """Add a study (idempotent for the same object; a different study under a taken name, or a
+    preset or scale another study already provides, is an error)."""
+    old = STUDIES.get(study.name)
+    if old is not None and old is not study:
         raise ValueError(f"study {study.name!r} registered twice")
+    for other in STUDIES.values():
+        if other is study:
+            continue
+        for kind in ("presets", "scales", "designs"):
+            clash = set(getattr(other, kind)) & set(getattr(study, kind))
+            if clash:
+                raise ValueError(f"study {study.name!r}: {kind} {sorted(clash)} already "
+                                 f"provided by study {other.name!r}")
     STUDIES[study.name] = study
     return study
 
 
-def _load_builtin() -> None:
-    import biasstats.ingest.bai2024  # noqa: F401  (registers the Bai et al. study)
+def unregister_study(name: str) -> None:
+    """Remove a study (tests register toy studies and take them away again)."""
+    STUDIES.pop(name, None)
+
+
+def load_builtin() -> None:
+    """Import the built-in studies and the ``biasstats.studies`` entry points (once)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True  # first, so a study that asks the registry while loading does not recurse
+    import importlib
+    from importlib.metadata import entry_points
+
+    try:
+        for mod in BUILTIN:
+            importlib.import_module(mod)
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            obj = ep.load()
+            if callable(obj):
+                obj()
+    except BaseException:
+        _loaded = False  # try again next time rather than run without the studies
+        raise
+
+
+def studies() -> list[Study]:
+    """Every registered study, built-in ones loaded."""
+    load_builtin()
+    return list(STUDIES.values())
+
+
+def preset(name: str) -> Callable:
+    """The simulator registered for ``[simulate] preset = name`` (ValueError naming the
+    registered presets when none is)."""
+    found = {p: fn for s in studies() for p, fn in s.presets.items()}
+    if name not in found:
+        raise ValueError(f"unknown preset {name!r} (registered: {', '.join(sorted(found))})")
+    return found[name]
+
+
+def preset_size(name: str) -> Callable | None:
+    """How many rows a registered preset would simulate (None when it does not say)."""
+    return next((s.preset_sizes[name] for s in studies() if name in s.preset_sizes), None)
+
+
+def preset_names() -> list[str]:
+    return sorted(p for s in studies() for p in s.presets)
+
+
+def trial_aggregations() -> list[Callable]:
+    return [fn for s in studies() for fn in s.trial_aggregations]
+
+
+def congruence_effects() -> Callable | None:
+    """The congruence-effects function of the (first) study that provides one."""
+    return next((s.effects for s in studies() if s.effects is not None), None)
+
+
+def crosschecks() -> list[Callable]:
+    return [fn for s in studies() for fn in s.crosschecks]
+
+
+def report_outputs() -> list[Callable]:
+    return [fn for s in studies() for fn in s.report_outputs]
+
+
+def scale(name: str) -> Scale | None:
+    """An extra effect scale registered by a study, or None."""
+    for s in studies():
+        if name in s.scales:
+            return s.scales[name]
+    return None
+
+
+def design(name: str) -> Callable:
+    found = {d: fn for s in studies() for d, fn in s.designs.items()}
+    if name not in found:
+        raise ValueError(f"unknown design {name!r} (registered: {', '.join(sorted(found))})")
+    return found[name]
 
 
 def outcome_kind(spec, adapter: str | None = None) -> str:
@@ -53,9 +217,9 @@ def outcome_kind(spec, adapter: str | None = None) -> str:
 
         if parse_formula(spec.model.formula).response == "congruent":
             return "congruence"
-    _load_builtin()
+    known = studies()
     if spec.simulate is not None:
-        presets = {p for s in STUDIES.values() for p in s.congruence_presets}
+        presets = {p for s in known for p in s.congruence_presets}
         return "congruence" if spec.simulate.preset in presets else "outcome"
-    adapters = {a for s in STUDIES.values() for a in s.congruence_adapters}
+    adapters = {a for s in known for a in s.congruence_adapters}
     return "congruence" if adapter in adapters else "outcome"

@@ -31,7 +31,7 @@ FORMULA = "congruent ~ 1 + (1|llm) + (1|category/stereotype) + (1|variant)"
 
 
 def _study(seed: int, trials: int):
-    from biasstats.simulate.bai_study import simulate_bai_study
+    from biasstats.studies.bai2024.simulate import simulate_bai_study
 
     t = simulate_bai_study(seed, trials=trials).table
     return t.filter(t["status"] == "ok")

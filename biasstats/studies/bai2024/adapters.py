@@ -1,7 +1,7 @@
 """Adapters for the Bai et al. (2024) files: raw replies -> the canonical judgement table.
 
 Owns: mapping each source's columns onto the canonical ones, building one judgement row per
-prompt attribute (via :func:`~biasstats.ingest.bai2024.parse.judge_reply`), the per-source-row
+prompt attribute (via :func:`~biasstats.studies.bai2024.parse.judge_reply`), the per-source-row
 status, and the trial-level columns each source carries.
 
 * ``bai2024_iat`` (GPT-4o replies) and ``bai2024_implicit_table`` (the authors' 33,600-row
@@ -13,7 +13,7 @@ status, and the trial-level columns each source carries.
   outcome, so it is carried on every judgement row of its trial: ``decision_bias`` (1 =
   stereotype-consistent, 0 = not, null = refused), ``decision_status`` (``ok``/``refused``),
   the authors' ``iat_bias`` and the recomputed ``d_score``.
-  :func:`~biasstats.ingest.bai2024.dscore.trial_level` gives one row per trial.
+  :func:`~biasstats.studies.bai2024.dscore.trial_level` gives one row per trial.
 * ``bai2024_absolute`` and ``bai2024_decision_table``: one row per trial, ``congruent`` = the
   decision is stereotype-consistent (absolute: ``Yes`` for stigma·negative and
   default·positive tasks, ``No`` for the other two; decision table: the authors'
@@ -29,16 +29,16 @@ import polars as pl
 
 from biasstats.errors import DataError
 from biasstats.ingest.adapters import AdapterOutput, Resolver, register_adapter
-from biasstats.ingest.bai2024.dscore import TRIAL_KEYS, trial_counts
-from biasstats.ingest.bai2024.lexicon import (
+from biasstats.ingest.schema import conform, number_trials
+from biasstats.studies.bai2024.dscore import TRIAL_KEYS, trial_counts
+from biasstats.studies.bai2024.lexicon import (
     JOB_WORD_NOTE,
     Lexicon,
     load_lexicons,
     stereotype_key,
     stereotype_key_expr,
 )
-from biasstats.ingest.bai2024.parse import Judgement, classify_refusal, judge_reply
-from biasstats.ingest.schema import conform, number_trials
+from biasstats.studies.bai2024.parse import Judgement, classify_refusal, judge_reply
 
 STIMULI = ("bai2024_stimuli", "bai2024_stimuli_synonym", "bai2024_stimuli_analysis")
 CONGRUENT = {("stigma", "negative"), ("default", "positive")}

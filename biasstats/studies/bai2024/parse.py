@@ -1,11 +1,11 @@
 """The line parser: one word-association reply -> (attribute, group) pairs.
 
 Owns: reading a reply line by line, recognising lexicon words in each line (via a
-:class:`~biasstats.ingest.bai2024.lexicon.Vocabulary`), pairing attributes with groups,
+:class:`~biasstats.studies.bai2024.lexicon.Vocabulary`), pairing attributes with groups,
 reporting lines it cannot read (with a reason), classifying refusals, and turning the pairs
 into one outcome per prompt attribute (:func:`judge_reply`).
 
-A line is tokenised by :func:`~biasstats.ingest.bai2024.lexicon.normalize`, so numbering,
+A line is tokenised by :func:`~biasstats.studies.bai2024.lexicon.normalize`, so numbering,
 bullets, markdown, quotes, brackets and any dash or colon act as separators; words are found
 by greedy longest match. Pairing rules for a line holding attributes (A) and groups (G):
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from biasstats.ingest.bai2024.lexicon import Term, Vocabulary, normalize
+from biasstats.studies.bai2024.lexicon import Term, Vocabulary, normalize
 
 FILLER = frozenset(
     "a an and or the is are to with for as goes go belongs people person persons group groups "

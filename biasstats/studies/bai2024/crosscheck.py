@@ -36,7 +36,7 @@ import polars as pl
 from scipy import stats
 from scipy.special import expit
 
-from biasstats.ingest.bai2024.dscore import TRIAL_KEYS, trial_level
+from biasstats.studies.bai2024.dscore import TRIAL_KEYS, trial_level
 
 OVERALL_TERM = "overall"
 OVERALL_LEVEL = "all"
@@ -132,7 +132,7 @@ def trial_scores(trials: pl.DataFrame, by: By | None = None) -> pl.DataFrame:
 
     ``trials`` is either the judgement-level canonical table (``excluded`` rows are dropped
     first: they are out of the analysis, not failures) or already the output of
-    :func:`~biasstats.ingest.bai2024.dscore.trial_level` (recognised by ``fully_parsed``).
+    :func:`~biasstats.studies.bai2024.dscore.trial_level` (recognised by ``fully_parsed``).
     """
     by_cols = _by_list(by)
     if "fully_parsed" in trials.columns and "d_score" in trials.columns:

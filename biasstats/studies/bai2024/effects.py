@@ -16,7 +16,8 @@ the data's own: a "marginal mean" in the emmeans / marginaleffects sense). From 
 
 Each summary has a posterior mean, sd, HDI, P(bias > 0) and a ROPE verdict (ROPE declared on
 the bias scale). Also: contrasts between LLMs (A − B on the bias scale), ranks of LLMs with
-rank uncertainty, and a variance decomposition on the latent (logit) scale.
+rank uncertainty, and a variance decomposition on the latent (logit) scale
+(:func:`biasstats.effects.variance.variance_decomposition`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ import polars as pl
 from scipy.special import expit, logit
 from scipy.stats import binom
 
-from biasstats.effects.predict import cell_weights, level_labels, linear_predictor, stack_draws
+from biasstats.effects.predict import cell_weights, level_labels, linear_predictor
 from biasstats.effects.summaries import rope_on_scale, summarise
-from biasstats.ingest.bai2024.dscore import d_score
+from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
+from biasstats.studies.bai2024.dscore import d_score
 
-LOGIT_FAMILIES = ("bernoulli", "binomial", "beta_binomial")
 SCALES = ("probability", "bias", "log_odds", "odds_ratio", "d_score")
 DEFAULT_TERMS = ("overall", "llm", "category", "stereotype", "variant", ("llm", "stereotype"))
 
@@ -209,44 +210,3 @@ def _contrasts_and_ranks(llm, prob, rope):
         "p_best": (rank == 1).mean(axis=0),
     }).sort("rank_mean")
     return (pl.DataFrame(rows) if rows else empty_c), ranks
-
-
-def variance_decomposition(fit, prob: float = 0.95) -> pl.DataFrame:
-    """Shares of latent-scale variance: each group term's finite-population variance of its
-    realised effects (Gelman 2005), fixed effects' variance over cells, and the family's
-    residual variance on the latent scale (``Family.latent_var``: π²/3 for logit links, σ²
-    for gaussian and lognormal, ln(1 + 1/λ [+ 1/α]) for log-link counts; Nakagawa &
-    Schielzeth 2013, Nakagawa et al. 2017). Empty when the family defines none
-    (``Family.latent_note`` says why)."""
-    spec = fit.spec
-    fam = spec.family
-    if fam.latent_var is None or spec.n_linpred != 1:
-        return pl.DataFrame(schema={"component": pl.Utf8})
-    post = fit.idata["posterior"].to_dataset()
-    comps: dict[str, np.ndarray] = {}
-    if spec.fixed_names:
-        xb = stack_draws(post, "b") @ spec.X.T
-        comps["fixed effects"] = xb.var(axis=1)
-    for g in spec.groups:
-        r = stack_draws(post, f"r_{g.name}")
-        if r.ndim == 3:  # varying slopes: the intercept row's spread
-            r = r[:, 0, :]
-        comps[g.name] = r.var(axis=1, ddof=1)
-    from biasstats.effects.estimands import _aux
-
-    aux = _aux(fit)
-    mu = fam.mean(linear_predictor(fit), aux) if fam.mean is not None else None
-    if mu is None:  # ordinal: the latent residual does not depend on the mean
-        mu = np.zeros((post.sizes["chain"] * post.sizes["draw"], 1))
-    comps["residual"] = np.asarray(fam.latent_var(mu, aux), dtype=float)
-    names = list(comps)
-    V = np.stack([comps[k] for k in names], axis=1)
-    shares = V / V.sum(axis=1, keepdims=True)
-    lo, hi = np.percentile(shares, [100 * (1 - prob) / 2, 100 * (1 + prob) / 2], axis=0)
-    return pl.DataFrame({
-        "component": names,
-        "variance_mean": V.mean(axis=0),
-        "share_mean": shares.mean(axis=0),
-        "share_low": lo,
-        "share_high": hi,
-    })

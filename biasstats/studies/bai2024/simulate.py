@@ -19,13 +19,14 @@ The refusal rate is therefore an assumption (default 2%), not calibrated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 from scipy.special import expit
+
+from biasstats.simulate import SimulatedStudy
 
 CATEGORY_OF = {
     "racism": "race", "guilt": "race", "skintone": "race", "weapon": "race", "black": "race",
@@ -44,7 +45,7 @@ CALIBRATION_FILE = "sim_bai2024_calibration.csv"
 
 def calibration_path() -> Path:
     """The calibration table: in the source tree's data/, else packaged with the wheel."""
-    src = Path(__file__).resolve().parents[2] / "data" / CALIBRATION_FILE
+    src = Path(__file__).resolve().parents[3] / "data" / CALIBRATION_FILE
     if src.is_file():
         return src
     return Path(str(resources.files("biasstats") / "_data" / CALIBRATION_FILE))
@@ -52,24 +53,6 @@ def calibration_path() -> Path:
 
 def load_calibration(path: str | Path | None = None) -> pl.DataFrame:
     return pl.read_csv(path or calibration_path())
-
-
-@dataclass(frozen=True)
-class SimulatedStudy:
-    """The canonical trial table (one row per judgement) and the true parameters."""
-
-    table: pl.DataFrame
-    truth: dict
-
-    def write(self, folder: str | Path) -> tuple[Path, Path]:
-        import json
-
-        from biasstats.io import write_parquet_atomic, write_text_atomic
-
-        folder = Path(folder)
-        t = write_parquet_atomic(folder / "simulated.parquet", self.table)
-        j = write_text_atomic(folder / "truth.json", json.dumps(self.truth, indent=2) + "\n")
-        return t, j
 
 
 def simulate_bai_study(
@@ -141,7 +124,7 @@ def simulate_bai_study(
     )
     table = pl.concat([judgements, refusals]).sort(["source_row", "item"], nulls_last=True)
     truth = {
-        "generator": "biasstats.simulate.bai_study",
+        "generator": "biasstats.studies.bai2024.simulate",
         "seed": seed,
         "trials": trials,
         "variants": dict(zip(variants, map(float, v_eff), strict=False)),
@@ -153,3 +136,34 @@ def simulate_bai_study(
         ],
     }
     return SimulatedStudy(table=table, truth=truth)
+
+
+def preset(sim) -> SimulatedStudy:
+    """``[simulate] preset = "bai2024"``: :func:`simulate_bai_study` with the spec's settings."""
+    study = simulate_bai_study(
+        sim.seed,
+        trials=sim.trials,
+        variants=tuple(sim.variants),
+        variant_sd=sim.variant_sd,
+        refusal_rate=sim.refusal_rate,
+        llms=tuple(sim.llms) if sim.llms else None,
+    )
+    return SimulatedStudy(study.table, study.truth, sources=(calibration_path(),))
+
+
+def reduced_bai_design(llms: int = 4, stereotypes_per_category: int = 2, variants: int = 2,
+                       trials: int = 10, seed: int = 0) -> pl.DataFrame:
+    """A reduced Bai et al.-shaped design (covariates only, one row per word judgement):
+    ``llms`` LLMs x 4 categories x ``stereotypes_per_category`` stereotypes x ``variants``
+    prompt variants x ``trials`` trials x 16 judgements, taken from the calibrated simulator."""
+    cal = load_calibration()
+    names = sorted(cal["llm"].unique().to_list())[:llms]
+    by_cat: dict[str, list[str]] = {}
+    for s, c in CATEGORY_OF.items():
+        by_cat.setdefault(c, []).append(s)
+    keep = [s for c in sorted(by_cat) for s in by_cat[c][:stereotypes_per_category]]
+    rows = [(m, CATEGORY_OF[s], s, v, t, w)
+            for m in names for s in keep for v in VARIANTS[:variants]
+            for t in range(trials) for w in range(16)]
+    return pl.DataFrame(rows, schema=["llm", "category", "stereotype", "variant", "trial",
+                                      "item"], orient="row").with_columns(pl.col("item").cast(pl.Utf8))

@@ -1,6 +1,6 @@
 """Coverage of the shipped models on studies drawn from the calibrated simulator.
 
-``python -m biasstats.simulate.validate`` (``nox -s validate``): for each seed, draw a study from
+``python -m biasstats.studies.bai2024.validate`` (``nox -s validate``): for each seed, draw a study from
 the ``[simulate]`` preset of ``analyses/simulated_8llm.toml`` (the simulator calibrated to the
 published figures), fit the shipped default model and the judgement-level sensitivity model
 (``analyses/simulated_8llm_judgement.toml``), and check the 50/90/95% HDIs of the bias
@@ -62,7 +62,7 @@ def true_bias(truth: dict) -> dict[str, dict[str, float]]:
 
 def level_rows(fit, truth: dict[str, dict[str, float]], probs=PROBS) -> list[dict]:
     """Coverage rows of one fit: each term's levels, each interval."""
-    from biasstats.effects.compute import compute_effects
+    from biasstats.studies.bai2024.effects import compute_effects
 
     rows = []
     for prob in probs:
@@ -172,7 +172,7 @@ def validate(seeds, out: str | Path, *, trials: int | None = None, models=tuple(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m biasstats.simulate.validate",
+    p = argparse.ArgumentParser(prog="python -m biasstats.studies.bai2024.validate",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     p.add_argument("--trials", type=int, default=None,

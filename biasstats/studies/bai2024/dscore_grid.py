@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from biasstats.ingest.bai2024.dscore import d_score  # the authors' formula, one copy
+from biasstats.studies.bai2024.dscore import d_score  # the authors' formula, one copy
 
 
 def simulate_d(eta, sigma, n_trials, rng, n_pos=8, n_neg=8):

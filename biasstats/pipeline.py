@@ -1,0 +1,285 @@
+"""One analysis, end to end: spec → ingest → fit → effects and estimands → checks → report.
+
+:func:`run_analysis` is the one entry point (``biasstats report`` / ``nox -s report`` run it
+per spec). It computes everything into an :class:`AnalysisResult` and hands that to the report
+stage (:func:`biasstats.report.analysis.render`), which only draws figures, writes tables and
+the page. A study's own stages (its congruence effects, cross-checks, report outputs) come
+from the study registry (:mod:`biasstats.studies`).
+
+Output under ``<out>/<analysis>/``: ``trials.parquet``, ``ledger.json``, ``posterior.nc``
+(cached by content hash), ``effects.parquet``, ``estimands.parquet``, ``diagnostics.json``,
+``loo_pointwise.parquet``, ``figures/*.{pdf,svg,png}``, ``tables/*.{csv,tex}`` and
+``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from biasstats import studies
+from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summary
+from biasstats.effects.estimands import compute_estimands, request_from_spec
+from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
+from biasstats.errors import BiasstatsError, DatasetUnavailableError, SpecError
+from biasstats.fit.from_spec import fit_spec
+from biasstats.ingest import ingest
+from biasstats.io import write_parquet_atomic, write_text_atomic
+from biasstats.model.families import get_family
+from biasstats.spec import Spec, load_spec
+
+__all__ = ["AnalysisOutcome", "AnalysisResult", "ChecksResult", "run_analysis"]
+
+
+@dataclass(frozen=True)
+class AnalysisOutcome:
+    name: str
+    title: str
+    spec_path: Path
+    status: str          # "built" | "unavailable" | "ingested" (no model)
+    message: str
+    gate_passed: bool | None = None
+    allow_failure: bool = False
+    report: Path | None = None
+    cached: bool = False
+
+    @property
+    def blocking(self) -> bool:
+        """A failed convergence gate that the spec does not allow."""
+        return self.gate_passed is False and not self.allow_failure
+
+
+@dataclass
+class ChecksResult:
+    """Predictive checks and LOO of one fit (``notes``: what could not be computed, and why)."""
+
+    prior: pl.DataFrame | None = None
+    ppc: list[tuple[str, pl.DataFrame]] = field(default_factory=list)
+    shares: bool = False                  # category shares (ordinal, categorical), not rates
+    counts: pl.DataFrame | None = None    # count frequencies for a rootogram (count families)
+    loo: dict | None = None
+    pit: object | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AnalysisResult:
+    """Everything one analysis computed, ready to render."""
+
+    spec: Spec
+    ing: object                 # IngestResult
+    fit: object                 # FitResult
+    folder: Path
+    cached: bool
+    files: list[tuple[str, Path]]
+    summary: object             # the posterior summary (pandas)
+    gate: object                # GateResult
+    diag: dict
+    congruence: bool
+    effects: object | None = None        # the study's congruence effects
+    estimands: object | None = None
+    variance: pl.DataFrame | None = None  # latent-scale decomposition (non-congruence outcomes)
+    checks: ChecksResult = field(default_factory=ChecksResult)
+    comparison: pl.DataFrame | None = None  # [checks] alternatives compared by PSIS-LOO
+    crosschecks: list = field(default_factory=list)  # studies.CrossCheck
+
+
+def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool = False,
+                 progress: bool | None = None) -> AnalysisOutcome:
+    """Ingest, fit, effects and estimands, checks; then render the report."""
+    from biasstats.report.analysis import render, render_ledger
+
+    if not isinstance(spec, Spec):
+        spec = load_spec(spec)
+    spec_path, title = spec.path, spec.title
+    folder = analysis_folder(out_root, spec)
+    try:
+        ing = ingest(spec)
+    except DatasetUnavailableError as e:
+        src = spec.data.source if spec.data else "?"
+        return AnalysisOutcome(spec.name, title, Path(spec_path), "unavailable",
+                               f"{e} — to get it: biasstats fetch {src}")
+    if spec.model is not None:
+        _check_alternatives(spec, ing.table)  # before anything is written or sampled
+    trials_path, ledger_path = ing.write(folder)
+    if spec.model is None:
+        page = render_ledger(spec, ing, folder)
+        return AnalysisOutcome(spec.name, title, Path(spec_path), "ingested",
+                               f"{ing.ledger.rows_read} rows read (no [model]: ledger only)",
+                               report=page)
+    outcome = fit_spec(spec, ing.table, folder, refit=refit, progress=progress,
+                       ledger=ing.ledger)
+    files = [("canonical trial table", trials_path), ("ledger", ledger_path),
+             ("posterior (NetCDF)", outcome.path)]
+    result = analyse(spec, ing, outcome.fit, folder, outcome.cached, files)
+    return render(result)
+
+
+def analysis_folder(out_root: str | Path, spec: Spec) -> Path:
+    """``<out>/<analysis name>``, refused (one line) unless it lies inside ``out_root``."""
+    root = Path(out_root)
+    folder = root / spec.name
+    if spec.name in ("", ".", "..") or not folder.resolve().is_relative_to(root.resolve()) \
+            or folder.resolve() == root.resolve():
+        raise BiasstatsError(f"{spec.path}: analysis name {spec.name!r} would write outside "
+                             f"{root}; set [analysis] name (letters, digits, '-' or '_')")
+    return folder
+
+
+def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
+            files: list[tuple[str, Path]]) -> AnalysisResult:
+    """Every computation after the fit: gate, effects, estimands, checks, cross-checks; the
+    data outputs (``effects.parquet``, ``estimands.parquet``, ``loo_pointwise.parquet``,
+    ``diagnostics.json``) are written here."""
+    spec_path = Path(spec.path)
+    c = spec.content.checks
+    summary = fit.summary()
+    gate = convergence_gate(fit.diagnostics(summary), Thresholds(
+        rhat_max=c.rhat_max, ess_bulk_min=c.ess_bulk_min, ess_tail_min=c.ess_tail_min,
+        divergences_max=c.divergences_max, bfmi_min=c.bfmi_min))
+    eff = spec.content.effects
+    congruence = (studies.outcome_kind(spec, ing.adapter) == "congruence"
+                  and fit.family in LOGIT_FAMILIES)
+    res = AnalysisResult(spec=spec, ing=ing, fit=fit, folder=folder, cached=cached, files=files,
+                         summary=summary, gate=gate, diag={}, congruence=congruence)
+    make_effects = studies.congruence_effects() if congruence else None
+    if make_effects is not None:
+        res.effects = make_effects(fit, ing.table, prob=eff.hdi_prob,
+                                   rope=eff.rope if eff.rope is not None else 0.05)
+        write_parquet_atomic(folder / "effects.parquet", res.effects.table)
+    try:  # every family: its one scale, or per-category probabilities
+        res.estimands = compute_estimands(
+            fit, request_from_spec(eff, fit.spec, congruence=congruence))
+    except SpecError as e:
+        raise SpecError(f"{spec_path}: {e}") from None
+    write_parquet_atomic(folder / "estimands.parquet", res.estimands.all_rows())
+    if not congruence:
+        res.variance = variance_decomposition(fit, eff.hdi_prob)
+    res.checks = _checks(fit, c)
+    res.comparison = _alternatives(spec, ing.table, fit, folder)
+    res.crosschecks = [x for x in (check(ing.table, res.effects)
+                                   for check in studies.crosschecks()) if x is not None]
+    diag = {**gate.to_dict(), "allow_failure": c.allow_failure}
+    loo = res.checks.loo
+    if loo is not None:
+        diag.update({k: v for k, v in loo.items() if isinstance(v, int | float)})
+        write_parquet_atomic(folder / "loo_pointwise.parquet", pl.DataFrame({
+            "elpd_loo": loo["pointwise_elpd"], "pareto_k": loo["pareto_k"]}))
+    write_text_atomic(folder / "diagnostics.json", json.dumps(diag, indent=2, default=float) + "\n")
+    res.diag = diag
+    return res
+
+
+def ppc_terms(fit) -> list[str]:
+    """Every factor of the formula (fixed factors, then grouping factors) with few enough
+    levels to draw, each once."""
+    from biasstats.effects.estimands import model_factors
+
+    factors, _, groups, _ = model_factors(fit.spec)
+    cells = fit.spec.cells
+    out = []
+    for t in [*factors, *groups]:
+        n = cells.select(t.split(":")).unique().height
+        last = t.split(":")[-1]
+        if cells[last].n_unique() == n:  # a:b nested: b alone names the same levels
+            t = last
+        if t not in out and n <= 60:
+            out.append(t)
+    return out
+
+
+def _checks(fit, checks) -> ChecksResult:
+    out = ChecksResult()
+    fam = fit.spec.family
+    out.shares = fam.ppc_stat == "shares"
+    if checks.prior_predictive:
+        from biasstats.checks.ppc import prior_predictive
+
+        terms = ppc_terms(fit)
+        term = terms[0] if terms else ()
+        out.prior = prior_predictive(fit, tuple(term.split(":")) if term else ())
+    has_pp = "posterior_predictive" in fit.idata.children
+    if has_pp and fam.response == "count":
+        from biasstats.checks.ppc import count_frequencies
+
+        out.counts = count_frequencies(fit)
+    for term in (["overall"] if out.shares else []) + ppc_terms(fit):
+        if not has_pp:
+            break
+        out.ppc.append((term, grouped_ppc(fit, tuple(term.split(":")) if term != "overall"
+                                          else ())))
+    if checks.loo and "log_likelihood" in fit.idata.children:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # summarised in the note below
+                out.loo = loo_summary(fit)
+        except Exception as e:  # LOO is diagnostic: report why it could not be computed
+            out.notes.append(f"PSIS-LOO could not be computed ({type(e).__name__}: {e})")
+        loo = out.loo
+        if loo is not None and checks.loo_pit:
+            from biasstats.checks.ppc import loo_pit
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                out.pit = loo_pit(fit, elpd_data=loo["elpd_data"])
+        if loo is not None and loo["pareto_k_bad"]:
+            unit = "cells" if fit.spec.collapsed else "observations"
+            out.notes.append(
+                f"PSIS-LOO: {loo['pareto_k_bad']} of {loo['n_points']} {unit} have Pareto k > "
+                f"{loo['pareto_k_threshold']:.2f}, so their LOO estimates are unreliable "
+                f"(a collapsed cell holds many judgements and is influential; prefer K-fold "
+                f"cross-validation for model comparison)")
+    return out
+
+
+def _check_alternatives(spec: Spec, table: pl.DataFrame) -> None:
+    """Models compared row by row (every family but bernoulli / binomial, which are compared
+    on common cells) must use the same rows: a formula whose columns are missing in other
+    rows than the main formula's is a one-line SpecError naming it."""
+    from biasstats.fit.from_spec import model_data
+    from biasstats.model.build import complete_rows
+    from biasstats.model.formula import parse_formula
+
+    alts = spec.content.checks.alternatives
+    if not alts or get_family(spec.model.family).collapse:
+        return
+    data = model_data(spec, table).with_row_index("__row")
+
+    def rows(formula: str) -> pl.Series:
+        cols = [c for c in parse_formula(formula).columns() if c in data.columns]
+        return complete_rows(data, cols)["__row"]
+
+    main = rows(spec.model.formula)
+    for formula in alts:
+        alt = rows(formula)
+        if not alt.equals(main):
+            raise SpecError(f"{spec.path}: [checks] alternatives: '{formula}' uses "
+                            f"{alt.len()} rows and the model formula {main.len()} (missing "
+                            "values in different rows); models compared by PSIS-LOO must be "
+                            "fitted to the same rows")
+
+
+def _alternatives(spec: Spec, table: pl.DataFrame, fit, folder: Path) -> pl.DataFrame | None:
+    """Fit each ``[checks] alternatives`` formula (cached) and compare all by PSIS-LOO (any
+    family: the same rows, or common cells for collapsed binomial models)."""
+    from biasstats.checks.compare import compare_models
+    from biasstats.fit.from_spec import model_data
+
+    alts = spec.content.checks.alternatives
+    if not alts:
+        return None
+    fits = {fit.formula: fit}
+    for i, formula in enumerate(alts):
+        content = spec.content.model_copy(
+            update={"model": spec.model.model_copy(update={"formula": formula})})
+        alt_spec = Spec(path=spec.path, content=content, text=spec.text)
+        fits[formula] = fit_spec(alt_spec, table, folder / "alternatives" / f"alt{i + 1}",
+                                 formula_key=f"[checks] alternatives[{i}]").fit
+    try:
+        return compare_models(fits, model_data(spec, table))
+    except SpecError as e:
+        raise SpecError(f"{spec.path}: {e}") from None
