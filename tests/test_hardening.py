@@ -20,7 +20,7 @@ import pytest
 from biasstats import io
 from biasstats.cli import main
 from biasstats.errors import BiasstatsError, SpecError
-from biasstats.report.analysis import analysis_folder
+from biasstats.pipeline import analysis_folder
 from biasstats.report.tables import latex_escape, neutralise_text, to_latex, write_table
 from biasstats.spec import load_spec
 
