@@ -397,7 +397,7 @@ CORPUS = [
     ("sim_no_variants", "ingest", simk("variants = []"), [],
      '{spec}: [simulate] variants: expected at least 1 item, got none'),
     ("sim_unknown_preset", "ingest", simk('preset = "bai2025"'), [],
-     '{spec}: [simulate] preset: expected \'bai2024\', got "bai2025"'),
+     "{spec}: [simulate] preset: unknown preset 'bai2025' (registered: bai2024)"),
     ("sim_unknown_key", "ingest", simk("trial = 5"), [],
      "{spec}: unknown key 'trial' in [simulate] (expected one of: preset, seed, trials, variants, variant_sd, refusal_rate, llms, max_rows)"),
     # priors, checked when the spec is read (ingest never touches the data)

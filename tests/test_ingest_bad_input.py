@@ -114,7 +114,7 @@ CASES = {
     ),
     "max_rows above the stated maximum": (
         '[data]\nsource = "d.csv"\nmax_rows = 2000000000\n', {},
-        "<d>/s.toml: [data] max_rows: Input should be less than or equal to 1000000000",
+        "<d>/s.toml: [data] max_rows: expected at most 1000000000, got 2000000000",
     ),
     "a regex rule without a pattern": (
         '[data]\nsource = "d.csv"\n[data.parse.x]\nkind = "regex"\ntext = "r"\n', {},

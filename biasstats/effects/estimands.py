@@ -240,13 +240,21 @@ def _frame(rows: list[dict]) -> pl.DataFrame:
 
 # ----------------------------------------------------------------------------- computation
 def _aux(fit) -> dict[str, np.ndarray]:
-    """Auxiliary draws: (S, 1), or (S, cells) for a distributional ``[model.aux]`` formula."""
+    """Auxiliary draws: (S, 1), or (S, cells) for a distributional ``[model.aux]`` formula;
+    vector parameters (cut-points) as (S, 1, K)."""
     from biasstats.model.build import aux_draws
 
     post = fit.idata["posterior"].to_dataset()
     spec = fit.spec
-    return {a: aux_draws(post, spec, a) for a in spec.family.aux
-            if a in post or a in getattr(spec, "aux", {})}
+    fam = spec.family
+    out = {}
+    for a in fam.aux:
+        if a in fam.vector_aux:
+            if a in post:
+                out[a] = stack_draws(post, a)[:, None]
+        elif a in post or a in getattr(spec, "aux", {}):
+            out[a] = aux_draws(post, spec, a)
+    return out
 
 
 def _response(fit) -> tuple[np.ndarray, list[str] | None]:
