@@ -93,6 +93,7 @@ def test_automatic_refit_recovers_a_badly_parameterised_negative_binomial():
     assert second["change"] == "slowest-mixing group SD is sd_prompt: term 'prompt' refitted " \
                                "non-centred"
     assert fit.spec.groups[0].centered is False and bad.groups[0].centered is True
+    assert fit.settings["flipped"] == "prompt"  # what a cached posterior re-applies
     assert fit.settings["centered"]["prompt"].startswith("non-centred (by the automatic refit")
     # opted out: one attempt, the failing one
     once = fit_prepared(bad, fit_settings(chains=2, tune=300, draws=300, seed=1,

@@ -122,10 +122,14 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         if stored.get("key") == key:
             import xarray as xr
 
+            from biasstats.fit import flipped
+
             tree = xr.open_datatree(out / POSTERIOR_FILE).load()
+            settings = json.loads(tree.attrs.get("biasstats_settings", "{}"))
+            if settings.get("flipped"):  # the automatic refit changed one term's centring
+                prepared = flipped(prepared, settings["flipped"])
             cached = Fit(idata=tree, spec=prepared, timings=stored.get("timings", {}),
-                         settings=json.loads(tree.attrs.get("biasstats_settings", "{}")),
-                         ledger=ledger)
+                         settings=settings, ledger=ledger)
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
     from biasstats.checks.convergence import thresholds_from
 
