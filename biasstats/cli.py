@@ -72,6 +72,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in diag.items()))
     state = "reused cached posterior" if outcome.cached else "wrote"
     print(f"{state} {outcome.path}")
+    tm = fit.timings
+    stages = [(k, tm.get(f"{k}_s")) for k in ("sampling", "log_likelihood", "predictive",
+                                               "first_attempt")]
+    if any(v is not None for _, v in stages):
+        print("time: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in stages
+                                   if v is not None)
+              + " (sampling includes compiling the model)")
     from biasstats.checks.convergence import convergence_gate, thresholds_from
 
     for a in st.get("attempts") or []:

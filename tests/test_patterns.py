@@ -188,3 +188,19 @@ def test_trial_level_loo_compares_a_judgement_model_with_a_trial_model():
     assert got["trial"].elpd == pytest.approx(loo_fit(bb).elpd, rel=1e-10)
     table = azs.compare(got)
     assert list(table.index) == ["trial", "judgement"]  # overdispersed data: trial model wins
+
+
+def test_loo_pit_runs_per_pattern_with_the_pattern_weights():
+    """LOO-PIT of a pattern-weighted fit reuses the per-pattern smoothed weights: one PIT value
+    per pattern, in [0, 1]."""
+    from biasstats.checks.ppc import loo_pit, loo_summary
+    from biasstats.fit.sample import pattern_predictive
+
+    df = _trials(600, seed=5)
+    fit, _, _ = _fake_fit(df)
+    fit.idata["posterior_predictive"] = pattern_predictive(fit, seed=2)
+    fit.idata["observed_data"] = xr.Dataset({"k": (("pattern",), fit.spec.y)})
+    loo = loo_summary(fit)
+    assert loo["n_points"] == df.height
+    pit = loo_pit(fit, elpd_data=loo["elpd_data"])
+    assert pit.shape == (len(fit.spec.y),) and ((pit >= 0) & (pit <= 1)).all()

@@ -93,6 +93,7 @@ def test_automatic_refit_recovers_a_badly_parameterised_negative_binomial():
     assert second["change"] == "slowest-mixing group SD is sd_prompt: term 'prompt' refitted " \
                                "non-centred"
     assert fit.spec.groups[0].centered is False and bad.groups[0].centered is True
+    assert fit.settings["flipped"] == "prompt"  # what a cached posterior re-applies
     assert fit.settings["centered"]["prompt"].startswith("non-centred (by the automatic refit")
     # opted out: one attempt, the failing one
     once = fit_prepared(bad, fit_settings(chains=2, tune=300, draws=300, seed=1,
@@ -140,3 +141,46 @@ def test_cli_fit_prints_the_gate_and_exits_1_when_it_fails(tmp_path, capsys):
     spec.write_text(SPEC.format(allow="true"))
     assert main(["fit", str(spec), "--out", str(tmp_path / "out")]) == 0
     assert "convergence gate: FAILED: " in capsys.readouterr().out
+
+
+def _sparse_names(sd, seed=1):
+    """The issue's case: a bernoulli with 800 name levels, 8,000 rows, a 0/1 covariate (cells
+    of ~5 outcomes after collapsing to name x covariate)."""
+    from scipy.special import expit
+
+    rng = np.random.default_rng(seed)
+    name = rng.integers(0, 800, 8000)
+    x = rng.integers(0, 2, 8000)
+    eta = -0.3 + 0.5 * x + rng.normal(0, sd, 800)[name]
+    return pl.DataFrame({"name": [f"n{i:03d}" for i in name], "x": x.astype(float),
+                         "y": (rng.random(8000) < expit(eta)).astype(int)})
+
+
+def test_many_sparse_levels_are_not_read_as_no_spread():
+    """Before: 'tau/se 90% range 0-0', funnel risk 0, target_accept 0.9 for a name SD of 0.7
+    (true tau/se ~1.1: each name's ten outcomes give se ~0.64 on the logit scale)."""
+    import re
+
+    from biasstats.fit.sample import auto_target_accept
+
+    ranges = {}
+    for sd in (0.0, 0.7, 1.5):
+        spec = prepare("y ~ 1 + x + (1|name)", _sparse_names(sd))
+        g = spec.groups[0]
+        lo, hi = map(float, re.search(r"tau/se 90% range ([\d.e+]+)-([\d.e+]+)",
+                                      g.reason).groups())
+        ranges[sd] = (lo, hi)
+        if sd == 0.7:
+            assert 0.5 < g.funnel_risk < 2 and auto_target_accept(spec)[0] >= 0.95
+    assert ranges[0.0][0] == 0.0 and ranges[0.0][1] < 0.5
+    assert ranges[0.7][0] < 1.1 < ranges[0.7][1] * 1.1  # brackets the truth (within 10%)
+    assert ranges[1.5][0] > ranges[0.7][1]
+
+
+def test_empirical_logit_moments_match_the_asymptotics_for_large_n():
+    from biasstats.model.build import _empirical_logit_moments
+
+    var, slope = _empirical_logit_moments(np.array([5.0, 300.0]), 0.3)
+    assert var[1] == pytest.approx(1 / (300 * 0.3 * 0.7), rel=0.02)
+    assert slope[1] == pytest.approx(1.0, abs=0.02)
+    assert var[0] < 1 / (5 * 0.3 * 0.7) and slope[0] < 0.95  # bounded logits of small cells

@@ -128,12 +128,14 @@ def loo_patterns(idata, weights, row_pattern=None, var_name: str | None = None):
     expand = (np.asarray(row_pattern) if row_pattern is not None
               else np.repeat(np.arange(len(w)), w.astype(int)))
     pk = np.asarray(res.pareto_k.values).ravel()
-    return ELPDDataLOO(
+    out = ELPDDataLOO(
         elpd=elpd, se=se, p=float(np.sum(w * p_i)), n_samples=res.n_samples,
         n_data_points=int(round(n)), scale=res.scale, warning=res.warning, good_k=res.good_k,
         elpd_i=xr.DataArray(e[expand], dims=("trial",), name=name),
         pareto_k=xr.DataArray(pk[expand], dims=("trial",), name=name),
         log_weights=res.log_weights)
+    out.pattern_pareto_k = res.pareto_k  # per pattern, beside log_weights (for LOO-PIT)
+    return out
 
 
 def loo_fit(fit, pointwise: bool = True):

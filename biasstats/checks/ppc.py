@@ -169,8 +169,9 @@ def loo_pit(fit, seed: int = 0, elpd_data=None) -> np.ndarray:
     resp = fit.spec.formula.response
     kw = {}
     if elpd_data is not None and getattr(elpd_data, "log_weights", None) is not None:
+        pk = getattr(elpd_data, "pattern_pareto_k", elpd_data.pareto_k)  # per pattern
         kw = {"log_weights": xr.Dataset({resp: elpd_data.log_weights}),
-              "pareto_k": xr.Dataset({resp: elpd_data.pareto_k})}
+              "pareto_k": xr.Dataset({resp: pk})}
     pit = azs.loo_pit(fit.idata, var_names=[resp], random_state=seed, **kw)
     da = pit[resp] if hasattr(pit, "data_vars") else pit
     return np.asarray(da.values).ravel()

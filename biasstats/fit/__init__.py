@@ -9,7 +9,8 @@ from biasstats.errors import SpecError
 from biasstats.fit.result import Fit, PriorTable
 from biasstats.spec.schema import FitSpec
 
-__all__ = ["fit", "fit_prepared", "fit_settings", "memory_estimate", "Fit", "PriorTable"]
+__all__ = ["fit", "fit_prepared", "fit_settings", "flipped", "memory_estimate", "Fit",
+           "PriorTable"]
 
 BYTES_PER_VALUE = 8  # float64 draws
 
@@ -103,7 +104,7 @@ def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = 
         return first
     plan = refit_plan(gate.values, {g.name: g.centered for g in spec.groups}, first.idata,
                       first.settings["target_accept"])
-    spec2 = _flipped(spec, plan["flip"]) if plan["flip"] else spec
+    spec2 = flipped(spec, plan["flip"]) if plan["flip"] else spec
     settings2 = settings.model_copy(update={"target_accept": plan["target_accept"]})
     second = _fit_once(spec2, settings2, progress,
                        why=None if plan["flip"] else "raised after a failed gate")
@@ -116,11 +117,13 @@ def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = 
         "sampling_s": round(second.timings.get("sampling_s", 0.0), 2),
         "target_accept": second.settings["target_accept"],
         "centered": second.settings["centered"]}]
+    if plan["flip"]:
+        second.settings["flipped"] = plan["flip"]  # a cached posterior re-applies it
     second.timings["first_attempt_s"] = first.timings.get("total_s", 0.0)
     return second
 
 
-def _flipped(spec, term: str):
+def flipped(spec, term: str):
     """A copy of ``spec`` with group term ``term`` in the other parameterisation."""
     import copy
 

@@ -239,6 +239,12 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
                               PAYLOAD_ATTR: json.dumps(payload, sort_keys=True, default=str),
                               TIMINGS_ATTR: json.dumps(result.timings, default=str)}
         path = result.to_netcdf(out / POSTERIOR_FILE)
+        # continue from the stored (float32) draws, so this run's numbers are those a reuse of
+        # the cached posterior gives
+        import xarray as xr
+
+        with xr.open_datatree(path) as stored:
+            result.idata = stored.load()
     return FitOutcome(result, False, key, path)
 
 
@@ -266,5 +272,10 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
         return None
     finally:
         tree.close()
+    settings_ = json.loads(tree.attrs.get("biasstats_settings", "{}"))
+    if settings_.get("flipped"):  # the automatic refit changed one term's centring
+        from biasstats.fit import flipped
+
+        prepared = flipped(prepared, settings_["flipped"])
     return Fit(idata=tree, spec=prepared, timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")),
-               settings=json.loads(tree.attrs.get("biasstats_settings", "{}")), ledger=ledger)
+               settings=settings_, ledger=ledger)

@@ -632,6 +632,34 @@ def _intraclass(y: np.ndarray, n: np.ndarray, p: float, w: np.ndarray | None = N
     return float(np.clip(rho, 0.0, 0.99))
 
 
+_EXACT_MAX_N = 400
+SMALL_CELL_N = 30  # cells up to this many 0/1 outcomes get the exact empirical-logit moments
+
+
+def _empirical_logit_moments(n: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """Var and slope of the smoothed empirical logit z = log((k + 0.5) / (n - k + 0.5)) of
+    k ~ Binomial(n, p), per element of ``n``: Var(z) and dE[z]/d logit(p) = Cov(z, k).
+
+    For small n the empirical logit is bounded: its variance is well below the asymptotic
+    1/(n p (1-p)) and a shift on the logit scale moves E[z] by less than the shift (slope
+    < 1). Exact sums for n <= 400, the asymptotic values (1/(n p q), 1) above."""
+    from scipy.stats import binom
+
+    var = np.empty(len(n))
+    slope = np.ones(len(n))
+    big = n > _EXACT_MAX_N
+    var[big] = 1.0 / (n[big] * p * (1 - p))
+    for nn in np.unique(n[~big]):
+        k = np.arange(int(nn) + 1)
+        pk = binom.pmf(k, nn, p)
+        z = np.log((k + 0.5) / (nn - k + 0.5))
+        ez = np.sum(pk * z)
+        sel = n == nn
+        var[sel] = np.sum(pk * (z - ez) ** 2)
+        slope[sel] = np.sum(pk * (z - ez) * (k - nn * p))
+    return var, slope
+
+
 def _working(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray] | None:
     """Working response on the link scale and its Fisher information per observation/cell."""
     fam, y = spec.family, spec.y.astype(float)
@@ -639,14 +667,26 @@ def _working(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray] | None:
         n = spec.trials.astype(float)
         w = spec.row_weights()
         p = np.clip((w * y).sum() / (w * n).sum(), 0.02, 0.98)
+        z = np.log((y + 0.5) / (n - y + 0.5))
         # Information of each cell at its own (smoothed) proportion, the IRLS weight: a cell
         # near 0 or 1 says little on the logit scale. (The pooled p instead overstates it for
         # heterogeneous cells, which understates se and overstates tau.)
         pc = (y + 0.5) / (n + 1.0)
         info = w * n * pc * (1 - pc)
         if "phi" in fam.aux:  # beta-binomial: the n judgements share p; deflate the information
-            info = info / (1 + (n - 1) * _intraclass(y, n, p, w))
-        return np.log((y + 0.5) / (n - y + 0.5)), info
+            return z, info / (1 + (n - 1) * _intraclass(y, n, p, w))
+        # Small cells (<= SMALL_CELL_N outcomes): the empirical logit rescaled by its exact
+        # slope at the pooled p, with its exact information 1/Var. With the asymptotic
+        # information at each cell's own proportion, sparse cells (ten 0/1 outcomes per level
+        # of an 800-level term) read as having no spread at all: their bounded logits vary
+        # less than 1/(n p q) says, the noise was overstated, tau came out 0 ("funnel risk
+        # 0") and the term sampled at target_accept 0.9.
+        small = n <= SMALL_CELL_N
+        if small.any():
+            var1, slope = _empirical_logit_moments(n[small], float(p))
+            z[small] = z[small] / slope
+            info[small] = w[small] * slope ** 2 / var1
+        return z, info
     if fam.scale == "y":
         v = np.var(y) or 1.0
         return y, np.full(len(y), 1.0 / v)

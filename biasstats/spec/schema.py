@@ -39,6 +39,8 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     unit = "judgement"         # or "trial": one row per trial (e.g. a decision per trial)
     [model.priors]             # per-term overrides, e.g. sd_llm = "HalfNormal(1)"
     [model.centered]           # per-term centring overrides, e.g. llm = true
+    [model.aux]                # distributional auxiliary parameters (log link), e.g.
+    phi = "~ 1 + (1|llm)"      #   one beta-binomial dispersion per LLM
 
     [effects]                  # what the report leads with (default: read off the formula)
     hdi_prob = 0.95
