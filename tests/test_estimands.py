@@ -232,3 +232,23 @@ def test_fit_effects_api_and_effects_command(tmp_path, capsys):
     table = pl.read_csv(tmp_path / "out" / "estimands.csv")
     assert set(table["estimand"]) == {"mean", "contrast"}
     assert pl.read_parquet(tmp_path / "out" / "estimands.parquet").height == table.height
+
+
+def test_interaction_cells_only_from_a_model_with_that_interaction():
+    from biasstats.effects.estimands import has_interaction
+    from biasstats.model.build import prepare
+
+    df, _ = designs.gaussian_condition(seed=2, prompts=4, reps=5)
+    assert not has_interaction(prepare("y ~ condition + (1|prompt)", df, "gaussian"),
+                               ("condition", "prompt"))
+    assert has_interaction(prepare("y ~ condition + (1|prompt) + (1|prompt:condition)", df,
+                                   "gaussian"), ("condition", "prompt"))
+    assert has_interaction(prepare("y ~ condition * x + (1|prompt)", df, "gaussian"),
+                           ("condition", "x"))
+    fit = biasstats.fit("y ~ condition + (1|prompt)", data=df, family="gaussian",
+                        chains=1, tune=50, draws=20, seed=1, progress=False)
+    est = compute_estimands(fit, EffectsRequest(by=("condition:prompt", "condition")))
+    assert set(est.means["term"]) == {"overall", "condition"}
+    assert est.notes == ("condition:prompt cells not reported: the model has no "
+                         "condition:prompt term, so its cells would be additive by construction "
+                         "(add (1|condition:prompt) or condition * prompt to the formula)",)

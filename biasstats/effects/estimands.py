@@ -46,7 +46,7 @@ from biasstats.effects.predict import (
 from biasstats.effects.summaries import hdi
 from biasstats.errors import SpecError
 
-__all__ = ["EffectsRequest", "Estimands", "default_request", "request_from_spec",
+__all__ = ["EffectsRequest", "Estimands", "default_request", "has_interaction", "request_from_spec",
            "compute_estimands", "model_factors", "PAIRS_UP_TO"]
 
 PAIRS_UP_TO = 4  # "auto" contrasts: all pairs up to this many levels, else vs the reference
@@ -116,6 +116,24 @@ def model_factors(spec) -> tuple[list[str], list[str], list[str], list[str]]:
     groups = [g.name for g in spec.groups]
     varying = [g.name for g in spec.groups if any(c != "Intercept" for c in g.coefs)]
     return factors, numeric, groups, varying
+
+
+def has_interaction(spec, factors) -> bool:
+    """True if the model estimates the interaction of ``factors`` (an a:b cell is more than the
+    sum of a and b): a group term whose grouping covers them all (``(1|llm:stereotype)``), or a
+    fixed-effect term whose factors use them all (``a:b``, ``a*b``)."""
+    from biasstats.model.terms import term_columns
+
+    need = set(factors)
+    if any(need <= set(g.term.factors) for g in spec.groups):
+        return True
+    info = spec.fixed_info
+    if info is not None:
+        for term in info.terms:
+            cols = {c for f in term.factors for c in term_columns(f.code)}
+            if need <= cols:
+                return True
+    return False
 
 
 def default_request(spec, prob: float = 0.95, rope: float | None = None) -> EffectsRequest:
@@ -376,10 +394,16 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
                                  *([req.rank] if req.rank else [])]))
     for term in wanted:
         key = tuple(term.split(":"))
+        if term in req.by and len(key) > 1 and not has_interaction(spec, key):
+            notes.append(f"{term} cells not reported: the model has no {term} term, so its "
+                         f"cells would be additive by construction (add (1|{term}) or "
+                         f"{' * '.join(key)} to the formula)")
+            if term not in req.contrasts and term != req.rank:
+                continue
         _, labels = level_labels(cells, key)
         m, levels, n = _level_average(mu, w, labels)
         per_term[term] = (levels, m)
-        if term in req.by:
+        if term in req.by and (len(key) == 1 or has_interaction(spec, key)):
             means += _per_category(term, levels, m, cats, scale, prob, n=n)
             _keep_draws(draws, f"mean:{term}:{scale}", levels, m, cats)
     for f in req.contrasts:

@@ -18,7 +18,7 @@ from biasstats.studies.bai2024.figures import category_forest
 def report_outputs(art, fit, ing, spec, effects) -> None:
     """Figures and tables of the congruence effects (the ``report_outputs`` hook)."""
     if effects is not None:
-        _effect_outputs(art, effects, ing.table)
+        _effect_outputs(art, effects, ing.table, fit.spec)
 
 
 def _category_map(table: pl.DataFrame) -> dict[str, str] | None:
@@ -28,8 +28,18 @@ def _category_map(table: pl.DataFrame) -> dict[str, str] | None:
     return dict(pairs.iter_rows()) if pairs.height else None
 
 
-def _effect_outputs(art, effects, table):
+def _effect_outputs(art, effects, table, model=None):
+    from biasstats.effects.estimands import has_interaction
+
     terms_present = set(effects.table["term"].unique().to_list())
+    if ("llm:stereotype" in terms_present and model is not None
+            and not has_interaction(model, ("llm", "stereotype"))):
+        # an additive model's LLM x stereotype cells are sums of its LLM and stereotype
+        # effects by construction: drawing them as findings would say more than it estimates
+        terms_present.discard("llm:stereotype")
+        art.skipped.append("figure heatmap_llm_stereotype and table effects_llm_stereotype not "
+                           "drawn: the model has no llm:stereotype term, so its LLM x stereotype "
+                           "cells would be additive by construction (add (1|llm:stereotype))")
     cat_of = _category_map(table)
     pct = int(effects.prob * 100)
     cap = (f"Posterior mean bias (2·P(congruent) − 1; 0 = unbiased) with {pct}% HDI; "
