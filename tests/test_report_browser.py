@@ -171,7 +171,9 @@ def test_report_renders_in_chromium_without_errors_or_requests(site):
     assert result["errors"] == []
     assert result["resources"] == []  # everything is inline: no file, font, CSS or URL loaded
     assert result["banner"] == "banner fail"
-    assert result["sections"][:5] == ["summary", "data", "model", "diagnostics", "effects"]
+    # the estimands and effect sizes lead, then the findings, the ledger and the checks
+    assert result["sections"][:6] == ["effects", "ranks", "summary", "data", "model",
+                                      "diagnostics"]
     assert "methods" in result["sections"] and "files" in result["sections"]
     figs = {f["id"]: f for f in result["figures"]}
     assert len(figs) == len(site["figures"])
