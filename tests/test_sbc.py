@@ -83,11 +83,14 @@ def test_reduced_bai_design_shape():
     assert d["category"].n_unique() == 4 and d["stereotype"].n_unique() == 8
 
 
+@pytest.mark.slow
 def test_sbc_canonical_model_reduced_bai():
     """The canonical bias model, automatic centring as in fit(), on a reduced Bai design
     (3 LLMs x 4 categories x 2 stereotypes x 2 variants x 5 trials x 16 judgements), with the
-    settings of the larger run behind ``nox -s sbc`` (SBC_SETTINGS). About 90 s, most of it
-    compiling one model per centring choice."""
+    settings of the larger run behind ``nox -s sbc`` (SBC_SETTINGS). About 90-190 s, most of
+    it compiling one model per centring choice: in ``nox -s slow`` (with ``nox -s sbc``'s
+    200-simulation run), so the default test run stays under 10 minutes on 2 cores; the
+    default run keeps the small SBC below (uniform ranks, a miscalibration detected)."""
     design = reduced_bai_design(llms=3, stereotypes_per_category=2, variants=2, trials=5)
     res = run_sbc(CANONICAL_FORMULA, design, "bernoulli", 40, seed=3, **SBC_SETTINGS)
     scalars = set(res.tests.filter(~pl.col("parameter").str.contains(r"\["))
