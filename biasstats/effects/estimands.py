@@ -35,13 +35,15 @@ import polars as pl
 from biasstats.effects.predict import (
     _eta,
     _group_draws,
-    _new_design,
+    aux_of,
     category_names,
     cell_weights,
     expected_response,
+    fixed_design,
     level_labels,
     linear_predictor,
     stack_draws,
+    varying_design,
 )
 from biasstats.effects.summaries import hdi
 from biasstats.errors import SpecError
@@ -257,30 +259,12 @@ def _frame(rows: list[dict]) -> pl.DataFrame:
 
 
 # ----------------------------------------------------------------------------- computation
-def _aux(fit) -> dict[str, np.ndarray]:
-    """Auxiliary draws: (S, 1), or (S, cells) for a distributional ``[model.aux]`` formula;
-    vector parameters (cut-points) as (S, 1, K)."""
-    from biasstats.model.build import aux_draws
-
-    post = fit.idata["posterior"].to_dataset()
-    spec = fit.spec
-    fam = spec.family
-    out = {}
-    for a in fam.aux:
-        if a in fam.vector_aux:
-            if a in post:
-                out[a] = stack_draws(post, a)[:, None]
-        elif a in post or a in getattr(spec, "aux", {}):
-            out[a] = aux_draws(post, spec, a)
-    return out
-
-
 def _response(fit) -> tuple[np.ndarray, list[str] | None]:
     """(S, cells, C) posterior expected response per observation (probability for binomials;
     of each response category for ordinal / categorical families, whose names are returned,
     else None and C = 1)."""
     spec = fit.spec
-    mu = expected_response(spec.family, linear_predictor(fit, multi=True), _aux(fit))
+    mu = expected_response(spec.family, linear_predictor(fit, multi=True), aux_of(fit))
     cats = None if spec.family.categories is None else category_names(spec)
     return mu, cats
 
@@ -312,23 +296,15 @@ def _slope_draws(fit, x: str, h_rel: float = 1e-4):
     h = h_rel * (float(np.std(xs)) or 1.0)
     post = fit.idata["posterior"].to_dataset()
     fam = spec.family
-    aux = _aux(fit)
+    aux = aux_of(fit)
     need = [c for c in spec.formula.columns() if c not in (spec.formula.response,
                                                            spec.formula.trials)]
     out = []
     for sign in (+1, -1):
         pdf = cells.select(need).with_columns((pl.col(x).cast(pl.Float64) + sign * h)
                                               .alias(x)).to_pandas()
-        X = np.zeros((cells.height, 0))
-        if spec.fixed_names:
-            full = _new_design(spec.fixed_info, pdf, "fixed part")
-            X = full[:, [spec.fixed_info.column_names.index(c) for c in spec.fixed_names]]
-        terms = []
-        for g in spec.groups:
-            Zfull = _new_design(g.z_info, pdf, f"varying part of '{g.term.source}'")
-            Z = Zfull[:, [g.z_info.column_names.index(c) for c in g.coefs]]
-            terms.append((_group_draws(post, g), g.idx, Z))
-        out.append(expected_response(fam, _eta(post, spec, X, terms), aux))
+        terms = [(_group_draws(post, g), g.idx, varying_design(g, pdf)) for g in spec.groups]
+        out.append(expected_response(fam, _eta(post, spec, fixed_design(spec, pdf), terms), aux))
     return (out[0] - out[1]) / (2 * h)
 
 

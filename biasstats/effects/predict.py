@@ -119,6 +119,38 @@ def _new_design(info, pdf, what: str) -> np.ndarray:
         raise SpecError(f"newdata: {what}: {first_line(e)}") from None
 
 
+def fixed_design(spec, pdf) -> np.ndarray:
+    """The fitted model's fixed-effect columns (no intercept) for the rows of ``pdf``."""
+    if not spec.fixed_names:
+        return np.zeros((len(pdf), 0))
+    full = _new_design(spec.fixed_info, pdf, f"fixed-effects part '{spec.formula.fixed}'")
+    return full[:, [spec.fixed_info.column_names.index(c) for c in spec.fixed_names]]
+
+
+def varying_design(g, pdf) -> np.ndarray:
+    """Group term ``g``'s varying-part columns (its coefficients) for the rows of ``pdf``."""
+    full = _new_design(g.z_info, pdf, f"varying part of term '{g.term.source}'")
+    return full[:, [g.z_info.column_names.index(c) for c in g.coefs]]
+
+
+def aux_of(fit) -> dict[str, np.ndarray]:
+    """A fit's auxiliary draws on its own rows: (S, 1), or (S, cells) for a distributional
+    ``[model.aux]`` formula; vector parameters (cut-points) as (S, 1, K)."""
+    from biasstats.model.build import aux_draws
+
+    post = fit.idata["posterior"].to_dataset()
+    spec = fit.spec
+    fam = spec.family
+    out = {}
+    for a in fam.aux:
+        if a in fam.vector_aux:
+            if a in post:
+                out[a] = stack_draws(post, a)[:, None]
+        elif a in post or a in getattr(spec, "aux", {}):
+            out[a] = aux_draws(post, spec, a)
+    return out
+
+
 def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
     """Posterior draws of the linear predictor for each row of ``newdata``: (S, rows).
 
@@ -160,18 +192,14 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
     pdf = nd.select(need).to_pandas() if need else pd.DataFrame(index=range(nd.height))
     post = fit.idata["posterior"].to_dataset()
     S = post.sizes["chain"] * post.sizes["draw"]
-    X = np.zeros((nd.height, 0))
-    if spec.fixed_names:
-        full = _new_design(spec.fixed_info, pdf, f"fixed-effects part '{pf.fixed}'")
-        X = full[:, [spec.fixed_info.column_names.index(c) for c in spec.fixed_names]]
+    X = fixed_design(spec, pdf)
     rng = np.random.default_rng(seed)
     terms = []
     for g in spec.groups:
         labels = level_labels(nd, g.term.factors)[1].astype(str)
         pos = {lvl: i for i, lvl in enumerate(g.levels)}
         idx = np.array([pos.get(lvl, -1) for lvl in labels], dtype=np.int64)
-        Zfull = _new_design(g.z_info, pdf, f"varying part of term '{g.term.source}'")
-        Z = Zfull[:, [g.z_info.column_names.index(c) for c in g.coefs]]
+        Z = varying_design(g, pdf)
         r = _group_draws(post, g)
         new = sorted(set(labels[idx < 0].tolist()))
         if new:

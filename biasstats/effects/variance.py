@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from biasstats.effects.predict import linear_predictor, stack_draws
+from biasstats.effects.predict import aux_of, linear_predictor, stack_draws
 
 __all__ = ["LOGIT_FAMILIES", "variance_decomposition"]
 
@@ -34,9 +34,7 @@ def variance_decomposition(fit, prob: float = 0.95) -> pl.DataFrame:
         if r.ndim == 3:  # varying slopes: the intercept row's spread
             r = r[:, 0, :]
         comps[g.name] = r.var(axis=1, ddof=1)
-    from biasstats.effects.estimands import _aux
-
-    aux = _aux(fit)  # (S, 1), or (S, cells) for a distributional [model.aux] formula
+    aux = aux_of(fit)  # (S, 1), or (S, cells) for a distributional [model.aux] formula
     mu = fam.mean(linear_predictor(fit), aux) if fam.mean is not None else None
     if mu is None:  # ordinal: the latent residual does not depend on the mean
         mu = np.zeros((post.sizes["chain"] * post.sizes["draw"], 1))
