@@ -161,8 +161,20 @@ CASES = {
     ),
     "a derive that fails on the data": (
         '[data]\nsource = "d.csv"\n[data.derive]\nz = "cast(b as int)"\n', {"d.csv": "congruent,b\n1,2\n1,x\n"},
-        "<d>/s.toml: [data] the source could not be read and shaped as declared (conversion from "
+        "<d>/s.toml: [data] derive.z 'cast(b as int)' failed on the data (conversion from "
         "`str` to `i32` failed in column 'b' for 1 out of 2 values: [\"x\"])",
+    ),
+    "a filter that fails on the data": (
+        '[data]\nsource = "d.csv"\nfilters = ["congruent = 1", "cast(b as int) > 0"]\n',
+        {"d.csv": "congruent,b\n1,2\n1,x\n"},
+        "<d>/s.toml: [data] filters[1] 'cast(b as int) > 0' failed on the data (conversion from "
+        "`str` to `i32` failed in column 'b' for 1 out of 2 values: [\"x\"])",
+    ),
+    "a derive that fails on the data, in a folder of files": (
+        '[data]\nsource = "runs"\n[data.derive]\nok = "congruent = 1"\nz = "cast(b as int) + 1"\n',
+        {"runs/a.csv": "congruent,b\n1,2\n", "runs/b.csv": "congruent,b\n1,y\n"},
+        "<d>/s.toml: [data] derive.z 'cast(b as int) + 1' failed on the data (conversion from "
+        "`str` to `i32` failed in column 'b' for 1 out of 1 values: [\"y\"])",
     ),
     "a reserved path_pattern placeholder": (
         '[data]\nsource = "d.csv"\npath_pattern = "{status}.csv"\n', {},
@@ -262,3 +274,17 @@ def test_family_support_error_names_the_data_file_and_row(tmp_path, capsys):
     assert err == (f"error: {spec}: [model] family = \"lognormal\": response 'y' must hold "
                    "positive values (2 of 5 rows do not, in runs/b.csv, first at source_row 3)\n")
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_streamed_cells_name_the_failing_filter(tmp_path):
+    """ingest_cells (the streaming path) blames the same key as ingest."""
+    from biasstats.errors import SpecError
+    from biasstats.ingest import ingest_cells
+
+    spec = setup(tmp_path, '[data]\nsource = "*.csv"\nfilters = ["cast(b as int) > 0"]\n',
+                 {"a.csv": "congruent,b,llm\n1,2,m\n", "b.csv": "congruent,b,llm\n0,z,m\n"})
+    with pytest.raises(SpecError) as e:
+        ingest_cells(spec)
+    assert str(e.value).startswith(
+        f"{spec}: [data] filters[0] 'cast(b as int) > 0' failed on the data (conversion from "
+    )

@@ -286,9 +286,11 @@ def _run_user_adapter(spec: Spec, name: str, raw: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
-def _collect(spec: Spec, frame: pl.LazyFrame, refs: list[SourceRef] = ()) -> pl.DataFrame:
-    """Run the lazy ingest query with the streaming engine; a failure is one line (naming
-    the file when one of ``refs`` fails to read on its own)."""
+def _collect(spec: Spec, frame: pl.LazyFrame, refs: list[SourceRef] = (),
+             raw: pl.LazyFrame | None = None) -> pl.DataFrame:
+    """Run the lazy ingest query with the streaming engine; a failure is one line, naming
+    the file when one of ``refs`` fails to read on its own, else the ``[data]`` derive or
+    filter key that fails on the data (found by re-running the steps over ``raw``)."""
     try:
         return frame.collect(engine="streaming")
     except pl.exceptions.PolarsError as e:
@@ -296,10 +298,44 @@ def _collect(spec: Spec, frame: pl.LazyFrame, refs: list[SourceRef] = ()) -> pl.
         bad = find_unreadable(list(refs), d.format, d.delimiter, d.encoding)
         if bad is not None:
             raise bad from None
+        if raw is not None:
+            blamed = _blame(spec, raw)
+            if blamed is not None:
+                raise blamed from None
         raise SpecError(
             f"{spec.path}: [data] the source could not be read and shaped as declared "
             f"({first_line(e)})"
         ) from None
+
+
+def _blame(spec: Spec, raw: pl.LazyFrame) -> SpecError | None:
+    """The error for the first derive or filter whose expression fails on the data: the
+    tidy steps are re-run in order over ``raw``, each expression evaluated on its own (only
+    on the error path, so its cost does not matter)."""
+
+    def fails(table, expr) -> Exception | None:
+        try:
+            table.select(expr).collect(engine="streaming")
+        except pl.exceptions.PolarsError as e:
+            return e
+        return None
+
+    try:
+        parsed, aligned = rules.apply_parse_rules(spec, raw)
+        table = tidy.apply_mapping(spec, rules.explode(spec, parsed, aligned))
+        for name, text in spec.data.derive.items():
+            expr, table = _expr(spec, f"derive.{name}", text, table)
+            if (e := fails(table, expr)) is not None:
+                return _failed(spec, f"derive.{name}", text, e)
+            table = table.with_columns(expr.alias(name))
+        table = tidy.classify(spec, number_trials(tidy.check_trial(spec, table)))
+        for i, text in enumerate(spec.data.filters):
+            expr, table = _expr(spec, f"filters[{i}]", text, table)
+            if (e := fails(table, expr.fill_null(False).cast(pl.Boolean))) is not None:
+                return _failed(spec, f"filters[{i}]", text, e)
+    except (SpecError, pl.exceptions.PolarsError):
+        return None
+    return None
 
 
 def _check_max_rows(spec: Spec, table: pl.DataFrame, refs: list[SourceRef],
@@ -334,7 +370,7 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
     d = spec.data
     n_raw, per_file = None, None
     if adapter == "tidy":
-        query, refs, digests = _declared_plan(spec, files)
+        query, refs, digests, lazy = _declared_plan(spec, files)
     else:  # a user adapter sees the whole raw table
         lazy, refs, digests = _scan(spec, files, reserved=())
         raw = _collect(spec, lazy, refs)
@@ -343,7 +379,7 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
         per_file = dict(raw.group_by("source_file", maintain_order=True).len().iter_rows())
         lazy = _run_user_adapter(spec, adapter, raw).lazy()
         query = _filter(spec, _tidy(spec, lazy, per_source_row=True))
-    table = _collect(spec, query, refs)
+    table = _collect(spec, query, refs, raw=lazy)
     _check_max_rows(spec, table, refs)
     table, notes = _filter_notes(spec, table)
     if n_raw is None and not d.explode:
@@ -373,10 +409,11 @@ def _scan(spec: Spec, files, reserved: tuple[str, ...] = ("status", "reason")) -
     return lazy, refs, digests
 
 
-def _declared_plan(spec: Spec, files) -> tuple[pl.LazyFrame, list[SourceRef], dict[Path, str]]:
-    """The tidy steps over a declared source as one lazy query (not yet run)."""
+def _declared_plan(spec: Spec, files) -> tuple:
+    """The tidy steps over a declared source as one lazy query (not yet run): (query, the
+    files as SourceRefs, their digests, the raw lazy table the query starts from)."""
     lazy, refs, digests = _scan(spec, files)
-    return _filter(spec, _tidy(spec, lazy)), refs, digests
+    return _filter(spec, _tidy(spec, lazy)), refs, digests, lazy
 
 
 @dataclass(frozen=True)
@@ -407,7 +444,7 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
     files, adapter, label = _resolve_source(spec, known, resolve)
     if adapter != "tidy" or spec.data.explode:
         return _cells_of(ingest(spec), keys)
-    lazy, refs, digests = _declared_plan(spec, files)
+    lazy, refs, digests, raw = _declared_plan(spec, files)
     names = rules.names(lazy)
     keys = keys or tuple(k for k in ("llm", "category", "stereotype", "variant") if k in names)
     outcome = spec.data.outcome
@@ -417,7 +454,7 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
         pl.col(outcome).cast(pl.Float64).sum().alias("k"),
         pl.col("source_row").max().alias("_last"),
         *[pl.col(f"_kept{i}").sum().alias(f"_kept{i}") for i in range(n_filters)],
-    ))
+    ), raw=raw)
     _check_max_rows(spec, summary, refs, column="_last")
     return _summarised(spec, summary, keys, refs, label, digests)
 
