@@ -204,3 +204,64 @@ def test_loo_pit_runs_per_pattern_with_the_pattern_weights():
     assert loo["n_points"] == df.height
     pit = loo_pit(fit, elpd_data=loo["elpd_data"])
     assert pit.shape == (len(fit.spec.y),) and ((pit >= 0) & (pit <= 1)).all()
+
+
+def test_sufficient_statistics_reproduce_every_pattern():
+    """count_stats: A, B, T add up each trial's rising-factorial terms; the constant is
+    sum log C(n, k) over trials; each pattern points at a cell with its covariates."""
+    from scipy.special import gammaln
+
+    from biasstats.model.build import count_stats
+
+    df = _trials(900, seed=4)
+    spec = prepare(FORMULA, df, "beta_binomial")
+    st = count_stats(spec)
+    assert st.A.shape == (6 * 3, 16)
+    cells = spec.cells.select("g", "v")
+    assert cells[st.rows.tolist()].unique().height == len(st.rows)
+    assert (cells[st.rows[st.cell].tolist()].to_numpy() == cells.to_numpy()).all()
+    n, k = df["n"].to_numpy(), df["k"].to_numpy()
+    assert st.A.sum() == k.sum() and st.B.sum() == (n - k).sum() and st.T.sum() == n.sum()
+    want = np.sum(gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1))
+    assert st.const == pytest.approx(want, rel=1e-12)
+
+
+def test_pattern_log_likelihood_is_the_beta_binomial_of_one_trial():
+    from biasstats.fit.sample import pattern_log_likelihood
+    from biasstats.model.build import count_stats
+
+    fit, _, _ = _fake_fit(_trials(600, seed=5))
+    got = pattern_log_likelihood(fit, count_stats(fit.spec))["k"].values
+    np.testing.assert_allclose(got, fit.idata["log_likelihood"]["k"].values, rtol=1e-10)
+
+
+def test_cell_predictive_totals_follow_the_beta_binomial():
+    """The multinomial draw of a cell's k-value counts: the total's mean and variance are
+    those of a sum of W iid beta-binomial trials; one-trial replicates stay in 0..n."""
+    from biasstats.fit.sample import pattern_predictive_stats
+    from biasstats.model.build import count_stats
+
+    df = _trials(600, seed=5)
+    fit, mu, phi = _fake_fit(df, draws=1000)
+    spec = fit.spec
+    st = count_stats(spec)
+    pp = pattern_predictive_stats(fit, st, seed=11)
+    one = pp["k"].values.reshape(-1, len(spec.y))
+    tot = pp["k__total"].values.reshape(-1, len(spec.y)).astype(float)
+    assert one.min() >= 0 and (one <= spec.trials).all()
+    m, ph = mu.ravel(), phi.ravel()
+    for nv in (15, 16):  # one cell (intercept only), two trial counts
+        sel = spec.trials == nv
+        w = spec.weights[sel].sum()
+        assert np.count_nonzero(tot[0, sel]) <= 1  # the total sits on one pattern
+        t = tot[:, sel].sum(axis=1)
+        mean_theta = w * nv * m
+        var_theta = w * nv * m * (1 - m) * (nv + ph) / (1 + ph)
+        want_var = var_theta.mean() + mean_theta.var()
+        assert abs(t.mean() - mean_theta.mean()) < 4 * np.sqrt(want_var / len(t))
+        assert t.var() == pytest.approx(want_var, rel=0.15)
+        # one-trial replicates: the beta-binomial mean n mu
+        r = one[:, sel][:, 0]
+        assert abs(r.mean() - nv * m.mean()) < 4 * r.std() / np.sqrt(len(r))
+    again = pattern_predictive_stats(fit, st, seed=11)
+    assert np.array_equal(again["k__total"].values, pp["k__total"].values)

@@ -50,10 +50,35 @@ def _group_draws(post, g) -> np.ndarray:
     return r[:, None, :] if r.ndim == 2 else r
 
 
-def linear_predictor(fit, multi: bool = False) -> np.ndarray:
-    """eta[s, c]: draw s, cell c (``fit.spec.cells`` order). Single-predictor families only,
-    unless ``multi``: then the categorical family's (S, cells, K-1) too."""
-    spec = fit.spec
+def covariate_cells(fit):
+    """A pattern-weighted fit's covariate cells: (rows, cell), ``rows`` a representative
+    pattern per cell and ``cell`` each pattern's cell (patterns of one cell share every
+    linear predictor). None for any other fit (its cells are already covariate cells)."""
+    from biasstats.model.build import count_stats
+
+    st = count_stats(fit.spec)
+    return None if st is None else (st.rows, st.cell)
+
+
+def reduced(fit):
+    """(spec, cells, weights) of ``fit`` on covariate cells: the design restricted to one
+    pattern per cell, the cells' covariates and the observations each stands for (the sum of
+    its patterns' :func:`cell_weights`). The fit's own when it has no patterns."""
+    red = covariate_cells(fit)
+    if red is None:
+        return fit.spec, fit.spec.cells, cell_weights(fit)
+    from biasstats.model.build import _rows_of
+
+    rows, cell = red
+    w = np.bincount(cell, weights=cell_weights(fit), minlength=len(rows))
+    return _rows_of(fit.spec, rows), fit.spec.cells[rows.tolist()], w
+
+
+def linear_predictor(fit, multi: bool = False, spec=None) -> np.ndarray:
+    """eta[s, c]: draw s, cell c (``fit.spec.cells`` order, or the rows of ``spec``, e.g. the
+    covariate cells of :func:`reduced`). Single-predictor families only, unless ``multi``:
+    then the categorical family's (S, cells, K-1) too."""
+    spec = fit.spec if spec is None else spec
     if spec.n_linpred != 1 and not multi:
         raise ValueError(f"family '{spec.family.name}' has {spec.n_linpred} linear predictors")
     post = fit.idata["posterior"].to_dataset()

@@ -155,7 +155,26 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
               settings={**settings.model_dump(), "target_accept_reason": why,
                         "sampler": timings["sampler"], "centered": spec.describe_centring(),
                         "separation": list(spec.separation)})
-    if own_pp:
+    if not model.observed_RVs:  # the sufficient-statistic likelihood (model.build.count_stats)
+        from biasstats.fit.sample import (
+            observed_patterns,
+            pattern_log_likelihood,
+            pattern_predictive_stats,
+        )
+        from biasstats.model.build import count_stats
+
+        stats = count_stats(spec)
+        idata["observed_data"] = observed_patterns(spec)
+        t0 = time.perf_counter()
+        idata["log_likelihood"] = pattern_log_likelihood(fit, stats)
+        t1 = time.perf_counter()
+        idata["posterior_predictive"] = pattern_predictive_stats(fit, stats, settings.seed + 1)
+        t2 = time.perf_counter()
+        timings["log_likelihood_s"] = t1 - t0
+        timings["predictive_s"] = t2 - t1
+        timings["postprocess_s"] += t2 - t0
+        timings["total_s"] += t2 - t0
+    elif own_pp:
         t0 = time.perf_counter()
         idata["posterior_predictive"] = pattern_predictive(fit, settings.seed + 1)
         dt = time.perf_counter() - t0

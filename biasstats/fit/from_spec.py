@@ -243,8 +243,11 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         # the cached posterior gives
         import xarray as xr
 
+        from biasstats.fit.sample import derived_groups
+
         with xr.open_datatree(path) as stored:
             result.idata = stored.load()
+        derived_groups(result, f.seed + 1)  # from the stored draws, as a reload does
     return FitOutcome(result, False, key, path)
 
 
@@ -277,5 +280,9 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
         from biasstats.fit import flipped
 
         prepared = flipped(prepared, settings_["flipped"])
-    return Fit(idata=tree, spec=prepared, timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")),
-               settings=settings_, ledger=ledger)
+    from biasstats.fit.sample import derived_groups
+
+    fit = Fit(idata=tree, spec=prepared, timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")),
+              settings=settings_, ledger=ledger)
+    derived_groups(fit, int(settings_.get("seed", settings.seed)) + 1)
+    return fit

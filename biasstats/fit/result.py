@@ -197,6 +197,14 @@ class Fit:
         stored as float32 and compressed (:func:`netcdf_encoding`).
         """
         tree = self.idata.copy()
+        if self.spec is not None:
+            from biasstats.model.build import count_stats
+
+            if count_stats(self.spec) is not None:
+                # recomputed from the draws on load (biasstats.fit.sample.derived_groups)
+                for group in ("log_likelihood", "posterior_predictive"):
+                    if group in tree.children:
+                        del tree[group]
         meta = {
             "biasstats_formula": self.formula,
             "biasstats_family": self.family,

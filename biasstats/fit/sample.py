@@ -12,6 +12,8 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from biasstats.spec.schema import FitSpec
 
@@ -111,10 +113,11 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
             t1 = time.perf_counter()
             # nothing a user can act on: PyTensor random ops without a numba kernel
             warnings.filterwarnings("ignore", message="Numba will use object mode")
-            idata = pm.compute_log_likelihood(idata, model=model, progressbar=False,
-                                              extend_inferencedata=True)
+            if model.observed_RVs:  # else the caller computes both (derived_groups)
+                idata = pm.compute_log_likelihood(idata, model=model, progressbar=False,
+                                                  extend_inferencedata=True)
             t_ll = time.perf_counter()
-            if predictive:
+            if predictive and model.observed_RVs:
                 pm.sample_posterior_predictive(idata, model=model, random_seed=seed + 1,
                                                progressbar=False, extend_inferencedata=True)
     finally:
@@ -171,3 +174,117 @@ def pattern_predictive(fit, seed: int, chunk: int = 500):
                dim: np.arange(eta.shape[1])})
     return ds
 
+
+
+def _cell_ab(fit, stats):
+    """(a, b) = (mu phi, (1 - mu) phi) per draw and covariate cell: (S, C) each."""
+    from scipy.special import expit
+
+    from biasstats.effects.predict import _eta, _group_draws
+    from biasstats.model.build import _rows_of, aux_draws
+
+    sub = _rows_of(fit.spec, stats.rows)
+    post = fit.idata["posterior"].to_dataset()
+    X = sub.X if sub.fixed_names else np.zeros((len(sub.y), 0))
+    eta = _eta(post, sub, X, [(_group_draws(post, g), g.idx, g.Z) for g in sub.groups])
+    phi = aux_draws(post, sub, "phi")
+    return expit(eta) * phi, expit(-eta) * phi
+
+
+def pattern_log_likelihood(fit, stats):
+    """The ``log_likelihood`` group of a sufficient-statistic beta-binomial model: per draw
+    and pattern, the log density of *one* of the pattern's trials (as PyMC's
+    ``compute_log_likelihood`` gives for the observed pattern variable)."""
+    import xarray as xr
+    from scipy.special import betaln, gammaln
+
+    spec = fit.spec
+    post = fit.idata["posterior"]
+    C, D = post.sizes["chain"], post.sizes["draw"]
+    a, b = _cell_ab(fit, stats)
+    n = np.asarray(spec.trials, dtype=float)
+    k = np.asarray(spec.y, dtype=float)
+    a, b = a[:, stats.cell], b[:, stats.cell]
+    ll = (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+          + betaln(k + a, n - k + b) - betaln(a, b))
+    return xr.Dataset(
+        {spec.formula.response: (("chain", "draw", spec.obs_dim), ll.reshape(C, D, -1))},
+        coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                spec.obs_dim: np.arange(ll.shape[1])})
+
+
+def pattern_predictive_stats(fit, stats, seed: int):
+    """Posterior predictive of a sufficient-statistic beta-binomial model, in numpy.
+
+    ``<response>``: one replicated trial per pattern (what LOO-PIT compares with the pattern's
+    observed k), drawn once per covariate cell and trial count and shared by that cell's
+    patterns (each pattern's marginal is exact); ``<response>__total``: per pattern, the
+    replicated total over the trials of its covariate cell and trial count (stored on the
+    first pattern of each, 0 on the others), so any sum over patterns of whole cells — every
+    grouped rate — is exact. The W trials of a cell are iid beta-binomial, so the number of
+    them with each k = 0..n is multinomial with the beta-binomial probabilities: one
+    multinomial draw per cell, not one draw per trial."""
+    import xarray as xr
+    from scipy.special import betaln, gammaln
+
+    spec = fit.spec
+    post = fit.idata["posterior"]
+    C, D = post.sizes["chain"], post.sizes["draw"]
+    a, b = _cell_ab(fit, stats)
+    S = a.shape[0]
+    n = np.asarray(spec.trials, dtype=np.int64)
+    w = np.asarray(spec.weights, dtype=np.int64)
+    group_key = stats.cell * (int(n.max()) + 1) + n          # (cell, n)
+    keys, first, inv = np.unique(group_key, return_index=True, return_inverse=True)
+    g_cell, g_n = stats.cell[first], n[first]
+    g_w = np.bincount(inv, weights=w).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    one = np.zeros((S, len(keys)), dtype=np.int64)
+    tot = np.zeros((S, len(keys)), dtype=np.int64)
+    for nv in np.unique(g_n):
+        sel = np.flatnonzero(g_n == nv)
+        kk = np.arange(nv + 1, dtype=float)
+        ga, gb = a[:, g_cell[sel]][..., None], b[:, g_cell[sel]][..., None]
+        logp = (gammaln(nv + 1) - gammaln(kk + 1) - gammaln(nv - kk + 1)
+                + betaln(kk + ga, nv - kk + gb) - betaln(ga, gb))
+        pmf = np.exp(logp - logp.max(axis=-1, keepdims=True))
+        pmf /= pmf.sum(axis=-1, keepdims=True)
+        counts = rng.multinomial(np.broadcast_to(g_w[sel], pmf.shape[:-1]), pmf)
+        tot[:, sel] = counts @ np.arange(nv + 1)
+        u = rng.random(pmf.shape[:-1])[..., None]
+        one[:, sel] = np.minimum((np.cumsum(pmf, axis=-1) < u).sum(axis=-1), nv)
+    total = np.zeros((S, len(n)), dtype=np.int64)
+    total[:, first] = tot
+    resp, dim = spec.formula.response, spec.obs_dim
+    dt = np.int16 if int(g_w.max()) * int(n.max()) < 32000 else np.int64
+    return xr.Dataset({
+        resp: (("chain", "draw", dim), one[:, inv].reshape(C, D, -1).astype(dt)),
+        f"{resp}__total": (("chain", "draw", dim), total.reshape(C, D, -1).astype(dt)),
+    }, coords={"chain": post["chain"].values, "draw": post["draw"].values,
+               dim: np.arange(len(n))})
+
+
+def observed_patterns(spec):
+    """The ``observed_data`` group of a pattern model: each pattern's k."""
+    import xarray as xr
+
+    return xr.Dataset({spec.formula.response: (spec.obs_dim, np.asarray(spec.y))},
+                      coords={spec.obs_dim: np.arange(len(spec.y))})
+
+
+def derived_groups(fit, seed: int) -> None:
+    """Fill the ``log_likelihood`` and ``posterior_predictive`` groups of a sufficient-
+    statistic model (:func:`biasstats.model.build.count_stats`) from its posterior draws, in
+    place. They are not stored in posterior.nc (deterministic functions of the draws, the data
+    and the seed, and ~25x the size of the posterior): a cached fit recomputes them."""
+    from biasstats.model.build import count_stats
+
+    stats = count_stats(fit.spec)
+    if stats is None:
+        return
+    if "observed_data" not in fit.idata.children:
+        fit.idata["observed_data"] = observed_patterns(fit.spec)
+    if "log_likelihood" not in fit.idata.children:
+        fit.idata["log_likelihood"] = pattern_log_likelihood(fit, stats)
+    if "posterior_predictive" not in fit.idata.children:
+        fit.idata["posterior_predictive"] = pattern_predictive_stats(fit, stats, seed)

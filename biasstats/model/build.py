@@ -811,15 +811,112 @@ def _vector_prior(priors: list[Prior], what: str) -> Prior:
     return Prior(priors[0].dist, {k: np.array([p.params[k] for p in priors]) for k in keys})
 
 
+# Beta-binomial patterns with at most this many trials per observation use the sufficient-
+# statistic likelihood (:func:`count_stats`); cost ~ covariate cells x 3 x max n logs.
+COUNT_STATS_MAX_N = 64
+
+
+@dataclass(frozen=True)
+class CountStats:
+    """Sufficient statistics of a pattern-weighted beta-binomial model per covariate cell.
+
+    With a = mu phi and b = (1 - mu) phi, one trial's log density is
+
+        log C(n, k) + sum_{j<k} log(a + j) + sum_{j<n-k} log(b + j) - sum_{j<n} log(phi + j)
+
+    (the ratio of Beta functions written as rising factorials), so the total over every trial of
+    a cell (one a, b per cell) is ``sum_j A[c, j] log(a_c + j) + B[c, j] log(b_c + j) - T[c, j]
+    log(phi_c + j)``, with A[c, j] = trials of c with k > j, B[c, j] = trials with n - k > j,
+    T[c, j] = trials with n > j. Exact; no log-gamma or digamma in the sampler's gradient and one
+    linear predictor per covariate cell instead of one per pattern."""
+
+    rows: np.ndarray       # (C,) a representative pattern of each covariate cell
+    cell: np.ndarray       # (P,) covariate cell of each pattern
+    A: np.ndarray          # (C, J) trial counts, J = max n
+    B: np.ndarray
+    T: np.ndarray
+    const: float           # sum over trials of log C(n, k)
+
+
+def count_stats(spec: ModelSpec) -> CountStats | None:
+    """:class:`CountStats` of a beta-binomial pattern model (None for any other model, or when
+    some observation has more than :data:`COUNT_STATS_MAX_N` trials)."""
+    if spec.family.name != "beta_binomial" or spec.weights is None or spec.trials is None:
+        return None
+    n = np.asarray(spec.trials, dtype=np.int64)
+    k = np.asarray(spec.y, dtype=np.int64)
+    w = np.asarray(spec.weights, dtype=float)
+    J = int(n.max()) if len(n) else 0
+    if J < 1 or J > COUNT_STATS_MAX_N:
+        return None
+    pf = spec.formula
+    covars = [c for c in spec.cells.columns if c not in (pf.response, pf.trials)]
+    if covars:
+        frame = spec.cells.select(covars)
+        uniq = frame.unique(maintain_order=True).with_row_index("__c")
+        cell = frame.join(uniq, on=covars, how="left", nulls_equal=True,
+                          maintain_order="left")["__c"].to_numpy().astype(np.int64)
+    else:
+        cell = np.zeros(len(n), dtype=np.int64)
+    n_cells = int(cell.max()) + 1
+    _, rows = np.unique(cell, return_index=True)
+    j = np.arange(J)
+    A, B, T = (np.zeros((n_cells, J)) for _ in range(3))
+    np.add.at(A, cell, (k[:, None] > j) * w[:, None])
+    np.add.at(B, cell, ((n - k)[:, None] > j) * w[:, None])
+    np.add.at(T, cell, (n[:, None] > j) * w[:, None])
+    from scipy.special import gammaln
+
+    const = float(np.sum(w * (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1))))
+    return CountStats(rows=rows.astype(np.int64), cell=cell, A=A, B=B, T=T, const=const)
+
+
+def _rows_of(spec: ModelSpec, rows: np.ndarray) -> ModelSpec:
+    """A copy of ``spec`` whose design (X, group indices and Z, auxiliary designs) holds only
+    ``rows`` (the linear predictors of those observations)."""
+    import copy
+
+    sub = copy.copy(spec)
+    sub.y = np.asarray(spec.y)[rows]
+    sub.trials = None if spec.trials is None else np.asarray(spec.trials)[rows]
+    sub.X = np.asarray(spec.X)[rows]
+    sub.weights = None
+    sub.groups = []
+    for g in spec.groups:
+        h = copy.copy(g)
+        h.idx, h.Z = g.idx[rows], g.Z[rows]
+        sub.groups.append(h)
+    sub.aux = {k: AuxSpec(name=a.name, formula=a.formula, X=a.X[rows],
+                          fixed_names=a.fixed_names, has_intercept=a.has_intercept,
+                          groups=[(nm, lv, idx[rows]) for nm, lv, idx in a.groups],
+                          fixed_info=a.fixed_info)
+               for k, a in spec.aux.items()}
+    return sub
+
+
 def build_model(spec: ModelSpec):
-    """Return the PyMC model for ``spec``."""
+    """Return the PyMC model for ``spec``.
+
+    A beta-binomial pattern model (:func:`count_stats`) has no observed variable: its
+    likelihood is the exact sufficient-statistic term ``<response>_loglik`` (a Potential), and
+    the pointwise log-likelihood and predictions are computed from the draws
+    (:func:`biasstats.fit.sample.pattern_log_likelihood`, ``pattern_predictive``)."""
+    stats = count_stats(spec)
+    if stats is not None:
+        return _build(_rows_of(spec, stats.rows), stats, spec)
+    return _build(spec, None, spec)
+
+
+def _build(spec: ModelSpec, stats: CountStats | None, full: ModelSpec):
+    """The model over ``spec``'s rows; with ``stats``, those rows are one per covariate cell
+    of ``full`` and the likelihood is the sufficient-statistic term."""
     import pymc as pm
     import pytensor.tensor as pt
 
     fam = spec.family
     K = spec.n_linpred
     cat_dim = f"{spec.formula.response}__cat"
-    coords: dict[str, Any] = {spec.obs_dim: np.arange(len(spec.y))}
+    coords: dict[str, Any] = {spec.obs_dim: np.arange(len(full.y))}
     lead: tuple[str, ...] = ()
     if K > 1:
         coords[cat_dim] = [str(v) for v in spec.response_levels[1:]]
@@ -870,6 +967,16 @@ def build_model(spec: ModelSpec):
             eta = pt.zeros((len(spec.y), K)) + eta
         if K == 1 and eta.ndim == 0:
             eta = pt.zeros(len(spec.y)) + eta
+        if stats is not None:
+            j = pt.as_tensor_variable(np.arange(stats.A.shape[1], dtype=float))
+            phi = pt.as_tensor_variable(aux["phi"])
+            phi = phi[:, None] if phi.ndim == 1 else phi
+            a = pm.math.invlogit(eta)[:, None] * phi
+            b = pm.math.invlogit(-eta)[:, None] * phi
+            pm.Potential(f"{spec.formula.response}_loglik", stats.const
+                         + pt.sum(stats.A * pt.log(a + j)) + pt.sum(stats.B * pt.log(b + j))
+                         - pt.sum(stats.T * pt.log(phi + j)))
+            return model
         extra = {"trials": spec.trials}
         obs = fam.likelihood(spec.formula.response, eta, aux, spec.y, extra, spec.obs_dim)
         if spec.weights is not None and np.any(spec.weights > 1):

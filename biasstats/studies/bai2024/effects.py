@@ -30,7 +30,7 @@ import polars as pl
 from scipy.special import expit, logit
 from scipy.stats import binom
 
-from biasstats.effects.predict import cell_weights, level_labels, linear_predictor
+from biasstats.effects.predict import level_labels, linear_predictor, reduced
 from biasstats.effects.summaries import rope_on_scale, summarise
 from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
 from biasstats.studies.bai2024.dscore import d_score
@@ -91,11 +91,13 @@ def expected_d_beta(mu: np.ndarray, phi: np.ndarray, m: int) -> np.ndarray:
     return np.exp(logw) @ g
 
 
-def _words_per_valence(fit, table: pl.DataFrame | None) -> np.ndarray | None:
-    """m per cell: half the median number of judgements per trial (None without valences)."""
+def _words_per_valence(fit, table: pl.DataFrame | None,
+                       cells: pl.DataFrame | None = None) -> np.ndarray | None:
+    """m per cell (of ``cells``, default the fit's): half the median number of judgements per
+    trial (None without valences)."""
     if table is None or "valence" not in table.columns:
         return None
-    cells = fit.spec.cells
+    cells = fit.spec.cells if cells is None else cells
     covars = [c for c in cells.columns if c not in ("k", "n") and c in table.columns]
     ok = table.filter(pl.col("status") == "ok")
     per_trial = ok.group_by(["source_row", *covars]).len()
@@ -138,11 +140,11 @@ def compute_effects(
             f"effect sizes on the probability scale need a bernoulli or binomial model, "
             f"not '{fit.family}'"
         )
-    eta = linear_predictor(fit)
+    # on covariate cells: a pattern-weighted fit's patterns share their cell's predictors
+    spec, cells, w = reduced(fit)
+    eta = linear_predictor(fit, spec=spec)
     p = expit(eta)
-    w = cell_weights(fit)
-    cells = fit.spec.cells
-    m = _words_per_valence(fit, table)
+    m = _words_per_valence(fit, table, cells)
     d_cells = None
     if m is not None:
         d_cells = np.empty_like(p)
@@ -151,7 +153,7 @@ def compute_effects(
             from biasstats.model.build import aux_draws
 
             post = fit.idata["posterior"].to_dataset()
-            phi = aux_draws(post, fit.spec, "phi")  # (S, 1), or (S, cells) with [model.aux]
+            phi = aux_draws(post, spec, "phi")  # (S, 1), or (S, cells) with [model.aux]
         for mm in np.unique(m):
             sel = m == mm
             if phi is None:
