@@ -191,22 +191,50 @@ def _cell_ab(fit, stats):
     return expit(eta) * phi, expit(-eta) * phi
 
 
+def _rising_tables(a: np.ndarray, b: np.ndarray, J: int):
+    """log of the rising factorials a^(k), b^(k), (a+b)^(k) for k = 0..J: (S, C, J+1) each,
+    i.e. log Gamma(x + k) - log Gamma(x), by cumulative sums of log(x + j)."""
+    j = np.arange(J, dtype=float)
+    out = []
+    for x in (a, b, a + b):
+        t = np.zeros(x.shape + (J + 1,))
+        np.cumsum(np.log(x[..., None] + j), axis=-1, out=t[..., 1:])
+        out.append(t)
+    return out
+
+
+def _log_pmf(tables, cell, n, k, J: int) -> np.ndarray:
+    """(S, m) beta-binomial log pmf of k trials of n in ``cell`` from :func:`_rising_tables`:
+    log C(n, k) + log a^(k) + log b^(n-k) - log (a+b)^(n)."""
+    from scipy.special import gammaln
+
+    la, lb, lt = (t.reshape(t.shape[0], -1) for t in tables)
+    base = cell * (J + 1)
+    return (gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
+            + la[:, base + k] + lb[:, base + n - k] - lt[:, base + n])
+
+
+CHUNK_DRAWS = 500
+
+
 def pattern_log_likelihood(fit, stats):
     """The ``log_likelihood`` group of a sufficient-statistic beta-binomial model: per draw
     and pattern, the log density of *one* of the pattern's trials (as PyMC's
-    ``compute_log_likelihood`` gives for the observed pattern variable)."""
+    ``compute_log_likelihood`` gives for the observed pattern variable), from rising-factorial
+    tables per covariate cell (exact; no log-gamma per draw and pattern)."""
     import xarray as xr
-    from scipy.special import betaln, gammaln
 
     spec = fit.spec
     post = fit.idata["posterior"]
     C, D = post.sizes["chain"], post.sizes["draw"]
     a, b = _cell_ab(fit, stats)
-    n = np.asarray(spec.trials, dtype=float)
-    k = np.asarray(spec.y, dtype=float)
-    a, b = a[:, stats.cell], b[:, stats.cell]
-    ll = (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
-          + betaln(k + a, n - k + b) - betaln(a, b))
+    n = np.asarray(spec.trials, dtype=np.int64)
+    k = np.asarray(spec.y, dtype=np.int64)
+    J = stats.A.shape[1]
+    ll = np.empty((a.shape[0], len(n)))
+    for s0 in range(0, a.shape[0], CHUNK_DRAWS):
+        sl = slice(s0, s0 + CHUNK_DRAWS)
+        ll[sl] = _log_pmf(_rising_tables(a[sl], b[sl], J), stats.cell, n, k, J)
     return xr.Dataset(
         {spec.formula.response: (("chain", "draw", spec.obs_dim), ll.reshape(C, D, -1))},
         coords={"chain": post["chain"].values, "draw": post["draw"].values,
@@ -225,7 +253,6 @@ def pattern_predictive_stats(fit, stats, seed: int):
     them with each k = 0..n is multinomial with the beta-binomial probabilities: one
     multinomial draw per cell, not one draw per trial."""
     import xarray as xr
-    from scipy.special import betaln, gammaln
 
     spec = fit.spec
     post = fit.idata["posterior"]
@@ -234,25 +261,28 @@ def pattern_predictive_stats(fit, stats, seed: int):
     S = a.shape[0]
     n = np.asarray(spec.trials, dtype=np.int64)
     w = np.asarray(spec.weights, dtype=np.int64)
-    group_key = stats.cell * (int(n.max()) + 1) + n          # (cell, n)
+    J = stats.A.shape[1]
+    group_key = stats.cell * (J + 1) + n          # (cell, n)
     keys, first, inv = np.unique(group_key, return_index=True, return_inverse=True)
     g_cell, g_n = stats.cell[first], n[first]
     g_w = np.bincount(inv, weights=w).astype(np.int64)
     rng = np.random.default_rng(seed)
     one = np.zeros((S, len(keys)), dtype=np.int64)
     tot = np.zeros((S, len(keys)), dtype=np.int64)
-    for nv in np.unique(g_n):
-        sel = np.flatnonzero(g_n == nv)
-        kk = np.arange(nv + 1, dtype=float)
-        ga, gb = a[:, g_cell[sel]][..., None], b[:, g_cell[sel]][..., None]
-        logp = (gammaln(nv + 1) - gammaln(kk + 1) - gammaln(nv - kk + 1)
-                + betaln(kk + ga, nv - kk + gb) - betaln(ga, gb))
-        pmf = np.exp(logp - logp.max(axis=-1, keepdims=True))
-        pmf /= pmf.sum(axis=-1, keepdims=True)
-        counts = rng.multinomial(np.broadcast_to(g_w[sel], pmf.shape[:-1]), pmf)
-        tot[:, sel] = counts @ np.arange(nv + 1)
-        u = rng.random(pmf.shape[:-1])[..., None]
-        one[:, sel] = np.minimum((np.cumsum(pmf, axis=-1) < u).sum(axis=-1), nv)
+    for s0 in range(0, S, CHUNK_DRAWS):
+        sl = slice(s0, s0 + CHUNK_DRAWS)
+        tables = _rising_tables(a[sl], b[sl], J)
+        for nv in np.unique(g_n):
+            sel = np.flatnonzero(g_n == nv)
+            kk = np.arange(nv + 1)
+            logp = _log_pmf(tables, np.repeat(g_cell[sel], nv + 1), np.full(len(sel) * (nv + 1), nv),
+                            np.tile(kk, len(sel)), J).reshape(-1, len(sel), nv + 1)
+            pmf = np.exp(logp - logp.max(axis=-1, keepdims=True))
+            pmf /= pmf.sum(axis=-1, keepdims=True)
+            counts = rng.multinomial(np.broadcast_to(g_w[sel], pmf.shape[:-1]), pmf)
+            tot[sl, sel] = counts @ kk
+            u = rng.random(pmf.shape[:-1])[..., None]
+            one[sl, sel] = np.minimum((np.cumsum(pmf, axis=-1) < u).sum(axis=-1), nv)
     total = np.zeros((S, len(n)), dtype=np.int64)
     total[:, first] = tot
     resp, dim = spec.formula.response, spec.obs_dim
