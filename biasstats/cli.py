@@ -186,6 +186,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     def show(o):
         state = {"built": "built" if o.gate_passed else "GATE FAILED", "unavailable": "UNAVAILABLE"}
         print(f"{state.get(o.status, o.status):<12} {o.name}: {o.message}", flush=True)
+        if o.stages:
+            print(f"{'':<12} {o.time_line()}", flush=True)
 
     _out_folder(args.out)
     outcomes = build_reports(args.specs, args.out, refit=args.refit, on_done=show)

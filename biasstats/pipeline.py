@@ -15,6 +15,7 @@ Output under ``<out>/<analysis>/``: ``trials.parquet``, ``ledger.json``, ``poste
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,12 @@ class AnalysisOutcome:
     allow_failure: bool = False
     report: Path | None = None
     cached: bool = False
+    stages: tuple[tuple[str, float], ...] = ()   # (stage, seconds), in order
+
+    def time_line(self) -> str:
+        """``time: ingest 0.4 s, compile 12.1 s, ...`` (empty without stages)."""
+        return "time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.stages) \
+            if self.stages else ""
 
     @property
     def blocking(self) -> bool:
@@ -86,6 +93,7 @@ class AnalysisResult:
     checks: ChecksResult = field(default_factory=ChecksResult)
     comparison: pl.DataFrame | None = None  # [checks] alternatives compared by PSIS-LOO
     crosschecks: list = field(default_factory=list)  # studies.CrossCheck
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, in order
 
 
 def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool = False,
@@ -97,6 +105,7 @@ def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool =
         spec = load_spec(spec)
     spec_path, title = spec.path, spec.title
     folder = analysis_folder(out_root, spec)
+    t0 = time.perf_counter()
     try:
         ing = ingest(spec)
     except DatasetUnavailableError as e:
@@ -111,12 +120,35 @@ def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool =
         return AnalysisOutcome(spec.name, title, Path(spec_path), "ingested",
                                f"{ing.ledger.rows_read} rows read (no [model]: ledger only)",
                                report=page)
+    t_ingest = time.perf_counter() - t0
+    t0 = time.perf_counter()
     outcome = fit_spec(spec, ing.table, folder, refit=refit, progress=progress,
                        ledger=ing.ledger)
+    t_fit = time.perf_counter() - t0
     files = [("canonical trial table", trials_path), ("ledger", ledger_path),
              ("posterior (NetCDF)", outcome.path)]
     result = analyse(spec, ing, outcome.fit, folder, outcome.cached, files)
+    result.stages = {"ingest": t_ingest, **fit_stages(outcome.fit.timings, outcome.cached,
+                                                       t_fit), **result.stages}
     return render(result)
+
+
+def fit_stages(timings: dict, cached: bool, wall: float) -> dict[str, float]:
+    """The fit's stages in seconds: compile, sample, log-likelihood, predictive (from the
+    fit's own timings); for a cached posterior, the time to load it (and recompute what is
+    derived from the draws) instead."""
+    if cached:
+        return {"load cached posterior": wall}
+    comp = timings.get("compile_s")
+    out = {}
+    if comp is not None:
+        out["compile"] = comp
+    out["sample"] = timings.get("sampling_s", 0.0) - (comp or 0.0)
+    if timings.get("first_attempt_s"):
+        out["first attempt (refitted)"] = timings["first_attempt_s"]
+    out["log-likelihood"] = timings.get("log_likelihood_s", 0.0)
+    out["predictive"] = timings.get("predictive_s", 0.0)
+    return out
 
 
 def analysis_folder(out_root: str | Path, spec: Spec) -> Path:
@@ -146,6 +178,7 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
                   and fit.family in LOGIT_FAMILIES)
     res = AnalysisResult(spec=spec, ing=ing, fit=fit, folder=folder, cached=cached, files=files,
                          summary=summary, gate=gate, diag={}, congruence=congruence)
+    t0 = time.perf_counter()
     make_effects = studies.congruence_effects() if congruence else None
     if make_effects is not None:
         res.effects = make_effects(fit, ing.table, prob=eff.hdi_prob,
@@ -159,8 +192,14 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
     write_parquet_atomic(folder / "estimands.parquet", res.estimands.all_rows())
     if not congruence:
         res.variance = variance_decomposition(fit, eff.hdi_prob)
+    res.stages["effects"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     res.checks = _checks(fit, c)
+    res.stages["checks (PPC, LOO)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     res.comparison = _alternatives(spec, ing.table, fit, folder)
+    if spec.content.checks.alternatives:
+        res.stages["alternative models"] = time.perf_counter() - t0
     res.crosschecks = [x for x in (check(ing.table, res.effects)
                                    for check in studies.crosschecks()) if x is not None]
     diag = {**gate.to_dict(), "allow_failure": c.allow_failure}

@@ -59,3 +59,13 @@ def test_default_model_covers_the_llm_by_stereotype_truth(tmp_path):
     runs = json.loads((tmp_path / "validation_runs.json").read_text())
     assert runs[0]["gate_passed"]
     assert (tmp_path / "validation_coverage.png").stat().st_size > 0
+
+
+def test_the_validated_models_are_the_shipped_specs():
+    """nox -s validate fits the specs in analyses/ (a wrong root made it fail at once)."""
+    from biasstats.spec import load_spec
+    from biasstats.studies.bai2024.validate import MODELS, ROOT
+
+    assert (ROOT / "analyses").is_dir() and (ROOT / "noxfile.py").is_file()
+    for name, path in MODELS.items():
+        assert load_spec(path).content.simulate is not None, name

@@ -88,18 +88,50 @@ def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, se
     ``term=()`` gives the overall rate only. A prior that puts most of its mass on rates no
     study could show (all 0 or all 1) is too wide; one that excludes the observed rate, too
     narrow."""
+    import logging
+
     import pymc as pm
 
     from biasstats.model.build import build_model
 
     model = fit.model if fit.model is not None else build_model(fit.spec)
     resp = fit.spec.formula.response
-    tree = pm.sample_prior_predictive(draws=draws, model=model, var_names=[resp],
-                                      random_seed=seed)
-    rep = stack_draws(tree["prior_predictive"].to_dataset()[resp])
+    log = logging.getLogger("pymc")  # not its "Sampling: [...]" line on the terminal
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        if resp in model.named_vars:
+            tree = pm.sample_prior_predictive(draws=draws, model=model, var_names=[resp],
+                                              random_seed=seed)
+            rep = stack_draws(tree["prior_predictive"].to_dataset()[resp])
+        else:  # a sufficient-statistic likelihood: replicate from prior parameter draws
+            import warnings
+
+            with warnings.catch_warnings():  # that Potential is the likelihood: nothing lost
+                warnings.filterwarnings("ignore", message="The effect of Potentials")
+                tree = pm.sample_prior_predictive(draws=draws, model=model, random_seed=seed)
+            rep = _replicate_from(fit, tree["prior"].to_dataset(), seed)
+    finally:
+        log.setLevel(level)
     if fit.spec.family.ppc_stat == "shares":
         return grouped_shares(fit.spec, rep, term, prob)
     return grouped_rates(fit.spec, rep, term, prob)
+
+
+def _replicate_from(fit, draws, seed: int) -> np.ndarray:
+    """(S, patterns) one replicated trial per pattern, drawn with the family's ``draw`` from
+    parameter draws (e.g. the prior's) of a model without an observed variable."""
+    import xarray as xr
+
+    from biasstats.effects.predict import linear_predictor
+    from biasstats.fit import Fit
+    from biasstats.model.build import aux_draws
+
+    pseudo = Fit(idata=xr.DataTree.from_dict({"posterior": draws}), spec=fit.spec)
+    eta = linear_predictor(pseudo)
+    aux = {k: aux_draws(draws, fit.spec, k) for k in fit.spec.family.aux}
+    return fit.spec.family.draw(np.random.default_rng(seed), eta, aux,
+                                np.asarray(fit.spec.trials))
 
 
 def grouped_rates(spec, rep: np.ndarray, term, prob: float = 0.95,

@@ -7,6 +7,7 @@ pipeline (:func:`biasstats.pipeline.run_analysis`) does, then calls :func:`rende
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from pathlib import Path
 
 import polars as pl
@@ -136,6 +137,7 @@ def render_ledger(spec, ing, folder: Path) -> Path:
 
 def render(res: AnalysisResult) -> AnalysisOutcome:
     """Figures, tables and the page of a computed analysis."""
+    t_render = time.perf_counter()
     spec, ing, fit, folder, gate = res.spec, res.ing, res.fit, res.folder, res.gate
     title, spec_path = spec.title, Path(spec.path)
     c = spec.content.checks
@@ -164,6 +166,7 @@ def render(res: AnalysisResult) -> AnalysisOutcome:
               section="other", digits=3, show=False)
     diag = res.diag
     st = fit.settings
+    stages = {**res.stages, "figures and tables": time.perf_counter() - t_render}
     model_info = ModelInfo(
         formula=fit.formula, family=fit.family,
         link=get_family(fit.family).link,
@@ -173,7 +176,9 @@ def render(res: AnalysisResult) -> AnalysisOutcome:
         notes=[f"centring: {k} {v}" for k, v in (st.get("centered") or {}).items()]
         + [f"target_accept {st.get('target_accept')}: {st.get('target_accept_reason', 'set by user')}"]
         + (["posterior reused from cache (data, spec and versions unchanged)"] if res.cached else [])
-        + notes + art.skipped,
+        + notes + art.skipped
+        + ["time per stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())
+           + (" (the sampling of the cached posterior is not repeated)" if res.cached else "")],
     )
     ctx = ReportContext(
         title=title, analysis=spec.name, description=spec.content.analysis.description,
@@ -189,7 +194,7 @@ def render(res: AnalysisResult) -> AnalysisOutcome:
     msg = (f"{ing.ledger.rows_read} rows; gate {'passed' if gate.passed else 'FAILED: ' + '; '.join(gate.failures)}"
            + ("; posterior cached" if res.cached else ""))
     return AnalysisOutcome(spec.name, title, spec_path, "built", msg, gate.passed,
-                           c.allow_failure, page, res.cached)
+                           c.allow_failure, page, res.cached, tuple(stages.items()))
 
 
 def _comparison_outputs(art, comparison: pl.DataFrame | None, collapsed: bool) -> list[str]:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # the repository (analyses/, reports/)
 MODELS = {"default": ROOT / "analyses" / "simulated_8llm.toml",
           "judgement": ROOT / "analyses" / "simulated_8llm_judgement.toml"}
 TERMS = ("llm", "stereotype", "llm:stereotype")
