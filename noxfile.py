@@ -82,11 +82,13 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """biasstats vs Bambi on the Bai-shaped simulated study (ESS/s ratios, same run); then
+    """biasstats vs Bambi on the Bai-shaped simulated study (ESS/s ratios, same run), for the
+    judgement-level additive model and for the shipped default trial-level model; then
     ingest at scale: 10 million rows in 100 CSV files -> cells (seconds, peak RSS), beside
     the same rows in one file."""
     _install(session, "test,bench")
     session.run("python", "tests/benchmarks/bench_fit.py", *session.posargs)
+    session.run("python", "tests/benchmarks/bench_fit.py", "--model", "default", *session.posargs)
     session.run("python", "tests/benchmarks/bench_ingest.py", "--rows", "10000000", "--files", "100")
     session.run("python", "tests/benchmarks/bench_honest.py")
 

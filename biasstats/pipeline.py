@@ -92,6 +92,7 @@ class AnalysisResult:
     variance: pl.DataFrame | None = None  # latent-scale decomposition (non-congruence outcomes)
     checks: ChecksResult = field(default_factory=ChecksResult)
     comparison: pl.DataFrame | None = None  # [checks] alternatives compared by PSIS-LOO
+    sensitivity: pl.DataFrame | None = None  # [checks] sensitivity specs, PSIS-LOO per trial
     crosschecks: list = field(default_factory=list)  # studies.CrossCheck
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, in order
 
@@ -112,8 +113,10 @@ def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool =
         src = spec.data.source if spec.data else "?"
         return AnalysisOutcome(spec.name, title, Path(spec_path), "unavailable",
                                f"{e} — to get it: biasstats fetch {src}")
+    sensitivity = None
     if spec.model is not None:
         _check_alternatives(spec, ing.table)  # before anything is written or sampled
+        sensitivity = _load_sensitivity(spec, ing)
     trials_path, ledger_path = ing.write(folder)
     if spec.model is None:
         page = render_ledger(spec, ing, folder)
@@ -127,7 +130,7 @@ def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool =
     t_fit = time.perf_counter() - t0
     files = [("canonical trial table", trials_path), ("ledger", ledger_path),
              ("posterior (NetCDF)", outcome.path)]
-    result = analyse(spec, ing, outcome.fit, folder, outcome.cached, files)
+    result = analyse(spec, ing, outcome.fit, folder, outcome.cached, files, sensitivity)
     result.stages = {"ingest": t_ingest, **fit_stages(outcome.fit.timings, outcome.cached,
                                                        t_fit), **result.stages}
     return render(result)
@@ -163,7 +166,7 @@ def analysis_folder(out_root: str | Path, spec: Spec) -> Path:
 
 
 def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
-            files: list[tuple[str, Path]]) -> AnalysisResult:
+            files: list[tuple[str, Path]], sensitivity=None) -> AnalysisResult:
     """Every computation after the fit: gate, effects, estimands, checks, cross-checks; the
     data outputs (``effects.parquet``, ``estimands.parquet``, ``loo_pointwise.parquet``,
     ``diagnostics.json``) are written here."""
@@ -200,6 +203,11 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
     res.comparison = _alternatives(spec, ing.table, fit, folder)
     if spec.content.checks.alternatives:
         res.stages["alternative models"] = time.perf_counter() - t0
+    if spec.content.checks.sensitivity:
+        t0 = time.perf_counter()
+        res.sensitivity = _sensitivity(spec, ing, fit, folder,
+                                       sensitivity or _load_sensitivity(spec, ing))
+        res.stages["sensitivity models"] = time.perf_counter() - t0
     res.crosschecks = [x for x in (check(ing.table, res.effects)
                                    for check in studies.crosschecks()) if x is not None]
     diag = {**gate.to_dict(), "allow_failure": c.allow_failure}
@@ -300,6 +308,67 @@ def _check_alternatives(spec: Spec, table: pl.DataFrame) -> None:
                             f"{alt.len()} rows and the model formula {main.len()} (missing "
                             "values in different rows); models compared by PSIS-LOO must be "
                             "fitted to the same rows")
+
+
+def _load_sensitivity(spec: Spec, ing) -> list[tuple[Spec, object]]:
+    """The ``[checks] sensitivity`` specs and their ingested data, checked before anything is
+    written or sampled: each must exist, have a [model], a name of its own, and read the same
+    data as this spec."""
+    from biasstats.model.build import data_hash
+
+    out: list[tuple[Spec, object]] = []
+    names = {spec.name}
+    for i, rel in enumerate(spec.content.checks.sensitivity):
+        where = f'{spec.path}: [checks] sensitivity[{i}] = "{rel}"'
+        path = spec.relative(rel)
+        if path.resolve() == Path(spec.path).resolve():
+            raise SpecError(f"{where}: is this spec itself")
+        try:
+            other = load_spec(path)
+        except SpecError as e:
+            raise SpecError(f"{where}: {e}") from None
+        if other.model is None:
+            raise SpecError(f"{where}: that spec has no [model]")
+        if other.name in names:
+            raise SpecError(f"{where}: analysis name {other.name!r} is already in the comparison")
+        names.add(other.name)
+        o_ing = ingest(other)
+        if (o_ing.table.height != ing.table.height
+                or data_hash(o_ing.table) != data_hash(ing.table)):
+            a, b = o_ing.table.height, ing.table.height
+            raise SpecError(f"{where}: that spec reads different data "
+                            + (f"({a} rows; this spec reads {b})" if a != b
+                               else f"(the same {a} rows, with different values)"))
+        out.append((other, o_ing))
+    return out
+
+
+def _sensitivity(spec: Spec, ing, fit, folder: Path, others) -> pl.DataFrame:
+    """Fit each ``[checks] sensitivity`` spec (``others``, from :func:`_load_sensitivity`) in
+    its own analysis folder beside this one, so its cache is shared with its own report, and
+    compare all models by PSIS-LOO: per trial when one of them models trials (a trial-level
+    and a judgement-level model of the same replies), else on the same rows."""
+    import arviz_stats as azs
+
+    from biasstats.checks.compare import _table, compare_models, trial_level_loo
+    from biasstats.fit.from_spec import model_data
+
+    fits = {spec.name: fit}
+    trial_spec = spec if spec.model.unit == "trial" else None
+    for other, o_ing in others:
+        fits[other.name] = fit_spec(other, o_ing.table, analysis_folder(folder.parent, other),
+                                    ledger=o_ing.ledger).fit
+        if trial_spec is None and other.model.unit == "trial":
+            trial_spec = other
+    try:
+        with warnings.catch_warnings():  # Pareto k: the table's warning column and a note
+            warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+            if trial_spec is not None:
+                loo = trial_level_loo(fits, model_data(trial_spec, ing.table))
+                return _table(azs.compare(loo, round_to="none"))
+            return compare_models(fits, model_data(spec, ing.table))
+    except (SpecError, ValueError) as e:
+        raise SpecError(f"{spec.path}: [checks] sensitivity: {e}") from None
 
 
 def _alternatives(spec: Spec, table: pl.DataFrame, fit, folder: Path) -> pl.DataFrame | None:

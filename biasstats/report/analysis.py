@@ -160,6 +160,7 @@ def render(res: AnalysisResult) -> AnalysisOutcome:
     _checks_outputs(art, fit, res.checks, wording)
     notes = list(res.checks.notes) + _comparison_outputs(art, res.comparison,
                                                          fit.spec.collapsed)
+    notes += _sensitivity_outputs(art, res.sensitivity, spec.name)
     cross_note = _crosscheck(art, res.crosschecks)
     summary_pl = pl.from_pandas(res.summary.reset_index(names="parameter"))
     art.table("parameters", summary_pl, "Posterior summary of every parameter.",
@@ -208,6 +209,27 @@ def _comparison_outputs(art, comparison: pl.DataFrame | None, collapsed: bool) -
               "standard error dse) and stacking weights.", section="other", digits=2)
     best = comparison.row(0, named=True)
     return [f"model comparison (PSIS-LOO): best is {best['model']}"]
+
+
+def _sensitivity_outputs(art, table: pl.DataFrame | None, name: str) -> list[str]:
+    """The ``[checks] sensitivity`` comparison (PSIS-LOO per trial) and its note."""
+    if table is None:
+        return []
+    art.table("sensitivity_comparison", table,
+              f"This analysis ({name}) and its sensitivity analyses, compared by PSIS-LOO on "
+              "the same trials (best first): expected log predictive density, its difference "
+              "from the best model (elpd_diff, with its standard error dse) and stacking "
+              "weights.", section="other", digits=2)
+    best = table.row(0, named=True)
+    others = table["model"].to_list()[1:]
+    return [f"sensitivity (PSIS-LOO per trial): {best['model']} predicts held-out trials best"
+            + (f", ahead of {', '.join(others)} (elpd_diff "
+               + ", ".join(f"{d:.1f} ± {e:.1f}" for d, e in zip(table['elpd_diff'][1:],
+                                                               table['dse'][1:], strict=True))
+               + ")" if others else "")] + (
+        [f"sensitivity: PSIS-LOO of {', '.join(table.filter(pl.col('warning'))['model'])} has "
+         "trials with Pareto k above the threshold, so its elpd is approximate"]
+        if "warning" in table.columns and table["warning"].any() else [])
 
 
 def _worst_parameters(summary_pl: pl.DataFrame, n: int = 15) -> pl.DataFrame:

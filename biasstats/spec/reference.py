@@ -113,6 +113,8 @@ MEANINGS: dict[str, str] = {
     "checks.loo_pit": "LOO-PIT calibration plot (needs loo)",
     "checks.prior_predictive": "prior predictive check: rates the priors alone imply",
     "checks.alternatives": "formulas compared with the main one by PSIS-LOO",
+    "checks.sensitivity": "other specs of the same data (paths relative to this spec), e.g. "
+                          "a judgement-level model: fitted and compared per trial by PSIS-LOO",
 }
 
 # The canonical columns every ingest produces, and what each means downstream.

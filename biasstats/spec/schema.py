@@ -61,6 +61,7 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     bfmi_min = 0.3
     allow_failure = false
     alternatives = ["congruent ~ 1 + (1|llm)"]   # compared with the main formula by PSIS-LOO
+    sensitivity = ["other_model.toml"]   # other specs of the same data, compared per trial
     loo = true                 # PSIS-LOO with Pareto k; loo_pit = true adds a calibration plot
     prior_predictive = false   # true: what rates do the priors alone imply?
 
@@ -439,6 +440,10 @@ class ChecksSpec(_Strict):
     loo_pit: bool = True  # LOO-PIT calibration plot (needs loo)
     prior_predictive: bool = False  # prior predictive check (rates the priors alone imply)
     alternatives: list[str] = Field(default_factory=list)  # formulas compared by LOO
+    # other specs of the same data (paths relative to this one), e.g. a judgement-level model
+    # beside a trial-level default: fitted (sharing their own analysis' cache) and compared
+    # with this model by PSIS-LOO per trial
+    sensitivity: list[str] = Field(default_factory=list)
 
     @field_validator("alternatives")
     @classmethod

@@ -11,6 +11,12 @@ Contestants (each in its own process, so peak memory is its own):
   bambi_rows           Bambi on the trial rows with its default sampler, capped by a time limit
                        (reported as a lower bound on wall time when it does not finish)
 
+With ``--model default`` the contest is the shipped default model of analyses/simulated_8llm.toml
+(a beta-binomial per reply, (1|llm:stereotype), phi varying by LLM):
+  biasstats_default    biasstats on that spec (trial patterns, sufficient statistics)
+  bambi_default        Bambi's best shot at the same model: one row per reply,
+                       p(k, n) ~ ... with kappa ~ 1 + (1|llm), noncentered=False, nutpie low-rank
+
 Printed: wall time (model build + compile + sampling), min bulk ESS over every parameter,
 ESS/s, divergences, peak RSS, and ratios against biasstats. Timings are noisy: compare ratios
 from one run, never absolute seconds across machines.
@@ -101,9 +107,74 @@ def run_bambi_rows(table, chains, draws, seed):
     return time.perf_counter() - t0, ess, div
 
 
+DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "analyses" / "simulated_8llm.toml"
+DEFAULT_TERMS = "1 + (1|llm) + (1|category/stereotype) + (1|llm:stereotype) + (1|variant)"
+
+
+def _default_trials(seed: int, trials: int):
+    """(spec, one row per reply: k, n, llm, category, stereotype, variant) of the shipped
+    default model's study, drawn with ``seed`` and ``trials`` per cell."""
+    from biasstats.fit.from_spec import model_data
+    from biasstats.ingest import ingest
+    from biasstats.spec import load_spec
+
+    spec = load_spec(DEFAULT_SPEC)
+    sim = spec.content.simulate.model_copy(update={"seed": seed, "trials": trials})
+    spec = type(spec)(path=spec.path, content=spec.content.model_copy(update={"simulate": sim}),
+                      text=spec.text)
+    return spec, model_data(spec, ingest(spec).table)
+
+
+def run_biasstats_default(seed, trials, chains, draws):
+    from biasstats.fit import fit_prepared
+    from biasstats.model.build import prepare
+
+    spec, data = _default_trials(seed, trials)
+    m = spec.model
+    t0 = time.perf_counter()
+    prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered),
+                       aux=dict(m.aux))
+    settings = spec.fit.model_copy(update={"chains": chains, "draws": draws, "tune": draws,
+                                           "seed": seed})
+    f = fit_prepared(prepared, settings, progress=False)
+    wall = time.perf_counter() - t0
+    post = f.idata["posterior"].to_dataset()
+    keep = [v for v in post.data_vars if not str(v).startswith(("z_", "u_"))]
+    return wall, _min_ess(post[keep]), _divergences(f.idata), data.height
+
+
+def run_bambi_default(seed, trials, chains, draws):
+    import bambi as bmb
+
+    _, data = _default_trials(seed, trials)
+    df = data.select("k", "n", "llm", "category", "stereotype", "variant").to_pandas()
+    df["stereotype"] = df["category"] + ":" + df["stereotype"]   # unique labels
+    df["llm_stereotype"] = df["llm"] + ":" + df["stereotype"]
+    t0 = time.perf_counter()
+    formula = bmb.Formula("p(k, n) ~ 1 + (1|llm) + (1|category) + (1|stereotype) "
+                          "+ (1|llm_stereotype) + (1|variant)", "kappa ~ 1 + (1|llm)")
+    model = bmb.Model(formula, df, family="beta_binomial", noncentered=False)
+    idata = model.fit(draws=draws, tune=draws, chains=chains, random_seed=seed,
+                      inference_method="nutpie", progressbar=False,
+                      nuts={"adaptation": "low_rank", "target_accept": 0.95})
+    wall = time.perf_counter() - t0
+    post = idata["posterior"].to_dataset()
+    keep = [v for v in post.data_vars if not v.endswith("_mean") and v not in ("p", "mu")
+            and post[v].ndim <= 3 and "__obs__" not in post[v].dims]
+    return wall, _min_ess(post[keep]), _divergences(idata), df.shape[0]
+
+
 def _child(name, args, out_path):
-    table = _study(args["seed"], args["trials"])
     c, d, s = args["chains"], args["draws"], args["seed"]
+    if name in ("biasstats_default", "bambi_default"):
+        fn = run_biasstats_default if name == "biasstats_default" else run_bambi_default
+        wall, ess, div, rows = fn(s, args["trials"], c, d)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        Path(out_path).write_text(json.dumps({"wall_s": wall, "min_ess_bulk": ess,
+                                              "divergences": div, "peak_mb": rss,
+                                              "rows": rows}))
+        return
+    table = _study(args["seed"], args["trials"])
     runners = {
         "biasstats": lambda: run_biasstats(table, c, d, s),
         "bambi_counts_tuned": lambda: run_bambi_counts(table, c, d, s, tuned=True),
@@ -144,14 +215,19 @@ def main(argv=None):
     ap.add_argument("--bambi-rows-limit", type=float, default=900, help="seconds (0 = skip)")
     ap.add_argument("--limit", type=float, default=1800, help="seconds per other contestant")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--model", choices=["additive", "default"], default="additive",
+                    help="additive: the judgement-level model; default: the shipped default "
+                    "trial-level model of analyses/simulated_8llm.toml")
     a = ap.parse_args(argv)
     args = {"trials": a.trials, "chains": a.chains, "draws": a.draws, "seed": a.seed}
-    names = ["biasstats", "bambi_counts_tuned", "bambi_counts"]
+    names = (["biasstats_default", "bambi_default"] if a.model == "default"
+             else ["biasstats", "bambi_counts_tuned", "bambi_counts"])
     results = [measure(n, args, a.limit) for n in names]
-    if a.bambi_rows_limit > 0:
+    if a.bambi_rows_limit > 0 and a.model == "additive":
         results.append(measure("bambi_rows", args, a.bambi_rows_limit))
     base = results[0]
-    print(f"\nBai-shaped study: {a.trials} trials/cell, {a.chains} chains x {a.draws} draws")
+    print(f"\nBai-shaped study ({a.model} model): {a.trials} trials/cell, {a.chains} chains x "
+          f"{a.draws} draws")
     print(f"{'contestant':<20}{'wall s':>10}{'min ESS':>10}{'ESS/s':>9}{'div':>6}{'peak MB':>9}"
           f"{'ESS/s ratio':>13}")
     for r in results:
