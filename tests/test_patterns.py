@@ -265,3 +265,30 @@ def test_cell_predictive_totals_follow_the_beta_binomial():
         assert abs(r.mean() - nv * m.mean()) < 4 * r.std() / np.sqrt(len(r))
     again = pattern_predictive_stats(fit, st, seed=11)
     assert np.array_equal(again["k__total"].values, pp["k__total"].values)
+
+
+def test_cached_fit_recomputes_the_same_log_likelihood_and_predictions(tmp_path):
+    """posterior.nc of a sufficient-statistic fit holds the draws only; the fresh fit and a
+    reload of it give identical log-likelihood and posterior predictive arrays."""
+    from biasstats.fit.from_spec import fit_spec
+    from biasstats.ingest import ingest
+    from biasstats.spec import load_spec
+
+    p = tmp_path / "s.toml"
+    p.write_text('[simulate]\npreset = "bai2024"\nseed = 2\ntrials = 4\nllms = ["GPT-4"]\n'
+                 'variants = ["replication", "synonym"]\n'
+                 '[model]\nformula = "k | trials(n) ~ 1 + (1|stereotype) + (1|variant)"\n'
+                 'family = "beta_binomial"\nunit = "trial"\n'
+                 '[fit]\nchains = 2\ndraws = 100\ntune = 200\n')
+    spec = load_spec(p)
+    table = ingest(spec).table
+    fresh = fit_spec(spec, table, tmp_path / "out")
+    again = fit_spec(spec, table, tmp_path / "out")
+    assert not fresh.cached and again.cached
+    stored = xr.open_datatree(fresh.path)
+    assert set(stored.children) >= {"posterior", "sample_stats"}
+    assert not {"log_likelihood", "posterior_predictive"} & set(stored.children)
+    for group in ("log_likelihood", "posterior_predictive", "observed_data"):
+        a, b = fresh.fit.idata[group].to_dataset(), again.fit.idata[group].to_dataset()
+        for name in a.data_vars:
+            np.testing.assert_array_equal(a[name].values, b[name].values)

@@ -77,7 +77,7 @@ def fit_settings(**kw) -> FitSpec:
 
 
 def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = None,
-                 thresholds=None) -> Fit:
+                 thresholds=None, derive: bool = True) -> Fit:
     """Sample a model already prepared by :func:`biasstats.model.build.prepare` with
     ``settings`` (the ``[fit]`` table; its defaults when None).
 
@@ -86,8 +86,18 @@ def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = 
     once with the change :func:`biasstats.checks.convergence.refit_plan` names (the other
     parameterisation of one term, or a higher target acceptance). The returned Fit is the
     second attempt; ``Fit.settings["attempts"]`` lists both (what changed, gate failures,
-    sampling seconds)."""
+    sampling seconds). ``derive=False`` leaves a sufficient-statistic model's log-likelihood
+    and predictions to the caller (:func:`biasstats.fit.sample.derived_groups`)."""
     settings = settings or FitSpec()
+    fit = _fit_prepared(spec, settings, progress, thresholds)
+    if derive:
+        from biasstats.fit.sample import derived_groups
+
+        fit.timings.update(derived_groups(fit, settings.seed + 1))
+    return fit
+
+
+def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) -> Fit:
     first = _fit_once(spec, settings, progress)
     if thresholds is None:
         return first
@@ -155,25 +165,10 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
               settings={**settings.model_dump(), "target_accept_reason": why,
                         "sampler": timings["sampler"], "centered": spec.describe_centring(),
                         "separation": list(spec.separation)})
-    if not model.observed_RVs:  # the sufficient-statistic likelihood (model.build.count_stats)
-        from biasstats.fit.sample import (
-            observed_patterns,
-            pattern_log_likelihood,
-            pattern_predictive_stats,
-        )
-        from biasstats.model.build import count_stats
-
-        stats = count_stats(spec)
-        idata["observed_data"] = observed_patterns(spec)
-        t0 = time.perf_counter()
-        idata["log_likelihood"] = pattern_log_likelihood(fit, stats)
-        t1 = time.perf_counter()
-        idata["posterior_predictive"] = pattern_predictive_stats(fit, stats, settings.seed + 1)
-        t2 = time.perf_counter()
-        timings["log_likelihood_s"] = t1 - t0
-        timings["predictive_s"] = t2 - t1
-        timings["postprocess_s"] += t2 - t0
-        timings["total_s"] += t2 - t0
+    if not model.observed_RVs:
+        # the sufficient-statistic likelihood (model.build.count_stats): its log-likelihood
+        # and predictions are computed once, for the fit that is kept (fit_prepared)
+        pass
     elif own_pp:
         t0 = time.perf_counter()
         idata["posterior_predictive"] = pattern_predictive(fit, settings.seed + 1)

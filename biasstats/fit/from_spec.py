@@ -230,7 +230,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
 
     with _named(spec, formula_key):
         result = fit_prepared(prepared, f, progress,
-                              thresholds=thresholds_from(spec.content.checks))
+                              thresholds=thresholds_from(spec.content.checks), derive=False)
     result.ledger = ledger
     path = None
     if out is not None:
@@ -247,7 +247,12 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
 
         with xr.open_datatree(path) as stored:
             result.idata = stored.load()
-        derived_groups(result, f.seed + 1)  # from the stored draws, as a reload does
+        # the log-likelihood and predictions from the stored draws, as a reload computes them
+        result.timings.update(derived_groups(result, f.seed + 1))
+    else:
+        from biasstats.fit.sample import derived_groups
+
+        result.timings.update(derived_groups(result, f.seed + 1))
     return FitOutcome(result, False, key, path)
 
 

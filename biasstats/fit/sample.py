@@ -328,19 +328,26 @@ def observed_patterns(spec):
                       coords={spec.obs_dim: np.arange(len(spec.y))})
 
 
-def derived_groups(fit, seed: int) -> None:
-    """Fill the ``log_likelihood`` and ``posterior_predictive`` groups of a sufficient-
-    statistic model (:func:`biasstats.model.build.count_stats`) from its posterior draws, in
-    place. They are not stored in posterior.nc (deterministic functions of the draws, the data
-    and the seed, and ~25x the size of the posterior): a cached fit recomputes them."""
+def derived_groups(fit, seed: int) -> dict[str, float]:
+    """Fill the ``observed_data``, ``log_likelihood`` and ``posterior_predictive`` groups of a
+    sufficient-statistic model (:func:`biasstats.model.build.count_stats`) from its posterior
+    draws, in place; returns the seconds spent (``log_likelihood_s``, ``predictive_s``). They
+    are not stored in posterior.nc (deterministic functions of the draws, the data and the
+    seed, and ~25x the size of the posterior): a cached fit recomputes them."""
     from biasstats.model.build import count_stats
 
     stats = count_stats(fit.spec)
     if stats is None:
-        return
+        return {}
+    out = {}
     if "observed_data" not in fit.idata.children:
         fit.idata["observed_data"] = observed_patterns(fit.spec)
     if "log_likelihood" not in fit.idata.children:
+        t0 = time.perf_counter()
         fit.idata["log_likelihood"] = pattern_log_likelihood(fit, stats)
+        out["log_likelihood_s"] = time.perf_counter() - t0
     if "posterior_predictive" not in fit.idata.children:
+        t0 = time.perf_counter()
         fit.idata["posterior_predictive"] = pattern_predictive_stats(fit, stats, seed)
+        out["predictive_s"] = time.perf_counter() - t0
+    return out
