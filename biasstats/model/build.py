@@ -704,6 +704,15 @@ def _working(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray] | None:
     return None  # ordinal / categorical: information rule only
 
 
+# A term with at least PINNED_DF degrees of freedom whose effects' conditional scale varies
+# less than PINNED_SCALE-fold over the 90% range of its SD has no funnel: its funnel risk is
+# capped at PINNED_RISK (the default target acceptance). Few-level terms never qualify: their
+# chi-square interval for the SD is too unreliable (SBC of the canonical model).
+PINNED_DF = 30
+PINNED_SCALE = 1.5
+PINNED_RISK = 0.5
+
+
 def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
     """Choose centred vs non-centred per term.
 
@@ -795,6 +804,23 @@ def _centring(spec: ModelSpec, user: dict[str, bool]) -> None:
             g.reason = reason + ("; correlated slopes" if g.correlated else "")
         if risk_c is not None:
             g.funnel_risk = risk_c if g.centered else risk_nc
+            if df >= PINNED_DF and g.funnel_risk > PINNED_RISK:
+                # A funnel is the effects' scale changing with tau across the posterior. With
+                # many levels tau is pinned: if the effects' conditional scale (centred:
+                # (1/se^2 + 1/tau^2)^-1/2; non-centred: that over tau) changes less than
+                # PINNED_SCALE-fold over tau's 90% range, the geometry is near Gaussian
+                # whatever se/tau is (e.g. 800 levels with tau ~ se).
+                se_ = se if se > 0 else 1.0
+                scale = [1.0 / math.sqrt(1.0 / se_ ** 2 + 1.0 / max(t, 1e-12) ** 2)
+                         for t in (tau_lo, tau_hi)]
+                if not g.centered:
+                    scale = [c / max(t, 1e-12) for c, t in zip(scale, (tau_lo, tau_hi),
+                                                                strict=True)]
+                ratio = max(scale) / max(min(scale), 1e-300)
+                if ratio < PINNED_SCALE:
+                    g.funnel_risk = PINNED_RISK
+                    g.reason += (f"; SD pinned by {df} df (effects' scale varies "
+                                 f"{ratio:.2f}-fold over its range): no funnel")
 
 
 # ----------------------------------------------------------------------------- model

@@ -81,7 +81,7 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
                                # x observations) x 8 bytes) must stay below; at most 1024
     sampler = "nutpie"         # or "pymc"
     target_accept = 0.95       # default: automatic, 0.9 / 0.95 / 0.99 by the terms' funnel risk
-    adaptation = "low_rank"    # nutpie mass matrix: "low_rank" (default) or "diag"
+    adaptation = "auto"        # nutpie mass matrix: "auto" (default), "low_rank" or "diag"
     refit = true               # after a failed gate, refit once with the suggested fix
 """
 
@@ -390,7 +390,9 @@ class FitSpec(_Strict):
     sampler: Literal["nutpie", "pymc"] = "nutpie"
     # None (omitted): chosen from the model's geometry (fit.sample.auto_target_accept)
     target_accept: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
-    adaptation: Literal["low_rank", "diag"] = "low_rank"  # nutpie mass-matrix adaptation
+    # nutpie mass-matrix adaptation; "auto": low_rank up to fit.sample.LOW_RANK_MAX_PARAMS
+    # unconstrained parameters, diag above
+    adaptation: Literal["auto", "low_rank", "diag"] = "auto"
     # cap on the fit's estimated memory (biasstats.fit.memory_estimate), checked before sampling
     max_memory_gb: float = Field(default=4.0, gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)
     # after a failed convergence gate, refit once with the other parameterisation of the term
