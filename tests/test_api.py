@@ -49,6 +49,6 @@ def test_fit_settings_are_checked_like_the_spec_fit_table():
                        match=r"^\[fit\] target_accept: expected less than 1, got 1.5$"):
         biasstats.fit.fit_settings(target_accept=1.5)
     with pytest.raises(biasstats.errors.SpecError,
-                       match=r"^\[fit\] adaptation: expected 'low_rank' or 'diag', got \"dense\"$"):
+                       match=r"^\[fit\] adaptation: expected 'auto', 'low_rank' or 'diag', got \"dense\"$"):
         biasstats.fit.fit_settings(adaptation="dense")
     assert biasstats.fit.fit_settings(chains=2).model_dump()["chains"] == 2

@@ -362,7 +362,7 @@ CORPUS = [
     ("fit_sampler_unknown", "ingest", fitk('sampler = "stan"'), [],
      '{spec}: [fit] sampler: expected \'nutpie\' or \'pymc\', got "stan"'),
     ("fit_adaptation_unknown", "ingest", fitk('adaptation = "full"'), [],
-     '{spec}: [fit] adaptation: expected \'low_rank\' or \'diag\', got "full"'),
+     '{spec}: [fit] adaptation: expected \'auto\', \'low_rank\' or \'diag\', got "full"'),
     ("fit_memory_zero", "ingest", fitk("max_memory_gb = 0"), [],
      '{spec}: [fit] max_memory_gb: expected more than 0, got 0'),
     ("fit_memory_inf", "ingest", fitk("max_memory_gb = inf"), [],

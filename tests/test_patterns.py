@@ -290,5 +290,6 @@ def test_cached_fit_recomputes_the_same_log_likelihood_and_predictions(tmp_path)
     assert not {"log_likelihood", "posterior_predictive"} & set(stored.children)
     for group in ("log_likelihood", "posterior_predictive", "observed_data"):
         a, b = fresh.fit.idata[group].to_dataset(), again.fit.idata[group].to_dataset()
+        assert "k" in a.data_vars and "k" in b.data_vars, group
         for name in a.data_vars:
             np.testing.assert_array_equal(a[name].values, b[name].values)

@@ -358,13 +358,18 @@ def derived_groups(fit, seed: int) -> dict[str, float]:
     if stats is None:
         return {}
     out = {}
-    if "observed_data" not in fit.idata.children:
+    resp = fit.spec.formula.response
+
+    def lacks(group: str) -> bool:  # pm.sample leaves an empty observed_data group
+        return group not in fit.idata.children or resp not in fit.idata[group].data_vars
+
+    if lacks("observed_data"):
         fit.idata["observed_data"] = observed_patterns(fit.spec)
-    if "log_likelihood" not in fit.idata.children:
+    if lacks("log_likelihood"):
         t0 = time.perf_counter()
         fit.idata["log_likelihood"] = pattern_log_likelihood(fit, stats)
         out["log_likelihood_s"] = time.perf_counter() - t0
-    if "posterior_predictive" not in fit.idata.children:
+    if lacks("posterior_predictive"):
         t0 = time.perf_counter()
         fit.idata["posterior_predictive"] = pattern_predictive_stats(fit, stats, seed)
         out["predictive_s"] = time.perf_counter() - t0
