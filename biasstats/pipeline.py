@@ -388,6 +388,8 @@ def _alternatives(spec: Spec, table: pl.DataFrame, fit, folder: Path) -> pl.Data
         fits[formula] = fit_spec(alt_spec, table, folder / "alternatives" / f"alt{i + 1}",
                                  formula_key=f"[checks] alternatives[{i}]").fit
     try:
-        return compare_models(fits, model_data(spec, table))
+        with warnings.catch_warnings():  # Pareto k: the table's warning column and a note
+            warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+            return compare_models(fits, model_data(spec, table))
     except SpecError as e:
         raise SpecError(f"{spec.path}: {e}") from None

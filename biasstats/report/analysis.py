@@ -210,7 +210,11 @@ def _comparison_outputs(art, comparison: pl.DataFrame | None, collapsed: bool) -
               "predictive density, its difference from the best model (elpd_diff, with its "
               "standard error dse) and stacking weights.", section="other", digits=2)
     best = comparison.row(0, named=True)
-    return [f"model comparison (PSIS-LOO): best is {best['model']}"]
+    warned = (comparison.filter(pl.col("warning"))["model"].to_list()
+              if "warning" in comparison.columns else [])
+    return [f"model comparison (PSIS-LOO): best is {best['model']}"] + (
+        [f"model comparison: PSIS-LOO of {', '.join(warned)} has observations with Pareto k "
+         "above the threshold, so its elpd is approximate"] if warned else [])
 
 
 def _sensitivity_outputs(art, table: pl.DataFrame | None, name: str) -> list[str]:
