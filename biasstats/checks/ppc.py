@@ -88,31 +88,20 @@ def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, se
     ``term=()`` gives the overall rate only. A prior that puts most of its mass on rates no
     study could show (all 0 or all 1) is too wide; one that excludes the observed rate, too
     narrow."""
-    import logging
-
-    import pymc as pm
+    import warnings
 
     from biasstats.model.build import build_model
+    from biasstats.simulate.from_formula import _prior_draw  # without PyMC's log line
 
     model = fit.model if fit.model is not None else build_model(fit.spec)
     resp = fit.spec.formula.response
-    log = logging.getLogger("pymc")  # not its "Sampling: [...]" line on the terminal
-    level = log.level
-    log.setLevel(logging.WARNING)
-    try:
-        if resp in model.named_vars:
-            tree = pm.sample_prior_predictive(draws=draws, model=model, var_names=[resp],
-                                              random_seed=seed)
-            rep = stack_draws(tree["prior_predictive"].to_dataset()[resp])
-        else:  # a sufficient-statistic likelihood: replicate from prior parameter draws
-            import warnings
-
-            with warnings.catch_warnings():  # that Potential is the likelihood: nothing lost
-                warnings.filterwarnings("ignore", message="The effect of Potentials")
-                tree = pm.sample_prior_predictive(draws=draws, model=model, random_seed=seed)
-            rep = _replicate_from(fit, tree["prior"].to_dataset(), seed)
-    finally:
-        log.setLevel(level)
+    with warnings.catch_warnings():  # a sufficient-statistic model's Potential is its
+        warnings.filterwarnings("ignore", message="The effect of Potentials")  # likelihood
+        tree = _prior_draw(model, seed, draws=draws)
+    if resp in model.named_vars:
+        rep = stack_draws(tree["prior_predictive"].to_dataset()[resp])
+    else:  # no observed variable: replicate from the prior parameter draws
+        rep = _replicate_from(fit, tree["prior"].to_dataset(), seed)
     if fit.spec.family.ppc_stat == "shares":
         return grouped_shares(fit.spec, rep, term, prob)
     return grouped_rates(fit.spec, rep, term, prob)

@@ -177,11 +177,12 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
     else:
         why = why or "set by user"
     model = build_model(spec)
+    est = memory_estimate(model, spec, settings)  # counts the parameters once
     adapt_why = "set by user"
     if settings.adaptation == "auto":
-        value, adapt_why = auto_adaptation(model)
+        value, adapt_why = auto_adaptation(est["parameters"])
         settings = settings.model_copy(update={"adaptation": value})
-    check_memory(memory_estimate(model, spec, settings), settings)
+    check_memory(est, settings)
     own_pp = spec.weights is not None and spec.family.draw is not None
     idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
     fit = Fit(idata=idata, spec=spec, model=model, timings=timings,
@@ -189,11 +190,9 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
                         "adaptation_reason": adapt_why,
                         "sampler": timings["sampler"], "centered": spec.describe_centring(),
                         "separation": list(spec.separation)})
-    if not model.observed_RVs:
-        # the sufficient-statistic likelihood (model.build.count_stats): its log-likelihood
-        # and predictions are computed once, for the fit that is kept (fit_prepared)
-        pass
-    elif own_pp:
+    # a sufficient-statistic model (no observed variable) gets its log-likelihood and
+    # predictions once, for the fit that is kept (fit_prepared / derived_groups)
+    if own_pp and model.observed_RVs:
         t0 = time.perf_counter()
         idata["posterior_predictive"] = pattern_predictive(fit, settings.seed + 1)
         dt = time.perf_counter() - t0

@@ -243,16 +243,12 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         # the cached posterior gives
         import xarray as xr
 
-        from biasstats.fit.sample import derived_groups
-
         with xr.open_datatree(path) as stored:
             result.idata = stored.load()
-        # the log-likelihood and predictions from the stored draws, as a reload computes them
-        result.timings.update(derived_groups(result, f.seed + 1))
-    else:
-        from biasstats.fit.sample import derived_groups
+    from biasstats.fit.sample import derived_groups
 
-        result.timings.update(derived_groups(result, f.seed + 1))
+    # the log-likelihood and predictions from the (stored) draws, as a reload computes them
+    result.timings.update(derived_groups(result, f.seed + 1))
     return FitOutcome(result, False, key, path)
 
 

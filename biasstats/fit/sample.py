@@ -55,9 +55,9 @@ def auto_target_accept(spec) -> tuple[float, str]:
 LOW_RANK_MAX_PARAMS = 500
 
 
-def auto_adaptation(model) -> tuple[str, str]:
-    """nutpie mass-matrix adaptation for ``model``, and why (see LOW_RANK_MAX_PARAMS)."""
-    n = int(sum(np.size(v) for v in model.initial_point().values()))
+def auto_adaptation(n: int) -> tuple[str, str]:
+    """nutpie mass-matrix adaptation for a model of ``n`` unconstrained parameters, and why
+    (see LOW_RANK_MAX_PARAMS)."""
     if n <= LOW_RANK_MAX_PARAMS:
         return "low_rank", f"automatic: {n} parameters (low_rank up to {LOW_RANK_MAX_PARAMS})"
     return "diag", (f"automatic: {n} parameters, above {LOW_RANK_MAX_PARAMS}: a low-rank "
@@ -224,14 +224,12 @@ def _cell_ab(fit, stats):
     """(a, b) = (mu phi, (1 - mu) phi) per draw and covariate cell: (S, C) each."""
     from scipy.special import expit
 
-    from biasstats.effects.predict import _eta, _group_draws
+    from biasstats.effects.predict import linear_predictor
     from biasstats.model.build import _rows_of, aux_draws
 
     sub = _rows_of(fit.spec, stats.rows)
-    post = fit.idata["posterior"].to_dataset()
-    X = sub.X if sub.fixed_names else np.zeros((len(sub.y), 0))
-    eta = _eta(post, sub, X, [(_group_draws(post, g), g.idx, g.Z) for g in sub.groups])
-    phi = aux_draws(post, sub, "phi")
+    eta = linear_predictor(fit, spec=sub)
+    phi = aux_draws(fit.idata["posterior"].to_dataset(), sub, "phi")
     return expit(eta) * phi, expit(-eta) * phi
 
 

@@ -240,11 +240,19 @@ def _tidy(spec: Spec, raw, per_source_row: bool = False):
                 f"{spec.path}: [data] adapter returned a column {name!r}, which clashes with the "
                 f"reserved column {name!r} (each row's ingest {name})"
             )
+    return _after_derive(spec, _derive(spec, _mapped(spec, raw)), per_source_row)
+
+
+def _mapped(spec: Spec, raw):
+    """read -> parse rules -> explode -> column mapping (what derive sees)."""
     parsed, aligned = rules.apply_parse_rules(spec, raw)
-    table = rules.explode(spec, parsed, aligned)
-    table = tidy.check_trial(spec, _derive(spec, tidy.apply_mapping(spec, table)))
+    return tidy.apply_mapping(spec, rules.explode(spec, parsed, aligned))
+
+
+def _after_derive(spec: Spec, table, per_source_row: bool = False):
+    """The trial check, trial numbering and status classification after derive."""
     per = per_source_row or bool(spec.data.explode)
-    return tidy.classify(spec, number_trials(table, per_source_row=per))
+    return tidy.classify(spec, number_trials(tidy.check_trial(spec, table), per_source_row=per))
 
 
 def _user_adapter(spec: Spec, name: str):
@@ -321,14 +329,13 @@ def _blame(spec: Spec, raw: pl.LazyFrame) -> SpecError | None:
         return None
 
     try:
-        parsed, aligned = rules.apply_parse_rules(spec, raw)
-        table = tidy.apply_mapping(spec, rules.explode(spec, parsed, aligned))
+        table = _mapped(spec, raw)
         for name, text in spec.data.derive.items():
             expr, table = _expr(spec, f"derive.{name}", text, table)
             if (e := fails(table, expr)) is not None:
                 return _failed(spec, f"derive.{name}", text, e)
             table = table.with_columns(expr.alias(name))
-        table = tidy.classify(spec, number_trials(tidy.check_trial(spec, table)))
+        table = _after_derive(spec, table)
         for i, text in enumerate(spec.data.filters):
             expr, table = _expr(spec, f"filters[{i}]", text, table)
             if (e := fails(table, expr.fill_null(False).cast(pl.Boolean))) is not None:
