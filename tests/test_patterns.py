@@ -40,10 +40,11 @@ def test_patterns_collapse_rows_and_keep_their_counts():
     assert np.array_equal(np.bincount(spec.row_pattern), spec.weights)
 
 
-def test_pattern_log_density_equals_per_trial_log_density():
+@pytest.mark.parametrize("family", ["beta_binomial", "logitnormal_binomial"])
+def test_pattern_log_density_equals_per_trial_log_density(family):
     df = _trials()
-    pat = build_model(prepare(FORMULA, df, "beta_binomial"))
-    row = build_model(prepare(FORMULA, df, "beta_binomial", collapse=False))
+    pat = build_model(prepare(FORMULA, df, family))
+    row = build_model(prepare(FORMULA, df, family, collapse=False))
     assert len(row.coords["obs"]) == df.height
     f_pat, f_row = pat.compile_logp(), row.compile_logp()
     d_pat, d_row = pat.compile_dlogp(), row.compile_dlogp()

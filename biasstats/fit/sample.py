@@ -221,16 +221,15 @@ def pattern_predictive(fit, seed: int, chunk: int = 500):
 
 
 def _cell_ab(fit, stats):
-    """(a, b) = (mu phi, (1 - mu) phi) per draw and covariate cell: (S, C) each."""
-    from scipy.special import expit
-
+    """(a, b) of the beta mixing p per draw and covariate cell (the family's ``beta_ab``):
+    (S, C) each."""
     from biasstats.effects.predict import linear_predictor
     from biasstats.model.build import _rows_of, aux_draws
 
     sub = _rows_of(fit.spec, stats.rows)
     eta = linear_predictor(fit, spec=sub)
-    phi = aux_draws(fit.idata["posterior"].to_dataset(), sub, "phi")
-    return expit(eta) * phi, expit(-eta) * phi
+    post = fit.idata["posterior"].to_dataset()
+    return fit.spec.family.beta_ab(eta, {k: aux_draws(post, sub, k) for k in fit.spec.family.aux})
 
 
 def _rising_tables(a: np.ndarray, b: np.ndarray, J: int):

@@ -675,7 +675,7 @@ def _working(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray] | None:
         # heterogeneous cells, which understates se and overstates tau.)
         pc = (y + 0.5) / (n + 1.0)
         info = w * n * pc * (1 - pc)
-        if "phi" in fam.aux:  # beta-binomial: the n judgements share p; deflate the information
+        if fam.beta_ab is not None:  # the n judgements share p; deflate the information
             return z, info / (1 + (n - 1) * _intraclass(y, n, p, w))
         # Small cells (<= SMALL_CELL_N outcomes): the empirical logit rescaled by its exact
         # slope at the pooled p, with its exact information 1/Var. With the asymptotic
@@ -867,7 +867,7 @@ class CountStats:
 def count_stats(spec: ModelSpec) -> CountStats | None:
     """:class:`CountStats` of a beta-binomial pattern model (None for any other model, or when
     some observation has more than :data:`COUNT_STATS_MAX_N` trials)."""
-    if spec.family.name != "beta_binomial" or spec.weights is None or spec.trials is None:
+    if spec.family.beta_ab is None or spec.weights is None or spec.trials is None:
         return None
     n = np.asarray(spec.trials, dtype=np.int64)
     k = np.asarray(spec.y, dtype=np.int64)
@@ -995,13 +995,11 @@ def _build(spec: ModelSpec, stats: CountStats | None, full: ModelSpec):
             eta = pt.zeros(len(spec.y)) + eta
         if stats is not None:
             j = pt.as_tensor_variable(np.arange(stats.A.shape[1], dtype=float))
-            phi = pt.as_tensor_variable(aux["phi"])
-            phi = phi[:, None] if phi.ndim == 1 else phi
-            a = pm.math.invlogit(eta)[:, None] * phi
-            b = pm.math.invlogit(-eta)[:, None] * phi
+            a, b = fam.beta_ab(eta, aux, tensor=True)
+            a, b = a[:, None], b[:, None]
             pm.Potential(f"{spec.formula.response}_loglik", stats.const
                          + pt.sum(stats.A * pt.log(a + j)) + pt.sum(stats.B * pt.log(b + j))
-                         - pt.sum(stats.T * pt.log(phi + j)))
+                         - pt.sum(stats.T * pt.log(a + b + j)))
             return model
         extra = {"trials": spec.trials}
         obs = fam.likelihood(spec.formula.response, eta, aux, spec.y, extra, spec.obs_dim)

@@ -62,6 +62,10 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources, estimands: str 
         "in biasstats, where (1|g) terms are group-level intercepts with zero-sum constraints "
         "(each group's effects are deviations from the mean of its levels) and nested terms "
         "(1|a/b) expand to (1|a) + (1|a:b).",
+        get_family(fit.family).methods,
+        ("Auxiliary parameters with their own formulas (log link, zero-sum group terms): "
+         + "; ".join(f"{k} {v.strip()}" for k, v in spec.model.aux.items()) + "."
+         if spec.model.aux else ""),
         f"Priors: {priors}.",
         f"The posterior was sampled with {st.get('sampler', spec.fit.sampler)} (NUTS; "
         f"{st.get('chains')} chains, {st.get('tune')} warm-up and {st.get('draws')} retained "

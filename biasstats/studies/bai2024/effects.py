@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.special import expit, logit
+from scipy.special import logit
 from scipy.stats import binom
 
 from biasstats.effects.predict import level_labels, linear_predictor, reduced
@@ -141,26 +141,29 @@ def compute_effects(
             f"not '{fit.family}'"
         )
     # on covariate cells: a pattern-weighted fit's patterns share their cell's predictors
+    from biasstats.model.build import aux_draws
+
     spec, cells, w = reduced(fit)
     eta = linear_predictor(fit, spec=spec)
-    p = expit(eta)
+    fam = spec.family
+    post = fit.idata["posterior"].to_dataset()
+    # (S, 1), or (S, cells) with a [model.aux] formula
+    aux = {k: aux_draws(post, spec, k) for k in fam.aux}
+    p = fam.mean(eta, aux)  # logistic(eta), or E[p] of the logit-normal
     m = _words_per_valence(fit, table, cells)
     d_cells = None
     if m is not None:
         d_cells = np.empty_like(p)
         phi = None
-        if fit.family == "beta_binomial":
-            from biasstats.model.build import aux_draws
-
-            post = fit.idata["posterior"].to_dataset()
-            phi = aux_draws(post, spec, "phi")  # (S, 1), or (S, cells) with [model.aux]
+        if fam.beta_ab is not None:  # the trial's p ~ Beta(a, b): mean a/(a+b), phi = a + b
+            a, b = fam.beta_ab(eta, aux)
+            phi = a + b
         for mm in np.unique(m):
             sel = m == mm
             if phi is None:
                 d_cells[:, sel] = expected_d(p[:, sel], int(mm))
             else:
-                ph = phi if phi.shape[1] == 1 else phi[:, sel]
-                d_cells[:, sel] = expected_d_beta(p[:, sel], ph, int(mm))
+                d_cells[:, sel] = expected_d_beta(p[:, sel], phi[:, sel], int(mm))
     rows, per_term = [], {}
     for term in terms:
         found = level_labels(cells, term)
