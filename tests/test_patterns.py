@@ -294,3 +294,33 @@ def test_cached_fit_recomputes_the_same_log_likelihood_and_predictions(tmp_path)
         assert "k" in a.data_vars and "k" in b.data_vars, group
         for name in a.data_vars:
             np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+@pytest.mark.parametrize(("family", "aux", "scale"),
+                         [("beta_binomial", "phi", 20.0), ("logitnormal_binomial", "sigma", 1.0)])
+def test_prior_predictive_of_a_sufficient_statistic_model(family, aux, scale):
+    """No observed variable (the likelihood is a Potential): the prior predictive is drawn from
+    the prior's parameter draws through the family's ``draw``, every trial on its own. Truth:
+    with ``~ 1``, Intercept ~ Normal(0, 2.5) and the auxiliary parameter ~ Exponential, the
+    replicated rate of 600 trials follows the family's mean response over independent numpy
+    draws of those priors (logistic(Intercept) for the beta-binomial, the logit-normal's E[p]
+    for the other), whatever the data say."""
+    from biasstats.checks.ppc import prior_predictive
+    from biasstats.fit import Fit
+
+    rng = np.random.default_rng(1)
+    n = np.full(600, 16)
+    df = pl.DataFrame({"k": rng.binomial(n, 0.8), "n": n})
+    spec = prepare("k | trials(n) ~ 1", df, family)
+    assert str(spec.priors["Intercept"]) == "Normal(0, 2.5)"
+    assert str(spec.priors[aux]) == f"Exponential(scale={scale:g})"
+    fit = Fit(idata=xr.DataTree.from_dict({}), spec=spec)
+    assert "k" not in build_model(spec).named_vars  # no observed variable
+    row = prior_predictive(fit, (), draws=4000, seed=0, prob=0.5).row(0, named=True)
+    assert row["observed"] == pytest.approx(df["k"].sum() / n.sum())
+    ic = rng.normal(0, 2.5, 200_000)
+    mean = spec.family.mean(ic, {aux: rng.exponential(scale, ic.size)})
+    lo, hi = np.percentile(mean, [25, 75])
+    assert row["rep_mean"] == pytest.approx(mean.mean(), abs=0.02)
+    assert row["rep_low"] == pytest.approx(lo, abs=0.03)
+    assert row["rep_high"] == pytest.approx(hi, abs=0.03)

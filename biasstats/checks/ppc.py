@@ -100,27 +100,27 @@ def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, se
         tree = _prior_draw(model, seed, draws=draws)
     if resp in model.named_vars:
         rep = stack_draws(tree["prior_predictive"].to_dataset()[resp])
-    else:  # no observed variable: replicate from the prior parameter draws
-        rep = _replicate_from(fit, tree["prior"].to_dataset(), seed)
+        total = False
+    else:  # no observed variable: replicate every trial from the prior parameter draws
+        rep, total = _replicate_from(fit, tree["prior"].to_dataset(), seed), True
     if fit.spec.family.ppc_stat == "shares":
         return grouped_shares(fit.spec, rep, term, prob)
-    return grouped_rates(fit.spec, rep, term, prob)
+    return grouped_rates(fit.spec, rep, term, prob, rep_is_total=total)
 
 
 def _replicate_from(fit, draws, seed: int) -> np.ndarray:
-    """(S, patterns) one replicated trial per pattern, drawn with the family's ``draw`` from
-    parameter draws (e.g. the prior's) of a model without an observed variable."""
+    """(S, patterns) replicated totals over each pattern's trials (every trial drawn on its
+    own, so a replicated rate has the study's own number of trials), with the family's
+    ``draw`` from parameter draws (e.g. the prior's) of a model without an observed
+    variable."""
     import xarray as xr
 
-    from biasstats.effects.predict import linear_predictor
     from biasstats.fit import Fit
-    from biasstats.model.build import aux_draws
+    from biasstats.fit.sample import pattern_predictive
 
     pseudo = Fit(idata=xr.DataTree.from_dict({"posterior": draws}), spec=fit.spec)
-    eta = linear_predictor(pseudo)
-    aux = {k: aux_draws(draws, fit.spec, k) for k in fit.spec.family.aux}
-    return fit.spec.family.draw(np.random.default_rng(seed), eta, aux,
-                                np.asarray(fit.spec.trials))
+    total = pattern_predictive(pseudo, seed)[f"{fit.spec.formula.response}__total"]
+    return stack_draws(total)
 
 
 def grouped_rates(spec, rep: np.ndarray, term, prob: float = 0.95,
