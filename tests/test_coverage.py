@@ -28,13 +28,15 @@ def _report(results) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.slow
 def test_coverage_fast_pooled():
     """R = 8 replications per family, indicators pooled over the three families (n = 104).
 
     With so few replications this only catches gross miscalibration (a wrong sign, scale or
     parametrisation in simulation vs model, or intervals far too narrow / wide): the binomial
     test at 0.001 rejects only at coverage <= 0.79 (82/104) or >= 0.99. The calibrated check is the
-    slow test below.
+    slow test below. Marked slow too (27 s): in the default run the per-family recovery tests
+    (tests/test_recovery.py) catch the same gross errors against known parameters.
     """
     results = [run_coverage(f, reps=8, seed=11) for f in FAMILIES]
     print(_report(results))
