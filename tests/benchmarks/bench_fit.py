@@ -12,10 +12,13 @@ Contestants (each in its own process, so peak memory is its own):
                        (reported as a lower bound on wall time when it does not finish)
 
 With ``--model default`` the contest is the shipped default model of analyses/simulated_8llm.toml
-(a beta-binomial per reply, (1|llm:stereotype), phi varying by LLM):
+(a logit-normal binomial per reply, (1|llm:stereotype), sigma varying by LLM):
   biasstats_default    biasstats on that spec (trial patterns, sufficient statistics)
-  bambi_default        Bambi's best shot at the same model: one row per reply,
-                       p(k, n) ~ ... with kappa ~ 1 + (1|llm), noncentered=False, nutpie low-rank
+  bambi_default        Bambi's nearest model (Bambi has no logit-normal binomial; its binomial
+                       with a per-reply (1|reply) term has one sigma for all LLMs and 33,600
+                       latent effects): the beta-binomial per reply, p(k, n) ~ ... with
+                       kappa ~ 1 + (1|llm), one row per reply, noncentered=False, nutpie
+                       low-rank
 
 Printed: wall time (model build + compile + sampling), min bulk ESS over every parameter,
 ESS/s, divergences, peak RSS, and ratios against biasstats. Timings are noisy: compare ratios
