@@ -159,6 +159,8 @@ def validate(seeds, out: str | Path, *, trials: int | None = None, models=tuple(
                          "observations": len(prepared.y), "gate_passed": gate.passed,
                          "failures": list(gate.failures),
                          "attempts": len(fit.settings.get("attempts", [])),
+                         "attempt_failures": [a.get("failures", []) for a in
+                                              fit.settings.get("attempts", [])],
                          "sampling_s": round(fit.timings.get("sampling_s", 0.0), 1),
                          "total_s": round(time.perf_counter() - t0, 1)})
             print(json.dumps(runs[-1]), flush=True)
