@@ -23,9 +23,11 @@ FAM = get_family("logitnormal_binomial")
 @pytest.mark.parametrize("sigma", [0.3, 1.0, 2.5])
 @pytest.mark.parametrize("eta", [-6.0, -1.0, 0.0, 2.5, 6.0])
 def test_moments_match_adaptive_quadrature(eta, sigma):
+    loc = eta * np.sqrt(1 + (16 * np.sqrt(3) / (15 * np.pi)) ** 2 * sigma ** 2)
+
     def moment(f):
-        return quad(lambda z: f(expit(eta + sigma * z)) * norm.pdf(z), -12, 12,
-                    points=[-eta / sigma], limit=200, epsabs=1e-14)[0]
+        return quad(lambda z: f(expit(loc + sigma * z)) * norm.pdf(z), -12, 12,
+                    points=[-loc / sigma], limit=200, epsabs=1e-14)[0]
 
     m = moment(lambda p: p)
     v = moment(lambda p: p * p) - m * m
@@ -38,6 +40,9 @@ def test_moments_match_adaptive_quadrature(eta, sigma):
     assert b[0] / (a[0] + b[0]) == pytest.approx(1 - m, abs=3e-5)
     assert a[0] * b[0] / ((a[0] + b[0]) ** 2 * (a[0] + b[0] + 1)) == pytest.approx(v, rel=1e-3)
     assert FAM.mean(np.array([eta]), {"sigma": sigma})[0] == pytest.approx(m, abs=3e-5)
+    # eta is near the logit of the mean response whatever the spread (Zeger et al. 1988):
+    # within 0.06 for |eta| <= 1, within 30% in the tails at sigma = 2.5
+    assert np.log(m / (1 - m)) == pytest.approx(eta, abs=max(0.06, 0.3 * abs(eta)))
 
 
 def test_tensor_and_numpy_agree_and_broadcast_per_draw():
@@ -77,7 +82,7 @@ def test_no_spread_is_the_binomial():
 
 
 def test_cell_means_are_recovered_where_one_phi_is_biased():
-    """Five cells of one LLM at logits -0.5 ... 5.5 with one reply-level sigma = 2 (20,000
+    """Five cells of one LLM at locations -0.5 ... 5.5 with one reply-level sigma = 2 (20,000
     replies of 16 judgements each): the maximum-likelihood cell means of the logit-normal
     binomial are within sampling error of the truth; a beta-binomial with one phi pulls the
     near-ceiling cells down (its spread of p cannot shrink there), and fits worse."""
@@ -86,7 +91,8 @@ def test_cell_means_are_recovered_where_one_phi_is_biased():
     etas = np.array([-0.5, 1.0, 2.5, 4.0, 5.5])
     k = rng.binomial(n, expit(etas[:, None] + rng.normal(0, s_true, (len(etas), T))))
     counts = np.stack([np.bincount(row, minlength=n + 1) for row in k])  # sufficient
-    truth = _ln_moments(etas, np.full(len(etas), s_true))[0]
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    truth = expit(etas[:, None] + s_true * x) @ (w / w.sum())  # E[p] at each location
     kk = np.arange(n + 1)
     err, ll = {}, {}
     for name, aux in (("logitnormal_binomial", "sigma"), ("beta_binomial", "phi")):
