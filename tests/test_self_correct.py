@@ -202,3 +202,24 @@ def test_few_level_terms_are_never_read_as_pinned():
     spec = prepare("y ~ 1 + (1|v) + (1|name)", df)
     g = {t.name: t for t in spec.groups}
     assert "pinned" not in g["v"].reason and "pinned" in g["name"].reason
+
+
+def test_a_near_miss_on_mixing_is_refitted_longer_not_reparameterised():
+    """Validate seed 3: R-hat 1.010 (threshold 1.01), ESS above 400, no divergences. Flipping
+    the slowest SD's term gave R-hat 1.16, ESS 21 and 5 divergences; the plan is now the same
+    model with twice the warm-up and draws. Divergences, low E-BFMI or a large R-hat still
+    change the geometry."""
+    from biasstats.checks.convergence import Thresholds, convergence_gate, near_miss, refit_plan
+
+    t = Thresholds()
+    near = {"max_rhat": 1.0104, "min_ess_bulk": 420.0, "min_ess_tail": 380.0, "divergences": 0,
+            "bfmi": [0.9, 1.0]}
+    gate = convergence_gate(near, t)
+    assert not gate.passed and near_miss(gate.values, t)
+    plan = refit_plan(gate.values, {"g": True}, None, 0.95, t)
+    assert plan["longer"] and plan["flip"] is None and plan["target_accept"] == 0.95
+    assert plan["reason"].startswith("a near miss on mixing alone (max R-hat 1.010")
+    for worse in ({"divergences": 3}, {"max_rhat": 1.05}, {"min_ess_bulk": 150.0},
+                  {"bfmi": [0.2, 0.9]}):
+        assert not near_miss(convergence_gate({**near, **worse}, t).values, t), worse
+    assert not near_miss(gate.values, None)  # no thresholds: nothing to call near

@@ -83,10 +83,28 @@ def thresholds_from(checks) -> Thresholds:
                       bfmi_min=checks.bfmi_min)
 
 
+def near_miss(diagnostics: dict, thresholds: Thresholds | None) -> bool:
+    """True when the gate failed only just, on mixing alone: no divergences, E-BFMI above its
+    threshold, max R-hat <= 1.02 and every ESS at least half its threshold. Such a fit needs
+    more draws, not another geometry (validate seed 3: R-hat 1.010 with ESS above 400; flipping
+    the slowest SD's term instead gave R-hat 1.16, ESS 21 and 5 divergences)."""
+    if thresholds is None or diagnostics.get("divergences", 0) > thresholds.divergences_max:
+        return False
+    bfmi = np.atleast_1d(np.asarray(diagnostics.get("min_bfmi", diagnostics.get("bfmi"))
+                                    if diagnostics.get("min_bfmi", diagnostics.get("bfmi"))
+                                    is not None else np.inf, dtype=float))
+    return bool(np.all(bfmi >= thresholds.bfmi_min)
+                and diagnostics.get("max_rhat", np.inf) <= 1.02
+                and diagnostics.get("min_ess_bulk", 0) >= thresholds.ess_bulk_min / 2
+                and diagnostics.get("min_ess_tail", 0) >= thresholds.ess_tail_min / 2)
+
+
 def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
-               target_accept: float | None) -> dict:
+               target_accept: float | None, thresholds: Thresholds | None = None) -> dict:
     """What the one automatic refit after a failed gate changes, and why.
 
+    * A near miss on mixing alone (:func:`near_miss`): the same model with twice the warm-up
+      and draws (``longer``).
     * Divergences whose location points at a term's parameterisation (a centred term at small
       SD, a non-centred one at large SD; :func:`locate_divergences`): that term is flipped.
     * No divergences (the gate failed on E-BFMI, ESS or R-hat): a funnel then shows as slow
@@ -94,9 +112,15 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
     * Divergences no SD explains: the target acceptance goes up one step
       (0.9 -> 0.95 -> 0.99 -> 0.995).
 
-    Returns ``{"flip": term | None, "target_accept": float, "reason": str}``."""
-    rows = locate_divergences(idata, centred) if diagnostics.get("divergences") else []
+    Returns ``{"flip": term | None, "target_accept": float, "longer": bool, "reason": str}``."""
     ta = target_accept or 0.9
+    if near_miss(diagnostics, thresholds):
+        return {"flip": None, "target_accept": ta, "longer": True,
+                "reason": (f"a near miss on mixing alone (max R-hat "
+                           f"{diagnostics.get('max_rhat', float('nan')):.3f}, min bulk ESS "
+                           f"{diagnostics.get('min_ess_bulk', 0):.0f}, no divergences): the same "
+                           "model with twice the warm-up and draws")}
+    rows = locate_divergences(idata, centred) if diagnostics.get("divergences") else []
     nxt = 0.95 if ta < 0.95 else (0.99 if ta < 0.99 else 0.995)
     if rows and abs(rows[0]["shift"]) >= 0.5 and (rows[0]["shift"] < 0) == rows[0]["centred"]:
         top = rows[0]

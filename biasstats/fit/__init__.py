@@ -115,7 +115,7 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
         first.settings["attempts"] = [attempt]
         return first
     plan = refit_plan(gate.values, {g.name: g.centered for g in spec.groups}, first.idata,
-                      first.settings["target_accept"])
+                      first.settings["target_accept"], thresholds)
     if plan["flip"]:
         from biasstats.model.build import PINNED_DF
 
@@ -129,9 +129,13 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
                     "reason": f"{plan['reason']}, and target_accept raised from {ta:g} to "
                               f"{nxt:g} ({len(g.levels)} levels: its SD is barely pinned)"}
     spec2 = flipped(spec, plan["flip"]) if plan["flip"] else spec
-    settings2 = settings.model_copy(update={"target_accept": plan["target_accept"]})
+    longer = ({"tune": 2 * settings.tune, "draws": 2 * settings.draws}
+              if plan.get("longer") else {})
+    settings2 = settings.model_copy(update={"target_accept": plan["target_accept"], **longer})
     second = _fit_once(spec2, settings2, progress,
-                       why=None if plan["flip"] else "raised after a failed gate")
+                       why=None if plan["flip"] or longer else "raised after a failed gate")
+    if longer:
+        second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
     if plan["flip"] and settings.target_accept is None:
         second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
     gate2 = convergence_gate(second.diagnostics(), thresholds)
