@@ -155,7 +155,10 @@ def compute_effects(
     if m is not None:
         d_cells = np.empty_like(p)
         phi = None
-        if fam.beta_ab is not None:  # the trial's p ~ Beta(a, b): mean a/(a+b), phi = a + b
+        # the trial's p ~ Beta(a, b): mean a/(a+b), phi = a + b (for the logit-normal
+        # binomial, the beta with its mean and variance of p: the approximation its
+        # likelihood makes; the bias and odds-ratio scales use its exact mean)
+        if fam.beta_ab is not None:
             a, b = fam.beta_ab(eta, aux)
             phi = a + b
         for mm in np.unique(m):
