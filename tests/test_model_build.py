@@ -241,6 +241,7 @@ def _family_data(fam, n=120, seed=0):
         "bernoulli": rng.integers(0, 2, n).astype(float),
         "binomial": rng.integers(0, 6, n).astype(float),
         "beta_binomial": rng.integers(0, 6, n).astype(float),
+        "logitnormal_binomial": rng.integers(0, 6, n).astype(float),
     }[fam]
     return pl.DataFrame({"y": y, "x": x, "g": g, "n": np.full(n, 6.0)})
 
@@ -248,7 +249,7 @@ def _family_data(fam, n=120, seed=0):
 @pytest.mark.parametrize("fam", list(FAMILIES))
 def test_every_family_builds_with_finite_logp(fam):
     df = _family_data(fam)
-    counts = fam in ("binomial", "beta_binomial")
+    counts = FAMILIES[fam].response == "count_trials"
     f = "y | trials(n) ~ x + (1|g)" if counts else "y ~ x + (1|g)"
     spec = prepare(f, df, family=fam)
     m = build_model(spec)
