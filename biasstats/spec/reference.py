@@ -219,10 +219,11 @@ def render() -> str:
     lines = ["biasstats analysis spec (TOML): every table and key, its type, default and meaning"]
     _rows(AnalysisSpec, "", lines)
     lines += ["", "families ([model] family):"]
+    width = max(len(n) for n in FAMILIES) + 2
     for f in FAMILIES.values():
         aliases = [a for a, t in _ALIASES.items() if t == f.name]
         also = f" (also: {', '.join(aliases)})" if aliases else ""
-        lines.append(f"  {f.name:<20}link {f.link:<18}response {f.response}{also}")
+        lines.append(f"  {f.name:<{width}}link {f.link:<18}response {f.response}{also}")
     lines += ["", "canonical columns (the ingested table; [data.columns] maps onto them):"]
     lines += [f"  {k:<12}{v}" for k, v in CANONICAL_MEANINGS.items()]
     lines += ["  (any other source, path, parse or derived column is kept and usable in "
