@@ -223,3 +223,18 @@ def test_a_near_miss_on_mixing_is_refitted_longer_not_reparameterised():
                   {"bfmi": [0.2, 0.9]}):
         assert not near_miss(convergence_gate({**near, **worse}, t).values, t), worse
     assert not near_miss(gate.values, None)  # no thresholds: nothing to call near
+
+
+def test_the_methods_paragraph_names_both_attempts_and_their_cost():
+    from biasstats.report.methods import _attempts
+
+    st = {"attempts": [
+        {"attempt": 1, "change": "as specified", "passed": False, "sampling_s": 71.04,
+         "failures": ["max R-hat 1.010 > 1.01"]},
+        {"attempt": 2, "change": "a near miss on mixing alone: twice the draws", "passed": True,
+         "sampling_s": 108.0, "failures": []}]}
+    assert _attempts(st) == (
+        "The fit was refitted automatically: attempt 1 (as specified; 71 s of sampling) failed "
+        "the convergence gate (max R-hat 1.010 > 1.01); attempt 2 (a near miss on mixing alone: twice the draws; "
+        "108 s of sampling) passed the convergence gate.")
+    assert _attempts({"attempts": st["attempts"][:1]}) == ""

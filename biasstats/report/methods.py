@@ -42,6 +42,22 @@ def _parameterisation(centring: dict[str, str]) -> str:
     return f"Group terms were sampled centred or non-centred, {chosen} ({'; '.join(parts)})."
 
 
+def _attempts(settings: dict) -> str:
+    """One sentence on the automatic refit: each attempt, what changed, its gate verdict and
+    its sampling time (empty when the first attempt was kept)."""
+    tries = settings.get("attempts") or []
+    if len(tries) < 2:
+        return ""
+    parts = []
+    for a in tries:
+        verdict = ("passed the convergence gate" if a.get("passed")
+                   else "failed the convergence gate (" + "; ".join(f.split(";")[0] for f in a.get("failures", []))
+                   + ")")
+        parts.append(f"attempt {a.get('attempt')} ({a.get('change')}; "
+                     f"{a.get('sampling_s', 0):.0f} s of sampling) {verdict}")
+    return "The fit was refitted automatically: " + "; ".join(parts) + "."
+
+
 def methods_paragraph(spec, ingest, fit, gate, effects, sources, estimands: str = "") -> str:
     """Formula, family, priors, sampler, diagnostics, software versions and data checksums."""
     led = ingest.ledger
@@ -73,6 +89,7 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources, estimands: str 
         f"{st.get('adaptation', 'low_rank').replace('_', '-')} mass-matrix adaptation, seed "
         f"{st.get('seed')}).",
         _parameterisation(st.get("centered") or {}),
+        _attempts(st),
         f"Convergence: max R-hat {gate.values['max_rhat']:.3f}, minimum bulk ESS "
         f"{gate.values['min_ess_bulk']:.0f}, minimum tail ESS {gate.values['min_ess_tail']:.0f}, "
         f"{gate.values['divergences']} divergent transitions, minimum E-BFMI "
