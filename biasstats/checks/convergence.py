@@ -90,9 +90,8 @@ def near_miss(diagnostics: dict, thresholds: Thresholds | None) -> bool:
     the slowest SD's term instead gave R-hat 1.16, ESS 21 and 5 divergences)."""
     if thresholds is None or diagnostics.get("divergences", 0) > thresholds.divergences_max:
         return False
-    bfmi = np.atleast_1d(np.asarray(diagnostics.get("min_bfmi", diagnostics.get("bfmi"))
-                                    if diagnostics.get("min_bfmi", diagnostics.get("bfmi"))
-                                    is not None else np.inf, dtype=float))
+    b = diagnostics.get("min_bfmi", diagnostics.get("bfmi"))  # gate values or diagnostics
+    bfmi = np.atleast_1d(np.asarray(np.inf if b is None else b, dtype=float))
     return bool(np.all(bfmi >= thresholds.bfmi_min)
                 and diagnostics.get("max_rhat", np.inf) <= 1.02
                 and diagnostics.get("min_ess_bulk", 0) >= thresholds.ess_bulk_min / 2
