@@ -108,11 +108,12 @@ def loo_patterns(idata, weights, row_pattern=None, var_name: str | None = None):
     Pointwise values (``elpd_i``, ``pareto_k``) are returned per trial, in data-row order when
     ``row_pattern`` (pattern index of each row) is given; the smoothed ``log_weights`` stay per
     pattern (for LOO-PIT)."""
-    import arviz_stats as azs
     from arviz_stats.utils import ELPDDataLOO
     from scipy.special import logsumexp
 
-    res = azs.loo(idata, pointwise=True, var_name=var_name)
+    from biasstats.checks import psis
+
+    res = psis.loo(idata, var_name=var_name)
     w = np.asarray(weights, dtype=float)
     e = np.asarray(res.elpd_i.values, dtype=float).ravel()
     ll_ds = idata["log_likelihood"].to_dataset()
@@ -140,14 +141,16 @@ def loo_patterns(idata, weights, row_pattern=None, var_name: str | None = None):
 
 def loo_fit(fit, pointwise: bool = True):
     """PSIS-LOO of a Fit: per trial for pattern-weighted models (:func:`loo_patterns`), else
-    ArviZ's own per observation/cell."""
-    import arviz_stats as azs
+    per observation/cell (:func:`biasstats.checks.psis.loo`, ArviZ's algorithm over all
+    observations at once; ``pointwise`` is kept for the callers' sake, the pointwise values
+    are always returned)."""
+    from biasstats.checks import psis
 
     spec = fit.spec
     if spec is not None and getattr(spec, "weights", None) is not None:
         return loo_patterns(fit.idata, spec.weights, spec.row_pattern,
                             var_name=spec.formula.response)
-    return azs.loo(fit.idata, pointwise=pointwise)
+    return psis.loo(fit.idata)
 
 
 def trial_level_loo(fits: dict, trials: pl.DataFrame) -> dict:

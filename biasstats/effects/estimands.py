@@ -42,6 +42,7 @@ from biasstats.effects.predict import (
     fixed_design,
     level_labels,
     linear_predictor,
+    reduced,
     stack_draws,
     varying_design,
 )
@@ -259,12 +260,14 @@ def _frame(rows: list[dict]) -> pl.DataFrame:
 
 
 # ----------------------------------------------------------------------------- computation
-def _response(fit) -> tuple[np.ndarray, list[str] | None]:
-    """(S, cells, C) posterior expected response per observation (probability for binomials;
-    of each response category for ordinal / categorical families, whose names are returned,
-    else None and C = 1)."""
-    spec = fit.spec
-    mu = expected_response(spec.family, linear_predictor(fit, multi=True), aux_of(fit))
+def _response(fit, spec=None) -> tuple[np.ndarray, list[str] | None]:
+    """(S, cells, C) posterior expected response per observation (per row of ``spec``: the
+    covariate cells of a pattern-weighted fit) (probability for binomials; of each response
+    category for ordinal / categorical families, whose names are returned, else None and
+    C = 1)."""
+    spec = fit.spec if spec is None else spec
+    mu = expected_response(spec.family, linear_predictor(fit, multi=True, spec=spec),
+                           aux_of(fit, spec))
     cats = None if spec.family.categories is None else category_names(spec)
     return mu, cats
 
@@ -353,9 +356,9 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
     prob = req.prob
     scale = fam.response_scale
     check_rope(req.rope, fam)
-    mu, cats = _response(fit)
-    w = cell_weights(fit)
-    cells = spec.cells
+    # on covariate cells: the patterns of a pattern-weighted fit share their cell's mean
+    red_spec, cells, w = reduced(fit)
+    mu, cats = _response(fit, red_spec)
     pct = 100.0 if scale == "probability" else 1.0
     rope_d = None if req.rope is None else (-req.rope * pct, req.rope * pct)
     notes: list[str] = []
@@ -404,8 +407,9 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
             contrasts += _per_category(f, names_r, r, cats, cs, prob, None, 1.0)
             _keep_draws(draws, f"contrast:{f}:{cs}", names_r, r, cats)
     for x in req.slopes:
-        d = _slope_draws(fit, x) * pct
-        ame = np.einsum("snc,n->sc", d, w / w.sum())[:, None, :]
+        d = _slope_draws(fit, x) * pct  # per row of the fit (a central difference)
+        w_rows = cell_weights(fit)
+        ame = np.einsum("snc,n->sc", d, w_rows / w_rows.sum())[:, None, :]
         slopes += _per_category(x, ["average"], ame, cats, "slope", prob, rope_d, 0.0)
         _keep_draws(draws, f"slope:{x}:slope", ["average"], ame, cats)
     post = fit.idata["posterior"].to_dataset()

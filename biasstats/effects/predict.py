@@ -158,13 +158,14 @@ def varying_design(g, pdf) -> np.ndarray:
     return full[:, [g.z_info.column_names.index(c) for c in g.coefs]]
 
 
-def aux_of(fit) -> dict[str, np.ndarray]:
-    """A fit's auxiliary draws on its own rows: (S, 1), or (S, cells) for a distributional
-    ``[model.aux]`` formula; vector parameters (cut-points) as (S, 1, K)."""
+def aux_of(fit, spec=None) -> dict[str, np.ndarray]:
+    """A fit's auxiliary draws on its own rows (or the rows of ``spec``, e.g. the covariate
+    cells of :func:`reduced`): (S, 1), or (S, cells) for a distributional ``[model.aux]``
+    formula; vector parameters (cut-points) as (S, 1, K)."""
     from biasstats.model.build import aux_draws
 
     post = fit.idata["posterior"].to_dataset()
-    spec = fit.spec
+    spec = fit.spec if spec is None else spec
     fam = spec.family
     out = {}
     for a in fam.aux:

@@ -39,8 +39,9 @@ def variance_decomposition(fit, prob: float = 0.95) -> pl.DataFrame:
             r = r[:, 0, :]
         comps[g.name] = r.var(axis=1, ddof=1)
     aux = aux_of(fit)  # (S, 1), or (S, cells) for a distributional [model.aux] formula
-    mu = fam.mean(linear_predictor(fit), aux) if fam.mean is not None else None
-    if mu is None:  # ordinal: the latent residual does not depend on the mean
+    if fam.latent_uses_mean:
+        mu = fam.mean(linear_predictor(fit), aux)
+    else:  # the latent residual does not depend on the mean
         mu = np.zeros((post.sizes["chain"] * post.sizes["draw"], 1))
     comps["residual"] = np.asarray(fam.latent_var(mu, aux), dtype=float)
     names = list(comps)

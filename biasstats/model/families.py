@@ -253,6 +253,9 @@ class Family:
     # (S,) draws; None where no such variance is defined (the reason is latent_note)
     latent_var: Callable | None = None
     latent_note: str = ""
+    # whether latent_var reads its mean_response argument (count families); the others get
+    # zeros, so the expected response is not computed for nothing
+    latent_uses_mean: bool = False
     # draw(rng, eta, aux, n) -> responses, in numpy: posterior predictive of weighted patterns
     # without PyTensor's random-variable graph (beta-binomial runs in numba object mode there)
     draw: Callable | None = None
@@ -328,7 +331,7 @@ def _categories_softmax(eta, aux):
 
 
 def _latent_logistic(mu, aux):
-    return np.full(mu.shape[0], np.pi ** 2 / 3)
+    return np.full(np.shape(mu)[0], np.pi ** 2 / 3)
 
 
 def _per_draw(a) -> np.ndarray:
@@ -411,9 +414,10 @@ FAMILIES: dict[str, Family] = {
                latent_note="no latent residual variance is defined for the beta family"),
         Family("negative_binomial", "log", _negative_binomial, aux={"alpha": "Gamma(2, 0.5)"},
                response="count", mean=_mean_exp, contrast_scales=("difference", "ratio"),
-               latent_var=_latent_negbin),
+               latent_var=_latent_negbin, latent_uses_mean=True),
         Family("poisson", "log", _poisson, response="count", mean=_mean_exp,
-               contrast_scales=("difference", "ratio"), latent_var=_latent_poisson),
+               contrast_scales=("difference", "ratio"), latent_var=_latent_poisson,
+               latent_uses_mean=True),
         Family("cumulative", "cumulative-logit", _cumulative, aux={"cutpoints": "Normal(0, 2.5)"},
                response="ordinal", intercept=False, vector_aux=("cutpoints",),
                response_scale="probability", categories=_categories_cumulative,
