@@ -324,3 +324,31 @@ def test_prior_predictive_of_a_sufficient_statistic_model(family, aux, scale):
     assert row["rep_mean"] == pytest.approx(mean.mean(), abs=0.02)
     assert row["rep_low"] == pytest.approx(lo, abs=0.03)
     assert row["rep_high"] == pytest.approx(hi, abs=0.03)
+
+
+def test_a_posterior_refitted_longer_is_reused_from_the_cache(tmp_path):
+    """A near miss is refitted with twice the draws; the stored posterior is then complete at
+    twice the spec's draws, and the next run reuses it instead of sampling both attempts
+    again (it was refitted on every run)."""
+    from biasstats.fit.from_spec import fit_spec
+    from biasstats.ingest import ingest
+    from biasstats.spec import load_spec
+
+    p = tmp_path / "s.toml"
+    p.write_text('[simulate]\npreset = "bai2024"\nseed = 2\ntrials = 4\nllms = ["GPT-4"]\n'
+                 'variants = ["replication", "synonym"]\n'
+                 '[model]\nformula = "k | trials(n) ~ 1 + (1|stereotype)"\n'
+                 'family = "beta_binomial"\nunit = "trial"\n'
+                 '[fit]\nchains = 2\ndraws = 250\ntune = 300\n'
+                 # an R-hat no chain reaches, and ESS thresholds any chain does: a near miss
+                 '[checks]\nrhat_max = 1.00001\ness_bulk_min = 20\ness_tail_min = 20\n')
+    spec = load_spec(p)
+    table = ingest(spec).table
+    fresh = fit_spec(spec, table, tmp_path / "out")
+    attempts = fresh.fit.settings["attempts"]
+    assert attempts[1]["change"].startswith("a near miss"), attempts[0]["failures"]
+    assert fresh.fit.idata["posterior"].sizes["draw"] == 500
+    again = fit_spec(spec, table, tmp_path / "out")
+    assert again.cached and again.fit.idata["posterior"].sizes["draw"] == 500
+    np.testing.assert_array_equal(again.fit.idata["posterior"]["Intercept"].values,
+                                  fresh.fit.idata["posterior"]["Intercept"].values)

@@ -269,14 +269,19 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
         if tree.attrs.get(KEY_ATTR) != key or "posterior" not in tree.children:
             return None
         sizes = tree["posterior"].sizes
-        if (sizes.get("chain"), sizes.get("draw")) != (settings.chains, settings.draws):
+        stored = json.loads(tree.attrs.get("biasstats_settings", "{}"))
+        # complete: the draws its own fit asked for (twice the spec's after an automatic
+        # refit on a near miss) from the spec's number of chains
+        want = settings.draws * (2 if stored.get("longer") else 1)
+        if (sizes.get("chain"), sizes.get("draw")) != (settings.chains, want) \
+                or stored.get("draws", want) != want:
             return None
         tree = tree.load()
     except Exception:
         return None
     finally:
         tree.close()
-    settings_ = json.loads(tree.attrs.get("biasstats_settings", "{}"))
+    settings_ = stored
     if settings_.get("flipped"):  # the automatic refit changed one term's centring
         from biasstats.fit import flipped
 
