@@ -778,13 +778,12 @@ def pit_ecdf(
     title: str | None = None,
 ) -> Figure:
     """LOO-PIT calibration: ECDF of the PIT values minus the uniform CDF, with a simultaneous
-    ``prob`` band (Säilynoja, Bürkner & Vehtari 2022, via arviz-stats). A curve leaving the
+    ``prob`` band (Säilynoja, Bürkner & Vehtari 2022; :func:`pit_ecdf_band`). A curve leaving the
     band means miscalibration: a ∩ shape = predictive intervals too wide, ∪ = too narrow
     (e.g. overdispersion the model does not have)."""
-    from arviz_stats.ecdf_utils import ecdf_pit
+    from biasstats.checks.ppc import pit_ecdf_band
 
-    vals = np.sort(np.asarray(pit, dtype=float).ravel())
-    x, ecdf, lo, hi = ecdf_pit(vals, prob, 1000, rng=np.random.default_rng(214))
+    x, ecdf, lo, hi = pit_ecdf_band(pit, prob)
     with paper_style():
         fig = new_figure(width, 2.0)
         ax = fig.add_subplot()
