@@ -46,3 +46,19 @@ def test_vectorised_psis_loo_equals_arviz_observation_by_observation(chains):
     # and azs.compare takes it as its own
     table = azs.compare({"a": got, "b": psis.loo(_tree(seed=2, chains=chains))})
     assert list(table["rank"]) == [0, 1]
+
+
+def test_binomial_loglik_equals_scipy_and_stays_finite_at_extreme_logits():
+    from scipy.special import expit
+    from scipy.stats import binom
+
+    from biasstats.checks.compare import binomial_loglik
+
+    rng = np.random.default_rng(0)
+    eta = rng.normal(0, 3, (50, 40))
+    n = rng.integers(1, 20, 40)
+    k = rng.binomial(n, 0.4)
+    np.testing.assert_allclose(binomial_loglik(k, n, eta), binom.logpmf(k, n, expit(eta)),
+                               rtol=1e-10, atol=1e-10)
+    # all 16 of 16 at logit -40: log p = -40 exactly (clipping p at 1e-12 gave -27.6 each)
+    assert binomial_loglik([16], [16], np.array([[-40.0]]))[0, 0] == pytest.approx(-640.0)

@@ -18,10 +18,18 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import xarray as xr
-from scipy.special import expit
-from scipy.stats import binom
+from scipy.special import gammaln
 
 from biasstats.effects.predict import linear_predictor
+
+
+def binomial_loglik(k, n, eta) -> np.ndarray:
+    """log Binomial(k | n, logistic(eta)) = log C(n, k) + k log p + (n - k) log(1 - p), with
+    log p = -log(1 + exp(-eta)) computed stably (scipy's ``binom.logpmf`` took 8 s for
+    7,002 patterns x 4,000 draws); eta (S, m), k and n (m,)."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    const = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+    return const + k * -np.logaddexp(0.0, -eta) + (n - k) * -np.logaddexp(0.0, eta)
 
 
 def _covars(fit) -> list[str]:
@@ -47,8 +55,7 @@ def common_loglik(fits: dict, data: pl.DataFrame) -> dict[str, xr.DataTree]:
         coarse = fit.spec.cells.select(cov).with_row_index("_c")
         idx = (fine.select(cov).join(coarse, on=cov, how="left", maintain_order="left")["_c"]
                .to_numpy() if cov else np.zeros(fine.height, dtype=int))
-        p = np.clip(expit(linear_predictor(fit)), 1e-12, 1 - 1e-12)[:, idx]
-        ll = binom.logpmf(k, n, p)
+        ll = binomial_loglik(k, n, linear_predictor(fit)[:, idx])
         post = fit.idata["posterior"].to_dataset()
         C, D = post.sizes["chain"], post.sizes["draw"]
         da = xr.DataArray(ll.reshape(C, D, -1), dims=("chain", "draw", "cell"), name=resp)
@@ -193,8 +200,7 @@ def trial_level_loo(fits: dict, trials: pl.DataFrame) -> dict:
             coarse = spec.cells.select(cov).with_row_index("_c")
             idx = (pats.select(cov).join(coarse, on=cov, how="left", maintain_order="left")
                    ["_c"].to_numpy() if cov else np.zeros(pats.height, dtype=int))
-            p = np.clip(expit(linear_predictor(fit)), 1e-12, 1 - 1e-12)[:, idx]
-            ll = binom.logpmf(k, n, p)
+            ll = binomial_loglik(k, n, linear_predictor(fit)[:, idx])
         else:
             raise ValueError(f"model '{name}': family '{spec.family.name}' has no per-trial "
                              "density here")
