@@ -119,6 +119,9 @@ def test_rope_on_a_categorical_family_is_one_line_before_sampling(tmp_path, caps
     assert not (tmp_path / "out").exists()  # refused at spec load: nothing ingested or fitted
 
 
+# slow (25 s): a whole ordinal report; per-category estimands, shares checks and the
+# category probabilities have their own default-run tests
+@pytest.mark.slow
 def test_ordinal_report_shows_each_category(tmp_path, capsys):
     df, _ = designs.ordinal_rating(seed=6, prompts=6, reps=15)
     assert _report(tmp_path, df, "cumulative", 'outcome_label = "rating"')[0] == 0

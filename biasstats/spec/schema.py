@@ -487,11 +487,17 @@ class AnalysisSpec(_Strict):
                 if col not in cols:
                     raise ValueError(f"[effects] {key}: '{term}' is not in the model formula "
                                      f"(its factors and predictors: {', '.join(cols) or 'none'})")
+        sloped = [t.name for t in pf.groups
+                  if any(p.strip() not in ("0", "1", "") for p in t.expr.split("+"))]
         for g in e.level_slopes or []:
             if g not in [t.name for t in pf.groups]:
                 raise ValueError(f"[effects] level_slopes: '{g}' is not a grouping term of the "
                                  f"model formula (its groupings: "
                                  f"{', '.join(t.name for t in pf.groups) or 'none'})")
+            if g not in sloped:  # before sampling, not after it
+                raise ValueError(f"[effects] level_slopes: '{g}' is not a varying-slope term "
+                                 f"of the model (varying-slope terms: "
+                                 f"{', '.join(sloped) or 'none'})")
         if e.rope is not None:  # before sampling: the family alone decides whether a ROPE fits
             from biasstats.effects.estimands import check_rope
             from biasstats.errors import SpecError
@@ -501,9 +507,8 @@ class AnalysisSpec(_Strict):
                 fam = get_family(self.model.family)
             except SpecError:
                 return self  # an unknown family is reported where the model is built
-            if fam.categories is not None:
-                try:
-                    check_rope(e.rope, fam)
-                except SpecError as err:
-                    raise ValueError(str(err)) from None
+            try:
+                check_rope(e.rope, fam)
+            except SpecError as err:
+                raise ValueError(str(err)) from None
         return self
