@@ -39,6 +39,7 @@ def test_vectorised_psis_loo_equals_arviz_observation_by_observation(chains):
     assert got.elpd_i.dims == ref.elpd_i.dims
     lw_ref = ref.log_weights.transpose(*got.log_weights.dims).values
     np.testing.assert_allclose(got.log_weights.values, lw_ref, rtol=1e-10, atol=1e-10)
+    assert got.p_loo_i.sum() == pytest.approx(ref.p, rel=1e-10)
     for f in ("elpd", "se", "p", "good_k"):
         assert getattr(got, f) == pytest.approx(getattr(ref, f), rel=1e-12), f
     for f in ("n_samples", "n_data_points", "warning", "scale"):

@@ -116,19 +116,14 @@ def loo_patterns(idata, weights, row_pattern=None, var_name: str | None = None):
     ``row_pattern`` (pattern index of each row) is given; the smoothed ``log_weights`` stay per
     pattern (for LOO-PIT)."""
     from arviz_stats.utils import ELPDDataLOO
-    from scipy.special import logsumexp
 
     from biasstats.checks import psis
 
     res = psis.loo(idata, var_name=var_name)
     w = np.asarray(weights, dtype=float)
     e = np.asarray(res.elpd_i.values, dtype=float).ravel()
-    ll_ds = idata["log_likelihood"].to_dataset()
-    name = var_name or next(iter(ll_ds.data_vars))
-    ll = np.asarray(ll_ds[name].values, dtype=float)
-    ll = ll.reshape(-1, ll.shape[-1])
-    lpd = logsumexp(ll, axis=0) - np.log(ll.shape[0])
-    p_i = lpd - e
+    name = res.elpd_i.name
+    p_i = res.p_loo_i  # lppd_i - elpd_i, per pattern
     n = float(w.sum())
     elpd = float(np.sum(w * e))
     mean = elpd / n

@@ -150,7 +150,7 @@ def loo(idata, var_name: str | None = None):
     good_k = min(1 - 1 / np.log10(S), 0.7) if S > 1 else 0.7
     coords = {d: da.coords[d] for d in obs_dims if d in da.coords}
     point = dict(dims=obs_dims, coords=coords, name=name)
-    return ELPDDataLOO(
+    out = ELPDDataLOO(
         elpd=elpd, se=se, p=float(p_i.sum()), n_samples=S, n_data_points=n, scale="log",
         warning=bool(np.any(k > good_k)), good_k=good_k,
         elpd_i=xr.DataArray(elpd_i.reshape(shape[:-2]), **point),
@@ -159,3 +159,5 @@ def loo(idata, var_name: str | None = None):
         log_weights=xr.DataArray(lw.reshape(shape), dims=[*obs_dims, "chain", "draw"],
                                  coords={**coords, **{d: da.coords[d] for d in ("chain", "draw")
                                                       if d in da.coords}}, name=name))
+    out.p_loo_i = p_i  # pointwise effective number of parameters (flat, observation order)
+    return out
