@@ -299,3 +299,22 @@ def test_funnel_risk_and_automatic_target_accept():
     assert prepare("y ~ 1 + (1|v)", pl.DataFrame({"y": y, "v": v.astype(str)}),
                    "cumulative").groups[0].funnel_risk is None
 
+
+
+def test_latent_uses_mean_is_declared_for_exactly_the_latent_variances_that_read_it():
+    """The variance decomposition computes the expected response only for families whose
+    latent variance reads it (the logit-normal's quadrature over every pattern and draw
+    cost 15 s for nothing)."""
+    from biasstats.model.families import FAMILIES
+
+    S = 6
+    aux = {"sigma": np.full((S, 1), 0.7), "alpha": np.full((S, 1), 3.0),
+           "phi": np.full((S, 1), 5.0), "nu": np.full((S, 1), 4.0)}
+    lo, hi = np.full((S, 4), 0.5), np.full((S, 4), 20.0)
+    for fam in FAMILIES.values():
+        if fam.latent_var is None:
+            continue
+        a = np.asarray(fam.latent_var(lo, aux), dtype=float)
+        b = np.asarray(fam.latent_var(hi, aux), dtype=float)
+        assert a.shape == (S,), fam.name
+        assert (not np.allclose(a, b)) == fam.latent_uses_mean, fam.name
