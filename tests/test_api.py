@@ -24,6 +24,9 @@ def test_biasstats_fit_is_callable_brms_style():
     assert fit.settings["target_accept_reason"].startswith("automatic: largest funnel risk")
 
 
+# slow (14-17 s, three fits): identical draws for one seed are also held by
+# test_determinism (fresh and warm compile caches) and the cache tests
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore")
 def test_same_seed_gives_the_same_numbers_and_another_seed_does_not():
     rng = np.random.default_rng(2)

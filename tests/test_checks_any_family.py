@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
+import pytest
 import xarray as xr
 
 import biasstats
@@ -66,6 +67,9 @@ def test_grouped_shares_match_the_data():
     assert np.allclose(t.group_by("level").agg(pl.col("observed").sum())["observed"], 1.0)
 
 
+# slow (9-11 s, two fits): the default run's count report compares two models by LOO on
+# the same rows and asserts the true one ranks first
+@pytest.mark.slow
 def test_loo_comparison_of_a_gaussian_model_prefers_the_true_one():
     df, _ = designs.gaussian_condition(seed=3, prompts=6, reps=15)
     kw = dict(family="gaussian", chains=2, tune=300, draws=300, seed=2, progress=False)
