@@ -268,9 +268,9 @@ def test_cell_predictive_totals_follow_the_beta_binomial():
     assert np.array_equal(again["k__total"].values, pp["k__total"].values)
 
 
-def test_cached_fit_recomputes_the_same_log_likelihood_and_predictions(tmp_path):
-    """posterior.nc of a sufficient-statistic fit holds the draws only; the fresh fit and a
-    reload of it give identical log-likelihood and posterior predictive arrays."""
+def _small_bai_fit(tmp_path, rhs: str, draws: int, checks: str = ""):
+    """A function fitting (or reusing from ``tmp_path/out``) a beta-binomial
+    ``k | trials(n) ~ <rhs>`` of a small simulated Bai study (one LLM, two variants)."""
     from biasstats.fit.from_spec import fit_spec
     from biasstats.ingest import ingest
     from biasstats.spec import load_spec
@@ -278,13 +278,19 @@ def test_cached_fit_recomputes_the_same_log_likelihood_and_predictions(tmp_path)
     p = tmp_path / "s.toml"
     p.write_text('[simulate]\npreset = "bai2024"\nseed = 2\ntrials = 4\nllms = ["GPT-4"]\n'
                  'variants = ["replication", "synonym"]\n'
-                 '[model]\nformula = "k | trials(n) ~ 1 + (1|stereotype) + (1|variant)"\n'
+                 f'[model]\nformula = "k | trials(n) ~ {rhs}"\n'
                  'family = "beta_binomial"\nunit = "trial"\n'
-                 '[fit]\nchains = 2\ndraws = 100\ntune = 200\n')
+                 f'[fit]\nchains = 2\ndraws = {draws}\ntune = 200\n' + checks)
     spec = load_spec(p)
     table = ingest(spec).table
-    fresh = fit_spec(spec, table, tmp_path / "out")
-    again = fit_spec(spec, table, tmp_path / "out")
+    return lambda: fit_spec(spec, table, tmp_path / "out")
+
+
+def test_cached_fit_recomputes_the_same_log_likelihood_and_predictions(tmp_path):
+    """posterior.nc of a sufficient-statistic fit holds the draws only; the fresh fit and a
+    reload of it give identical log-likelihood and posterior predictive arrays."""
+    fit_twice = _small_bai_fit(tmp_path, "1 + (1|stereotype) + (1|variant)", draws=100)
+    fresh, again = fit_twice(), fit_twice()
     assert not fresh.cached and again.cached
     stored = xr.open_datatree(fresh.path)
     assert set(stored.children) >= {"posterior", "sample_stats"}
@@ -330,25 +336,14 @@ def test_a_posterior_refitted_longer_is_reused_from_the_cache(tmp_path):
     """A near miss is refitted with twice the draws; the stored posterior is then complete at
     twice the spec's draws, and the next run reuses it instead of sampling both attempts
     again (it was refitted on every run)."""
-    from biasstats.fit.from_spec import fit_spec
-    from biasstats.ingest import ingest
-    from biasstats.spec import load_spec
-
-    p = tmp_path / "s.toml"
-    p.write_text('[simulate]\npreset = "bai2024"\nseed = 2\ntrials = 4\nllms = ["GPT-4"]\n'
-                 'variants = ["replication", "synonym"]\n'
-                 '[model]\nformula = "k | trials(n) ~ 1"\n'
-                 'family = "beta_binomial"\nunit = "trial"\n'
-                 '[fit]\nchains = 2\ndraws = 200\ntune = 200\n'
-                 # an R-hat no chain reaches, and ESS thresholds any chain does: a near miss
-                 '[checks]\nrhat_max = 1.00001\ness_bulk_min = 20\ness_tail_min = 20\n')
-    spec = load_spec(p)
-    table = ingest(spec).table
-    fresh = fit_spec(spec, table, tmp_path / "out")
+    # an R-hat no chain reaches, and ESS thresholds any chain does: a near miss
+    fit_again = _small_bai_fit(tmp_path, "1", draws=200, checks='[checks]\nrhat_max = 1.00001\n'
+                               'ess_bulk_min = 20\ness_tail_min = 20\n')
+    fresh = fit_again()
     attempts = fresh.fit.settings["attempts"]
     assert attempts[1]["change"].startswith("a near miss"), attempts[0]["failures"]
     assert fresh.fit.idata["posterior"].sizes["draw"] == 400
-    again = fit_spec(spec, table, tmp_path / "out")
+    again = fit_again()
     assert again.cached and again.fit.idata["posterior"].sizes["draw"] == 400
     np.testing.assert_array_equal(again.fit.idata["posterior"]["Intercept"].values,
                                   fresh.fit.idata["posterior"]["Intercept"].values)

@@ -136,7 +136,6 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
                        why=None if plan["flip"] or longer else "raised after a failed gate")
     if longer:
         second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
-        second.settings["longer"] = True  # a cached posterior is complete at twice the draws
     if plan["flip"] and settings.target_accept is None:
         second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
     gate2 = convergence_gate(second.diagnostics(), thresholds)

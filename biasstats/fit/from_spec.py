@@ -271,10 +271,10 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
         sizes = tree["posterior"].sizes
         stored = json.loads(tree.attrs.get("biasstats_settings", "{}"))
         # complete: the draws its own fit asked for (twice the spec's after an automatic
-        # refit on a near miss) from the spec's number of chains
-        want = settings.draws * (2 if stored.get("longer") else 1)
+        # refit on a near miss; the key pins the spec's) from the spec's number of chains
+        want = int(stored.get("draws", settings.draws))
         if (sizes.get("chain"), sizes.get("draw")) != (settings.chains, want) \
-                or stored.get("draws", want) != want:
+                or want not in (settings.draws, 2 * settings.draws):
             return None
         tree = tree.load()
     except Exception:

@@ -232,7 +232,7 @@ def _cell_ab(fit, stats):
     return fit.spec.family.beta_ab(eta, {k: aux_draws(post, sub, k) for k in fit.spec.family.aux})
 
 
-def _rising_tables(a: np.ndarray, b: np.ndarray, J: int):
+def rising_tables(a: np.ndarray, b: np.ndarray, J: int):
     """log of the rising factorials a^(k), b^(k), (a+b)^(k) for k = 0..J: (S, C, J+1) each,
     i.e. log Gamma(x + k) - log Gamma(x), by cumulative sums of log(x + j)."""
     j = np.arange(J, dtype=float)
@@ -245,7 +245,7 @@ def _rising_tables(a: np.ndarray, b: np.ndarray, J: int):
 
 
 def _log_pmf(tables, cell, n, k, J: int) -> np.ndarray:
-    """(S, m) beta-binomial log pmf of k trials of n in ``cell`` from :func:`_rising_tables`:
+    """(S, m) beta-binomial log pmf of k trials of n in ``cell`` from :func:`rising_tables`:
     log C(n, k) + log a^(k) + log b^(n-k) - log (a+b)^(n)."""
     from scipy.special import gammaln
 
@@ -275,7 +275,7 @@ def pattern_log_likelihood(fit, stats):
     ll = np.empty((a.shape[0], len(n)))
     for s0 in range(0, a.shape[0], CHUNK_DRAWS):
         sl = slice(s0, s0 + CHUNK_DRAWS)
-        ll[sl] = _log_pmf(_rising_tables(a[sl], b[sl], J), stats.cell, n, k, J)
+        ll[sl] = _log_pmf(rising_tables(a[sl], b[sl], J), stats.cell, n, k, J)
     return xr.Dataset(
         {spec.formula.response: (("chain", "draw", spec.obs_dim), ll.reshape(C, D, -1))},
         coords={"chain": post["chain"].values, "draw": post["draw"].values,
@@ -312,7 +312,7 @@ def pattern_predictive_stats(fit, stats, seed: int):
     tot = np.zeros((S, len(keys)), dtype=np.int64)
     for s0 in range(0, S, CHUNK_DRAWS):
         sl = slice(s0, s0 + CHUNK_DRAWS)
-        tables = _rising_tables(a[sl], b[sl], J)
+        tables = rising_tables(a[sl], b[sl], J)
         for nv in np.unique(g_n):
             sel = np.flatnonzero(g_n == nv)
             kk = np.arange(nv + 1)

@@ -81,6 +81,8 @@ def expected_d_beta(mu: np.ndarray, phi: np.ndarray, m: int) -> np.ndarray:
     """
     from scipy.special import comb
 
+    from biasstats.fit.sample import rising_tables
+
     k, f = _d_table(m)
     a, d = np.meshgrid(k, k, indexing="ij")
     c = comb(m, a) * comb(m, d)
@@ -88,16 +90,12 @@ def expected_d_beta(mu: np.ndarray, phi: np.ndarray, m: int) -> np.ndarray:
     g = np.bincount(s.ravel(), weights=(f * c).ravel(), minlength=2 * m + 1)
     mu, phi = np.broadcast_arrays(np.asarray(mu, dtype=float), np.asarray(phi, dtype=float))
     alpha, beta = (mu * phi).ravel(), ((1 - mu) * phi).ravel()
-    j = np.arange(2 * m)
     out = np.empty(alpha.size)
     step = max(1, 2_000_000 // (2 * m + 1))  # bounded memory for any number of draws
     for i in range(0, alpha.size, step):
-        al, be = alpha[i:i + step, None], beta[i:i + step, None]
-        zero = np.zeros((al.shape[0], 1))
-        la = np.concatenate([zero, np.cumsum(np.log(al + j), axis=1)], axis=1)  # s = 0..2m
-        lb = np.concatenate([zero, np.cumsum(np.log(be + j), axis=1)], axis=1)
-        lt = np.sum(np.log(al + be + j), axis=1, keepdims=True)
-        out[i:i + step] = np.exp(la + lb[:, ::-1] - lt) @ g
+        # log a^(s), b^(s), (a+b)^(s) for s = 0..2m
+        la, lb, lt = rising_tables(alpha[i:i + step], beta[i:i + step], 2 * m)
+        out[i:i + step] = np.exp(la + lb[:, ::-1] - lt[:, -1:]) @ g
     return out.reshape(mu.shape)
 
 
