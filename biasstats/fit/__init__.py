@@ -134,9 +134,7 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
     settings2 = settings.model_copy(update={"target_accept": plan["target_accept"], **longer})
     second = _fit_once(spec2, settings2, progress,
                        why=None if plan["flip"] or longer else "raised after a failed gate")
-    if longer:
-        second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
-    if plan["flip"] and settings.target_accept is None:
+    if longer or (plan["flip"] and settings.target_accept is None):  # its reason still holds
         second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
     gate2 = convergence_gate(second.diagnostics(), thresholds)
     second.settings["attempts"] = [attempt, {
