@@ -88,7 +88,7 @@ def test_tables_recover_known_truth_and_cache_is_reused(tidy_study, tmp_path):
     html = (folder / "report.html").read_text()
     assert "Sampling diagnostics failed" not in html and "<svg" in html
     assert "Group terms were sampled centred or non-centred, chosen per term" in html
-    assert "low-rank mass-matrix adaptation" in html
+    assert "low-rank mass-matrix adaptation regularised by gamma = 0.01" in html
     assert ("target acceptance 0.9 (chosen from the largest funnel risk of the group terms"
             in html)
     assert "http://" not in html and "https://" not in html

@@ -86,7 +86,9 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources, estimands: str 
         f"The posterior was sampled with {st.get('sampler', spec.fit.sampler)} (NUTS; "
         f"{st.get('chains')} chains, {st.get('tune')} warm-up and {st.get('draws')} retained "
         f"draws each, target acceptance {st.get('target_accept')}{_ta_reason(st, fit.spec)}, "
-        f"{st.get('adaptation', 'low_rank').replace('_', '-')} mass-matrix adaptation, seed "
+        f"{st.get('adaptation', 'low_rank').replace('_', '-')} mass-matrix adaptation"
+        + (f" regularised by gamma = {st['mass_matrix_gamma']:g}" if st.get("mass_matrix_gamma")
+           else "") + ", seed "
         f"{st.get('seed')}).",
         _parameterisation(st.get("centered") or {}),
         _attempts(st),
