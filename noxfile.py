@@ -65,12 +65,14 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def report(session: nox.Session) -> None:
     """Every analysis in analyses/ → reports/<analysis>/ (ingest, fit, effects, checks,
-    figures, tables, report.html) and reports/index.html."""
+    figures, tables, report.html) and reports/index.html, several analyses at once (--jobs
+    auto: one per core, at most 4)."""
     _install(session)
     specs = sorted(str(p) for p in (ROOT / "analyses").glob("*.toml"))
     if not specs:
         session.error("no analyses/*.toml found")
-    session.run("biasstats", "report", *specs, "--out", str(ROOT / "reports"))
+    session.run("biasstats", "report", *specs, "--out", str(ROOT / "reports"), "--jobs", "auto",
+                *session.posargs)
 
 
 @nox.session(python=PYTHON)

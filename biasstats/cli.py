@@ -10,6 +10,7 @@ analysis.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -180,6 +181,25 @@ def _cmd_spec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(value: str) -> int:
+    """``--jobs``: a positive integer, or ``auto`` (one per core, at most 4, and at most one
+    per 4 GiB of memory: the default [fit] memory budget of one analysis)."""
+    if value == "auto":
+        cores = os.cpu_count() or 1
+        try:
+            gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+            gib = 4.0
+        return max(1, min(cores, 4, int(gib // 4)))
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}")
+    return n
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from biasstats.report import build_reports
 
@@ -190,7 +210,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(f"{'':<12} {o.time_line()}", flush=True)
 
     _out_folder(args.out)
-    outcomes = build_reports(args.specs, args.out, refit=args.refit, on_done=show)
+    outcomes = build_reports(args.specs, args.out, refit=args.refit, on_done=show,
+                             jobs=args.jobs)
     print(f"wrote {Path(args.out) / 'index.html'}")
     blocking = [o.name for o in outcomes if o.blocking]
     if blocking:
@@ -238,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("specs", nargs="+", metavar="SPEC", help="analysis specs (TOML)")
     s.add_argument("--out", default="reports", help="reports folder (default: reports)")
     s.add_argument("--refit", action="store_true", help="ignore cached posteriors")
+    s.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                   help="build N analyses at once, each in its own process; 'auto': one per "
+                        "core, at most 4 and one per 4 GiB of memory (default: 1)")
     s.set_defaults(run=_cmd_report)
 
     s = sub.add_parser("spec", help="print the spec reference: every table and key, the "

@@ -12,26 +12,99 @@ from biasstats.spec import load_spec
 
 
 def build_reports(spec_paths: list[str | Path], out_root: str | Path, *, refit: bool = False,
-                  progress: bool | None = None, on_done=None) -> list[AnalysisOutcome]:
+                  progress: bool | None = None, on_done=None, jobs: int = 1
+                  ) -> list[AnalysisOutcome]:
     """Build each analysis, then ``index.html``. Spec errors stop everything up front.
 
     Each analysis is one :func:`biasstats.io.transaction`: one that fails leaves nothing of
-    its own behind (analyses built before it stay)."""
+    its own behind (analyses built before it stay). ``jobs`` > 1 builds that many analyses at
+    once, each in its own process (see :func:`_build_parallel`); the outputs are the same
+    files, ``on_done`` sees the analyses as they finish and the index lists them in the order
+    given."""
     out_root = Path(out_root)
     specs = [load_spec(p) for p in spec_paths]  # validate all specs before any work
     names = [s.name for s in specs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise BiasstatsError(f"two analyses share the name {dup[0]!r}: names must be unique")
-    outcomes = []
-    for spec in specs:
-        with transaction():
-            o = run_analysis(spec, out_root, refit=refit, progress=progress)
-        outcomes.append(o)
-        if on_done is not None:
-            on_done(o)
+    if jobs > 1 and len(specs) > 1:
+        outcomes = _build_parallel(specs, out_root, refit, min(jobs, len(specs)), on_done)
+    else:
+        outcomes = []
+        for spec in specs:
+            o = _build_one(spec, out_root, refit, progress)
+            outcomes.append(o)
+            if on_done is not None:
+                on_done(o)
     write_index(outcomes, out_root)
     return outcomes
+
+
+def _build_one(spec, out_root: Path, refit: bool, progress: bool | None) -> AnalysisOutcome:
+    if not hasattr(spec, "name"):  # a path, in a worker process
+        spec = load_spec(spec)
+    with transaction():
+        return run_analysis(spec, out_root, refit=refit, progress=progress)
+
+
+def waits_for(specs) -> list[set[int]]:
+    """For each spec, the specs of the batch it waits for: those naming it as a
+    ``[checks] sensitivity`` model, which fit it into its own folder, so that it is sampled
+    once and its own report reuses that posterior."""
+    where = {Path(s.path).resolve(): i for i, s in enumerate(specs)}
+    after: list[set[int]] = [set() for _ in specs]
+    for j, s in enumerate(specs):
+        for rel in s.content.checks.sensitivity:
+            i = where.get(Path(s.relative(rel)).resolve())
+            if i is not None and i != j:
+                after[i].add(j)
+    return after
+
+
+def _build_parallel(specs, out_root: Path, refit: bool, jobs: int,
+                    on_done) -> list[AnalysisOutcome]:
+    """Build the analyses in ``jobs`` worker processes, in the order given, except that an
+    analysis waits for those that fit it as a sensitivity model (:func:`waits_for`).
+
+    A 2-core machine gains because most stages (compiling, effects, predictive checks, LOO,
+    figures) use one core while sampling uses both. Workers are spawned, not forked (the
+    parent may hold sampler threads), and show no progress bars. When an analysis fails,
+    those not yet started are cancelled, those running finish (their own transactions
+    commit), and the first error is raised."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    blockers = waits_for(specs)
+    done: dict[int, AnalysisOutcome] = {}
+    started: set[int] = set()
+    error: BaseException | None = None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        running: dict = {}
+
+        def submit_ready():
+            for i, spec in enumerate(specs):
+                if i not in started and blockers[i] <= done.keys():
+                    started.add(i)
+                    running[pool.submit(_build_one, str(spec.path), out_root, refit,
+                                        False)] = i
+
+        submit_ready()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                i = running.pop(fut)
+                try:
+                    done[i] = fut.result()
+                except BaseException as e:  # noqa: BLE001 - re-raised below
+                    error = error or e
+                    continue
+                if on_done is not None:
+                    on_done(done[i])
+            if error is None:
+                submit_ready()
+    if error is not None:
+        raise error
+    return [done[i] for i in range(len(specs))]
 
 
 def write_index(outcomes: list[AnalysisOutcome], out_root: Path) -> Path:
