@@ -83,7 +83,13 @@ def test_poisson_ratio_covers_truth():
     df = pl.DataFrame(rows)
     fit = biasstats.fit("n ~ condition + (1|prompt)", data=df, family="poisson", **FAST)
     est = compute_estimands(fit)
-    assert _covers(_get(est.contrasts, "condition", "b / a", "ratio"), float(np.exp(0.4)))
+    ratio = _get(est.contrasts, "condition", "b / a", "ratio")
+    # balanced prompts: the ratio of the two conditions' mean counts is its estimate (1.420
+    # here); the truth exp(0.4) = 1.492 sits at this data set's 95% HDI edge (1.495-1.498
+    # in 4 x 4,000 draws), so one interval would hang on Monte Carlo error
+    means = df.group_by("condition").agg(pl.col("n").mean()).sort("condition")["n"]
+    assert abs(ratio["mean"] - means[1] / means[0]) < 0.01
+    assert _near(ratio, float(np.exp(0.4)))
 
 
 def test_refusal_probability_and_percentage_points_cover_truth():

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
+import statsmodels.formula.api as smf
 import xarray as xr
 
 from biasstats.fit import Fit, fit
@@ -64,7 +66,14 @@ def test_gaussian_recovery():
             family="gaussian", **FAST)
     assert _inside(f, "Intercept", 10 + rm).all()
     assert _inside(f, "b", 1.5).all()
-    assert _inside(f, "sigma", 1.2).all()
+    # this data set's residual SD is 1.136 by REML (statsmodels), so the truth 1.2 sits at
+    # the 95% HDI's edge (1.199-1.203 in 4 x 2,000 draws): a check of one interval would
+    # hang on Monte Carlo error. Held instead: the posterior agrees with the independent
+    # fit, and the truth is within 3.5 posterior SDs.
+    sigma = f.idata["posterior"]["sigma"].values.ravel()
+    reml = smf.mixedlm("y ~ x", pd.DataFrame({"y": y, "x": x, "g": g}), groups="g").fit(reml=True)
+    assert abs(sigma.mean() - np.sqrt(reml.scale)) < 0.01
+    assert abs(sigma.mean() - 1.2) < 3.5 * sigma.std()
     assert _inside(f, "r_g", r).mean() >= 0.66
 
 
@@ -103,7 +112,6 @@ def test_negative_binomial_recovery():
 
 def test_fixed_effects_agree_with_statsmodels():
     import statsmodels.api as sm
-    import statsmodels.formula.api as smf
 
     rng = np.random.default_rng(3)
     n = 40000

@@ -5,7 +5,12 @@
   bernoulli_800    a bernoulli with 800 name levels and 8,000 rows (collapsed to name x
                    covariate cells): fit seconds, against the 60 s target
   default_8llm     the shipped default model on the full simulated 8-LLM study: prepare
-                   (patterns), fit, posterior size; against the 2-minute target
+                   (patterns), fit, posterior size
+  report_8llm      the same study fitted and reported (every stage of `biasstats report`, its
+                   sensitivity model left out), in a fresh folder: against the 2-minute target
+  cold_report      `biasstats report analyses/*.toml --jobs auto` into a fresh folder (no
+                   cached posterior; the compile cache as it is): wall time and the peak RSS
+                   of one process, against the 5-minute target
 
     python tests/benchmarks/bench_honest.py [--only bernoulli_800] [--fit analyses/x.toml]
 """
@@ -14,6 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -91,9 +99,39 @@ def default_8llm() -> None:
          attempts=f.settings.get("attempts"))
 
 
+def report_8llm() -> None:
+    from biasstats.pipeline import run_analysis
+    from biasstats.spec import load_spec
+
+    spec = load_spec(ROOT / "analyses" / "simulated_8llm.toml")
+    checks = spec.content.checks.model_copy(update={"sensitivity": []})
+    spec = type(spec)(path=spec.path, text=spec.text,
+                      content=spec.content.model_copy(update={"checks": checks}))
+    t0 = time.perf_counter()
+    o = run_analysis(spec, Path(tempfile.mkdtemp()), progress=False)
+    s = time.perf_counter() - t0
+    line(bench="report_8llm", seconds=round(s, 1), target_s=120, ok=s <= 120,
+         gate_passed=o.gate_passed, stages={k: round(v, 1) for k, v in o.stages})
+
+
+def cold_report() -> None:
+    specs = sorted(str(p) for p in (ROOT / "analyses").glob("*.toml"))
+    out = Path(tempfile.mkdtemp()) / "reports"
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "biasstats", "report", *specs, "--out", str(out),
+                        "--jobs", "auto"], capture_output=True, text=True)
+    s = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    line(bench="cold_report", analyses=len(specs), seconds=round(s, 1), target_s=300,
+         ok=s <= 300 and r.returncode == 0, exit_code=r.returncode,
+         peak_rss_gb_one_process=round(rss, 2),
+         built=sum(x.startswith("built") for x in r.stdout.splitlines()))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["posterior_size", "bernoulli_800", "default_8llm"])
+    ap.add_argument("--only", choices=["posterior_size", "bernoulli_800", "default_8llm",
+                                       "report_8llm", "cold_report"])
     ap.add_argument("--fit", help="also fit this spec and report its posterior size")
     a = ap.parse_args(argv)
     if a.only in (None, "posterior_size"):
@@ -102,6 +140,10 @@ def main(argv=None) -> int:
         bernoulli_800()
     if a.only in (None, "default_8llm"):
         default_8llm()
+    if a.only in (None, "report_8llm"):
+        report_8llm()
+    if a.only in (None, "cold_report"):
+        cold_report()
     return 0
 
 
