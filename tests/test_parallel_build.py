@@ -32,7 +32,7 @@ formula = "congruent ~ 1 + (1|llm) + (1|variant)"
 [fit]
 chains = 2
 tune = 300
-draws = 200
+draws = 500
 seed = 11
 refit = false
 [checks]
