@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import xarray as xr
-from scipy.special import gammaln
 
 from biasstats.effects.predict import linear_predictor
+from biasstats.model.families import log_choose
 
 
 def binomial_loglik(k, n, eta) -> np.ndarray:
@@ -28,8 +28,7 @@ def binomial_loglik(k, n, eta) -> np.ndarray:
     log p = -log(1 + exp(-eta)) computed stably (scipy's ``binom.logpmf`` took 8 s for
     7,002 patterns x 4,000 draws); eta (S, m), k and n (m,)."""
     k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
-    const = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
-    return const + k * -np.logaddexp(0.0, -eta) + (n - k) * -np.logaddexp(0.0, eta)
+    return log_choose(n, k) + k * -np.logaddexp(0.0, -eta) + (n - k) * -np.logaddexp(0.0, eta)
 
 
 def _covars(fit) -> list[str]:

@@ -258,11 +258,11 @@ def rising_tables(a: np.ndarray, b: np.ndarray, J: int):
 def _log_pmf(tables, cell, n, k, J: int) -> np.ndarray:
     """(S, m) beta-binomial log pmf of k trials of n in ``cell`` from :func:`rising_tables`:
     log C(n, k) + log a^(k) + log b^(n-k) - log (a+b)^(n)."""
-    from scipy.special import gammaln
+    from biasstats.model.families import log_choose
 
     la, lb, lt = (t.reshape(t.shape[0], -1) for t in tables)
     base = cell * (J + 1)
-    return (gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
+    return (log_choose(n, k)
             + la[:, base + k] + lb[:, base + n - k] - lt[:, base + n])
 
 

@@ -52,7 +52,7 @@ import pandas as pd
 import polars as pl
 
 from biasstats.errors import SpecError
-from biasstats.model.families import Family, get_family
+from biasstats.model.families import Family, get_family, log_choose
 from biasstats.model.formula import GroupTerm, ParsedFormula, check_columns, parse_formula
 from biasstats.model.priors import POSITIVE, Prior, parse_prior
 from biasstats.model.terms import build_design, has_stateful
@@ -891,9 +891,7 @@ def count_stats(spec: ModelSpec) -> CountStats | None:
     np.add.at(A, cell, (k[:, None] > j) * w[:, None])
     np.add.at(B, cell, ((n - k)[:, None] > j) * w[:, None])
     np.add.at(T, cell, (n[:, None] > j) * w[:, None])
-    from scipy.special import gammaln
-
-    const = float(np.sum(w * (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1))))
+    const = float(np.sum(w * log_choose(n, k)))
     return CountStats(rows=rows.astype(np.int64), cell=cell, A=A, B=B, T=T, const=const)
 
 
@@ -1098,6 +1096,4 @@ def _group_effect(pm, pt, spec: ModelSpec, g: GroupSpec, lead: tuple[str, ...], 
 
 def log_binomial_constant(spec: ModelSpec) -> float:
     """sum log C(n, k) over cells: the constant separating the collapsed and row likelihoods."""
-    n, k = spec.trials.astype(float), spec.y.astype(float)
-    return float(sum(math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
-                     for a, b in zip(n, k, strict=True)))
+    return float(np.sum(log_choose(spec.trials, spec.y)))

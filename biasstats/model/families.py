@@ -20,6 +20,15 @@ from biasstats.errors import SpecError
 __all__ = ["Family", "FAMILIES", "get_family"]
 
 
+def log_choose(n, k) -> np.ndarray:
+    """log C(n, k), elementwise (floats): the binomial coefficient every binomial and
+    beta-binomial log-likelihood here shares."""
+    from scipy.special import gammaln
+
+    n, k = np.asarray(n, dtype=float), np.asarray(k, dtype=float)
+    return gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
+
+
 def _binomial(name, eta, aux, y, extra, dims):
     import pymc as pm
 

@@ -235,7 +235,14 @@ def main(argv=None):
           f"{'ESS/s ratio':>13}")
     for r in results:
         if r.get("timed_out"):
-            print(f"{r['name']:<20}{'>' + format(r['wall_s'], '.0f'):>10}  (time limit: lower bound)")
+            # had it finished at the limit, its least-mixing parameter would have had an ESS of
+            # at most about its number of draws: a lower bound on the ratio
+            best = a.chains * a.draws / r["wall_s"]
+            r["ess_per_s_at_most"] = best
+            bound = base.get("ess_per_s", base["min_ess_bulk"] / base["wall_s"]) / best
+            print(f"{r['name']:<20}{'>' + format(r['wall_s'], '.0f'):>10}{'':>10}"
+                  f"{'<' + format(best, '.1f'):>9}{'':>6}{'':>9}{'>' + format(bound, '.1f'):>12}x"
+                  "  (time limit; ESS/s at most draws/limit)")
             continue
         if "failed" in r:
             print(f"{r['name']:<20}  failed: {r['failed']}")
