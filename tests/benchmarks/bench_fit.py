@@ -141,6 +141,9 @@ def run_biasstats_default(seed, trials, chains, draws):
                                            "seed": seed})
     f = fit_prepared(prepared, settings, progress=False)
     wall = time.perf_counter() - t0
+    print("biasstats_default attempts:", json.dumps(
+        [{k: at[k] for k in ("change", "passed", "failures", "sampling_s")}
+         for at in f.settings["attempts"]]), flush=True)
     post = f.idata["posterior"].to_dataset()
     keep = [v for v in post.data_vars if not str(v).startswith(("z_", "u_"))]
     return wall, _min_ess(post[keep]), _divergences(f.idata), data.height
