@@ -69,9 +69,9 @@ def _build_parallel(specs, out_root: Path, refit: bool, jobs: int,
     A 2-core machine gains because most stages (compiling, effects, predictive checks, LOO,
     figures) use one core while sampling uses both. Workers are spawned, not forked (the
     parent may hold sampler threads), so a script calling this with ``jobs`` > 1 needs the
-    usual ``if __name__ == "__main__":`` guard; they show no progress bars. When an analysis fails,
-    those not yet started are cancelled, those running finish (their own transactions
-    commit), and the first error is raised."""
+    usual ``if __name__ == "__main__":`` guard; they show no progress bars. When an analysis
+    fails, those queued but not started are cancelled, those running finish (their own
+    transactions commit), and the first error is raised."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -103,6 +103,9 @@ def _build_parallel(specs, out_root: Path, refit: bool, jobs: int,
                     on_done(done[i])
             if error is None:
                 submit_ready()
+            else:  # queued but not started: never start them
+                for fut in running:
+                    fut.cancel()
     if error is not None:
         raise error
     return [done[i] for i in range(len(specs))]

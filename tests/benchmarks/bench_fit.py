@@ -143,7 +143,8 @@ def run_biasstats_default(seed, trials, chains, draws):
     wall = time.perf_counter() - t0
     print("biasstats_default attempts:", json.dumps(
         [{k: at[k] for k in ("change", "passed", "failures", "sampling_s")}
-         for at in f.settings["attempts"]]), flush=True)
+         for at in f.settings.get("attempts", [])]), "steps per draw",
+        round(float(f.idata["sample_stats"]["n_steps"].mean()), 1), flush=True)
     post = f.idata["posterior"].to_dataset()
     keep = [v for v in post.data_vars if not str(v).startswith(("z_", "u_"))]
     return wall, _min_ess(post[keep]), _divergences(f.idata), data.height
