@@ -218,7 +218,7 @@ def test_bad_effects_keys_are_one_line_exit_2(tmp_path, capsys, extra, message):
     assert err == f"error: {spec}: {message}\n"
 
 
-def test_fit_effects_api_and_effects_command(tmp_path, capsys):
+def test_fit_effects_api(tmp_path, capsys):
     df, truth = designs.refusals(seed=10, prompts=8, reps=15)
     fit = biasstats.fit("refused ~ condition + (1|prompt)", data=df, family="bernoulli",
                         chains=2, tune=300, draws=300, seed=1, progress=False)
@@ -227,7 +227,13 @@ def test_fit_effects_api_and_effects_command(tmp_path, capsys):
     assert levels == ["sensitive − neutral"] and d.shape == (600, 1)
     row = est.contrasts.filter(pl.col("scale") == "difference").row(0, named=True)
     assert abs(row["mean"] - d.mean()) < 1e-12  # the summary is of these draws
-    # CLI: prints the table, writes CSV + Parquet that parse
+
+
+# Slow (7 s, a second fit): the effects command is held in the default run by
+# tests/test_estimands_categories.py (ordinal ratings: printed, CSV and Parquet written).
+@pytest.mark.slow
+def test_effects_command_prints_and_writes_the_estimands(tmp_path, capsys):
+    df, _ = designs.refusals(seed=10, prompts=8, reps=15)
     df.write_csv(tmp_path / "refusals.csv")
     spec = tmp_path / "refusals.toml"
     spec.write_text(NEUTRAL_SPEC.format(extra="").replace("draws = 300", "draws = 100")
