@@ -185,12 +185,15 @@ def _jobs(value: str) -> int:
     """``--jobs``: a positive integer, or ``auto`` (one per core, at most 4, and at most one
     per 4 GiB of memory: the default [fit] memory budget of one analysis)."""
     if value == "auto":
+        from biasstats.spec.schema import FitSpec
+
+        budget = FitSpec.model_fields["max_memory_gb"].default
         cores = os.cpu_count() or 1
         try:
             gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
         except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-            gib = 4.0
-        return max(1, min(cores, 4, int(gib // 4)))
+            gib = budget
+        return max(1, min(cores, 4, int(gib // budget)))
     try:
         n = int(value)
     except ValueError:

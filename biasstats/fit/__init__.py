@@ -166,7 +166,7 @@ def flipped(spec, term: str):
 
 def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = None) -> Fit:
     from biasstats.fit.sample import (
-        LOW_RANK_GAMMA,
+        adaptation_options,
         auto_adaptation,
         auto_target_accept,
         pattern_predictive,
@@ -191,8 +191,7 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
     fit = Fit(idata=idata, spec=spec, model=model, timings=timings,
               settings={**settings.model_dump(), "target_accept_reason": why,
                         "adaptation_reason": adapt_why,
-                        **({"mass_matrix_gamma": LOW_RANK_GAMMA}
-                           if settings.adaptation == "low_rank" else {}),
+                        **adaptation_options(settings.adaptation),
                         "sampler": timings["sampler"], "centered": spec.describe_centring(),
                         "separation": list(spec.separation)})
     # a sufficient-statistic model (no observed variable) gets its log-likelihood and

@@ -64,6 +64,13 @@ LOW_RANK_MAX_PARAMS = 500
 LOW_RANK_GAMMA = 1e-2
 
 
+def adaptation_options(adaptation: str) -> dict:
+    """nutpie's mass-matrix options for ``adaptation``: passed to the sampler and recorded in
+    the fit's settings (the methods paragraph quotes them)."""
+    return {"adaptation": adaptation,
+            **({"mass_matrix_gamma": LOW_RANK_GAMMA} if adaptation == "low_rank" else {})}
+
+
 def auto_adaptation(n: int) -> tuple[str, str]:
     """nutpie mass-matrix adaptation for a model of ``n`` unconstrained parameters, and why
     (see LOW_RANK_MAX_PARAMS)."""
@@ -131,9 +138,7 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
                     random_seed=seed, progressbar=show, nuts_sampler="nutpie",
-                    nuts={"target_accept": target_accept, "adaptation": adaptation,
-                          **({"mass_matrix_gamma": LOW_RANK_GAMMA}
-                             if adaptation == "low_rank" else {})},
+                    nuts={"target_accept": target_accept, **adaptation_options(adaptation)},
                     compute_convergence_checks=False, quiet=not show,
                 )
             else:

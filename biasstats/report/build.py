@@ -41,10 +41,13 @@ def build_reports(spec_paths: list[str | Path], out_root: str | Path, *, refit: 
 
 
 def _build_one(spec, out_root: Path, refit: bool, progress: bool | None) -> AnalysisOutcome:
-    if not hasattr(spec, "name"):  # a path, in a worker process
-        spec = load_spec(spec)
     with transaction():
         return run_analysis(spec, out_root, refit=refit, progress=progress)
+
+
+def _build_in_worker(spec_path: str, out_root: Path, refit: bool) -> AnalysisOutcome:
+    """:func:`_build_one` in a worker process (a Spec is passed by its path)."""
+    return _build_one(load_spec(spec_path), out_root, refit, progress=False)
 
 
 def waits_for(specs) -> list[set[int]]:
@@ -86,8 +89,8 @@ def _build_parallel(specs, out_root: Path, refit: bool, jobs: int,
             for i, spec in enumerate(specs):
                 if i not in started and blockers[i] <= done.keys():
                     started.add(i)
-                    running[pool.submit(_build_one, str(spec.path), out_root, refit,
-                                        False)] = i
+                    running[pool.submit(_build_in_worker, str(spec.path), out_root,
+                                        refit)] = i
 
         submit_ready()
         while running:
