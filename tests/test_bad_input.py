@@ -172,7 +172,7 @@ def test_filter_on_missing_column(tmp_path, capsys):
 def test_filter_syntax_error(tmp_path, capsys):
     s = make(tmp_path, SPEC.format(source="d.csv").replace("[data.columns]", 'filters = ["temp >"]\n[data.columns]'), GOOD_CSV)
     assert_user_error(
-        tmp_path, capsys, s, f"{s}: [data] filters[0] 'temp >' is not a valid SQL expression (unable to parse 'temp >' as Expr)"
+        tmp_path, capsys, s, f"{s}: [data] filters[0] 'temp >' is not a valid SQL expression (incomplete expression near column 6)"
     )
 
 
@@ -524,6 +524,46 @@ CORPUS = [
      "parameter 'sd_llm' must be positive, got -1.0"),
     ("simulate_no_model", "simulate", D, ["--seed", "1"],
      '{spec}: no [model] table: nothing to simulate from'),
+    # size and depth limits, checked before any recursive parser (issue 19, item 1)
+    ("derive_20001_terms", "ingest", D + "[data.derive]\nz = \"" + " + ".join(["temp"] * 20001)
+     + '"\n', [], "{spec}: [data] derive.z: the expression is 140,004 characters long, above "
+     "the limit of 10,000"),
+    ("derive_1500_terms", "ingest", D + "[data.derive]\nz = \"" + "+".join(["t"] * 1500)
+     + '"\n', [], "{spec}: [data] derive.z: the expression has 1500 operands, above the "
+     "limit of 1000"),
+    ("filter_deep_parens", "ingest", D.replace("[data.columns]", 'filters = ["' + "(" * 30
+     + "temp = 0" + ")" * 30 + '"]\n[data.columns]'), [],
+     "{spec}: [data] filters[0]: the expression nests 30 levels deep (brackets and prefix "
+     "signs), above the limit of 24"),
+    ("derive_too_many", "ingest", D + "[data.derive]\n" + "".join(f'd{i} = "temp"\n'
+     for i in range(201)), [], "{spec}: [data] derive: 201 derived columns, above the limit "
+     "of 200"),
+    ("prior_5000_unary_minus", "ingest", prior('Intercept = "Normal(' + "-" * 5000 + '1, 1)"'),
+     [], "{spec}: [model] priors: prior for 'Intercept': the prior is 5,012 characters long, "
+     "above the limit of 200"),
+    ("prior_deep_unary_minus", "ingest", prior('Intercept = "Normal(' + "- " * 20 + '1, 1)"'),
+     [], "{spec}: [model] priors: prior for 'Intercept': the prior nests 21 levels deep "
+     "(brackets and prefix signs), above the limit of 4"),
+    ("formula_600_terms", "ingest", modelk('formula = "congruent ~ ' + " + ".join(
+     f"x{i}" for i in range(600)) + '"'), [], "{spec}: [model] formula: the formula has 601 "
+     "operands, above the limit of 200"),
+    ("formula_I_5000_terms", "ingest", modelk('formula = "congruent ~ I(' + "+".join(
+     ["temp"] * 5000) + ')"'), [], "{spec}: [model] formula: the formula is 25,014 characters "
+     "long, above the limit of 5,000"),
+    ("formula_300_deep_log", "ingest", modelk('formula = "congruent ~ ' + "log(" * 300
+     + "temp" + ")" * 300 + '"'), [], "{spec}: [model] formula: the formula nests 300 levels "
+     "deep (brackets and prefix signs), above the limit of 24"),
+    ("aux_deep", "ingest", D + '[model]\nformula = "congruent ~ 1"\nfamily = "beta_binomial"\n'
+     'unit = "trial"\n[model.aux]\nphi = "~ ' + "(" * 30 + "1" + ")" * 30 + '"\n', [],
+     "{spec}: [model.aux] phi: the formula nests 30 levels deep (brackets and prefix "
+     "signs), above the limit of 24"),
+    ("aux_code", "ingest", D + '[model]\nformula = "congruent ~ 1"\nfamily = "beta_binomial"\n'
+     'unit = "trial"\n[model.aux]\nphi = "~ 1 + __import__(1)"\n', [],
+     "{spec}: [model.aux] phi: …"),
+    ("aux_wrong_parameter", "ingest", D + '[model]\nformula = "congruent ~ 1"\n'
+     'family = "bernoulli"\n[model.aux]\nphi = "~ 1"\n', [],
+     "{spec}: [model.aux] phi: family 'bernoulli' has no positive auxiliary parameter "
+     "'phi' (it has: none)"),
 ]
 
 

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 from biasstats.errors import DataError
-from biasstats.ingest.adapters import ADAPTERS
 from biasstats.ingest.ledger import build_ledger
+from biasstats.studies import ADAPTERS
 from biasstats.studies.bai2024.adapters import (
     ADAPTER_NAMES,
     bai2024_absolute,

@@ -90,6 +90,18 @@ def valid_prior(draw) -> str:
     return f"{name}({', '.join(repr(a) for a in args)})"
 
 
+# a random filter the SQL whitelist accepts: a (quoted) column, an operator, a literal
+_FILTER = st.builds(
+    lambda col, op, lit: f'"{col}" {op} {lit}',
+    st.text(st.characters(codec="utf-8", exclude_characters='"\x00'), min_size=1,
+            max_size=12),
+    st.sampled_from(["=", "!=", "<", ">=", "LIKE"]),
+    st.one_of(st.integers(-5, 5).map(str),
+              st.text(st.characters(codec="utf-8", exclude_characters="'\x00"),
+                      max_size=8).map(lambda t: f"'{t}'")),
+)
+
+
 @st.composite
 def valid_spec(draw, data: bool | None = None) -> dict:
     """A random valid spec; ``data=True`` always a [data] spec, False always [simulate]."""
@@ -105,7 +117,7 @@ def valid_spec(draw, data: bool | None = None) -> dict:
             "filters": draw(st.one_of(
                 st.lists(st.sampled_from(["temp = 0", "llm != 'x'", "answer >= 0"]),
                          max_size=2),
-                st.lists(_TEXT, max_size=3))),
+                st.lists(_FILTER, max_size=3))),
             "columns": draw(st.one_of(
                 st.just({"llm": "model", "congruent": "answer"}),
                 st.dictionaries(st.sampled_from(CANONICAL_TARGETS), _TEXT, max_size=3))),

@@ -4,6 +4,7 @@ written (and the new keys' validation)."""
 from __future__ import annotations
 
 import gzip
+import sys
 from pathlib import Path
 
 import pytest
@@ -224,17 +225,88 @@ def first_only(raw):
 '''
 
 
-@pytest.mark.parametrize("fn,expected", [
-    ("not_a_frame", 'adapter = "badadapt:not_a_frame": returned list, expected a polars DataFrame'),
-    ("drops_source_row", 'adapter = "badadapt:drops_source_row": returned no \'source_row\' column '
-                         "(keep it from the input)"),
-    ("missing", 'adapter = "badadapt:missing": module \'badadapt\' has no \'missing\''),
-])
-def test_user_adapter_errors(tmp_path, capsys, monkeypatch, fn, expected):
+@pytest.fixture
+def bad_adapters(tmp_path, monkeypatch):
+    """The functions of ADAPTER_CODE registered as user adapters (removed afterwards)."""
+    import importlib
+
+    from biasstats import register_adapter
+    from biasstats.studies import unregister_adapter
+
     (tmp_path / "badadapt.py").write_text(ADAPTER_CODE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    s = setup(tmp_path, f'[data]\nsource = "d.csv"\nadapter = "badadapt:{fn}"\n', {"d.csv": "x\n1\n2\n"})
+    mod = importlib.import_module("badadapt")
+    names = ("not_a_frame", "drops_source_row", "first_only")
+    for name in names:
+        register_adapter(name, getattr(mod, name))
+    yield mod
+    for name in names:
+        unregister_adapter(name)
+    monkeypatch.delitem(sys.modules, "badadapt", raising=False)
+
+
+@pytest.mark.parametrize("fn,expected", [
+    ("not_a_frame", 'adapter = "not_a_frame": returned list, expected a polars DataFrame'),
+    ("drops_source_row", 'adapter = "drops_source_row": returned no \'source_row\' column '
+                         "(keep it from the input)"),
+])
+def test_user_adapter_errors(tmp_path, capsys, bad_adapters, fn, expected):
+    s = setup(tmp_path, f'[data]\nsource = "d.csv"\nadapter = "{fn}"\n', {"d.csv": "x\n1\n2\n"})
     assert error_of(tmp_path, capsys, s) == f"<d>/s.toml: [data] {expected}"
+
+
+def test_a_spec_never_imports_code_it_names(tmp_path, capsys, monkeypatch):
+    """``module:function`` is refused when the spec loads: the module is never imported, so
+    code at its top level (here: writing a file) never runs."""
+    canary = tmp_path / "PWNED"
+    (tmp_path / "evil.py").write_text(f"open({str(canary)!r}, 'w').write('x')\n"
+                                      "def run(raw):\n    return raw\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("evil:run", "os:system", "builtins:exit"):
+        s = setup(tmp_path, f'[data]\nsource = "d.csv"\nadapter = "{name}"\n',
+                  {"d.csv": "x\n1\n"})
+        module, _, attr = name.partition(":")
+        assert error_of(tmp_path, capsys, s) == (
+            f'<d>/s.toml: [data] adapter = "{name}": a spec names a registered adapter, never '
+            f'Python code to import; register the function first, e.g. '
+            f'biasstats.register_adapter("{attr}", {module}.{attr}), and write adapter = '
+            f'"{attr}", or declare it as an entry point in the \'biasstats.adapters\' group of '
+            "an installed package")
+    assert not canary.exists() and "evil" not in sys.modules
+
+
+def test_a_sensitivity_spec_is_held_to_the_same_rules(tmp_path, capsys):
+    """A spec reached through [checks] sensitivity is loaded and checked with the spec that
+    names it: its code adapter is refused before anything runs."""
+    (tmp_path / "other.toml").write_text('[data]\nsource = "d.csv"\nadapter = "os:system"\n'
+                                         '[model]\nformula = "x ~ 1"\nfamily = "gaussian"\n')
+    s = setup(tmp_path, '[data]\nsource = "d.csv"\n[model]\nformula = "x ~ 1"\n'
+              'family = "gaussian"\n[checks]\nsensitivity = ["other.toml"]\n',
+              {"d.csv": "x\n1\n2\n"})
+    err = error_of(tmp_path, capsys, s)
+    assert err.startswith('<d>/s.toml: [checks] sensitivity[0] = "other.toml": <d>/other.toml: '
+                          '[data] adapter = "os:system": a spec names a registered adapter, '
+                          "never Python code to import")
+
+
+def test_register_adapter_refuses_bad_names_and_a_second_function():
+    from biasstats import register_adapter
+    from biasstats.studies import unregister_adapter
+
+    def f(raw):
+        return raw
+
+    for bad in ("mod:fn", "tidy", "", "a b", "bai2024_iat"):
+        with pytest.raises(ValueError):
+            register_adapter(bad, f)
+    register_adapter("twice", f)
+    try:
+        register_adapter("twice", f)  # the same function again: idempotent
+        with pytest.raises(ValueError, match="registered twice"):
+            register_adapter("twice", lambda raw: raw)
+        register_adapter("twice", lambda raw: raw, replace=True)
+    finally:
+        unregister_adapter("twice")
 
 
 def test_user_adapter_from_an_entry_point_and_rows_it_drops_are_counted(tmp_path, monkeypatch):
@@ -244,6 +316,7 @@ def test_user_adapter_from_an_entry_point_and_rows_it_drops_are_counted(tmp_path
 
     (tmp_path / "badadapt.py").write_text(ADAPTER_CODE)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "badadapt", raising=False)
     ep = importlib.metadata.EntryPoint("firstonly", "badadapt:first_only", "biasstats.adapters")
     real = importlib.metadata.entry_points
 

@@ -11,6 +11,7 @@ import polars as pl
 from ingest_fixtures import multiple_choice_jsonl, per_condition_csvs, ranking_requests
 
 from biasstats.ingest import ingest
+from biasstats.studies import unregister_adapter
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -57,10 +58,15 @@ def test_readme_user_adapter_example(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "mypkg", raising=False)
     (tmp_path / "d.csv").write_text("model,pairs\ngpt,good=pos;bad=neg\nclaude,nice=pos\n")
-    (tmp_path / "s.toml").write_text(
-        '[data]\nsource = "d.csv"\nadapter = "mypkg.adapters:reshape"\n[data.columns]\nllm = "model"\n'
-    )
-    res = ingest(tmp_path / "s.toml")
+    (register,) = [b for b in _blocks("python") if "register_adapter(" in b]
+    (spec,) = [b for b in _blocks("toml") if 'adapter = "reshape"' in b]
+    (tmp_path / "s.toml").write_text(spec)
+    namespace: dict = {}
+    exec(register, namespace)  # the README's registration, run as the user's own Python
+    try:
+        res = ingest(tmp_path / "s.toml")
+    finally:
+        unregister_adapter("reshape")
     t = res.table
     assert t.select("source_row", "llm", "item", "congruent").rows() == [
         (0, "gpt", "good", 0.0), (0, "gpt", "bad", 1.0), (1, "claude", "nice", 0.0)]

@@ -8,10 +8,11 @@ registered dataset (e.g. the stimulus lists an IAT adapter needs).
 
 The built-in ``tidy`` steps (parse rules, explode, column mapping, derive; see
 :mod:`biasstats.ingest.rules` and :mod:`biasstats.ingest.tidy`) need no registration; the
-Bai et al. (2024) raw-text adapters live in :mod:`biasstats.studies.bai2024`. A user's own
-function is named in the spec instead (``adapter = "package.module:function"`` or an entry
-point in the ``biasstats.adapters`` group): it takes the raw table and returns a DataFrame
-that keeps ``source_row``, and the tidy steps then run on its output.
+Bai et al. (2024) raw-text adapters live in :mod:`biasstats.studies.bai2024`. Adapters are
+registered in :mod:`biasstats.studies` (a spec names them, never Python code): a study's
+raw-text adapters with ``register_study_adapter``; a user's function ``(raw) -> DataFrame``
+with ``biasstats.register_adapter`` or as an entry point in the ``biasstats.adapters``
+group; it returns a DataFrame that keeps ``source_row``, and the tidy steps then run on it.
 """
 
 from __future__ import annotations
@@ -39,18 +40,3 @@ class AdapterOutput:
 
 class Adapter(Protocol):
     def __call__(self, raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput: ...
-
-
-ADAPTERS: dict[str, Adapter] = {}
-
-
-def register_adapter(name: str):
-    """Decorator: make an adapter selectable as ``[data] adapter = name``."""
-
-    def deco(fn: Adapter) -> Adapter:
-        if name in ADAPTERS:
-            raise ValueError(f"adapter {name!r} registered twice")
-        ADAPTERS[name] = fn
-        return fn
-
-    return deco

@@ -31,6 +31,7 @@ from pathlib import Path
 import polars as pl
 
 from biasstats.errors import DataError, first_line
+from biasstats.ingest import jsontext
 
 
 def _text(v) -> str | None:
@@ -75,7 +76,7 @@ def read_inspect_eval(path: Path, data: bytes, max_bytes: int) -> pl.DataFrame:
 
     def load(name: str) -> dict:
         try:
-            return json.loads(zf.read(name))
+            return jsontext.loads(zf.read(name), f"{path}: {name} in the archive")
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DataError(f"{path}: {name} in the archive is not valid JSON ({first_line(e)})") from None
 
@@ -114,7 +115,7 @@ def _lm_eval_model(path: Path) -> str | None:
     """``model_name`` from a ``results_*.json`` beside a samples file (the newest by name)."""
     for res in sorted(path.parent.glob("results_*.json"), reverse=True):
         try:
-            meta = json.loads(res.read_text(encoding="utf-8"))
+            meta = jsontext.loads(res.read_text(encoding="utf-8"), str(res))
         except (OSError, ValueError):
             continue
         name = meta.get("model_name") or (meta.get("config") or {}).get("model_args")

@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from biasstats.errors import DataError, first_line
+from biasstats.ingest import jsontext
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "inspect_eval", "lm_eval_samples")
 COMPRESSED = (".gz", ".zst")
@@ -180,6 +181,7 @@ def _records_frame(path: Path, records: list[dict]) -> pl.DataFrame:
 
 def jsonl_records(path: Path, text: str) -> list[dict]:
     """The objects of a JSON Lines text (one object per non-empty line)."""
+    jsontext.check_depth(text, str(path), lines=True)  # one linear pass, no recursion
     records = []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -204,7 +206,7 @@ def json_records(path: Path, text: str) -> list[dict]:
     """The objects of a JSON file: one object, or an array of objects (a file of JSON lines
     is accepted too)."""
     try:
-        obj = json.loads(text)
+        obj = jsontext.loads(text, str(path))
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":  # several objects, one per line
             return jsonl_records(path, text)

@@ -20,7 +20,7 @@ import polars as pl
 from biasstats import studies
 from biasstats.errors import SpecError, first_line
 from biasstats.ingest import registry, rules, tidy
-from biasstats.ingest.adapters import ADAPTERS, Resolver
+from biasstats.ingest.adapters import Resolver
 from biasstats.ingest.ledger import Ledger, Tally, build_ledger
 from biasstats.ingest.read import (
     SourceRef,
@@ -33,6 +33,8 @@ from biasstats.ingest.schema import conform, list_columns, number_trials
 from biasstats.ingest.source import user_sources
 from biasstats.io import write_parquet_atomic, write_text_atomic
 from biasstats.spec import Spec, load_spec
+from biasstats.spec.sql import check_sql
+from biasstats.studies import ADAPTERS
 
 TABLE_FILE = "trials.parquet"
 LEDGER_FILE = "ledger.json"
@@ -104,6 +106,7 @@ def _expr(spec: Spec, key: str, text: str, table):
     """Parse a polars SQL expression and check the columns it references exist (a quoted
     nested path, e.g. ``"choices[0].text"``, is added as a column first). ``table`` is a
     DataFrame or a LazyFrame; returns (expression, table)."""
+    check_sql(text, f"{spec.path}: [data] {key}")  # never hand polars an unchecked string
     try:
         expr = pl.sql_expr(text)
         names = expr.meta.root_names()
@@ -256,28 +259,21 @@ def _after_derive(spec: Spec, table, per_source_row: bool = False):
 
 
 def _user_adapter(spec: Spec, name: str):
-    """``package.module:function`` or an entry point in the ``biasstats.adapters`` group: a
-    function ``(raw: polars.DataFrame) -> polars.DataFrame`` run before the tidy steps."""
-    import importlib
-    from importlib.metadata import entry_points
-
+    """The registered user adapter ``name`` (``biasstats.register_adapter``) or the
+    ``biasstats.adapters`` entry point of that name: a function
+    ``(raw: polars.DataFrame) -> polars.DataFrame`` run before the tidy steps. A spec names
+    adapters only; it never names Python code to import."""
     where = f'{spec.path}: [data] adapter = "{name}"'
-    if ":" in name:
-        module, _, attr = name.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module), attr)
-        except ImportError as e:
-            raise SpecError(f"{where}: cannot import {module!r} ({first_line(e)})") from None
-        except AttributeError:
-            raise SpecError(f"{where}: module {module!r} has no {attr!r}") from None
-        return fn
-    found = entry_points(group="biasstats.adapters", name=name)
-    if not found:
+    if ":" in name:  # a spec built without load_spec (the loader refuses it first)
+        raise SpecError(f"{where}: {studies.code_adapter_message(name)}")
+    fn = studies.find_user_adapter(name)
+    if fn is None:
         raise SpecError(
-            f"{where}: unknown adapter (known: {', '.join(['tidy', *sorted(ADAPTERS)])}; "
-            f"or \"package.module:function\", or an entry point in 'biasstats.adapters')"
+            f"{where}: unknown adapter (known: {', '.join(studies.adapter_names())}; "
+            "register yours with biasstats.register_adapter or an entry point in "
+            "'biasstats.adapters')"
         )
-    return next(iter(found)).load()
+    return fn
 
 
 def _run_user_adapter(spec: Spec, name: str, raw: pl.DataFrame) -> pl.DataFrame:

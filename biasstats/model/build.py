@@ -53,7 +53,13 @@ import polars as pl
 
 from biasstats.errors import SpecError
 from biasstats.model.families import Family, get_family, log_choose
-from biasstats.model.formula import GroupTerm, ParsedFormula, check_columns, parse_formula
+from biasstats.model.formula import (
+    GroupTerm,
+    ParsedFormula,
+    check_columns,
+    parse_aux,
+    parse_formula,
+)
 from biasstats.model.priors import POSITIVE, Prior, parse_prior
 from biasstats.model.terms import build_design, has_stateful
 
@@ -214,7 +220,7 @@ def prepare(
     if pf.trials and fam.response != "count_trials":
         raise SpecError(f"response '{pf.response} | trials({pf.trials})' needs family 'binomial'")
 
-    aux_pf = _parse_aux(aux or {}, fam, pf)
+    aux_pf = parse_aux(aux or {}, fam, pf)
     used = pf.columns()
     for apf in aux_pf.values():
         check_columns(apf, df.columns)
@@ -412,30 +418,6 @@ def separation(spec: ModelSpec) -> list[str]:
                        f"in one class (separation): {key} is set by its prior, not the data; "
                        f"use a weakly informative one, e.g. [model.priors] "
                        f"{key} = \"HalfNormal(1)\"")
-    return out
-
-
-_POSITIVE_AUX = ("phi", "sigma", "alpha", "nu")
-
-
-def _parse_aux(aux: dict[str, str], fam: Family, pf: ParsedFormula) -> dict[str, ParsedFormula]:
-    """Parse ``{"phi": "~ 1 + (1|llm)"}`` with the model formula's grammar."""
-    out = {}
-    for k, rhs in aux.items():
-        if k not in fam.aux or k in fam.vector_aux or k not in _POSITIVE_AUX:
-            known = [a for a in fam.aux if a in _POSITIVE_AUX and a not in fam.vector_aux]
-            raise SpecError(f"[model.aux] {k}: family '{fam.name}' has no positive auxiliary "
-                            f"parameter '{k}' (it has: {', '.join(known) or 'none'})")
-        text = str(rhs).strip()
-        if not text.startswith("~"):
-            raise SpecError(f"[model.aux] {k} = '{rhs}': expected a right-hand side starting "
-                            "with '~', e.g. \"~ 1 + (1|llm)\"")
-        apf = parse_formula(f"{pf.response} ~ {text[1:].strip()}")
-        for g in apf.groups:
-            if g.expr.replace(" ", "") != "1":
-                raise SpecError(f"[model.aux] {k}: term '{g.source}' must be a varying "
-                                "intercept (1|g)")
-        out[k] = apf
     return out
 
 

@@ -29,9 +29,13 @@ import re
 from dataclasses import dataclass, field
 
 from biasstats.errors import SpecError
+from biasstats.limits import FORMULA, check_expression
 from biasstats.model.terms import design_terms, term_columns
 
-__all__ = ["GroupTerm", "ParsedFormula", "parse_formula", "check_columns", "split_top_level"]
+__all__ = ["GroupTerm", "ParsedFormula", "parse_aux", "parse_formula", "check_columns",
+           "split_top_level"]
+
+POSITIVE_AUX = ("phi", "sigma", "alpha", "nu")  # auxiliaries a [model.aux] formula may model
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z_0-9.]*$")
 _QUOTED = re.compile(r"^`([^`]+)`$")
@@ -170,6 +174,14 @@ def parse_formula(formula: str) -> ParsedFormula:
     """Parse a formula string (syntax only; see :func:`check_columns` for the data checks)."""
     if not isinstance(formula, str) or not formula.strip():
         raise SpecError("formula must be a non-empty string like 'y ~ x + (1 | g)'")
+    check_expression(formula, FORMULA, "")  # before any recursive parser sees it
+    try:
+        return _parse_formula(formula)
+    except RecursionError:  # pragma: no cover - the limits come first
+        raise SpecError("the formula nests too deeply") from None
+
+
+def _parse_formula(formula: str) -> ParsedFormula:
     formula = " ".join(formula.split())
     _check_parens(formula)
     if formula.count("~") != 1:
@@ -232,6 +244,34 @@ def parse_formula(formula: str) -> ParsedFormula:
         seen[g.name] = g.source
     return ParsedFormula(formula=formula, response=resp, trials=trials, fixed=fixed,
                          groups=tuple(groups))
+
+
+def parse_aux(aux: dict[str, str], fam, pf: ParsedFormula) -> dict[str, ParsedFormula]:
+    """Parse ``{"phi": "~ 1 + (1|llm)"}`` (``[model.aux]``: distributional formulas of the
+    family ``fam``'s positive auxiliary parameters) with the model formula's grammar."""
+    out = {}
+    for k, rhs in aux.items():
+        if k not in fam.aux or k in fam.vector_aux or k not in POSITIVE_AUX:
+            known = [a for a in fam.aux if a in POSITIVE_AUX and a not in fam.vector_aux]
+            raise SpecError(f"[model.aux] {k}: family '{fam.name}' has no positive auxiliary "
+                            f"parameter '{k}' (it has: {', '.join(known) or 'none'})")
+        if not isinstance(rhs, str):
+            raise SpecError(f"[model.aux] {k}: expected a formula string, e.g. \"~ 1 + (1|llm)\"")
+        check_expression(rhs, FORMULA, f"[model.aux] {k}")
+        text = rhs.strip()
+        if not text.startswith("~"):
+            raise SpecError(f"[model.aux] {k} = '{rhs}': expected a right-hand side starting "
+                            "with '~', e.g. \"~ 1 + (1|llm)\"")
+        try:
+            apf = parse_formula(f"{pf.response} ~ {text[1:].strip()}")
+        except SpecError as e:
+            raise SpecError(f"[model.aux] {k}: {e}") from None
+        for g in apf.groups:
+            if g.expr.replace(" ", "") != "1":
+                raise SpecError(f"[model.aux] {k}: term '{g.source}' must be a varying "
+                                "intercept (1|g)")
+        out[k] = apf
+    return out
 
 
 def _outer_pair(piece: str) -> bool:

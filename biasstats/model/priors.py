@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass, field
 
 from biasstats.errors import SpecError
+from biasstats.limits import PRIOR, check_expression
 
 __all__ = ["Prior", "parse_prior", "DISTRIBUTIONS"]
 
@@ -122,9 +123,10 @@ def parse_prior(text: str | Prior, key: str = "prior") -> Prior:
         return text
     if not isinstance(text, str):
         raise SpecError(f"prior for '{key}' must be a string like 'Normal(0, 1)', got {text!r}")
+    check_expression(text, PRIOR, f"prior for '{key}'")  # before Python's recursive parser
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):
         raise SpecError(f"prior '{text}' for '{key}' is not of the form Name(number, ...)") from None
     node = tree.body
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):

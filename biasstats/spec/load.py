@@ -90,6 +90,8 @@ def describe_error(err: dict) -> str:
     if kind == "missing":
         return f"missing required key {where}"
     msg = err["msg"].removeprefix("Value error, ")
+    if kind == "value_error" and msg.startswith("["):
+        return msg  # the validator named the key itself (e.g. "[data] filters[0] '...': ...")
     got = err.get("input")
     if kind in _EXPECTED:
         return f"{where}: expected {_EXPECTED[kind]}, got {_toml_repr(got)}"
@@ -143,9 +145,20 @@ def _priority(err: dict) -> int:
     return {"extra_forbidden": 0, "missing": 1}.get(err["type"], 2)
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Parse and validate a spec file; any problem is one :class:`SpecError` line."""
+MAX_LINKED_SPECS = 50  # specs reached through [checks] sensitivity, transitively
+
+
+def load_spec(path: str | Path, *, _seen: set[Path] | None = None) -> Spec:
+    """Parse and validate a spec file; any problem is one :class:`SpecError` line.
+
+    Every spec it names in ``[checks] sensitivity`` (and those name, transitively) is loaded
+    and validated too, so that a spec reached that way is held to the same rules (no code,
+    no file or network access from an expression) before anything runs."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{path}: is a folder, not a spec file (expected a .toml file)")
+    if path.exists() and not path.is_file():
+        raise SpecError(f"{path}: is not a regular file (expected a .toml file)")
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
     try:
@@ -168,5 +181,24 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{path}: the file name gives the analysis name {path.stem!r}, which "
                         "must be letters, digits, '-' or '_' (it names the report folder); "
                         "rename the file or set [analysis] name")
-    return Spec(path=path, content=content, text=text)
+    spec = Spec(path=path, content=content, text=text)
+    _load_linked(spec, set() if _seen is None else _seen)
+    return spec
+
+
+def _load_linked(spec: Spec, seen: set[Path]) -> None:
+    """Validate the ``[checks] sensitivity`` specs of ``spec`` (cycle-safe, bounded)."""
+    seen.add(spec.path.resolve())
+    for i, rel in enumerate(spec.content.checks.sensitivity):
+        other = spec.relative(rel)
+        if other.resolve() in seen:
+            continue
+        where = f'{spec.path}: [checks] sensitivity[{i}] = "{rel}"'
+        if len(seen) >= MAX_LINKED_SPECS:
+            raise SpecError(f"{where}: more than {MAX_LINKED_SPECS} specs are linked through "
+                            "[checks] sensitivity")
+        try:
+            load_spec(other, _seen=seen)
+        except SpecError as e:
+            raise SpecError(f"{where}: {e}") from None
 

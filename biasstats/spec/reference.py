@@ -16,6 +16,14 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from biasstats.spec.schema import AnalysisSpec
+from biasstats.spec.sql import FUNCTIONS
+
+SQL_GRAMMAR = (
+    "[data] derive and filters (SQL, checked when the spec loads): columns (quote nested "
+    "paths: \"choices[0].text\"), literals, + - * / % ||, = != < <= > >=, IS [NOT] NULL, "
+    "AND OR NOT, ~ ~* (regex), CASE, CAST / :: to a scalar type, IN (literals), BETWEEN, "
+    "LIKE / ILIKE, and these functions; no subqueries, table functions or comments:"
+)
 
 MEANINGS: dict[str, str] = {
     "analysis": "optional: names the analysis",
@@ -25,8 +33,9 @@ MEANINGS: dict[str, str] = {
     "data": "the data to analyse (give [data] or [simulate], not both)",
     "data.source": "registered dataset name, or file path / glob (** allowed) / folder, or a "
                    "list of those; relative to the spec's folder",
-    "data.adapter": "how raw rows become judgements: tidy (default), a built-in adapter, "
-                    "\"package.module:function\" or an entry point in 'biasstats.adapters'",
+    "data.adapter": "how raw rows become judgements: tidy (default), a built-in adapter, one "
+                    "registered with biasstats.register_adapter or an entry point in "
+                    "'biasstats.adapters' (a name, never Python code)",
     "data.format": "file format; default from the extension (.gz / .zst allowed)",
     "data.path_pattern": "placeholders matched against each file's path below the source's "
                          "fixed prefix become columns, e.g. \"{llm}/{test}.csv\"",
@@ -46,7 +55,8 @@ MEANINGS: dict[str, str] = {
     "data.explode": "list fields turned into one row per element (zipped; position in 'position')",
     "data.columns": "canonical name = source column or nested path (copied; the source column "
                     "stays usable)",
-    "data.derive": "new column = SQL expression (polars SQL), computed after the mapping",
+    "data.derive": "new column = SQL expression (the whitelist below), computed after the "
+                   "mapping",
     "data.filters": "SQL yes/no expressions; ok rows failing one are kept as 'excluded'",
     "data.refusals": "outcome / raw values that mean the model refused",
     "data.refusal_pattern": "regex (Rust syntax) on the raw text / a parse rule's text: refused",
@@ -229,5 +239,6 @@ def render() -> str:
     lines += ["  (any other source, path, parse or derived column is kept and usable in "
               "derive, filters and formulas)", "", f"ingest order: {ORDER}",
               "regex dialect: Rust regex (as polars runs it), for refusal_pattern and parse "
-              "rules alike; no look-around or back-references"]
+              "rules alike; no look-around or back-references", "", SQL_GRAMMAR]
+    lines += [f"  {kind:<15}{', '.join(names)}" for kind, names in FUNCTIONS.items()]
     return "\n".join(lines) + "\n"

@@ -267,6 +267,51 @@ class DataSpec(_Strict):
                 raise ValueError(f"cannot write the audit column {name!r}")
         return v
 
+    @field_validator("adapter")
+    @classmethod
+    def _registered_adapter(cls, v: str | None) -> str | None:
+        """A spec names a registered adapter; a ``module:function`` string (Python code to
+        import) is refused when the spec loads, before anything runs."""
+        if v is None:
+            return v
+        from biasstats import studies
+
+        if ":" in v:
+            raise ValueError(f'[data] adapter = "{v}": {studies.code_adapter_message(v)}')
+        known = studies.adapter_names()
+        if v not in known:
+            raise ValueError(f'[data] adapter = "{v}": unknown adapter (known: {", ".join(known)}; register '
+                             "yours with biasstats.register_adapter or an entry point in "
+                             f"'{studies.ADAPTER_ENTRY_POINTS}')")
+        return v
+
+    @field_validator("derive")
+    @classmethod
+    def _derive_grammar(cls, v: dict[str, str]) -> dict[str, str]:
+        """Each derive expression is parsed and checked against the whitelist (never run)."""
+        from biasstats.limits import MAX_DERIVE
+        from biasstats.spec.sql import check_sql
+
+        if len(v) > MAX_DERIVE:
+            raise ValueError(f"{len(v)} derived columns, above the limit of {MAX_DERIVE}")
+        for name, text in v.items():
+            if not isinstance(text, str):
+                raise ValueError(f"{name}: expected a SQL expression (a string)")
+            _as_value_error(check_sql, text, f"[data] derive.{name}")
+        return v
+
+    @field_validator("filters")
+    @classmethod
+    def _filter_grammar(cls, v: list[str]) -> list[str]:
+        from biasstats.limits import MAX_FILTERS
+        from biasstats.spec.sql import check_sql
+
+        if len(v) > MAX_FILTERS:
+            raise ValueError(f"{len(v)} filters, above the limit of {MAX_FILTERS}")
+        for i, text in enumerate(v):
+            _as_value_error(check_sql, text, f"[data] filters[{i}]")
+        return v
+
     @field_validator("delimiter")
     @classmethod
     def _one_char(cls, v: str) -> str:
@@ -327,6 +372,16 @@ class SimulateSpec(_Strict):
         return v
 
 
+def _as_value_error(check, *args):
+    """Run a checker that raises SpecError, as a pydantic validator must: ValueError."""
+    from biasstats.errors import SpecError
+
+    try:
+        return check(*args)
+    except SpecError as e:
+        raise ValueError(str(e)) from None
+
+
 def _formula_syntax(text: str) -> str:
     """Check a formula's syntax and whitelist when the spec is loaded (parsed, never run)."""
     from biasstats.errors import SpecError
@@ -353,6 +408,22 @@ class ModelSpec(_Strict):
     @classmethod
     def _formula(cls, v: str) -> str:
         return _formula_syntax(v)
+
+    @model_validator(mode="after")
+    def _aux_formulas(self) -> ModelSpec:
+        """``[model.aux]`` formulas are parsed and checked like ``formula`` when the spec
+        loads (grammar, whitelist, the family's auxiliary parameters)."""
+        if not self.aux:
+            return self
+        from biasstats.errors import SpecError
+        from biasstats.model.families import get_family
+        from biasstats.model.formula import parse_aux, parse_formula
+
+        try:
+            parse_aux(self.aux, get_family(self.family), parse_formula(self.formula))
+        except SpecError as e:
+            raise ValueError(str(e)) from None
+        return self
 
     @field_validator("family")
     @classmethod

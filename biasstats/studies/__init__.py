@@ -8,6 +8,13 @@ studies are imported on first use by :func:`load_builtin`; a third-party study r
 itself from an entry point in the ``biasstats.studies`` group (the entry point names a module
 or a callable; loading it must call :func:`register_study`).
 
+Adapters live here too. A spec's ``[data] adapter`` names only a *registered* adapter, never
+Python code: ``tidy`` (the declared steps), a study's raw-text adapter
+(:func:`register_study_adapter`), a user's function registered from their own Python with
+:func:`register_adapter` (public as ``biasstats.register_adapter``), or an entry point in the
+``biasstats.adapters`` group of an installed package (loaded when a spec that names it is
+ingested). Listing the names reads package metadata only; nothing is imported.
+
 A study declares, as data:
 
 * ``congruence_adapters`` / ``congruence_presets``: the ``[data] adapter`` and
@@ -15,7 +22,7 @@ A study declares, as data:
   stereotype-congruent answer). Only for these does a report use bias wording (the −1…+1 bias
   scale, "practically unbiased" verdicts); every other analysis gets neutral words built from
   ``[effects] outcome_label`` and ``unit``. (Its raw-text adapters it registers itself, with
-  :func:`biasstats.ingest.adapters.register_adapter`, when its module is loaded.)
+  :func:`register_study_adapter`, when its module is loaded.)
 * ``presets``: ``[simulate] preset`` name → ``function(spec.simulate) -> SimulatedStudy``
   (the canonical table, the truth, and the input files the ledger records).
 * ``trial_aggregations``: for ``[model] unit = "trial"``, functions ``(rows) -> DataFrame | None``
@@ -31,11 +38,20 @@ A study declares, as data:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ADAPTERS",
+    "ADAPTER_ENTRY_POINTS",
     "STUDIES",
+    "USER_ADAPTERS",
+    "adapter_names",
+    "code_adapter_message",
+    "find_user_adapter",
+    "register_adapter",
+    "register_study_adapter",
     "CrossCheck",
     "CrossCheckTable",
     "Scale",
@@ -102,6 +118,102 @@ class Study:
 
 STUDIES: dict[str, Study] = {}
 _loaded = False
+
+ADAPTER_ENTRY_POINTS = "biasstats.adapters"
+# study raw-text adapters: name -> function(raw, resolve) -> AdapterOutput (all text columns)
+ADAPTERS: dict[str, Callable] = {}
+# user adapters: name -> function(raw: polars.DataFrame) -> polars.DataFrame (the tidy steps
+# then run on its output)
+USER_ADAPTERS: dict[str, Callable] = {}
+_ADAPTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}")
+
+
+def _check_adapter_name(name: str) -> None:
+    if not isinstance(name, str) or not _ADAPTER_NAME.fullmatch(name):
+        raise ValueError(f"adapter name {name!r}: expected letters, digits, '_', '.' or '-' "
+                         "(starting with a letter or '_'; no ':')")
+    if name == "tidy":
+        raise ValueError("adapter name 'tidy' is the built-in declared steps")
+
+
+def register_study_adapter(name: str):
+    """Decorator: make a study's raw-text adapter ``(raw, resolve) -> AdapterOutput``
+    selectable as ``[data] adapter = name``."""
+
+    def deco(fn: Callable) -> Callable:
+        _check_adapter_name(name)
+        if name in ADAPTERS or name in USER_ADAPTERS:
+            raise ValueError(f"adapter {name!r} registered twice")
+        ADAPTERS[name] = fn
+        return fn
+
+    return deco
+
+
+def register_adapter(name: str, fn: Callable | None = None, *, replace: bool = False):
+    """Make ``fn(raw: polars.DataFrame) -> polars.DataFrame`` selectable as
+    ``[data] adapter = name`` in specs loaded afterwards in this process.
+
+    ``raw`` is every source file stacked, with ``source_row`` and ``source_file``; the
+    function returns a polars DataFrame that keeps ``source_row`` (a source row it returns no
+    row for is booked as excluded), and the declared steps (parse rules, explode, columns,
+    derive, filters) then run on it. Use it as a call, ``register_adapter("mine", fn)``, or a
+    decorator, ``@register_adapter("mine")``. ``replace=True`` replaces an earlier
+    registration of the same name (a notebook re-running its cell)."""
+
+    def deco(f: Callable) -> Callable:
+        _check_adapter_name(name)
+        if not callable(f):
+            raise TypeError(f"register_adapter({name!r}, ...): expected a function")
+        load_builtin()
+        if name in ADAPTERS:
+            raise ValueError(f"adapter {name!r} is a built-in study adapter")
+        if name in USER_ADAPTERS and not replace and USER_ADAPTERS[name] is not f:
+            raise ValueError(f"adapter {name!r} registered twice (pass replace=True to "
+                             "replace it)")
+        USER_ADAPTERS[name] = f
+        return f
+
+    return deco if fn is None else deco(fn)
+
+
+def unregister_adapter(name: str) -> None:
+    """Remove a user adapter (tests register toy adapters and take them away again)."""
+    USER_ADAPTERS.pop(name, None)
+
+
+def _entry_point_adapters() -> dict:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ADAPTER_ENTRY_POINTS)}
+
+
+def adapter_names() -> list[str]:
+    """Every name a spec's ``[data] adapter`` may give: ``tidy``, the studies' adapters, the
+    user adapters registered in this process and the installed entry points (names only:
+    nothing is imported)."""
+    load_builtin()
+    return ["tidy", *sorted(set(ADAPTERS) | set(USER_ADAPTERS) | set(_entry_point_adapters()))]
+
+
+def code_adapter_message(name: str) -> str:
+    """Why ``[data] adapter = "module:function"`` is refused, and what to do instead."""
+    module, _, attr = name.partition(":")
+    attr = attr if attr.isidentifier() else "function"
+    module = module if all(p.isidentifier() for p in module.split(".")) else "module"
+    return (f"a spec names a registered adapter, never Python code to import; register the "
+            f"function first, e.g. biasstats.register_adapter(\"{attr}\", {module}.{attr}), "
+            f"and write adapter = \"{attr}\", or declare it as an entry point in the "
+            f"'{ADAPTER_ENTRY_POINTS}' group of an installed package")
+
+
+def find_user_adapter(name: str) -> Callable | None:
+    """The user adapter registered as ``name``, else the function of the installed
+    ``biasstats.adapters`` entry point of that name (imported now), else None."""
+    if name in USER_ADAPTERS:
+        return USER_ADAPTERS[name]
+    ep = _entry_point_adapters().get(name)
+    return None if ep is None else ep.load()
 
 
 def register_study(study: Study) -> Study:

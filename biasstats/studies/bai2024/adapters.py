@@ -28,8 +28,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from biasstats.errors import DataError
-from biasstats.ingest.adapters import AdapterOutput, Resolver, register_adapter
+from biasstats.ingest.adapters import AdapterOutput, Resolver
 from biasstats.ingest.schema import conform, number_trials
+from biasstats.studies import register_study_adapter
 from biasstats.studies.bai2024.dscore import TRIAL_KEYS, trial_counts
 from biasstats.studies.bai2024.lexicon import (
     JOB_WORD_NOTE,
@@ -174,7 +175,7 @@ def _authors_trials(raw: pl.DataFrame, /, **extra: pl.Expr) -> pl.DataFrame:
     )
 
 
-@register_adapter("bai2024_iat")
+@register_study_adapter("bai2024_iat")
 def bai2024_iat(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
     """GPT-4o replies (``0`` = reply, ``domain`` = category, ``category`` = stereotype,
     ``variation`` = variant) -> one row per attribute judgement."""
@@ -190,7 +191,7 @@ def _carry(out: AdapterOutput, trials: pl.DataFrame, columns: list[str]) -> Adap
     return AdapterOutput(rows=out.rows, table=table, notes=out.notes)
 
 
-@register_adapter("bai2024_chained")
+@register_study_adapter("bai2024_chained")
 def bai2024_chained(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
     """GPT-4 chained prompts: judgements of the ``iat`` text (the ``response`` when ``iat`` is
     empty) with the trial's ``decision_bias``, ``decision_status``, ``iat_bias``, ``d_score``."""
@@ -218,7 +219,7 @@ def bai2024_chained(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
     return _carry(out, trials, ["decision_bias", "decision_status", "iat_bias"])
 
 
-@register_adapter("bai2024_implicit_table")
+@register_study_adapter("bai2024_implicit_table")
 def bai2024_implicit_table(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
     """The authors' released implicit table (``response, llm, domain, category, variation,
     formatted_iat, flag, iat_bias``): ``response`` parsed into judgements, with the authors'
@@ -239,7 +240,7 @@ def _one_per_trial(table: pl.DataFrame, notes: tuple[str, ...] = ()) -> AdapterO
                          notes=notes)  # fmt: skip
 
 
-@register_adapter("bai2024_decision_table")
+@register_study_adapter("bai2024_decision_table")
 def bai2024_decision_table(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
     """The authors' released decision table (``decision, gpt4_score, llm, domain, category,
     variation, label, decision_bias``): one row per trial, ``congruent`` = ``decision_bias``,
@@ -278,7 +279,7 @@ def _absolute_outcome(decision: str | None, task: str) -> tuple[float | None, st
 _TASK = re.compile(r"^(default|stigma)_(positive|negative)$")
 
 
-@register_adapter("bai2024_absolute")
+@register_study_adapter("bai2024_absolute")
 def bai2024_absolute(raw: pl.DataFrame, resolve: Resolver) -> AdapterOutput:
     """GPT-4 single-candidate control: one row per reply; ``item`` = the task type;
     ``congruent`` = 1 for Yes to a stigma·negative or default·positive task and for No to the
