@@ -57,7 +57,8 @@ def _map_text(var, fn):
     import xarray as xr
 
     flat = [fn(str(x)) for x in np.asarray(var.values).ravel()]
-    values = np.array(flat, dtype=object if var.dtype.kind == "O" else None)
+    values = np.empty(len(flat), dtype=object)  # object: numpy's "U" drops a trailing NUL
+    values[:] = flat
     return xr.Variable(var.dims, values.reshape(var.shape), var.attrs)
 
 
