@@ -312,3 +312,18 @@ def test_a_nul_in_a_column_name_is_one_line(tmp_path):
                        "character (\\x00), which neither the sampler's parameter names nor "
                        "NetCDF can hold; rename the column\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_factor_name_holding_a_colon_is_one_line_before_sampling(tmp_path):
+    (tmp_path / "d.csv").write_text("model,cond:x,score\n" + "".join(
+        f"m{i % 2},{'ab'[i % 3 > 0]},{i / 10}\n" for i in range(12)))
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC.replace("`{escape}` + `{space}` + `{dollar}` + cond_llm + lev + "
+                                 "(1|llm) + (1|cond:llm) + (1|`{group}`)", "`cond:x` + (1|llm)")
+                    .replace('"h.csv"', '"d.csv"'))
+    rc, printed = _run(["fit", spec, "--out", tmp_path / "out"])
+    assert rc == 2
+    assert printed == (f"error: {spec}: [model] formula: factor 'cond:x' holds ':', which "
+                       "separates the factors of an interaction (a:b); give the column a name "
+                       "without it (e.g. with [data.derive])\n")
+    assert not (tmp_path / "out").exists()
