@@ -327,3 +327,27 @@ def test_a_factor_name_holding_a_colon_is_one_line_before_sampling(tmp_path):
                        "separates the factors of an interaction (a:b); give the column a name "
                        "without it (e.g. with [data.derive])\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_stem_written_twice_in_one_analysis_gets_its_own_files(tmp_path):
+    """Two names that end in one stem (a hash collision, or two outputs of one name) never
+    overwrite each other's files, and the page gives them different ids."""
+    from biasstats.report.analysis import _Artifacts
+    from biasstats.report.page import ReportContext, render_report
+
+    art = _Artifacts(tmp_path)
+    for level in ("first", "second"):
+        art.table("ppc_x", pl.DataFrame({"Level": [level]}), f"caption {level}")
+    art.table("a b", pl.DataFrame({"Level": ["third"]}), "caption third")
+    names = [t.name for t in art.tables]
+    assert names == ["ppc_x", "ppc_x-2", safe_name("a b")]
+    assert pl.read_csv(tmp_path / "tables" / "ppc_x.csv")["Level"].to_list() == ["first"]
+    assert pl.read_csv(tmp_path / "tables" / "ppc_x-2.csv")["Level"].to_list() == ["second"]
+    assert r"\label{tab:ppc_x-2}" in (tmp_path / "tables" / "ppc_x-2.tex").read_text()
+    # a page given two entries of one name (any caller of render_report) still has unique ids
+    page = render_report(ReportContext(title="t", tables=[art.tables[0], art.tables[0],
+                                                          art.tables[2]]))
+    parser = _Ids()
+    parser.feed(page)
+    tab_ids = [i for i in parser.ids if i.startswith("tab-")]
+    assert tab_ids == ["tab-ppc_x", "tab-ppc_x-2", f"tab-{safe_name('a b')}"]
