@@ -17,6 +17,25 @@ from pathlib import Path
 from biasstats import __version__
 from biasstats.errors import BiasstatsError, SpecError
 from biasstats.io import OutputError, transaction
+from biasstats.names import visible
+
+
+def _say(*parts, file=None, flush: bool = False, end: str = "\n", keep: str = "\n") -> None:
+    """``print`` with control characters written out (:func:`biasstats.names.visible`; the
+    characters in ``keep``, the line breaks of multi-line output, stay): a level or column
+    name holding an ESC or a BEL never reaches the terminal raw."""
+    print(visible(" ".join(str(p) for p in parts), keep=keep), file=file, flush=flush,
+          end=end)
+
+
+def _shown_frame(df):
+    """A polars DataFrame for the terminal: text cells with control characters written out
+    (before polars lays out the columns, so they stay aligned)."""
+    import polars as pl
+
+    text = [c for c, t in df.schema.items() if t == pl.Utf8]
+    return df.with_columns(pl.col(c).map_elements(visible, return_dtype=pl.Utf8)
+                           for c in text)
 
 
 def _out_folder(out: str | None) -> Path | None:
@@ -39,8 +58,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     result = ingest(args.spec)
     out = out or Path("reports") / result.spec.name
     table, ledger = result.write(out)
-    print(result.ledger.render())
-    print(f"wrote {table} ({result.table.height} rows) and {ledger}")
+    _say(result.ledger.render())
+    _say(f"wrote {table} ({result.table.height} rows) and {ledger}")
     return 0
 
 
@@ -55,46 +74,46 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     outcome = fit_spec(result.spec, result.table, out, refit=args.refit, ledger=result.ledger)
     result.write(out)
     fit = outcome.fit
-    print(result.ledger.render())
-    print(f"model: {fit.formula}  [{fit.family}]")
-    print(f"priors:\n{fit.priors}")
+    _say(result.ledger.render())
+    _say(f"model: {fit.formula}  [{fit.family}]")
+    _say(f"priors:\n{fit.priors}")
     st = fit.settings
-    print(f"sampler: {st.get('sampler')}, {st.get('chains')} chains x {st.get('draws')} draws "
+    _say(f"sampler: {st.get('sampler')}, {st.get('chains')} chains x {st.get('draws')} draws "
           f"({st.get('tune')} warm-up), {str(st.get('adaptation')).replace('_', '-')} mass matrix, "
           f"target_accept {st.get('target_accept')} ({st.get('target_accept_reason', 'set by user')})")
     for name, how in (st.get("centered") or {}).items():
-        print(f"  ({name}) {how}")
+        _say(f"  ({name}) {how}")
     for line in fit.spec.separation:
-        print(f"separation: {line}")
+        _say(f"separation: {line}")
     with_summary = fit.summary()
-    print(with_summary.to_string(max_rows=40))
+    _say(with_summary.rename(index=visible).to_string(max_rows=40))
     diag = fit.diagnostics(with_summary)
-    print("diagnostics: " + ", ".join(
+    _say("diagnostics: " + ", ".join(
         f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in diag.items()))
     state = "reused cached posterior" if outcome.cached else "wrote"
-    print(f"{state} {outcome.path}")
+    _say(f"{state} {outcome.path}")
     tm = fit.timings
     stages = [(k, tm.get(f"{k}_s")) for k in ("sampling", "log_likelihood", "predictive",
                                                "first_attempt")]
     if any(v is not None for _, v in stages):
-        print("time: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in stages
+        _say("time: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in stages
                                    if v is not None)
               + " (sampling includes compiling the model)")
     from biasstats.checks.convergence import convergence_gate, thresholds_from
 
     for a in st.get("attempts") or []:
         verdict = "passed" if a["passed"] else "failed: " + "; ".join(a["failures"])
-        print(f"attempt {a['attempt']} ({a['change']}, target_accept {a['target_accept']}, "
+        _say(f"attempt {a['attempt']} ({a['change']}, target_accept {a['target_accept']}, "
               f"{a['sampling_s']:.0f} s): {verdict}")
     checks = result.spec.content.checks
     gate = convergence_gate(diag, thresholds_from(checks))
     if gate.passed:
-        print("convergence gate: passed")
+        _say("convergence gate: passed")
         return 0
-    print("convergence gate: FAILED: " + "; ".join(gate.failures))
+    _say("convergence gate: FAILED: " + "; ".join(gate.failures))
     if checks.allow_failure:
         return 0
-    print("convergence gate failed (set [checks] allow_failure = true to accept the fit)",
+    _say("convergence gate failed (set [checks] allow_failure = true to accept the fit)",
           file=sys.stderr)
     return 1
 
@@ -106,7 +125,7 @@ def _cmd_effects(args: argparse.Namespace) -> int:
     from biasstats.errors import SpecError
     from biasstats.fit.from_spec import fit_spec
     from biasstats.ingest import ingest
-    from biasstats.io import write_parquet_atomic, write_text_atomic
+    from biasstats.io import write_csv_atomic, write_parquet_atomic
     from biasstats.studies import outcome_kind
 
     result = ingest(args.spec)
@@ -126,16 +145,16 @@ def _cmd_effects(args: argparse.Namespace) -> int:
     rows = rows.select(keep)
     with pl.Config(tbl_rows=200, tbl_cols=20, tbl_width_chars=140, float_precision=4,
                    tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
-        print(f"{fit.formula}  [{fit.family}]  outcome: "
+        _say(f"{fit.formula}  [{fit.family}]  outcome: "
               f"{'congruence coding' if congruence else spec.content.effects.outcome_label or fit.spec.formula.response}")
-        print(rows)
+        _say(_shown_frame(rows))
         if est.ranks.height:
-            print(est.ranks)
+            _say(_shown_frame(est.ranks))
         for note in est.notes:
-            print(f"note: {note}")
-    csv = write_text_atomic(out / "estimands.csv", rows.write_csv())
+            _say(f"note: {note}")
+    csv = write_csv_atomic(out / "estimands.csv", rows)
     pq = write_parquet_atomic(out / "estimands.parquet", rows)
-    print(f"wrote {csv} and {pq}")
+    _say(f"wrote {csv} and {pq}")
     return 0
 
 
@@ -149,7 +168,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     study = simulate_from_spec(args.spec, args.seed, parse_set(args.set))
     out = out or Path("reports") / study.truth["analysis"] / "simulated"
     table, truth = study.write(out)
-    print(f"wrote {table} ({study.table.height} rows) and {truth}")
+    _say(f"wrote {table} ({study.table.height} rows) and {truth}")
     return 0
 
 
@@ -158,10 +177,10 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
     reg = registry.load_registry()
     width = max(len(n) for n in reg)
-    print(f"{'dataset':<{width}}  {'available':<9}  where / how")
+    _say(f"{'dataset':<{width}}  {'available':<9}  where / how")
     for name in sorted(reg):
         ok, where = registry.availability(name, registry=reg)
-        print(f"{name:<{width}}  {'yes' if ok else 'no':<9}  {where}")
+        _say(f"{name:<{width}}  {'yes' if ok else 'no':<9}  {where}")
     return 0
 
 
@@ -170,14 +189,14 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
     for name in args.names:
         paths = registry.fetch(name)
-        print(f"{name}: {len(paths)} file(s) verified, e.g. {paths[0]}")
+        _say(f"{name}: {len(paths)} file(s) verified, e.g. {paths[0]}")
     return 0
 
 
 def _cmd_spec(args: argparse.Namespace) -> int:
     from biasstats.spec.reference import render
 
-    print(render(), end="")
+    _say(render(), end="")
     return 0
 
 
@@ -208,17 +227,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     def show(o):
         state = {"built": "built" if o.gate_passed else "GATE FAILED", "unavailable": "UNAVAILABLE"}
-        print(f"{state.get(o.status, o.status):<12} {o.name}: {o.message}", flush=True)
+        _say(f"{state.get(o.status, o.status):<12} {o.name}: {o.message}", flush=True)
         if o.stages:
-            print(f"{'':<12} {o.time_line()}", flush=True)
+            _say(f"{'':<12} {o.time_line()}", flush=True)
 
     _out_folder(args.out)
     outcomes = build_reports(args.specs, args.out, refit=args.refit, on_done=show,
                              jobs=args.jobs)
-    print(f"wrote {Path(args.out) / 'index.html'}")
+    _say(f"wrote {Path(args.out) / 'index.html'}")
     blocking = [o.name for o in outcomes if o.blocking]
     if blocking:
-        print(f"convergence gate failed for: {', '.join(blocking)} "
+        _say(f"convergence gate failed for: {', '.join(blocking)} "
               "(set [checks] allow_failure = true to report anyway)", file=sys.stderr)
         return 1
     return 0
@@ -288,10 +307,10 @@ def main(argv: list[str] | None = None) -> int:
                 return args.run(args)
         return args.run(args)
     except BiasstatsError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _say(f"error: {e}", file=sys.stderr, keep="")  # one line, whatever a name holds
         return e.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        _say("error: interrupted", file=sys.stderr)
         return 130
 
 

@@ -203,3 +203,14 @@ def write_parquet_atomic(target: str | os.PathLike, frame) -> Path:
     with atomic_path(target) as tmp:
         frame.write_parquet(tmp)
     return Path(target)
+
+
+def write_csv_atomic(target: str | os.PathLike, frame) -> Path:
+    """Write a polars DataFrame as CSV, atomically, with every text cell a spreadsheet would
+    run as a formula (``=…``, ``+…``, ``-…``, ``@…``) made text by a leading ``'``
+    (:func:`biasstats.names.neutralise_frame`): every CSV biasstats writes goes through here."""
+    from biasstats.names import neutralise_frame
+
+    with atomic_path(target) as tmp:
+        neutralise_frame(frame).write_csv(tmp)
+    return Path(target)

@@ -181,8 +181,9 @@ def test_csv_cells_that_spreadsheets_would_run_are_neutralised(tmp_path):
         "'=HYPERLINK(\"http://x\",\"y\")", "'+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)",
         "'\tTAB", "'\rCR", "gpt-4", "-0.5", "-1e3"]
     assert back["Mean"].to_list() == df["Mean"].to_list()  # negative numbers untouched
-    tex = files["tex"].read_text()
-    assert "'=HYPERLINK" in tex and "\n=HYPERLINK" not in tex and "'@SUM(A1)" in tex
+    tex = files["tex"].read_text()  # LaTeX runs no formula: it shows the real value
+    assert "\n=HYPERLINK" in tex and "'=HYPERLINK" not in tex and "\n@SUM(A1) & " in tex
+    assert "\n\\textbackslash{}tTAB & " in tex  # the tab written out, not raw
     assert neutralise_text(3) == 3 and neutralise_text(None) is None
 
 

@@ -143,6 +143,21 @@ def check_finite(spec: Spec, data: pl.DataFrame, ledger=None) -> None:
                 "finite numbers (fix the data or drop those rows with [data] filters)")
 
 
+def check_factor_names(prepared) -> None:
+    """No factor's name holds ':', which separates the factors of an interaction everywhere
+    a term is named (``llm:condition`` in ``[effects] by``, the estimands, the report): a
+    one-line SpecError before anything is sampled, not a failure after."""
+    from biasstats.effects.estimands import model_factors
+
+    factors, _, _, _ = model_factors(prepared)
+    factors += [f for g in prepared.groups for f in g.term.factors]
+    for name in dict.fromkeys(factors):
+        if ":" in name:
+            raise SpecError(f"factor '{name}' holds ':', which separates the factors of an "
+                            "interaction (a:b); give the column a name without it "
+                            "(e.g. with [data.derive])")
+
+
 def check_support(spec: Spec, data: pl.DataFrame, ledger=None) -> None:
     """The response can come from the family: else a one-line DataError naming the spec key,
     the data file(s) holding the offending rows, their count and the first source row."""
@@ -220,6 +235,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
     with _named(spec, formula_key):
         prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered),
                            aux=dict(m.aux))
+        check_factor_names(prepared)
     key, payload = _key(spec, prepared)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and not refit:
@@ -241,10 +257,9 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         path = result.to_netcdf(out / POSTERIOR_FILE)
         # continue from the stored (float32) draws, so this run's numbers are those a reuse of
         # the cached posterior gives
-        import xarray as xr
+        from biasstats.fit.result import read_posterior
 
-        with xr.open_datatree(path) as stored:
-            result.idata = stored.load()
+        result.idata = read_posterior(path)
     from biasstats.fit.sample import derived_groups
 
     # the log-likelihood and predictions from the (stored) draws, as a reload computes them
@@ -260,6 +275,7 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
     import xarray as xr
 
     from biasstats.fit import Fit
+    from biasstats.fit.result import unescape_nul
 
     try:
         tree = xr.open_datatree(path)
@@ -277,6 +293,7 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
                 or want not in (settings.draws, 2 * settings.draws):
             return None
         tree = tree.load()
+        unescape_nul(tree)  # level names holding a NUL, as they were
     except Exception:
         return None
     finally:

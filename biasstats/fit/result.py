@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,74 @@ def netcdf_encoding(tree) -> dict:
         if per:
             enc[node.path] = per
     return enc
+
+
+# HDF5 strings end at a NUL: a level name holding one could not be written. Such strings
+# (coordinate values: level names; any text variable) are stored with NUL as "%00" and "%" as
+# "%25"; the root attribute lists them per group, and read_posterior restores them.
+NUL_ATTR = "biasstats_nul_escaped"
+_UNESCAPE = re.compile("%(00|25)")
+
+
+def _escape_nul(text: str) -> str:
+    return text.replace("%", "%25").replace("\x00", "%00")
+
+
+def _unescape_nul(text: str) -> str:
+    return _UNESCAPE.sub(lambda m: "\x00" if m.group(1) == "00" else "%", text)
+
+
+def _map_text(var, fn):
+    import xarray as xr
+
+    flat = [fn(str(x)) for x in np.asarray(var.values).ravel()]
+    values = np.empty(len(flat), dtype=object)  # object: numpy's "U" drops a trailing NUL
+    values[:] = flat
+    return xr.Variable(var.dims, values.reshape(var.shape), var.attrs)
+
+
+def escape_nul(tree) -> None:
+    """Make ``tree`` (in place) writable to HDF5: the text variables and coordinates holding
+    a NUL are escaped (``%00``; ``%`` as ``%25``), and listed in the root attribute
+    ``biasstats_nul_escaped``. Nothing else changes; a tree without NUL is left as it is."""
+    escaped: dict[str, list[str]] = {}
+    for node in tree.subtree:
+        ds = node.to_dataset(inherit=False)
+        names = [str(k) for k, v in ds.variables.items() if v.dtype.kind in "OUS"
+                 and any("\x00" in str(x) for x in np.asarray(v.values).ravel())]
+        if not names:
+            continue
+        coords = {k: _map_text(ds.variables[k], _escape_nul) for k in names if k in ds.coords}
+        data = {k: _map_text(ds.variables[k], _escape_nul) for k in names if k not in coords}
+        node.dataset = ds.assign_coords(coords).assign(data)
+        escaped[node.path] = names
+    if escaped:
+        tree.attrs = {**tree.attrs, NUL_ATTR: json.dumps(escaped, sort_keys=True)}
+
+
+def unescape_nul(tree) -> None:
+    """Undo :func:`escape_nul` on a tree read back (in place)."""
+    listed = tree.attrs.get(NUL_ATTR)
+    if not listed:
+        return
+    for path, names in json.loads(listed).items():
+        node = tree[path]
+        ds = node.to_dataset(inherit=False)
+        coords = {k: _map_text(ds.variables[k], _unescape_nul) for k in names if k in ds.coords}
+        data = {k: _map_text(ds.variables[k], _unescape_nul) for k in names if k not in coords}
+        node.dataset = ds.assign_coords(coords).assign(data)
+    tree.attrs = {k: v for k, v in tree.attrs.items() if k != NUL_ATTR}
+
+
+def read_posterior(path: str | os.PathLike):
+    """The DataTree :meth:`Fit.to_netcdf` wrote, loaded into memory (the file is closed),
+    with its level names as they were (:func:`unescape_nul`)."""
+    import xarray as xr
+
+    with xr.open_datatree(path) as stored:
+        tree = stored.load()
+    unescape_nul(tree)
+    return tree
 
 
 class PriorTable(dict):
@@ -194,7 +263,8 @@ class Fit:
 
         The file opens with plain ``xarray.open_datatree`` / ArviZ; the formula, family,
         priors, data hash and centring decisions are stored as root attributes. Draws are
-        stored as float32 and compressed (:func:`netcdf_encoding`).
+        stored as float32 and compressed (:func:`netcdf_encoding`). Text holding a NUL (a
+        level name) is stored escaped (:func:`escape_nul`); :func:`read_posterior` restores it.
         """
         tree = self.idata.copy()
         if self.spec is not None:
@@ -216,6 +286,7 @@ class Fit:
             meta["biasstats_centring"] = json.dumps(self.spec.describe_centring())
             meta["biasstats_collapsed"] = int(bool(self.spec.collapsed))
         tree.attrs = {**tree.attrs, **meta}
+        escape_nul(tree)  # a level name with a NUL: HDF5 would refuse it
         with atomic_path(path) as tmp:
             tree.to_netcdf(tmp, engine="h5netcdf", encoding=netcdf_encoding(tree))
         return Path(path)

@@ -174,6 +174,10 @@ def parse_formula(formula: str) -> ParsedFormula:
     """Parse a formula string (syntax only; see :func:`check_columns` for the data checks)."""
     if not isinstance(formula, str) or not formula.strip():
         raise SpecError("formula must be a non-empty string like 'y ~ x + (1 | g)'")
+    if "\x00" in formula:  # a level may hold one (escaped in posterior.nc); a name may not
+        raise SpecError("formula names a column holding a NUL character (\\x00), which "
+                        "neither the sampler's parameter names nor NetCDF can hold; rename "
+                        "the column")
     check_expression(formula, FORMULA, "")  # before any recursive parser sees it
     try:
         return _parse_formula(formula)

@@ -14,6 +14,7 @@ import polars as pl
 
 from biasstats import __version__, studies
 from biasstats.model.families import get_family
+from biasstats.names import safe_name, safe_stem
 from biasstats.pipeline import AnalysisOutcome, AnalysisResult
 from biasstats.report import figures as figs
 from biasstats.report.estimand_outputs import (
@@ -31,7 +32,13 @@ __all__ = ["render", "render_ledger"]
 
 
 class _Artifacts:
-    """Collects saved figures and tables for the page."""
+    """Collects saved figures and tables for the page.
+
+    ``name`` is the file name stem (and, behind ``fig-`` / ``tab-``, the HTML id and the
+    LaTeX label): callers build it from :func:`biasstats.names.safe_name` of a term
+    (``f"ppc_{safe_name(term)}"``); a name that is not a safe stem is made one here
+    (:func:`biasstats.names.safe_stem`), and a stem already written in this analysis gets
+    ``-2``, ``-3``, … so that no output overwrites another."""
 
     def __init__(self, folder: Path):
         self.fig_dir = folder / "figures"
@@ -39,6 +46,18 @@ class _Artifacts:
         self.figures: list[FigureEntry] = []
         self.tables: list[TableEntry] = []
         self.skipped: list[str] = []  # figures that do not apply to this model, with why
+        self._stems: dict[str, set[str]] = {"figure": set(), "table": set()}
+
+    def _stem(self, kind: str, name: str) -> str:
+        stem = safe_stem(name)
+        used = self._stems[kind]
+        if stem in used:
+            k = 2
+            while f"{stem}-{k}" in used:
+                k += 1
+            stem = f"{stem}-{k}"
+        used.add(stem)
+        return stem
 
     def figure(self, name, make, caption, section="effects"):
         try:
@@ -46,12 +65,14 @@ class _Artifacts:
         except (ValueError, KeyError) as e:  # a figure that does not apply to this model
             self.skipped.append(f"figure {name} not drawn: {e}")
             return
+        name = self._stem("figure", name)
         files = save_figure(fig, self.fig_dir, name)
         self.figures.append(FigureEntry(name=name, files=files, caption=caption, section=section))
 
     def table(self, name, df, caption, section="effects", digits=2, show=True):
         if df is None or df.height == 0:
             return
+        name = self._stem("table", name)
         files = write_table(df, self.tab_dir, name, caption=caption, label=f"tab:{name}",
                             float_digits=digits)
         if show:
@@ -111,11 +132,11 @@ def _checks_outputs(art, fit, checks, wording) -> None:
         art.table("rootogram", freq, "Observed and replicated frequency of each count value "
                   "(or bin).", section="ppc", digits=2, show=False)
     for term, ppc in checks.ppc:
-        art.figure(f"ppc_{term.replace(':', '_')}", lambda p=ppc, t=term: draw(p, t),
+        art.figure(f"ppc_{safe_name(term)}", lambda p=ppc, t=term: draw(p, t),
                    f"Posterior predictive check by {term}: observed {stat} (point) against the "
                    f"95% interval of replicated {stat}s"
                    + ("." if shares else "; Bayesian p-value at right."), section="ppc")
-        art.table(f"ppc_{term.replace(':', '_')}", ppc,
+        art.table(f"ppc_{safe_name(term)}", ppc,
                   f"Posterior predictive check by {term} ({stat}).", section="ppc",
                   digits=3, show=False)
     if checks.pit is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from biasstats.effects.estimands import PAIRS_UP_TO, Estimands
+from biasstats.names import safe_name
 from biasstats.report.tables import hdi_label
 
 MAX_FOREST_LEVELS = 40
@@ -64,10 +65,6 @@ def _num(v: float, d: int = 2) -> str:
 
 def _ci(r: dict, fmt=_num) -> str:
     return f"{fmt(r['hdi_low'])} to {fmt(r['hdi_high'])}"
-
-
-def _slug(term: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in term).strip("_") or "term"
 
 
 def _mean_table(df: pl.DataFrame) -> pl.DataFrame:
@@ -123,19 +120,19 @@ def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "e
             if df.height == 0:
                 continue
             noun = "overall" if term == "overall" else f"by {term}"
-            art.table(f"estimand_{_slug(term)}", _mean_table(df),
+            art.table(f"estimand_{safe_name(term)}", _mean_table(df),
                       f"{wording.axis} {noun}: posterior mean of the average expected outcome "
                       f"over the observed rows of each level, with {pct}% HDI and the number "
                       "of observations.", section=section, digits=3)
             if est.categories and term != "overall" and 1 < df["level"].n_unique() <= \
                     MAX_FOREST_LEVELS:
-                art.figure(f"estimand_{_slug(term)}",
+                art.figure(f"estimand_{safe_name(term)}",
                            lambda t=term: figs.category_panels(
                                means, t, xlabel=f"P({wording.label} = the panel's category)"),
                            f"{wording.axis} for each category (panels) by {term}: posterior "
                            f"mean and {pct}% HDI.", section=section)
             elif term != "overall" and 1 < df.height <= MAX_FOREST_LEVELS:
-                art.figure(f"estimand_{_slug(term)}",
+                art.figure(f"estimand_{safe_name(term)}",
                            lambda t=term: figs.forest(means, t, est.response_scale,
                                                       label=wording.axis),
                            f"{wording.axis} by {term}: posterior mean and {pct}% HDI.",
@@ -144,7 +141,7 @@ def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "e
         df = est.contrasts.filter(pl.col("term") == f)
         kinds = ", ".join(_SCALE_NAMES.get(s, s).lower()
                           for s in dict.fromkeys(df["scale"].to_list()))
-        art.table(f"contrasts_{_slug(f)}", _contrast_table(df, wording),
+        art.table(f"contrasts_{safe_name(f)}", _contrast_table(df, wording),
                   f"Contrasts of {wording.noun} between levels of {f} ({kinds}; "
                   f"{pct}% HDI; P(> no effect) is the posterior probability that the first "
                   "level's value is larger).", section=section, digits=3)
@@ -156,12 +153,12 @@ def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "e
             f"the scale named; {pct}% HDI).", section=section, digits=3)
     if est.ranks.height:
         term = est.ranks["term"][0]
-        art.figure(f"ranks_{_slug(term)}",
+        art.figure(f"ranks_{safe_name(term)}",
                    lambda: figs.ranks(est.ranks, xlabel=f"Posterior rank (1 = highest "
                                                         f"{wording.noun})"),
                    f"Posterior rank of each level of {term} by {wording.noun} (1 = highest), "
                    f"mean and {pct}% interval; P(rank 1) at right.", section=section)
-        art.table(f"ranks_{_slug(term)}", est.ranks.drop("term"),
+        art.table(f"ranks_{safe_name(term)}", est.ranks.drop("term"),
                   f"Posterior ranks of the levels of {term} by {wording.noun}.",
                   section=section, digits=3, show=est.ranks.height <= 30)
 

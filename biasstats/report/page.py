@@ -23,6 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from biasstats.io import write_text_atomic
+from biasstats.names import safe_stem, visible
 from biasstats.report.tables import _frame, display_table
 
 __all__ = [
@@ -127,20 +128,16 @@ _SVG_OPEN = re.compile(r"<svg\b([^>]*)>")
 SCREEN_SCALE = 1.75  # screen pixels per point of figure width (print uses the true size)
 
 
-def _slug(text: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-").lower()
-    return s or "x"
-
-
 def inline_svg(svg_text: str, uid: str, alt: str) -> str:
     """Make a matplotlib SVG file embeddable in HTML.
 
     Drops the XML declaration, DOCTYPE, RDF metadata and namespace declarations (HTML puts
     ``<svg>`` in the SVG namespace itself, and this keeps every URL out of the page); prefixes
-    every id with ``uid`` so several figures can share a page; adds ``role="img"`` and a
-    ``<title>`` for screen readers.
+    every id with ``uid`` (made a safe id by :func:`biasstats.names.safe_stem`) so several
+    figures can share a page; adds ``role="img"`` and a ``<title>`` (``alt``, its control
+    characters written out) for screen readers.
     """
-    uid = _slug(uid)
+    uid = safe_stem(uid)
     s = _XML_DECL.sub("", svg_text)
     s = _DOCTYPE.sub("", s)
     s = _METADATA.sub("", s)
@@ -159,7 +156,7 @@ def inline_svg(svg_text: str, uid: str, alt: str) -> str:
     style = f' style="--screen-width: {float(w.group(1)) * SCREEN_SCALE:.0f}px"' if w else ""
     opening = (
         f'<svg{attrs} class="figure-svg"{style} role="img" aria-labelledby="{title_id}">'
-        f'<title id="{title_id}">{html.escape(alt)}</title>'
+        f'<title id="{title_id}">{html.escape(visible(alt))}</title>'
     )
     return s[: m.start()] + opening + s[m.end() :].rstrip() + "\n"
 
@@ -304,6 +301,15 @@ def _diag_table(df) -> dict:
 # ---------------------------------------------------------------------------- render
 
 
+def _shown(value: Any) -> Any:
+    """Every value a template prints: text with its control characters written out
+    (:func:`biasstats.names.visible`; a level name with a BEL, an ESC or a newline reads
+    ``\\x07``, ``\\x1b``, ``\\n``); markup (the inline SVG) and non-text as given."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value)
+    return value
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("biasstats.report", "templates"),
@@ -311,8 +317,25 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_shown,
     )
     return env
+
+
+class _Ids:
+    """HTML ids of one page: ``prefix-<stem>`` (:func:`biasstats.names.safe_stem` of the
+    figure's or table's name), unique (a repeated one gets ``-2``, ``-3``, …)."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def __call__(self, prefix: str, name: str) -> str:
+        base = f"{prefix}-{safe_stem(name)}"
+        out, k = base, 2
+        while out in self.used:
+            out, k = f"{base}-{k}", k + 1
+        self.used.add(out)
+        return out
 
 
 def render_report(context: ReportContext, base_dir: str | os.PathLike | None = None) -> str:
@@ -326,6 +349,7 @@ def render_report(context: ReportContext, base_dir: str | os.PathLike | None = N
     figure_no = 0
     table_no = 0
     sections = []
+    ids = _Ids()
     for key, heading in SECTIONS.items():
         figs = [f for f in context.figures if f.section == key]
         tabs = [t for t in context.tables if t.section == key]
@@ -341,15 +365,17 @@ def render_report(context: ReportContext, base_dir: str | os.PathLike | None = N
             if not svg_path.is_file():
                 raise FileNotFoundError(f"figure {f.name!r}: SVG file {svg_path.name} not found")
             alt = f.alt or f.caption or f.title or f.name
+            fig_id = ids("fig", f.name)
             items.append(
                 {
                     "kind": "figure",
-                    "id": f"fig-{_slug(f.name)}",
+                    "id": fig_id,
                     "number": figure_no,
                     "title": f.title,
                     "caption": f.caption,
                     "svg": Markup(
-                        inline_svg(svg_path.read_text(encoding="utf-8"), f"svg-{f.name}", alt)
+                        inline_svg(svg_path.read_text(encoding="utf-8"),
+                                   "svg-" + fig_id.removeprefix("fig-"), alt)
                     ),
                     "links": _links(f.files, base),
                 }
@@ -359,7 +385,7 @@ def render_report(context: ReportContext, base_dir: str | os.PathLike | None = N
             items.append(
                 {
                     "kind": "table",
-                    "id": f"tab-{_slug(t.name)}",
+                    "id": ids("tab", t.name),
                     "number": table_no,
                     "title": t.title,
                     "caption": t.caption,

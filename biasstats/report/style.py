@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
 from biasstats.io import atomic_path, make_folder
+from biasstats.names import safe_stem, visible
 
 SINGLE_COLUMN = 3.5  # inches (89 mm)
 DOUBLE_COLUMN = 7.1  # inches (180 mm)
@@ -188,9 +189,15 @@ def save_figure(
 
     Vertical white space is trimmed (tight bounding box) while the width stays the figure's
     own, so journal widths are exact. The same figure gives byte-identical PDF and SVG files.
+    Every text of the figure (tick labels, titles, legends, annotations) is shown with its
+    control characters written out (:func:`visible_texts`), so a level name holding one
+    reads ``\\x07`` and the SVG stays well-formed XML. ``name`` is the file name stem; one
+    that is not a safe stem is made one (:func:`biasstats.names.safe_stem`).
     """
     folder = make_folder(folder)
+    name = safe_stem(name)
     out: dict[str, Path] = {}
+    visible_texts(fig)
     with paper_style():
         # Lay the figure out once, then freeze it: every format gets the same geometry, and
         # constrained layout is not re-solved for each file (it dominates the saving time).
@@ -202,6 +209,31 @@ def save_figure(
         finally:
             fig.set_layout_engine(engine)
     return out
+
+
+def visible_texts(fig: Figure) -> None:
+    """Write out the control characters of every text of ``fig`` (:func:`biasstats.names.visible`):
+    tick labels (in the axis' formatter too, which re-sets them at each draw: the labels given
+    to ``set_ticks``), titles, axis labels, legends and annotations. Texts without any stay as
+    they are."""
+    from matplotlib.text import Text
+    from matplotlib.ticker import FixedFormatter, FuncFormatter
+
+    def shown(func):
+        return lambda x, pos=None: visible(func(x, pos))
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for fmt in (axis.get_major_formatter(), axis.get_minor_formatter()):
+                if isinstance(fmt, FixedFormatter):
+                    fmt.seq = [visible(t) for t in fmt.seq]
+                elif isinstance(fmt, FuncFormatter) and not getattr(fmt, "_visible", False):
+                    fmt.func, fmt._visible = shown(fmt.func), True
+    for t in fig.findobj(Text):
+        text = t.get_text()
+        shown = visible(text)
+        if shown != text:
+            t.set_text(shown)
 
 
 def _save_all(

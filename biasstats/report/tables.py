@@ -17,7 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
-from biasstats.io import atomic_path, write_text_atomic
+from biasstats.io import write_csv_atomic, write_text_atomic
+from biasstats.names import neutralise_frame, neutralise_text, visible
 
 __all__ = [
     "format_effects_table",
@@ -25,6 +26,7 @@ __all__ = [
     "format_number",
     "interval_columns",
     "latex_escape",
+    "neutralise_frame",
     "neutralise_text",
     "display_table",
     "to_latex",
@@ -51,33 +53,10 @@ _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIAL))
 
 
 def latex_escape(text: str) -> str:
-    """Escape LaTeX special characters (``\\ & % $ # _ { } ~ ^ < >``) in plain text."""
-    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group(0)], str(text))
-
-
-# A cell starting with one of these is run as a formula by spreadsheets (OWASP, "CSV
-# injection"); a leading single quote makes it text. Numbers ("-0.5") are left alone.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-
-
-def neutralise_text(value):
-    """``value`` with a leading ``'`` if it is text a spreadsheet would treat as a formula."""
-    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
-        return value
-    try:
-        float(value)
-    except ValueError:
-        return "'" + value
-    return value  # a plain number, e.g. "-0.5"
-
-
-def neutralise_frame(df: pl.DataFrame) -> pl.DataFrame:
-    """Text columns (and column names) with :func:`neutralise_text` applied to every cell."""
-    text = [c for c, t in df.schema.items() if t in (pl.Utf8, pl.Categorical) or
-            isinstance(t, pl.Enum)]
-    out = df.with_columns(pl.col(c).cast(pl.Utf8).map_elements(
-        neutralise_text, return_dtype=pl.Utf8) for c in text)
-    return out.rename({c: neutralise_text(c) for c in out.columns if neutralise_text(c) != c})
+    """Escape LaTeX special characters (``\\ & % $ # _ { } ~ ^ < >``) in plain text, after
+    writing out its control characters (:func:`biasstats.names.visible`: a newline inside a
+    level is ``\\n``, so a blank line cannot end the ``tabular``'s paragraph)."""
+    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group(0)], visible(text))
 
 
 def _is_p_column(name: str) -> bool:
@@ -262,15 +241,15 @@ def to_latex(
     column_digits: dict[str, int] | None = None,
 ) -> str:
     """A booktabs ``table`` environment for ``df`` (see :func:`write_table`)."""
-    df = neutralise_frame(_frame(df))
-    if not _LABEL_OK.match(label):
+    df = _frame(df)  # the real values: a LaTeX cell is never run as a formula
+    if not _LABEL_OK.fullmatch(label):
         raise ValueError(f"table label {label!r} may only hold letters, digits and : _ - .")
     pairs = _resolve_intervals(df, intervals)
     headers, rows, align = _display_cells(df, float_digits, pairs, "\u2212", column_digits)
     lines = [
         r"\begin{table}[htbp]",
         r"\centering",
-        r"\caption{" + (latex_escape(caption) if escape_caption else caption) + "}",
+        r"\caption{" + (latex_escape(caption) if escape_caption else visible(caption)) + "}",
         r"\label{" + label + "}",
         r"\begin{tabular}{" + "".join(align) + "}",
         r"\toprule",
@@ -310,9 +289,7 @@ def write_table(
         df, caption, label, float_digits, intervals=intervals, escape_caption=escape_caption,
         column_digits=column_digits,
     )
-    csv_path = folder / f"{name}.csv"
-    with atomic_path(csv_path) as tmp:
-        neutralise_frame(df).write_csv(tmp)
+    csv_path = write_csv_atomic(folder / f"{name}.csv", df)
     tex_path = write_text_atomic(folder / f"{name}.tex", tex)
     return {"csv": csv_path, "tex": tex_path}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from biasstats.names import safe_name
 from biasstats.report import figures as figs
 from biasstats.report.style import DOUBLE_COLUMN
 from biasstats.report.tables import format_effects_table
@@ -37,8 +38,8 @@ def _effect_outputs(art, effects, table, model=None):
         # an additive model's LLM x stereotype cells are sums of its LLM and stereotype
         # effects by construction: drawing them as findings would say more than it estimates
         terms_present.discard("llm:stereotype")
-        art.skipped.append("figure heatmap_llm_stereotype and table effects_llm_stereotype not "
-                           "drawn: the model has no llm:stereotype term, so its LLM x stereotype "
+        art.skipped.append("figure heatmap_llm_stereotype and the llm:stereotype effects table "
+                           "not drawn: the model has no llm:stereotype term, so its LLM x stereotype "
                            "cells would be additive by construction (add (1|llm:stereotype))")
     cat_of = _category_map(table)
     pct = int(effects.prob * 100)
@@ -64,7 +65,7 @@ def _effect_outputs(art, effects, table, model=None):
     for term in ("overall", "llm", "category", "stereotype", "variant", "llm:stereotype"):
         if term in terms_present:
             show = term != "llm:stereotype"
-            art.table(f"effects_{term.replace(':', '_')}", format_effects_table(e, term, "bias"),
+            art.table(f"effects_{safe_name(term)}", format_effects_table(e, term, "bias"),
                       f"Bias by {term} (posterior mean, {pct}% HDI, P(bias > 0), ROPE verdict).",
                       show=show)
     long = e.filter(pl.col("scale").is_in(["probability", "odds_ratio", "d_score"]))

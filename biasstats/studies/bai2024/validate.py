@@ -127,7 +127,7 @@ def validate(seeds, out: str | Path, *, trials: int | None = None, models=tuple(
     from biasstats.fit import fit_prepared
     from biasstats.fit.from_spec import model_data
     from biasstats.ingest import ingest
-    from biasstats.io import write_parquet_atomic, write_text_atomic
+    from biasstats.io import write_csv_atomic, write_parquet_atomic, write_text_atomic
     from biasstats.model.build import prepare
     from biasstats.spec import load_spec
 
@@ -168,7 +168,7 @@ def validate(seeds, out: str | Path, *, trials: int | None = None, models=tuple(
             write_parquet_atomic(out / "validation_levels.parquet", levels)
             write_text_atomic(out / "validation_runs.json", json.dumps(runs, indent=2) + "\n")
     summary = summarise(pl.DataFrame(rows))
-    write_text_atomic(out / "validation_coverage.csv", summary.write_csv())
+    write_csv_atomic(out / "validation_coverage.csv", summary)
     figure(summary, out / "validation_coverage.png")
     return summary
 
