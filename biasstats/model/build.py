@@ -152,18 +152,53 @@ def _to_polars(data) -> pl.DataFrame:
     raise SpecError(f"data must be a polars or pandas DataFrame, got {type(data).__name__}")
 
 
+_HASH_FORMAT = b"biasstats data hash 2\0"  # bump when the encoding below changes
+
+
+def _put(h, data: bytes) -> None:
+    """Feed ``data`` to the hash with its length in front: concatenated fields can never be
+    read back in two ways (``["p\\x1fq", "r"]`` and ``["p", "q\\x1fr"]`` differ)."""
+    h.update(len(data).to_bytes(8, "little"))
+    h.update(data)
+
+
+def _value_bytes(s: pl.Series) -> bytes:
+    """The values of one column as bytes that determine them exactly, given the column's dtype
+    and missing-value mask (hashed beside them): fixed-width little-endian numbers (integers
+    as integers, not as floats that merge 2**53 and 2**53 + 1), length-prefixed text."""
+    dtype = s.dtype
+    if dtype == pl.Boolean:
+        return s.fill_null(False).cast(pl.UInt8).to_numpy().astype("<u1").tobytes()
+    if dtype.is_float():
+        return s.cast(pl.Float64).fill_null(0.0).to_numpy().astype("<f8").tobytes()
+    if dtype in (pl.Int8, pl.Int16, pl.Int32, pl.Int64):
+        return s.cast(pl.Int64).fill_null(0).to_numpy().astype("<i8").tobytes()
+    if dtype in (pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64):
+        return s.cast(pl.UInt64).fill_null(0).to_numpy().astype("<u8").tobytes()
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+        text = s.cast(pl.String).fill_null("")
+        lengths = text.str.len_bytes().cast(pl.UInt64).to_numpy().astype("<u8")
+        return lengths.tobytes() + text.str.join("").item().encode()
+    # anything else (Decimal, 128-bit integers, dates, lists, ...): Python's exact text of each
+    # value (Decimal('1.500') -> "1.500"), each length-prefixed
+    parts = [b"" if v is None else str(v).encode() for v in s.to_list()]
+    lengths = np.array([len(b) for b in parts], dtype="<u8")
+    return lengths.tobytes() + b"".join(parts)
+
+
 def data_hash(df: pl.DataFrame) -> str:
-    """sha256 over column names, dtypes and values (stable across polars versions)."""
-    h = hashlib.sha256()
-    h.update(f"{df.height}|".encode())
+    """sha256 of an unambiguous encoding of the table: its shape, then per column its name,
+    dtype, missing-value mask and values (:func:`_value_bytes`), every field length-prefixed.
+    Two tables get the same hash only if they have the same columns, dtypes and values in
+    the same order; the encoding does not depend on how polars prints or chunks a column."""
+    h = hashlib.sha256(_HASH_FORMAT)
+    h.update(df.height.to_bytes(8, "little") + df.width.to_bytes(8, "little"))
     for name in df.columns:
         s = df[name]
-        h.update(f"{name}|{s.dtype}|".encode())
-        if s.dtype.is_numeric() or s.dtype == pl.Boolean:
-            arr = s.cast(pl.Float64).fill_null(float("nan")).to_numpy()
-            h.update(np.ascontiguousarray(arr).tobytes())
-        else:
-            h.update("\x1f".join("\x00" if v is None else str(v) for v in s.to_list()).encode())
+        _put(h, name.encode())
+        _put(h, str(s.dtype).encode())
+        _put(h, np.packbits(s.is_null().to_numpy()).tobytes())
+        _put(h, _value_bytes(s))
     return h.hexdigest()
 
 
