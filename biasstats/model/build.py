@@ -57,7 +57,7 @@ from biasstats.model.formula import GroupTerm, ParsedFormula, check_columns, par
 from biasstats.model.priors import POSITIVE, Prior, parse_prior
 from biasstats.model.terms import build_design, has_stateful
 
-__all__ = ["GroupSpec", "ModelSpec", "prepare", "build_model", "data_hash"]
+__all__ = ["GroupSpec", "ModelSpec", "prepare", "build_model", "data_hash", "design_frame"]
 
 
 @dataclass
@@ -152,6 +152,25 @@ def _to_polars(data) -> pl.DataFrame:
     raise SpecError(f"data must be a polars or pandas DataFrame, got {type(data).__name__}")
 
 
+# numeric dtypes that do not reach patsy as numbers through pandas: a Decimal column becomes
+# Python objects (which patsy codes as a factor, one coefficient per value), a 128-bit integer
+# cannot be converted, a Float16 would be computed in half precision. Cast to Float64 (exact
+# for Float16 and for integers below 2**53); other integers and floats pass as they are.
+_CAST_FOR_DESIGN = (pl.Float16, pl.Int128, pl.UInt128)
+
+
+def design_frame(frame: pl.DataFrame, n: int | None = None) -> pd.DataFrame:
+    """``frame`` as the pandas frame patsy builds the design from (a frame of ``n`` rows and no
+    columns when ``frame`` has none). Every numeric column is numeric there — Decimal,
+    8- to 128-bit signed and unsigned integers, Float16/32/64 — so each gives one slope
+    column, never a factor; Boolean and text columns are left to patsy as factors."""
+    if not frame.width:
+        return pd.DataFrame(index=range(frame.height if n is None else n))
+    cast = [pl.col(c).cast(pl.Float64) for c, t in frame.schema.items()
+            if isinstance(t, pl.Decimal) or t in _CAST_FOR_DESIGN]
+    return (frame.with_columns(cast) if cast else frame).to_pandas()
+
+
 _HASH_FORMAT = b"biasstats data hash 2\0"  # bump when the encoding below changes
 
 
@@ -206,7 +225,7 @@ def complete_rows(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """The rows of ``df`` with no missing value (null, or NaN in a float column) in
     ``columns``: the rows a fit uses (other columns are kept as they are)."""
     keep = [pl.col(c).is_not_null() for c in columns]
-    keep += [pl.col(c).is_not_nan() for c in columns if df[c].dtype in (pl.Float32, pl.Float64)]
+    keep += [pl.col(c).is_not_nan() for c in columns if df[c].dtype.is_float()]
     return df.filter(pl.all_horizontal(keep))
 
 
@@ -329,7 +348,7 @@ def prepare(
         frame = df.select(covars) if covars else pl.DataFrame({"__row": np.zeros(df.height)})
         cells_out = df
     n = len(y)
-    pdf = frame.to_pandas() if frame.width else pd.DataFrame(index=range(n))
+    pdf = design_frame(frame, n)
 
     # ---- fixed effects (patsy)
     dm = build_design(pf.fixed, pdf, f"fixed-effects part '{pf.fixed}'")
