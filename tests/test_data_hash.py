@@ -134,3 +134,23 @@ def test_text_split_elsewhere_never_shares_a_hash(data):
     a = pl.DataFrame({"g": data.draw(values), "h": data.draw(values)})
     b = data.draw(resplit(a))
     assert (data_hash(a) == data_hash(b)) == _same(a, b)
+
+
+# ------------------------------------------------- interaction levels are joined with ':'
+def test_interaction_levels_that_would_print_alike_are_refused():
+    """('x:y', 'z') and ('x', 'y:z') are two cells of a:b; joined with ':' both read 'x:y:z'.
+    Fitted as one level they would pool two groups silently: a one-line SpecError instead."""
+    from biasstats.errors import SpecError
+
+    df = pl.DataFrame({"y": [1, 0, 1, 0, 1, 0, 1, 1],
+                       "a": ["x:y", "x", "x:y", "x", "q", "q", "q", "q"],
+                       "b": ["z", "y:z", "z", "y:z", "r", "s", "r", "s"]})
+    for formula in ("y ~ 1 + (1|a:b)", "y ~ 1 + (1|a/b)"):
+        with pytest.raises(SpecError, match=r"would both be named 'x:y:z'"):
+            prepare(formula, df)
+    with pytest.raises(SpecError, match=r"\[model.aux\] phi: grouping 'a:b'"):
+        prepare("k | trials(n) ~ 1", df.with_columns(k=pl.col("y"), n=pl.lit(3)),
+                family="beta_binomial", aux={"phi": "~ 1 + (1|a:b)"})
+    # the same cells with unambiguous names: four levels, one per cell
+    ok = prepare("y ~ 1 + (1|a:b)", df.with_columns(pl.col("a").str.replace(":", "-")))
+    assert ok.groups[0].levels == ["q:r", "q:s", "x-y:z", "x:y:z"]

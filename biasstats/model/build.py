@@ -243,6 +243,22 @@ def _level_labels(df: pl.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
     return np.asarray(joined.to_series().to_list(), dtype=object)
 
 
+def _distinct_labels(df: pl.DataFrame, factors: tuple[str, ...], labels: np.ndarray,
+                     where: str) -> None:
+    """SpecError unless different combinations of ``factors`` get different labels: the level
+    ``a:b`` is the values joined with ':', so ('x:y', 'z') and ('x', 'y:z') would both be
+    'x:y:z' and be fitted as one level."""
+    if len(factors) < 2:
+        return
+    combos = df.select(factors).with_columns(pl.Series("__label", labels, dtype=pl.Utf8))
+    clash = combos.unique().filter(pl.col("__label").is_duplicated()).sort(factors)
+    if clash.height:
+        a, b = (tuple(str(v) for v in clash.row(i)[:len(factors)]) for i in (0, 1))
+        raise SpecError(f"{where}: levels {a} and {b} of {' x '.join(factors)} would both be "
+                        f"named '{clash['__label'][0]}'; a value containing ':' makes an "
+                        "interaction's level names ambiguous: rename those values")
+
+
 # ----------------------------------------------------------------------------- prepare
 def prepare(
     formula: str,
@@ -364,6 +380,8 @@ def prepare(
     groups: list[GroupSpec] = []
     for t in pf.groups:
         labels = _level_labels(frame if frame.width else df, t.factors)
+        _distinct_labels(frame if frame.width else df, t.factors, labels,
+                         f"grouping factor '{t.name}' in term '{t.source}'")
         levels, idx = np.unique(labels.astype(str), return_inverse=True)
         if len(levels) < 2:
             raise SpecError(f"grouping factor '{t.name}' in term '{t.source}' has only one level "
@@ -504,6 +522,7 @@ def _aux_design(k: str, apf: ParsedFormula, pdf: pd.DataFrame, frame: pl.DataFra
     groups = []
     for t in apf.groups:
         labels = _level_labels(frame, t.factors)
+        _distinct_labels(frame, t.factors, labels, f"[model.aux] {k}: grouping '{t.name}'")
         levels, idx = np.unique(labels.astype(str), return_inverse=True)
         if len(levels) < 2:
             raise SpecError(f"[model.aux] {k}: grouping '{t.name}' has only one level")
