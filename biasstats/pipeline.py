@@ -188,7 +188,7 @@ def tidy_outputs(folder: Path, written: set[str]) -> list[Path]:
         here = Path(dirpath).relative_to(root)
         own = bool(here.parts) and here.parts[0] in _OWN_FOLDERS
         candidates |= {here / n for n in names
-                       if own or (TEMP_NAME.match(n) and os.path.join(dirpath, n) not in keep)}
+                       if (own or TEMP_NAME.match(n)) and os.path.join(dirpath, n) not in keep}
     stale = []
     for rel in sorted(candidates - mine):
         path = root / rel

@@ -182,21 +182,23 @@ def test_tidy_never_follows_a_link_out_of_the_folder(tmp_path):
     assert sorted(p.name for p in elsewhere.iterdir()) == [".y.png.abcd1234.tmp", "x.png"]
 
 
-def test_a_failed_run_gets_its_removed_outputs_back(tmp_path):
-    folder = _folder(tmp_path)
-    before = {rel: (folder / rel).read_text() for rel in _files(folder)}
-    with pytest.raises(RuntimeError), transaction():
-        tidy_outputs(folder, _rewrite(folder, ["report.html"]))
-        raise RuntimeError("a later stage fails")
-    assert {rel: (folder / rel).read_text() for rel in _files(folder)} == before
-
-
 def test_tidy_keeps_the_running_transactions_backups(tmp_path):
     folder = _folder(tmp_path)
     with transaction():
-        written = _rewrite(folder, ["report.html"])  # backs up the earlier report.html
-        backups = [p.name for p in folder.iterdir() if p.name.endswith(".bak")]
-        assert backups == [f".report.html.{os.getpid()}.bak"]
+        # backs up the earlier report.html and figures/a.png
+        written = _rewrite(folder, ["report.html", "figures/a.png"])
+        backups = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.bak"))
+        assert backups == [f".report.html.{os.getpid()}.bak",
+                           f"figures/.a.png.{os.getpid()}.bak"]
         tidy_outputs(folder, written)
-        assert (folder / backups[0]).exists()
-    assert not (folder / backups[0]).exists()  # the commit removes it
+        assert all((folder / b).exists() for b in backups)
+    assert not any((folder / b).exists() for b in backups)  # the commit removes them
+
+
+def test_a_failed_run_gets_back_what_it_replaced_and_removed(tmp_path):
+    folder = _folder(tmp_path)
+    before = {rel: (folder / rel).read_text() for rel in _files(folder)}
+    with pytest.raises(RuntimeError), transaction():
+        tidy_outputs(folder, _rewrite(folder, ["report.html", "figures/a.png"]))
+        raise RuntimeError("a later stage fails")
+    assert {rel: (folder / rel).read_text() for rel in _files(folder)} == before
