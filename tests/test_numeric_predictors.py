@@ -55,6 +55,15 @@ def test_numeric_dtype_gives_one_slope(dtype):
     _same_design(got, want)
 
 
+@pytest.mark.parametrize("dtype", [pl.Decimal(10, 3), pl.UInt16, pl.Int128], ids=str)
+def test_numeric_dtype_gives_one_varying_slope(dtype):
+    df = _data()
+    want = prepare("y ~ 1 + (x|llm)", df)
+    got = prepare("y ~ 1 + (x|llm)", df.with_columns(pl.col("x").cast(dtype)))
+    assert got.groups[0].coefs == want.groups[0].coefs == ["Intercept", "x"]
+    np.testing.assert_array_equal(got.groups[0].Z, want.groups[0].Z)
+
+
 @pytest.mark.parametrize("dtype", [pl.Decimal(10, 3), pl.Float32, pl.Float16], ids=str)
 def test_fractional_values_keep_their_value(dtype):
     """Quarter steps are exact in each type: the slope column holds the same numbers, and a
