@@ -9,6 +9,11 @@ not :func:`tempfile.mkstemp`'s private ``0600``.
 files it created are removed, the files it replaced are restored and the folders it made are
 removed again — nothing from the failed run is left in the output folder.
 
+:func:`recording` collects the files a block writes; :func:`remove_outputs` removes files
+(inside a transaction: undone if the run fails) and the folders that leave empty. The report
+uses them to leave in an analysis folder exactly what its run wrote
+(:func:`biasstats.pipeline.tidy_outputs`).
+
 An output that cannot be written (the folder is a file, no permission, a read-only file
 system, the disk is full) is an :class:`OutputError`: one line naming the path and the reason.
 """
@@ -61,11 +66,21 @@ def output_error(e: OSError, target: Path) -> OutputError:
     return OutputError(f"cannot write {target}: {_reason(e, target.parent)}")
 
 
+def backup_name(target: Path) -> Path:
+    """Where a run keeps ``target``'s previous content until it commits."""
+    return target.with_name(f".{target.name}.{os.getpid()}.bak")
+
+
+# the names atomic_path's temporary files and a run's backups have: a killed run leaves them
+TEMP_NAME = re.compile(r"^\..+\.(?:[a-z0-9_]{8}\.tmp|\d+\.bak)$")
+
+
 class _Transaction:
     def __init__(self) -> None:
         self.created: list[Path] = []              # files that did not exist before the run
         self.backups: list[tuple[Path, Path]] = []  # (target, copy of its previous content)
         self.dirs: list[Path] = []                  # folders the run made, outermost first
+        self.prune: list[Path] = []                 # folders to remove on commit if empty
         self._seen: set[Path] = set()
 
     def mkdirs(self, folder: Path) -> None:
@@ -78,22 +93,39 @@ class _Transaction:
         self.dirs += [d for d in reversed(missing) if d not in self.dirs]
 
     def before_replace(self, target: Path) -> None:
-        if target in self._seen:
+        key = Path(os.path.abspath(target))
+        if key in self._seen:
             return
-        self._seen.add(target)
+        self._seen.add(key)
         if not target.exists():
             self.created.append(target)
             return
-        backup = target.with_name(f".{target.name}.{os.getpid()}.bak")
+        backup = backup_name(target)
         try:
             os.link(target, backup)
         except OSError:
             shutil.copy2(target, backup)
         self.backups.append((target, backup))
 
+    def remove(self, target: Path) -> None:
+        """Set ``target`` aside (restored by a rollback, deleted by the commit); a file this
+        run wrote is kept."""
+        key = Path(os.path.abspath(target))
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        backup = backup_name(target)
+        os.replace(target, backup)
+        self.backups.append((target, backup))
+
+    def pending(self) -> set[str]:
+        """This run's backups: not stale, whatever their name says."""
+        return {os.path.abspath(b) for _, b in self.backups}
+
     def commit(self) -> None:
         for _, backup in self.backups:
             backup.unlink(missing_ok=True)
+        _prune(self.prune)
 
     def rollback(self) -> None:
         for f in self.created:
@@ -110,6 +142,60 @@ class _Transaction:
 
 _RUN: contextvars.ContextVar[_Transaction | None] = contextvars.ContextVar(
     "biasstats_output_run", default=None)
+_RECORDERS: contextvars.ContextVar[tuple[set[str], ...]] = contextvars.ContextVar(
+    "biasstats_output_recorders", default=())
+
+
+@contextmanager
+def recording() -> Iterator[set[str]]:
+    """Collect the absolute path of every file written through :func:`atomic_path` inside the
+    block (nested blocks each see their own writes and their inner blocks')."""
+    written: set[str] = set()
+    token = _RECORDERS.set((*_RECORDERS.get(), written))
+    try:
+        yield written
+    finally:
+        _RECORDERS.reset(token)
+
+
+def pending_backups() -> set[str]:
+    """The backups the current transaction keeps (absolute paths); empty outside one."""
+    run = _RUN.get()
+    return run.pending() if run is not None else set()
+
+
+def _prune(folders: list[Path]) -> None:
+    """Remove each folder (deepest first) if it is empty."""
+    for d in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
+        try:
+            d.rmdir()
+        except OSError:  # not empty, or gone
+            pass
+
+
+def remove_outputs(files, root: Path) -> None:
+    """Remove ``files`` and then the folders below ``root`` that they leave empty. Inside a
+    :func:`transaction` a removal is undone if the run fails (and the folders are removed
+    when it commits)."""
+    root = Path(os.path.abspath(root))
+    run = _RUN.get()
+    folders: list[Path] = []
+    for f in files:
+        f = Path(os.path.abspath(f))
+        try:
+            if run is not None:
+                run.remove(f)
+            else:
+                f.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise OutputError(f"cannot remove {f}: {_reason(e, f.parent)}") from None
+        folders += [d for d in f.parents if d != root and d.is_relative_to(root)]
+    if run is not None:
+        run.prune += folders
+    else:
+        _prune(folders)
 
 
 @contextmanager
@@ -166,6 +252,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         if run is not None:
             run.before_replace(target)
         os.replace(tmp_path, target)
+        for written in _RECORDERS.get():
+            written.add(os.path.abspath(target))
     except BaseException as e:
         tmp_path.unlink(missing_ok=True)
         os_error = _as_os_error(e)

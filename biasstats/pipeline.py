@@ -9,12 +9,16 @@ from the study registry (:mod:`biasstats.studies`).
 Output under ``<out>/<analysis>/``: ``trials.parquet``, ``ledger.json``, ``posterior.nc``
 (cached by content hash), ``effects.parquet``, ``estimands.parquet``, ``diagnostics.json``,
 ``loo_pointwise.parquet``, ``figures/*.{pdf,svg,png}``, ``tables/*.{csv,tex}`` and
-``report.html``.
+``report.html``. A run that builds leaves there exactly what it wrote (listed in
+``.biasstats-outputs.json``) and the posterior cache: the outputs of an earlier run that this
+one did not write (figures of a factor since dropped, ...) and the temporary and backup files
+of a killed run are removed (:func:`tidy_outputs`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -27,9 +31,16 @@ from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summ
 from biasstats.effects.estimands import compute_estimands, request_from_spec
 from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
 from biasstats.errors import BiasstatsError, DatasetUnavailableError, SpecError
-from biasstats.fit.from_spec import fit_spec
+from biasstats.fit.from_spec import POSTERIOR_FILE, fit_spec
 from biasstats.ingest import ingest
-from biasstats.io import write_parquet_atomic, write_text_atomic
+from biasstats.io import (
+    TEMP_NAME,
+    pending_backups,
+    recording,
+    remove_outputs,
+    write_parquet_atomic,
+    write_text_atomic,
+)
 from biasstats.model.families import get_family
 from biasstats.spec import Spec, load_spec
 
@@ -99,13 +110,23 @@ class AnalysisResult:
 
 def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool = False,
                  progress: bool | None = None) -> AnalysisOutcome:
-    """Ingest, fit, effects and estimands, checks; then render the report."""
-    from biasstats.report.analysis import render, render_ledger
-
+    """Ingest, fit, effects and estimands, checks; then render the report. The analysis
+    folder then holds exactly what this run wrote, and the posterior cache
+    (:func:`tidy_outputs`)."""
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
-    spec_path, title = spec.path, spec.title
     folder = analysis_folder(out_root, spec)
+    with recording() as written:
+        outcome = _run(spec, folder, refit, progress)
+    if outcome.status != "unavailable":  # one that wrote nothing keeps its earlier report
+        tidy_outputs(folder, written)
+    return outcome
+
+
+def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> AnalysisOutcome:
+    from biasstats.report.analysis import render, render_ledger
+
+    spec_path, title = spec.path, spec.title
     t0 = time.perf_counter()
     try:
         ing = ingest(spec)
@@ -134,6 +155,52 @@ def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool =
     result.stages = {"ingest": t_ingest, **fit_stages(outcome.fit.timings, outcome.cached,
                                                        t_fit), **result.stages}
     return render(result)
+
+
+OUTPUTS_FILE = ".biasstats-outputs.json"  # what the last run wrote in its analysis folder
+# what a report writes in an analysis folder (for folders written before OUTPUTS_FILE)
+_OWN_FILES = ("trials.parquet", "ledger.json", "truth.json", "effects.parquet",
+              "estimands.parquet", "loo_pointwise.parquet", "diagnostics.json", "report.html")
+_OWN_FOLDERS = ("figures", "tables")
+
+
+def tidy_outputs(folder: Path, written: set[str]) -> list[Path]:
+    """Leave in ``folder`` what this run wrote (``written``, absolute paths) and the posterior
+    cache: remove what an earlier run wrote there and this one did not (the files listed in
+    the earlier :data:`OUTPUTS_FILE`, the report's own files and everything under
+    ``figures/`` and ``tables/``), and the temporary and backup files a killed run left
+    anywhere in the folder. Never removed: a ``posterior.nc`` (the cache, wherever the
+    analysis keeps one), files another program put there, anything outside ``folder``.
+    Then write this run's list. Returns the removed files."""
+    root = Path(os.path.abspath(folder))
+    if not root.is_dir():
+        return []
+    real = root.resolve()
+    mine = {Path(p).relative_to(root) for p in written if Path(p).is_relative_to(root)}
+    candidates = {Path(f) for f in _OWN_FILES}
+    try:
+        listed = json.loads((root / OUTPUTS_FILE).read_text(encoding="utf-8"))
+        candidates |= {Path(p) for p in listed if isinstance(p, str)}
+    except (OSError, ValueError, TypeError):
+        pass  # none yet (or unreadable): the report's own files only
+    keep = pending_backups()  # this run's own backups, until its transaction ends
+    for dirpath, _, names in os.walk(root):  # never follows a link out of the folder
+        here = Path(dirpath).relative_to(root)
+        own = bool(here.parts) and here.parts[0] in _OWN_FOLDERS
+        candidates |= {here / n for n in names
+                       if (own or TEMP_NAME.match(n)) and os.path.join(dirpath, n) not in keep}
+    stale = []
+    for rel in sorted(candidates - mine):
+        path = root / rel
+        if (rel.is_absolute() or ".." in rel.parts or rel.name == POSTERIOR_FILE
+                or rel == Path(OUTPUTS_FILE) or not path.is_file()
+                or not path.parent.resolve().is_relative_to(real)):
+            continue
+        stale.append(path)
+    remove_outputs(stale, root)
+    write_text_atomic(root / OUTPUTS_FILE,
+                      json.dumps(sorted(p.as_posix() for p in mine), indent=1) + "\n")
+    return stale
 
 
 def fit_stages(timings: dict, cached: bool, wall: float) -> dict[str, float]:

@@ -293,6 +293,8 @@ def _contrast_pairs(levels: list[str], ref: str | None, pairs: str) -> list[tupl
 def _slope_draws(fit, x: str, h_rel: float = 1e-4):
     """(S, cells, C) dE[y]/dx per cell (of each category's probability for ordinal /
     categorical families) by a central difference through the fitted design."""
+    from biasstats.model.build import design_frame
+
     spec = fit.spec
     cells = spec.cells
     xs = cells[x].cast(pl.Float64).to_numpy()
@@ -304,8 +306,8 @@ def _slope_draws(fit, x: str, h_rel: float = 1e-4):
                                                            spec.formula.trials)]
     out = []
     for sign in (+1, -1):
-        pdf = cells.select(need).with_columns((pl.col(x).cast(pl.Float64) + sign * h)
-                                              .alias(x)).to_pandas()
+        pdf = design_frame(cells.select(need).with_columns(
+            (pl.col(x).cast(pl.Float64) + sign * h).alias(x)))
         terms = [(_group_draws(post, g), g.idx, varying_design(g, pdf)) for g in spec.groups]
         out.append(expected_response(fam, _eta(post, spec, fixed_design(spec, pdf), terms), aux))
     return (out[0] - out[1]) / (2 * h)

@@ -194,7 +194,7 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
     The same ``seed`` gives the same draws. Single-predictor families only.
     """
     from biasstats.errors import SpecError
-    from biasstats.model.build import _to_polars
+    from biasstats.model.build import _to_polars, design_frame
 
     spec = fit.spec
     if spec.n_linpred != 1:
@@ -213,9 +213,7 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
             raise SpecError(f"newdata: column '{c}' has {nd[c].null_count()} missing value(s)")
     if nd.height == 0:
         raise SpecError("newdata: no rows")
-    import pandas as pd
-
-    pdf = nd.select(need).to_pandas() if need else pd.DataFrame(index=range(nd.height))
+    pdf = design_frame(nd.select(need), nd.height)
     post = fit.idata["posterior"].to_dataset()
     S = post.sizes["chain"] * post.sizes["draw"]
     X = fixed_design(spec, pdf)
