@@ -77,9 +77,10 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff lint."""
-    session.install("ruff>=0.6")
+    """ruff lint, and the stage layers (import-linter contracts in pyproject.toml)."""
+    _install(session)
     session.run("ruff", "check", "biasstats", "tests", "noxfile.py")
+    session.run("lint-imports", "--no-cache")
 
 
 @nox.session(python=PYTHON)
@@ -110,7 +111,7 @@ def validate(session: nox.Session) -> None:
 def sbc(session: nox.Session) -> None:
     """Simulation-based calibration of the canonical bias model (200 fits; minutes)."""
     _install(session)
-    session.run("python", "-m", "biasstats.checks.sbc", "--sims", "200", "--out",
+    session.run("python", "-m", "biasstats.studies.bai2024.sbc", "--sims", "200", "--out",
                 str(ROOT / "reports" / "sbc"), *session.posargs)
 
 

@@ -14,10 +14,10 @@ import os
 import sys
 from pathlib import Path
 
-from biasstats import __version__
 from biasstats.errors import BiasstatsError, SpecError
 from biasstats.io import OutputError, transaction
 from biasstats.names import visible
+from biasstats.version import __version__
 
 
 def _say(*parts, file=None, flush: bool = False, end: str = "\n", keep: str = "\n") -> None:
@@ -64,7 +64,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from biasstats.fit.from_spec import fit_spec
+    from biasstats.inference.from_spec import fit_spec
     from biasstats.ingest import ingest
 
     out = _out_folder(args.out)
@@ -99,7 +99,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         _say("time: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in stages
                                    if v is not None)
               + " (sampling includes compiling the model)")
-    from biasstats.checks.convergence import convergence_gate, thresholds_from
+    from biasstats.inference.convergence import convergence_gate, thresholds_from
 
     for a in st.get("attempts") or []:
         verdict = "passed" if a["passed"] else "failed: " + "; ".join(a["failures"])
@@ -123,10 +123,10 @@ def _cmd_effects(args: argparse.Namespace) -> int:
 
     from biasstats.effects.estimands import compute_estimands, request_from_spec
     from biasstats.errors import SpecError
-    from biasstats.fit.from_spec import fit_spec
+    from biasstats.inference.from_spec import fit_spec
     from biasstats.ingest import ingest
     from biasstats.io import write_csv_atomic, write_parquet_atomic
-    from biasstats.studies import outcome_kind
+    from biasstats.spec.outcome import outcome_kind
 
     result = ingest(args.spec)
     spec = result.spec
@@ -173,22 +173,22 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
-    from biasstats.ingest import registry
+    from biasstats.ingest import datasets
 
-    reg = registry.load_registry()
+    reg = datasets.load_registry()
     width = max(len(n) for n in reg)
     _say(f"{'dataset':<{width}}  {'available':<9}  where / how")
     for name in sorted(reg):
-        ok, where = registry.availability(name, registry=reg)
+        ok, where = datasets.availability(name, registry=reg)
         _say(f"{name:<{width}}  {'yes' if ok else 'no':<9}  {where}")
     return 0
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from biasstats.ingest import registry
+    from biasstats.ingest import datasets
 
     for name in args.names:
-        paths = registry.fetch(name)
+        paths = datasets.fetch(name)
         _say(f"{name}: {len(paths)} file(s) verified, e.g. {paths[0]}")
     return 0
 
@@ -223,7 +223,7 @@ def _jobs(value: str) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from biasstats.report import build_reports
+    from biasstats.run import build_reports
 
     def show(o):
         state = {"built": "built" if o.gate_passed else "GATE FAILED", "unavailable": "UNAVAILABLE"}

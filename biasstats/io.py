@@ -12,7 +12,7 @@ removed again — nothing from the failed run is left in the output folder.
 :func:`recording` collects the files a block writes; :func:`remove_outputs` removes files
 (inside a transaction: undone if the run fails) and the folders that leave empty. The report
 uses them to leave in an analysis folder exactly what its run wrote
-(:func:`biasstats.pipeline.tidy_outputs`).
+(:func:`biasstats.run.analysis.tidy_outputs`).
 
 An output that cannot be written (the folder is a file, no permission, a read-only file
 system, the disk is full) is an :class:`OutputError`: one line naming the path and the reason.

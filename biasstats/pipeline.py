@@ -1,24 +1,14 @@
-"""One analysis, end to end: spec → ingest → fit → effects and estimands → checks → report.
+"""One analysis computed: a fitted model → gate, effects and estimands, checks → an
+:class:`AnalysisResult` (compute only: nothing is written here).
 
-:func:`run_analysis` is the one entry point (``biasstats report`` / ``nox -s report`` run it
-per spec). It computes everything into an :class:`AnalysisResult` and hands that to the report
-stage (:func:`biasstats.report.analysis.render`), which only draws figures, writes tables and
-the page. A study's own stages (its congruence effects, cross-checks, report outputs) come
-from the study registry (:mod:`biasstats.studies`).
-
-Output under ``<out>/<analysis>/``: ``trials.parquet``, ``ledger.json``, ``posterior.nc``
-(cached by content hash), ``effects.parquet``, ``estimands.parquet``, ``diagnostics.json``,
-``loo_pointwise.parquet``, ``figures/*.{pdf,svg,png}``, ``tables/*.{csv,tex}`` and
-``report.html``. A run that builds leaves there exactly what it wrote (listed in
-``.biasstats-outputs.json``) and the posterior cache: the outputs of an earlier run that this
-one did not write (figures of a factor since dropped, ...) and the temporary and backup files
-of a killed run are removed (:func:`tidy_outputs`).
+:func:`analyse` is the entry point; :func:`biasstats.run.run_analysis` ingests, fits, calls it,
+writes the data outputs and hands the result to the report stage
+(:func:`biasstats.report.analysis.render`). A study's own stages (its congruence effects,
+cross-checks, report outputs) come from the study registry (:mod:`biasstats.registry`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -26,49 +16,19 @@ from pathlib import Path
 
 import polars as pl
 
-from biasstats import studies
+from biasstats import registry
 from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summary
 from biasstats.effects.estimands import compute_estimands, request_from_spec
 from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
-from biasstats.errors import BiasstatsError, DatasetUnavailableError, SpecError
-from biasstats.fit.from_spec import POSTERIOR_FILE, fit_spec
+from biasstats.errors import BiasstatsError, SpecError
+from biasstats.inference.from_spec import fit_spec
 from biasstats.ingest import ingest
-from biasstats.io import (
-    TEMP_NAME,
-    pending_backups,
-    recording,
-    remove_outputs,
-    write_parquet_atomic,
-    write_text_atomic,
-)
 from biasstats.model.families import get_family
 from biasstats.spec import Spec, load_spec
+from biasstats.spec.outcome import outcome_kind
 
-__all__ = ["AnalysisOutcome", "AnalysisResult", "ChecksResult", "run_analysis"]
-
-
-@dataclass(frozen=True)
-class AnalysisOutcome:
-    name: str
-    title: str
-    spec_path: Path
-    status: str          # "built" | "unavailable" | "ingested" (no model)
-    message: str
-    gate_passed: bool | None = None
-    allow_failure: bool = False
-    report: Path | None = None
-    cached: bool = False
-    stages: tuple[tuple[str, float], ...] = ()   # (stage, seconds), in order
-
-    def time_line(self) -> str:
-        """``time: ingest 0.4 s, compile 12.1 s, ...`` (empty without stages)."""
-        return "time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.stages) \
-            if self.stages else ""
-
-    @property
-    def blocking(self) -> bool:
-        """A failed convergence gate that the spec does not allow."""
-        return self.gate_passed is False and not self.allow_failure
+__all__ = ["AnalysisResult", "ChecksResult", "analyse", "analysis_folder", "load_sensitivity",
+           "check_alternatives"]
 
 
 @dataclass
@@ -104,121 +64,8 @@ class AnalysisResult:
     checks: ChecksResult = field(default_factory=ChecksResult)
     comparison: pl.DataFrame | None = None  # [checks] alternatives compared by PSIS-LOO
     sensitivity: pl.DataFrame | None = None  # [checks] sensitivity specs, PSIS-LOO per trial
-    crosschecks: list = field(default_factory=list)  # studies.CrossCheck
+    crosschecks: list = field(default_factory=list)  # registry.CrossCheck
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, in order
-
-
-def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool = False,
-                 progress: bool | None = None) -> AnalysisOutcome:
-    """Ingest, fit, effects and estimands, checks; then render the report. The analysis
-    folder then holds exactly what this run wrote, and the posterior cache
-    (:func:`tidy_outputs`)."""
-    if not isinstance(spec, Spec):
-        spec = load_spec(spec)
-    folder = analysis_folder(out_root, spec)
-    with recording() as written:
-        outcome = _run(spec, folder, refit, progress)
-    if outcome.status != "unavailable":  # one that wrote nothing keeps its earlier report
-        tidy_outputs(folder, written)
-    return outcome
-
-
-def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> AnalysisOutcome:
-    from biasstats.report.analysis import render, render_ledger
-
-    spec_path, title = spec.path, spec.title
-    t0 = time.perf_counter()
-    try:
-        ing = ingest(spec)
-    except DatasetUnavailableError as e:
-        src = spec.data.source if spec.data else "?"
-        return AnalysisOutcome(spec.name, title, Path(spec_path), "unavailable",
-                               f"{e} — to get it: biasstats fetch {src}")
-    sensitivity = None
-    if spec.model is not None:
-        _check_alternatives(spec, ing.table)  # before anything is written or sampled
-        sensitivity = _load_sensitivity(spec, ing)
-    trials_path, ledger_path = ing.write(folder)
-    if spec.model is None:
-        page = render_ledger(spec, ing, folder)
-        return AnalysisOutcome(spec.name, title, Path(spec_path), "ingested",
-                               f"{ing.ledger.rows_read} rows read (no [model]: ledger only)",
-                               report=page)
-    t_ingest = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    outcome = fit_spec(spec, ing.table, folder, refit=refit, progress=progress,
-                       ledger=ing.ledger)
-    t_fit = time.perf_counter() - t0
-    files = [("canonical trial table", trials_path), ("ledger", ledger_path),
-             ("posterior (NetCDF)", outcome.path)]
-    result = analyse(spec, ing, outcome.fit, folder, outcome.cached, files, sensitivity)
-    result.stages = {"ingest": t_ingest, **fit_stages(outcome.fit.timings, outcome.cached,
-                                                       t_fit), **result.stages}
-    return render(result)
-
-
-OUTPUTS_FILE = ".biasstats-outputs.json"  # what the last run wrote in its analysis folder
-# what a report writes in an analysis folder (for folders written before OUTPUTS_FILE)
-_OWN_FILES = ("trials.parquet", "ledger.json", "truth.json", "effects.parquet",
-              "estimands.parquet", "loo_pointwise.parquet", "diagnostics.json", "report.html")
-_OWN_FOLDERS = ("figures", "tables")
-
-
-def tidy_outputs(folder: Path, written: set[str]) -> list[Path]:
-    """Leave in ``folder`` what this run wrote (``written``, absolute paths) and the posterior
-    cache: remove what an earlier run wrote there and this one did not (the files listed in
-    the earlier :data:`OUTPUTS_FILE`, the report's own files and everything under
-    ``figures/`` and ``tables/``), and the temporary and backup files a killed run left
-    anywhere in the folder. Never removed: a ``posterior.nc`` (the cache, wherever the
-    analysis keeps one), files another program put there, anything outside ``folder``.
-    Then write this run's list. Returns the removed files."""
-    root = Path(os.path.abspath(folder))
-    if not root.is_dir():
-        return []
-    real = root.resolve()
-    mine = {Path(p).relative_to(root) for p in written if Path(p).is_relative_to(root)}
-    candidates = {Path(f) for f in _OWN_FILES}
-    try:
-        listed = json.loads((root / OUTPUTS_FILE).read_text(encoding="utf-8"))
-        candidates |= {Path(p) for p in listed if isinstance(p, str)}
-    except (OSError, ValueError, TypeError):
-        pass  # none yet (or unreadable): the report's own files only
-    keep = pending_backups()  # this run's own backups, until its transaction ends
-    for dirpath, _, names in os.walk(root):  # never follows a link out of the folder
-        here = Path(dirpath).relative_to(root)
-        own = bool(here.parts) and here.parts[0] in _OWN_FOLDERS
-        candidates |= {here / n for n in names
-                       if (own or TEMP_NAME.match(n)) and os.path.join(dirpath, n) not in keep}
-    stale = []
-    for rel in sorted(candidates - mine):
-        path = root / rel
-        if (rel.is_absolute() or ".." in rel.parts or rel.name == POSTERIOR_FILE
-                or rel == Path(OUTPUTS_FILE) or not path.is_file()
-                or not path.parent.resolve().is_relative_to(real)):
-            continue
-        stale.append(path)
-    remove_outputs(stale, root)
-    write_text_atomic(root / OUTPUTS_FILE,
-                      json.dumps(sorted(p.as_posix() for p in mine), indent=1) + "\n")
-    return stale
-
-
-def fit_stages(timings: dict, cached: bool, wall: float) -> dict[str, float]:
-    """The fit's stages in seconds: compile, sample, log-likelihood, predictive (from the
-    fit's own timings); for a cached posterior, the time to load it (and recompute what is
-    derived from the draws) instead."""
-    if cached:
-        return {"load cached posterior": wall}
-    comp = timings.get("compile_s")
-    out = {}
-    if comp is not None:
-        out["compile"] = comp
-    out["sample"] = timings.get("sampling_s", 0.0) - (comp or 0.0)
-    if timings.get("first_attempt_s"):
-        out["first attempt (refitted)"] = timings["first_attempt_s"]
-    out["log-likelihood"] = timings.get("log_likelihood_s", 0.0)
-    out["predictive"] = timings.get("predictive_s", 0.0)
-    return out
 
 
 def analysis_folder(out_root: str | Path, spec: Spec) -> Path:
@@ -234,9 +81,9 @@ def analysis_folder(out_root: str | Path, spec: Spec) -> Path:
 
 def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
             files: list[tuple[str, Path]], sensitivity=None) -> AnalysisResult:
-    """Every computation after the fit: gate, effects, estimands, checks, cross-checks; the
-    data outputs (``effects.parquet``, ``estimands.parquet``, ``loo_pointwise.parquet``,
-    ``diagnostics.json``) are written here."""
+    """Every computation after the fit: gate, effects, estimands, checks, cross-checks (the
+    fits of ``[checks] alternatives`` and ``sensitivity`` keep their own posterior caches;
+    nothing else is written: :mod:`biasstats.run` writes the results)."""
     spec_path = Path(spec.path)
     c = spec.content.checks
     summary = fit.summary()
@@ -244,22 +91,20 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
         rhat_max=c.rhat_max, ess_bulk_min=c.ess_bulk_min, ess_tail_min=c.ess_tail_min,
         divergences_max=c.divergences_max, bfmi_min=c.bfmi_min))
     eff = spec.content.effects
-    congruence = (studies.outcome_kind(spec, ing.adapter) == "congruence"
+    congruence = (outcome_kind(spec, ing.adapter) == "congruence"
                   and fit.family in LOGIT_FAMILIES)
     res = AnalysisResult(spec=spec, ing=ing, fit=fit, folder=folder, cached=cached, files=files,
                          summary=summary, gate=gate, diag={}, congruence=congruence)
     t0 = time.perf_counter()
-    make_effects = studies.congruence_effects() if congruence else None
+    make_effects = registry.congruence_effects() if congruence else None
     if make_effects is not None:
         res.effects = make_effects(fit, ing.table, prob=eff.hdi_prob,
                                    rope=eff.rope if eff.rope is not None else 0.05)
-        write_parquet_atomic(folder / "effects.parquet", res.effects.table)
     try:  # every family: its one scale, or per-category probabilities
         res.estimands = compute_estimands(
             fit, request_from_spec(eff, fit.spec, congruence=congruence))
     except SpecError as e:
         raise SpecError(f"{spec_path}: {e}") from None
-    write_parquet_atomic(folder / "estimands.parquet", res.estimands.all_rows())
     if not congruence:
         res.variance = variance_decomposition(fit, eff.hdi_prob)
     res.stages["effects"] = time.perf_counter() - t0
@@ -273,17 +118,14 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
     if spec.content.checks.sensitivity:
         t0 = time.perf_counter()
         res.sensitivity = _sensitivity(spec, ing, fit, folder,
-                                       sensitivity or _load_sensitivity(spec, ing))
+                                       sensitivity or load_sensitivity(spec, ing))
         res.stages["sensitivity models"] = time.perf_counter() - t0
     res.crosschecks = [x for x in (check(ing.table, res.effects)
-                                   for check in studies.crosschecks()) if x is not None]
+                                   for check in registry.crosschecks()) if x is not None]
     diag = {**gate.to_dict(), "allow_failure": c.allow_failure}
     loo = res.checks.loo
     if loo is not None:
         diag.update({k: v for k, v in loo.items() if isinstance(v, int | float)})
-        write_parquet_atomic(folder / "loo_pointwise.parquet", pl.DataFrame({
-            "elpd_loo": loo["pointwise_elpd"], "pareto_k": loo["pareto_k"]}))
-    write_text_atomic(folder / "diagnostics.json", json.dumps(diag, indent=2, default=float) + "\n")
     res.diag = diag
     return res
 
@@ -291,7 +133,7 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
 def ppc_terms(fit) -> list[str]:
     """Every factor of the formula (fixed factors, then grouping factors) with few enough
     levels to draw, each once."""
-    from biasstats.effects.estimands import model_factors
+    from biasstats.model.build import model_factors
 
     factors, _, groups, _ = model_factors(fit.spec)
     cells = fit.spec.cells
@@ -350,11 +192,11 @@ def _checks(fit, checks) -> ChecksResult:
     return out
 
 
-def _check_alternatives(spec: Spec, table: pl.DataFrame) -> None:
+def check_alternatives(spec: Spec, table: pl.DataFrame) -> None:
     """Models compared row by row (every family but bernoulli / binomial, which are compared
     on common cells) must use the same rows: a formula whose columns are missing in other
     rows than the main formula's is a one-line SpecError naming it."""
-    from biasstats.fit.from_spec import model_data
+    from biasstats.inference.from_spec import model_data
     from biasstats.model.build import complete_rows
     from biasstats.model.formula import parse_formula
 
@@ -377,7 +219,7 @@ def _check_alternatives(spec: Spec, table: pl.DataFrame) -> None:
                             "fitted to the same rows")
 
 
-def _load_sensitivity(spec: Spec, ing) -> list[tuple[Spec, object]]:
+def load_sensitivity(spec: Spec, ing) -> list[tuple[Spec, object]]:
     """The ``[checks] sensitivity`` specs and their ingested data, checked before anything is
     written or sampled: each must exist, have a [model], a name of its own, and read the same
     data as this spec."""
@@ -411,14 +253,14 @@ def _load_sensitivity(spec: Spec, ing) -> list[tuple[Spec, object]]:
 
 
 def _sensitivity(spec: Spec, ing, fit, folder: Path, others) -> pl.DataFrame:
-    """Fit each ``[checks] sensitivity`` spec (``others``, from :func:`_load_sensitivity`) in
+    """Fit each ``[checks] sensitivity`` spec (``others``, from :func:`load_sensitivity`) in
     its own analysis folder beside this one, so its cache is shared with its own report, and
     compare all models by PSIS-LOO: per trial when one of them models trials (a trial-level
     and a judgement-level model of the same replies), else on the same rows."""
     import arviz_stats as azs
 
-    from biasstats.checks.compare import _table, compare_models, trial_level_loo
-    from biasstats.fit.from_spec import model_data
+    from biasstats.checks.compare import compare_models, loo_table, trial_level_loo
+    from biasstats.inference.from_spec import model_data
 
     fits = {spec.name: fit}
     trial_spec = spec if spec.model.unit == "trial" else None
@@ -432,7 +274,7 @@ def _sensitivity(spec: Spec, ing, fit, folder: Path, others) -> pl.DataFrame:
             warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
             if trial_spec is not None:
                 loo = trial_level_loo(fits, model_data(trial_spec, ing.table))
-                return _table(azs.compare(loo, round_to="none"))
+                return loo_table(azs.compare(loo, round_to="none"))
             return compare_models(fits, model_data(spec, ing.table))
     except (SpecError, ValueError) as e:
         raise SpecError(f"{spec.path}: [checks] sensitivity: {e}") from None
@@ -442,7 +284,7 @@ def _alternatives(spec: Spec, table: pl.DataFrame, fit, folder: Path) -> pl.Data
     """Fit each ``[checks] alternatives`` formula (cached) and compare all by PSIS-LOO (any
     family: the same rows, or common cells for collapsed binomial models)."""
     from biasstats.checks.compare import compare_models
-    from biasstats.fit.from_spec import model_data
+    from biasstats.inference.from_spec import model_data
 
     alts = spec.content.checks.alternatives
     if not alts:

@@ -15,10 +15,10 @@ def test_biasstats_fit_is_callable_brms_style():
     df = pl.DataFrame({"llm": ["a", "b"] * 200, "congruent": (rng.random(400) < 0.7).astype(float)})
     fit = biasstats.fit("congruent ~ 1 + (1|llm)", data=df, family="bernoulli", chains=1,
                         draws=100, tune=100, seed=1, progress=False)
-    assert isinstance(fit, biasstats.fit.Fit)
+    assert isinstance(fit, biasstats.inference.Fit)
     assert {"sd_llm", "r_llm", "Intercept"} <= set(fit.param_names())
     assert fit.spec.n_rows == 400 and fit.spec.collapsed
-    assert biasstats.fit.fit is not None  # the stage's function is still there by name
+    assert biasstats.inference.fit is not None  # the stage's function is still there by name
     # target acceptance chosen from the model's geometry, and the reason recorded
     assert fit.settings["target_accept"] in (0.9, 0.95, 0.99)
     assert fit.settings["target_accept_reason"].startswith("automatic: largest funnel risk")
@@ -50,8 +50,8 @@ def test_same_seed_gives_the_same_numbers_and_another_seed_does_not():
 def test_fit_settings_are_checked_like_the_spec_fit_table():
     with pytest.raises(biasstats.errors.SpecError,
                        match=r"^\[fit\] target_accept: expected less than 1, got 1.5$"):
-        biasstats.fit.fit_settings(target_accept=1.5)
+        biasstats.inference.fit_settings(target_accept=1.5)
     with pytest.raises(biasstats.errors.SpecError,
                        match=r"^\[fit\] adaptation: expected 'auto', 'low_rank' or 'diag', got \"dense\"$"):
-        biasstats.fit.fit_settings(adaptation="dense")
-    assert biasstats.fit.fit_settings(chains=2).model_dump()["chains"] == 2
+        biasstats.inference.fit_settings(adaptation="dense")
+    assert biasstats.inference.fit_settings(chains=2).model_dump()["chains"] == 2

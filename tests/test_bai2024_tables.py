@@ -13,7 +13,7 @@ import pytest
 
 from biasstats.errors import DataError
 from biasstats.ingest.ledger import build_ledger
-from biasstats.studies import ADAPTERS
+from biasstats.registry import ADAPTERS
 from biasstats.studies.bai2024.adapters import (
     ADAPTER_NAMES,
     bai2024_absolute,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from biasstats.checks import convergence_gate
-from biasstats.fit.from_spec import fit_spec
+from biasstats.inference.from_spec import fit_spec
 from biasstats.ingest import ingest
 
 ANALYSES = Path(__file__).resolve().parents[1] / "analyses"

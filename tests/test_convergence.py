@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from biasstats.checks.convergence import (
+from biasstats.inference.convergence import (
     Thresholds,
     convergence_gate,
     divergence_hint,

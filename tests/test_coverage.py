@@ -62,7 +62,7 @@ def test_coverage_slow(family):
 
 @pytest.mark.slow
 def test_coverage_fit_path_matches_compiled_path():
-    """The compiled-model shortcut sees the same posterior as :func:`biasstats.fit.fit`.
+    """The compiled-model shortcut sees the same posterior as :func:`biasstats.inference.fit`.
 
     Same data and priors, different sampler runs: the interval ends agree up to Monte Carlo
     error (the upper end of sd_g with 6 groups is the noisiest, ~0.1-0.3 interval widths at

@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
     import polars as pl
-    from biasstats.fit import fit
+    from biasstats.inference import fit
 
     rng = np.random.default_rng(0)
     g = np.repeat(np.arange(5), 60)

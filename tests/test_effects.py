@@ -112,7 +112,7 @@ def test_recovers_known_probabilities_from_simulated_data():
     n = 4000
     rows = [(k, float(rng.random() < p)) for k, p in truth.items() for _ in range(n)]
     df = pl.DataFrame(rows, schema=["llm", "congruent"], orient="row")
-    from biasstats.fit import fit as fit_model
+    from biasstats.inference import fit as fit_model
 
     f = fit_model("congruent ~ 1 + (1|llm)", df, chains=2, draws=500, tune=500, seed=3,
                   progress=False)
@@ -146,7 +146,7 @@ def test_expected_d_beta_matches_monte_carlo_and_limits():
 @pytest.mark.filterwarnings("ignore")
 def test_beta_binomial_recovers_mean_and_overdispersion():
     """Trials of 16 judgements sharing p ~ Beta(mu*phi, (1-mu)*phi): mu and phi recovered."""
-    from biasstats.fit import fit as fit_model
+    from biasstats.inference import fit as fit_model
 
     rng = np.random.default_rng(8)
     mu, phi, n_trials = 0.65, 3.0, 1500

@@ -14,13 +14,9 @@ import pytest
 
 import biasstats
 from biasstats.cli import main
-from biasstats.effects.estimands import (
-    EffectsRequest,
-    compute_estimands,
-    default_request,
-    model_factors,
-)
+from biasstats.effects.estimands import EffectsRequest, compute_estimands, default_request
 from biasstats.errors import SpecError
+from biasstats.model.build import model_factors
 from biasstats.simulate import designs
 
 FAST = dict(chains=2, tune=300, draws=300, seed=3, progress=False)
@@ -222,7 +218,7 @@ def test_fit_effects_api(tmp_path, capsys):
     df, truth = designs.refusals(seed=10, prompts=8, reps=15)
     fit = biasstats.fit("refused ~ condition + (1|prompt)", data=df, family="bernoulli",
                         chains=2, tune=300, draws=300, seed=1, progress=False)
-    est = fit.effects(by="condition", contrasts=["condition"], rank=None)
+    est = biasstats.estimands(fit, by="condition", contrasts=["condition"], rank=None)
     levels, d = est.draws["contrast:condition:difference"]
     assert levels == ["sensitive − neutral"] and d.shape == (600, 1)
     row = est.contrasts.filter(pl.col("scale") == "difference").row(0, named=True)
@@ -247,8 +243,7 @@ def test_effects_command_prints_and_writes_the_estimands(tmp_path, capsys):
 
 
 def test_interaction_cells_only_from_a_model_with_that_interaction():
-    from biasstats.effects.estimands import has_interaction
-    from biasstats.model.build import prepare
+    from biasstats.model.build import has_interaction, prepare
 
     df, _ = designs.gaussian_condition(seed=2, prompts=4, reps=5)
     assert not has_interaction(prepare("y ~ condition + (1|prompt)", df, "gaussian"),

@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 
 from biasstats.cli import main
-from biasstats.effects.predict import _new_design
 from biasstats.errors import SpecError
+from biasstats.inference.predict import _new_design
 from biasstats.model.build import prepare
 from biasstats.model.formula import parse_formula
 from biasstats.model.priors import parse_prior

@@ -215,7 +215,7 @@ def test_level_names_print_literally_in_figures(tmp_path, level):
 # ----------------------------------------------------------------------------- memory
 @pytest.mark.filterwarnings("ignore")
 def test_memory_estimate_matches_the_arrays_a_fit_returns():
-    from biasstats.fit import fit_prepared, fit_settings, memory_estimate
+    from biasstats.inference import fit_prepared, fit_settings, memory_estimate
     from biasstats.model.build import build_model, prepare
 
     rng = np.random.default_rng(3)
@@ -241,7 +241,7 @@ def test_memory_limit_is_checked_before_sampling(tmp_path, capsys, monkeypatch):
     def never(*a, **k):
         raise AssertionError("sampling started")
 
-    monkeypatch.setattr("biasstats.fit.sample.sample_model", never)
+    monkeypatch.setattr("biasstats.inference.sample.sample_model", never)
     rc, _, err = _run(["fit", spec, "--out", tmp_path / "out"], capsys)
     assert (rc, err) == (2, f"error: {spec}: [fit] the fit would hold about 0.016 GB (2 chains "
                             "x 100000 draws x (2 x 3 parameters + 2 x 2 observations) x 8 "

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biasstats.fit.from_spec import KEY_ATTR, POSTERIOR_FILE, fit_spec
+from biasstats.inference.from_spec import KEY_ATTR, POSTERIOR_FILE, fit_spec
 from biasstats.ingest import ingest
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -40,7 +40,7 @@ sampler = "pymc"
 KILLER = """
 import os, sys
 from biasstats.ingest import ingest
-from biasstats.fit.from_spec import fit_spec
+from biasstats.inference.from_spec import fit_spec
 spec, out, point = sys.argv[1:4]
 real = os.replace
 def replace(src, dst):

@@ -94,7 +94,7 @@ def test_visible_forms():
 def test_nul_in_level_names_round_trips_through_netcdf(tmp_path):
     import xarray as xr
 
-    from biasstats.fit.result import escape_nul, read_posterior
+    from biasstats.inference.result import escape_nul, read_posterior
 
     levels = ["nul\x00here", "100%", "%00", "%2500", "plain", "\x00"]
     ds = xr.Dataset({"r_g": (("chain", "draw", "g"), np.ones((1, 2, len(levels))))},
@@ -286,7 +286,7 @@ def test_no_csv_cell_would_run_as_a_formula(hostile):
 def test_level_names_round_trip_through_posterior_nc(hostile):
     import xarray as xr
 
-    from biasstats.fit.result import read_posterior
+    from biasstats.inference.result import read_posterior
 
     path = hostile["folder"] / "posterior.nc"
     tree = read_posterior(path)

@@ -231,7 +231,7 @@ def bad_adapters(tmp_path, monkeypatch):
     import importlib
 
     from biasstats import register_adapter
-    from biasstats.studies import unregister_adapter
+    from biasstats.registry import unregister_adapter
 
     (tmp_path / "badadapt.py").write_text(ADAPTER_CODE)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -291,7 +291,7 @@ def test_a_sensitivity_spec_is_held_to_the_same_rules(tmp_path, capsys):
 
 def test_register_adapter_refuses_bad_names_and_a_second_function():
     from biasstats import register_adapter
-    from biasstats.studies import unregister_adapter
+    from biasstats.registry import unregister_adapter
 
     def f(raw):
         return raw

@@ -11,7 +11,7 @@ import polars as pl
 from ingest_fixtures import multiple_choice_jsonl, per_condition_csvs, ranking_requests
 
 from biasstats.ingest import ingest
-from biasstats.studies import unregister_adapter
+from biasstats.registry import unregister_adapter
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -274,7 +274,7 @@ def test_funnel_risk_and_automatic_target_accept():
     """The chosen parameterisation's funnel risk (se/tau_lo centred, tau_hi/se non-centred)
     sets the automatic target acceptance: well-separated levels keep 0.9; a 2-level term with
     no real difference, whose SD the data cannot pin down, gets 0.99; a user's value stands."""
-    from biasstats.fit.sample import auto_target_accept
+    from biasstats.inference.sample import auto_target_accept
 
     clear = prepare("y ~ 1 + (1|g)", _four_levels([-1.0, -0.3, 0.4, 1.0], 5000))
     g = clear.groups[0]

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from biasstats.fit.from_spec import check_finite, check_support, model_data
+from biasstats.inference.from_spec import check_finite, check_support, model_data
 from biasstats.ingest import ingest
 from biasstats.model.build import prepare
 
@@ -140,7 +140,7 @@ def test_parquet_numeric_column_gives_one_slope(tmp_path, arrow_type):
 def test_new_data_of_another_numeric_type_is_coded_the_same(dtype):
     """Prediction and slope estimands code new data through the fitted design: a Decimal (or
     other numeric) column of new data gives the slope column's numbers, as Float64 does."""
-    from biasstats.effects.predict import fixed_design, varying_design
+    from biasstats.inference.predict import fixed_design, varying_design
     from biasstats.model.build import design_frame
 
     df = _data()

@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 
 from biasstats.cli import main
-from biasstats.report.build import waits_for
+from biasstats.run.many import waits_for
 from biasstats.spec import load_spec
 
 MODEL = """[analysis]

@@ -60,7 +60,7 @@ def test_pattern_log_density_equals_per_trial_log_density(family):
 def _fake_fit(df, draws=400, chains=2, seed=3):
     """A Fit of ``k | trials(n) ~ 1`` whose 'posterior' is a known cloud of (Intercept, phi),
     with the exact per-trial log-likelihood of every pattern."""
-    from biasstats.fit import Fit
+    from biasstats.inference import Fit
 
     spec = prepare("k | trials(n) ~ 1", df, "beta_binomial")
     rng = np.random.default_rng(seed)
@@ -102,7 +102,7 @@ def test_loo_from_patterns_equals_per_trial_loo():
 
 
 def test_pattern_predictive_totals_follow_the_beta_binomial():
-    from biasstats.fit.sample import pattern_predictive
+    from biasstats.inference.sample import pattern_predictive
 
     df = _trials(600, seed=5)
     fit, mu, phi = _fake_fit(df, draws=1000)
@@ -161,7 +161,7 @@ def test_trial_level_loo_compares_a_judgement_model_with_a_trial_model():
     from scipy.stats import binom
 
     from biasstats.checks.compare import trial_level_loo
-    from biasstats.fit import Fit
+    from biasstats.inference import Fit
 
     trials = _trials(400, seed=9).with_columns(pl.lit("x").alias("g"))
     bb, _, _ = _fake_fit(trials.select("k", "n"))
@@ -195,7 +195,7 @@ def test_loo_pit_runs_per_pattern_with_the_pattern_weights():
     """LOO-PIT of a pattern-weighted fit reuses the per-pattern smoothed weights: one PIT value
     per pattern, in [0, 1]."""
     from biasstats.checks.ppc import loo_pit, loo_summary
-    from biasstats.fit.sample import pattern_predictive
+    from biasstats.inference.sample import pattern_predictive
 
     df = _trials(600, seed=5)
     fit, _, _ = _fake_fit(df)
@@ -228,7 +228,7 @@ def test_sufficient_statistics_reproduce_every_pattern():
 
 
 def test_pattern_log_likelihood_is_the_beta_binomial_of_one_trial():
-    from biasstats.fit.sample import pattern_log_likelihood
+    from biasstats.inference.sample import pattern_log_likelihood
     from biasstats.model.build import count_stats
 
     fit, _, _ = _fake_fit(_trials(600, seed=5))
@@ -239,7 +239,7 @@ def test_pattern_log_likelihood_is_the_beta_binomial_of_one_trial():
 def test_cell_predictive_totals_follow_the_beta_binomial():
     """The multinomial draw of a cell's k-value counts: the total's mean and variance are
     those of a sum of W iid beta-binomial trials; one-trial replicates stay in 0..n."""
-    from biasstats.fit.sample import pattern_predictive_stats
+    from biasstats.inference.sample import pattern_predictive_stats
     from biasstats.model.build import count_stats
 
     df = _trials(600, seed=5)
@@ -271,7 +271,7 @@ def test_cell_predictive_totals_follow_the_beta_binomial():
 def _small_bai_fit(tmp_path, rhs: str, draws: int, checks: str = ""):
     """A function fitting (or reusing from ``tmp_path/out``) a beta-binomial
     ``k | trials(n) ~ <rhs>`` of a small simulated Bai study (one LLM, two variants)."""
-    from biasstats.fit.from_spec import fit_spec
+    from biasstats.inference.from_spec import fit_spec
     from biasstats.ingest import ingest
     from biasstats.spec import load_spec
 
@@ -312,7 +312,7 @@ def test_prior_predictive_of_a_sufficient_statistic_model(family, aux, scale):
     draws of those priors (logistic(Intercept) for the beta-binomial, the logit-normal's E[p]
     for the other), whatever the data say."""
     from biasstats.checks.ppc import prior_predictive
-    from biasstats.fit import Fit
+    from biasstats.inference import Fit
 
     rng = np.random.default_rng(1)
     n = np.full(600, 16)

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 from scipy.special import expit
 
-from biasstats.effects.predict import linear_predictor, posterior_epred, posterior_linpred
 from biasstats.errors import SpecError
-from biasstats.fit import fit
+from biasstats.inference import fit
+from biasstats.inference.predict import linear_predictor, posterior_epred, posterior_linpred
 from biasstats.model.families import FAMILIES
 
 

@@ -16,7 +16,7 @@ import pytest
 import statsmodels.formula.api as smf
 import xarray as xr
 
-from biasstats.fit import Fit, fit
+from biasstats.inference import Fit, fit
 
 FAST = {"chains": 2, "tune": 400, "draws": 400, "progress": False}
 

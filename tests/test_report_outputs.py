@@ -17,8 +17,8 @@ import polars as pl
 import pytest
 
 from biasstats.io import recording, transaction, write_text_atomic
-from biasstats.pipeline import OUTPUTS_FILE, tidy_outputs
-from biasstats.report import build_reports
+from biasstats.run import build_reports
+from biasstats.run.analysis import OUTPUTS_FILE, tidy_outputs
 
 SPEC = """
 [analysis]

@@ -11,7 +11,7 @@ import pytest
 from scipy.special import expit, logit
 
 from biasstats.cli import main
-from biasstats.report import build_reports
+from biasstats.run import build_reports
 
 BASE = {"alpha": 0.75, "beta": 0.5, "gamma": 0.3}
 VARIANT = {"v1": -0.3, "v2": 0.0, "v3": 0.3}  # prompt wording shifts the log-odds
@@ -145,7 +145,7 @@ def test_unavailable_dataset_is_listed_with_fetch_command(tmp_path, monkeypatch)
 
 def test_cache_key_follows_the_model_code(tidy_study, monkeypatch):
     """An edit to the model or fit code (same version number) is a different cache key."""
-    from biasstats.fit import from_spec
+    from biasstats.inference import from_spec
     from biasstats.ingest import ingest
     from biasstats.model.build import prepare
 
@@ -188,7 +188,7 @@ def test_cli_fit_writes_a_posterior_plain_arviz_reads(tidy_study, tmp_path, caps
 
 
 def test_methods_sentence_on_target_acceptance():
-    from biasstats.fit.sample import auto_target_accept
+    from biasstats.inference.sample import auto_target_accept
     from biasstats.model.build import prepare
     from biasstats.report.methods import _ta_reason
 

@@ -9,13 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from biasstats.checks.sbc import (
-    CANONICAL_FORMULA,
-    SBC_SETTINGS,
-    chisq_test,
-    ecdf_test,
-    run_sbc,
-)
+from biasstats.checks.sbc import SBC_SETTINGS, chisq_test, ecdf_test, run_sbc
+from biasstats.report.sbc import plot_ecdf_difference
+from biasstats.studies.bai2024.sbc import CANONICAL_FORMULA
 from biasstats.studies.bai2024.simulate import reduced_bai_design
 
 ALPHA = 0.001  # per-parameter threshold (Bonferroni-ish over ~10 parameters x 2 tests)
@@ -47,7 +43,7 @@ def test_sbc_ranks_are_uniform(sbc, tmp_path):
     assert sbc.passed(ALPHA)
     # one compiled model per centring choice, reused across simulations
     assert 1 <= sbc.timings["compiled_variants"] <= 4
-    paths = sbc.write(tmp_path, plot=True)
+    paths = {**sbc.write(tmp_path), **plot_ecdf_difference(sbc, tmp_path)}
     back = json.loads(paths["json"].read_text())
     assert back["n_parameters"] == len(names) and back["passed_at_0.001"] is True
     assert pl.read_parquet(paths["ranks"]).equals(ranks)
@@ -107,22 +103,22 @@ def test_sbc_canonical_model_reduced_bai():
 def test_parameter_selection():
     import xarray as xr
 
-    from biasstats.checks.sbc import _scalars
+    from biasstats.checks.sbc import scalars
 
     ds = xr.Dataset({
         "Intercept": (("chain", "draw"), np.zeros((2, 5))),
         "r_llm": (("chain", "draw", "llm"), np.zeros((2, 5, 3))),
         "z_llm": (("chain", "draw", "llm"), np.zeros((2, 5, 3))),
     }, coords={"llm": ["a", "b", "c"]})
-    assert list(_scalars(ds, None)) == ["Intercept", "r_llm[a]", "r_llm[b]", "r_llm[c]"]
-    assert list(_scalars(ds, ["r_llm"])) == ["r_llm[a]", "r_llm[b]", "r_llm[c]"]
-    assert list(_scalars(ds, ["Intercept", "r_llm[b]"])) == ["Intercept", "r_llm[b]"]
-    assert _scalars(ds, None)["r_llm[b]"].shape == (2, 5)
+    assert list(scalars(ds, None)) == ["Intercept", "r_llm[a]", "r_llm[b]", "r_llm[c]"]
+    assert list(scalars(ds, ["r_llm"])) == ["r_llm[a]", "r_llm[b]", "r_llm[c]"]
+    assert list(scalars(ds, ["Intercept", "r_llm[b]"])) == ["Intercept", "r_llm[b]"]
+    assert scalars(ds, None)["r_llm[b]"].shape == (2, 5)
 
 
 @pytest.mark.slow
 def test_sbc_without_compiled_reuse_matches_shape():
-    """The slow path (biasstats.fit.fit per simulation) gives the same kind of result."""
+    """The slow path (biasstats.inference.fit per simulation) gives the same kind of result."""
     res = run_sbc("congruent ~ 1 + (1|llm)", _design(), "bernoulli", 3, draws=200, tune=200,
                   chains=2, seed=2, reuse_compiled=False)
     assert res.ranks.height == 3 * 5 and res.settings["reuse_compiled"] is False

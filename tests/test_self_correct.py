@@ -78,8 +78,8 @@ def _nb_study(seed=1, levels=20, rows=60):
 
 @pytest.mark.filterwarnings("ignore")
 def test_automatic_refit_recovers_a_badly_parameterised_negative_binomial():
-    from biasstats.checks.convergence import Thresholds
-    from biasstats.fit import fit_prepared, fit_settings
+    from biasstats.inference import fit_prepared, fit_settings
+    from biasstats.inference.convergence import Thresholds
 
     df = _nb_study()
     assert prepare("y ~ 1 + (1|prompt)", df, "negative_binomial").groups[0].centered is False
@@ -163,7 +163,7 @@ def test_many_sparse_levels_are_not_read_as_no_spread():
     (true tau/se ~1.1: each name's ten outcomes give se ~0.64 on the logit scale)."""
     import re
 
-    from biasstats.fit.sample import auto_target_accept
+    from biasstats.inference.sample import auto_target_accept
 
     ranges = {}
     for sd in (0.0, 0.7, 1.5):
@@ -209,7 +209,7 @@ def test_a_near_miss_on_mixing_is_refitted_longer_not_reparameterised():
     the slowest SD's term gave R-hat 1.16, ESS 21 and 5 divergences; the plan is now the same
     model with twice the warm-up and draws. Divergences, low E-BFMI or a large R-hat still
     change the geometry."""
-    from biasstats.checks.convergence import Thresholds, convergence_gate, near_miss, refit_plan
+    from biasstats.inference.convergence import Thresholds, convergence_gate, near_miss, refit_plan
 
     t = Thresholds()
     near = {"max_rhat": 1.0104, "min_ess_bulk": 420.0, "min_ess_tail": 380.0, "divergences": 0,

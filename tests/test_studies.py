@@ -12,16 +12,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from biasstats import studies
+from biasstats import registry
 from biasstats.cli import main
-from biasstats.fit.from_spec import model_data
+from biasstats.inference.from_spec import model_data
 from biasstats.ingest import ingest
 from biasstats.simulate import SimulatedStudy
 from biasstats.spec import load_spec
+from biasstats.spec.outcome import outcome_kind
 
-PKG = Path(studies.__file__).resolve().parents[1]  # .../biasstats
+PKG = Path(registry.__file__).resolve().parents[1]  # .../biasstats
 STUDY_DIR = PKG / "studies" / "bai2024"
-REGISTRY = PKG / "studies" / "__init__.py"
+REGISTRY = PKG / "registry" / "__init__.py"
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -55,7 +56,7 @@ def test_no_module_outside_the_study_imports_it():
 
 def test_importing_the_generic_stages_does_not_load_the_study():
     code = ("import sys, biasstats.cli, biasstats.pipeline, biasstats.ingest.run, "
-            "biasstats.fit.from_spec, biasstats.effects, biasstats.effects.estimands, "
+            "biasstats.inference.from_spec, biasstats.effects, biasstats.effects.estimands, "
             "biasstats.checks, biasstats.checks.sbc, biasstats.report, biasstats.report.analysis, "
             "biasstats.report.figures, biasstats.simulate.from_formula, biasstats.spec; "
             "print(sorted(m for m in sys.modules if m.startswith('biasstats.studies.')))")
@@ -66,16 +67,16 @@ def test_importing_the_generic_stages_does_not_load_the_study():
 
 
 def test_load_builtin_registers_the_bai_study_hooks():
-    (bai,) = [s for s in studies.studies() if s.name == "bai2024"]
+    (bai,) = [s for s in registry.studies() if s.name == "bai2024"]
     assert set(bai.presets) == {"bai2024"}
-    assert studies.preset("bai2024") is bai.presets["bai2024"]
-    assert studies.scale("d_score").label == "D score (−1 … +1)"
-    assert studies.congruence_effects() is bai.effects
+    assert registry.preset("bai2024") is bai.presets["bai2024"]
+    assert registry.scale("d_score").label == "D score (−1 … +1)"
+    assert registry.congruence_effects() is bai.effects
     with pytest.raises(ValueError, match=r"unknown preset 'nope' \(registered: .*bai2024"):
-        studies.preset("nope")
+        registry.preset("nope")
     from biasstats.studies.bai2024.simulate import reduced_bai_design
 
-    got = studies.design("bai2024_reduced")(llms=2, stereotypes_per_category=1, variants=2,
+    got = registry.design("bai2024_reduced")(llms=2, stereotypes_per_category=1, variants=2,
                                             trials=3)
     assert got.equals(reduced_bai_design(2, 1, 2, 3))
     assert got.height == 2 * 4 * 1 * 2 * 3 * 16  # llms x categories x stereotypes x variants x trials x words
@@ -88,7 +89,7 @@ def test_a_third_party_study_registers_from_its_entry_point(monkeypatch):
         name = "toy_ep"
 
         def load(self):
-            return lambda: studies.register_study(studies.Study(
+            return lambda: registry.register_study(registry.Study(
                 "toy_ep", presets={"toy_ep_preset": _toy_preset}))
 
     def fake_entry_points(*, group):
@@ -96,12 +97,12 @@ def test_a_third_party_study_registers_from_its_entry_point(monkeypatch):
         return [EntryPoint()]
 
     monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points)
-    monkeypatch.setattr(studies, "_loaded", False)
+    monkeypatch.setattr(registry, "_loaded", False)
     try:
-        assert studies.preset("toy_ep_preset") is _toy_preset
-        assert {"bai2024", "toy_ep"} <= {s.name for s in studies.studies()}
+        assert registry.preset("toy_ep_preset") is _toy_preset
+        assert {"bai2024", "toy_ep"} <= {s.name for s in registry.studies()}
     finally:
-        studies.unregister_study("toy_ep")
+        registry.unregister_study("toy_ep")
 
 
 # --------------------------------------------------------------------- a toy study
@@ -132,10 +133,10 @@ def _toy_per_trial(rows: pl.DataFrame) -> pl.DataFrame | None:
 
 @pytest.fixture
 def toy_study():
-    study = studies.register_study(studies.Study(
+    study = registry.register_study(registry.Study(
         "toy", presets={"toy_preset": _toy_preset}, trial_aggregations=(_toy_per_trial,)))
     yield study
-    studies.unregister_study("toy")
+    registry.unregister_study("toy")
 
 
 def test_a_registered_preset_is_what_a_spec_simulates(tmp_path, toy_study):
@@ -150,7 +151,7 @@ def test_a_registered_preset_is_what_a_spec_simulates(tmp_path, toy_study):
     assert res.table.height == 800
     assert res.table["congruent"].to_list() == want.table["congruent"].to_list()
     assert abs(res.table["congruent"].mean() - TOY_P) < 0.05  # 800 draws: SE 0.014
-    assert studies.outcome_kind(res.spec) == "outcome"  # the toy declares no congruence coding
+    assert outcome_kind(res.spec) == "outcome"  # the toy declares no congruence coding
     # unit = "trial": the study's aggregation adds its column to each trial
     trials = model_data(res.spec, res.table)
     assert trials.height == 200
@@ -173,7 +174,7 @@ def test_an_unregistered_preset_is_one_line_exit_2(tmp_path, capsys):
 
 
 def test_a_preset_cannot_be_registered_by_two_studies():
-    studies.load_builtin()
+    registry.load_builtin()
     with pytest.raises(ValueError, match=r"presets \['bai2024'\] already provided by study 'bai2024'"):
-        studies.register_study(studies.Study("clash", presets={"bai2024": _toy_preset}))
-    assert "clash" not in studies.STUDIES
+        registry.register_study(registry.Study("clash", presets={"bai2024": _toy_preset}))
+    assert "clash" not in registry.STUDIES

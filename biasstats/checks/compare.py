@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 import xarray as xr
 
-from biasstats.effects.predict import linear_predictor
+from biasstats.inference.predict import linear_predictor
 from biasstats.model.families import log_choose
 
 
@@ -78,7 +78,7 @@ def compare_models(fits: dict, data: pl.DataFrame) -> pl.DataFrame:
             and len({s.formula.response for s in specs}) == 1):
         # pattern-weighted models of the same rows: per-trial LOO in data-row order
         trees = {k: loo_fit(f) for k, f in fits.items()}
-        return _table(azs.compare(trees, round_to="none"))
+        return loo_table(azs.compare(trees, round_to="none"))
     same_obs = (not any(s.collapsed for s in specs)
                 and len({s.formula.response for s in specs}) == 1
                 and all(len(s.y) == len(specs[0].y) and np.array_equal(s.y, specs[0].y)
@@ -92,10 +92,10 @@ def compare_models(fits: dict, data: pl.DataFrame) -> pl.DataFrame:
         raise SpecError("[checks] alternatives: the models are not fitted to the same rows "
                         f"(rows used: {n}); give formulas whose columns have no missing values "
                         "in different rows")
-    return _table(azs.compare(trees, round_to="none"))
+    return loo_table(azs.compare(trees, round_to="none"))
 
 
-def _table(table) -> pl.DataFrame:
+def loo_table(table) -> pl.DataFrame:
     df = table.reset_index(names="model")
     keep = [c for c in ("model", "rank", "elpd", "p", "elpd_diff", "weight", "se", "dse",
                         "warning") if c in df.columns]

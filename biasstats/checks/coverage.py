@@ -18,7 +18,7 @@ binomial is ``NB(mu = exp(eta), alpha)`` with variance ``mu + mu^2 / alpha``.
 **Compiled-model reuse** (the shortcut of :mod:`biasstats.checks.sbc`, reused): the design (``x``, ``g``) and the
 priors are fixed per family and the centring is fixed (non-centred), so the model is compiled
 once with nutpie and each replication's response is swapped in with ``with_data``.
-``reuse_compiled=False`` calls :func:`biasstats.fit.fit` for every replication instead (same
+``reuse_compiled=False`` calls :func:`biasstats.inference.fit` for every replication instead (same
 priors, same centring; slow: one numba compilation per replication).
 """
 
@@ -191,7 +191,7 @@ def run_coverage(
     """Coverage of central ``prob`` intervals over ``reps`` replications of ``family``."""
     import arviz_stats.base as azb
 
-    from biasstats.checks.sbc import _Compiled, _scalars
+    from biasstats.checks.sbc import Compiled, scalars
     from biasstats.model.build import prepare
 
     t_start = time.perf_counter()
@@ -200,7 +200,7 @@ def run_coverage(
     dsg = design(n, groups, seed)
     rng = np.random.default_rng([seed, 1])
     centered = {"g": False}
-    compiled = _Compiled()
+    compiled = Compiled()
     spec = None
     sample_s = 0.0
     lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
@@ -226,7 +226,7 @@ def run_coverage(
                                  progress_bar=False, target_accept=target_accept)
             sample_s += time.perf_counter() - t1
         else:
-            from biasstats.fit import fit
+            from biasstats.inference import fit
 
             res = fit(FORMULA, _frame(family, dsg, y), family, priors, chains=chains,
                       tune=tune, draws=draws, seed=rep_seed, target_accept=target_accept,
@@ -235,7 +235,7 @@ def run_coverage(
             sample_s += time.perf_counter() - t0
         ds = post.posterior.to_dataset() if hasattr(post.posterior, "to_dataset") \
             else post.posterior
-        samples = _scalars(ds, list(truths))
+        samples = scalars(ds, list(truths))
         missing = set(truths) - set(samples)
         if missing:  # pragma: no cover - a naming change in the model
             raise RuntimeError(f"posterior lacks {sorted(missing)}")

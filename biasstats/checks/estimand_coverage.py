@@ -90,13 +90,13 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
     import nutpie
     import xarray as xr
 
-    from biasstats.checks.sbc import _Compiled
+    from biasstats.checks.sbc import Compiled
     from biasstats.effects.estimands import compute_estimands, default_request
-    from biasstats.fit.result import Fit
+    from biasstats.inference.result import Fit
     from biasstats.model.build import prepare
 
     make, kw, formula = DESIGNS[family]
-    compiled = _Compiled()
+    compiled = Compiled()
     first = None
     rows = []
     sample_s = 0.0

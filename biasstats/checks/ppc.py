@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from biasstats.effects.predict import category_names, level_labels, stack_draws
+from biasstats.inference.predict import category_names, level_labels, stack_draws
 
 
 def grouped_ppc(fit, term: str | tuple[str, ...], prob: float = 0.95) -> pl.DataFrame:
@@ -91,13 +91,13 @@ def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, se
     import warnings
 
     from biasstats.model.build import build_model
-    from biasstats.simulate.from_formula import _prior_draw  # without PyMC's log line
+    from biasstats.simulate.from_formula import prior_draw  # without PyMC's log line
 
     model = fit.model if fit.model is not None else build_model(fit.spec)
     resp = fit.spec.formula.response
     with warnings.catch_warnings():  # a sufficient-statistic model's Potential is its
         warnings.filterwarnings("ignore", message="The effect of Potentials")  # likelihood
-        tree = _prior_draw(model, seed, draws=draws)
+        tree = prior_draw(model, seed, draws=draws)
     if resp in model.named_vars:
         rep = stack_draws(tree["prior_predictive"].to_dataset()[resp])
         total = False
@@ -115,8 +115,8 @@ def _replicate_from(fit, draws, seed: int) -> np.ndarray:
     variable."""
     import xarray as xr
 
-    from biasstats.fit import Fit
-    from biasstats.fit.sample import pattern_predictive
+    from biasstats.inference import Fit
+    from biasstats.inference.sample import pattern_predictive
 
     pseudo = Fit(idata=xr.DataTree.from_dict({"posterior": draws}), spec=fit.spec)
     total = pattern_predictive(pseudo, seed)[f"{fit.spec.formula.response}__total"]

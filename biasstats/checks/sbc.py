@@ -24,14 +24,14 @@ once per *parameterisation* with its observed counts as a shared variable (``pm.
 with a ``pytensor.shared``), compiled once with :func:`nutpie.compile_pymc_model`, and each
 simulation's counts are swapped in with ``CompiledModel.with_data``. Each simulation keeps the
 centred / non-centred choice :func:`biasstats.model.build.prepare` would make for its data
-(what :func:`biasstats.fit.fit` does), so up to ``2 ** (group terms)`` variants are compiled
+(what :func:`biasstats.inference.fit` does), so up to ``2 ** (group terms)`` variants are compiled
 (cached by that choice). Sampling: nutpie, with the mass-matrix ``adaptation`` (default
 ``"diag"``, which suits short warm-ups) and ``target_accept`` given (``None``: chosen per
-simulation as ``fit`` would, :func:`biasstats.fit.sample.auto_target_accept`). The run behind
+simulation as ``fit`` would, :func:`biasstats.inference.sample.auto_target_accept`). The run behind
 ``nox -s sbc`` and the canonical-model test use :data:`SBC_SETTINGS`: ``fit``'s defaults
 (low-rank adaptation, automatic target acceptance) with a 1,000-step warm-up and 2 chains
 of 500 draws. ``reuse_compiled=False`` calls
-:func:`biasstats.fit.fit` for every simulation instead (slow; for checking the shortcut).
+:func:`biasstats.inference.fit` for every simulation instead (slow; for checking the shortcut).
 
 **Divergences.** SBC keeps every simulation, divergent or not (dropping them would bias the
 ranks), and reports how many diverged. On the canonical model they come from the few-level
@@ -41,7 +41,7 @@ where a non-centred one does; no single parameterisation avoids both. A smaller 
 follows the funnel's neck: 200 simulations (seed 1) diverged in 66 fits (278 transitions) at
 a fixed target_accept of 0.95, 16 (35) at 0.99, and 30 (105) with the automatic choice, which
 put 107 simulations at 0.99, 42 at 0.95 and 51 at 0.9. The convergence gate flags divergent
-fits in real use and names the term (:func:`biasstats.checks.convergence.locate_divergences`).
+fits in real use and names the term (:func:`biasstats.inference.convergence.locate_divergences`).
 
 **Seeds.** The truths are drawn from the prior with ``seed``, so every run with the same seed
 ranks against the *same* truths. For a parameter the data say little about (the SD of a
@@ -55,18 +55,15 @@ Priors are fixed once from the design (data-scaled defaults use the design's res
 has one), so every simulation has the same prior. Bernoulli data are simulated and fitted as
 binomial cells (k of n per covariate pattern), exactly what ``fit`` sees after collapsing rows.
 
-Command line (the larger run behind ``nox -s sbc``)::
-
-    python -m biasstats.checks.sbc --sims 200 --out reports/sbc
+The run behind ``nox -s sbc`` (the Bai et al.-shaped canonical model on the study's reduced
+design) is the study's own: ``python -m biasstats.studies.bai2024.sbc --sims 200``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -77,12 +74,11 @@ import polars as pl
 from scipy import stats
 from scipy.special import bdtr
 
-__all__ = ["SBCResult", "run_sbc", "uniformity", "ecdf_test", "chisq_test",
-           "CANONICAL_FORMULA", "SBC_SETTINGS"]
+__all__ = ["SBCResult", "run_sbc", "uniformity", "ecdf_test", "chisq_test", "SBC_SETTINGS",
+           "Compiled", "scalars"]
 
-CANONICAL_FORMULA = "congruent ~ 1 + (1|llm) + (1|category/stereotype) + (1|variant)"
-#: sampler settings of the SBC run behind ``nox -s sbc`` (and the CI run of the canonical model):
-#: fit()'s low-rank mass matrix and automatic target acceptance, with a realistic warm-up
+#: sampler settings of a realistic SBC run (``nox -s sbc``, the canonical-model test): fit()'s
+#: low-rank mass matrix and automatic target acceptance, with a realistic warm-up
 SBC_SETTINGS = {"draws": 500, "tune": 1000, "chains": 2, "target_accept": None,
                 "adaptation": "low_rank"}
 _HIDDEN = ("z_", "u_", "chol_")
@@ -187,17 +183,15 @@ class SBCResult:
                "tests": tests}
         return json.dumps(out, indent=2, default=_json_default) + "\n"
 
-    def write(self, folder: str | os.PathLike, plot: bool = True) -> dict[str, Path]:
-        """``ranks.parquet``, ``sims.parquet``, ``sbc.json`` and (with ``plot``) the ECDF
-        difference figure ``sbc_ecdf.{svg,png}``, atomically."""
+    def write(self, folder: str | os.PathLike) -> dict[str, Path]:
+        """``ranks.parquet``, ``sims.parquet`` and ``sbc.json``, atomically (the ECDF figure:
+        :func:`biasstats.report.sbc.plot_ecdf_difference`)."""
         from biasstats.io import write_parquet_atomic, write_text_atomic
 
         folder = Path(folder)
         out = {"ranks": write_parquet_atomic(folder / "ranks.parquet", self.ranks),
                "sims": write_parquet_atomic(folder / "sims.parquet", self.sims),
                "json": write_text_atomic(folder / "sbc.json", self.to_json())}
-        if plot:
-            out.update(plot_ecdf_difference(self, folder))
         return out
 
 
@@ -215,7 +209,7 @@ def _rank_row(sim: int, name: str, truth: float, draws: np.ndarray, rng) -> dict
 
 
 # ----------------------------------------------------------------------------- parameters
-def _scalars(ds, params: list[str] | None) -> dict[str, np.ndarray]:
+def scalars(ds, params: list[str] | None) -> dict[str, np.ndarray]:
     """Flatten every reported variable of ``ds`` into named scalars (``r_llm[gpt4]``).
 
     ``ds`` has leading sample dims (chain, draw) or (draw,); ``params`` selects names or
@@ -258,7 +252,7 @@ def _expand_cells(cells: pl.DataFrame, k: np.ndarray, response: str,
 
 
 # ----------------------------------------------------------------------------- run
-class _Compiled:
+class Compiled:
     """nutpie-compiled variants of one model, by centring choice, with swappable counts."""
 
     DATA = "__sbc_y"  # name of the shared observed data (``with_data`` keyword)
@@ -323,11 +317,11 @@ def run_sbc(
     """
     import arviz_stats.base as azb
 
-    from biasstats.fit.sample import auto_target_accept
+    from biasstats.inference.sample import auto_target_accept
     from biasstats.model.build import prepare
     from biasstats.model.families import get_family
     from biasstats.model.formula import parse_formula
-    from biasstats.simulate.from_formula import _placeholder, _prior_draw
+    from biasstats.simulate.from_formula import placeholder_response, prior_draw
 
     t_start = time.perf_counter()
     fam = get_family(family)
@@ -335,7 +329,7 @@ def run_sbc(
         raise ValueError(f"run_sbc supports the binomial-cell families (bernoulli, binomial), "
                          f"not '{fam.name}'")
     pf = parse_formula(formula)
-    design = _placeholder(pl.DataFrame(design_df) if not isinstance(design_df, pl.DataFrame)
+    design = placeholder_response(pl.DataFrame(design_df) if not isinstance(design_df, pl.DataFrame)
                           else design_df, pf, fam)
     base = prepare(formula, design, fam, priors)
     fixed_priors = dict(base.priors)
@@ -344,14 +338,14 @@ def run_sbc(
     from biasstats.model.build import build_model
 
     prior_model = build_model(base)
-    tree = _prior_draw(prior_model, seed, draws=n_sims)
-    truths_all = _scalars(tree.prior.to_dataset().isel(chain=0), params)
+    tree = prior_draw(prior_model, seed, draws=n_sims)
+    truths_all = scalars(tree.prior.to_dataset().isel(chain=0), params)
     ysim = np.asarray(tree.prior_predictive[pf.response].values[0])  # (n_sims, cells)
     if not truths_all:
         raise ValueError(f"no parameters match {params}")
     t_prior = time.perf_counter() - t_start
 
-    compiled = _Compiled()
+    compiled = Compiled()
     rng = np.random.default_rng([seed, 1])
     n_cell = cells["n"].to_numpy()
     rank_rows, sim_rows = [], []
@@ -379,7 +373,7 @@ def run_sbc(
             sample_s += time.perf_counter() - t1
             centring = tuple(g.centered for g in mspec.groups)
         else:
-            from biasstats.fit import fit
+            from biasstats.inference import fit
 
             res = fit(formula, rows, fam.name, {k_: str(v) for k_, v in fixed_priors.items()},
                       chains=chains, tune=tune, draws=draws, seed=seed * 100003 + s,
@@ -390,7 +384,7 @@ def run_sbc(
             centring = tuple(g.centered for g in res.spec.groups)
             sample_s += time.perf_counter() - t0
         ds = post.posterior.to_dataset()
-        samples = _scalars(ds, params)
+        samples = scalars(ds, params)
         ess = {n: float(azb.array_stats.ess(v, chain_axis=0, draw_axis=1, method="bulk"))
                for n, v in samples.items()}
         rhat = {n: float(azb.array_stats.rhat(v, chain_axis=0, draw_axis=1))
@@ -431,120 +425,3 @@ def run_sbc(
                "total_s": time.perf_counter() - t_start}
     return SBCResult(ranks, uniformity(ranks, bins), pl.DataFrame(sim_rows), settings, timings,
                      kept, truths)
-
-
-# ----------------------------------------------------------------------------- plot
-def plot_ecdf_difference(result: SBCResult, folder: str | os.PathLike,
-                         name: str = "sbc_ecdf", ci_prob: float = 0.95) -> dict[str, Path]:
-    """ECDF difference (ECDF(u) - u) per variable, every element of a vector variable in one
-    panel, with the simultaneous ``ci_prob`` band for that number of simulations."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from arviz_stats.ecdf_utils import compute_ecdf, ecdf_pit
-
-    from biasstats.report.style import save_figure
-
-    ranks = result.ranks
-    variables = list(dict.fromkeys(p.split("[")[0] for p in ranks["parameter"].to_list()))
-    ncol = min(3, len(variables))
-    nrow = math.ceil(len(variables) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(7.0, 2.0 * nrow + 0.3), squeeze=False,
-                             layout="constrained")
-    rng = np.random.default_rng(214)
-    pmin = dict(zip(result.tests["parameter"], np.minimum(result.tests["p_chisq"],
-                                                          result.tests["p_ecdf"]), strict=True))
-    grid = np.linspace(0.0, 1.0, 501)
-    parameters = list(dict.fromkeys(ranks["parameter"].to_list()))
-    n_of = dict(ranks.group_by("parameter").len().iter_rows())
-    # the band depends only on n (the number of simulations, the same for every parameter of a
-    # run_sbc result), so it is simulated once per distinct n rather than once per panel
-    bands: dict[int, tuple] = {}
-    for ax, var in zip(axes.ravel(), variables, strict=False):
-        names = [p for p in parameters if p == var or p.startswith(var + "[")]
-        n = n_of[names[0]]
-        if n not in bands:
-            bands[n] = ecdf_pit(rng.random(n), ci_prob, 1000, rng=rng)
-        x, _, lo, hi = bands[n]
-        ax.fill_between(x, lo - x, hi - x, step="post", color="#E69F00", alpha=0.25, lw=0)
-        for p in names:
-            u = ranks.filter(pl.col("parameter") == p)["u"].to_numpy()
-            single = len(names) == 1
-            ax.plot(grid, compute_ecdf(u, grid) - grid, lw=0.8,
-                    color="0.2" if single else "#0072B2", alpha=1.0 if single else 0.5)
-        ax.axhline(0, color="0.5", lw=0.5)
-        worst = min(pmin[p] for p in names)
-        ax.set_title(f"{var} (min p {worst:.2g})", fontsize=7)
-        ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[len(variables):]:
-        ax.set_visible(False)
-    fig.supxlabel("normalised rank u", fontsize=8)
-    fig.supylabel("ECDF(u) - u", fontsize=8)
-    try:
-        return save_figure(fig, folder, name, formats=("svg", "png"))
-    finally:
-        plt.close(fig)
-
-
-# ----------------------------------------------------------------------------- CLI
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m biasstats.checks.sbc",
-        description="Simulation-based calibration of the canonical bias model on a reduced "
-                    "Bai et al.-shaped design; writes ranks, tests and an ECDF plot.")
-    p.add_argument("--sims", type=int, default=200)
-    p.add_argument("--out", default="reports/sbc")
-    p.add_argument("--formula", default=CANONICAL_FORMULA)
-    p.add_argument("--seed", type=int, default=20240204)
-    p.add_argument("--draws", type=int, default=SBC_SETTINGS["draws"])
-    p.add_argument("--tune", type=int, default=SBC_SETTINGS["tune"])
-    p.add_argument("--chains", type=int, default=SBC_SETTINGS["chains"])
-    p.add_argument("--target-accept", type=float, default=SBC_SETTINGS["target_accept"],
-                   help="NUTS target acceptance (default: automatic per simulation, as in fit)")
-    p.add_argument("--adaptation", default=SBC_SETTINGS["adaptation"],
-                   choices=("diag", "low_rank"))
-    p.add_argument("--llms", type=int, default=4)
-    p.add_argument("--stereotypes-per-category", type=int, default=2)
-    p.add_argument("--variants", type=int, default=2)
-    p.add_argument("--trials", type=int, default=10)
-    p.add_argument("--centered", action="append", default=[], metavar="GROUP=true|false",
-                   help="force the centring of a grouping (default: automatic, as in fit)")
-    p.add_argument("--alpha", type=float, default=0.001,
-                   help="fail (exit 1) if any per-parameter p-value is at or below this")
-    a = p.parse_args(argv)
-    from biasstats import studies
-
-    design = studies.design("bai2024_reduced")(
-        llms=a.llms, stereotypes_per_category=a.stereotypes_per_category, variants=a.variants,
-        trials=a.trials)
-    centered = {}
-    for item in a.centered:
-        k, _, v = item.partition("=")
-        if v.lower() not in ("true", "false"):
-            p.error(f"--centered {item}: expected GROUP=true or GROUP=false")
-        centered[k] = v.lower() == "true"
-
-    def progress(i, n):
-        if i == n or i % max(1, n // 20) == 0:
-            print(f"  simulation {i}/{n}", flush=True)
-
-    print(f"SBC: {a.formula} on {design.height} judgements, {a.sims} simulations", flush=True)
-    res = run_sbc(a.formula, design, "bernoulli", a.sims, draws=a.draws, chains=a.chains,
-                  tune=a.tune, seed=a.seed, centered=centered or None,
-                  target_accept=a.target_accept, adaptation=a.adaptation, on_sim=progress)
-    paths = res.write(a.out)
-    with pl.Config(tbl_rows=200, tbl_width_chars=120):
-        print(res.tests)
-    t = res.timings
-    print(f"compile {t['compile_s']:.1f} s ({t['compiled_variants']} variants), sampling "
-          f"{t['sampling_s']:.1f} s, total {t['total_s']:.1f} s; min p = {res.min_p():.3g}")
-    print("wrote " + ", ".join(str(v) for v in paths.values()))
-    if not res.passed(a.alpha):
-        print(f"SBC: some parameter has p <= {a.alpha} (see {paths['json']})", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,25 +32,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from biasstats.effects.predict import (
-    _eta,
-    _group_draws,
+from biasstats.errors import SpecError
+from biasstats.inference.predict import (
     aux_of,
     category_names,
     cell_weights,
+    eta_from,
     expected_response,
     fixed_design,
+    group_draws,
+    hdi,
     level_labels,
     linear_predictor,
     reduced,
     stack_draws,
     varying_design,
 )
-from biasstats.effects.summaries import hdi
-from biasstats.errors import SpecError
+from biasstats.model.build import has_interaction, model_factors
 
-__all__ = ["EffectsRequest", "Estimands", "default_request", "has_interaction", "request_from_spec",
-           "compute_estimands", "model_factors", "PAIRS_UP_TO"]
+__all__ = ["EffectsRequest", "Estimands", "default_request", "request_from_spec",
+           "compute_estimands", "estimands", "PAIRS_UP_TO"]
 
 PAIRS_UP_TO = 4  # "auto" contrasts: all pairs up to this many levels, else vs the reference
 
@@ -100,45 +101,6 @@ class Estimands:
 
 
 # ----------------------------------------------------------------------------- the model's factors
-def model_factors(spec) -> tuple[list[str], list[str], list[str], list[str]]:
-    """(fixed-effect factors, numeric predictors, grouping factors, varying-slope terms) of a
-    fitted :class:`~biasstats.model.build.ModelSpec`, read off its design."""
-    from biasstats.model.terms import term_columns
-
-    factors: list[str] = []
-    numeric: list[str] = []
-    info = spec.fixed_info
-    if info is not None:
-        for f, fi in info.factor_infos.items():
-            for col in term_columns(f.code):
-                if col in (spec.formula.response, spec.formula.trials):
-                    continue
-                target = factors if fi.type == "categorical" else numeric
-                if col not in factors and col not in numeric:
-                    target.append(col)
-    groups = [g.name for g in spec.groups]
-    varying = [g.name for g in spec.groups if any(c != "Intercept" for c in g.coefs)]
-    return factors, numeric, groups, varying
-
-
-def has_interaction(spec, factors) -> bool:
-    """True if the model estimates the interaction of ``factors`` (an a:b cell is more than the
-    sum of a and b): a group term whose grouping covers them all (``(1|llm:stereotype)``), or a
-    fixed-effect term whose factors use them all (``a:b``, ``a*b``)."""
-    from biasstats.model.terms import term_columns
-
-    need = set(factors)
-    if any(need <= set(g.term.factors) for g in spec.groups):
-        return True
-    info = spec.fixed_info
-    if info is not None:
-        for term in info.terms:
-            cols = {c for f in term.factors for c in term_columns(f.code)}
-            if need <= cols:
-                return True
-    return False
-
-
 def default_request(spec, prob: float = 0.95, rope: float | None = None) -> EffectsRequest:
     """The estimands read off the formula: every fixed factor's marginal means and contrasts,
     every numeric predictor's average slope, every grouping factor's marginal means, every
@@ -308,8 +270,8 @@ def _slope_draws(fit, x: str, h_rel: float = 1e-4):
     for sign in (+1, -1):
         pdf = design_frame(cells.select(need).with_columns(
             (pl.col(x).cast(pl.Float64) + sign * h).alias(x)))
-        terms = [(_group_draws(post, g), g.idx, varying_design(g, pdf)) for g in spec.groups]
-        out.append(expected_response(fam, _eta(post, spec, fixed_design(spec, pdf), terms), aux))
+        terms = [(group_draws(post, g), g.idx, varying_design(g, pdf)) for g in spec.groups]
+        out.append(expected_response(fam, eta_from(post, spec, fixed_design(spec, pdf), terms), aux))
     return (out[0] - out[1]) / (2 * h)
 
 
@@ -357,7 +319,7 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
     req = resolve_request(req, spec)
     prob = req.prob
     scale = fam.response_scale
-    check_rope(req.rope, fam)
+    fam.check_rope(req.rope)
     # on covariate cells: the patterns of a pattern-weighted fit share their cell's mean
     red_spec, cells, w = reduced(fit)
     mu, cats = _response(fit, red_spec)
@@ -418,7 +380,7 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
     tname, tf = _link_transform(fam.link)
     for gname in req.level_slopes:
         g = next(gg for gg in spec.groups if gg.name == gname)
-        r = _group_draws(post, g)  # (S, coefs, levels)
+        r = group_draws(post, g)  # (S, coefs, levels)
         b = stack_draws(post, "b") if spec.fixed_names else np.zeros((S, 0))
         for k, coef in enumerate(g.coefs):
             if coef == "Intercept":
@@ -448,13 +410,22 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
                      notes=tuple(notes), draws=draws, categories=tuple(cats or ()))
 
 
-def check_rope(rope: float | None, fam, key: str = "[effects] rope") -> None:
-    """One-line SpecError for a ROPE the family's estimands cannot use."""
-    if rope is None:
-        return
-    if fam.categories is not None:
-        raise SpecError(f"{key}: family '{fam.name}' has no single outcome scale for a ROPE "
-                        "(it reports one probability per response category); remove the key")
-    if fam.response_scale == "probability" and not 0 < rope < 1:
-        raise SpecError(f"{key}: {rope} is not a difference of probabilities "
-                        "(give a half-width between 0 and 1, e.g. 0.05 = 5 percentage points)")
+def estimands(fit, by=None, contrasts=None, slopes=None, level_slopes=None, rank=None,
+              reference=None, pairs: str = "auto", prob: float = 0.95, rope=None) -> Estimands:
+    """The estimands of a fit (``biasstats.estimands(fit, by="llm", ...)``): marginal means
+    ``by`` factor, ``contrasts`` between levels, average ``slopes``, per-level slopes of
+    varying-slope terms, ``rank``. Omitted arguments take the formula's defaults; pass ``[]``
+    for none. Returns an :class:`Estimands` whose tables hold summaries (``.means``,
+    ``.contrasts``, ``.slopes``, ``.ranks``) and whose ``.draws`` hold the draws behind them."""
+    d = default_request(fit.spec, prob=prob, rope=rope)
+
+    def pick(value, default):
+        return tuple([value] if isinstance(value, str) else value) if value is not None \
+            else default
+
+    req = EffectsRequest(
+        by=pick(by, d.by), contrasts=pick(contrasts, d.contrasts),
+        reference=dict(reference or {}), pairs=pairs, slopes=pick(slopes, d.slopes),
+        level_slopes=pick(level_slopes, d.level_slopes),
+        rank=rank if rank is not None else d.rank, prob=prob, rope=rope)
+    return compute_estimands(fit, req)

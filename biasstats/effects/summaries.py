@@ -8,16 +8,11 @@ the ROPE → "practically unbiased"; entirely outside → "biased"; otherwise "u
 from __future__ import annotations
 
 import numpy as np
-from arviz_stats.base import array_stats
 from scipy.special import logit
 
+from biasstats.inference.predict import hdi
+
 VERDICTS = ("practically unbiased", "biased", "undecided")
-
-
-def hdi(draws: np.ndarray, prob: float) -> np.ndarray:
-    """HDI of each column of draws (S, K) → (K, 2)."""
-    d = np.asarray(draws, dtype=float)
-    return np.asarray(array_stats.hdi(d.T, prob=prob, axis=-1))
 
 
 def rope_on_scale(rope: float, scale: str) -> tuple[float, float]:
@@ -31,9 +26,9 @@ def rope_on_scale(rope: float, scale: str) -> tuple[float, float]:
         return (float(logit(lo_p)), float(logit(hi_p)))
     if scale == "odds_ratio":
         return (float(np.exp(logit(lo_p))), float(np.exp(logit(hi_p))))
-    from biasstats import studies
+    from biasstats import registry
 
-    extra = studies.scale(scale)  # a study's own scale (e.g. the Bai D score)
+    extra = registry.scale(scale)  # a study's own scale (e.g. the Bai D score)
     if extra is not None and extra.rope_as != scale:
         return rope_on_scale(rope, extra.rope_as)
     raise ValueError(f"unknown scale {scale!r}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from biasstats.effects.predict import aux_of, linear_predictor, stack_draws
+from biasstats.inference.predict import aux_of, linear_predictor, stack_draws
 from biasstats.model.families import FAMILIES
 
 __all__ = ["LOGIT_FAMILIES", "variance_decomposition"]

@@ -9,7 +9,7 @@ registered dataset (e.g. the stimulus lists an IAT adapter needs).
 The built-in ``tidy`` steps (parse rules, explode, column mapping, derive; see
 :mod:`biasstats.ingest.rules` and :mod:`biasstats.ingest.tidy`) need no registration; the
 Bai et al. (2024) raw-text adapters live in :mod:`biasstats.studies.bai2024`. Adapters are
-registered in :mod:`biasstats.studies` (a spec names them, never Python code): a study's
+registered in :mod:`biasstats.registry` (a spec names them, never Python code): a study's
 raw-text adapters with ``register_study_adapter``; a user's function ``(raw) -> DataFrame``
 with ``biasstats.register_adapter`` or as an entry point in the ``biasstats.adapters``
 group; it returns a DataFrame that keeps ``source_row``, and the tidy steps then run on it.

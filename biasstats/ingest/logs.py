@@ -32,6 +32,7 @@ import polars as pl
 
 from biasstats.errors import DataError, first_line
 from biasstats.ingest import jsontext
+from biasstats.ingest.guards import too_big
 
 
 def _text(v) -> str | None:
@@ -70,8 +71,6 @@ def read_inspect_eval(path: Path, data: bytes, max_bytes: int) -> pl.DataFrame:
     if "header.json" not in names and "_journal/start.json" not in names:
         raise DataError(f"{path}: not an Inspect AI .eval log (no header.json in the archive)")
     if sum(i.file_size for i in zf.infolist()) > max_bytes:
-        from biasstats.ingest.read import too_big
-
         raise too_big(path, max_bytes)
 
     def load(name: str) -> dict:

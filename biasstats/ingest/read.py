@@ -26,6 +26,7 @@ import polars as pl
 
 from biasstats.errors import DataError, first_line
 from biasstats.ingest import jsontext
+from biasstats.ingest.guards import too_big, too_many_rows
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "inspect_eval", "lm_eval_samples")
 COMPRESSED = (".gz", ".zst")
@@ -37,22 +38,6 @@ DEFAULT_MAX_BYTES = 1 << 28  # 256 MiB decompressed per compressed file
 DEFAULT_MAX_ROWS = 50_000_000
 _SNIFF = (";", "\t", "|")
 _CHUNK = 1 << 20
-
-
-def too_big(path: Path, max_bytes: int) -> DataError:
-    """The error for a compressed file expanding past ``[data] max_decompressed_bytes``."""
-    return DataError(
-        f"{path}: expands to more than {max_bytes:,} bytes when decompressed "
-        f"([data] max_decompressed_bytes); raise the limit if the file is genuine"
-    )
-
-
-def too_many_rows(where: object, max_rows: int) -> DataError:
-    """The error for a source passing ``[data] max_rows`` (``where``: the file it happens at)."""
-    return DataError(
-        f"{where}: the source passes {max_rows:,} rows at this file ([data] max_rows); "
-        f"raise the limit if this is expected"
-    )
 
 
 @dataclass(frozen=True)

@@ -17,24 +17,24 @@ from pathlib import Path
 
 import polars as pl
 
-from biasstats import studies
+from biasstats import registry
 from biasstats.errors import SpecError, first_line
-from biasstats.ingest import registry, rules, tidy
+from biasstats.ingest import datasets, rules, tidy
 from biasstats.ingest.adapters import Resolver
+from biasstats.ingest.guards import too_many_rows
 from biasstats.ingest.ledger import Ledger, Tally, build_ledger
 from biasstats.ingest.read import (
     SourceRef,
     find_unreadable,
     read_sources,
     scan_sources,
-    too_many_rows,
 )
 from biasstats.ingest.schema import conform, list_columns, number_trials
 from biasstats.ingest.source import user_sources
 from biasstats.io import write_parquet_atomic, write_text_atomic
+from biasstats.registry import ADAPTERS
 from biasstats.spec import Spec, load_spec
 from biasstats.spec.sql import check_sql
-from biasstats.studies import ADAPTERS
 
 TABLE_FILE = "trials.parquet"
 LEDGER_FILE = "ledger.json"
@@ -78,11 +78,11 @@ class IngestResult:
 def _sha256(path: Path) -> str:
     """Hex SHA-256 of a file not read by the ingest itself (the simulation's calibration
     file), via the registry's per-process checksum cache."""
-    return registry.file_checksum(path, "sha256").removeprefix("sha256:")
+    return datasets.file_checksum(path, "sha256").removeprefix("sha256:")
 
 
 def _resolve_source(
-    spec: Spec, known: dict[str, registry.Dataset], resolve: Resolver
+    spec: Spec, known: dict[str, datasets.Dataset], resolve: Resolver
 ) -> tuple[list[Path] | list[SourceRef], str, str]:
     """(files, adapter name, label) for the spec's source; ``known`` is the loaded registry
     and ``resolve`` locates a registered dataset's files."""
@@ -265,11 +265,11 @@ def _user_adapter(spec: Spec, name: str):
     adapters only; it never names Python code to import."""
     where = f'{spec.path}: [data] adapter = "{name}"'
     if ":" in name:  # a spec built without load_spec (the loader refuses it first)
-        raise SpecError(f"{where}: {studies.code_adapter_message(name)}")
-    fn = studies.find_user_adapter(name)
+        raise SpecError(f"{where}: {registry.code_adapter_message(name)}")
+    fn = registry.find_user_adapter(name)
     if fn is None:
         raise SpecError(
-            f"{where}: unknown adapter (known: {', '.join(studies.adapter_names())}; "
+            f"{where}: unknown adapter (known: {', '.join(registry.adapter_names())}; "
             "register yours with biasstats.register_adapter or an entry point in "
             "'biasstats.adapters')"
         )
@@ -440,10 +440,10 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
         spec = load_spec(spec)
     if spec.simulate is not None:
         return _cells_of(ingest(spec), keys)
-    studies.load_builtin()  # the built-in studies register their adapters
+    registry.load_builtin()  # the built-in studies register their adapters
 
-    known = registry.load_registry()
-    resolve = functools.partial(registry.resolve, registry=known)
+    known = datasets.load_registry()
+    resolve = functools.partial(datasets.resolve, registry=known)
     files, adapter, label = _resolve_source(spec, known, resolve)
     if adapter != "tidy" or spec.data.explode:
         return _cells_of(ingest(spec), keys)
@@ -496,10 +496,10 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
         spec = load_spec(spec)
     if spec.simulate is not None:
         return _simulated(spec)
-    studies.load_builtin()  # the built-in studies register their adapters
+    registry.load_builtin()  # the built-in studies register their adapters
 
-    known = registry.load_registry()
-    resolve = functools.partial(registry.resolve, registry=known)
+    known = datasets.load_registry()
+    resolve = functools.partial(datasets.resolve, registry=known)
     files, adapter, label = _resolve_source(spec, known, resolve)
     if adapter in ADAPTERS:
         table, rows, per_row, notes, per_file, digests = _builtin(spec, files, adapter, resolve)
@@ -517,7 +517,7 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
 def _simulated(spec: Spec) -> IngestResult:
     """A ``[simulate]`` spec: the simulated table goes through the same ledger as real data."""
     sim = spec.simulate
-    study = studies.preset(sim.preset)(sim)
+    study = registry.preset(sim.preset)(sim)
     table = conform(study.table)
     rows = table.group_by("source_row").agg(pl.col("status").first(), pl.col("reason").first())
     label = f"simulated:{sim.preset} (seed {sim.seed})"

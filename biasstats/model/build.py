@@ -61,7 +61,7 @@ from biasstats.model.formula import (
     parse_formula,
 )
 from biasstats.model.priors import POSITIVE, Prior, parse_prior
-from biasstats.model.terms import build_design, has_stateful
+from biasstats.model.terms import build_design, has_stateful, term_columns
 
 __all__ = ["GroupSpec", "ModelSpec", "prepare", "build_model", "data_hash", "design_frame"]
 
@@ -150,7 +150,7 @@ class ModelSpec:
 
 
 # ----------------------------------------------------------------------------- data utilities
-def _to_polars(data) -> pl.DataFrame:
+def to_polars(data) -> pl.DataFrame:
     if isinstance(data, pl.DataFrame):
         return data
     if isinstance(data, pd.DataFrame):
@@ -241,7 +241,7 @@ def _constant_column(dm: pd.DataFrame) -> str | None:
                  if c != "Intercept" and np.ptp(dm[c].to_numpy(dtype=float)) == 0), None)
 
 
-def _level_labels(df: pl.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
+def level_labels_of(df: pl.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
     cols = [df[f].cast(pl.Utf8) for f in factors]
     if len(cols) == 1:
         return np.asarray(cols[0].to_list(), dtype=object)
@@ -283,7 +283,7 @@ def prepare(
     (log link; intercept, fixed terms and varying intercepts)."""
     fam = family if isinstance(family, Family) else get_family(family)
     pf = parse_formula(formula)
-    df = _to_polars(data)
+    df = to_polars(data)
     check_columns(pf, df.columns)
     if fam.response == "count_trials" and not pf.trials:
         raise SpecError(f"family 'binomial' needs a response like '{pf.response} | trials(n)'")
@@ -385,7 +385,7 @@ def prepare(
     # ---- group terms
     groups: list[GroupSpec] = []
     for t in pf.groups:
-        labels = _level_labels(frame if frame.width else df, t.factors)
+        labels = level_labels_of(frame if frame.width else df, t.factors)
         _distinct_labels(frame if frame.width else df, t.factors, labels,
                          f"grouping factor '{t.name}' in term '{t.source}'")
         levels, idx = np.unique(labels.astype(str), return_inverse=True)
@@ -503,7 +503,7 @@ def _aux_design(k: str, apf: ParsedFormula, pdf: pd.DataFrame, frame: pl.DataFra
         raise SpecError(f"[model.aux] {k}: column '{const}' is constant in the data; drop it")
     groups = []
     for t in apf.groups:
-        labels = _level_labels(frame, t.factors)
+        labels = level_labels_of(frame, t.factors)
         _distinct_labels(frame, t.factors, labels, f"[model.aux] {k}: grouping '{t.name}'")
         levels, idx = np.unique(labels.astype(str), return_inverse=True)
         if len(levels) < 2:
@@ -950,7 +950,7 @@ def count_stats(spec: ModelSpec) -> CountStats | None:
     return CountStats(rows=rows.astype(np.int64), cell=cell, A=A, B=B, T=T, const=const)
 
 
-def _rows_of(spec: ModelSpec, rows: np.ndarray) -> ModelSpec:
+def rows_of(spec: ModelSpec, rows: np.ndarray) -> ModelSpec:
     """A copy of ``spec`` whose design (X, group indices and Z, auxiliary designs) holds only
     ``rows`` (the linear predictors of those observations)."""
     import copy
@@ -979,10 +979,10 @@ def build_model(spec: ModelSpec):
     A beta-binomial pattern model (:func:`count_stats`) has no observed variable: its
     likelihood is the exact sufficient-statistic term ``<response>_loglik`` (a Potential), and
     the pointwise log-likelihood and predictions are computed from the draws
-    (:func:`biasstats.fit.sample.pattern_log_likelihood`, ``pattern_predictive``)."""
+    (:func:`biasstats.inference.sample.pattern_log_likelihood`, ``pattern_predictive``)."""
     stats = count_stats(spec)
     if stats is not None:
-        return _build(_rows_of(spec, stats.rows), stats, spec)
+        return _build(rows_of(spec, stats.rows), stats, spec)
     return _build(spec, None, spec)
 
 
@@ -1152,3 +1152,38 @@ def _group_effect(pm, pt, spec: ModelSpec, g: GroupSpec, lead: tuple[str, ...], 
 def log_binomial_constant(spec: ModelSpec) -> float:
     """sum log C(n, k) over cells: the constant separating the collapsed and row likelihoods."""
     return float(np.sum(log_choose(spec.trials, spec.y)))
+
+
+def model_factors(spec) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(fixed-effect factors, numeric predictors, grouping factors, varying-slope terms) of a
+    fitted :class:`~biasstats.model.build.ModelSpec`, read off its design."""
+    factors: list[str] = []
+    numeric: list[str] = []
+    info = spec.fixed_info
+    if info is not None:
+        for f, fi in info.factor_infos.items():
+            for col in term_columns(f.code):
+                if col in (spec.formula.response, spec.formula.trials):
+                    continue
+                target = factors if fi.type == "categorical" else numeric
+                if col not in factors and col not in numeric:
+                    target.append(col)
+    groups = [g.name for g in spec.groups]
+    varying = [g.name for g in spec.groups if any(c != "Intercept" for c in g.coefs)]
+    return factors, numeric, groups, varying
+
+
+def has_interaction(spec, factors) -> bool:
+    """True if the model estimates the interaction of ``factors`` (an a:b cell is more than the
+    sum of a and b): a group term whose grouping covers them all (``(1|llm:stereotype)``), or a
+    fixed-effect term whose factors use them all (``a:b``, ``a*b``)."""
+    need = set(factors)
+    if any(need <= set(g.term.factors) for g in spec.groups):
+        return True
+    info = spec.fixed_info
+    if info is not None:
+        for term in info.terms:
+            cols = {c for f in term.factors for c in term_columns(f.code)}
+            if need <= cols:
+                return True
+    return False

@@ -296,6 +296,19 @@ class Family:
             bad, off = "values strictly between 0 and 1", (y <= 0) | (y >= 1)
         return (bad, off) if off is not None and off.any() else (None, None)
 
+    def check_rope(self, rope: float | None, key: str = "[effects] rope") -> None:
+        """One-line SpecError for a ROPE (a half-width in outcome units) this family's
+        estimands cannot use."""
+        if rope is None:
+            return
+        if self.categories is not None:
+            raise SpecError(f"{key}: family '{self.name}' has no single outcome scale for a "
+                            "ROPE (it reports one probability per response category); remove "
+                            "the key")
+        if self.response_scale == "probability" and not 0 < rope < 1:
+            raise SpecError(f"{key}: {rope} is not a difference of probabilities (give a "
+                            "half-width between 0 and 1, e.g. 0.05 = 5 percentage points)")
+
     def check_response(self, y: np.ndarray, term: str, trials: np.ndarray | None = None) -> None:
         """Raise SpecError (naming the response term) if y cannot come from this family."""
         bad, off = self.unsupported(y, trials)
@@ -438,13 +451,13 @@ FAMILIES: dict[str, Family] = {
                latent_note="a categorical model has one latent scale per category"),
     ]
 }
-_ALIASES = {"ordinal": "cumulative", "logistic": "bernoulli", "normal": "gaussian",
+ALIASES = {"ordinal": "cumulative", "logistic": "bernoulli", "normal": "gaussian",
             "negbinomial": "negative_binomial", "multinomial": "categorical",
             "studentt": "student_t", "betabinomial": "beta_binomial", "negbin": "negative_binomial"}
 
 
 def get_family(name: str) -> Family:
-    key = _ALIASES.get(str(name).lower(), str(name).lower())
+    key = ALIASES.get(str(name).lower(), str(name).lower())
     if key not in FAMILIES:
         raise SpecError(f"unknown family '{name}'; choose one of {', '.join(FAMILIES)}")
     return FAMILIES[key]

@@ -1,10 +1,3 @@
-"""Report stage: every analysis spec → ``reports/<analysis>/`` plus ``reports/index.html``.
-
-Entry points: :func:`build_reports` (every spec + the index); one analysis is
-:func:`biasstats.pipeline.run_analysis`, whose computed result
-:func:`biasstats.report.analysis.render` draws.
-"""
-
-from biasstats.report.build import build_reports
-
-__all__ = ["build_reports"]
+"""Report stage: render an already-computed analysis (:func:`biasstats.report.analysis.render`:
+figures, tables, the page) and the index of many (:func:`biasstats.report.page.render_index`).
+Running analyses is :mod:`biasstats.run`'s job."""

@@ -1,6 +1,6 @@
 """Report stage: render an already-computed analysis (:class:`biasstats.pipeline.AnalysisResult`)
 as figures, tables and ``report.html``. Nothing here ingests, fits or computes an effect: the
-pipeline (:func:`biasstats.pipeline.run_analysis`) does, then calls :func:`render`. Output under
+pipeline (:func:`biasstats.pipeline.analyse`) does, then calls :func:`render`. Output under
 ``<out>/<analysis>/``: ``figures/*.{pdf,svg,png}``, ``tables/*.{csv,tex}`` and ``report.html``.
 """
 
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import polars as pl
 
-from biasstats import __version__, studies
+from biasstats import registry
 from biasstats.model.families import get_family
 from biasstats.names import safe_name, safe_stem
-from biasstats.pipeline import AnalysisOutcome, AnalysisResult
+from biasstats.pipeline import AnalysisResult
 from biasstats.report import figures as figs
 from biasstats.report.estimand_outputs import (
     estimand_findings,
@@ -27,6 +27,7 @@ from biasstats.report.methods import findings, methods_paragraph
 from biasstats.report.page import FigureEntry, ModelInfo, ReportContext, TableEntry, write_report
 from biasstats.report.style import save_figure
 from biasstats.report.tables import write_table
+from biasstats.version import __version__
 
 __all__ = ["render", "render_ledger"]
 
@@ -156,17 +157,17 @@ def render_ledger(spec, ing, folder: Path) -> Path:
     return write_report(ctx, folder / "report.html")
 
 
-def render(res: AnalysisResult) -> AnalysisOutcome:
-    """Figures, tables and the page of a computed analysis."""
+def render(res: AnalysisResult) -> tuple[Path, dict[str, float]]:
+    """Figures, tables and the page of a computed analysis: (the page, the seconds of every
+    stage, figures and tables included)."""
     t_render = time.perf_counter()
     spec, ing, fit, folder, gate = res.spec, res.ing, res.fit, res.folder, res.gate
-    title, spec_path = spec.title, Path(spec.path)
-    c = spec.content.checks
+    title, _spec_path = spec.title, Path(spec.path)
     art = _Artifacts(folder)
     effects, estimands, congruence = res.effects, res.estimands, res.congruence
     wording = wording_for(spec, fit)
     if congruence:
-        for outputs in studies.report_outputs():
+        for outputs in registry.report_outputs():
             outputs(art, fit, ing, spec, effects)
     est_sentences, est_methods = [], ""
     if estimands is not None:
@@ -214,11 +215,7 @@ def render(res: AnalysisResult) -> AnalysisOutcome:
         extra_files=res.files,
         base_dir=folder,
     )
-    page = write_report(ctx, folder / "report.html")
-    msg = (f"{ing.ledger.rows_read} rows; gate {'passed' if gate.passed else 'FAILED: ' + '; '.join(gate.failures)}"
-           + ("; posterior cached" if res.cached else ""))
-    return AnalysisOutcome(spec.name, title, spec_path, "built", msg, gate.passed,
-                           c.allow_failure, page, res.cached, tuple(stages.items()))
+    return write_report(ctx, folder / "report.html"), stages
 
 
 def _comparison_outputs(art, comparison: pl.DataFrame | None, collapsed: bool) -> list[str]:

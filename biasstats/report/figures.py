@@ -39,7 +39,7 @@ from biasstats.report.style import (
     new_figure,
     paper_style,
 )
-from biasstats.report.tables import _frame, hdi_label, select_effects
+from biasstats.report.tables import as_frame, hdi_label, select_effects
 
 __all__ = [
     "SCALES",
@@ -72,12 +72,12 @@ TERM_LABELS: dict[str, str] = {
 
 
 def _study_scale(scale: str):
-    from biasstats import studies
+    from biasstats import registry
 
-    return studies.scale(scale)
+    return registry.scale(scale)
 
 
-def _scale(scale: str) -> tuple[str, float, bool]:
+def scale_of(scale: str) -> tuple[str, float, bool]:
     if scale in SCALES:
         return SCALES[scale]
     extra = _study_scale(scale)
@@ -92,12 +92,12 @@ def _require(df: pl.DataFrame, columns: Sequence[str], what: str) -> None:
         raise ValueError(f"{what} table lacks column(s) {', '.join(missing)}")
 
 
-def _select(effects, term: str, scale: str) -> pl.DataFrame:
-    _scale(scale)
+def select_scale(effects, term: str, scale: str) -> pl.DataFrame:
+    scale_of(scale)
     return select_effects(effects, term, scale)
 
 
-def _height(n: int, per: float = 0.15, base: float = 0.85, minimum: float = 1.5) -> float:
+def figure_height(n: int, per: float = 0.15, base: float = 0.85, minimum: float = 1.5) -> float:
     return max(minimum, base + per * n)
 
 
@@ -114,7 +114,7 @@ def _rope(df: pl.DataFrame) -> tuple[float, float] | None | str:
     return "per-row"
 
 
-def _verdict_handles(verdicts: Sequence[str]) -> list[Line2D]:
+def verdict_handles(verdicts: Sequence[str]) -> list[Line2D]:
     handles = []
     for v in VERDICT_STYLE:
         if v in verdicts and v != "estimate":
@@ -137,7 +137,7 @@ def _marker_handle(verdict: str) -> Line2D:
     )
 
 
-def _draw_intervals(ax, y, mean, lo, hi, verdicts, size: float = 16.0) -> None:
+def draw_intervals(ax, y, mean, lo, hi, verdicts, size: float = 16.0) -> None:
     """Posterior mean + interval per row, styled by verdict."""
     y = np.asarray(y, dtype=float)
     mean = np.asarray(mean, dtype=float)
@@ -162,11 +162,11 @@ def _draw_intervals(ax, y, mean, lo, hi, verdicts, size: float = 16.0) -> None:
         )
 
 
-def _reference_line(ax, ref: float) -> None:
+def reference_line(ax, ref: float) -> None:
     ax.axvline(ref, color="#555555", lw=0.6, ls=(0, (3, 2)), zorder=1)
 
 
-def _rope_band(ax, df: pl.DataFrame, y: np.ndarray) -> bool:
+def rope_band(ax, df: pl.DataFrame, y: np.ndarray) -> bool:
     rope = _rope(df)
     if rope is None:
         return False
@@ -179,13 +179,13 @@ def _rope_band(ax, df: pl.DataFrame, y: np.ndarray) -> bool:
     return True
 
 
-def _verdicts(df: pl.DataFrame) -> list[str]:
+def verdicts_of(df: pl.DataFrame) -> list[str]:
     if "verdict" in df.columns:
         return [v if v is not None else "estimate" for v in df["verdict"].to_list()]
     return ["estimate"] * df.height
 
 
-def _legend_above(fig: Figure, handles, title: str | None = None, ncols: int | None = None):
+def legend_above(fig: Figure, handles, title: str | None = None, ncols: int | None = None):
     if not handles:
         return
     fig.legend(
@@ -199,7 +199,7 @@ def _legend_above(fig: Figure, handles, title: str | None = None, ncols: int | N
     )
 
 
-def _level_axis(ax, y, labels) -> None:
+def level_axis(ax, y, labels) -> None:
     ax.set_yticks(y, labels)
     ax.tick_params(axis="y", length=0, pad=3)
     ax.spines["left"].set_visible(False)
@@ -224,8 +224,8 @@ def forest(
     (an outcome's own, e.g. "mean" in tokens) takes ``label`` and an optional ``ref``.
     """
     if label is None and (scale in SCALES or _study_scale(scale) is not None):
-        df = _select(effects, term, scale).sort("mean")
-        label, ref, log = _scale(scale)
+        df = select_scale(effects, term, scale).sort("mean")
+        label, ref, log = scale_of(scale)
     else:
         if label is None:
             raise ValueError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}, or give "
@@ -233,24 +233,24 @@ def forest(
         df = select_effects(effects, term, scale).sort("mean")
     n = df.height
     y = np.arange(n, dtype=float)
-    verdicts = _verdicts(df)
+    verdicts = verdicts_of(df)
     with paper_style():
-        fig = new_figure(width, _height(n))
+        fig = new_figure(width, figure_height(n))
         ax = fig.add_subplot()
-        has_rope = _rope_band(ax, df, y)
+        has_rope = rope_band(ax, df, y)
         if ref is not None:
-            _reference_line(ax, ref)
-        _draw_intervals(ax, y, df["mean"], df["hdi_low"], df["hdi_high"], verdicts)
-        _level_axis(ax, y, [str(v) for v in df["level"].to_list()])
+            reference_line(ax, ref)
+        draw_intervals(ax, y, df["mean"], df["hdi_low"], df["hdi_high"], verdicts)
+        level_axis(ax, y, [str(v) for v in df["level"].to_list()])
         if log:
             ax.set_xscale("log")
         ax.set_xlabel(label)
         if title:
             ax.set_title(title)
-        handles = _verdict_handles(verdicts)
+        handles = verdict_handles(verdicts)
         if has_rope:
             handles.append(Patch(color=ROPE_COLOUR, label="ROPE"))
-        _legend_above(fig, handles, title=f"Posterior mean, {hdi_label(df)}")
+        legend_above(fig, handles, title=f"Posterior mean, {hdi_label(df)}")
     return fig
 
 
@@ -312,17 +312,17 @@ def heatmap(
     with ``category_of`` (column level → category) columns are grouped by category, categories
     and columns within them sorted by mean.
     """
-    eff = _frame(effects)
-    label, ref, log = _scale(scale)
+    eff = as_frame(effects)
+    label, ref, log = scale_of(scale)
     swapped = False
     try:
-        df = _select(eff, f"{rows}:{cols}", scale)
+        df = select_scale(eff, f"{rows}:{cols}", scale)
     except ValueError:
         try:
-            df = _select(eff, f"{cols}:{rows}", scale)
+            df = select_scale(eff, f"{cols}:{rows}", scale)
             swapped = True
         except ValueError:
-            df = _select(eff, f"{rows}:{cols}", scale)  # re-raise with the first name
+            df = select_scale(eff, f"{rows}:{cols}", scale)  # re-raise with the first name
     df = _split_levels(df, rows, cols, swapped)
     cells = {(r, c): float(m) for r, c, m in df.select("_row", "_col", "mean").iter_rows()}
     row_levels = list(dict.fromkeys(df["_row"].to_list()))
@@ -486,7 +486,7 @@ def ppc_grouped(
     a violin behind the interval. Observed values outside the interval are highlighted, and
     the Bayesian p-value is printed at the right.
     """
-    df = _frame(ppc)
+    df = as_frame(ppc)
     _require(df, ["group_term", "level", "observed", "rep_low", "rep_high"], "ppc")
     df = df.filter(pl.col("group_term") == group_term)
     if df.height == 0:
@@ -503,7 +503,7 @@ def ppc_grouped(
     hi = df["rep_high"].to_numpy().astype(float)
     outside = (obs < lo) | (obs > hi)
     with paper_style():
-        fig = new_figure(width, _height(n, per=0.18))
+        fig = new_figure(width, figure_height(n, per=0.18))
         ax = fig.add_subplot()
         handles = []
         if reps is not None:
@@ -575,13 +575,13 @@ def ppc_grouped(
                     label="observed, outside interval",
                 )
             )
-        _level_axis(ax, y, [str(v) for v in df["level"].to_list()])
+        level_axis(ax, y, [str(v) for v in df["level"].to_list()])
         ax.set_xlabel(xlabel)
         if "p_value" in df.columns:
             _right_column(ax, y, df["p_value"].to_list(), "$p_B$")
         if title:
             ax.set_title(title)
-        _legend_above(fig, handles, ncols=2)
+        legend_above(fig, handles, ncols=2)
     return fig
 
 
@@ -604,7 +604,7 @@ def variance_decomposition(
 
     Shares are fractions (0–1) or percentages (0–100); both are shown as percentages.
     """
-    df = _frame(vd)
+    df = as_frame(vd)
     _require(df, ["component", "share_mean", "share_low", "share_high"], "variance decomposition")
     df = df.sort("share_mean")
     factor = 1.0 if float(df["share_high"].max()) > 1.0 + 1e-9 else 100.0
@@ -617,7 +617,7 @@ def variance_decomposition(
     lo = df["share_low"].to_numpy() * factor
     hi = df["share_high"].to_numpy() * factor
     with paper_style():
-        fig = new_figure(width, _height(n, per=0.2, base=0.7, minimum=1.2))
+        fig = new_figure(width, figure_height(n, per=0.2, base=0.7, minimum=1.2))
         ax = fig.add_subplot()
         ax.hlines(y, lo, hi, color=colours, lw=1.2, zorder=2)
         ax.scatter(mean, y, s=18, color=colours, zorder=3)
@@ -632,7 +632,7 @@ def variance_decomposition(
                 fontsize=6.5,
                 color="#333333",
             )
-        _level_axis(ax, y, [TERM_LABELS.get(c, c) for c in comps])
+        level_axis(ax, y, [TERM_LABELS.get(c, c) for c in comps])
         ax.set_xlim(
             0,
             max(100.0, float(np.nanmax(hi)) * 1.02)
@@ -653,7 +653,7 @@ def ranks(
     title: str | None = None,
 ) -> Figure:
     """Posterior rank of each LLM: mean and interval, with P(rank 1) at the right."""
-    df = _frame(ranks)
+    df = as_frame(ranks)
     if "llm" not in df.columns and "level" in df.columns:
         df = df.rename({"level": "llm"})  # the generic estimands' ranks: any factor
     _require(df, ["llm", "rank_mean", "rank_low", "rank_high"], "ranks")
@@ -661,7 +661,7 @@ def ranks(
     n = df.height
     y = np.arange(n, dtype=float)
     with paper_style():
-        fig = new_figure(width, _height(n, per=0.17))
+        fig = new_figure(width, figure_height(n, per=0.17))
         ax = fig.add_subplot()
         ax.hlines(
             y,
@@ -672,7 +672,7 @@ def ranks(
             zorder=2,
         )
         ax.scatter(df["rank_mean"].to_numpy(), y, s=16, color=OKABE_ITO["blue"], zorder=3)
-        _level_axis(ax, y, [str(v) for v in df["llm"].to_list()])
+        level_axis(ax, y, [str(v) for v in df["llm"].to_list()])
         top = int(max(n, math.ceil(float(df["rank_high"].max()))))
         ax.set_xlim(0.5, top + 0.5)
         ax.set_xticks(range(1, top + 1))
@@ -696,7 +696,7 @@ def crosscheck(
 
     Both estimates must be on the same scale (say which in ``xlabel``).
     """
-    df = _frame(cross)
+    df = as_frame(cross)
     _require(
         df,
         [
@@ -718,9 +718,9 @@ def crosscheck(
     n = df.height
     y = np.arange(n, dtype=float)
     with paper_style():
-        fig = new_figure(width, _height(n, per=0.2))
+        fig = new_figure(width, figure_height(n, per=0.2))
         ax = fig.add_subplot()
-        _reference_line(ax, 0.0)
+        reference_line(ax, 0.0)
         ax.hlines(
             y + 0.17, df["t_ci_low"].to_numpy(), df["t_ci_high"].to_numpy(), color=GREY, lw=1.0
         )
@@ -743,7 +743,7 @@ def crosscheck(
         ax.scatter(
             df["posterior_mean"].to_numpy(), y - 0.17, s=14, color=OKABE_ITO["blue"], zorder=3
         )
-        _level_axis(ax, y, [str(v) for v in df["level"].to_list()])
+        level_axis(ax, y, [str(v) for v in df["level"].to_list()])
         ax.set_xlabel(xlabel)
         if title:
             ax.set_title(title)
@@ -766,7 +766,7 @@ def crosscheck(
                 label="posterior mean, interval",
             ),
         ]
-        _legend_above(fig, handles, ncols=2)
+        legend_above(fig, handles, ncols=2)
     return fig
 
 
@@ -818,7 +818,7 @@ def category_panels(
     share as a dot (vermillion when outside the interval).
 
     ``df`` has ``term`` (or ``group_term``), ``level``, ``category`` and those columns."""
-    d = _frame(df)
+    d = as_frame(df)
     tcol = "group_term" if "group_term" in d.columns else "term"
     _require(d, [tcol, "level", "category", point, low, high], "category panels")
     d = d.filter(pl.col(tcol) == term)
@@ -830,7 +830,7 @@ def category_panels(
     pos = dict(zip(levels, y, strict=True))
     ncol = len(cats)
     with paper_style():
-        fig = new_figure(width, _height(len(levels), per=0.18))
+        fig = new_figure(width, figure_height(len(levels), per=0.18))
         axes = fig.subplots(1, ncol, sharey=True, squeeze=False)[0]
         for ax, cat in zip(axes, cats, strict=True):
             c = d.filter(pl.col("category") == cat)
@@ -850,7 +850,7 @@ def category_panels(
             ax.set_title(cat, fontsize=7)
             ax.set_xlim(-0.02, min(1.02, max(float(c[high].max()) * 1.1, 0.1)))
             ax.tick_params(axis="x", labelsize=6)
-        _level_axis(axes[0], y, levels)
+        level_axis(axes[0], y, levels)
         fig.supxlabel(xlabel, fontsize=7)
         handles = ([Line2D([], [], color=OKABE_ITO["blue"], marker="o", lw=2,
                            label=f"posterior mean, {hdi_label(d)}")] if observed is None else
@@ -861,7 +861,7 @@ def category_panels(
                     Line2D([], [], color=OKABE_ITO["vermillion"], marker="o", lw=0,
                            markeredgecolor="black", markersize=4,
                            label="observed, outside interval")])
-        _legend_above(fig, handles)
+        legend_above(fig, handles)
     return fig
 
 
@@ -877,7 +877,7 @@ def rootogram(freq, *, xlabel: str = "Count", width: float = SINGLE_COLUMN) -> F
 
     (arviz-plots' ``plot_ppc_rootogram`` draws points per distinct count on a square-root
     axis, not hanging bars, and has no binning for counts in the hundreds.)"""
-    d = _frame(freq)
+    d = as_frame(freq)
     _require(d, ["low", "high", "observed", "rep_mean", "rep_low", "rep_high"], "rootogram")
     lo_b = d["low"].to_numpy().astype(float)
     w = (lo_b[1] - lo_b[0]) if len(lo_b) > 1 else 1.0
@@ -895,7 +895,7 @@ def rootogram(freq, *, xlabel: str = "Count", width: float = SINGLE_COLUMN) -> F
         ax.axhline(0.0, color="black", lw=0.6, zorder=4)
         ax.set_xlabel(xlabel + (f" (bins of {int(w)})" if w > 1 else ""))
         ax.set_ylabel("√frequency")
-        _legend_above(fig, [
+        legend_above(fig, [
             Patch(facecolor=LIGHT_GREY, edgecolor=GREY, label="observed (hanging)"),
             Line2D([], [], color=OKABE_ITO["blue"], marker="o", markersize=2,
                    label="replicated mean"),

@@ -6,7 +6,7 @@ import platform
 
 import polars as pl
 
-from biasstats.fit.from_spec import versions
+from biasstats.inference.from_spec import versions
 from biasstats.model.families import get_family
 
 

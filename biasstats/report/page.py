@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from biasstats.io import write_text_atomic
 from biasstats.names import safe_stem, visible
-from biasstats.report.tables import _frame, display_table
+from biasstats.report.tables import as_frame, display_table
 
 __all__ = [
     "SECTIONS",
@@ -291,7 +291,7 @@ def _links(files: Mapping[str, Any], base: Path | None) -> list[dict]:
 
 
 def _diag_table(df) -> dict:
-    frame = _frame(df)
+    frame = as_frame(df)
     if "r_hat" in frame.columns:
         frame = frame.sort("r_hat", descending=True, nulls_last=True)
     digits = {"r_hat": 3, "ess_bulk": 0, "ess_tail": 0}
@@ -455,3 +455,13 @@ def write_report(context: ReportContext, path: str | os.PathLike) -> Path:
     path = Path(path)
     text = render_report(context, base_dir=path.parent)
     return write_text_atomic(path, text)
+
+
+def render_index(outcomes, out_root: Path) -> Path:
+    """``<out_root>/index.html``: one row per analysis outcome (anything with ``title``,
+    ``name``, ``status``, ``message``, ``gate_passed``, ``allow_failure`` and ``report``), in
+    the order given."""
+    rows = [{"o": o, "link": None if o.report is None else _rel(o.report, out_root)}
+            for o in outcomes]
+    page = _environment().get_template("index.html.j2").render(rows=rows)
+    return write_text_atomic(Path(out_root) / "index.html", page)

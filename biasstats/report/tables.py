@@ -101,7 +101,7 @@ def format_interval(lo, hi, digits: int = 2, *, minus: str = "\u2212") -> str:
     return f"[{a}, {b}]"
 
 
-def _frame(df) -> pl.DataFrame:
+def as_frame(df) -> pl.DataFrame:
     if isinstance(df, pl.DataFrame):
         return df
     if hasattr(df, "columns") and hasattr(df, "to_dict"):
@@ -112,7 +112,7 @@ def _frame(df) -> pl.DataFrame:
 def select_effects(effects, term: str, scale: str) -> pl.DataFrame:
     """The rows of one term on one scale of an effects table (one-line error naming what is
     available when there are none)."""
-    df = _frame(effects)
+    df = as_frame(effects)
     missing = [c for c in ("term", "level", "scale", "mean", "hdi_low", "hdi_high")
                if c not in df.columns]
     if missing:
@@ -210,7 +210,7 @@ def display_table(
     column_digits: dict[str, int] | None = None,
 ) -> tuple[list[str], list[list[str]], list[str]]:
     """(headers, rows, alignments "l"/"r") for HTML: formatted strings, intervals merged."""
-    df = _frame(df)
+    df = as_frame(df)
     pairs = _resolve_intervals(df, intervals)
     return _display_cells(df, float_digits, pairs, "\u2212", column_digits)
 
@@ -241,7 +241,7 @@ def to_latex(
     column_digits: dict[str, int] | None = None,
 ) -> str:
     """A booktabs ``table`` environment for ``df`` (see :func:`write_table`)."""
-    df = _frame(df)  # the real values: a LaTeX cell is never run as a formula
+    df = as_frame(df)  # the real values: a LaTeX cell is never run as a formula
     if not _LABEL_OK.fullmatch(label):
         raise ValueError(f"table label {label!r} may only hold letters, digits and : _ - .")
     pairs = _resolve_intervals(df, intervals)
@@ -283,7 +283,7 @@ def write_table(
     right-aligns numbers and escapes LaTeX special characters in headers, cells and caption.
     ``column_digits`` overrides the decimals per column (e.g. ``{"r_hat": 3, "ess_bulk": 0}``).
     """
-    df = _frame(df)
+    df = as_frame(df)
     folder = Path(folder)
     tex = to_latex(
         df, caption, label, float_digits, intervals=intervals, escape_caption=escape_caption,

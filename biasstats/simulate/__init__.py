@@ -1,6 +1,6 @@
 """Simulation: outcomes drawn from a spec's model (:mod:`.from_formula`), designs
 (:mod:`.designs`) and the result type every simulator returns. Study-calibrated presets live
-in their study package and are found through :mod:`biasstats.studies`."""
+in their study package and are found through :mod:`biasstats.registry`."""
 
 from __future__ import annotations
 

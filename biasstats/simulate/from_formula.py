@@ -115,7 +115,7 @@ def _interventions(mspec, given: dict, model, seed: int) -> dict:
             cur = fixed.get(var)
             if cur is None:
                 if base is None:
-                    draw = _prior_draw(model, seed).prior.to_dataset()
+                    draw = prior_draw(model, seed).prior.to_dataset()
                     base = {k: draw[k].values[0, 0] for k in draw.data_vars}
                 cur = np.array(base[var], dtype=float, copy=True)
             cur[index] = arr[0]
@@ -169,7 +169,7 @@ def truth_of(prior_ds, model=None, fixed: dict | None = None, draw: int = 0) -> 
 
 
 # ----------------------------------------------------------------------------- simulation
-def _placeholder(df: pl.DataFrame, pf, fam) -> pl.DataFrame:
+def placeholder_response(df: pl.DataFrame, pf, fam) -> pl.DataFrame:
     """Add a response column when the design has none (it only scales data-based priors)."""
     if pf.response in df.columns and df[pf.response].null_count() < df.height:
         return df
@@ -187,7 +187,7 @@ def _placeholder(df: pl.DataFrame, pf, fam) -> pl.DataFrame:
     return df.with_columns(pl.lit(value).alias(pf.response))
 
 
-def _prior_draw(model, seed: int, draws: int = 1):
+def prior_draw(model, seed: int, draws: int = 1):
     """``pm.sample_prior_predictive`` without its "Sampling: [...]" log line."""
     import logging
 
@@ -218,7 +218,7 @@ def simulate_from_formula(
     dropped, as a fit would) with the response column replaced by the simulated outcome;
     ``truth`` holds the parameters used (see the module docstring).
     """
-    from biasstats.model.build import _to_polars, build_model, complete_rows, prepare
+    from biasstats.model.build import build_model, complete_rows, prepare, to_polars
     from biasstats.model.families import get_family
     from biasstats.model.formula import parse_formula
     from biasstats.spec.schema import MAX_SEED
@@ -227,8 +227,8 @@ def simulate_from_formula(
         raise SpecError(f"seed {seed!r}: expected an integer from 0 to {MAX_SEED}")
     fam = get_family(family)
     pf = parse_formula(formula)
-    df = _to_polars(design)
-    df = _placeholder(df, pf, fam)
+    df = to_polars(design)
+    df = placeholder_response(df, pf, fam)
     used = pf.columns()
     missing = [c for c in used if c not in df.columns]
     if missing:
@@ -244,7 +244,7 @@ def simulate_from_formula(
 
         fixed = _interventions(mspec, given, model, seed)
         model = pm.do(model, fixed, make_interventions_shared=False)
-    tree = _prior_draw(model, seed)
+    tree = prior_draw(model, seed)
     prior = tree.prior.to_dataset()
     y = np.asarray(tree.prior_predictive[pf.response].values[0, 0])
     if mspec.response_levels is not None:
@@ -277,7 +277,7 @@ def simulate_from_spec(spec, seed: int, given: dict | None = None) -> SimulatedS
     judgements' keys; ``raw`` emptied, ``status`` ok) with the response column replaced by the
     simulated outcome, and any non-canonical response column after them.
     """
-    from biasstats.fit.from_spec import model_data
+    from biasstats.inference.from_spec import model_data
     from biasstats.ingest import ingest
     from biasstats.ingest.schema import CANONICAL, conform
     from biasstats.model.formula import parse_formula

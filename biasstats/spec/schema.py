@@ -274,15 +274,15 @@ class DataSpec(_Strict):
         import) is refused when the spec loads, before anything runs."""
         if v is None:
             return v
-        from biasstats import studies
+        from biasstats import registry
 
         if ":" in v:
-            raise ValueError(f'[data] adapter = "{v}": {studies.code_adapter_message(v)}')
-        known = studies.adapter_names()
+            raise ValueError(f'[data] adapter = "{v}": {registry.code_adapter_message(v)}')
+        known = registry.adapter_names()
         if v not in known:
             raise ValueError(f'[data] adapter = "{v}": unknown adapter (known: {", ".join(known)}; register '
                              "yours with biasstats.register_adapter or an entry point in "
-                             f"'{studies.ADAPTER_ENTRY_POINTS}')")
+                             f"'{registry.ADAPTER_ENTRY_POINTS}')")
         return v
 
     @field_validator("derive")
@@ -333,7 +333,7 @@ class DataSpec(_Strict):
 
 class SimulateSpec(_Strict):
     """Simulated data instead of a source: ``[simulate] preset = "bai2024"`` (a preset a
-    registered study provides; see :mod:`biasstats.studies`)."""
+    registered study provides; see :mod:`biasstats.registry`)."""
 
     preset: str = "bai2024"
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
@@ -349,9 +349,9 @@ class SimulateSpec(_Strict):
 
     @model_validator(mode="after")
     def _size(self) -> SimulateSpec:
-        from biasstats import studies
+        from biasstats import registry
 
-        size = studies.preset_size(self.preset)  # the study that provides the preset says
+        size = registry.preset_size(self.preset)  # the study that provides the preset says
         if size is None:
             return self
         rows, how = size(self)
@@ -364,9 +364,9 @@ class SimulateSpec(_Strict):
     @field_validator("preset")
     @classmethod
     def _registered_preset(cls, v: str) -> str:
-        from biasstats import studies
+        from biasstats import registry
 
-        known = studies.preset_names()
+        known = registry.preset_names()
         if v not in known:
             raise ValueError(f"unknown preset {v!r} (registered: {', '.join(known)})")
         return v
@@ -464,10 +464,10 @@ class FitSpec(_Strict):
     # nutpie mass-matrix adaptation; "auto": low_rank up to fit.sample.LOW_RANK_MAX_PARAMS
     # unconstrained parameters, diag above
     adaptation: Literal["auto", "low_rank", "diag"] = "auto"
-    # cap on the fit's estimated memory (biasstats.fit.memory_estimate), checked before sampling
+    # cap on the fit's estimated memory (biasstats.inference.memory_estimate), checked before sampling
     max_memory_gb: float = Field(default=4.0, gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)
     # after a failed convergence gate, refit once with the other parameterisation of the term
-    # the divergence locator names and/or a higher target_accept (biasstats.fit.fit_prepared)
+    # the divergence locator names and/or a higher target_accept (biasstats.inference.fit_prepared)
     refit: bool = True
 
 
@@ -570,7 +570,6 @@ class AnalysisSpec(_Strict):
                                  f"of the model (varying-slope terms: "
                                  f"{', '.join(sloped) or 'none'})")
         if e.rope is not None:  # before sampling: the family alone decides whether a ROPE fits
-            from biasstats.effects.estimands import check_rope
             from biasstats.errors import SpecError
             from biasstats.model.families import get_family
 
@@ -579,7 +578,7 @@ class AnalysisSpec(_Strict):
             except SpecError:
                 return self  # an unknown family is reported where the model is built
             try:
-                check_rope(e.rope, fam)
+                fam.check_rope(e.rope)
             except SpecError as err:
                 raise ValueError(str(err)) from None
         return self

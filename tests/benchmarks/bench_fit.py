@@ -70,7 +70,7 @@ def _divergences(idata) -> int:
 
 
 def run_biasstats(table, chains, draws, seed):
-    from biasstats.fit import fit
+    from biasstats.inference import fit
 
     t0 = time.perf_counter()
     f = fit(FORMULA, table, family="bernoulli", chains=chains, draws=draws, tune=draws, seed=seed,
@@ -117,7 +117,7 @@ DEFAULT_TERMS = "1 + (1|llm) + (1|category/stereotype) + (1|llm:stereotype) + (1
 def _default_trials(seed: int, trials: int):
     """(spec, one row per reply: k, n, llm, category, stereotype, variant) of the shipped
     default model's study, drawn with ``seed`` and ``trials`` per cell."""
-    from biasstats.fit.from_spec import model_data
+    from biasstats.inference.from_spec import model_data
     from biasstats.ingest import ingest
     from biasstats.spec import load_spec
 
@@ -129,7 +129,7 @@ def _default_trials(seed: int, trials: int):
 
 
 def run_biasstats_default(seed, trials, chains, draws):
-    from biasstats.fit import fit_prepared
+    from biasstats.inference import fit_prepared
     from biasstats.model.build import prepare
 
     spec, data = _default_trials(seed, trials)

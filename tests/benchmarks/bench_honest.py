@@ -36,7 +36,7 @@ def line(**kw) -> None:
 def posterior_sizes(fit_spec_path: str | None) -> None:
     paths = sorted((ROOT / "reports").glob("*/posterior.nc"))
     if fit_spec_path:
-        from biasstats.fit.from_spec import fit_spec
+        from biasstats.inference.from_spec import fit_spec
         from biasstats.ingest import ingest
         from biasstats.spec import load_spec
 
@@ -57,7 +57,7 @@ def bernoulli_800(seed: int = 1) -> None:
     import polars as pl
     from scipy.special import expit
 
-    from biasstats.fit import fit
+    from biasstats.inference import fit
 
     rng = np.random.default_rng(seed)
     name = rng.integers(0, 800, 8000)
@@ -76,8 +76,8 @@ def bernoulli_800(seed: int = 1) -> None:
 
 
 def default_8llm() -> None:
-    from biasstats.checks.convergence import convergence_gate
-    from biasstats.fit.from_spec import fit_spec, model_data
+    from biasstats.inference.convergence import convergence_gate
+    from biasstats.inference.from_spec import fit_spec, model_data
     from biasstats.ingest import ingest
     from biasstats.spec import load_spec
 
@@ -100,7 +100,7 @@ def default_8llm() -> None:
 
 
 def report_8llm() -> None:
-    from biasstats.pipeline import run_analysis
+    from biasstats.run import run_analysis
     from biasstats.spec import load_spec
 
     spec = load_spec(ROOT / "analyses" / "simulated_8llm.toml")

@@ -1,4 +1,4 @@
-"""Bai et al. (2024): everything specific to that study, registered with :mod:`biasstats.studies`.
+"""Bai et al. (2024): everything specific to that study, registered with :mod:`biasstats.registry`.
 
 Importing this package registers the raw-text adapters ``bai2024_iat``, ``bai2024_chained``,
 ``bai2024_absolute``, ``bai2024_implicit_table`` and ``bai2024_decision_table`` and the study's
@@ -15,7 +15,7 @@ Modules: :mod:`.lexicon` (stimulus words), :mod:`.parse` (reply parser), :mod:`.
 
 import polars as pl
 
-from biasstats.studies import Scale, Study, register_study
+from biasstats.registry import Scale, Study, register_study
 from biasstats.studies.bai2024 import adapters
 from biasstats.studies.bai2024.dscore import d_score, trial_counts, trial_level
 from biasstats.studies.bai2024.lexicon import load_lexicons

@@ -30,7 +30,7 @@ import polars as pl
 from biasstats.errors import DataError
 from biasstats.ingest.adapters import AdapterOutput, Resolver
 from biasstats.ingest.schema import conform, number_trials
-from biasstats.studies import register_study_adapter
+from biasstats.registry import register_study_adapter
 from biasstats.studies.bai2024.dscore import TRIAL_KEYS, trial_counts
 from biasstats.studies.bai2024.lexicon import (
     JOB_WORD_NOTE,

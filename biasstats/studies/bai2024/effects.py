@@ -30,9 +30,9 @@ import polars as pl
 from scipy.special import logit
 from scipy.stats import binom
 
-from biasstats.effects.predict import level_labels, linear_predictor, reduced
 from biasstats.effects.summaries import rope_on_scale, summarise
 from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
+from biasstats.inference.predict import level_labels, linear_predictor, reduced
 from biasstats.studies.bai2024.dscore import d_score
 
 SCALES = ("probability", "bias", "log_odds", "odds_ratio", "d_score")
@@ -81,7 +81,7 @@ def expected_d_beta(mu: np.ndarray, phi: np.ndarray, m: int) -> np.ndarray:
     """
     from scipy.special import comb
 
-    from biasstats.fit.sample import rising_tables
+    from biasstats.inference.sample import rising_tables
 
     k, f = _d_table(m)
     a, d = np.meshgrid(k, k, indexing="ij")

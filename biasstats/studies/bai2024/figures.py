@@ -11,17 +11,17 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from biasstats.report.figures import (
-    _draw_intervals,
-    _frame,
-    _height,
-    _legend_above,
-    _level_axis,
-    _reference_line,
-    _rope_band,
-    _scale,
-    _select,
-    _verdict_handles,
-    _verdicts,
+    as_frame,
+    draw_intervals,
+    figure_height,
+    legend_above,
+    level_axis,
+    reference_line,
+    rope_band,
+    scale_of,
+    select_scale,
+    verdict_handles,
+    verdicts_of,
 )
 from biasstats.report.style import ROPE_COLOUR, SINGLE_COLUMN, new_figure, paper_style
 from biasstats.report.tables import hdi_label
@@ -43,9 +43,9 @@ def category_forest(
     Categories are sorted by their mean (from the "category" term if present), stereotypes by
     mean within their category. The category's own posterior is a black diamond.
     """
-    eff = _frame(effects)
-    df = _select(eff, term, scale)
-    label, ref, log = _scale(scale)
+    eff = as_frame(effects)
+    df = select_scale(eff, term, scale)
+    label, ref, log = scale_of(scale)
     cats = eff.filter((pl.col("term") == "category") & (pl.col("scale") == scale))
     cat_rows = {str(r["level"]): r for r in cats.iter_rows(named=True)}
     members: dict[str, list[dict]] = {}
@@ -71,12 +71,12 @@ def category_forest(
     level_rows = [(y, r) for y, (kind, r, _) in zip(ys, layout, strict=True) if kind == "level"]
     lv = pl.DataFrame([r for _, r in level_rows])
     with paper_style():
-        fig = new_figure(width, _height(n, per=0.14))
+        fig = new_figure(width, figure_height(n, per=0.14))
         ax = fig.add_subplot()
         y_lv = np.array([y for y, _ in level_rows])
-        has_rope = _rope_band(ax, lv, y_lv)
-        _reference_line(ax, ref)
-        _draw_intervals(ax, y_lv, lv["mean"], lv["hdi_low"], lv["hdi_high"], _verdicts(lv))
+        has_rope = rope_band(ax, lv, y_lv)
+        reference_line(ax, ref)
+        draw_intervals(ax, y_lv, lv["mean"], lv["hdi_low"], lv["hdi_high"], verdicts_of(lv))
         has_cat = False
         for y, (kind, r, _) in zip(ys, layout, strict=True):
             if kind == "category" and r is not None:
@@ -85,7 +85,7 @@ def category_forest(
                 ax.scatter([r["mean"]], [y], marker="D", s=22, color="black", zorder=3)
         tick_y = [y for y, (kind, _, _) in zip(ys, layout, strict=True) if kind != "gap"]
         tick_l = [lab for kind, _, lab in layout if kind != "gap"]
-        _level_axis(ax, tick_y, tick_l)
+        level_axis(ax, tick_y, tick_l)
         kinds = [kind for kind, _, _ in layout if kind != "gap"]
         for t, kind in zip(ax.get_yticklabels(), kinds, strict=True):
             if kind == "category":
@@ -95,12 +95,12 @@ def category_forest(
         ax.set_xlabel(label)
         if title:
             ax.set_title(title)
-        handles = _verdict_handles(_verdicts(lv))
+        handles = verdict_handles(verdicts_of(lv))
         if has_cat:
             handles.insert(
                 0, Line2D([], [], color="black", marker="D", markersize=4, lw=1.4, label="category")
             )
         if has_rope:
             handles.append(Patch(color=ROPE_COLOUR, label="ROPE"))
-        _legend_above(fig, handles, title=f"Posterior mean, {hdi_label(lv)}", ncols=3)
+        legend_above(fig, handles, title=f"Posterior mean, {hdi_label(lv)}", ncols=3)
     return fig

@@ -8,10 +8,10 @@ from __future__ import annotations
 import polars as pl
 
 from biasstats.names import safe_name
+from biasstats.registry import CrossCheck, CrossCheckTable
 from biasstats.report import figures as figs
 from biasstats.report.style import DOUBLE_COLUMN
 from biasstats.report.tables import format_effects_table
-from biasstats.studies import CrossCheck, CrossCheckTable
 from biasstats.studies.bai2024.crosscheck import crosscheck_table, miller_summary
 from biasstats.studies.bai2024.figures import category_forest
 

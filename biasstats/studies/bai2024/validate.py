@@ -123,9 +123,9 @@ def validate(seeds, out: str | Path, *, trials: int | None = None, models=tuple(
              chains: int | None = None, tune: int | None = None, draws: int | None = None,
              progress: bool | None = False) -> pl.DataFrame:
     """Fit ``models`` to one simulated study per seed; write and return the summary table."""
-    from biasstats.checks.convergence import convergence_gate, thresholds_from
-    from biasstats.fit import fit_prepared
-    from biasstats.fit.from_spec import model_data
+    from biasstats.inference import fit_prepared
+    from biasstats.inference.convergence import convergence_gate, thresholds_from
+    from biasstats.inference.from_spec import model_data
     from biasstats.ingest import ingest
     from biasstats.io import write_csv_atomic, write_parquet_atomic, write_text_atomic
     from biasstats.model.build import prepare

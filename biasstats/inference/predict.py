@@ -10,6 +10,14 @@ import numpy as np
 import polars as pl
 
 
+def hdi(draws: np.ndarray, prob: float) -> np.ndarray:
+    """HDI of each column of draws (S, K) → (K, 2)."""
+    from arviz_stats.base import array_stats  # arviz-stats loads on first use, not on import
+
+    d = np.asarray(draws, dtype=float)
+    return np.asarray(array_stats.hdi(d.T, prob=prob, axis=-1))
+
+
 def stack_draws(post, name: str | None = None) -> np.ndarray:
     """(S, ...) array of a variable (``post[name]``, or a DataArray) with chains and draws
     stacked."""
@@ -17,7 +25,7 @@ def stack_draws(post, name: str | None = None) -> np.ndarray:
     return a.reshape((-1,) + a.shape[2:])
 
 
-def _eta(post, spec, X: np.ndarray, terms) -> np.ndarray:
+def eta_from(post, spec, X: np.ndarray, terms) -> np.ndarray:
     """Intercept + X @ b + sum of r[:, :, idx] * Z over ``terms`` = [(r (S, coefs, levels),
     idx (rows,), Z (rows, coefs))], draw by draw: (S, rows).
 
@@ -44,7 +52,7 @@ def _eta(post, spec, X: np.ndarray, terms) -> np.ndarray:
     return eta
 
 
-def _group_draws(post, g) -> np.ndarray:
+def group_draws(post, g) -> np.ndarray:
     """r_<term> draws as (S, coefs, levels)."""
     r = stack_draws(post, f"r_{g.name}")
     return r[:, None, :] if r.ndim == 2 else r
@@ -67,11 +75,11 @@ def reduced(fit):
     red = covariate_cells(fit)
     if red is None:
         return fit.spec, fit.spec.cells, cell_weights(fit)
-    from biasstats.model.build import _rows_of
+    from biasstats.model.build import rows_of
 
     rows, cell = red
     w = np.bincount(cell, weights=cell_weights(fit), minlength=len(rows))
-    return _rows_of(fit.spec, rows), fit.spec.cells[rows.tolist()], w
+    return rows_of(fit.spec, rows), fit.spec.cells[rows.tolist()], w
 
 
 def linear_predictor(fit, multi: bool = False, spec=None) -> np.ndarray:
@@ -82,8 +90,8 @@ def linear_predictor(fit, multi: bool = False, spec=None) -> np.ndarray:
     if spec.n_linpred != 1 and not multi:
         raise ValueError(f"family '{spec.family.name}' has {spec.n_linpred} linear predictors")
     post = fit.idata["posterior"].to_dataset()
-    return _eta(post, spec, spec.X if spec.fixed_names else np.zeros((len(spec.y), 0)),
-                [(_group_draws(post, g), g.idx, g.Z) for g in spec.groups])
+    return eta_from(post, spec, spec.X if spec.fixed_names else np.zeros((len(spec.y), 0)),
+                [(group_draws(post, g), g.idx, g.Z) for g in spec.groups])
 
 
 def category_names(spec) -> list[str]:
@@ -122,9 +130,9 @@ def level_labels(cells: pl.DataFrame, term) -> tuple[tuple[str, ...], np.ndarray
         return None
     if not key:
         return key, np.full(cells.height, "all")
-    from biasstats.model.build import _level_labels  # the fit's own labelling of levels
+    from biasstats.model.build import level_labels_of  # the fit's own labelling of levels
 
-    return key, _level_labels(cells, key)
+    return key, level_labels_of(cells, key)
 
 
 # ----------------------------------------------------------------------------- new data
@@ -194,7 +202,7 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
     The same ``seed`` gives the same draws. Single-predictor families only.
     """
     from biasstats.errors import SpecError
-    from biasstats.model.build import _to_polars, design_frame
+    from biasstats.model.build import design_frame, to_polars
 
     spec = fit.spec
     if spec.n_linpred != 1:
@@ -202,7 +210,7 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
                         "predictors; prediction supports single-predictor families")
     if new_levels not in NEW_LEVELS:
         raise SpecError(f"new_levels must be one of {', '.join(NEW_LEVELS)}; got '{new_levels}'")
-    nd = _to_polars(newdata)
+    nd = to_polars(newdata)
     pf = spec.formula
     need = [c for c in pf.columns() if c not in (pf.response, pf.trials)]
     for c in need:
@@ -224,7 +232,7 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
         pos = {lvl: i for i, lvl in enumerate(g.levels)}
         idx = np.array([pos.get(lvl, -1) for lvl in labels], dtype=np.int64)
         Z = varying_design(g, pdf)
-        r = _group_draws(post, g)
+        r = group_draws(post, g)
         new = sorted(set(labels[idx < 0].tolist()))
         if new:
             if new_levels == "error":
@@ -244,7 +252,7 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
             at = {lvl: len(g.levels) + i for i, lvl in enumerate(new)}
             idx = np.where(idx >= 0, idx, [at.get(lvl, 0) for lvl in labels])
         terms.append((r, idx, Z))
-    return _eta(post, spec, X, terms)
+    return eta_from(post, spec, X, terms)
 
 
 def posterior_epred(fit, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:

@@ -1,12 +1,12 @@
-"""Fitting: formula + data -> hierarchical PyMC model -> sampled :class:`Fit`."""
+"""Inference: formula + data -> hierarchical PyMC model -> sampled :class:`Fit`
+(``biasstats.fit`` is this package's :func:`fit`)."""
 
 from __future__ import annotations
 
-import sys
 import time
 
 from biasstats.errors import SpecError
-from biasstats.fit.result import Fit, PriorTable
+from biasstats.inference.result import Fit, PriorTable
 from biasstats.spec.schema import FitSpec
 
 __all__ = ["fit", "fit_prepared", "fit_settings", "flipped", "memory_estimate", "Fit",
@@ -43,10 +43,10 @@ def fit(
     ``sampler``  ``"nutpie"`` (default) or ``"pymc"``
     ``target_accept`` NUTS target acceptance; None (default) chooses 0.9, 0.95 or 0.99 from
                  how far the terms' parameterisations reach into their funnels
-                 (:func:`biasstats.fit.sample.auto_target_accept`); the choice and its reason
+                 (:func:`biasstats.inference.sample.auto_target_accept`); the choice and its reason
                  are in ``Fit.settings``
     ``adaptation`` nutpie mass matrix: ``"auto"`` (default: ``"low_rank"`` up to
-                 :data:`biasstats.fit.sample.LOW_RANK_MAX_PARAMS` unconstrained parameters,
+                 :data:`biasstats.inference.sample.LOW_RANK_MAX_PARAMS` unconstrained parameters,
                  ``"diag"`` above), ``"low_rank"`` (diagonal plus a low-rank
                  correction that adapts to posterior correlations) or ``"diag"``. Measured
                  on the Bai-shaped study with an llm:stereotype term (211 parameters):
@@ -83,17 +83,17 @@ def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = 
     """Sample a model already prepared by :func:`biasstats.model.build.prepare` with
     ``settings`` (the ``[fit]`` table; its defaults when None).
 
-    With ``thresholds`` (:class:`biasstats.checks.convergence.Thresholds`) the fit is checked
+    With ``thresholds`` (:class:`biasstats.inference.convergence.Thresholds`) the fit is checked
     against the convergence gate; when it fails and ``settings.refit`` is on, it is refitted
-    once with the change :func:`biasstats.checks.convergence.refit_plan` names (the other
+    once with the change :func:`biasstats.inference.convergence.refit_plan` names (the other
     parameterisation of one term, or a higher target acceptance). The returned Fit is the
     second attempt; ``Fit.settings["attempts"]`` lists both (what changed, gate failures,
     sampling seconds). ``derive=False`` leaves a sufficient-statistic model's log-likelihood
-    and predictions to the caller (:func:`biasstats.fit.sample.derived_groups`)."""
+    and predictions to the caller (:func:`biasstats.inference.sample.derived_groups`)."""
     settings = settings or FitSpec()
     fit = _fit_prepared(spec, settings, progress, thresholds)
     if derive:
-        from biasstats.fit.sample import derived_groups
+        from biasstats.inference.sample import derived_groups
 
         fit.timings.update(derived_groups(fit, settings.seed + 1))
     return fit
@@ -103,7 +103,7 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
     first = _fit_once(spec, settings, progress)
     if thresholds is None:
         return first
-    from biasstats.checks.convergence import convergence_gate, refit_plan
+    from biasstats.inference.convergence import convergence_gate, refit_plan
 
     gate = convergence_gate(first.diagnostics(), thresholds)
     attempt = {"attempt": 1, "change": "as specified", "passed": gate.passed,
@@ -165,7 +165,7 @@ def flipped(spec, term: str):
 
 
 def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = None) -> Fit:
-    from biasstats.fit.sample import (
+    from biasstats.inference.sample import (
         adaptation_options,
         auto_adaptation,
         auto_target_accept,
@@ -232,14 +232,3 @@ def check_memory(est: dict, settings: FitSpec) -> None:
             f"{est['observations']} observations) x {BYTES_PER_VALUE} bytes), above "
             f"max_memory_gb = {settings.max_memory_gb:g}; lower draws or chains, or raise "
             f"max_memory_gb (at most {MAX_MEMORY_GB:g})")
-
-
-class _CallableModule(sys.modules[__name__].__class__):
-    """Lets ``biasstats.fit(...)`` be called like brms' ``brm()`` while ``biasstats.fit`` stays
-    the fit stage's package (``biasstats.fit.fit`` is the same function)."""
-
-    def __call__(self, *args, **kwargs) -> Fit:
-        return fit(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

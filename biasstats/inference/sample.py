@@ -201,7 +201,7 @@ def pattern_predictive(fit, seed: int, chunk: int = 500):
     import numpy as np
     import xarray as xr
 
-    from biasstats.effects.predict import linear_predictor
+    from biasstats.inference.predict import linear_predictor
     from biasstats.model.build import aux_draws
 
     spec = fit.spec
@@ -239,10 +239,10 @@ def pattern_predictive(fit, seed: int, chunk: int = 500):
 def _cell_ab(fit, stats):
     """(a, b) of the beta mixing p per draw and covariate cell (the family's ``beta_ab``):
     (S, C) each."""
-    from biasstats.effects.predict import linear_predictor
-    from biasstats.model.build import _rows_of, aux_draws
+    from biasstats.inference.predict import linear_predictor
+    from biasstats.model.build import aux_draws, rows_of
 
-    sub = _rows_of(fit.spec, stats.rows)
+    sub = rows_of(fit.spec, stats.rows)
     eta = linear_predictor(fit, spec=sub)
     post = fit.idata["posterior"].to_dataset()
     return fit.spec.family.beta_ab(eta, {k: aux_draws(post, sub, k) for k in fit.spec.family.aux})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from biasstats.errors import BiasstatsError
-from biasstats.io import transaction, write_text_atomic
-from biasstats.pipeline import AnalysisOutcome, run_analysis
-from biasstats.report.page import _environment, _rel
+from biasstats.io import transaction
+from biasstats.report.page import render_index
+from biasstats.run.analysis import AnalysisOutcome, run_analysis
 from biasstats.spec import load_spec
 
 
@@ -115,7 +115,5 @@ def _build_parallel(specs, out_root: Path, refit: bool, jobs: int,
 
 
 def write_index(outcomes: list[AnalysisOutcome], out_root: Path) -> Path:
-    rows = [{"o": o, "link": None if o.report is None else _rel(o.report, out_root)}
-            for o in outcomes]
-    page = _environment().get_template("index.html.j2").render(rows=rows)
-    return write_text_atomic(out_root / "index.html", page)
+    """``<out_root>/index.html``: every analysis in the order given."""
+    return render_index(outcomes, out_root)

@@ -47,11 +47,13 @@ def versions() -> dict[str, str]:
 
 
 def code_digest() -> str:
-    """sha256 over the source files of biasstats.model and biasstats.fit (sorted by name)."""
+    """sha256 over the source files of biasstats.model and biasstats.inference (sorted by
+    their path inside the package)."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    for f in sorted([*(root / "model").glob("*.py"), *(root / "fit").glob("*.py")]):
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    files = [*(root / "model").rglob("*.py"), *(root / "inference").rglob("*.py")]
+    for f in sorted(files, key=lambda f: f.relative_to(root).as_posix()):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
 
 
@@ -86,9 +88,9 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
         aggs += [pl.col("congruent").filter(ok).sum().cast(pl.Int64).alias("k"),
                  ok.sum().cast(pl.Int64).alias("n")]
     trials = base.group_by("source_row", maintain_order=True).agg(aggs)
-    from biasstats import studies
+    from biasstats import registry
 
-    for per_trial in studies.trial_aggregations():  # a study's own per-trial columns
+    for per_trial in registry.trial_aggregations():  # a study's own per-trial columns
         counts = per_trial(base)
         if counts is None:
             continue
@@ -147,7 +149,7 @@ def check_factor_names(prepared) -> None:
     """No factor's name holds ':', which separates the factors of an interaction everywhere
     a term is named (``llm:condition`` in ``[effects] by``, the estimands, the report): a
     one-line SpecError before anything is sampled, not a failure after."""
-    from biasstats.effects.estimands import model_factors
+    from biasstats.model.build import model_factors
 
     factors, _, _, _ = model_factors(prepared)
     factors += [f for g in prepared.groups for f in g.term.factors]
@@ -223,7 +225,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
     With ``out_dir``, the posterior is written there (atomically) and reused when the cache
     key matches. User errors name the spec file and key (``formula_key`` for errors in the
     formula, e.g. ``[checks] alternatives[0]`` for an alternative model)."""
-    from biasstats.fit import fit_prepared
+    from biasstats.inference import fit_prepared
     from biasstats.model.build import prepare
 
     if spec.model is None:
@@ -242,7 +244,7 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         cached = _load_cached(out / POSTERIOR_FILE, key, f, prepared, ledger)
         if cached is not None:
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
-    from biasstats.checks.convergence import thresholds_from
+    from biasstats.inference.convergence import thresholds_from
 
     with _named(spec, formula_key):
         result = fit_prepared(prepared, f, progress,
@@ -257,10 +259,10 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         path = result.to_netcdf(out / POSTERIOR_FILE)
         # continue from the stored (float32) draws, so this run's numbers are those a reuse of
         # the cached posterior gives
-        from biasstats.fit.result import read_posterior
+        from biasstats.inference.result import read_posterior
 
         result.idata = read_posterior(path)
-    from biasstats.fit.sample import derived_groups
+    from biasstats.inference.sample import derived_groups
 
     # the log-likelihood and predictions from the (stored) draws, as a reload computes them
     result.timings.update(derived_groups(result, f.seed + 1))
@@ -274,8 +276,8 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
         return None
     import xarray as xr
 
-    from biasstats.fit import Fit
-    from biasstats.fit.result import unescape_nul
+    from biasstats.inference import Fit
+    from biasstats.inference.result import unescape_nul
 
     try:
         tree = xr.open_datatree(path)
@@ -300,10 +302,10 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
         tree.close()
     settings_ = stored
     if settings_.get("flipped"):  # the automatic refit changed one term's centring
-        from biasstats.fit import flipped
+        from biasstats.inference import flipped
 
         prepared = flipped(prepared, settings_["flipped"])
-    from biasstats.fit.sample import derived_groups
+    from biasstats.inference.sample import derived_groups
 
     fit = Fit(idata=tree, spec=prepared, timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")),
               settings=settings_, ledger=ledger)

@@ -1,4 +1,4 @@
-"""The :class:`Fit` object returned by :func:`biasstats.fit.fit`."""
+"""The :class:`Fit` object returned by :func:`biasstats.inference.fit`."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ class Fit:
     model: Any = None
     timings: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
-    ledger: Any = None  # the ingest Ledger when fitted from a spec (biasstats.fit.from_spec)
+    ledger: Any = None  # the ingest Ledger when fitted from a spec (biasstats.inference.from_spec)
 
     @property
     def formula(self) -> str:
@@ -174,16 +174,16 @@ class Fit:
 
     def linpred(self, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
         """Draws (S, rows) of the linear predictor for ``newdata`` (brms' posterior_linpred);
-        see :func:`biasstats.effects.predict.posterior_linpred`."""
-        from biasstats.effects.predict import posterior_linpred
+        see :func:`biasstats.inference.predict.posterior_linpred`."""
+        from biasstats.inference.predict import posterior_linpred
 
         return posterior_linpred(self, newdata, new_levels=new_levels, seed=seed)
 
     def epred(self, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
         """Draws (S, rows) of the expected response for ``newdata`` (brms' posterior_epred):
         P(congruent) for the binomial families; see
-        :func:`biasstats.effects.predict.posterior_epred`."""
-        from biasstats.effects.predict import posterior_epred
+        :func:`biasstats.inference.predict.posterior_epred`."""
+        from biasstats.inference.predict import posterior_epred
 
         return posterior_epred(self, newdata, new_levels=new_levels, seed=seed)
 
@@ -193,36 +193,14 @@ class Fit:
         response per row (columns ``mean``, ``sd``, ``hdi_low``, ``hdi_high``)."""
         import polars as pl
 
-        from biasstats.effects.summaries import hdi
-        from biasstats.model.build import _to_polars
+        from biasstats.inference.predict import hdi
+        from biasstats.model.build import to_polars
 
         d = self.epred(newdata, new_levels=new_levels, seed=seed)
         h = hdi(d, prob)
-        return _to_polars(newdata).with_columns(
+        return to_polars(newdata).with_columns(
             pl.Series("mean", d.mean(axis=0)), pl.Series("sd", d.std(axis=0, ddof=1)),
             pl.Series("hdi_low", h[:, 0]), pl.Series("hdi_high", h[:, 1]))
-
-    def effects(self, by=None, contrasts=None, slopes=None, level_slopes=None, rank=None,
-                reference=None, pairs: str = "auto", prob: float = 0.95, rope=None):
-        """Estimands of this fit (:mod:`biasstats.effects.estimands`): marginal means
-        ``by`` factor, ``contrasts`` between levels, average ``slopes``, per-level slopes of
-        varying-slope terms, ``rank``. Omitted arguments take the formula's defaults; pass
-        ``[]`` for none. Returns an :class:`~biasstats.effects.estimands.Estimands` whose
-        tables hold summaries (``.means``, ``.contrasts``, ``.slopes``, ``.ranks``)."""
-        from biasstats.effects.estimands import EffectsRequest, compute_estimands, default_request
-
-        d = default_request(self.spec, prob=prob, rope=rope)
-
-        def pick(value, default):
-            return tuple([value] if isinstance(value, str) else value) if value is not None \
-                else default
-
-        req = EffectsRequest(
-            by=pick(by, d.by), contrasts=pick(contrasts, d.contrasts),
-            reference=dict(reference or {}), pairs=pairs, slopes=pick(slopes, d.slopes),
-            level_slopes=pick(level_slopes, d.level_slopes),
-            rank=rank if rank is not None else d.rank, prob=prob, rope=rope)
-        return compute_estimands(self, req)
 
     def diagnostics(self, summary: pd.DataFrame | None = None) -> dict:
         """max R-hat, min bulk/tail ESS, divergences, BFMI per chain.
@@ -247,7 +225,7 @@ class Fit:
             "draws": int(post.sizes["draw"]),
         }
         if div and self.spec is not None:
-            from biasstats.checks.convergence import divergence_hint, locate_divergences
+            from biasstats.inference.convergence import divergence_hint, locate_divergences
 
             out["divergence_hint"] = divergence_hint(locate_divergences(
                 self.idata, {g.name: g.centered for g in self.spec.groups}),
@@ -271,7 +249,7 @@ class Fit:
             from biasstats.model.build import count_stats
 
             if count_stats(self.spec) is not None:
-                # recomputed from the draws on load (biasstats.fit.sample.derived_groups)
+                # recomputed from the draws on load (biasstats.inference.sample.derived_groups)
                 for group in ("log_likelihood", "posterior_predictive"):
                     if group in tree.children:
                         del tree[group]

@@ -1,0 +1,76 @@
+"""The house rules (ARCHITECTURE.md), checked on the code: the stages import only down their
+layers (import-linter contracts in pyproject.toml), no private name crosses a package, and
+``import biasstats`` stays light."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "biasstats"
+
+
+def test_the_stage_layers_hold():
+    importlinter = pytest.importorskip("importlinter.cli", reason="import-linter not installed")
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the contracts are in pyproject.toml; the package is imported from here
+    sys.path.insert(0, str(ROOT))
+    try:
+        assert importlinter.lint_imports(config_filename=str(ROOT / "pyproject.toml"),
+                                         no_cache=True, no_logo=True) == 0
+    finally:
+        os.chdir(cwd)
+        sys.path.remove(str(ROOT))
+
+
+def _package_of(module: str) -> str:
+    """``biasstats.model.build`` -> ``biasstats.model``; a top-level module is its own."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def test_no_private_name_crosses_a_package():
+    """``from biasstats.x.y import _name`` only inside package ``biasstats.x``."""
+    offenders = []
+    for path in sorted(PKG.rglob("*.py")):
+        here = _module_name(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+                    and node.module.startswith("biasstats")):
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__") \
+                        and _package_of(node.module) != _package_of(here):
+                    offenders.append(f"{here}: {node.module}.{alias.name}")
+    assert offenders == []
+
+
+def test_importing_biasstats_does_not_import_the_heavy_libraries():
+    code = ("import sys, biasstats; "
+            "print(sorted(m for m in ('pymc', 'pytensor', 'nutpie', 'matplotlib', "
+            "'arviz_stats', 'arviz_plots', 'statsmodels') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]"
+    # and the public face is plain functions
+    import biasstats
+
+    for name in ("fit", "load_spec", "run_analysis", "estimands", "register_adapter"):
+        assert callable(getattr(biasstats, name)) and type(getattr(biasstats, name)).__name__ \
+            == "function", name
+    assert isinstance(biasstats.__version__, str)
