@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from biasstats.errors import ChecksumError, DataError, DatasetUnavailableError
-from biasstats.ingest import registry
+from biasstats.ingest import datasets
 
 REPO = Path(__file__).resolve().parents[1]
 UPSTREAM = (
@@ -95,7 +95,7 @@ def server(tmp_path):
 
 
 def test_registry_parses_with_expected_datasets():
-    reg = registry.load_registry()
+    reg = datasets.load_registry()
     assert set(reg) == {
         "bai2024_gpt4o", "bai2024_chained", "bai2024_absolute", "bai2024_stimuli",
         "bai2024_stimuli_synonym", "bai2024_stimuli_analysis", "bai2024_digitized",
@@ -117,7 +117,7 @@ def test_registry_parses_with_expected_datasets():
 def test_invalid_registry_is_a_one_line_error(tmp_path):
     path = write_registry(tmp_path, {"a.csv": "sha256:abc"}, None)
     with pytest.raises(DataError) as err:
-        registry.load_registry(path)
+        datasets.load_registry(path)
     assert str(err.value) == (
         f"invalid dataset registry {path}: datasets.fake.files.a.csv: String should match "
         "pattern '^(sha256:[0-9a-f]{64}|gitblob:[0-9a-f]{40})$'"
@@ -127,7 +127,7 @@ def test_invalid_registry_is_a_one_line_error(tmp_path):
 def test_registry_rejects_unknown_keys_and_escaping_paths(tmp_path):
     path = write_registry(tmp_path, {"../a.csv": sha256(GOOD)}, None, colour="red")
     with pytest.raises(DataError) as err:
-        registry.load_registry(path)
+        datasets.load_registry(path)
     assert str(err.value).endswith(
         "datasets.fake.files: Value error, file path '../a.csv' must be relative, with / and "
         "no '..' (and 1 more error)"
@@ -136,7 +136,7 @@ def test_registry_rejects_unknown_keys_and_escaping_paths(tmp_path):
 
 def test_unknown_dataset_lists_known_names():
     with pytest.raises(DatasetUnavailableError) as err:
-        registry.resolve("bai2024_nope")
+        datasets.resolve("bai2024_nope")
     assert str(err.value) == (
         "unknown dataset 'bai2024_nope'; known datasets: bai2024_absolute, bai2024_chained, "
         "bai2024_decision, bai2024_digitized, bai2024_gpt4o, bai2024_implicit, bai2024_stimuli, "
@@ -151,14 +151,14 @@ def test_every_mirrored_file_verifies(bai2024, monkeypatch, tmp_path):
     monkeypatch.setenv("BIASSTATS_DATA", str(bai2024.parent))
     monkeypatch.setenv("BIASSTATS_CACHE", str(tmp_path))
     monkeypatch.setenv("BIASSTATS_OFFLINE", "1")
-    reg = registry.load_registry()
+    reg = datasets.load_registry()
     mirrored = [n for n, ds in reg.items() if (bai2024 / ds.files[0].path).is_file()]
     assert set(reg) - set(mirrored) == {"bai2024_implicit", "bai2024_decision"}
     for name in mirrored:
-        paths = registry.resolve(name)
+        paths = datasets.resolve(name)
         assert paths == [bai2024 / f.path for f in reg[name].files]
-        assert registry.availability(name) == (True, f"mirror {bai2024}")
-    assert registry.availability("bai2024_implicit") == (
+        assert datasets.availability(name) == (True, f"mirror {bai2024}")
+    assert datasets.availability("bai2024_implicit") == (
         False, "download needed: biasstats fetch bai2024_implicit")  # fmt: skip
 
 
@@ -174,23 +174,23 @@ def test_registry_is_reproducible_from_the_mirror(bai2024):
 
 def test_gitblob_verification_on_result_chained(bai2024, tmp_path, monkeypatch):
     chained = bai2024 / "data" / "result_chained.csv"
-    assert registry.file_checksum(chained, "gitblob") == CHAINED_BLOB
+    assert datasets.file_checksum(chained, "gitblob") == CHAINED_BLOB
     reg_path = write_registry(tmp_path, {"data/result_chained.csv": CHAINED_BLOB}, None)
     (tmp_path / "mirror").mkdir()
     (tmp_path / "mirror" / "fake").symlink_to(bai2024)
     monkeypatch.setenv("BIASSTATS_DATA", str(tmp_path / "mirror"))
-    paths = registry.resolve("fake", registry=registry.load_registry(reg_path))
+    paths = datasets.resolve("fake", registry=datasets.load_registry(reg_path))
     assert paths == [tmp_path / "mirror" / "fake" / "data" / "result_chained.csv"]
 
 
 def test_checksums_are_hashed_once_per_file_version(bai2024, monkeypatch):
     monkeypatch.setenv("BIASSTATS_DATA", str(bai2024.parent))
-    monkeypatch.setattr(registry, "_DIGESTS", {})
+    monkeypatch.setattr(datasets, "_DIGESTS", {})
     calls = []
-    real = registry._digest
-    monkeypatch.setattr(registry, "_digest", lambda *a: calls.append(a) or real(*a))
-    registry.resolve("bai2024_gpt4o")
-    registry.resolve("bai2024_gpt4o")
+    real = datasets._digest
+    monkeypatch.setattr(datasets, "_digest", lambda *a: calls.append(a) or real(*a))
+    datasets.resolve("bai2024_gpt4o")
+    datasets.resolve("bai2024_gpt4o")
     assert len(calls) == 84
 
 
@@ -203,21 +203,21 @@ def test_mismatching_mirror_file_is_refused_even_if_downloadable(env, server, tm
     (served / "a.csv").write_bytes(GOOD)  # a correct copy is downloadable ...
     (mirror / "fake").mkdir()
     (mirror / "fake" / "a.csv").write_bytes(BAD)  # ... but the mirror copy is wrong
-    reg = registry.load_registry(write_registry(tmp_path, {"a.csv": sha256(GOOD)}, base_url))
+    reg = datasets.load_registry(write_registry(tmp_path, {"a.csv": sha256(GOOD)}, base_url))
     with pytest.raises(ChecksumError) as err:
-        registry.resolve("fake", registry=reg)
+        datasets.resolve("fake", registry=reg)
     assert str(err.value) == (
         f"checksum mismatch for {mirror / 'fake' / 'a.csv'}: expected {sha256(GOOD)}, "
         f"got {sha256(BAD)}; the file is refused"
     )
     assert log == []
-    assert registry.availability("fake", registry=reg) == (False, str(err.value))
+    assert datasets.availability("fake", registry=reg) == (False, str(err.value))
 
 
 def test_offline_without_mirror_is_unavailable(env, monkeypatch):
     monkeypatch.setenv("BIASSTATS_OFFLINE", "1")
     with pytest.raises(DatasetUnavailableError) as err:
-        registry.resolve("bai2024_implicit")
+        datasets.resolve("bai2024_implicit")
     assert str(err.value) == (
         "dataset 'bai2024_implicit' is not available: no local mirror (set BIASSTATS_DATA to a "
         "folder holding bai2024/data/result_implicit.csv) and download of "
@@ -226,24 +226,24 @@ def test_offline_without_mirror_is_unavailable(env, monkeypatch):
 
 
 def test_mirror_only_dataset_says_so(env, tmp_path):
-    reg = registry.load_registry(write_registry(tmp_path, {"a.csv": sha256(GOOD)}, None))
+    reg = datasets.load_registry(write_registry(tmp_path, {"a.csv": sha256(GOOD)}, None))
     with pytest.raises(DatasetUnavailableError) as err:
-        registry.resolve("fake", registry=reg)
+        datasets.resolve("fake", registry=reg)
     assert str(err.value) == (
         "dataset 'fake' is not available: no local mirror (set BIASSTATS_DATA to a folder "
         "holding fake/a.csv) and it is mirror-only (no upstream URL)"
     )
-    assert registry.availability("fake", registry=reg) == (
+    assert datasets.availability("fake", registry=reg) == (
         False, "mirror only: set BIASSTATS_DATA to a folder holding fake/")  # fmt: skip
 
 
 def test_resolve_without_download_points_to_fetch(env, server, tmp_path):
     base_url, _, log = server
-    reg = registry.load_registry(write_registry(tmp_path, {"a.csv": sha256(GOOD)}, base_url))
+    reg = datasets.load_registry(write_registry(tmp_path, {"a.csv": sha256(GOOD)}, base_url))
     with pytest.raises(
         DatasetUnavailableError, match=r"not downloaded yet \(run: biasstats fetch fake\)$"
     ):
-        registry.resolve("fake", download=False, registry=reg)
+        datasets.resolve("fake", download=False, registry=reg)
     assert log == []
 
 
@@ -256,15 +256,15 @@ def test_download_is_verified_and_cached(env, server, tmp_path, checksum):
     base_url, served, log = server
     (served / "sub").mkdir()
     (served / "sub" / "a.csv").write_bytes(GOOD)
-    reg = registry.load_registry(write_registry(tmp_path, {"sub/a.csv": checksum(GOOD)}, base_url))
-    assert registry.availability("fake", registry=reg) == (
+    reg = datasets.load_registry(write_registry(tmp_path, {"sub/a.csv": checksum(GOOD)}, base_url))
+    assert datasets.availability("fake", registry=reg) == (
         False, "download needed: biasstats fetch fake")  # fmt: skip
     assert log == []
-    paths = registry.fetch("fake", registry=reg)
+    paths = datasets.fetch("fake", registry=reg)
     assert paths == [cache / "fake" / "sub" / "a.csv"] and paths[0].read_bytes() == GOOD
-    assert registry.resolve("fake", registry=reg) == paths
+    assert datasets.resolve("fake", registry=reg) == paths
     assert log == ["/sub/a.csv"]
-    assert registry.availability("fake", registry=reg) == (True, f"cache {cache / 'fake'}")
+    assert datasets.availability("fake", registry=reg) == (True, f"cache {cache / 'fake'}")
     assert sorted(p.name for p in (cache / "fake" / "sub").iterdir()) == ["a.csv"]
 
 
@@ -273,9 +273,9 @@ def test_mismatching_download_is_deleted_and_refused(env, server, tmp_path, chec
     _, cache = env
     base_url, served, _ = server
     (served / "a.csv").write_bytes(BAD)
-    reg = registry.load_registry(write_registry(tmp_path, {"a.csv": checksum(GOOD)}, base_url))
+    reg = datasets.load_registry(write_registry(tmp_path, {"a.csv": checksum(GOOD)}, base_url))
     with pytest.raises(ChecksumError) as err:
-        registry.fetch("fake", registry=reg)
+        datasets.fetch("fake", registry=reg)
     assert str(err.value) == (
         f"checksum mismatch for download {base_url}a.csv: expected {checksum(GOOD)}, "
         f"got {checksum(BAD)}; the download was deleted"
@@ -289,16 +289,16 @@ def test_corrupt_cache_copy_is_replaced_by_a_fresh_download(env, server, tmp_pat
     (served / "a.csv").write_bytes(GOOD)
     (cache / "fake").mkdir(parents=True)
     (cache / "fake" / "a.csv").write_bytes(BAD)
-    reg = registry.load_registry(write_registry(tmp_path, {"a.csv": gitblob(GOOD)}, base_url))
-    assert registry.resolve("fake", registry=reg)[0].read_bytes() == GOOD
+    reg = datasets.load_registry(write_registry(tmp_path, {"a.csv": gitblob(GOOD)}, base_url))
+    assert datasets.resolve("fake", registry=reg)[0].read_bytes() == GOOD
     assert log == ["/a.csv"]
 
 
 def test_failed_download_is_unavailable_with_cause(env, server, tmp_path):
     base_url, _, _ = server
-    reg = registry.load_registry(write_registry(tmp_path, {"a.csv": sha256(GOOD)}, base_url))
+    reg = datasets.load_registry(write_registry(tmp_path, {"a.csv": sha256(GOOD)}, base_url))
     with pytest.raises(DatasetUnavailableError) as err:
-        registry.fetch("fake", registry=reg)
+        datasets.fetch("fake", registry=reg)
     assert str(err.value) == (
         "dataset 'fake' is not available: no local mirror (set BIASSTATS_DATA to a folder "
         f"holding fake/a.csv) and download of {base_url}a.csv failed (HTTP 404)"
@@ -310,15 +310,15 @@ def test_refused_connection_is_unavailable_with_cause(env, tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/"
-    reg = registry.load_registry(write_registry(tmp_path, {"a.csv": sha256(GOOD)}, url))
+    reg = datasets.load_registry(write_registry(tmp_path, {"a.csv": sha256(GOOD)}, url))
     with pytest.raises(DatasetUnavailableError, match=r"a\.csv failed \(ConnectionError\)$"):
-        registry.fetch("fake", registry=reg)
+        datasets.fetch("fake", registry=reg)
 
 
 def test_packaged_registry_is_used_outside_the_source_tree(tmp_path, monkeypatch):
     package = tmp_path / "site-packages" / "biasstats"
     (package / "_data").mkdir(parents=True)
     write_registry(package / "_data", {"a.csv": sha256(GOOD)}, None)
-    monkeypatch.setattr(registry, "REPO", tmp_path / "nowhere")
-    monkeypatch.setattr(registry.resources, "files", lambda name: package)
-    assert list(registry.load_registry()) == ["fake"]
+    monkeypatch.setattr(datasets, "REPO", tmp_path / "nowhere")
+    monkeypatch.setattr(datasets.resources, "files", lambda name: package)
+    assert list(datasets.load_registry()) == ["fake"]
