@@ -7,7 +7,8 @@ not :func:`tempfile.mkstemp`'s private ``0600``.
 :func:`transaction` makes a whole run one unit: every file the run writes through
 :func:`atomic_path` is recorded, and if the run fails (any exception, Ctrl-C included) the
 files it created are removed, the files it replaced are restored and the folders it made are
-removed again — nothing from the failed run is left in the output folder.
+removed again — nothing from the failed run is left in the output folder, except a file
+written ``durable`` (a sampled posterior: the next run reuses it instead of sampling again).
 
 :func:`recording` collects the files a block writes; :func:`remove_outputs` removes files
 (inside a transaction: undone if the run fails) and the folders that leave empty. The report
@@ -235,8 +236,11 @@ def make_folder(folder: str | os.PathLike) -> Path:
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; rename it onto ``target`` on success."""
+def atomic_path(target: str | os.PathLike, *, durable: bool = False) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it onto ``target`` on success.
+
+    ``durable``: the file outlives a failing :func:`transaction` (it is not undone on
+    rollback): a sampled posterior is kept even when a later stage of its run fails."""
     target = Path(target)
     make_folder(target.parent)
     try:
@@ -249,7 +253,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, file_mode())
         run = _RUN.get()
-        if run is not None:
+        if run is not None and not durable:
             run.before_replace(target)
         os.replace(tmp_path, target)
         for written in _RECORDERS.get():

@@ -193,17 +193,26 @@ def _checks(fit, checks) -> ChecksResult:
 
 
 def check_alternatives(spec: Spec, table: pl.DataFrame) -> None:
-    """Models compared row by row (every family but bernoulli / binomial, which are compared
-    on common cells) must use the same rows: a formula whose columns are missing in other
-    rows than the main formula's is a one-line SpecError naming it."""
+    """Before anything is sampled: every alternative formula names columns of the model's
+    data (else a one-line SpecError naming ``[checks] alternatives[i]``), and models compared
+    row by row (every family but bernoulli / binomial, which are compared on common cells)
+    use the same rows: a formula whose columns are missing in other rows than the main
+    formula's is a one-line SpecError naming it."""
     from biasstats.inference.from_spec import model_data
     from biasstats.model.build import complete_rows
-    from biasstats.model.formula import parse_formula
+    from biasstats.model.formula import check_columns, parse_formula
 
     alts = spec.content.checks.alternatives
-    if not alts or get_family(spec.model.family).collapse:
+    if not alts:
         return
     data = model_data(spec, table).with_row_index("__row")
+    for i, formula in enumerate(alts):
+        try:
+            check_columns(parse_formula(formula), data.columns)
+        except SpecError as e:
+            raise SpecError(f"{spec.path}: [checks] alternatives[{i}]: {e}") from None
+    if get_family(spec.model.family).collapse:
+        return
 
     def rows(formula: str) -> pl.Series:
         cols = [c for c in parse_formula(formula).columns() if c in data.columns]

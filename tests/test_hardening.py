@@ -315,4 +315,4 @@ def test_bad_alternative_formula_names_its_key_and_rolls_back_the_analysis(tmp_p
     assert rc == 2 and err.count("\n") == 1
     assert err.startswith(f"error: {spec}: [checks] alternatives[0]: "), err
     assert "'judge'" in err
-    assert _tree(out) == []  # the main fit's posterior and figures went with the analysis
+    assert _tree(out) == []  # checked before anything is sampled or written

@@ -256,7 +256,9 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         result.idata.attrs = {**result.idata.attrs, KEY_ATTR: key,
                               PAYLOAD_ATTR: json.dumps(payload, sort_keys=True, default=str),
                               TIMINGS_ATTR: json.dumps(result.timings, default=str)}
-        path = result.to_netcdf(out / POSTERIOR_FILE)
+        # written as soon as it is sampled, and kept whatever fails after this (effects,
+        # checks, figures): the next run reuses it instead of sampling again
+        path = result.to_netcdf(out / POSTERIOR_FILE, durable=True)
         # continue from the stored (float32) draws, so this run's numbers are those a reuse of
         # the cached posterior gives
         from biasstats.inference.result import read_posterior

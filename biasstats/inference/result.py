@@ -236,8 +236,10 @@ class Fit:
         return out
 
     # ------------------------------------------------------------------ persistence
-    def to_netcdf(self, path: str | os.PathLike) -> Path:
-        """Write the DataTree atomically (tmp file in the same folder, then os.replace).
+    def to_netcdf(self, path: str | os.PathLike, *, durable: bool = False) -> Path:
+        """Write the DataTree atomically (tmp file in the same folder, then os.replace);
+        ``durable``: kept even when the run writing it fails later
+        (:func:`biasstats.io.atomic_path`).
 
         The file opens with plain ``xarray.open_datatree`` / ArviZ; the formula, family,
         priors, data hash and centring decisions are stored as root attributes. Draws are
@@ -265,7 +267,7 @@ class Fit:
             meta["biasstats_collapsed"] = int(bool(self.spec.collapsed))
         tree.attrs = {**tree.attrs, **meta}
         escape_nul(tree)  # a level name with a NUL: HDF5 would refuse it
-        with atomic_path(path) as tmp:
+        with atomic_path(path, durable=durable) as tmp:
             tree.to_netcdf(tmp, engine="h5netcdf", encoding=netcdf_encoding(tree))
         return Path(path)
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from biasstats.errors import DatasetUnavailableError
+from biasstats.errors import BiasstatsError, DatasetUnavailableError
 from biasstats.inference.from_spec import POSTERIOR_FILE, fit_spec
 from biasstats.ingest import ingest
 from biasstats.io import (
@@ -111,11 +112,12 @@ def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> Analys
     t_fit = time.perf_counter() - t0
     files = [("canonical trial table", trials_path), ("ledger", ledger_path),
              ("posterior (NetCDF)", outcome.path)]
-    result = analyse(spec, ing, outcome.fit, folder, outcome.cached, files, sensitivity)
-    result.stages = {"ingest": t_ingest, **fit_stages(outcome.fit.timings, outcome.cached,
-                                                       t_fit), **result.stages}
-    write_results(result)
-    page, stages = render(result)
+    with _posterior_kept(outcome):
+        result = analyse(spec, ing, outcome.fit, folder, outcome.cached, files, sensitivity)
+        result.stages = {"ingest": t_ingest, **fit_stages(outcome.fit.timings, outcome.cached,
+                                                           t_fit), **result.stages}
+        write_results(result)
+        page, stages = render(result)
     gate = result.gate
     msg = (f"{ing.ledger.rows_read} rows; gate "
            f"{'passed' if gate.passed else 'FAILED: ' + '; '.join(gate.failures)}"
@@ -123,6 +125,19 @@ def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> Analys
     return AnalysisOutcome(spec.name, spec.title, Path(spec.path), "built", msg, gate.passed,
                            spec.content.checks.allow_failure, page, result.cached,
                            tuple(stages.items()))
+
+
+@contextmanager
+def _posterior_kept(outcome):
+    """A user error after sampling says that the posterior is kept (the next run reuses it):
+    the sampling is never lost to a mistake found later."""
+    try:
+        yield
+    except BiasstatsError as e:
+        if outcome.path is None or outcome.cached:
+            raise
+        raise type(e)(f"{e} (the posterior is kept in {outcome.path}: the next run reuses "
+                      "it; --refit samples again)") from None
 
 
 def write_results(res: AnalysisResult) -> None:
