@@ -66,12 +66,15 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 def _cmd_fit(args: argparse.Namespace) -> int:
     from biasstats.inference.from_spec import fit_spec
     from biasstats.ingest import ingest
+    from biasstats.pipeline import check_before_sampling
 
     out = _out_folder(args.out)
     result = ingest(args.spec)
     out = out or Path("reports") / result.spec.name
     # fit first: a fit-stage error must not leave this run's table and ledger behind
-    outcome = fit_spec(result.spec, result.table, out, refit=args.refit, ledger=result.ledger)
+    spec = result.spec
+    outcome = fit_spec(spec, result.table, out, refit=args.refit, ledger=result.ledger,
+                       before_sampling=lambda p: check_before_sampling(spec, result.adapter, p))
     result.write(out)
     fit = outcome.fit
     _say(result.ledger.render())
@@ -121,7 +124,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 def _cmd_effects(args: argparse.Namespace) -> int:
     import polars as pl
 
-    from biasstats.effects.estimands import compute_estimands, request_from_spec
+    from biasstats.effects.estimands import check_request, compute_estimands, request_from_spec
     from biasstats.errors import SpecError
     from biasstats.inference.from_spec import fit_spec
     from biasstats.ingest import ingest
@@ -131,7 +134,12 @@ def _cmd_effects(args: argparse.Namespace) -> int:
     result = ingest(args.spec)
     spec = result.spec
     out = Path(args.out) if args.out else Path("reports") / spec.name
-    outcome = fit_spec(spec, result.table, out, refit=args.refit, ledger=result.ledger)
+    def check(prepared):  # every estimand asked for, before anything is sampled
+        check_request(request_from_spec(spec.content.effects, prepared, congruence=False),
+                      prepared, key=f"{spec.path}: [effects]")
+
+    outcome = fit_spec(spec, result.table, out, refit=args.refit, ledger=result.ledger,
+                       before_sampling=check)
     fit = outcome.fit
     congruence = outcome_kind(spec, result.adapter) == "congruence"
     req = request_from_spec(spec.content.effects, fit.spec, congruence=False)

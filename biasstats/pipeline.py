@@ -18,7 +18,7 @@ import polars as pl
 
 from biasstats import registry
 from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summary
-from biasstats.effects.estimands import compute_estimands, request_from_spec
+from biasstats.effects.estimands import check_request, compute_estimands, request_from_spec
 from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
 from biasstats.errors import BiasstatsError, SpecError
 from biasstats.inference.from_spec import fit_spec
@@ -28,7 +28,7 @@ from biasstats.spec import Spec, load_spec
 from biasstats.spec.outcome import outcome_kind
 
 __all__ = ["AnalysisResult", "ChecksResult", "analyse", "analysis_folder", "load_sensitivity",
-           "check_alternatives"]
+           "check_alternatives", "check_before_sampling", "is_congruence"]
 
 
 @dataclass
@@ -91,8 +91,7 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
         rhat_max=c.rhat_max, ess_bulk_min=c.ess_bulk_min, ess_tail_min=c.ess_tail_min,
         divergences_max=c.divergences_max, bfmi_min=c.bfmi_min))
     eff = spec.content.effects
-    congruence = (outcome_kind(spec, ing.adapter) == "congruence"
-                  and fit.family in LOGIT_FAMILIES)
+    congruence = is_congruence(spec, ing.adapter)
     res = AnalysisResult(spec=spec, ing=ing, fit=fit, folder=folder, cached=cached, files=files,
                          summary=summary, gate=gate, diag={}, congruence=congruence)
     t0 = time.perf_counter()
@@ -128,6 +127,22 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
         diag.update({k: v for k, v in loo.items() if isinstance(v, int | float)})
     res.diag = diag
     return res
+
+
+def is_congruence(spec: Spec, adapter: str | None) -> bool:
+    """Whether the outcome is a congruence coding the study's effects describe (a 0/1
+    outcome of a logit family whose spec or data source declares it so)."""
+    return (outcome_kind(spec, adapter) == "congruence"
+            and get_family(spec.model.family).name in LOGIT_FAMILIES)
+
+
+def check_before_sampling(spec: Spec, adapter: str | None, prepared) -> None:
+    """Everything the analysis will ask of the fit, resolved against the model's terms once
+    the design is built and before anything is sampled: the ``[effects]`` estimands (its
+    declared entries and the defaults filled in). A one-line SpecError naming the key."""
+    req = request_from_spec(spec.content.effects, prepared,
+                            congruence=is_congruence(spec, adapter))
+    check_request(req, prepared, key=f"{spec.path}: [effects]")
 
 
 def ppc_terms(fit) -> list[str]:

@@ -1,5 +1,6 @@
-"""Every posterior is kept (issue 26, item 2): a failure after sampling leaves the posterior in
-its cache, says so in its one line, and the next run reuses it instead of sampling again."""
+"""Never lose a fit (issue 26): everything the analysis asks of a fit is checked before
+anything is sampled (item 1), and a failure after sampling leaves the posterior in its cache,
+says so in its one line, and the next run reuses it instead of sampling again (item 2)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def spec(tmp_path):
     rng = np.random.default_rng(2)
     g = np.repeat(list("abcde"), 8)
     y = rng.normal(0, 1, g.size) + np.repeat(rng.normal(0, 1, 5), 8)
-    (tmp_path / "d.csv").write_text("y,g\n" + "".join(f"{a:.4f},{b}\n" for a, b in zip(y, g)))
+    rows = "".join(f"{a:.4f},{b},{i % 2}\n" for i, (a, b) in enumerate(zip(y, g, strict=True)))
+    (tmp_path / "d.csv").write_text("y,g,x\n" + rows)
     (tmp_path / "s.toml").write_text(SPEC)
     return tmp_path / "s.toml"
 
@@ -65,3 +67,64 @@ def test_a_failure_after_sampling_keeps_the_posterior_and_the_next_run_reuses_it
     assert "posterior cached" in printed
     assert posterior.stat().st_mtime_ns == stamp  # reused, not sampled again
     assert (out / "study" / "report.html").is_file()
+
+
+def _no_sampling(monkeypatch):
+    """Make any sampling an error: a check that passes this ran before sampling."""
+    import biasstats.inference as inference
+
+    def sampled(*a, **k):
+        raise AssertionError("sampled")
+
+    monkeypatch.setattr(inference, "fit_prepared", sampled)
+
+
+@pytest.mark.parametrize("effects,message", [
+    ('by = ["x"]', "[effects] by: 'x' is not a factor of the model (its factors: g)"),
+    ('contrasts = ["g"]\nreference = { g = "zz" }',
+     "[effects] reference: level 'zz' of 'g' is not in the data (levels: a, b, c, d, e)"),
+])
+def test_an_effects_mistake_is_found_before_anything_is_sampled(
+        spec, tmp_path, capsys, monkeypatch, effects, message):
+    spec.write_text(SPEC.replace("formula = \"y ~ 1 + (1|g)\"", "formula = \"y ~ x + (1|g)\"")
+                    + f"[effects]\n{effects}\n")
+    _no_sampling(monkeypatch)
+    for command in ("report", "fit", "effects"):
+        out = tmp_path / f"out_{command}"
+        assert main([command, str(spec), "--out", str(out)]) == 2
+        assert capsys.readouterr().err == f"error: {spec}: {message}\n"
+        assert not (out / "study" / "posterior.nc").exists() and not (out / "posterior.nc").exists()
+
+
+def test_a_factor_held_only_inside_an_interaction_is_a_valid_target(tmp_path):
+    """``(1|llm:cond)`` holds llm and cond only inside the interaction: contrasts between the
+    levels of each, and the default rank of the interaction's cells, are estimands of the
+    model (marginal means averaged over the rest), not errors."""
+    import biasstats
+    from biasstats.effects.estimands import EffectsRequest, check_request, default_request
+    from biasstats.model.build import prepare
+
+    rng = np.random.default_rng(4)
+    llm = np.repeat(["m1", "m2", "m3"], 40)
+    cond = np.tile(np.repeat(["c1", "c2"], 20), 3)
+    y = rng.normal(0, 1, llm.size) + (cond == "c2") * 0.8
+    import polars as pl
+
+    df = pl.DataFrame({"y": y, "llm": llm, "cond": cond})
+    prepared = prepare("y ~ 1 + (1|llm:cond)", df, "gaussian")
+    req = default_request(prepared)
+    assert req.rank == "llm:cond"
+    check_request(req, prepared)  # the default applies
+    asked = EffectsRequest(by=("llm", "cond"), contrasts=("cond", "llm"), rank="llm")
+    check_request(asked, prepared)
+    fit = biasstats.fit("y ~ 1 + (1|llm:cond)", data=df, family="gaussian", chains=1,
+                        tune=150, draws=150, seed=2, progress=False)
+    est = biasstats.estimands(fit, by=["cond"], contrasts=["cond"], rank="llm")
+    diff = est.contrasts.filter(pl.col("scale") == "difference")
+    assert diff["level"].to_list() == ["c2 − c1"]
+    # the marginal contrast equals the difference of the observed cell means' averages here
+    # (balanced cells): within a few posterior SDs of the data's own difference
+    observed = float(df.filter(pl.col("cond") == "c2")["y"].mean()
+                     - df.filter(pl.col("cond") == "c1")["y"].mean())
+    assert abs(diff["mean"][0] - observed) < 3 * diff["sd"][0] + 0.05
+    assert sorted(est.ranks["level"].to_list()) == ["m1", "m2", "m3"]

@@ -130,23 +130,27 @@ def request_from_spec(effects, spec, *, congruence: bool = False) -> EffectsRequ
 
 
 def check_request(req: EffectsRequest, spec, key: str = "[effects]") -> None:
-    """One-line SpecError for an estimand the model cannot give (naming the key)."""
+    """One-line SpecError for an estimand the model cannot give (naming the key). Any factor
+    the formula holds — alone, inside an interaction or only in a grouping term — and any
+    combination of them (``a:b``) is a valid ``by``, ``contrasts`` and ``rank`` target: its
+    levels' marginal means average over the rest of the design, draw by draw."""
     factors, numeric, groups, varying = model_factors(spec)
-    known = list(dict.fromkeys([*factors, *groups, *numeric]))
-    cells = spec.cells.columns
-    listing = ", ".join(known) or "none"
-    for term in req.by:
-        for col in term.split(":"):
-            if col not in cells or col in numeric or col in (spec.formula.response,
-                                                             spec.formula.trials):
-                raise SpecError(f"{key} by: '{term}' is not a factor of the model (its "
-                                f"factors: {listing})")
-    for f in req.contrasts:
-        if f in numeric:
-            continue  # reported as a slope (see resolve_request)
-        if f not in cells or f not in [*factors, *groups]:
-            raise SpecError(f"{key} contrasts: '{f}' is not a factor of the model (its "
+    outcome = (spec.formula.response, spec.formula.trials)
+    columns = list(dict.fromkeys([*factors, *(c for g in groups for c in g.split(":"))]))
+    columns = [c for c in columns if c in spec.cells.columns and c not in numeric
+               and c not in outcome]
+    listing = ", ".join(columns) or "none"
+
+    def factor_term(what: str, term: str) -> None:
+        if not all(col in columns for col in str(term).split(":")):
+            raise SpecError(f"{key} {what}: '{term}' is not a factor of the model (its "
                             f"factors: {listing})")
+
+    for term in req.by:
+        factor_term("by", term)
+    for f in req.contrasts:
+        if f not in numeric:  # a numeric one is reported as a slope (see resolve_request)
+            factor_term("contrasts", f)
     for x in req.slopes:
         if x not in numeric:
             raise SpecError(f"{key} slopes: '{x}' is not a numeric predictor of the model "
@@ -155,13 +159,12 @@ def check_request(req: EffectsRequest, spec, key: str = "[effects]") -> None:
         if g not in varying:
             raise SpecError(f"{key} level_slopes: '{g}' is not a varying-slope term of the "
                             f"model (varying-slope terms: {', '.join(varying) or 'none'})")
-    if req.rank is not None and (req.rank not in cells or req.rank in numeric):
-        raise SpecError(f"{key} rank: '{req.rank}' is not a factor of the model (its "
-                        f"factors: {listing})")
+    if req.rank is not None:
+        factor_term("rank", req.rank)
     for f, ref in req.reference.items():
-        if f not in cells:
-            raise SpecError(f"{key} reference: '{f}' is not a factor of the model")
-        levels = {str(v) for v in spec.cells[f].unique().to_list()}
+        factor_term("reference", f)
+        _, labels = level_labels(spec.cells, tuple(str(f).split(":")))
+        levels = {str(v) for v in labels}
         if str(ref) not in levels:
             raise SpecError(f"{key} reference: level '{ref}' of '{f}' is not in the data "
                             f"(levels: {', '.join(sorted(levels)[:12])})")

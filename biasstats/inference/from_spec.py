@@ -219,12 +219,15 @@ def _key(spec: Spec, prepared) -> tuple[str, dict]:
 
 def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
              *, refit: bool = False, progress: bool | None = None, ledger=None,
-             formula_key: str = "[model] formula") -> FitOutcome:
+             formula_key: str = "[model] formula", before_sampling=None) -> FitOutcome:
     """Fit ``spec``'s model to ``table`` (the ingested canonical table).
 
     With ``out_dir``, the posterior is written there (atomically) and reused when the cache
     key matches. User errors name the spec file and key (``formula_key`` for errors in the
-    formula, e.g. ``[checks] alternatives[0]`` for an alternative model)."""
+    formula, e.g. ``[checks] alternatives[0]`` for an alternative model).
+    ``before_sampling(prepared)`` runs once the design is built, before a cached posterior is
+    read or anything is sampled: the caller's checks of what it will ask of the fit (the
+    ``[effects]`` estimands), so that a mistake costs seconds, not a sampling run."""
     from biasstats.inference import fit_prepared
     from biasstats.model.build import prepare
 
@@ -238,6 +241,8 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         prepared = prepare(m.formula, data, m.family, dict(m.priors), dict(m.centered),
                            aux=dict(m.aux))
         check_factor_names(prepared)
+    if before_sampling is not None:
+        before_sampling(prepared)
     key, payload = _key(spec, prepared)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and not refit:

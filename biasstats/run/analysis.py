@@ -39,6 +39,7 @@ from biasstats.pipeline import (
     analyse,
     analysis_folder,
     check_alternatives,
+    check_before_sampling,
     load_sensitivity,
 )
 from biasstats.report.analysis import render, render_ledger
@@ -108,7 +109,8 @@ def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> Analys
     t_ingest = time.perf_counter() - t0
     t0 = time.perf_counter()
     outcome = fit_spec(spec, ing.table, folder, refit=refit, progress=progress,
-                       ledger=ing.ledger)
+                       ledger=ing.ledger,
+                       before_sampling=lambda p: check_before_sampling(spec, ing.adapter, p))
     t_fit = time.perf_counter() - t0
     files = [("canonical trial table", trials_path), ("ledger", ledger_path),
              ("posterior (NetCDF)", outcome.path)]
