@@ -112,13 +112,16 @@ def default_request(spec, prob: float = 0.95, rope: float | None = None) -> Effe
                           prob=prob, rope=rope)
 
 
-def request_from_spec(effects, spec, *, congruence: bool = False) -> EffectsRequest:
+def request_from_spec(effects, spec, *, study=None) -> EffectsRequest:
     """``[effects]`` (a :class:`~biasstats.spec.schema.EffectsSpec`) over the formula's
-    defaults. For a congruence outcome the per-level means and ranks are the study's own bias
-    tables, so only contrasts and slopes are added here unless ``by`` / ``rank`` are given."""
+    defaults. For the outcome a registered study codes (``study``: its
+    :class:`biasstats.registry.Study`, e.g. a congruence coding) the per-level means and ranks
+    are the study's own tables (and its ROPE is on its own scale), so only contrasts and slopes
+    are added here unless ``by`` / ``rank`` are given."""
+    own = study is not None
     d = default_request(spec, prob=effects.hdi_prob)
-    by = effects.by if effects.by is not None else ([] if congruence else d.by)
-    rank = effects.rank if effects.rank is not None else (None if congruence else d.rank)
+    by = effects.by if effects.by is not None else ([] if own else d.by)
+    rank = effects.rank if effects.rank is not None else (None if own else d.rank)
     return EffectsRequest(
         by=tuple(by), contrasts=tuple(effects.contrasts if effects.contrasts is not None
                                       else d.contrasts),
@@ -126,7 +129,7 @@ def request_from_spec(effects, spec, *, congruence: bool = False) -> EffectsRequ
         slopes=tuple(effects.slopes if effects.slopes is not None else d.slopes),
         level_slopes=tuple(effects.level_slopes if effects.level_slopes is not None
                            else d.level_slopes),
-        rank=rank, prob=effects.hdi_prob, rope=None if congruence else effects.rope)
+        rank=rank, prob=effects.hdi_prob, rope=None if own else effects.rope)
 
 
 def check_request(req: EffectsRequest, spec, key: str = "[effects]") -> None:
@@ -195,13 +198,9 @@ def _summ(draws: np.ndarray, prob: float, rope: tuple[float, float] | None,
             from biasstats.effects.summaries import verdict
 
             row.update(rope_low=rope[0], rope_high=rope[1],
-                       verdict=_neutral_verdict(verdict(h[k, 0], h[k, 1], rope)))
+                       verdict=verdict(h[k, 0], h[k, 1], rope))
         out.append(row)
     return out
-
-
-def _neutral_verdict(v: str) -> str:
-    return {"biased": "outside ROPE", "practically unbiased": "inside ROPE"}.get(v, "undecided")
 
 
 def _rows(term: str, levels, draws, scale: str, prob, rope=None, null=None, n=None) -> list[dict]:

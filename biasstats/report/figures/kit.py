@@ -46,16 +46,16 @@ __all__ = [
     "select_scale",
     "study_scale",
     "verdict_handles",
+    "verdict_styles",
     "verdicts_of",
 ]
 
-# scale -> (axis label, value meaning "no bias", log axis?)
+# scale -> (axis label, the value meaning "no effect" (the middle of a probability), log axis?)
 SCALES: dict[str, tuple[str, float, bool]] = {
-    "probability": ("P(stereotype-congruent)", 0.5, False),
-    "bias": ("Bias (−1 … +1)", 0.0, False),
-    "log_odds": ("Log-odds of a stereotype-congruent answer", 0.0, False),
+    "probability": ("Probability", 0.5, False),
+    "log_odds": ("Log-odds", 0.0, False),
     "odds_ratio": ("Odds ratio (log scale)", 1.0, True),
-}  # a study adds its own (e.g. the Bai D score) through biasstats.studies (Study.scales)
+}  # a study adds its own (e.g. the Bai bias and D-score scales) as registry.Study.scales
 
 TERM_LABELS: dict[str, str] = {
     "llm": "LLM",
@@ -118,17 +118,30 @@ def common_rope(df: pl.DataFrame) -> tuple[float, float] | None | str:
     return "per-row"
 
 
+def verdict_styles() -> dict[str, dict]:
+    """How each verdict is drawn, in legend order: the registered studies' verdict words
+    first (each drawn as the generic verdict it stands for), then the generic verdicts of
+    :data:`biasstats.report.style.VERDICT_STYLE`."""
+    from biasstats import registry
+
+    styles = {word: VERDICT_STYLE[generic]
+              for word, generic in registry.verdict_words().items() if generic in VERDICT_STYLE}
+    for v, st in VERDICT_STYLE.items():
+        styles.setdefault(v, st)
+    return styles
+
+
 def verdict_handles(verdicts: Sequence[str]) -> list[Line2D]:
-    """Legend handles of the verdicts present (in the order of the verdict styles)."""
+    """Legend handles of the verdicts present (in the order of :func:`verdict_styles`)."""
+    styles = verdict_styles()
     handles = []
-    for v in VERDICT_STYLE:
+    for v in styles:
         if v in verdicts and v != "estimate":
-            handles.append(_marker_handle(v))
+            handles.append(_marker_handle(styles[v], v))
     return handles
 
 
-def _marker_handle(verdict: str) -> Line2D:
-    st = VERDICT_STYLE.get(verdict, VERDICT_STYLE["undecided"])
+def _marker_handle(st: dict, verdict: str) -> Line2D:
     return Line2D(
         [],
         [],
@@ -157,11 +170,12 @@ def draw_intervals(ax, y, mean, lo, hi, verdicts, size: float = 16.0) -> None:
     lo = np.asarray(lo, dtype=float)
     hi = np.asarray(hi, dtype=float)
     verdicts = np.asarray(verdicts, dtype=object)
-    for verdict in list(VERDICT_STYLE) + sorted(set(verdicts) - set(VERDICT_STYLE)):
+    styles = verdict_styles()
+    for verdict in list(styles) + sorted(set(verdicts) - set(styles)):
         sel = verdicts == verdict
         if not sel.any():
             continue
-        st = VERDICT_STYLE.get(verdict, VERDICT_STYLE["undecided"])
+        st = styles.get(verdict, VERDICT_STYLE["undecided"])
         ax.hlines(y[sel], lo[sel], hi[sel], color=st["color"], lw=1.0, zorder=2)
         ax.scatter(
             mean[sel],

@@ -29,7 +29,7 @@ __all__ = ["forest"]
 def forest(
     effects,
     term: str,
-    scale: str = "bias",
+    scale: str,
     *,
     title: str | None = None,
     width: float = SINGLE_COLUMN,

@@ -173,9 +173,9 @@ def _category_headers(ax, groups: Groups, nr: int) -> None:
 
 def heatmap(
     effects,
-    rows: str = "llm",
-    cols: str = "stereotype",
-    scale: str = "bias",
+    rows: str,
+    cols: str,
+    scale: str,
     *,
     category_of: Mapping[str, str] | None = None,
     annotate: bool = True,

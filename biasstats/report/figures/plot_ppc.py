@@ -131,7 +131,7 @@ def ppc_grouped(
     *,
     replicated=None,
     width: float = SINGLE_COLUMN,
-    xlabel: str = "Rate of stereotype-congruent answers",
+    xlabel: str = "Observed rate",
     title: str | None = None,
 ) -> Figure:
     """Grouped posterior predictive check: observed rate vs replicated interval per level.

@@ -18,10 +18,11 @@ def ranks(
     ranks,
     *,
     width: float = SINGLE_COLUMN,
-    xlabel: str = "Posterior rank (1 = most biased)",
+    xlabel: str = "Posterior rank (1 = highest)",
     title: str | None = None,
 ) -> Figure:
-    """Posterior rank of each LLM: mean and interval, with P(rank 1) at the right."""
+    """Posterior rank of each level (an LLM, any factor's level): mean and interval, with
+    P(rank 1) at the right."""
     df = as_frame(ranks)
     if "llm" not in df.columns and "level" in df.columns:
         df = df.rename({"level": "llm"})  # the generic estimands' ranks: any factor
