@@ -303,35 +303,17 @@ def _keep_draws(draws: dict, key: str, levels, m: np.ndarray, cats) -> None:
         draws[f"{key}:{cat}"] = (list(levels), m[:, :, c])
 
 
-def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
-    """The requested (default: read off the formula) estimands of a fit.
+Draws = dict[str, tuple[list[str], np.ndarray]]
 
-    For ordinal and categorical families the expected response is the probability of each
-    response category: means, contrasts (differences in percentage points) and average slopes
-    are given per category, in long tables with a ``category`` column, and draws are kept
-    under ``"<estimand>:<term>:<scale>:<category>"``. Ranks need one expected outcome per
-    row and are not computed for them (a note says so)."""
-    spec = fit.spec
-    fam = spec.family
-    req = request if request is not None else default_request(spec)
-    check_request(req, spec)
-    req = resolve_request(req, spec)
-    prob = req.prob
-    scale = fam.response_scale
-    fam.check_rope(req.rope)
-    # on covariate cells: the patterns of a pattern-weighted fit share their cell's mean
-    red_spec, cells, w = reduced(fit)
-    mu, cats = _response(fit, red_spec)
-    pct = 100.0 if scale == "probability" else 1.0
-    rope_d = None if req.rope is None else (-req.rope * pct, req.rope * pct)
-    notes: list[str] = []
 
-    means, contrasts, slopes, ranks = [], [], [], []
-    draws: dict[str, tuple[list[str], np.ndarray]] = {}
-    per_term: dict[str, tuple[list[str], np.ndarray]] = {}
-    S = mu.shape[0]
+def _means(spec, req: EffectsRequest, mu, w, cells, cats, prob, draws: Draws,
+           notes: list[str]):
+    """Summary rows of the marginal means (the overall mean, then each ``by`` term) and the
+    per-level draws (S, levels, C) of every term a mean, contrast or rank needs."""
+    scale = spec.family.response_scale
     overall = np.einsum("snc,n->sc", mu, w / w.sum())[:, None, :]
-    means += _per_category("overall", ["all"], overall, cats, scale, prob, n=[w.sum()])
+    means = _per_category("overall", ["all"], overall, cats, scale, prob, n=[w.sum()])
+    per_term: dict[str, tuple[list[str], np.ndarray]] = {}
     wanted = list(dict.fromkeys([*req.by, *req.contrasts,
                                  *([req.rank] if req.rank else [])]))
     for term in wanted:
@@ -348,6 +330,15 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
         if term in req.by and (len(key) == 1 or has_interaction(spec, key)):
             means += _per_category(term, levels, m, cats, scale, prob, n=n)
             _keep_draws(draws, f"mean:{term}:{scale}", levels, m, cats)
+    return means, per_term
+
+
+def _contrasts(fam, req: EffectsRequest, per_term, cats, pct: float, rope_d,
+               draws: Draws) -> list[dict]:
+    """Differences between levels (percentage points for probabilities) and the family's
+    ratio scales (ratios, odds ratios) of every ``contrasts`` factor."""
+    prob = req.prob
+    contrasts: list[dict] = []
     for f in req.contrasts:
         levels, m = per_term[f]
         ref = req.reference.get(f)
@@ -369,6 +360,16 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
                 continue
             contrasts += _per_category(f, names_r, r, cats, cs, prob, None, 1.0)
             _keep_draws(draws, f"contrast:{f}:{cs}", names_r, r, cats)
+    return contrasts
+
+
+def _slopes(fit, req: EffectsRequest, cats, pct: float, rope_d, draws: Draws,
+            S: int) -> list[dict]:
+    """Average slopes of the numeric predictors, then each level's slope (b + r, on the
+    link's natural scale) of the varying-slope terms (``S`` draws)."""
+    spec = fit.spec
+    prob = req.prob
+    slopes: list[dict] = []
     for x in req.slopes:
         d = _slope_draws(fit, x) * pct  # per row of the fit (a central difference)
         w_rows = cell_weights(fit)
@@ -376,7 +377,7 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
         slopes += _per_category(x, ["average"], ame, cats, "slope", prob, rope_d, 0.0)
         _keep_draws(draws, f"slope:{x}:slope", ["average"], ame, cats)
     post = fit.idata["posterior"].to_dataset()
-    tname, tf = _link_transform(fam.link)
+    tname, tf = _link_transform(spec.family.link)
     for gname in req.level_slopes:
         g = next(gg for gg in spec.groups if gg.name == gname)
         r = group_draws(post, g)  # (S, coefs, levels)
@@ -390,21 +391,56 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
             null = 1.0 if tname != "difference" else 0.0
             slopes += _rows(f"{coef} | {gname}", g.levels, tf(per), tname, prob, None, null)
             draws[f"slope:{coef} | {gname}:{tname}"] = (list(g.levels), tf(per))
+    return slopes
+
+
+def _ranks(fam, req: EffectsRequest, per_term, cats, notes: list[str]) -> pl.DataFrame:
+    """Posterior ranks of the levels of ``rank`` (1 = the highest expected outcome in a
+    draw), with their interval and P(rank 1); none (and a note) for category families."""
     if req.rank and cats is None:
         levels, m = per_term[req.rank]
         m = m[:, :, 0]
+        S = m.shape[0]
         order = np.argsort(-m, axis=1)
         rank = np.empty_like(order)
         rank[np.arange(S)[:, None], order] = np.arange(1, len(levels) + 1)
-        lo, hi = np.percentile(rank, [100 * (1 - prob) / 2, 100 * (1 + prob) / 2], axis=0)
-        ranks = pl.DataFrame({"term": [req.rank] * len(levels), "level": levels,
-                              "rank_mean": rank.mean(axis=0), "rank_low": lo, "rank_high": hi,
-                              "p_best": (rank == 1).mean(axis=0)}).sort("rank_mean")
-    else:
-        if req.rank:
-            notes.append(f"ranks of {req.rank} not computed: family '{fam.name}' has one "
-                         "probability per response category, not one expected outcome per row")
-        ranks = pl.DataFrame(schema={"term": pl.Utf8, "level": pl.Utf8})
+        lo, hi = np.percentile(rank, [100 * (1 - req.prob) / 2, 100 * (1 + req.prob) / 2],
+                               axis=0)
+        return pl.DataFrame({"term": [req.rank] * len(levels), "level": levels,
+                             "rank_mean": rank.mean(axis=0), "rank_low": lo, "rank_high": hi,
+                             "p_best": (rank == 1).mean(axis=0)}).sort("rank_mean")
+    if req.rank:
+        notes.append(f"ranks of {req.rank} not computed: family '{fam.name}' has one "
+                     "probability per response category, not one expected outcome per row")
+    return pl.DataFrame(schema={"term": pl.Utf8, "level": pl.Utf8})
+
+
+def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
+    """The requested (default: read off the formula) estimands of a fit.
+
+    For ordinal and categorical families the expected response is the probability of each
+    response category: means, contrasts (differences in percentage points) and average slopes
+    are given per category, in long tables with a ``category`` column, and draws are kept
+    under ``"<estimand>:<term>:<scale>:<category>"``. Ranks need one expected outcome per
+    row and are not computed for them (a note says so)."""
+    spec = fit.spec
+    fam = spec.family
+    req = request if request is not None else default_request(spec)
+    check_request(req, spec)
+    req = resolve_request(req, spec)
+    scale = fam.response_scale
+    fam.check_rope(req.rope)
+    # on covariate cells: the patterns of a pattern-weighted fit share their cell's mean
+    red_spec, cells, w = reduced(fit)
+    mu, cats = _response(fit, red_spec)
+    pct = 100.0 if scale == "probability" else 1.0
+    rope_d = None if req.rope is None else (-req.rope * pct, req.rope * pct)
+    notes: list[str] = []
+    draws: Draws = {}
+    means, per_term = _means(spec, req, mu, w, cells, cats, req.prob, draws, notes)
+    contrasts = _contrasts(fam, req, per_term, cats, pct, rope_d, draws)
+    slopes = _slopes(fit, req, cats, pct, rope_d, draws, mu.shape[0])
+    ranks = _ranks(fam, req, per_term, cats, notes)
     return Estimands(_frame(means), _frame(contrasts), _frame(slopes), ranks, req, scale,
                      notes=tuple(notes), draws=draws, categories=tuple(cats or ()))
 
