@@ -129,7 +129,7 @@ def _cmd_effects(args: argparse.Namespace) -> int:
     from biasstats.inference.from_spec import fit_spec
     from biasstats.ingest import ingest
     from biasstats.io import write_csv_atomic, write_parquet_atomic
-    from biasstats.spec.outcome import outcome_kind
+    from biasstats.spec.outcome import outcome_study
 
     result = ingest(args.spec)
     spec = result.spec
@@ -141,8 +141,9 @@ def _cmd_effects(args: argparse.Namespace) -> int:
     outcome = fit_spec(spec, result.table, out, refit=args.refit, ledger=result.ledger,
                        before_sampling=check)
     fit = outcome.fit
-    congruence = outcome_kind(spec, result.adapter) == "congruence"
-    req = request_from_spec(spec.content.effects, fit.spec, congruence=False)
+    study = outcome_study(spec, result.adapter)
+    vocab = study.vocabulary if study is not None else None
+    req = request_from_spec(spec.content.effects, fit.spec)
     try:
         est = compute_estimands(fit, req)
     except SpecError as e:
@@ -154,7 +155,7 @@ def _cmd_effects(args: argparse.Namespace) -> int:
     with pl.Config(tbl_rows=200, tbl_cols=20, tbl_width_chars=140, float_precision=4,
                    tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
         _say(f"{fit.formula}  [{fit.family}]  outcome: "
-              f"{'congruence coding' if congruence else spec.content.effects.outcome_label or fit.spec.formula.response}")
+              f"{vocab.outcome if vocab else spec.content.effects.outcome_label or fit.spec.formula.response}")
         _say(_shown_frame(rows))
         if est.ranks.height:
             _say(_shown_frame(est.ranks))

@@ -25,7 +25,7 @@ from biasstats.inference.from_spec import fit_spec
 from biasstats.ingest import ingest
 from biasstats.model.families import get_family
 from biasstats.spec import Spec, load_spec
-from biasstats.spec.outcome import outcome_kind
+from biasstats.spec.outcome import outcome_kind, outcome_study
 
 __all__ = ["AnalysisResult", "ChecksResult", "analyse", "analysis_folder", "load_sensitivity",
            "check_alternatives", "check_before_sampling", "is_congruence"]
@@ -57,7 +57,7 @@ class AnalysisResult:
     summary: object             # the posterior summary (pandas)
     gate: object                # GateResult
     diag: dict
-    congruence: bool
+    study: registry.Study | None         # the study whose coding the outcome is (None: neutral)
     effects: object | None = None        # the study's congruence effects
     estimands: object | None = None
     variance: pl.DataFrame | None = None  # latent-scale decomposition (non-congruence outcomes)
@@ -93,18 +93,19 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
     eff = spec.content.effects
     congruence = is_congruence(spec, ing.adapter)
     res = AnalysisResult(spec=spec, ing=ing, fit=fit, folder=folder, cached=cached, files=files,
-                         summary=summary, gate=gate, diag={}, congruence=congruence)
+                         summary=summary, gate=gate, diag={},
+                         study=outcome_study(spec, ing.adapter) if congruence else None)
     t0 = time.perf_counter()
-    make_effects = registry.congruence_effects() if congruence else None
+    make_effects = res.study.effects if res.study is not None else None
     if make_effects is not None:
         res.effects = make_effects(fit, ing.table, prob=eff.hdi_prob,
                                    rope=eff.rope if eff.rope is not None else 0.05)
     try:  # every family: its one scale, or per-category probabilities
         res.estimands = compute_estimands(
-            fit, request_from_spec(eff, fit.spec, congruence=congruence))
+            fit, request_from_spec(eff, fit.spec, study=res.study))
     except SpecError as e:
         raise SpecError(f"{spec_path}: {e}") from None
-    if not congruence:
+    if res.study is None:
         res.variance = variance_decomposition(fit, eff.hdi_prob)
     res.stages["effects"] = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -74,3 +74,65 @@ def test_importing_biasstats_does_not_import_the_heavy_libraries():
         assert callable(getattr(biasstats, name)) and type(getattr(biasstats, name)).__name__ \
             == "function", name
     assert isinstance(biasstats.__version__, str)
+
+
+# ----------------------------------------------------------------------------- study words
+STUDY_DIR = PKG / "studies"
+# A study's vocabulary (the Bai et al. congruence coding): generic stages word every outcome
+# from [effects] outcome_label and unit, or from what the study registers
+# (registry.Vocabulary, registry.Scale), never with these words of their own.
+STUDY_WORDS = ("stereotype-congruent", "practically unbiased", "d score")
+# (file, word) -> why that generic file may hold the word in a string literal
+ALLOWED_STUDY_WORDS = {
+    ("biasstats/spec/reference.py", "stereotype-congruent"):
+        "the canonical `congruent` column belongs to the ingest schema (a tidy release may "
+        "map its 0/1 answer onto it); its line in `biasstats spec` says what it codes",
+}
+
+
+def _string_literals(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every string literal of ``source`` but its docstrings (f-string parts
+    included; implicitly joined literals as one)."""
+    tree = ast.parse(source)
+    docs = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                docs.add(id(first.value))
+    return [(n.lineno, n.value) for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+
+
+def _study_words_in(source: str) -> list[tuple[int, str]]:
+    return [(line, w) for line, text in _string_literals(source) for w in STUDY_WORDS
+            if w in text.casefold()]
+
+
+def test_generic_modules_hold_no_study_words():
+    """Everything under biasstats/ but biasstats/studies/ is generic: its string literals hold
+    none of the study's words (docstrings and comments may name the study)."""
+    offenders, used = [], set()
+    for path in sorted(PKG.rglob("*.py")):
+        if path.is_relative_to(STUDY_DIR):
+            continue
+        rel = path.relative_to(ROOT).as_posix()
+        for line, word in _study_words_in(path.read_text(encoding="utf-8")):
+            if (rel, word) in ALLOWED_STUDY_WORDS:
+                used.add((rel, word))
+            else:
+                offenders.append(f"{rel}:{line}: {word!r}")
+    assert offenders == []
+    assert used == set(ALLOWED_STUDY_WORDS)  # the allow-list holds only what is still needed
+
+
+def test_the_study_word_check_finds_a_literal_but_not_a_docstring_or_comment():
+    source = ('"""Module on the D score."""\n'
+              'def f():\n'
+              '    """Practically unbiased, says the docstring."""\n'
+              '    # a comment on stereotype-congruent answers\n'
+              '    label = "P(" "Stereotype-" f"congruent {1})"\n'
+              '    return label, f"{2} are practically unbiased", "d Score"\n')
+    assert sorted(_study_words_in(source)) == [
+        (5, "stereotype-congruent"), (6, "d score"), (6, "practically unbiased")]

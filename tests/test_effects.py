@@ -10,10 +10,11 @@ import pytest
 import xarray as xr
 from scipy.special import expit, logit
 
-from biasstats.effects.summaries import rope_on_scale, verdict
+from biasstats.effects.summaries import verdict
 from biasstats.model.build import prepare
 from biasstats.studies.bai2024.dscore_grid import simulate_d
-from biasstats.studies.bai2024.effects import compute_effects, expected_d
+from biasstats.studies.bai2024.effects import compute_effects, expected_d, rope_on_scale
+from biasstats.studies.bai2024.wording import VERDICT_WORDS
 
 
 def test_expected_d_closed_forms():
@@ -40,10 +41,14 @@ def test_rope_translation_and_verdicts():
     assert rope_on_scale(0.1, "probability") == pytest.approx((0.45, 0.55))
     assert rope_on_scale(0.1, "log_odds") == pytest.approx((logit(0.45), logit(0.55)))
     assert rope_on_scale(0.1, "odds_ratio") == pytest.approx((0.45 / 0.55, 0.55 / 0.45))
-    assert verdict(-0.02, 0.03, (-0.05, 0.05)) == "practically unbiased"
-    assert verdict(0.06, 0.2, (-0.05, 0.05)) == "biased"
-    assert verdict(-0.3, -0.1, (-0.05, 0.05)) == "biased"
+    assert rope_on_scale(0.1, "d_score") == (-0.1, 0.1)  # shares the bias scale's ROPE
+    # the generic verdicts, and the study's words for them
+    assert verdict(-0.02, 0.03, (-0.05, 0.05)) == "inside ROPE"
+    assert verdict(0.06, 0.2, (-0.05, 0.05)) == "outside ROPE"
+    assert verdict(-0.3, -0.1, (-0.05, 0.05)) == "outside ROPE"
     assert verdict(0.01, 0.2, (-0.05, 0.05)) == "undecided"
+    assert [VERDICT_WORDS[v] for v in ("inside ROPE", "outside ROPE", "undecided")] == [
+        "practically unbiased", "biased", "undecided"]
 
 
 def _fake_fit(df: pl.DataFrame, formula: str, post: dict[str, tuple[tuple, np.ndarray]]):

@@ -205,7 +205,7 @@ def test_level_names_print_literally_in_figures(tmp_path, level):
     from biasstats.report.style import save_figure
 
     eff = fake_effects(llms=[level, "plain"], stereotypes={"racism": "race"})
-    files = save_figure(F.forest(eff, "llm"), tmp_path, "forest")
+    files = save_figure(F.forest(eff, "llm", "bias"), tmp_path, "forest")
     svg = files["svg"].read_text()
     escaped = level.replace("&", "&amp;").replace("<", "&lt;")
     assert escaped in svg  # the name itself, as text, not typeset math

@@ -139,8 +139,9 @@ def site(tmp_path_factory) -> dict:
     eff = fk.fake_effects()
     ppc, reps = fk.fake_ppc()
     made = {
-        "forest_llm": F.forest(eff, "llm"),
-        "heatmap_llm_stereotype": F.heatmap(eff, category_of=fk.CATEGORY_OF),
+        "forest_llm": F.forest(eff, "llm", "bias"),
+        "heatmap_llm_stereotype": F.heatmap(eff, "llm", "stereotype", "bias",
+                                            category_of=fk.CATEGORY_OF),
         "ppc_llm": F.ppc_grouped(ppc, "llm", replicated=reps),
         "variance": F.variance_decomposition(fk.fake_vd()),
         "ranks": F.ranks(fk.fake_ranks()),

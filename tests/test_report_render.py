@@ -238,9 +238,10 @@ def build_figures(folder: Path) -> dict[str, tuple[dict[str, Path], float]]:
     eff = fake_effects()
     ppc, reps = fake_ppc()
     made = {
-        "forest_llm": (F.forest(eff, "llm"), SINGLE_COLUMN),
+        "forest_llm": (F.forest(eff, "llm", "bias"), SINGLE_COLUMN),
         "forest_stereotype_prob": (F.forest(eff, "stereotype", scale="probability"), SINGLE_COLUMN),
-        "heatmap_llm_stereotype": (F.heatmap(eff, category_of=CATEGORY_OF), DOUBLE_COLUMN),
+        "heatmap_llm_stereotype": (
+            F.heatmap(eff, "llm", "stereotype", "bias", category_of=CATEGORY_OF), DOUBLE_COLUMN),
         "category_forest": (category_forest(eff, CATEGORY_OF), SINGLE_COLUMN),
         "ppc_llm": (F.ppc_grouped(ppc, "llm", replicated=reps), SINGLE_COLUMN),
         "variance": (F.variance_decomposition(fake_vd()), SINGLE_COLUMN),
@@ -268,7 +269,7 @@ SECTION_OF = {
 def make_context(folder: Path, figures: dict, passed: bool) -> ReportContext:
     """A full report context over saved figures (tables are written under ``folder``)."""
     eff = fake_effects()
-    llm_table = format_effects_table(eff, "llm")
+    llm_table = format_effects_table(eff, "llm", "bias", p_label="P(bias > 0)")
     tables = [
         TableEntry(
             "effects_llm",
@@ -353,8 +354,9 @@ def test_same_input_gives_byte_identical_svg_and_pdf(tmp_path):
     out = []
     for run in ("a", "b"):
         fmts = ("svg", "pdf")  # PNG is raster: only the vector formats must be byte-identical
-        out.append(save_figure(F.forest(eff, "llm"), tmp_path / run, "forest", formats=fmts))
-        heat = F.heatmap(eff, category_of=CATEGORY_OF)
+        out.append(save_figure(F.forest(eff, "llm", "bias"), tmp_path / run, "forest",
+                               formats=fmts))
+        heat = F.heatmap(eff, "llm", "stereotype", "bias", category_of=CATEGORY_OF)
         out.append(save_figure(heat, tmp_path / run, "heat", formats=fmts))
     for name in ("forest", "heat"):
         for fmt in ("svg", "pdf"):
@@ -384,7 +386,7 @@ def test_style_is_scoped_and_failed_save_leaves_nothing(tmp_path):
 def test_figure_inputs_are_checked():
     eff = fake_effects(llms=LLMS[:2], stereotypes={"racism": "race"})
     with pytest.raises(ValueError, match="no effects for term 'variant'.*available: .*llm/bias"):
-        F.forest(eff, "variant")
+        F.forest(eff, "variant", "bias")
     with pytest.raises(ValueError, match="unknown scale"):
         F.forest(eff, "llm", scale="percent")
 
@@ -393,7 +395,7 @@ def test_heatmap_splits_llm_names_containing_colons():
     eff = fake_effects(
         llms=["llama2:13b", "gpt-4o"], stereotypes={"racism": "race", "career": "gender"}
     )
-    fig = F.heatmap(eff)
+    fig = F.heatmap(eff, "llm", "stereotype", "bias")
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert sorted(labels) == ["gpt-4o", "llama2:13b"]
     xlabels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
@@ -460,7 +462,7 @@ def test_csv_round_trips(tmp_path):
 
 def test_format_effects_table():
     eff = fake_effects()
-    t = format_effects_table(eff, "llm")
+    t = format_effects_table(eff, "llm", "bias", p_label="P(bias > 0)")
     assert t.columns == ["Level", "Mean", "95% HDI", "P(bias > 0)", "Verdict", "n"]
     assert t.height == 8
     assert t["Mean"].to_list() == sorted(t["Mean"].to_list(), reverse=True)

@@ -1,5 +1,5 @@
 """The study registry: generic stages never import a study's module, and what a study
-registers (a simulation preset, a per-trial aggregation) is what a spec gets."""
+registers (a simulation preset, a per-trial aggregation, its words) is what a spec gets."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from biasstats.inference.from_spec import model_data
 from biasstats.ingest import ingest
 from biasstats.simulate import SimulatedStudy
 from biasstats.spec import load_spec
-from biasstats.spec.outcome import outcome_kind
+from biasstats.spec.outcome import outcome_kind, outcome_study
 
 PKG = Path(registry.__file__).resolve().parents[1]  # .../biasstats
 STUDY_DIR = PKG / "studies" / "bai2024"
@@ -178,3 +178,63 @@ def test_a_preset_cannot_be_registered_by_two_studies():
     with pytest.raises(ValueError, match=r"presets \['bai2024'\] already provided by study 'bai2024'"):
         registry.register_study(registry.Study("clash", presets={"bai2024": _toy_preset}))
     assert "clash" not in registry.STUDIES
+
+
+# --------------------------------------------------------------------- a study's words
+def _spec(formula="y ~ 1", kind=None, preset=None):
+    """What outcome_kind / outcome_study read of a spec."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        content=SimpleNamespace(effects=SimpleNamespace(kind=kind)),
+        model=SimpleNamespace(formula=formula),
+        simulate=None if preset is None else SimpleNamespace(preset=preset))
+
+
+@pytest.fixture
+def worded_study():
+    study = registry.register_study(registry.Study(
+        "worded", congruence_adapters=("worded_adapter",), congruence_presets=("worded_sim",),
+        vocabulary=registry.Vocabulary(
+            "toy coding", answers={"hit": "toy hits"},
+            verdicts={"outside ROPE": "toyish", "inside ROPE": "not toyish"})))
+    yield study
+    registry.unregister_study("worded")
+
+
+def test_the_study_that_codes_the_outcome_is_the_one_that_words_it(worded_study):
+    (bai,) = [s for s in registry.studies() if s.name == "bai2024"]
+    assert outcome_study(_spec(), "worded_adapter") is worded_study
+    assert outcome_study(_spec(preset="worded_sim")) is worded_study
+    assert outcome_study(_spec(), "bai2024_iat") is bai
+    # a congruence coding no adapter declares: the study that provides congruence effects
+    assert outcome_study(_spec("congruent ~ 1")) is bai
+    assert outcome_study(_spec(kind="congruence")) is bai
+    # neutral outcomes have no study, whatever adapter reads them
+    assert outcome_study(_spec(kind="outcome"), "worded_adapter") is None
+    assert outcome_study(_spec(), "tidy") is None
+    assert outcome_study(_spec(preset="bai2024_nope")) is None
+
+
+def test_generic_words_come_from_the_outcome_or_its_study(worded_study):
+    from types import SimpleNamespace
+
+    from biasstats.report.estimand_outputs import wording_for
+    from biasstats.report.figures.kit import verdict_styles
+    from biasstats.report.style import VERDICT_STYLE
+
+    spec = SimpleNamespace(content=SimpleNamespace(
+        effects=SimpleNamespace(outcome_label=None, unit=None)))
+    fit = SimpleNamespace(spec=SimpleNamespace(
+        formula=SimpleNamespace(response="hit"),
+        family=SimpleNamespace(response_scale="probability")))
+    assert wording_for(spec, fit).rate_axis == "Rate of hit"
+    assert wording_for(spec, fit, worded_study).rate_axis == "Rate of toy hits"
+    styles = verdict_styles()  # a study's verdict words are drawn as the verdict they stand for
+    assert styles["toyish"] is VERDICT_STYLE["outside ROPE"]
+    assert styles["not toyish"] is VERDICT_STYLE["inside ROPE"]
+    assert styles["biased"] is VERDICT_STYLE["outside ROPE"]  # the Bai study's word
+    # legend order: the studies' words first, then the generic verdicts in their own order
+    assert list(styles)[:3] == ["biased", "practically unbiased", "undecided"]
+    assert [v for v in styles if v in VERDICT_STYLE] == list(VERDICT_STYLE)
+    assert list(styles).index("not toyish") < list(styles).index("outside ROPE")

@@ -112,13 +112,16 @@ def default_request(spec, prob: float = 0.95, rope: float | None = None) -> Effe
                           prob=prob, rope=rope)
 
 
-def request_from_spec(effects, spec, *, congruence: bool = False) -> EffectsRequest:
+def request_from_spec(effects, spec, *, study=None) -> EffectsRequest:
     """``[effects]`` (a :class:`~biasstats.spec.schema.EffectsSpec`) over the formula's
-    defaults. For a congruence outcome the per-level means and ranks are the study's own bias
-    tables, so only contrasts and slopes are added here unless ``by`` / ``rank`` are given."""
+    defaults. For the outcome a registered study codes (``study``: its
+    :class:`biasstats.registry.Study`, e.g. a congruence coding) the per-level means and ranks
+    are the study's own tables (and its ROPE is on its own scale), so only contrasts and slopes
+    are added here unless ``by`` / ``rank`` are given."""
+    own = study is not None
     d = default_request(spec, prob=effects.hdi_prob)
-    by = effects.by if effects.by is not None else ([] if congruence else d.by)
-    rank = effects.rank if effects.rank is not None else (None if congruence else d.rank)
+    by = effects.by if effects.by is not None else ([] if own else d.by)
+    rank = effects.rank if effects.rank is not None else (None if own else d.rank)
     return EffectsRequest(
         by=tuple(by), contrasts=tuple(effects.contrasts if effects.contrasts is not None
                                       else d.contrasts),
@@ -126,7 +129,7 @@ def request_from_spec(effects, spec, *, congruence: bool = False) -> EffectsRequ
         slopes=tuple(effects.slopes if effects.slopes is not None else d.slopes),
         level_slopes=tuple(effects.level_slopes if effects.level_slopes is not None
                            else d.level_slopes),
-        rank=rank, prob=effects.hdi_prob, rope=None if congruence else effects.rope)
+        rank=rank, prob=effects.hdi_prob, rope=None if own else effects.rope)
 
 
 def check_request(req: EffectsRequest, spec, key: str = "[effects]") -> None:
@@ -198,13 +201,9 @@ def _summ(draws: np.ndarray, prob: float, rope: tuple[float, float] | None,
             from biasstats.effects.summaries import verdict
 
             row.update(rope_low=rope[0], rope_high=rope[1],
-                       verdict=_neutral_verdict(verdict(h[k, 0], h[k, 1], rope)))
+                       verdict=verdict(h[k, 0], h[k, 1], rope))
         out.append(row)
     return out
-
-
-def _neutral_verdict(v: str) -> str:
-    return {"biased": "outside ROPE", "practically unbiased": "inside ROPE"}.get(v, "undecided")
 
 
 def _rows(term: str, levels, draws, scale: str, prob, rope=None, null=None, n=None) -> list[dict]:
@@ -307,35 +306,17 @@ def _keep_draws(draws: dict, key: str, levels, m: np.ndarray, cats) -> None:
         draws[f"{key}:{cat}"] = (list(levels), m[:, :, c])
 
 
-def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
-    """The requested (default: read off the formula) estimands of a fit.
+Draws = dict[str, tuple[list[str], np.ndarray]]
 
-    For ordinal and categorical families the expected response is the probability of each
-    response category: means, contrasts (differences in percentage points) and average slopes
-    are given per category, in long tables with a ``category`` column, and draws are kept
-    under ``"<estimand>:<term>:<scale>:<category>"``. Ranks need one expected outcome per
-    row and are not computed for them (a note says so)."""
-    spec = fit.spec
-    fam = spec.family
-    req = request if request is not None else default_request(spec)
-    check_request(req, spec)
-    req = resolve_request(req, spec)
-    prob = req.prob
-    scale = fam.response_scale
-    fam.check_rope(req.rope)
-    # on covariate cells: the patterns of a pattern-weighted fit share their cell's mean
-    red_spec, cells, w = reduced(fit)
-    mu, cats = _response(fit, red_spec)
-    pct = 100.0 if scale == "probability" else 1.0
-    rope_d = None if req.rope is None else (-req.rope * pct, req.rope * pct)
-    notes: list[str] = []
 
-    means, contrasts, slopes, ranks = [], [], [], []
-    draws: dict[str, tuple[list[str], np.ndarray]] = {}
-    per_term: dict[str, tuple[list[str], np.ndarray]] = {}
-    S = mu.shape[0]
+def _means(spec, req: EffectsRequest, mu, w, cells, cats, prob, draws: Draws,
+           notes: list[str]):
+    """Summary rows of the marginal means (the overall mean, then each ``by`` term) and the
+    per-level draws (S, levels, C) of every term a mean, contrast or rank needs."""
+    scale = spec.family.response_scale
     overall = np.einsum("snc,n->sc", mu, w / w.sum())[:, None, :]
-    means += _per_category("overall", ["all"], overall, cats, scale, prob, n=[w.sum()])
+    means = _per_category("overall", ["all"], overall, cats, scale, prob, n=[w.sum()])
+    per_term: dict[str, tuple[list[str], np.ndarray]] = {}
     wanted = list(dict.fromkeys([*req.by, *req.contrasts,
                                  *([req.rank] if req.rank else [])]))
     for term in wanted:
@@ -352,6 +333,15 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
         if term in req.by and (len(key) == 1 or has_interaction(spec, key)):
             means += _per_category(term, levels, m, cats, scale, prob, n=n)
             _keep_draws(draws, f"mean:{term}:{scale}", levels, m, cats)
+    return means, per_term
+
+
+def _contrasts(fam, req: EffectsRequest, per_term, cats, pct: float, rope_d,
+               draws: Draws) -> list[dict]:
+    """Differences between levels (percentage points for probabilities) and the family's
+    ratio scales (ratios, odds ratios) of every ``contrasts`` factor."""
+    prob = req.prob
+    contrasts: list[dict] = []
     for f in req.contrasts:
         levels, m = per_term[f]
         ref = req.reference.get(f)
@@ -373,6 +363,16 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
                 continue
             contrasts += _per_category(f, names_r, r, cats, cs, prob, None, 1.0)
             _keep_draws(draws, f"contrast:{f}:{cs}", names_r, r, cats)
+    return contrasts
+
+
+def _slopes(fit, req: EffectsRequest, cats, pct: float, rope_d, draws: Draws,
+            S: int) -> list[dict]:
+    """Average slopes of the numeric predictors, then each level's slope (b + r, on the
+    link's natural scale) of the varying-slope terms (``S`` draws)."""
+    spec = fit.spec
+    prob = req.prob
+    slopes: list[dict] = []
     for x in req.slopes:
         d = _slope_draws(fit, x) * pct  # per row of the fit (a central difference)
         w_rows = cell_weights(fit)
@@ -380,7 +380,7 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
         slopes += _per_category(x, ["average"], ame, cats, "slope", prob, rope_d, 0.0)
         _keep_draws(draws, f"slope:{x}:slope", ["average"], ame, cats)
     post = fit.idata["posterior"].to_dataset()
-    tname, tf = _link_transform(fam.link)
+    tname, tf = _link_transform(spec.family.link)
     for gname in req.level_slopes:
         g = next(gg for gg in spec.groups if gg.name == gname)
         r = group_draws(post, g)  # (S, coefs, levels)
@@ -394,21 +394,56 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
             null = 1.0 if tname != "difference" else 0.0
             slopes += _rows(f"{coef} | {gname}", g.levels, tf(per), tname, prob, None, null)
             draws[f"slope:{coef} | {gname}:{tname}"] = (list(g.levels), tf(per))
+    return slopes
+
+
+def _ranks(fam, req: EffectsRequest, per_term, cats, notes: list[str]) -> pl.DataFrame:
+    """Posterior ranks of the levels of ``rank`` (1 = the highest expected outcome in a
+    draw), with their interval and P(rank 1); none (and a note) for category families."""
     if req.rank and cats is None:
         levels, m = per_term[req.rank]
         m = m[:, :, 0]
+        S = m.shape[0]
         order = np.argsort(-m, axis=1)
         rank = np.empty_like(order)
         rank[np.arange(S)[:, None], order] = np.arange(1, len(levels) + 1)
-        lo, hi = np.percentile(rank, [100 * (1 - prob) / 2, 100 * (1 + prob) / 2], axis=0)
-        ranks = pl.DataFrame({"term": [req.rank] * len(levels), "level": levels,
-                              "rank_mean": rank.mean(axis=0), "rank_low": lo, "rank_high": hi,
-                              "p_best": (rank == 1).mean(axis=0)}).sort("rank_mean")
-    else:
-        if req.rank:
-            notes.append(f"ranks of {req.rank} not computed: family '{fam.name}' has one "
-                         "probability per response category, not one expected outcome per row")
-        ranks = pl.DataFrame(schema={"term": pl.Utf8, "level": pl.Utf8})
+        lo, hi = np.percentile(rank, [100 * (1 - req.prob) / 2, 100 * (1 + req.prob) / 2],
+                               axis=0)
+        return pl.DataFrame({"term": [req.rank] * len(levels), "level": levels,
+                             "rank_mean": rank.mean(axis=0), "rank_low": lo, "rank_high": hi,
+                             "p_best": (rank == 1).mean(axis=0)}).sort("rank_mean")
+    if req.rank:
+        notes.append(f"ranks of {req.rank} not computed: family '{fam.name}' has one "
+                     "probability per response category, not one expected outcome per row")
+    return pl.DataFrame(schema={"term": pl.Utf8, "level": pl.Utf8})
+
+
+def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
+    """The requested (default: read off the formula) estimands of a fit.
+
+    For ordinal and categorical families the expected response is the probability of each
+    response category: means, contrasts (differences in percentage points) and average slopes
+    are given per category, in long tables with a ``category`` column, and draws are kept
+    under ``"<estimand>:<term>:<scale>:<category>"``. Ranks need one expected outcome per
+    row and are not computed for them (a note says so)."""
+    spec = fit.spec
+    fam = spec.family
+    req = request if request is not None else default_request(spec)
+    check_request(req, spec)
+    req = resolve_request(req, spec)
+    scale = fam.response_scale
+    fam.check_rope(req.rope)
+    # on covariate cells: the patterns of a pattern-weighted fit share their cell's mean
+    red_spec, cells, w = reduced(fit)
+    mu, cats = _response(fit, red_spec)
+    pct = 100.0 if scale == "probability" else 1.0
+    rope_d = None if req.rope is None else (-req.rope * pct, req.rope * pct)
+    notes: list[str] = []
+    draws: Draws = {}
+    means, per_term = _means(spec, req, mu, w, cells, cats, req.prob, draws, notes)
+    contrasts = _contrasts(fam, req, per_term, cats, pct, rope_d, draws)
+    slopes = _slopes(fit, req, cats, pct, rope_d, draws, mu.shape[0])
+    ranks = _ranks(fam, req, per_term, cats, notes)
     return Estimands(_frame(means), _frame(contrasts), _frame(slopes), ranks, req, scale,
                      notes=tuple(notes), draws=draws, categories=tuple(cats or ()))
 

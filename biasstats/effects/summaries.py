@@ -1,53 +1,43 @@
 """Posterior summaries of draws: mean, sd, HDI, direction probability, ROPE verdict.
 
-The ROPE ("region of practical equivalence") is declared on the bias scale (−1 … +1) and
-translated to each reported scale. Verdict (Kruschke's HDI+ROPE rule): the HDI entirely inside
-the ROPE → "practically unbiased"; entirely outside → "biased"; otherwise "undecided".
+Verdict (Kruschke's HDI+ROPE rule), in the generic words: the HDI entirely inside the ROPE
+("region of practical equivalence") → "inside ROPE"; entirely outside → "outside ROPE";
+otherwise "undecided". A study may word them its own way (``words``; its
+:class:`biasstats.registry.Vocabulary` says which words stand for which verdict).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
-from scipy.special import logit
 
 from biasstats.inference.predict import hdi
 
-VERDICTS = ("practically unbiased", "biased", "undecided")
+__all__ = ["VERDICTS", "summarise", "verdict"]
 
-
-def rope_on_scale(rope: float, scale: str) -> tuple[float, float]:
-    """The bias-scale ROPE [−rope, rope] expressed on another scale."""
-    lo_p, hi_p = (1 - rope) / 2, (1 + rope) / 2
-    if scale in ("bias", "difference"):
-        return (-rope, rope)
-    if scale == "probability":
-        return (lo_p, hi_p)
-    if scale == "log_odds":
-        return (float(logit(lo_p)), float(logit(hi_p)))
-    if scale == "odds_ratio":
-        return (float(np.exp(logit(lo_p))), float(np.exp(logit(hi_p))))
-    from biasstats import registry
-
-    extra = registry.scale(scale)  # a study's own scale (e.g. the Bai D score)
-    if extra is not None and extra.rope_as != scale:
-        return rope_on_scale(rope, extra.rope_as)
-    raise ValueError(f"unknown scale {scale!r}")
+VERDICTS = ("inside ROPE", "outside ROPE", "undecided")
 
 
 def verdict(low: float, high: float, rope: tuple[float, float]) -> str:
+    """"inside ROPE", "outside ROPE" or "undecided" for the interval [low, high]."""
     if rope[0] <= low and high <= rope[1]:
-        return "practically unbiased"
+        return "inside ROPE"
     if high < rope[0] or low > rope[1]:
-        return "biased"
+        return "outside ROPE"
     return "undecided"
 
 
-def summarise(draws: np.ndarray, *, prob: float, null: float, rope: tuple[float, float]) -> list[dict]:
-    """One dict per column of ``draws`` (S, K): mean, sd, hdi, P(> null), ROPE verdict."""
+def summarise(draws: np.ndarray, *, prob: float, null: float, rope: tuple[float, float],
+              words: Mapping[str, str] | None = None) -> list[dict]:
+    """One dict per column of ``draws`` (S, K): mean, sd, hdi, P(> null), ROPE verdict (in
+    ``words``, generic verdict -> a study's word, where given)."""
     d = np.asarray(draws, dtype=float)
     h = hdi(d, prob)
+    words = words or {}
     out = []
     for k in range(d.shape[1]):
+        v = verdict(h[k, 0], h[k, 1], rope)
         out.append({
             "mean": float(d[:, k].mean()),
             "sd": float(d[:, k].std(ddof=1)),
@@ -57,6 +47,6 @@ def summarise(draws: np.ndarray, *, prob: float, null: float, rope: tuple[float,
             "p_positive": float((d[:, k] > null).mean()),
             "rope_low": rope[0],
             "rope_high": rope[1],
-            "verdict": verdict(h[k, 0], h[k, 1], rope),
+            "verdict": words.get(v, v),
         })
     return out

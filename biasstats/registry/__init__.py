@@ -18,11 +18,13 @@ ingested). Listing the names reads package metadata only; nothing is imported.
 A study declares, as data:
 
 * ``congruence_adapters`` / ``congruence_presets``: the ``[data] adapter`` and
-  ``[simulate] preset`` names whose outcome is a *congruence coding* (1 = the
-  stereotype-congruent answer). Only for these does a report use bias wording (the −1…+1 bias
-  scale, "practically unbiased" verdicts); every other analysis gets neutral words built from
-  ``[effects] outcome_label`` and ``unit``. (Its raw-text adapters it registers itself, with
-  :func:`register_study_adapter`, when its module is loaded.)
+  ``[simulate] preset`` names whose outcome is the study's *congruence coding*. Only for these
+  (:func:`biasstats.spec.outcome.outcome_study`) does a report use the study's words; every
+  other analysis gets neutral words built from ``[effects] outcome_label`` and ``unit``. (Its
+  raw-text adapters it registers itself, with :func:`register_study_adapter`, when its module
+  is loaded.)
+* ``vocabulary``: the study's words for its outcome (:class:`Vocabulary`): its verdict words,
+  the nouns of its rate axes, its findings and methods sentences.
 * ``presets``: ``[simulate] preset`` name → ``function(spec.simulate) -> SimulatedStudy``
   (the canonical table, the truth, and the input files the ledger records).
 * ``trial_aggregations``: for ``[model] unit = "trial"``, functions ``(rows) -> DataFrame | None``
@@ -56,6 +58,7 @@ __all__ = [
     "CrossCheckTable",
     "Scale",
     "Study",
+    "Vocabulary",
     "congruence_effects",
     "crosschecks",
     "design",
@@ -66,6 +69,7 @@ __all__ = [
     "scale",
     "studies",
     "trial_aggregations",
+    "verdict_words",
 ]
 
 BUILTIN = ("biasstats.studies.bai2024",)  # the loader is the one place that names them
@@ -75,12 +79,38 @@ ENTRY_POINT_GROUP = "biasstats.studies"
 @dataclass(frozen=True)
 class Scale:
     """An effect scale a study adds: axis label, the value meaning "no effect", log axis, and
-    the built-in scale its ROPE is expressed on (``"bias"``: the ±rope interval itself)."""
+    the scale whose ROPE it shares (None: its own; the study translates its ROPE)."""
 
     label: str
     null: float = 0.0
     log: bool = False
-    rope_as: str = "bias"
+    rope_as: str | None = None
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A study's words for the outcome it codes. The generic stages word every other outcome
+    from ``[effects] outcome_label`` and ``unit``; for the study's own outcome they take:
+
+    * ``outcome``: what the outcome is, in one line of ``biasstats effects``;
+    * ``answers``: outcome column -> the plural noun of its 1s, for the axis of the observed
+      rate in predictive checks ("Rate of <answers>");
+    * ``verdicts``: the generic ROPE verdicts ("inside ROPE", "outside ROPE", "undecided") ->
+      the study's words for them, which its effects tables hold (figures style a word as the
+      verdict it stands for);
+    * ``findings``: ``(effects) -> list[str]``, the sentences its effects lead the findings
+      with;
+    * ``methods``: ``(effects) -> str``, the methods sentence on its effects;
+    * ``unusable``: the findings sentence on the rows not used, formatted with ``failed`` and
+      ``read`` (numbers of rows).
+    """
+
+    outcome: str
+    answers: Mapping[str, str] = field(default_factory=dict)
+    verdicts: Mapping[str, str] = field(default_factory=dict)
+    findings: Callable | None = None
+    methods: Callable | None = None
+    unusable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +143,7 @@ class Study:
     report_outputs: tuple[Callable, ...] = ()
     scales: Mapping[str, Scale] = field(default_factory=dict)
     designs: Mapping[str, Callable] = field(default_factory=dict)
+    vocabulary: Vocabulary | None = None
 
 
 STUDIES: dict[str, Study] = {}
@@ -306,6 +337,13 @@ def scale(name: str) -> Scale | None:
         if name in s.scales:
             return s.scales[name]
     return None
+
+
+def verdict_words() -> dict[str, str]:
+    """Every registered study's verdict words -> the generic verdict each stands for
+    ("inside ROPE", "outside ROPE", "undecided")."""
+    return {word: generic for s in studies() if s.vocabulary is not None
+            for generic, word in s.vocabulary.verdicts.items()}
 
 
 def design(name: str) -> Callable:

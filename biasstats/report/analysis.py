@@ -12,7 +12,6 @@ from pathlib import Path
 
 import polars as pl
 
-from biasstats import registry
 from biasstats.model.families import get_family
 from biasstats.names import safe_name, safe_stem
 from biasstats.pipeline import AnalysisResult
@@ -101,8 +100,7 @@ def _variance_outputs(art, fit, vd: pl.DataFrame) -> None:
 def _checks_outputs(art, fit, checks, wording) -> None:
     fam = fit.spec.family
     if fam.ppc_stat == "rate":
-        stat, xlabel = "rate", ("Rate of stereotype-congruent answers"
-                                if wording.label == "congruent" else f"Rate of {wording.label}")
+        stat, xlabel = "rate", wording.rate_axis
     else:
         stat, xlabel = "mean", wording.axis
     shares = checks.shares
@@ -164,21 +162,22 @@ def render(res: AnalysisResult) -> tuple[Path, dict[str, float]]:
     spec, ing, fit, folder, gate = res.spec, res.ing, res.fit, res.folder, res.gate
     title, _spec_path = spec.title, Path(spec.path)
     art = _Artifacts(folder)
-    effects, estimands, congruence = res.effects, res.estimands, res.congruence
-    wording = wording_for(spec, fit)
-    if congruence:
-        for outputs in registry.report_outputs():
+    effects, estimands, study = res.effects, res.estimands, res.study
+    wording = wording_for(spec, fit, study)
+    if study is not None:  # the study's own figures and tables of its effects
+        for outputs in study.report_outputs:
             outputs(art, fit, ing, spec, effects)
     est_sentences, est_methods = [], ""
     if estimands is not None:
         art.skipped += list(estimands.notes)
-        estimand_outputs(art, estimands, wording, by=not congruence)
+        estimand_outputs(art, estimands, wording, by=study is None)
         est_methods = estimand_methods(estimands, wording)
-        if not congruence:
+        if study is None:
             _variance_outputs(art, fit, res.variance)
         est_sentences = estimand_findings(estimands, wording)
-        if congruence:  # the study's own sentences lead; add contrasts and slopes only
+        if study is not None:  # the study's own sentences lead; add contrasts and slopes only
             est_sentences = [x for x in est_sentences if not x.startswith("Overall,")]
+    lead, study_methods, unusable = _study_words(study, effects)
     _checks_outputs(art, fit, res.checks, wording)
     notes = list(res.checks.notes) + _comparison_outputs(art, res.comparison,
                                                          fit.spec.collapsed)
@@ -208,14 +207,27 @@ def render(res: AnalysisResult) -> tuple[Path, dict[str, float]]:
     ctx = ReportContext(
         title=title, analysis=spec.name, description=spec.content.analysis.description,
         generated=f"biasstats {__version__}, {_dt.date.today().isoformat()}",
-        findings=findings(effects, gate, ing, est_sentences), diagnostics=diag,
+        findings=findings(gate, ing, est_sentences, lead=lead, unusable=unusable),
+        diagnostics=diag,
         diagnostics_table=_worst_parameters(summary_pl), ledger=ing.ledger, model=model_info,
         figures=art.figures, tables=art.tables, crosscheck_note=cross_note,
-        methods=methods_paragraph(spec, ing, fit, gate, effects, ing.sources, est_methods),
+        methods=methods_paragraph(spec, ing, fit, gate, ing.sources, effects=study_methods,
+                                  estimands=est_methods),
         extra_files=res.files,
         base_dir=folder,
     )
     return write_report(ctx, folder / "report.html"), stages
+
+
+def _study_words(study, effects) -> tuple[list[str], str, str | None]:
+    """What the study whose coding the outcome is says of its effects, in its own words
+    (:class:`biasstats.registry.Vocabulary`): the sentences that lead the findings, the
+    methods sentence, and the sentence on unusable rows (None: the generic one)."""
+    vocab = study.vocabulary if study is not None else None
+    if vocab is None or effects is None:
+        return [], "", None
+    return (list(vocab.findings(effects)) if vocab.findings else [],
+            vocab.methods(effects) if vocab.methods else "", vocab.unusable)
 
 
 def _comparison_outputs(art, comparison: pl.DataFrame | None, collapsed: bool) -> list[str]:

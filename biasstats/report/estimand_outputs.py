@@ -2,7 +2,8 @@
 
 Nothing here knows a study: nouns come from ``[effects] outcome_label`` (default: the
 response column) and ``unit``, and the scale from the family table (probability for binomial
-families, outcome units otherwise).
+families, outcome units otherwise); for the outcome a registered study codes, the noun of its
+rate comes from the study's vocabulary (:class:`biasstats.registry.Vocabulary`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ class Wording:
     label: str                 # "refusal", "reasoning tokens"
     unit: str | None           # "tokens"
     scale: str                 # "probability" | "mean"
+    answers: str | None = None  # the study's plural noun for the outcome's 1s, if it has one
+
+    @property
+    def rate_axis(self) -> str:
+        """The axis of an observed rate: ``Rate of refusal`` (or of the study's noun)."""
+        return f"Rate of {self.answers or self.label}"
 
     @property
     def prob(self) -> bool:
@@ -51,10 +58,16 @@ class Wording:
         return _num(v) + (f" {self.unit}" if self.unit else "")
 
 
-def wording_for(spec, fit) -> Wording:
+def wording_for(spec, fit, study=None) -> Wording:
+    """The outcome's words: ``[effects] outcome_label`` (default: the response column) and
+    ``unit``; ``study`` (the :class:`biasstats.registry.Study` whose coding the outcome is, or
+    None) may name the outcome's 1s (its ``Vocabulary.answers``)."""
     e = spec.content.effects
-    return Wording(label=e.outcome_label or fit.spec.formula.response, unit=e.unit,
-                   scale=fit.spec.family.response_scale or "probability")
+    label = e.outcome_label or fit.spec.formula.response
+    vocab = study.vocabulary if study is not None else None
+    return Wording(label=label, unit=e.unit,
+                   scale=fit.spec.family.response_scale or "probability",
+                   answers=vocab.answers.get(label) if vocab is not None else None)
 
 
 def _num(v: float, d: int = 2) -> str:

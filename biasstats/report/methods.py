@@ -1,17 +1,14 @@
-"""The words of a report: a methods paragraph ready to paste, and findings in plain sentences."""
+"""The words of a report: a methods paragraph ready to paste, and findings in plain sentences.
+
+Generic: a study's sentences on its own effects (its :class:`biasstats.registry.Vocabulary`)
+are handed in by :func:`biasstats.report.analysis.render`."""
 
 from __future__ import annotations
 
 import platform
 
-import polars as pl
-
 from biasstats.inference.from_spec import versions
 from biasstats.model.families import get_family
-
-
-def _fmt(x: float, d: int = 2) -> str:
-    return f"{x:.{d}f}".replace("-", "−")
 
 
 def _ta_reason(settings: dict, spec) -> str:
@@ -58,8 +55,11 @@ def _attempts(settings: dict) -> str:
     return "The fit was refitted automatically: " + "; ".join(parts) + "."
 
 
-def methods_paragraph(spec, ingest, fit, gate, effects, sources, estimands: str = "") -> str:
-    """Formula, family, priors, sampler, diagnostics, software versions and data checksums."""
+def methods_paragraph(spec, ingest, fit, gate, sources, *, effects: str = "",
+                      estimands: str = "") -> str:
+    """Formula, family, priors, sampler, diagnostics, software versions and data checksums;
+    ``effects``: the methods sentence of a study's own effects (its vocabulary's), then
+    ``estimands``: the estimands' sentence."""
     led = ingest.ledger
     v = versions()
     priors = "; ".join(f"{k} ~ {p}" for k, p in fit.priors.items())
@@ -97,14 +97,8 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources, estimands: str 
         f"{gate.values['divergences']} divergent transitions, minimum E-BFMI "
         f"{gate.values['min_bfmi']:.2f} ({'all thresholds met' if gate.passed else 'FAILED: ' + '; '.join(gate.failures)}).",
     ]
-    if effects is not None:
-        s.append(
-            f"Effect sizes are posterior distributions of the average predicted probability of "
-            f"a stereotype-congruent answer over the observed design, also reported as bias "
-            f"(2p − 1), log-odds and odds; we report posterior means with {int(effects.prob * 100)}% "
-            f"highest-density intervals and a region of practical equivalence of ±{effects.rope} "
-            f"on the bias scale."
-        )
+    if effects:
+        s.append(effects)
     if estimands:
         s.append(estimands)
     s.append(
@@ -116,77 +110,24 @@ def methods_paragraph(spec, ingest, fit, gate, effects, sources, estimands: str 
     return " ".join(x for x in s if x)
 
 
-def findings(effects, gate, ingest, estimands: list[str] | None = None) -> list[str]:
-    """Plain sentences, most important first. ``effects``: the congruence study's bias
-    effects (None for any other outcome); ``estimands``: the estimands' own sentences."""
+def findings(gate, ingest, estimands: list[str] | None = None, *,
+             lead: list[str] | None = None, unusable: str | None = None) -> list[str]:
+    """Plain sentences, most important first: the convergence warning, ``lead`` (a study's
+    sentences on its own effects), ``estimands`` (the estimands' own sentences), then the rows
+    not used (``unusable``: a study's sentence for them, formatted with ``failed`` and
+    ``read``; default: the generic one)."""
     out = []
     if not gate.passed:
         out.append("The sampler did not converge by the declared thresholds "
                    f"({'; '.join(gate.failures)}): treat every number below as provisional.")
-    out += _bias_findings(effects) if effects is not None else []
+    out += lead or []
     out += estimands or []
     led = ingest.ledger
     failed = led.rows_read - led.rows.by_status.get("ok", 0)
     if failed:
         out.append(
-            f"{failed:,} of {led.rows_read:,} trials were not fully usable (refused, unparseable "
-            f"or excluded); they are modelled as missing, not scored as unbiased."
-            if effects is not None else
+            unusable.format(failed=failed, read=led.rows_read) if unusable is not None else
             f"{failed:,} of {led.rows_read:,} rows were not usable (refused, unparseable or "
             f"excluded); they are left out of the model, not scored."
         )
-    return out
-
-
-def _bias_findings(effects) -> list[str]:
-    """Sentences for a congruence outcome (bias on −1…+1, ROPE verdicts)."""
-    out = []
-    t = effects.table
-    pct = int(effects.prob * 100)
-
-    def get(term, scale="bias"):
-        return t.filter((pl.col("term") == term) & (pl.col("scale") == scale))
-
-    ov = get("overall", "probability")
-    if ov.height:
-        r = ov.row(0, named=True)
-        out.append(
-            f"Overall, the probability of a stereotype-congruent answer is {_fmt(r['mean'])} "
-            f"({pct}% HDI {_fmt(r['hdi_low'])}–{_fmt(r['hdi_high'])}; 0.5 = unbiased); "
-            f"P(bias > 0) = {r['p_positive']:.3f}."
-        )
-    llm = get("llm")
-    if llm.height > 1:
-        top = llm.sort("mean", descending=True).row(0, named=True)
-        low = llm.sort("mean").row(0, named=True)
-        out.append(
-            f"Across {llm.height} LLMs, bias ranges from {_fmt(low['mean'])} ({low['level']}) to "
-            f"{_fmt(top['mean'])} ({top['level']}) on the −1…+1 scale."
-        )
-        if effects.ranks.height:
-            best = effects.ranks.sort("p_best", descending=True).row(0, named=True)
-            out.append(f"{best['llm']} is the most biased LLM with posterior probability "
-                       f"{best['p_best']:.2f}.")
-    for term, noun in (("stereotype", "stereotypes"), ("category", "categories"),
-                       ("llm", "LLMs")):
-        e = get(term)
-        if e.height > 1:
-            counts = {v: int((e["verdict"] == v).sum()) for v in
-                      ("biased", "practically unbiased", "undecided")}
-            strongest = ", ".join(e.sort("mean", descending=True)["level"].head(3).to_list())
-            out.append(
-                f"Of {e.height} {noun}, {counts['biased']} are biased (HDI outside the ROPE "
-                f"±{effects.rope}), {counts['practically unbiased']} practically unbiased and "
-                f"{counts['undecided']} undecided; strongest: {strongest}."
-            )
-    vd = effects.variance
-    if vd.height:
-        rows = {r["component"]: r for r in vd.iter_rows(named=True)}
-        if "variant" in rows:
-            r = rows["variant"]
-            out.append(
-                f"Prompt wording (variant) accounts for {100 * r['share_mean']:.1f}% of the "
-                f"latent variance ({pct}% interval {100 * r['share_low']:.1f}–"
-                f"{100 * r['share_high']:.1f}%)."
-            )
     return out

@@ -338,14 +338,46 @@ class _Ids:
         return out
 
 
-def render_report(context: ReportContext, base_dir: str | os.PathLike | None = None) -> str:
-    """The report page as one self-contained HTML string.
+def _figure_item(f: FigureEntry, number: int, ids: _Ids, base: Path | None) -> dict:
+    """One figure of a section: its SVG inlined (with ``alt`` as its title), its file links."""
+    svg_path = f.files.get("svg")
+    if svg_path is None:
+        raise ValueError(f"figure {f.name!r}: no SVG file given (files={sorted(f.files)})")
+    svg_path = Path(svg_path)
+    if not svg_path.is_file():
+        raise FileNotFoundError(f"figure {f.name!r}: SVG file {svg_path.name} not found")
+    alt = f.alt or f.caption or f.title or f.name
+    fig_id = ids("fig", f.name)
+    return {
+        "kind": "figure",
+        "id": fig_id,
+        "number": number,
+        "title": f.title,
+        "caption": f.caption,
+        "svg": Markup(
+            inline_svg(svg_path.read_text(encoding="utf-8"),
+                       "svg-" + fig_id.removeprefix("fig-"), alt)
+        ),
+        "links": _links(f.files, base),
+    }
 
-    Links to figure and table files are relative to ``base_dir`` (default:
-    ``context.base_dir``; :func:`write_report` passes the page's own folder).
-    """
-    base = base_dir if base_dir is not None else context.base_dir
-    base = Path(base) if base is not None else None
+
+def _table_item(t: TableEntry, number: int, ids: _Ids, base: Path | None) -> dict:
+    """One table of a section: its rows for display, its file links."""
+    return {
+        "kind": "table",
+        "id": ids("tab", t.name),
+        "number": number,
+        "title": t.title,
+        "caption": t.caption,
+        "table": _table_view(t.data, t.float_digits, t.column_digits),
+        "links": _links(t.files, base),
+    }
+
+
+def _sections(context: ReportContext, base: Path | None) -> list[dict]:
+    """The figure-and-table sections that have something to show, in :data:`SECTIONS`
+    order; figures and tables numbered through the page."""
     figure_no = 0
     table_no = 0
     sections = []
@@ -358,65 +390,43 @@ def render_report(context: ReportContext, base_dir: str | os.PathLike | None = N
         items = []
         for f in figs:
             figure_no += 1
-            svg_path = f.files.get("svg")
-            if svg_path is None:
-                raise ValueError(f"figure {f.name!r}: no SVG file given (files={sorted(f.files)})")
-            svg_path = Path(svg_path)
-            if not svg_path.is_file():
-                raise FileNotFoundError(f"figure {f.name!r}: SVG file {svg_path.name} not found")
-            alt = f.alt or f.caption or f.title or f.name
-            fig_id = ids("fig", f.name)
-            items.append(
-                {
-                    "kind": "figure",
-                    "id": fig_id,
-                    "number": figure_no,
-                    "title": f.title,
-                    "caption": f.caption,
-                    "svg": Markup(
-                        inline_svg(svg_path.read_text(encoding="utf-8"),
-                                   "svg-" + fig_id.removeprefix("fig-"), alt)
-                    ),
-                    "links": _links(f.files, base),
-                }
-            )
+            items.append(_figure_item(f, figure_no, ids, base))
         for t in tabs:
             table_no += 1
-            items.append(
-                {
-                    "kind": "table",
-                    "id": ids("tab", t.name),
-                    "number": table_no,
-                    "title": t.title,
-                    "caption": t.caption,
-                    "table": _table_view(t.data, t.float_digits, t.column_digits),
-                    "links": _links(t.files, base),
-                }
-            )
+            items.append(_table_item(t, table_no, ids, base))
         note = context.crosscheck_note if key == "crosscheck" else None
         sections.append({"key": key, "heading": heading, "items": items, "note": note,
                          "lead": key in LEAD_SECTIONS})
+    return sections
 
+
+def _downloads(context: ReportContext, base: Path | None) -> list[dict]:
+    """The files of every figure and written table, for the page's file list."""
     downloads = []
     for f in context.figures:
         downloads.append({"name": f.name, "kind": "figure", "links": _links(f.files, base)})
     for t in context.tables:
         if t.files:
             downloads.append({"name": t.name, "kind": "table", "links": _links(t.files, base)})
-    extra = [{"label": label, "href": _rel(p, base)} for label, p in context.extra_files]
+    return downloads
 
-    model = None
-    if context.model is not None:
-        m = context.model
-        model = {
-            "formula": m.formula,
-            "family": m.family,
-            "link": m.link,
-            "priors": _priors_view(m.priors),
-            "sampler": _kv_view(m.sampler, "Setting", "Value") if m.sampler else None,
-            "notes": list(m.notes),
-        }
 
+def _model_view(m: ModelInfo | None) -> dict | None:
+    if m is None:
+        return None
+    return {
+        "formula": m.formula,
+        "family": m.family,
+        "link": m.link,
+        "priors": _priors_view(m.priors),
+        "sampler": _kv_view(m.sampler, "Setting", "Value") if m.sampler else None,
+        "notes": list(m.notes),
+    }
+
+
+def _toc(context: ReportContext, sections: list[dict], model: dict | None,
+         files: bool) -> list[tuple[str, str]]:
+    """The table of contents: the lead sections, then the page's fixed parts in order."""
     toc = [(s["key"], s["heading"]) for s in sections if s["lead"]]
     if context.findings:
         toc.append(("summary", "Summary of findings"))
@@ -429,13 +439,27 @@ def render_report(context: ReportContext, base_dir: str | os.PathLike | None = N
     toc += [(s["key"], s["heading"]) for s in sections if not s["lead"]]
     if context.methods:
         toc.append(("methods", "Methods"))
-    if downloads or extra:
+    if files:
         toc.append(("files", "Files"))
+    return toc
 
+
+def render_report(context: ReportContext, base_dir: str | os.PathLike | None = None) -> str:
+    """The report page as one self-contained HTML string.
+
+    Links to figure and table files are relative to ``base_dir`` (default:
+    ``context.base_dir``; :func:`write_report` passes the page's own folder).
+    """
+    base = base_dir if base_dir is not None else context.base_dir
+    base = Path(base) if base is not None else None
+    sections = _sections(context, base)
+    downloads = _downloads(context, base)
+    extra = [{"label": label, "href": _rel(p, base)} for label, p in context.extra_files]
+    model = _model_view(context.model)
     page = _environment().get_template("report.html.j2")
     return page.render(
         ctx=context,
-        toc=toc,
+        toc=_toc(context, sections, model, bool(downloads or extra)),
         diagnostics=_diagnostics_view(context.diagnostics) if context.diagnostics else None,
         diagnostics_table=(
             _diag_table(context.diagnostics_table)

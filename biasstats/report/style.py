@@ -55,15 +55,14 @@ GREY = "#7F7F7F"
 LIGHT_GREY = "#E6E6E6"
 ROPE_COLOUR = "#DDDDDD"
 
-# Diverging map for signed bias, always drawn with limits symmetric about the neutral value.
+# Diverging map for signed effects, always drawn with limits symmetric about the neutral value.
 DIVERGING_CMAP = "RdBu_r"
 
 # How each verdict is drawn: colour-blind safe *and* distinguishable in greyscale by marker.
+# A study's own words for these verdicts (registry.Vocabulary.verdicts) are drawn as the
+# verdict they stand for (biasstats.report.figures.kit.verdict_styles).
 VERDICT_STYLE: dict[str, dict] = {
-    "biased": {"marker": "o", "color": OKABE_ITO["vermillion"], "filled": True},
-    "practically unbiased": {"marker": "s", "color": OKABE_ITO["blue"], "filled": False},
     "undecided": {"marker": "D", "color": GREY, "filled": False},
-    # neutral wording (outcomes that are not a congruence coding)
     "outside ROPE": {"marker": "o", "color": OKABE_ITO["vermillion"], "filled": True},
     "inside ROPE": {"marker": "s", "color": OKABE_ITO["blue"], "filled": False},
     # no ROPE declared: a plain estimate (no legend entry)

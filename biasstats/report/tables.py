@@ -294,11 +294,14 @@ def write_table(
     return {"csv": csv_path, "tex": tex_path}
 
 
-def format_effects_table(effects, term: str, scale: str = "bias", digits: int = 2) -> pl.DataFrame:
-    """The reader-facing table of one term: Level, Mean, "95% HDI", P(bias > 0), Verdict, n.
+def format_effects_table(effects, term: str, scale: str, digits: int = 2, *,
+                         p_label: str = "P(> no effect)") -> pl.DataFrame:
+    """The reader-facing table of one term: Level, Mean, "95% HDI", ``p_label`` (the
+    posterior probability above the scale's "no effect" value), Verdict, n.
 
     Rows are sorted by posterior mean, largest first. The HDI is a formatted "[lo, hi]" string
-    (typographic minus); Mean and P(bias > 0) stay numbers for :func:`write_table` to format.
+    (typographic minus); Mean and the probability stay numbers for :func:`write_table` to
+    format.
     """
     sub = select_effects(effects, term, scale).sort("mean", descending=True)
     hdi_name = hdi_label(sub)
@@ -314,7 +317,7 @@ def format_effects_table(effects, term: str, scale: str = "bias", digits: int = 
         ),
     }
     if "p_positive" in sub.columns:
-        cols["P(bias > 0)"] = sub["p_positive"].cast(pl.Float64)
+        cols[p_label] = sub["p_positive"].cast(pl.Float64)
     if "verdict" in sub.columns:
         cols["Verdict"] = sub["verdict"].cast(pl.Utf8)
     if "n_obs" in sub.columns:

@@ -10,13 +10,14 @@ heatmap and category-grouped figure.
 Modules: :mod:`.lexicon` (stimulus words), :mod:`.parse` (reply parser), :mod:`.dscore`
 (the authors' D score, trial-level view), :mod:`.adapters`, :mod:`.effects`,
 :mod:`.crosscheck`, :mod:`.simulate` (the calibrated preset), :mod:`.dscore_grid`
-(calibration helpers), :mod:`.figures`, :mod:`.report`.
+(calibration helpers), :mod:`.figures`, :mod:`.report`, :mod:`.wording` (its words: verdicts,
+findings and methods sentences, registered as the study's vocabulary).
 """
 
 import polars as pl
 
-from biasstats.registry import Scale, Study, register_study
-from biasstats.studies.bai2024 import adapters
+from biasstats.registry import Scale, Study, Vocabulary, register_study
+from biasstats.studies.bai2024 import adapters, wording
 from biasstats.studies.bai2024.dscore import d_score, trial_counts, trial_level
 from biasstats.studies.bai2024.lexicon import load_lexicons
 
@@ -80,8 +81,14 @@ STUDY = register_study(Study(
     effects=_effects,
     crosschecks=(_crosscheck,),
     report_outputs=(_report_outputs,),
-    scales={"d_score": Scale("D score (−1 … +1)", 0.0, False, rope_as="bias")},
+    scales={"bias": Scale("Bias (−1 … +1)", 0.0, False),
+            "d_score": Scale("D score (−1 … +1)", 0.0, False, rope_as="bias")},
     designs={"bai2024_reduced": _reduced_design},
+    vocabulary=Vocabulary(wording.OUTCOME, answers=wording.ANSWERS,
+                          verdicts=wording.VERDICT_WORDS, findings=wording.findings,
+                          methods=wording.methods,
+                          unusable=wording.UNUSABLE),
 ))
 
-__all__ = ["STUDY", "adapters", "d_score", "load_lexicons", "trial_counts", "trial_level"]
+__all__ = ["STUDY", "adapters", "d_score", "load_lexicons", "trial_counts", "trial_level",
+           "wording"]

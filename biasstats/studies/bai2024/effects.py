@@ -30,10 +30,11 @@ import polars as pl
 from scipy.special import logit
 from scipy.stats import binom
 
-from biasstats.effects.summaries import rope_on_scale, summarise
+from biasstats.effects.summaries import summarise
 from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
 from biasstats.inference.predict import level_labels, linear_predictor, reduced
 from biasstats.studies.bai2024.dscore import d_score
+from biasstats.studies.bai2024.wording import VERDICT_WORDS
 
 SCALES = ("probability", "bias", "log_odds", "odds_ratio", "d_score")
 DEFAULT_TERMS = ("overall", "llm", "category", "stereotype", "variant", ("llm", "stereotype"))
@@ -49,6 +50,26 @@ class Effects:
     variance: pl.DataFrame    # component, share_mean, share_low, share_high
     prob: float
     rope: float
+
+
+def rope_on_scale(rope: float, scale: str) -> tuple[float, float]:
+    """The bias-scale ROPE [−rope, rope] expressed on another scale (a scale registered with
+    ``rope_as`` shares that scale's ROPE: the D score shares the bias scale's)."""
+    lo_p, hi_p = (1 - rope) / 2, (1 + rope) / 2
+    if scale in ("bias", "difference"):
+        return (-rope, rope)
+    if scale == "probability":
+        return (lo_p, hi_p)
+    if scale == "log_odds":
+        return (float(logit(lo_p)), float(logit(hi_p)))
+    if scale == "odds_ratio":
+        return (float(np.exp(logit(lo_p))), float(np.exp(logit(hi_p))))
+    from biasstats import registry
+
+    extra = registry.scale(scale)
+    if extra is not None and extra.rope_as not in (None, scale):
+        return rope_on_scale(rope, extra.rope_as)
+    raise ValueError(f"unknown scale {scale!r}")
 
 
 def _d_table(m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +150,7 @@ def _level_weights(w, labels):
 
 def _rows(term, levels, n, draws, scale, prob, rope, null):
     r = rope_on_scale(rope, scale)
-    sums = summarise(draws, prob=prob, null=null, rope=r)
+    sums = summarise(draws, prob=prob, null=null, rope=r, words=VERDICT_WORDS)
     return [{"term": term, "level": lv, "scale": scale, **s, "n_obs": float(nn)}
             for lv, nn, s in zip(levels, n, sums, strict=True)]
 
@@ -211,7 +232,8 @@ def _contrasts_and_ranks(llm, prob, rope):
     rows = []
     if pairs:
         diffs = np.stack([bias[:, i] - bias[:, j] for i, j in pairs], axis=1)
-        sums = summarise(diffs, prob=prob, null=0.0, rope=rope_on_scale(rope, "difference"))
+        sums = summarise(diffs, prob=prob, null=0.0, rope=rope_on_scale(rope, "difference"),
+                         words=VERDICT_WORDS)
         for (i, j), s in zip(pairs, sums, strict=True):
             rows.append({"term": "contrast", "level": f"{levels[i]} − {levels[j]}",
                          "scale": "difference", **s})

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from biasstats.report.figures import (
+from biasstats.report.figures.kit import (
     as_frame,
     draw_intervals,
     figure_height,

@@ -65,7 +65,8 @@ def _effect_outputs(art, effects, table, model=None):
     for term in ("overall", "llm", "category", "stereotype", "variant", "llm:stereotype"):
         if term in terms_present:
             show = term != "llm:stereotype"
-            art.table(f"effects_{safe_name(term)}", format_effects_table(e, term, "bias"),
+            art.table(f"effects_{safe_name(term)}",
+                      format_effects_table(e, term, "bias", p_label="P(bias > 0)"),
                       f"Bias by {term} (posterior mean, {pct}% HDI, P(bias > 0), ROPE verdict).",
                       show=show)
     long = e.filter(pl.col("scale").is_in(["probability", "odds_ratio", "d_score"]))
@@ -73,7 +74,8 @@ def _effect_outputs(art, effects, table, model=None):
         "term", "level", "scale", "mean", "hdi_low", "hdi_high", "p_positive", "verdict"),
         "All effects on the probability, odds-ratio and D-score scales.", show=False, digits=3)
     if effects.ranks.height:
-        art.figure("ranks_llm", lambda: figs.ranks(effects.ranks),
+        art.figure("ranks_llm",
+                   lambda: figs.ranks(effects.ranks, xlabel="Posterior rank (1 = most biased)"),
                    f"Posterior rank of each LLM (1 = most biased), mean and {pct}% interval.",
                    section="ranks")
         art.table("ranks_llm", effects.ranks, "Posterior ranks of the LLMs.", section="ranks")
