@@ -135,7 +135,7 @@ def _cmd_effects(args: argparse.Namespace) -> int:
     spec = result.spec
     out = Path(args.out) if args.out else Path("reports") / spec.name
     def check(prepared):  # every estimand asked for, before anything is sampled
-        check_request(request_from_spec(spec.content.effects, prepared, congruence=False),
+        check_request(request_from_spec(spec.content.effects, prepared),
                       prepared, key=f"{spec.path}: [effects]")
 
     outcome = fit_spec(spec, result.table, out, refit=args.refit, ledger=result.ledger,

@@ -28,7 +28,7 @@ from biasstats.spec import Spec, load_spec
 from biasstats.spec.outcome import outcome_kind, outcome_study
 
 __all__ = ["AnalysisResult", "ChecksResult", "analyse", "analysis_folder", "load_sensitivity",
-           "check_alternatives", "check_before_sampling", "is_congruence"]
+           "check_alternatives", "check_before_sampling", "study_of"]
 
 
 @dataclass
@@ -91,10 +91,8 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
         rhat_max=c.rhat_max, ess_bulk_min=c.ess_bulk_min, ess_tail_min=c.ess_tail_min,
         divergences_max=c.divergences_max, bfmi_min=c.bfmi_min))
     eff = spec.content.effects
-    congruence = is_congruence(spec, ing.adapter)
     res = AnalysisResult(spec=spec, ing=ing, fit=fit, folder=folder, cached=cached, files=files,
-                         summary=summary, gate=gate, diag={},
-                         study=outcome_study(spec, ing.adapter) if congruence else None)
+                         summary=summary, gate=gate, diag={}, study=study_of(spec, ing.adapter))
     t0 = time.perf_counter()
     make_effects = res.study.effects if res.study is not None else None
     if make_effects is not None:
@@ -130,19 +128,21 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
     return res
 
 
-def is_congruence(spec: Spec, adapter: str | None) -> bool:
-    """Whether the outcome is a congruence coding the study's effects describe (a 0/1
-    outcome of a logit family whose spec or data source declares it so)."""
-    return (outcome_kind(spec, adapter) == "congruence"
-            and get_family(spec.model.family).name in LOGIT_FAMILIES)
+def study_of(spec: Spec, adapter: str | None):
+    """The registered study whose effects and words describe this analysis' outcome (a
+    congruence coding of a 0/1 outcome of a logit family, declared by the spec or its data
+    source), or None for a neutral outcome."""
+    if (outcome_kind(spec, adapter) != "congruence"
+            or get_family(spec.model.family).name not in LOGIT_FAMILIES):
+        return None
+    return outcome_study(spec, adapter)
 
 
 def check_before_sampling(spec: Spec, adapter: str | None, prepared) -> None:
     """Everything the analysis will ask of the fit, resolved against the model's terms once
     the design is built and before anything is sampled: the ``[effects]`` estimands (its
     declared entries and the defaults filled in). A one-line SpecError naming the key."""
-    req = request_from_spec(spec.content.effects, prepared,
-                            congruence=is_congruence(spec, adapter))
+    req = request_from_spec(spec.content.effects, prepared, study=study_of(spec, adapter))
     check_request(req, prepared, key=f"{spec.path}: [effects]")
 
 
