@@ -19,7 +19,7 @@ import polars as pl
 from biasstats import registry
 from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summary
 from biasstats.effects.estimands import compute_estimands, request_from_spec
-from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
+from biasstats.effects.variance import variance_decomposition
 from biasstats.errors import BiasstatsError, SpecError
 from biasstats.inference.from_spec import fit_spec
 from biasstats.ingest import ingest
@@ -92,7 +92,7 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
         divergences_max=c.divergences_max, bfmi_min=c.bfmi_min))
     eff = spec.content.effects
     congruence = (outcome_kind(spec, ing.adapter) == "congruence"
-                  and fit.family in LOGIT_FAMILIES)
+                  and fit.spec.family.binary_outcomes)
     res = AnalysisResult(spec=spec, ing=ing, fit=fit, folder=folder, cached=cached, files=files,
                          summary=summary, gate=gate, diag={}, congruence=congruence)
     t0 = time.perf_counter()
@@ -133,7 +133,7 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
 def ppc_terms(fit) -> list[str]:
     """Every factor of the formula (fixed factors, then grouping factors) with few enough
     levels to draw, each once."""
-    from biasstats.model.build import model_factors
+    from biasstats.model.design import model_factors
 
     factors, _, groups, _ = model_factors(fit.spec)
     cells = fit.spec.cells
@@ -151,7 +151,7 @@ def ppc_terms(fit) -> list[str]:
 def _checks(fit, checks) -> ChecksResult:
     out = ChecksResult()
     fam = fit.spec.family
-    out.shares = fam.ppc_stat == "shares"
+    out.shares = fam.has_categories
     if checks.prior_predictive:
         from biasstats.checks.ppc import prior_predictive
 
@@ -159,7 +159,7 @@ def _checks(fit, checks) -> ChecksResult:
         term = terms[0] if terms else ()
         out.prior = prior_predictive(fit, tuple(term.split(":")) if term else ())
     has_pp = "posterior_predictive" in fit.idata.children
-    if has_pp and fam.response == "count":
+    if has_pp and fam.counts:
         from biasstats.checks.ppc import count_frequencies
 
         out.counts = count_frequencies(fit)
@@ -197,7 +197,7 @@ def check_alternatives(spec: Spec, table: pl.DataFrame) -> None:
     on common cells) must use the same rows: a formula whose columns are missing in other
     rows than the main formula's is a one-line SpecError naming it."""
     from biasstats.inference.from_spec import model_data
-    from biasstats.model.build import complete_rows
+    from biasstats.model.data import complete_rows
     from biasstats.model.formula import parse_formula
 
     alts = spec.content.checks.alternatives
@@ -223,7 +223,7 @@ def load_sensitivity(spec: Spec, ing) -> list[tuple[Spec, object]]:
     """The ``[checks] sensitivity`` specs and their ingested data, checked before anything is
     written or sampled: each must exist, have a [model], a name of its own, and read the same
     data as this spec."""
-    from biasstats.model.build import data_hash
+    from biasstats.model.data import data_hash
 
     out: list[tuple[Spec, object]] = []
     names = {spec.name}

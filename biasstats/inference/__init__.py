@@ -117,7 +117,7 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
     plan = refit_plan(gate.values, {g.name: g.centered for g in spec.groups}, first.idata,
                       first.settings["target_accept"], thresholds)
     if plan["flip"]:
-        from biasstats.model.build import PINNED_DF
+        from biasstats.model.centring import PINNED_DF
 
         g = next(g for g in spec.groups if g.name == plan["flip"])
         ta = plan["target_accept"]
@@ -172,7 +172,7 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
         pattern_predictive,
         sample_model,
     )
-    from biasstats.model.build import build_model
+    from biasstats.model.graph import build_model
 
     if settings.target_accept is None:
         value, why = auto_target_accept(spec)

@@ -88,9 +88,8 @@ def _variance_outputs(art, fit, vd: pl.DataFrame) -> None:
     if vd.height == 0:
         art.skipped.append(f"variance decomposition not applicable: {fam.latent_note}")
         return
-    link = {"logit": "logit", "log": "log", "identity": "outcome"}.get(fam.link, fam.link)
     art.figure("variance_decomposition", lambda: figs.variance_decomposition(vd),
-               f"Share of latent ({link}-scale) variance by component, with the {fam.name} "
+               f"Share of latent ({fam.latent_scale}-scale) variance by component, with the {fam.name} "
                "family's residual variance on that scale." + (f" Note: {fam.latent_note}."
                                                              if fam.latent_note else ""),
                section="variance")
@@ -100,7 +99,7 @@ def _variance_outputs(art, fit, vd: pl.DataFrame) -> None:
 
 def _checks_outputs(art, fit, checks, wording) -> None:
     fam = fit.spec.family
-    if fam.ppc_stat == "rate":
+    if fam.binary_outcomes:
         stat, xlabel = "rate", ("Rate of stereotype-congruent answers"
                                 if wording.label == "congruent" else f"Rate of {wording.label}")
     else:
