@@ -445,7 +445,7 @@ CORPUS = [
      "{spec}: [model] priors: prior 'Normal(0, 1' for 'Intercept' is not of the form Name(number, ...)"),
     # [model] keys
     ("model_unknown_family", "ingest", modelk('formula = "congruent ~ 1"\nfamily = "poisonn"'), [],
-     "{spec}: [model] family: unknown family 'poisonn'; choose one of bernoulli, binomial, beta_binomial, logitnormal_binomial, gaussian, lognormal, beta, negative_binomial, poisson, cumulative, categorical"),
+     "{spec}: [model] family: unknown family 'poisonn'; choose one of bernoulli, binomial, beta_binomial, logitnormal_binomial, gaussian, student_t, lognormal, beta, negative_binomial, poisson, cumulative, categorical"),
     ("model_unknown_unit", "ingest", modelk('formula = "congruent ~ 1"\nunit = "row"'), [],
      '{spec}: [model] unit: expected \'judgement\' or \'trial\', got "row"'),
     ("model_formula_missing", "ingest", modelk('family = "bernoulli"'), [],

@@ -136,13 +136,14 @@ def test_fixed_effects_agree_with_statsmodels():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["lognormal", "beta", "categorical"])
+@pytest.mark.parametrize("family", ["student_t", "lognormal", "beta", "categorical"])
 def test_other_families_sample(family):
     rng = np.random.default_rng(1)
     n = 150
     g = rng.integers(0, 4, n)
     x = rng.normal(size=n)
     y = {
+        "student_t": x + rng.standard_t(5, n),
         "lognormal": np.exp(0.5 * x + rng.normal(0, 0.5, n)),
         "beta": 1 / (1 + np.exp(-(0.5 * x + rng.normal(0, 0.5, n)))),
         "categorical": rng.choice(["congruent", "incongruent", "refused"], n),

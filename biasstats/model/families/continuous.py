@@ -41,6 +41,23 @@ def _draw_gaussian(rng, eta, aux, n):
     return eta + rng.normal(0.0, aux["sigma"], np.shape(eta))
 
 
+# ----------------------------------------------------------------------------- Student-t
+def _student_t(name, eta, aux, y, extra, dims):
+    import pymc as pm
+
+    return pm.StudentT(name, nu=aux["nu"], mu=eta, sigma=aux["sigma"], observed=y, dims=dims)
+
+
+def _loglik_student_t(y, eta, aux, trials):
+    from scipy.stats import t
+
+    return t.logpdf(y, aux["nu"], eta, aux["sigma"])
+
+
+def _draw_student_t(rng, eta, aux, n):
+    return eta + aux["sigma"] * rng.standard_t(aux["nu"], np.shape(eta))
+
+
 # ----------------------------------------------------------------------------- lognormal
 def _lognormal(name, eta, aux, y, extra, dims):
     import pymc as pm
@@ -111,6 +128,13 @@ FAMILIES = [
            scale="y", mean=_mean_identity, latent_var=_latent_sigma, draw=_draw_gaussian,
            aliases=("normal",),
            loglik=_loglik_gaussian, working=_working_y),
+    # robust to outliers (token counts, latencies with a few huge values): heavy tails with
+    # nu degrees of freedom; eta is the location (the mean when nu > 1)
+    Family("student_t", "identity", _student_t,
+           aux={"sigma": "Exponential(scale={sd_y})", "nu": "Gamma(2, 0.1)"}, scale="y",
+           mean=_mean_identity, draw=_draw_student_t, loglik=_loglik_student_t,
+           working=_working_y, aliases=("studentt",),
+           latent_note="the residual variance of a Student-t is infinite for nu <= 2"),
     Family("lognormal", "identity", _lognormal, aux={"sigma": "Exponential(scale={sd_logy})"},
            response="positive", scale="logy", mean=_mean_lognormal,
            contrast_scales=("difference", "ratio"), latent_var=_latent_sigma,
