@@ -9,11 +9,13 @@ exactly (a consequence of self-consistency, as in SBC), so the pooled count is t
 binomial test. Indicators of one replication are correlated, so the binomial test is somewhat
 anti-conservative; keep its threshold strict (p > 0.001).
 
-Simulation is plain numpy and follows the model's parametrisation (:mod:`biasstats.model.build`):
+Simulation is plain numpy and follows the model's parametrisation (:mod:`biasstats.model.graph`):
 group effects are ZeroSumNormal (iid Normal(0, sd_g) minus their mean), so the intercept is the
 overall level; ordinal cut-points are drawn from their ordered Normal prior (centred on the
-equal-probability cut-points) by rejection; ``P(y <= k) = logistic(c_k - eta)``; the negative
-binomial is ``NB(mu = exp(eta), alpha)`` with variance ``mu + mu^2 / alpha``.
+equal-probability cut-points) by rejection; the response is the family's own numpy draw
+(:attr:`biasstats.model.families.Family.draw`: e.g. ``P(y <= k) = logistic(c_k - eta)``, the
+negative binomial ``NB(mu = exp(eta), alpha)`` with variance ``mu + mu^2 / alpha``), so any
+family with a prior set here (or passed as ``setup``) can be checked.
 
 **Compiled-model reuse** (the shortcut of :mod:`biasstats.checks.sbc`, reused): the design (``x``, ``g``) and the
 priors are fixed per family and the centring is fixed (non-centred), so the model is compiled

@@ -99,11 +99,12 @@ def _variance_outputs(art, fit, vd: pl.DataFrame) -> None:
 
 def _checks_outputs(art, fit, checks, wording) -> None:
     fam = fit.spec.family
+    stat = fam.ppc_stat  # the check's statistic in words: "rate" of 0/1 outcomes, or "mean"
     if fam.binary_outcomes:
-        stat, xlabel = "rate", ("Rate of stereotype-congruent answers"
-                                if wording.label == "congruent" else f"Rate of {wording.label}")
+        xlabel = ("Rate of stereotype-congruent answers" if wording.label == "congruent"
+                  else f"Rate of {wording.label}")
     else:
-        stat, xlabel = "mean", wording.axis
+        xlabel = wording.axis
     shares = checks.shares
     if shares:
         stat, xlabel = "share of each category", f"Share of each {wording.label} category"
