@@ -186,7 +186,7 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
         value, adapt_why = auto_adaptation(est["parameters"])
         settings = settings.model_copy(update={"adaptation": value})
     check_memory(est, settings)
-    own_pp = spec.weights is not None and spec.family.draw is not None
+    own_pp = spec.weights is not None  # weighted patterns: replicated by Family.draw
     idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
     fit = Fit(idata=idata, spec=spec, model=model, timings=timings,
               settings={**settings.model_dump(), "target_accept_reason": why,
