@@ -19,7 +19,7 @@ import polars as pl
 from biasstats import registry
 from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summary
 from biasstats.effects.estimands import check_request, compute_estimands, request_from_spec
-from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
+from biasstats.effects.variance import variance_decomposition
 from biasstats.errors import BiasstatsError, SpecError
 from biasstats.inference.from_spec import fit_spec
 from biasstats.ingest import ingest
@@ -133,7 +133,7 @@ def study_of(spec: Spec, adapter: str | None):
     congruence coding of a 0/1 outcome of a logit family, declared by the spec or its data
     source), or None for a neutral outcome."""
     if (outcome_kind(spec, adapter) != "congruence"
-            or get_family(spec.model.family).name not in LOGIT_FAMILIES):
+            or not get_family(spec.model.family).binary_outcomes):
         return None
     return outcome_study(spec, adapter)
 
@@ -149,7 +149,7 @@ def check_before_sampling(spec: Spec, adapter: str | None, prepared) -> None:
 def ppc_terms(fit) -> list[str]:
     """Every factor of the formula (fixed factors, then grouping factors) with few enough
     levels to draw, each once."""
-    from biasstats.model.build import model_factors
+    from biasstats.model.design import model_factors
 
     factors, _, groups, _ = model_factors(fit.spec)
     cells = fit.spec.cells
@@ -167,7 +167,7 @@ def ppc_terms(fit) -> list[str]:
 def _checks(fit, checks) -> ChecksResult:
     out = ChecksResult()
     fam = fit.spec.family
-    out.shares = fam.ppc_stat == "shares"
+    out.shares = fam.has_categories
     if checks.prior_predictive:
         from biasstats.checks.ppc import prior_predictive
 
@@ -175,7 +175,7 @@ def _checks(fit, checks) -> ChecksResult:
         term = terms[0] if terms else ()
         out.prior = prior_predictive(fit, tuple(term.split(":")) if term else ())
     has_pp = "posterior_predictive" in fit.idata.children
-    if has_pp and fam.response == "count":
+    if has_pp and fam.counts:
         from biasstats.checks.ppc import count_frequencies
 
         out.counts = count_frequencies(fit)
@@ -215,7 +215,7 @@ def check_alternatives(spec: Spec, table: pl.DataFrame) -> None:
     use the same rows: a formula whose columns are missing in other rows than the main
     formula's is a one-line SpecError naming it."""
     from biasstats.inference.from_spec import model_data
-    from biasstats.model.build import complete_rows
+    from biasstats.model.data import complete_rows
     from biasstats.model.formula import check_columns, parse_formula
 
     alts = spec.content.checks.alternatives
@@ -248,7 +248,7 @@ def load_sensitivity(spec: Spec, ing) -> list[tuple[Spec, object]]:
     """The ``[checks] sensitivity`` specs and their ingested data, checked before anything is
     written or sampled: each must exist, have a [model], a name of its own, and read the same
     data as this spec."""
-    from biasstats.model.build import data_hash
+    from biasstats.model.data import data_hash
 
     out: list[tuple[Spec, object]] = []
     names = {spec.name}

@@ -10,7 +10,9 @@ import pytest
 from scipy.stats import betabinom, halfnorm, norm
 
 from biasstats.errors import SpecError
-from biasstats.model.build import aux_draws, build_model, prepare
+from biasstats.model.build import prepare
+from biasstats.model.design import aux_draws
+from biasstats.model.graph import build_model
 
 
 def _data(seed=0):

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from biasstats.model.build import data_hash, prepare
+from biasstats.model.build import prepare
+from biasstats.model.data import data_hash
 
 
 @pytest.mark.parametrize("a,b", [

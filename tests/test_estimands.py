@@ -16,7 +16,7 @@ import biasstats
 from biasstats.cli import main
 from biasstats.effects.estimands import EffectsRequest, compute_estimands, default_request
 from biasstats.errors import SpecError
-from biasstats.model.build import model_factors
+from biasstats.model.design import model_factors
 from biasstats.simulate import designs
 
 FAST = dict(chains=2, tune=300, draws=300, seed=3, progress=False)
@@ -243,7 +243,8 @@ def test_effects_command_prints_and_writes_the_estimands(tmp_path, capsys):
 
 
 def test_interaction_cells_only_from_a_model_with_that_interaction():
-    from biasstats.model.build import has_interaction, prepare
+    from biasstats.model.build import prepare
+    from biasstats.model.design import has_interaction
 
     df, _ = designs.gaussian_condition(seed=2, prompts=4, reps=5)
     assert not has_interaction(prepare("y ~ condition + (1|prompt)", df, "gaussian"),

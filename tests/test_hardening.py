@@ -216,7 +216,8 @@ def test_level_names_print_literally_in_figures(tmp_path, level):
 @pytest.mark.filterwarnings("ignore")
 def test_memory_estimate_matches_the_arrays_a_fit_returns():
     from biasstats.inference import fit_prepared, fit_settings, memory_estimate
-    from biasstats.model.build import build_model, prepare
+    from biasstats.model.build import prepare
+    from biasstats.model.graph import build_model
 
     rng = np.random.default_rng(3)
     df = pl.DataFrame({"g": rng.choice(list("abcde"), 300).tolist(),

@@ -15,7 +15,8 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from scipy.stats import betabinom, binom, norm
 
-from biasstats.model.families import _ln_moments, get_family
+from biasstats.model.families import get_family
+from biasstats.model.families.binomial import _ln_moments
 
 FAM = get_family("logitnormal_binomial")
 

@@ -7,9 +7,11 @@ import polars as pl
 import pytest
 
 from biasstats.errors import SpecError
-from biasstats.model.build import build_model, log_binomial_constant, prepare
+from biasstats.model.build import prepare
 from biasstats.model.families import FAMILIES, get_family
+from biasstats.model.graph import build_model
 from biasstats.model.priors import Prior, parse_prior
+from biasstats.model.sufficient import log_binomial_constant
 
 
 def _bern(n=400, seed=0):
@@ -249,7 +251,7 @@ def _family_data(fam, n=120, seed=0):
 @pytest.mark.parametrize("fam", list(FAMILIES))
 def test_every_family_builds_with_finite_logp(fam):
     df = _family_data(fam)
-    counts = FAMILIES[fam].response == "count_trials"
+    counts = FAMILIES[fam].needs_trials
     f = "y | trials(n) ~ x + (1|g)" if counts else "y ~ x + (1|g)"
     spec = prepare(f, df, family=fam)
     m = build_model(spec)

@@ -141,7 +141,7 @@ def test_new_data_of_another_numeric_type_is_coded_the_same(dtype):
     """Prediction and slope estimands code new data through the fitted design: a Decimal (or
     other numeric) column of new data gives the slope column's numbers, as Float64 does."""
     from biasstats.inference.predict import fixed_design, varying_design
-    from biasstats.model.build import design_frame
+    from biasstats.model.data import design_frame
 
     df = _data()
     spec = prepare("y ~ x + (x|llm)", df)

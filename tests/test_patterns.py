@@ -11,7 +11,8 @@ import pytest
 import xarray as xr
 from scipy.stats import betabinom
 
-from biasstats.model.build import build_model, prepare
+from biasstats.model.build import prepare
+from biasstats.model.graph import build_model
 
 FORMULA = "k | trials(n) ~ 1 + (1|g) + (1|v)"
 
@@ -212,7 +213,7 @@ def test_sufficient_statistics_reproduce_every_pattern():
     sum log C(n, k) over trials; each pattern points at a cell with its covariates."""
     from scipy.special import gammaln
 
-    from biasstats.model.build import count_stats
+    from biasstats.model.sufficient import count_stats
 
     df = _trials(900, seed=4)
     spec = prepare(FORMULA, df, "beta_binomial")
@@ -229,7 +230,7 @@ def test_sufficient_statistics_reproduce_every_pattern():
 
 def test_pattern_log_likelihood_is_the_beta_binomial_of_one_trial():
     from biasstats.inference.sample import pattern_log_likelihood
-    from biasstats.model.build import count_stats
+    from biasstats.model.sufficient import count_stats
 
     fit, _, _ = _fake_fit(_trials(600, seed=5))
     got = pattern_log_likelihood(fit, count_stats(fit.spec))["k"].values
@@ -240,7 +241,7 @@ def test_cell_predictive_totals_follow_the_beta_binomial():
     """The multinomial draw of a cell's k-value counts: the total's mean and variance are
     those of a sum of W iid beta-binomial trials; one-trial replicates stay in 0..n."""
     from biasstats.inference.sample import pattern_predictive_stats
-    from biasstats.model.build import count_stats
+    from biasstats.model.sufficient import count_stats
 
     df = _trials(600, seed=5)
     fit, mu, phi = _fake_fit(df, draws=1000)

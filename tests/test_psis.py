@@ -53,7 +53,7 @@ def test_binomial_loglik_equals_scipy_and_stays_finite_at_extreme_logits():
     from scipy.special import expit
     from scipy.stats import binom
 
-    from biasstats.checks.compare import binomial_loglik
+    from biasstats.model.families import binomial_loglik
 
     rng = np.random.default_rng(0)
     eta = rng.normal(0, 3, (50, 40))

@@ -175,7 +175,7 @@ def test_fit_object_api(tmp_path):
     assert len(d["bfmi"]) == 2
     assert "sd_llm      HalfNormal(0.5)" in str(f.priors)
     assert f.formula == "congruent ~ 1 + (1|llm) + (1|variant)" and f.family == "bernoulli"
-    from biasstats.model.build import data_hash
+    from biasstats.model.data import data_hash
     assert f.data_hash == data_hash(df) and len(f.data_hash) == 64
     out = f.to_netcdf(tmp_path / "fit.nc")
     assert out.exists() and not list(tmp_path.glob(".*tmp"))

@@ -183,7 +183,7 @@ def test_many_sparse_levels_are_not_read_as_no_spread():
 
 
 def test_empirical_logit_moments_match_the_asymptotics_for_large_n():
-    from biasstats.model.build import _empirical_logit_moments
+    from biasstats.model.families.binomial import _empirical_logit_moments
 
     var, slope = _empirical_logit_moments(np.array([5.0, 300.0]), 0.3)
     assert var[1] == pytest.approx(1 / (300 * 0.3 * 0.7), rel=0.02)

@@ -20,15 +20,6 @@ import polars as pl
 import xarray as xr
 
 from biasstats.inference.predict import linear_predictor
-from biasstats.model.families import log_choose
-
-
-def binomial_loglik(k, n, eta) -> np.ndarray:
-    """log Binomial(k | n, logistic(eta)) = log C(n, k) + k log p + (n - k) log(1 - p), with
-    log p = -log(1 + exp(-eta)) computed stably (scipy's ``binom.logpmf`` took 8 s for
-    7,002 patterns x 4,000 draws); eta (S, m), k and n (m,)."""
-    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
-    return log_choose(n, k) + k * -np.logaddexp(0.0, -eta) + (n - k) * -np.logaddexp(0.0, eta)
 
 
 def _covars(fit) -> list[str]:
@@ -54,7 +45,7 @@ def common_loglik(fits: dict, data: pl.DataFrame) -> dict[str, xr.DataTree]:
         coarse = fit.spec.cells.select(cov).with_row_index("_c")
         idx = (fine.select(cov).join(coarse, on=cov, how="left", maintain_order="left")["_c"]
                .to_numpy() if cov else np.zeros(fine.height, dtype=int))
-        ll = binomial_loglik(k, n, linear_predictor(fit)[:, idx])
+        ll = fit.spec.family.loglik(k, linear_predictor(fit)[:, idx], {}, n)
         post = fit.idata["posterior"].to_dataset()
         C, D = post.sizes["chain"], post.sizes["draw"]
         da = xr.DataArray(ll.reshape(C, D, -1), dims=("chain", "draw", "cell"), name=resp)
@@ -190,11 +181,11 @@ def trial_level_loo(fits: dict, trials: pl.DataFrame) -> dict:
                          maintain_order="left")["_p"].to_numpy())
             ll_all = fit.idata["log_likelihood"].to_dataset()[resp].values
             ll = np.asarray(ll_all, dtype=float).reshape(C * D, -1)[:, idx]
-        elif spec.family.name in ("bernoulli", "binomial"):
+        elif spec.family.collapse:  # binomial cells: a trial's k of n is binomial at p_cell
             coarse = spec.cells.select(cov).with_row_index("_c")
             idx = (pats.select(cov).join(coarse, on=cov, how="left", maintain_order="left")
                    ["_c"].to_numpy() if cov else np.zeros(pats.height, dtype=int))
-            ll = binomial_loglik(k, n, linear_predictor(fit)[:, idx])
+            ll = spec.family.loglik(k, linear_predictor(fit)[:, idx], {}, n)
         else:
             raise ValueError(f"model '{name}': family '{spec.family.name}' has no per-trial "
                              "density here")

@@ -9,11 +9,13 @@ exactly (a consequence of self-consistency, as in SBC), so the pooled count is t
 binomial test. Indicators of one replication are correlated, so the binomial test is somewhat
 anti-conservative; keep its threshold strict (p > 0.001).
 
-Simulation is plain numpy and follows the model's parametrisation (:mod:`biasstats.model.build`):
+Simulation is plain numpy and follows the model's parametrisation (:mod:`biasstats.model.graph`):
 group effects are ZeroSumNormal (iid Normal(0, sd_g) minus their mean), so the intercept is the
 overall level; ordinal cut-points are drawn from their ordered Normal prior (centred on the
-equal-probability cut-points) by rejection; ``P(y <= k) = logistic(c_k - eta)``; the negative
-binomial is ``NB(mu = exp(eta), alpha)`` with variance ``mu + mu^2 / alpha``.
+equal-probability cut-points) by rejection; the response is the family's own numpy draw
+(:attr:`biasstats.model.families.Family.draw`: e.g. ``P(y <= k) = logistic(c_k - eta)``, the
+negative binomial ``NB(mu = exp(eta), alpha)`` with variance ``mu + mu^2 / alpha``), so any
+family with a prior set here (or passed as ``setup``) can be checked.
 
 **Compiled-model reuse** (the shortcut of :mod:`biasstats.checks.sbc`, reused): the design (``x``, ``g``) and the
 priors are fixed per family and the centring is fixed (non-centred), so the model is compiled
@@ -123,11 +125,17 @@ def _draw(prior: str, rng, size=None) -> np.ndarray:
     raise ValueError(f"no numpy sampler for prior {prior}")  # pragma: no cover
 
 
-def simulate(family: str, dsg: pl.DataFrame, rng) -> tuple[np.ndarray, dict[str, float]]:
-    """One replication: (y, truths) with truths drawn from ``FAMILY_SETUPS[family]`` priors.
+def simulate(family: str, dsg: pl.DataFrame, rng,
+             setup: dict | None = None) -> tuple[np.ndarray, dict[str, float]]:
+    """One replication: (y, truths) with truths drawn from ``FAMILY_SETUPS[family]`` priors
+    (or ``setup``'s), y drawn by the family's own ``draw``.
 
-    Ordinal y are codes 0..K-1 (what the model sees); the data frame gets them as 1..K."""
-    setup = FAMILY_SETUPS[family]
+    Category codes y are 0..K-1 (what the model sees); the data frame gets them as 1..K."""
+    from biasstats.model.families import cutpoint_centres, get_family
+    from biasstats.model.priors import parse_prior
+
+    fam = get_family(family)
+    setup = FAMILY_SETUPS[family] if setup is None else setup
     pr = setup["priors"]
     x = dsg["x"].to_numpy()
     levels = sorted(set(dsg["g"].to_list()))
@@ -138,38 +146,32 @@ def simulate(family: str, dsg: pl.DataFrame, rng) -> tuple[np.ndarray, dict[str,
     b = float(_draw(pr["b"], rng))
     truths = {"b[x]": b, "sd_g": sd}
     eta = b * x + r[gi]
-    n = len(x)
-    if family == "cumulative":
-        from biasstats.model.priors import parse_prior
-
-        K = setup["levels"]
-        j = np.arange(1, K)
-        base = np.log(j / (K - j))                      # equal-probability cut-points
-        p = parse_prior(pr["cutpoints"]).params
-        while True:                                     # ordered prior: reject unsorted
-            cut = rng.normal(p["mu"] + base, p["sigma"])
-            if np.all(np.diff(cut) > 0):
-                break
-        truths.update({f"cutpoints[{i}]": float(c) for i, c in enumerate(cut)})
-        y = np.searchsorted(cut, eta + rng.logistic(size=n))  # P(y <= k) = expit(c_k - eta)
-        return y.astype(np.int64), truths
-    a = float(_draw(pr["Intercept"], rng))
-    truths["Intercept"] = a
-    eta = eta + a
-    if family == "gaussian":
-        sigma = float(_draw(pr["sigma"], rng))
-        truths["sigma"] = sigma
-        return eta + rng.normal(0.0, sigma, n), truths
-    if family == "negative_binomial":
-        alpha = float(_draw(pr["alpha"], rng))
-        truths["alpha"] = alpha
-        mu = np.exp(eta)
-        return rng.negative_binomial(alpha, alpha / (alpha + mu)).astype(np.int64), truths
-    raise ValueError(f"coverage setup for family '{family}' is not defined")
+    if fam.intercept:
+        a = float(_draw(pr["Intercept"], rng))
+        truths["Intercept"] = a
+        eta = eta + a
+    aux = {}
+    for k in fam.aux:
+        if k in fam.vector_aux:  # ordered prior centred as the model's: reject unsorted
+            p = parse_prior(pr[k]).params
+            centres = cutpoint_centres(setup["levels"] - 1)
+            while True:
+                v = rng.normal(p["mu"] + centres, p["sigma"])
+                if np.all(np.diff(v) > 0):
+                    break
+            truths.update({f"{k}[{i}]": float(c) for i, c in enumerate(v)})
+        else:
+            v = float(_draw(pr[k], rng))
+            truths[k] = v
+        aux[k] = v
+    y = fam.draw(rng, eta, aux, None)
+    return (y.astype(np.int64) if fam.integer_response else y), truths
 
 
 def _frame(family: str, dsg: pl.DataFrame, y: np.ndarray) -> pl.DataFrame:
-    if family == "cumulative":
+    from biasstats.model.families import get_family
+
+    if get_family(family).has_categories:
         return dsg.with_columns(pl.Series("y", y + 1))
     return dsg.with_columns(pl.Series("y", y.astype(float)))
 
@@ -187,15 +189,18 @@ def run_coverage(
     seed: int = 0,
     reuse_compiled: bool = True,
     target_accept: float = 0.9,
+    setup: dict | None = None,
 ) -> CoverageResult:
-    """Coverage of central ``prob`` intervals over ``reps`` replications of ``family``."""
+    """Coverage of central ``prob`` intervals over ``reps`` replications of ``family``, with
+    the priors of ``FAMILY_SETUPS[family]`` or ``setup`` (``{"priors": ..., "levels": K}``)."""
     import arviz_stats.base as azb
 
     from biasstats.checks.sbc import Compiled, scalars
     from biasstats.model.build import prepare
+    from biasstats.model.families import get_family
 
     t_start = time.perf_counter()
-    setup = FAMILY_SETUPS[family]
+    setup = FAMILY_SETUPS[family] if setup is None else setup
     priors = setup["priors"]
     dsg = design(n, groups, seed)
     rng = np.random.default_rng([seed, 1])
@@ -206,17 +211,15 @@ def run_coverage(
     lo_q, hi_q = (1 - prob) / 2, 1 - (1 - prob) / 2
     rows, fits = [], []
     for rep in range(reps):
-        y, truths = simulate(family, dsg, rng)
+        y, truths = simulate(family, dsg, rng, setup)
         rep_seed = seed * 100003 + rep
         t0 = time.perf_counter()
         if reuse_compiled:
             import nutpie
 
             if spec is None:
-                if family == "cumulative":  # every category present, so K is fixed
-                    y0 = np.arange(n) % setup["levels"]
-                else:
-                    y0 = y
+                # every category present, so K is fixed
+                y0 = np.arange(n) % setup["levels"] if get_family(family).has_categories else y
                 spec = prepare(FORMULA, _frame(family, dsg, y0), family, priors, centered)
                 dtype = np.asarray(spec.y).dtype
             cm = compiled.with_y(spec, np.asarray(y, dtype=dtype))  # compiled on first use

@@ -85,8 +85,11 @@ def _row(est, key: str) -> dict:
 
 def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, seed: int = 0,
                           chains: int = 2, tune: int = 300, draws: int = 300,
-                          target_accept: float = 0.9) -> EstimandCoverage:
-    """Coverage of the default estimands' ``prob`` HDIs over ``reps`` replications."""
+                          target_accept: float = 0.9,
+                          design: tuple | None = None) -> EstimandCoverage:
+    """Coverage of the default estimands' ``prob`` HDIs over ``reps`` replications of
+    ``DESIGNS[family]``, or of ``design`` (a (design function, its keyword arguments,
+    formula) triple like the entries of :data:`DESIGNS`)."""
     import nutpie
     import xarray as xr
 
@@ -95,7 +98,7 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
     from biasstats.inference.result import Fit
     from biasstats.model.build import prepare
 
-    make, kw, formula = DESIGNS[family]
+    make, kw, formula = DESIGNS[family] if design is None else design
     compiled = Compiled()
     first = None
     rows = []

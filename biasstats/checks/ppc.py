@@ -21,7 +21,7 @@ def grouped_ppc(fit, term: str | tuple[str, ...], prob: float = 0.95) -> pl.Data
     if f"{resp}__total" in pp:  # weighted patterns: replicated sums over each pattern's trials
         resp = f"{resp}__total"
     rep = stack_draws(pp[resp])  # (S, cells)
-    if fit.spec.family.ppc_stat == "shares":
+    if fit.spec.family.has_categories:
         return grouped_shares(fit.spec, rep, term, prob)
     return grouped_rates(fit.spec, rep, term, prob, rep_is_total=resp.endswith("__total"))
 
@@ -90,7 +90,7 @@ def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, se
     narrow."""
     import warnings
 
-    from biasstats.model.build import build_model
+    from biasstats.model.graph import build_model
     from biasstats.simulate.from_formula import prior_draw  # without PyMC's log line
 
     model = fit.model if fit.model is not None else build_model(fit.spec)
@@ -103,7 +103,7 @@ def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, se
         total = False
     else:  # no observed variable: replicate every trial from the prior parameter draws
         rep, total = _replicate_from(fit, tree["prior"].to_dataset(), seed), True
-    if fit.spec.family.ppc_stat == "shares":
+    if fit.spec.family.has_categories:
         return grouped_shares(fit.spec, rep, term, prob)
     return grouped_rates(fit.spec, rep, term, prob, rep_is_total=total)
 

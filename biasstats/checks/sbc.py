@@ -266,7 +266,7 @@ class Compiled:
         import pymc as pm
         import pytensor
 
-        from biasstats.model.build import build_model
+        from biasstats.model.graph import build_model
 
         key = tuple(g.centered for g in mspec.groups)
         if key not in self.cache:
@@ -335,7 +335,7 @@ def run_sbc(
     fixed_priors = dict(base.priors)
     cells = base.cells
     # parameters and counts for all simulations: one prior-predictive call
-    from biasstats.model.build import build_model
+    from biasstats.model.graph import build_model
 
     prior_model = build_model(base)
     tree = prior_draw(prior_model, seed, draws=n_sims)

@@ -4,6 +4,6 @@ decomposition. A study's congruence effects (e.g. the Bai et al. bias and D-scor
 from its registry entry (:func:`biasstats.registry.congruence_effects`)."""
 
 from biasstats.effects.estimands import estimands
-from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
+from biasstats.effects.variance import variance_decomposition
 
-__all__ = ["LOGIT_FAMILIES", "estimands", "variance_decomposition"]
+__all__ = ["estimands", "variance_decomposition"]

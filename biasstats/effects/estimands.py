@@ -48,7 +48,7 @@ from biasstats.inference.predict import (
     stack_draws,
     varying_design,
 )
-from biasstats.model.build import has_interaction, model_factors
+from biasstats.model.design import has_interaction, model_factors
 
 __all__ = ["EffectsRequest", "Estimands", "default_request", "request_from_spec",
            "compute_estimands", "estimands", "PAIRS_UP_TO"]
@@ -257,7 +257,7 @@ def _contrast_pairs(levels: list[str], ref: str | None, pairs: str) -> list[tupl
 def _slope_draws(fit, x: str, h_rel: float = 1e-4):
     """(S, cells, C) dE[y]/dx per cell (of each category's probability for ordinal /
     categorical families) by a central difference through the fitted design."""
-    from biasstats.model.build import design_frame
+    from biasstats.model.data import design_frame
 
     spec = fit.spec
     cells = spec.cells
@@ -275,14 +275,6 @@ def _slope_draws(fit, x: str, h_rel: float = 1e-4):
         terms = [(group_draws(post, g), g.idx, varying_design(g, pdf)) for g in spec.groups]
         out.append(expected_response(fam, eta_from(post, spec, fixed_design(spec, pdf), terms), aux))
     return (out[0] - out[1]) / (2 * h)
-
-
-def _link_transform(link: str) -> tuple[str, callable]:
-    if link == "log":
-        return "ratio", np.exp
-    if link in ("logit", "cumulative-logit"):  # cumulative: the odds of a higher category
-        return "odds_ratio", np.exp
-    return "difference", lambda v: v
 
 
 def _per_category(term: str, levels, m: np.ndarray, cats, scale: str, prob, rope=None,
@@ -380,7 +372,7 @@ def _slopes(fit, req: EffectsRequest, cats, pct: float, rope_d, draws: Draws,
         slopes += _per_category(x, ["average"], ame, cats, "slope", prob, rope_d, 0.0)
         _keep_draws(draws, f"slope:{x}:slope", ["average"], ame, cats)
     post = fit.idata["posterior"].to_dataset()
-    tname, tf = _link_transform(spec.family.link)
+    tname, tf = spec.family.slope_scale
     for gname in req.level_slopes:
         g = next(gg for gg in spec.groups if gg.name == gname)
         r = group_draws(post, g)  # (S, coefs, levels)

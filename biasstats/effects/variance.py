@@ -7,14 +7,8 @@ import numpy as np
 import polars as pl
 
 from biasstats.inference.predict import aux_of, linear_predictor, stack_draws
-from biasstats.model.families import FAMILIES
 
-__all__ = ["LOGIT_FAMILIES", "variance_decomposition"]
-
-# families whose mean response is a probability through a logit link (bernoulli, binomial,
-# beta_binomial, logitnormal_binomial): read from the family table, not listed by name
-LOGIT_FAMILIES = tuple(f.name for f in FAMILIES.values()
-                       if f.link == "logit" and f.response_scale == "probability")
+__all__ = ["variance_decomposition"]
 
 
 def variance_decomposition(fit, prob: float = 0.95) -> pl.DataFrame:

@@ -117,7 +117,7 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
     plan = refit_plan(gate.values, {g.name: g.centered for g in spec.groups}, first.idata,
                       first.settings["target_accept"], thresholds)
     if plan["flip"]:
-        from biasstats.model.build import PINNED_DF
+        from biasstats.model.centring import PINNED_DF
 
         g = next(g for g in spec.groups if g.name == plan["flip"])
         ta = plan["target_accept"]
@@ -172,7 +172,7 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
         pattern_predictive,
         sample_model,
     )
-    from biasstats.model.build import build_model
+    from biasstats.model.graph import build_model
 
     if settings.target_accept is None:
         value, why = auto_target_accept(spec)
@@ -186,7 +186,7 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
         value, adapt_why = auto_adaptation(est["parameters"])
         settings = settings.model_copy(update={"adaptation": value})
     check_memory(est, settings)
-    own_pp = spec.weights is not None and spec.family.draw is not None
+    own_pp = spec.weights is not None  # weighted patterns: replicated by Family.draw
     idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
     fit = Fit(idata=idata, spec=spec, model=model, timings=timings,
               settings={**settings.model_dump(), "target_accept_reason": why,

@@ -149,7 +149,7 @@ def check_factor_names(prepared) -> None:
     """No factor's name holds ':', which separates the factors of an interaction everywhere
     a term is named (``llm:condition`` in ``[effects] by``, the estimands, the report): a
     one-line SpecError before anything is sampled, not a failure after."""
-    from biasstats.model.build import model_factors
+    from biasstats.model.design import model_factors
 
     factors, _, _, _ = model_factors(prepared)
     factors += [f for g in prepared.groups for f in g.term.factors]
@@ -173,7 +173,7 @@ def check_support(spec: Spec, data: pl.DataFrame, ledger=None) -> None:
     except SpecError:
         return  # reported with its key elsewhere
     cols = [pf.response] + ([pf.trials] if pf.trials else [])
-    if fam.response in ("ordinal", "categorical") or any(c not in data.columns for c in cols):
+    if fam.has_categories or any(c not in data.columns for c in cols):
         return
     if not all(data[c].dtype.is_numeric() or data[c].dtype == pl.Boolean for c in cols):
         return

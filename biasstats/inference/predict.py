@@ -39,7 +39,7 @@ def eta_from(post, spec, X: np.ndarray, terms) -> np.ndarray:
             eta += stack_draws(post, "Intercept")[:, None, :]
         if spec.fixed_names:
             eta += np.einsum("skc,nc->snk", stack_draws(post, "b"), X)
-        for r, idx, Z in terms:  # varying intercepts only (see model.build.prepare)
+        for r, idx, Z in terms:  # varying intercepts only (see model.design.group_specs)
             eta += r[:, :, idx].transpose(0, 2, 1) * Z[None, :, :1]
         return eta
     eta = np.zeros((S, X.shape[0]))
@@ -62,7 +62,7 @@ def covariate_cells(fit):
     """A pattern-weighted fit's covariate cells: (rows, cell), ``rows`` a representative
     pattern per cell and ``cell`` each pattern's cell (patterns of one cell share every
     linear predictor). None for any other fit (its cells are already covariate cells)."""
-    from biasstats.model.build import count_stats
+    from biasstats.model.sufficient import count_stats
 
     st = count_stats(fit.spec)
     return None if st is None else (st.rows, st.cell)
@@ -75,7 +75,7 @@ def reduced(fit):
     red = covariate_cells(fit)
     if red is None:
         return fit.spec, fit.spec.cells, cell_weights(fit)
-    from biasstats.model.build import rows_of
+    from biasstats.model.design import rows_of
 
     rows, cell = red
     w = np.bincount(cell, weights=cell_weights(fit), minlength=len(rows))
@@ -130,7 +130,7 @@ def level_labels(cells: pl.DataFrame, term) -> tuple[tuple[str, ...], np.ndarray
         return None
     if not key:
         return key, np.full(cells.height, "all")
-    from biasstats.model.build import level_labels_of  # the fit's own labelling of levels
+    from biasstats.model.data import level_labels_of  # the fit's own labelling of levels
 
     return key, level_labels_of(cells, key)
 
@@ -170,7 +170,7 @@ def aux_of(fit, spec=None) -> dict[str, np.ndarray]:
     """A fit's auxiliary draws on its own rows (or the rows of ``spec``, e.g. the covariate
     cells of :func:`reduced`): (S, 1), or (S, cells) for a distributional ``[model.aux]``
     formula; vector parameters (cut-points) as (S, 1, K)."""
-    from biasstats.model.build import aux_draws
+    from biasstats.model.design import aux_draws
 
     post = fit.idata["posterior"].to_dataset()
     spec = fit.spec if spec is None else spec
@@ -202,7 +202,7 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
     The same ``seed`` gives the same draws. Single-predictor families only.
     """
     from biasstats.errors import SpecError
-    from biasstats.model.build import design_frame, to_polars
+    from biasstats.model.data import design_frame, to_polars
 
     spec = fit.spec
     if spec.n_linpred != 1:

@@ -128,7 +128,7 @@ class Fit:
                     families the observed, predicted and log-likelihood values are per
                     *cell* (unique covariate pattern, see ``spec.cells``), so LOO leaves one
                     cell out.
-    ``spec``        the :class:`~biasstats.model.build.ModelSpec` (design, levels, cells)
+    ``spec``        the :class:`~biasstats.model.design.ModelSpec` (design, levels, cells)
     ``model``       the PyMC model (None for a posterior read back from the cache)
     ``timings``     seconds spent (compile+sample, post-processing)
     ``ledger``      the ingest ledger of the data, when fitted from a spec
@@ -194,7 +194,7 @@ class Fit:
         import polars as pl
 
         from biasstats.inference.predict import hdi
-        from biasstats.model.build import to_polars
+        from biasstats.model.data import to_polars
 
         d = self.epred(newdata, new_levels=new_levels, seed=seed)
         h = hdi(d, prob)
@@ -248,7 +248,7 @@ class Fit:
         """
         tree = self.idata.copy()
         if self.spec is not None:
-            from biasstats.model.build import count_stats
+            from biasstats.model.sufficient import count_stats
 
             if count_stats(self.spec) is not None:
                 # recomputed from the draws on load (biasstats.inference.sample.derived_groups)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from biasstats.model.families import beta_binomial_log_pmf, rising_tables
+
 if TYPE_CHECKING:
     from biasstats.spec.schema import FitSpec
 
@@ -202,7 +204,7 @@ def pattern_predictive(fit, seed: int, chunk: int = 500):
     import xarray as xr
 
     from biasstats.inference.predict import linear_predictor
-    from biasstats.model.build import aux_draws
+    from biasstats.model.design import aux_draws
 
     spec = fit.spec
     fam = spec.family
@@ -240,35 +242,12 @@ def _cell_ab(fit, stats):
     """(a, b) of the beta mixing p per draw and covariate cell (the family's ``beta_ab``):
     (S, C) each."""
     from biasstats.inference.predict import linear_predictor
-    from biasstats.model.build import aux_draws, rows_of
+    from biasstats.model.design import aux_draws, rows_of
 
     sub = rows_of(fit.spec, stats.rows)
     eta = linear_predictor(fit, spec=sub)
     post = fit.idata["posterior"].to_dataset()
     return fit.spec.family.beta_ab(eta, {k: aux_draws(post, sub, k) for k in fit.spec.family.aux})
-
-
-def rising_tables(a: np.ndarray, b: np.ndarray, J: int):
-    """log of the rising factorials a^(k), b^(k), (a+b)^(k) for k = 0..J: (S, C, J+1) each,
-    i.e. log Gamma(x + k) - log Gamma(x), by cumulative sums of log(x + j)."""
-    j = np.arange(J, dtype=float)
-    out = []
-    for x in (a, b, a + b):
-        t = np.zeros(x.shape + (J + 1,))
-        np.cumsum(np.log(x[..., None] + j), axis=-1, out=t[..., 1:])
-        out.append(t)
-    return out
-
-
-def _log_pmf(tables, cell, n, k, J: int) -> np.ndarray:
-    """(S, m) beta-binomial log pmf of k trials of n in ``cell`` from :func:`rising_tables`:
-    log C(n, k) + log a^(k) + log b^(n-k) - log (a+b)^(n)."""
-    from biasstats.model.families import log_choose
-
-    la, lb, lt = (t.reshape(t.shape[0], -1) for t in tables)
-    base = cell * (J + 1)
-    return (log_choose(n, k)
-            + la[:, base + k] + lb[:, base + n - k] - lt[:, base + n])
 
 
 CHUNK_DRAWS = 500
@@ -291,7 +270,7 @@ def pattern_log_likelihood(fit, stats):
     ll = np.empty((a.shape[0], len(n)))
     for s0 in range(0, a.shape[0], CHUNK_DRAWS):
         sl = slice(s0, s0 + CHUNK_DRAWS)
-        ll[sl] = _log_pmf(rising_tables(a[sl], b[sl], J), stats.cell, n, k, J)
+        ll[sl] = beta_binomial_log_pmf(rising_tables(a[sl], b[sl], J), stats.cell, n, k, J)
     return xr.Dataset(
         {spec.formula.response: (("chain", "draw", spec.obs_dim), ll.reshape(C, D, -1))},
         coords={"chain": post["chain"].values, "draw": post["draw"].values,
@@ -332,7 +311,7 @@ def pattern_predictive_stats(fit, stats, seed: int):
         for nv in np.unique(g_n):
             sel = np.flatnonzero(g_n == nv)
             kk = np.arange(nv + 1)
-            logp = _log_pmf(tables, np.repeat(g_cell[sel], nv + 1), np.full(len(sel) * (nv + 1), nv),
+            logp = beta_binomial_log_pmf(tables, np.repeat(g_cell[sel], nv + 1), np.full(len(sel) * (nv + 1), nv),
                             np.tile(kk, len(sel)), J).reshape(-1, len(sel), nv + 1)
             pmf = np.exp(logp - logp.max(axis=-1, keepdims=True))
             pmf /= pmf.sum(axis=-1, keepdims=True)
@@ -361,11 +340,11 @@ def observed_patterns(spec):
 
 def derived_groups(fit, seed: int) -> dict[str, float]:
     """Fill the ``observed_data``, ``log_likelihood`` and ``posterior_predictive`` groups of a
-    sufficient-statistic model (:func:`biasstats.model.build.count_stats`) from its posterior
+    sufficient-statistic model (:func:`biasstats.model.sufficient.count_stats`) from its posterior
     draws, in place; returns the seconds spent (``log_likelihood_s``, ``predictive_s``). They
     are not stored in posterior.nc (deterministic functions of the draws, the data and the
     seed, and ~25x the size of the posterior): a cached fit recomputes them."""
-    from biasstats.model.build import count_stats
+    from biasstats.model.sufficient import count_stats
 
     stats = count_stats(fit.spec)
     if stats is None:

@@ -87,9 +87,8 @@ def _variance_outputs(art, fit, vd: pl.DataFrame) -> None:
     if vd.height == 0:
         art.skipped.append(f"variance decomposition not applicable: {fam.latent_note}")
         return
-    link = {"logit": "logit", "log": "log", "identity": "outcome"}.get(fam.link, fam.link)
     art.figure("variance_decomposition", lambda: figs.variance_decomposition(vd),
-               f"Share of latent ({link}-scale) variance by component, with the {fam.name} "
+               f"Share of latent ({fam.latent_scale}-scale) variance by component, with the {fam.name} "
                "family's residual variance on that scale." + (f" Note: {fam.latent_note}."
                                                              if fam.latent_note else ""),
                section="variance")
@@ -99,10 +98,11 @@ def _variance_outputs(art, fit, vd: pl.DataFrame) -> None:
 
 def _checks_outputs(art, fit, checks, wording) -> None:
     fam = fit.spec.family
-    if fam.ppc_stat == "rate":
-        stat, xlabel = "rate", wording.rate_axis
+    stat = fam.ppc_stat  # the check's statistic in words: "rate" of 0/1 outcomes, or "mean"
+    if fam.binary_outcomes:
+        xlabel = wording.rate_axis
     else:
-        stat, xlabel = "mean", wording.axis
+        xlabel = wording.axis
     shares = checks.shares
     if shares:
         stat, xlabel = "share of each category", f"Share of each {wording.label} category"

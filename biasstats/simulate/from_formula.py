@@ -3,7 +3,7 @@
 The design (which rows exist: llm, stereotype, variant, ... per judgement) comes from data:
 the rows the model would see in a spec's ingested table (or in its ``[simulate]`` preset
 study), or any DataFrame holding the formula's covariates. The parameters are drawn from the
-priors of the model :func:`biasstats.model.build.prepare` / :func:`build_model` build for that
+priors of the model :func:`biasstats.model.build.prepare` / :func:`~biasstats.model.graph.build_model` build for that
 design (the same default, data-scaled priors and ``[model.priors]`` overrides a fit uses), or
 fixed to given values with :func:`pymc.do`; the outcome is then drawn from the likelihood with
 :func:`pymc.sample_prior_predictive`. One seed gives the same table and truth, bit for bit.
@@ -174,17 +174,12 @@ def placeholder_response(df: pl.DataFrame, pf, fam) -> pl.DataFrame:
     if pf.response in df.columns and df[pf.response].null_count() < df.height:
         return df
     df = df.drop(pf.response, strict=False)
-    if fam.response in ("ordinal", "categorical"):
+    try:
+        values = fam.placeholder(df.height)
+    except SpecError:
         raise SpecError(f"design has no response column '{pf.response}'; family '{fam.name}' "
-                        "needs it to know the response categories")
-    value = {"binary": 0.0, "count_trials": 0.0, "count": 0.0, "positive": 1.0,
-             "unit": 0.5}.get(fam.response, 0.0)
-    if fam.response in ("real", "positive", "unit"):
-        # a constant response would make the data-scaled priors degenerate; use a unit spread
-        alt = np.where(np.arange(df.height) % 2 == 0, -1.0, 1.0)
-        vals = {"real": alt, "positive": np.exp(alt), "unit": 0.5 + 0.25 * alt}[fam.response]
-        return df.with_columns(pl.Series(pf.response, vals))
-    return df.with_columns(pl.lit(value).alias(pf.response))
+                        "needs it to know the response categories") from None
+    return df.with_columns(pl.Series(pf.response, values))
 
 
 def prior_draw(model, seed: int, draws: int = 1):
@@ -218,9 +213,11 @@ def simulate_from_formula(
     dropped, as a fit would) with the response column replaced by the simulated outcome;
     ``truth`` holds the parameters used (see the module docstring).
     """
-    from biasstats.model.build import build_model, complete_rows, prepare, to_polars
+    from biasstats.model.build import prepare
+    from biasstats.model.data import complete_rows, to_polars
     from biasstats.model.families import get_family
     from biasstats.model.formula import parse_formula
+    from biasstats.model.graph import build_model
     from biasstats.spec.schema import MAX_SEED
 
     if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):

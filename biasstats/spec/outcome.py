@@ -18,7 +18,8 @@ def outcome_kind(spec, adapter: str | None = None) -> str:
     if declared is not None:
         return declared
     if spec.model is not None:
-        if parse_formula(spec.model.formula).response == "congruent":
+        column = parse_formula(spec.model.formula).response  # a column, not a family
+        if column == "congruent":
             return "congruence"
     known = registry.studies()
     if spec.simulate is not None:

@@ -224,15 +224,14 @@ def _rows(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
 
 def render() -> str:
     """The whole reference as plain text."""
-    from biasstats.model.families import ALIASES, FAMILIES
+    from biasstats.model.families import FAMILIES
 
     lines = ["biasstats analysis spec (TOML): every table and key, its type, default and meaning"]
     _rows(AnalysisSpec, "", lines)
     lines += ["", "families ([model] family):"]
     width = max(len(n) for n in FAMILIES) + 2
     for f in FAMILIES.values():
-        aliases = [a for a, t in ALIASES.items() if t == f.name]
-        also = f" (also: {', '.join(aliases)})" if aliases else ""
+        also = f" (also: {', '.join(f.aliases)})" if f.aliases else ""
         lines.append(f"  {f.name:<{width}}link {f.link:<18}response {f.response}{also}")
     lines += ["", "canonical columns (the ingested table; [data.columns] maps onto them):"]
     lines += [f"  {k:<12}{v}" for k, v in CANONICAL_MEANINGS.items()]

@@ -31,8 +31,9 @@ from scipy.special import logit
 from scipy.stats import binom
 
 from biasstats.effects.summaries import summarise
-from biasstats.effects.variance import LOGIT_FAMILIES, variance_decomposition
+from biasstats.effects.variance import variance_decomposition
 from biasstats.inference.predict import level_labels, linear_predictor, reduced
+from biasstats.model.families import rising_tables
 from biasstats.studies.bai2024.dscore import d_score
 from biasstats.studies.bai2024.wording import VERDICT_WORDS
 
@@ -102,8 +103,6 @@ def expected_d_beta(mu: np.ndarray, phi: np.ndarray, m: int) -> np.ndarray:
     """
     from scipy.special import comb
 
-    from biasstats.inference.sample import rising_tables
-
     k, f = _d_table(m)
     a, d = np.meshgrid(k, k, indexing="ij")
     c = comb(m, a) * comb(m, d)
@@ -164,13 +163,13 @@ def compute_effects(
     rope: float = 0.05,
 ) -> Effects:
     """Effect sizes for every term whose columns are in the model (others are skipped)."""
-    if fit.family not in LOGIT_FAMILIES:
+    if not fit.spec.family.binary_outcomes:
         raise ValueError(
             f"effect sizes on the probability scale need a bernoulli or binomial model, "
             f"not '{fit.family}'"
         )
     # on covariate cells: a pattern-weighted fit's patterns share their cell's predictors
-    from biasstats.model.build import aux_draws
+    from biasstats.model.design import aux_draws
 
     spec, cells, w = reduced(fit)
     eta = linear_predictor(fit, spec=spec)
