@@ -172,12 +172,9 @@ def test_the_family_package_itself_has_no_switch_on_a_family():
 
 
 MAX_LINES = 600
-# Split in parallel on other branches (issue 20): report/figures.py (the figure kit) and
-# studies/bai2024/crosscheck.py; remove each from this set once its split has landed.
-LONG_FOR_NOW = {"biasstats/studies/bai2024/crosscheck.py"}
 
 
 def test_no_file_is_over_600_lines():
     long = {str(p.relative_to(ROOT)): n for p in sorted(PKG.rglob("*.py"))
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
-    assert set(long) <= LONG_FOR_NOW, long
+    assert long == {}

@@ -24,11 +24,10 @@ from biasstats.studies.bai2024.crosscheck import (
     authors_ttests,
     cluster_robust_glm,
     crosscheck_table,
-    miller_summary,
-    minimum_detectable_effect,
     trial_scores,
 )
 from biasstats.studies.bai2024.dscore import d_score, trial_level
+from biasstats.studies.bai2024.miller import miller_summary, minimum_detectable_effect
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,9 @@ from biasstats.registry import CrossCheck, CrossCheckTable
 from biasstats.report import figures as figs
 from biasstats.report.style import DOUBLE_COLUMN
 from biasstats.report.tables import format_effects_table
-from biasstats.studies.bai2024.crosscheck import crosscheck_table, miller_summary
+from biasstats.studies.bai2024.crosscheck import crosscheck_table
 from biasstats.studies.bai2024.figures import category_forest
+from biasstats.studies.bai2024.miller import miller_summary
 
 
 def report_outputs(art, fit, ing, spec, effects) -> None:
