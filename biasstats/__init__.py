@@ -28,10 +28,12 @@ __all__ = ["Fit", "__version__", "estimands", "fit", "load_spec", "register_adap
 def __getattr__(name: str):
     # the effects and report stages (arviz-stats, matplotlib, jinja2) load on first use
     if name == "run_analysis":
+        # the report stage (matplotlib, jinja2) loads on first use
         from biasstats.run import run_analysis
 
         return run_analysis
     if name == "estimands":
+        # the effects stage (arviz-stats) loads on first use
         from biasstats.effects.estimands import estimands
 
         return estimands

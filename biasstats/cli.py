@@ -14,9 +14,21 @@ import os
 import sys
 from pathlib import Path
 
+import polars as pl
+
+from biasstats.effects.estimands import check_request, compute_estimands, request_from_spec
 from biasstats.errors import BiasstatsError, SpecError
-from biasstats.io import OutputError, transaction
+from biasstats.inference.convergence import convergence_gate, thresholds_from
+from biasstats.inference.from_spec import fit_spec
+from biasstats.ingest import datasets, ingest
+from biasstats.io import OutputError, transaction, write_csv_atomic, write_parquet_atomic
 from biasstats.names import visible
+from biasstats.pipeline import check_before_sampling
+from biasstats.run import build_reports
+from biasstats.simulate.from_formula import parse_set, simulate_from_spec
+from biasstats.spec.outcome import outcome_study
+from biasstats.spec.reference import render
+from biasstats.spec.schema import MAX_SEED, FitSpec
 from biasstats.version import __version__
 
 
@@ -31,7 +43,6 @@ def _say(*parts, file=None, flush: bool = False, end: str = "\n", keep: str = "\
 def _shown_frame(df):
     """A polars DataFrame for the terminal: text cells with control characters written out
     (before polars lays out the columns, so they stay aligned)."""
-    import polars as pl
 
     text = [c for c, t in df.schema.items() if t == pl.Utf8]
     return df.with_columns(pl.col(c).map_elements(visible, return_dtype=pl.Utf8)
@@ -52,7 +63,6 @@ def _out_folder(out: str | None) -> Path | None:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from biasstats.ingest import ingest
 
     out = _out_folder(args.out)
     result = ingest(args.spec)
@@ -64,9 +74,6 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from biasstats.inference.from_spec import fit_spec
-    from biasstats.ingest import ingest
-    from biasstats.pipeline import check_before_sampling
 
     out = _out_folder(args.out)
     result = ingest(args.spec)
@@ -102,7 +109,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         _say("time: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in stages
                                    if v is not None)
               + " (sampling includes compiling the model)")
-    from biasstats.inference.convergence import convergence_gate, thresholds_from
 
     for a in st.get("attempts") or []:
         verdict = "passed" if a["passed"] else "failed: " + "; ".join(a["failures"])
@@ -122,14 +128,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_effects(args: argparse.Namespace) -> int:
-    import polars as pl
 
-    from biasstats.effects.estimands import check_request, compute_estimands, request_from_spec
-    from biasstats.errors import SpecError
-    from biasstats.inference.from_spec import fit_spec
-    from biasstats.ingest import ingest
-    from biasstats.io import write_csv_atomic, write_parquet_atomic
-    from biasstats.spec.outcome import outcome_study
 
     result = ingest(args.spec)
     spec = result.spec
@@ -168,8 +167,6 @@ def _cmd_effects(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from biasstats.simulate.from_formula import parse_set, simulate_from_spec
-    from biasstats.spec.schema import MAX_SEED
 
     if not 0 <= args.seed <= MAX_SEED:
         raise SpecError(f"--seed {args.seed}: expected an integer from 0 to {MAX_SEED}")
@@ -182,7 +179,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
-    from biasstats.ingest import datasets
 
     reg = datasets.load_registry()
     width = max(len(n) for n in reg)
@@ -194,7 +190,6 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from biasstats.ingest import datasets
 
     for name in args.names:
         paths = datasets.fetch(name)
@@ -203,7 +198,6 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_spec(args: argparse.Namespace) -> int:
-    from biasstats.spec.reference import render
 
     _say(render(), end="")
     return 0
@@ -213,7 +207,6 @@ def _jobs(value: str) -> int:
     """``--jobs``: a positive integer, or ``auto`` (one per core, at most 4, and at most one
     per 4 GiB of memory: the default [fit] memory budget of one analysis)."""
     if value == "auto":
-        from biasstats.spec.schema import FitSpec
 
         budget = FitSpec.model_fields["max_memory_gb"].default
         cores = os.cpu_count() or 1
@@ -232,7 +225,6 @@ def _jobs(value: str) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from biasstats.run import build_reports
 
     def show(o):
         state = {"built": "built" if o.gate_passed else "GATE FAILED", "unavailable": "UNAVAILABLE"}

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from biasstats.errors import BiasstatsError
+from biasstats.names import neutralise_frame
 
 
 class OutputError(BiasstatsError):
@@ -301,7 +302,6 @@ def write_csv_atomic(target: str | os.PathLike, frame) -> Path:
     """Write a polars DataFrame as CSV, atomically, with every text cell a spreadsheet would
     run as a formula (``=…``, ``+…``, ``-…``, ``@…``) made text by a leading ``'``
     (:func:`biasstats.names.neutralise_frame`): every CSV biasstats writes goes through here."""
-    from biasstats.names import neutralise_frame
 
     with atomic_path(target) as tmp:
         neutralise_frame(frame).write_csv(tmp)

@@ -21,6 +21,8 @@ import hashlib
 import re
 import unicodedata
 
+import polars as pl
+
 __all__ = ["HASH_CHARS", "neutralise_frame", "neutralise_text", "safe_name", "safe_stem",
            "visible"]
 
@@ -123,7 +125,6 @@ def neutralise_text(value):
 def neutralise_frame(df):
     """A polars DataFrame's text columns (and column names) with :func:`neutralise_text`
     applied to every cell: what a CSV of it must hold."""
-    import polars as pl
 
     text = [c for c, t in df.schema.items() if t in (pl.Utf8, pl.Categorical) or
             isinstance(t, pl.Enum)]

@@ -18,12 +18,17 @@ import polars as pl
 
 from biasstats import registry
 from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summary
+from biasstats.checks.compare import compare_models, loo_table, trial_level_loo
+from biasstats.checks.ppc import count_frequencies, loo_pit, prior_predictive
 from biasstats.effects.estimands import check_request, compute_estimands, request_from_spec
 from biasstats.effects.variance import variance_decomposition
 from biasstats.errors import BiasstatsError, SpecError
-from biasstats.inference.from_spec import fit_spec
+from biasstats.inference.from_spec import fit_spec, model_data
 from biasstats.ingest import ingest
+from biasstats.model.data import complete_rows, data_hash
+from biasstats.model.design import model_factors
 from biasstats.model.families import get_family
+from biasstats.model.formula import check_columns, parse_formula
 from biasstats.spec import Spec, load_spec
 from biasstats.spec.outcome import outcome_kind, outcome_study
 
@@ -149,7 +154,6 @@ def check_before_sampling(spec: Spec, adapter: str | None, prepared) -> None:
 def ppc_terms(fit) -> list[str]:
     """Every factor of the formula (fixed factors, then grouping factors) with few enough
     levels to draw, each once."""
-    from biasstats.model.design import model_factors
 
     factors, _, groups, _ = model_factors(fit.spec)
     cells = fit.spec.cells
@@ -169,14 +173,12 @@ def _checks(fit, checks) -> ChecksResult:
     fam = fit.spec.family
     out.shares = fam.has_categories
     if checks.prior_predictive:
-        from biasstats.checks.ppc import prior_predictive
 
         terms = ppc_terms(fit)
         term = terms[0] if terms else ()
         out.prior = prior_predictive(fit, tuple(term.split(":")) if term else ())
     has_pp = "posterior_predictive" in fit.idata.children
     if has_pp and fam.counts:
-        from biasstats.checks.ppc import count_frequencies
 
         out.counts = count_frequencies(fit)
     for term in (["overall"] if out.shares else []) + ppc_terms(fit):
@@ -193,7 +195,6 @@ def _checks(fit, checks) -> ChecksResult:
             out.notes.append(f"PSIS-LOO could not be computed ({type(e).__name__}: {e})")
         loo = out.loo
         if loo is not None and checks.loo_pit:
-            from biasstats.checks.ppc import loo_pit
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
@@ -214,9 +215,6 @@ def check_alternatives(spec: Spec, table: pl.DataFrame) -> None:
     row by row (every family but bernoulli / binomial, which are compared on common cells)
     use the same rows: a formula whose columns are missing in other rows than the main
     formula's is a one-line SpecError naming it."""
-    from biasstats.inference.from_spec import model_data
-    from biasstats.model.data import complete_rows
-    from biasstats.model.formula import check_columns, parse_formula
 
     alts = spec.content.checks.alternatives
     if not alts:
@@ -248,7 +246,6 @@ def load_sensitivity(spec: Spec, ing) -> list[tuple[Spec, object]]:
     """The ``[checks] sensitivity`` specs and their ingested data, checked before anything is
     written or sampled: each must exist, have a [model], a name of its own, and read the same
     data as this spec."""
-    from biasstats.model.data import data_hash
 
     out: list[tuple[Spec, object]] = []
     names = {spec.name}
@@ -282,10 +279,9 @@ def _sensitivity(spec: Spec, ing, fit, folder: Path, others) -> pl.DataFrame:
     its own analysis folder beside this one, so its cache is shared with its own report, and
     compare all models by PSIS-LOO: per trial when one of them models trials (a trial-level
     and a judgement-level model of the same replies), else on the same rows."""
+    # heavy libraries load on first use, not on import
     import arviz_stats as azs
 
-    from biasstats.checks.compare import compare_models, loo_table, trial_level_loo
-    from biasstats.inference.from_spec import model_data
 
     fits = {spec.name: fit}
     trial_spec = spec if spec.model.unit == "trial" else None
@@ -308,8 +304,6 @@ def _sensitivity(spec: Spec, ing, fit, folder: Path, others) -> pl.DataFrame:
 def _alternatives(spec: Spec, table: pl.DataFrame, fit, folder: Path) -> pl.DataFrame | None:
     """Fit each ``[checks] alternatives`` formula (cached) and compare all by PSIS-LOO (any
     family: the same rows, or common cells for collapsed binomial models)."""
-    from biasstats.checks.compare import compare_models
-    from biasstats.inference.from_spec import model_data
 
     alts = spec.content.checks.alternatives
     if not alts:

@@ -178,3 +178,49 @@ def test_no_file_is_over_600_lines():
     long = {str(p.relative_to(ROOT)): n for p in sorted(PKG.rglob("*.py"))
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def _function_imports(path: Path):
+    """(line, module, has a comment) of every import inside a function of ``path``; an import
+    in a block of imports is commented when the line above the block is a comment."""
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    out = []
+    for fn in ast.walk(ast.parse(source)):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                first = node.lineno - 1
+                while first > 0 and lines[first - 1].strip().startswith(("from ", "import ")):
+                    first -= 1
+                commented = "#" in lines[node.lineno - 1] or (
+                    first > 0 and lines[first - 1].strip().startswith("#"))
+                out.append((node.lineno, module or "", commented))
+    return out
+
+
+def test_function_level_imports_only_defer_heavy_libraries_and_say_so():
+    """An import inside a function defers a heavy library (or, in a package's face and a
+    study's registration, a module loaded on first use), with a comment saying so; every
+    other import is at the top of its module, where the layers can be read."""
+    lazy_faces = {PKG / "__init__.py", *PKG.glob("studies/*/__init__.py")}
+    offenders = []
+    for path in sorted(PKG.rglob("*.py")):
+        for line, module, commented in _function_imports(path):
+            where = f"{path.relative_to(ROOT)}:{line}: {module}"
+            if not commented:
+                offenders.append(f"{where} (no comment)")
+            elif module.startswith("biasstats") and path not in lazy_faces:
+                offenders.append(f"{where} (a biasstats module: import it at the top)")
+    assert offenders == []
+
+
+def test_at_most_two_functions_are_over_80_lines():
+    long = [f"{p.relative_to(ROOT)}:{n.name} ({n.end_lineno - n.lineno + 1})"
+            for p in sorted(PKG.rglob("*.py"))
+            for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            and n.end_lineno - n.lineno + 1 > 80]
+    assert len(long) <= 2, long

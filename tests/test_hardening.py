@@ -242,7 +242,7 @@ def test_memory_limit_is_checked_before_sampling(tmp_path, capsys, monkeypatch):
     def never(*a, **k):
         raise AssertionError("sampling started")
 
-    monkeypatch.setattr("biasstats.inference.sample.sample_model", never)
+    monkeypatch.setattr("biasstats.inference.sample_model", never)  # as inference binds it
     rc, _, err = _run(["fit", spec, "--out", tmp_path / "out"], capsys)
     assert (rc, err) == (2, f"error: {spec}: [fit] the fit would hold about 0.016 GB (2 chains "
                             "x 100000 draws x (2 x 3 parameters + 2 x 2 observations) x 8 "

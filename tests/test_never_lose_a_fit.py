@@ -71,12 +71,12 @@ def test_a_failure_after_sampling_keeps_the_posterior_and_the_next_run_reuses_it
 
 def _no_sampling(monkeypatch):
     """Make any sampling an error: a check that passes this ran before sampling."""
-    import biasstats.inference as inference
+    import biasstats.inference.from_spec as from_spec
 
     def sampled(*a, **k):
         raise AssertionError("sampled")
 
-    monkeypatch.setattr(inference, "fit_prepared", sampled)
+    monkeypatch.setattr(from_spec, "fit_prepared", sampled)
 
 
 @pytest.mark.parametrize("effects,message", [

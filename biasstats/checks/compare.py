@@ -19,6 +19,8 @@ import numpy as np
 import polars as pl
 import xarray as xr
 
+from biasstats.checks import psis
+from biasstats.errors import SpecError
 from biasstats.inference.predict import linear_predictor
 
 
@@ -60,9 +62,9 @@ def compare_models(fits: dict, data: pl.DataFrame) -> pl.DataFrame:
     Uncollapsed models of the same observations are compared on their own log-likelihoods;
     pattern-weighted ones (beta-binomial) per trial (:func:`loo_patterns`); collapsed binomial
     ones on common fine cells (see :func:`common_loglik`)."""
+    # heavy libraries load on first use, not on import
     import arviz_stats as azs
 
-    from biasstats.errors import SpecError
 
     specs = [f.spec for f in fits.values()]
     if (all(s.weights is not None for s in specs) and len({s.n_rows for s in specs}) == 1
@@ -105,9 +107,9 @@ def loo_patterns(idata, weights, row_pattern=None, var_name: str | None = None):
     Pointwise values (``elpd_i``, ``pareto_k``) are returned per trial, in data-row order when
     ``row_pattern`` (pattern index of each row) is given; the smoothed ``log_weights`` stay per
     pattern (for LOO-PIT)."""
+    # heavy libraries load on first use, not on import
     from arviz_stats.utils import ELPDDataLOO
 
-    from biasstats.checks import psis
 
     res = psis.loo(idata, var_name=var_name)
     w = np.asarray(weights, dtype=float)
@@ -136,7 +138,6 @@ def loo_fit(fit, pointwise: bool = True):
     per observation/cell (:func:`biasstats.checks.psis.loo`, ArviZ's algorithm over all
     observations at once; ``pointwise`` is kept for the callers' sake, the pointwise values
     are always returned)."""
-    from biasstats.checks import psis
 
     spec = fit.spec
     if spec is not None and getattr(spec, "weights", None) is not None:

@@ -34,6 +34,12 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from biasstats.checks.sbc import Compiled, scalars
+from biasstats.inference import fit
+from biasstats.model.build import prepare
+from biasstats.model.families import cutpoint_centres, get_family
+from biasstats.model.priors import parse_prior
+
 __all__ = ["CoverageResult", "run_coverage", "pooled", "FAMILY_SETUPS", "FORMULA"]
 
 FORMULA = "y ~ x + (1|g)"
@@ -112,7 +118,6 @@ def design(n: int, groups: int, seed: int) -> pl.DataFrame:
 
 
 def _draw(prior: str, rng, size=None) -> np.ndarray:
-    from biasstats.model.priors import parse_prior
 
     p = parse_prior(prior)
     kw = p.params
@@ -131,8 +136,6 @@ def simulate(family: str, dsg: pl.DataFrame, rng,
     (or ``setup``'s), y drawn by the family's own ``draw``.
 
     Category codes y are 0..K-1 (what the model sees); the data frame gets them as 1..K."""
-    from biasstats.model.families import cutpoint_centres, get_family
-    from biasstats.model.priors import parse_prior
 
     fam = get_family(family)
     setup = FAMILY_SETUPS[family] if setup is None else setup
@@ -169,7 +172,6 @@ def simulate(family: str, dsg: pl.DataFrame, rng,
 
 
 def _frame(family: str, dsg: pl.DataFrame, y: np.ndarray) -> pl.DataFrame:
-    from biasstats.model.families import get_family
 
     if get_family(family).has_categories:
         return dsg.with_columns(pl.Series("y", y + 1))
@@ -193,11 +195,9 @@ def run_coverage(
 ) -> CoverageResult:
     """Coverage of central ``prob`` intervals over ``reps`` replications of ``family``, with
     the priors of ``FAMILY_SETUPS[family]`` or ``setup`` (``{"priors": ..., "levels": K}``)."""
+    # heavy libraries load on first use, not on import
     import arviz_stats.base as azb
 
-    from biasstats.checks.sbc import Compiled, scalars
-    from biasstats.model.build import prepare
-    from biasstats.model.families import get_family
 
     t_start = time.perf_counter()
     setup = FAMILY_SETUPS[family] if setup is None else setup
@@ -215,6 +215,7 @@ def run_coverage(
         rep_seed = seed * 100003 + rep
         t0 = time.perf_counter()
         if reuse_compiled:
+            # heavy libraries load on first use, not on import
             import nutpie
 
             if spec is None:
@@ -229,7 +230,6 @@ def run_coverage(
                                  progress_bar=False, target_accept=target_accept)
             sample_s += time.perf_counter() - t1
         else:
-            from biasstats.inference import fit
 
             res = fit(FORMULA, _frame(family, dsg, y), family, priors, chains=chains,
                       tune=tune, draws=draws, seed=rep_seed, target_accept=target_accept,

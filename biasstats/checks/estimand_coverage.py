@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from biasstats.checks.sbc import Compiled
+from biasstats.effects.estimands import compute_estimands, default_request
+from biasstats.inference.result import Fit
+from biasstats.model.build import prepare
 from biasstats.simulate import designs
 
 __all__ = ["DESIGNS", "EstimandCoverage", "run_estimand_coverage"]
@@ -90,13 +94,10 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
     """Coverage of the default estimands' ``prob`` HDIs over ``reps`` replications of
     ``DESIGNS[family]``, or of ``design`` (a (design function, its keyword arguments,
     formula) triple like the entries of :data:`DESIGNS`)."""
+    # heavy libraries load on first use, not on import
     import nutpie
     import xarray as xr
 
-    from biasstats.checks.sbc import Compiled
-    from biasstats.effects.estimands import compute_estimands, default_request
-    from biasstats.inference.result import Fit
-    from biasstats.model.build import prepare
 
     make, kw, formula = DESIGNS[family] if design is None else design
     compiled = Compiled()

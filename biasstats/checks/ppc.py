@@ -7,10 +7,17 @@ P(replicated rate ≥ observed rate) (values near 0 or 1 flag misfit).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import polars as pl
 
+from biasstats.checks.compare import loo_fit
+from biasstats.inference import Fit
 from biasstats.inference.predict import category_names, level_labels, stack_draws
+from biasstats.inference.sample import pattern_predictive
+from biasstats.model.graph import build_model
+from biasstats.simulate.from_formula import prior_draw
 
 
 def grouped_ppc(fit, term: str | tuple[str, ...], prob: float = 0.95) -> pl.DataFrame:
@@ -88,10 +95,7 @@ def prior_predictive(fit, term: str | tuple[str, ...] = (), draws: int = 500, se
     ``term=()`` gives the overall rate only. A prior that puts most of its mass on rates no
     study could show (all 0 or all 1) is too wide; one that excludes the observed rate, too
     narrow."""
-    import warnings
 
-    from biasstats.model.graph import build_model
-    from biasstats.simulate.from_formula import prior_draw  # without PyMC's log line
 
     model = fit.model if fit.model is not None else build_model(fit.spec)
     resp = fit.spec.formula.response
@@ -113,10 +117,9 @@ def _replicate_from(fit, draws, seed: int) -> np.ndarray:
     own, so a replicated rate has the study's own number of trials), with the family's
     ``draw`` from parameter draws (e.g. the prior's) of a model without an observed
     variable."""
+    # heavy libraries load on first use, not on import
     import xarray as xr
 
-    from biasstats.inference import Fit
-    from biasstats.inference.sample import pattern_predictive
 
     pseudo = Fit(idata=xr.DataTree.from_dict({"posterior": draws}), spec=fit.spec)
     total = pattern_predictive(pseudo, seed)[f"{fit.spec.formula.response}__total"]
@@ -160,7 +163,6 @@ def grouped_rates(spec, rep: np.ndarray, term, prob: float = 0.95,
 def loo_summary(fit) -> dict:
     """PSIS-LOO (per cell for collapsed models, per trial for pattern-weighted ones) with
     Pareto-k counts; pointwise values kept."""
-    from biasstats.checks.compare import loo_fit
 
     res = loo_fit(fit)
     k = np.asarray(res.pareto_k).ravel()
@@ -184,6 +186,7 @@ def loo_pit(fit, seed: int = 0, elpd_data=None) -> np.ndarray:
 
     ``elpd_data``: a pointwise PSIS-LOO result of the same fit (``loo_summary(fit)["elpd_data"]``)
     whose smoothed weights are reused instead of smoothing again."""
+    # heavy libraries load on first use, not on import
     import arviz_stats as azs
     import xarray as xr
 
@@ -206,6 +209,7 @@ def band_level(n: int, x: np.ndarray, prob: float, n_sim: int, rng) -> float:
     uniforms between consecutive points). P(X >= 0) = 1: arviz-stats 1.3 computes it as
     1 - bdtr(-1) = NaN, and Python's min then drops the upper tail of every simulation with
     an empty first bin (a third of them at any n), which narrows its band."""
+    # heavy libraries load on first use, not on import
     from scipy.special import bdtr
 
     widths = np.diff(np.concatenate(([0.0], x, [1.0])))
@@ -225,6 +229,7 @@ def pit_ecdf_band(pit, prob: float = 0.95, *, points: int = 1000, n_sim: int = 1
     pointwise binomial band at the level :func:`band_level` finds (arviz-stats'
     ``ecdf_utils.ecdf_pit`` construction, which sorts n uniforms per simulation and evaluates
     at all n - 1 points: 10 s for 33,600 trials; here the cost is set by the points)."""
+    # heavy libraries load on first use, not on import
     from arviz_stats.ecdf_utils import get_pointwise_confidence_band
 
     vals = np.sort(np.asarray(pit, dtype=float).ravel())

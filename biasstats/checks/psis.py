@@ -113,6 +113,7 @@ def _psis_block(lr: np.ndarray, M: int) -> tuple[np.ndarray, np.ndarray]:
 def relative_eff(posterior) -> float:
     """ArviZ's default r_eff for LOO: the mean over every posterior quantity of its ESS of
     the mean, over the number of draws (1 for a single chain)."""
+    # heavy libraries load on first use, not on import
     import arviz_stats as azs
 
     n_chains = posterior.sizes["chain"]
@@ -129,6 +130,7 @@ def loo(idata, var_name: str | None = None):
     ``arviz_stats.loo(idata, pointwise=True)`` computes it, returning the same
     ``ELPDDataLOO``: elpd, se and p over all observations, pointwise elpd and Pareto k,
     and the smoothed log weights (observation dims first, then chain and draw)."""
+    # heavy libraries load on first use, not on import
     import xarray as xr
     from arviz_stats.utils import ELPDDataLOO
 

@@ -74,6 +74,15 @@ import polars as pl
 from scipy import stats
 from scipy.special import bdtr
 
+from biasstats.inference import fit
+from biasstats.inference.sample import auto_target_accept
+from biasstats.io import write_parquet_atomic, write_text_atomic
+from biasstats.model.build import prepare
+from biasstats.model.families import get_family
+from biasstats.model.formula import parse_formula
+from biasstats.model.graph import build_model
+from biasstats.simulate.from_formula import placeholder_response, prior_draw
+
 __all__ = ["SBCResult", "run_sbc", "uniformity", "ecdf_test", "chisq_test", "SBC_SETTINGS",
            "Compiled", "scalars"]
 
@@ -186,7 +195,6 @@ class SBCResult:
     def write(self, folder: str | os.PathLike) -> dict[str, Path]:
         """``ranks.parquet``, ``sims.parquet`` and ``sbc.json``, atomically (the ECDF figure:
         :func:`biasstats.report.sbc.plot_ecdf_difference`)."""
-        from biasstats.io import write_parquet_atomic, write_text_atomic
 
         folder = Path(folder)
         out = {"ranks": write_parquet_atomic(folder / "ranks.parquet", self.ranks),
@@ -262,11 +270,11 @@ class Compiled:
         self.compile_s = 0.0
 
     def get(self, mspec):
+        # heavy libraries load on first use, not on import
         import nutpie
         import pymc as pm
         import pytensor
 
-        from biasstats.model.graph import build_model
 
         key = tuple(g.centered for g in mspec.groups)
         if key not in self.cache:
@@ -315,13 +323,9 @@ def run_sbc(
     ``on_sim``  callback ``f(sim, n_sims)`` after each simulation (progress)
     Binomial-family designs (bernoulli) only: other families are not collapsed into cells.
     """
+    # heavy libraries load on first use, not on import
     import arviz_stats.base as azb
 
-    from biasstats.inference.sample import auto_target_accept
-    from biasstats.model.build import prepare
-    from biasstats.model.families import get_family
-    from biasstats.model.formula import parse_formula
-    from biasstats.simulate.from_formula import placeholder_response, prior_draw
 
     t_start = time.perf_counter()
     fam = get_family(family)
@@ -335,7 +339,6 @@ def run_sbc(
     fixed_priors = dict(base.priors)
     cells = base.cells
     # parameters and counts for all simulations: one prior-predictive call
-    from biasstats.model.graph import build_model
 
     prior_model = build_model(base)
     tree = prior_draw(prior_model, seed, draws=n_sims)
@@ -357,6 +360,7 @@ def run_sbc(
         rows = _expand_cells(cells, k, pf.response, pf.trials)
         t0 = time.perf_counter()
         if reuse_compiled:
+            # heavy libraries load on first use, not on import
             import nutpie
 
             mspec = prepare(formula, rows, fam, fixed_priors, centered)
@@ -373,7 +377,6 @@ def run_sbc(
             sample_s += time.perf_counter() - t1
             centring = tuple(g.centered for g in mspec.groups)
         else:
-            from biasstats.inference import fit
 
             res = fit(formula, rows, fam.name, {k_: str(v) for k_, v in fixed_priors.items()},
                       chains=chains, tune=tune, draws=draws, seed=seed * 100003 + s,

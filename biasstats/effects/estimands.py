@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from biasstats.effects.summaries import verdict
 from biasstats.errors import SpecError
 from biasstats.inference.predict import (
     aux_of,
@@ -48,6 +49,7 @@ from biasstats.inference.predict import (
     stack_draws,
     varying_design,
 )
+from biasstats.model.data import design_frame
 from biasstats.model.design import has_interaction, model_factors
 
 __all__ = ["EffectsRequest", "Estimands", "default_request", "request_from_spec",
@@ -198,7 +200,6 @@ def _summ(draws: np.ndarray, prob: float, rope: tuple[float, float] | None,
         if null is not None:
             row["p_positive"] = float((d[:, k] > null).mean())
         if rope is not None:
-            from biasstats.effects.summaries import verdict
 
             row.update(rope_low=rope[0], rope_high=rope[1],
                        verdict=verdict(h[k, 0], h[k, 1], rope))
@@ -257,7 +258,6 @@ def _contrast_pairs(levels: list[str], ref: str | None, pairs: str) -> list[tupl
 def _slope_draws(fit, x: str, h_rel: float = 1e-4):
     """(S, cells, C) dE[y]/dx per cell (of each category's probability for ordinal /
     categorical families) by a central difference through the fitted design."""
-    from biasstats.model.data import design_frame
 
     spec = fit.spec
     cells = spec.cells

@@ -3,11 +3,27 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
+from pydantic import ValidationError
+
 from biasstats.errors import SpecError
+from biasstats.inference.convergence import convergence_gate, refit_plan
 from biasstats.inference.result import Fit, PriorTable
-from biasstats.spec.schema import FitSpec
+from biasstats.inference.sample import (
+    adaptation_options,
+    auto_adaptation,
+    auto_target_accept,
+    derived_groups,
+    pattern_predictive,
+    sample_model,
+)
+from biasstats.model.build import prepare
+from biasstats.model.centring import PINNED_DF
+from biasstats.model.graph import build_model
+from biasstats.spec.load import describe_error
+from biasstats.spec.schema import MAX_MEMORY_GB, FitSpec
 
 __all__ = ["fit", "fit_prepared", "fit_settings", "flipped", "memory_estimate", "Fit",
            "PriorTable"]
@@ -57,7 +73,6 @@ def fit(
                  before sampling; limits on chains, draws, tune and seed are the ``[fit]``
                  table's (:mod:`biasstats.spec.schema`)
     """
-    from biasstats.model.build import prepare
 
     settings = fit_settings(chains=chains, tune=tune, draws=draws, seed=seed, sampler=sampler,
                             target_accept=target_accept, adaptation=adaptation,
@@ -67,10 +82,6 @@ def fit(
 
 def fit_settings(**kw) -> FitSpec:
     """Sampler settings checked by the spec's own ``[fit]`` schema (one-line SpecError)."""
-    from pydantic import ValidationError
-
-    from biasstats.spec.load import describe_error
-
     try:
         return FitSpec(**kw)
     except ValidationError as e:
@@ -93,7 +104,6 @@ def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = 
     settings = settings or FitSpec()
     fit = _fit_prepared(spec, settings, progress, thresholds)
     if derive:
-        from biasstats.inference.sample import derived_groups
 
         fit.timings.update(derived_groups(fit, settings.seed + 1))
     return fit
@@ -103,7 +113,6 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
     first = _fit_once(spec, settings, progress)
     if thresholds is None:
         return first
-    from biasstats.inference.convergence import convergence_gate, refit_plan
 
     gate = convergence_gate(first.diagnostics(), thresholds)
     attempt = {"attempt": 1, "change": "as specified", "passed": gate.passed,
@@ -117,7 +126,6 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
     plan = refit_plan(gate.values, {g.name: g.centered for g in spec.groups}, first.idata,
                       first.settings["target_accept"], thresholds)
     if plan["flip"]:
-        from biasstats.model.centring import PINNED_DF
 
         g = next(g for g in spec.groups if g.name == plan["flip"])
         ta = plan["target_accept"]
@@ -151,7 +159,6 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
 
 def flipped(spec, term: str):
     """A copy of ``spec`` with group term ``term`` in the other parameterisation."""
-    import copy
 
     new = copy.copy(spec)
     new.groups = [copy.copy(g) for g in spec.groups]
@@ -165,14 +172,6 @@ def flipped(spec, term: str):
 
 
 def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = None) -> Fit:
-    from biasstats.inference.sample import (
-        adaptation_options,
-        auto_adaptation,
-        auto_target_accept,
-        pattern_predictive,
-        sample_model,
-    )
-    from biasstats.model.graph import build_model
 
     if settings.target_accept is None:
         value, why = auto_target_accept(spec)
@@ -222,7 +221,6 @@ def memory_estimate(model, spec, settings: FitSpec) -> dict:
 
 def check_memory(est: dict, settings: FitSpec) -> None:
     """One-line SpecError when the estimate exceeds ``[fit] max_memory_gb``."""
-    from biasstats.spec.schema import MAX_MEMORY_GB
 
     gb = est["bytes"] / 1e9
     if gb > settings.max_memory_gb:

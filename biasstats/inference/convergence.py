@@ -143,6 +143,7 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
 
 def _worst_sd(idata, centred: Mapping[str, bool]) -> str | None:
     """The grouping whose (first) SD has the lowest bulk ESS."""
+    # heavy libraries load on first use, not on import
     import arviz_stats as azs
 
     post = idata["posterior"]

@@ -26,7 +26,16 @@ from pathlib import Path
 
 import polars as pl
 
+from biasstats import registry
 from biasstats.errors import BiasstatsError, DataError, SpecError
+from biasstats.inference import Fit, fit_prepared, flipped
+from biasstats.inference.convergence import thresholds_from
+from biasstats.inference.result import read_posterior, unescape_nul
+from biasstats.inference.sample import derived_groups
+from biasstats.model.build import prepare
+from biasstats.model.design import model_factors
+from biasstats.model.families import get_family
+from biasstats.model.formula import parse_formula
 from biasstats.spec import Spec
 
 POSTERIOR_FILE = "posterior.nc"
@@ -88,7 +97,6 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
         aggs += [pl.col("congruent").filter(ok).sum().cast(pl.Int64).alias("k"),
                  ok.sum().cast(pl.Int64).alias("n")]
     trials = base.group_by("source_row", maintain_order=True).agg(aggs)
-    from biasstats import registry
 
     for per_trial in registry.trial_aggregations():  # a study's own per-trial columns
         counts = per_trial(base)
@@ -149,7 +157,6 @@ def check_factor_names(prepared) -> None:
     """No factor's name holds ':', which separates the factors of an interaction everywhere
     a term is named (``llm:condition`` in ``[effects] by``, the estimands, the report): a
     one-line SpecError before anything is sampled, not a failure after."""
-    from biasstats.model.design import model_factors
 
     factors, _, _, _ = model_factors(prepared)
     factors += [f for g in prepared.groups for f in g.term.factors]
@@ -163,9 +170,6 @@ def check_factor_names(prepared) -> None:
 def check_support(spec: Spec, data: pl.DataFrame, ledger=None) -> None:
     """The response can come from the family: else a one-line DataError naming the spec key,
     the data file(s) holding the offending rows, their count and the first source row."""
-    from biasstats.errors import SpecError
-    from biasstats.model.families import get_family
-    from biasstats.model.formula import parse_formula
 
     try:
         fam = get_family(spec.model.family)
@@ -228,8 +232,6 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
     ``before_sampling(prepared)`` runs once the design is built, before a cached posterior is
     read or anything is sampled: the caller's checks of what it will ask of the fit (the
     ``[effects]`` estimands), so that a mistake costs seconds, not a sampling run."""
-    from biasstats.inference import fit_prepared
-    from biasstats.model.build import prepare
 
     if spec.model is None:
         raise SpecError(f"{spec.path}: no [model] table: nothing to fit")
@@ -249,7 +251,6 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         cached = _load_cached(out / POSTERIOR_FILE, key, f, prepared, ledger)
         if cached is not None:
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
-    from biasstats.inference.convergence import thresholds_from
 
     with _named(spec, formula_key):
         result = fit_prepared(prepared, f, progress,
@@ -266,10 +267,8 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         path = result.to_netcdf(out / POSTERIOR_FILE, durable=True)
         # continue from the stored (float32) draws, so this run's numbers are those a reuse of
         # the cached posterior gives
-        from biasstats.inference.result import read_posterior
 
         result.idata = read_posterior(path)
-    from biasstats.inference.sample import derived_groups
 
     # the log-likelihood and predictions from the (stored) draws, as a reload computes them
     result.timings.update(derived_groups(result, f.seed + 1))
@@ -281,10 +280,9 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
     posterior (settings.chains x settings.draws); None (refit) otherwise."""
     if not path.is_file():
         return None
+    # heavy libraries load on first use, not on import
     import xarray as xr
 
-    from biasstats.inference import Fit
-    from biasstats.inference.result import unescape_nul
 
     try:
         tree = xr.open_datatree(path)
@@ -309,10 +307,8 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
         tree.close()
     settings_ = stored
     if settings_.get("flipped"):  # the automatic refit changed one term's centring
-        from biasstats.inference import flipped
 
         prepared = flipped(prepared, settings_["flipped"])
-    from biasstats.inference.sample import derived_groups
 
     fit = Fit(idata=tree, spec=prepared, timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")),
               settings=settings_, ledger=ledger)

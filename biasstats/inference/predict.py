@@ -9,6 +9,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from biasstats.errors import SpecError, first_line
+from biasstats.model.data import design_frame, level_labels_of, to_polars
+from biasstats.model.design import aux_draws, rows_of
+from biasstats.model.sufficient import count_stats
+
 
 def hdi(draws: np.ndarray, prob: float) -> np.ndarray:
     """HDI of each column of draws (S, K) → (K, 2)."""
@@ -62,7 +67,6 @@ def covariate_cells(fit):
     """A pattern-weighted fit's covariate cells: (rows, cell), ``rows`` a representative
     pattern per cell and ``cell`` each pattern's cell (patterns of one cell share every
     linear predictor). None for any other fit (its cells are already covariate cells)."""
-    from biasstats.model.sufficient import count_stats
 
     st = count_stats(fit.spec)
     return None if st is None else (st.rows, st.cell)
@@ -75,7 +79,6 @@ def reduced(fit):
     red = covariate_cells(fit)
     if red is None:
         return fit.spec, fit.spec.cells, cell_weights(fit)
-    from biasstats.model.design import rows_of
 
     rows, cell = red
     w = np.bincount(cell, weights=cell_weights(fit), minlength=len(rows))
@@ -107,7 +110,6 @@ def expected_response(fam, eta: np.ndarray, aux: dict) -> np.ndarray:
     if fam.categories is not None:
         return fam.categories(eta, aux)
     if fam.mean is None:
-        from biasstats.errors import SpecError
 
         raise SpecError(f"family '{fam.name}' has no expected response per row")
     return fam.mean(eta, aux)[:, :, None]
@@ -130,7 +132,6 @@ def level_labels(cells: pl.DataFrame, term) -> tuple[tuple[str, ...], np.ndarray
         return None
     if not key:
         return key, np.full(cells.height, "all")
-    from biasstats.model.data import level_labels_of  # the fit's own labelling of levels
 
     return key, level_labels_of(cells, key)
 
@@ -141,9 +142,9 @@ NEW_LEVELS = ("sample", "zero", "error")
 
 def _new_design(info, pdf, what: str) -> np.ndarray:
     """The design of new rows from a fitted patsy DesignInfo (same coding and levels)."""
+    # heavy libraries load on first use, not on import
     import patsy
 
-    from biasstats.errors import SpecError, first_line
 
     try:
         return np.asarray(patsy.build_design_matrices([info], pdf, NA_action="raise")[0],
@@ -170,7 +171,6 @@ def aux_of(fit, spec=None) -> dict[str, np.ndarray]:
     """A fit's auxiliary draws on its own rows (or the rows of ``spec``, e.g. the covariate
     cells of :func:`reduced`): (S, 1), or (S, cells) for a distributional ``[model.aux]``
     formula; vector parameters (cut-points) as (S, 1, K)."""
-    from biasstats.model.design import aux_draws
 
     post = fit.idata["posterior"].to_dataset()
     spec = fit.spec if spec is None else spec
@@ -201,8 +201,6 @@ def posterior_linpred(fit, newdata, *, new_levels: str = "sample", seed: int = 0
 
     The same ``seed`` gives the same draws. Single-predictor families only.
     """
-    from biasstats.errors import SpecError
-    from biasstats.model.data import design_frame, to_polars
 
     spec = fit.spec
     if spec.n_linpred != 1:
@@ -261,7 +259,6 @@ def posterior_epred(fit, newdata, *, new_levels: str = "sample", seed: int = 0) 
     The family's mean (:attr:`biasstats.model.families.Family.mean`): the probability of a
     congruent answer for the binomial families (per trial, whatever ``n`` is), the mean for
     gaussian / lognormal / count families. See :func:`posterior_linpred` for ``new_levels``."""
-    from biasstats.errors import SpecError
 
     fam = fit.spec.family
     if fam.mean is None:

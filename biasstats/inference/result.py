@@ -10,8 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import polars as pl
 
+from biasstats.inference.convergence import divergence_hint, locate_divergences
+from biasstats.inference.predict import hdi, posterior_epred, posterior_linpred
 from biasstats.io import atomic_path
+from biasstats.model.data import to_polars
+from biasstats.model.sufficient import count_stats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +59,7 @@ def _unescape_nul(text: str) -> str:
 
 
 def _map_text(var, fn):
+    # heavy libraries load on first use, not on import
     import xarray as xr
 
     flat = [fn(str(x)) for x in np.asarray(var.values).ravel()]
@@ -98,6 +104,7 @@ def unescape_nul(tree) -> None:
 def read_posterior(path: str | os.PathLike):
     """The DataTree :meth:`Fit.to_netcdf` wrote, loaded into memory (the file is closed),
     with its level names as they were (:func:`unescape_nul`)."""
+    # heavy libraries load on first use, not on import
     import xarray as xr
 
     with xr.open_datatree(path) as stored:
@@ -167,6 +174,7 @@ class Fit:
 
     def summary(self, var_names: list[str] | None = None, ci_prob: float = 0.95) -> pd.DataFrame:
         """mean, sd, 95% HDI, ess_bulk, ess_tail, r_hat (and MCSE) of every parameter."""
+        # heavy libraries load on first use, not on import
         import arviz_stats as azs
 
         return azs.summary(self.idata, var_names=var_names or self.param_names(),
@@ -175,7 +183,6 @@ class Fit:
     def linpred(self, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
         """Draws (S, rows) of the linear predictor for ``newdata`` (brms' posterior_linpred);
         see :func:`biasstats.inference.predict.posterior_linpred`."""
-        from biasstats.inference.predict import posterior_linpred
 
         return posterior_linpred(self, newdata, new_levels=new_levels, seed=seed)
 
@@ -183,7 +190,6 @@ class Fit:
         """Draws (S, rows) of the expected response for ``newdata`` (brms' posterior_epred):
         P(congruent) for the binomial families; see
         :func:`biasstats.inference.predict.posterior_epred`."""
-        from biasstats.inference.predict import posterior_epred
 
         return posterior_epred(self, newdata, new_levels=new_levels, seed=seed)
 
@@ -191,11 +197,6 @@ class Fit:
                 prob: float = 0.95):
         """``newdata`` (polars) with the posterior mean, sd and ``prob`` HDI of the expected
         response per row (columns ``mean``, ``sd``, ``hdi_low``, ``hdi_high``)."""
-        import polars as pl
-
-        from biasstats.inference.predict import hdi
-        from biasstats.model.data import to_polars
-
         d = self.epred(newdata, new_levels=new_levels, seed=seed)
         h = hdi(d, prob)
         return to_polars(newdata).with_columns(
@@ -207,6 +208,7 @@ class Fit:
 
         R-hat and ESS are read off ``summary`` (:meth:`summary`'s table; computed when not
         given, so a caller that needs both computes them once)."""
+        # heavy libraries load on first use, not on import
         import arviz_stats as azs
 
         s = self.summary() if summary is None else summary
@@ -225,7 +227,6 @@ class Fit:
             "draws": int(post.sizes["draw"]),
         }
         if div and self.spec is not None:
-            from biasstats.inference.convergence import divergence_hint, locate_divergences
 
             out["divergence_hint"] = divergence_hint(locate_divergences(
                 self.idata, {g.name: g.centered for g in self.spec.groups}),
@@ -248,7 +249,6 @@ class Fit:
         """
         tree = self.idata.copy()
         if self.spec is not None:
-            from biasstats.model.sufficient import count_stats
 
             if count_stats(self.spec) is not None:
                 # recomputed from the draws on load (biasstats.inference.sample.derived_groups)

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from biasstats.inference.predict import linear_predictor
+from biasstats.model.design import aux_draws, rows_of
 from biasstats.model.families import beta_binomial_log_pmf, rising_tables
+from biasstats.model.sufficient import count_stats
 
 if TYPE_CHECKING:
     from biasstats.spec.schema import FitSpec
@@ -107,6 +110,7 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
     """Sample ``model`` with the (already validated) ``[fit]`` settings; return (DataTree,
     timings dict). ``predictive=False`` leaves the posterior predictive to the caller
     (:func:`pattern_predictive`)."""
+    # heavy libraries load on first use, not on import
     import pymc as pm
     import pytensor
 
@@ -174,6 +178,7 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
 def _timed_compile(out: list[float]):
     """Time nutpie's model compilation inside ``pm.sample`` (PyMC looks the function up on
     the nutpie module at call time), so the report can give compile and sampling apart."""
+    # heavy libraries load on first use, not on import
     import nutpie
 
     orig = nutpie.compile_pymc_model
@@ -200,11 +205,9 @@ def pattern_predictive(fit, seed: int, chunk: int = 500):
     observed k); ``<response>__total``: the sum over the pattern's ``weights[p]`` trials, each
     drawn independently given the draw's parameters (what grouped rates need). Draws are made
     ``chunk`` posterior draws at a time, so memory stays bounded by chunk x trials."""
-    import numpy as np
+    # heavy libraries load on first use, not on import
     import xarray as xr
 
-    from biasstats.inference.predict import linear_predictor
-    from biasstats.model.design import aux_draws
 
     spec = fit.spec
     fam = spec.family
@@ -241,8 +244,6 @@ def pattern_predictive(fit, seed: int, chunk: int = 500):
 def _cell_ab(fit, stats):
     """(a, b) of the beta mixing p per draw and covariate cell (the family's ``beta_ab``):
     (S, C) each."""
-    from biasstats.inference.predict import linear_predictor
-    from biasstats.model.design import aux_draws, rows_of
 
     sub = rows_of(fit.spec, stats.rows)
     eta = linear_predictor(fit, spec=sub)
@@ -258,6 +259,7 @@ def pattern_log_likelihood(fit, stats):
     and pattern, the log density of *one* of the pattern's trials (as PyMC's
     ``compute_log_likelihood`` gives for the observed pattern variable), from rising-factorial
     tables per covariate cell (exact; no log-gamma per draw and pattern)."""
+    # heavy libraries load on first use, not on import
     import xarray as xr
 
     spec = fit.spec
@@ -288,6 +290,7 @@ def pattern_predictive_stats(fit, stats, seed: int):
     grouped rate — is exact. The W trials of a cell are iid beta-binomial, so the number of
     them with each k = 0..n is multinomial with the beta-binomial probabilities: one
     multinomial draw per cell, not one draw per trial."""
+    # heavy libraries load on first use, not on import
     import xarray as xr
 
     spec = fit.spec
@@ -332,6 +335,7 @@ def pattern_predictive_stats(fit, stats, seed: int):
 
 def observed_patterns(spec):
     """The ``observed_data`` group of a pattern model: each pattern's k."""
+    # heavy libraries load on first use, not on import
     import xarray as xr
 
     return xr.Dataset({spec.formula.response: (spec.obs_dim, np.asarray(spec.y))},
@@ -344,7 +348,6 @@ def derived_groups(fit, seed: int) -> dict[str, float]:
     draws, in place; returns the seconds spent (``log_likelihood_s``, ``predictive_s``). They
     are not stored in posterior.nc (deterministic functions of the draws, the data and the
     seed, and ~25x the size of the posterior): a cached fit recomputes them."""
-    from biasstats.model.sufficient import count_stats
 
     stats = count_stats(fit.spec)
     if stats is None:

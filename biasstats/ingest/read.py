@@ -14,6 +14,7 @@ source may hold at most ``max_rows`` rows (checked file by file).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -27,6 +28,7 @@ import polars as pl
 from biasstats.errors import DataError, first_line
 from biasstats.ingest import jsontext
 from biasstats.ingest.guards import too_big, too_many_rows
+from biasstats.ingest.logs import read_inspect_eval, read_lm_eval_samples
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "inspect_eval", "lm_eval_samples")
 COMPRESSED = (".gz", ".zst")
@@ -72,6 +74,7 @@ def _decompress(path: Path, data: bytes, max_bytes: int) -> bytes:
         stream = gzip.GzipFile(fileobj=io.BytesIO(data))
         kind, errors = "gzip", (OSError, EOFError)
     else:
+        # heavy libraries load on first use, not on import
         import zstandard
 
         stream = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
@@ -241,7 +244,6 @@ def _read_one(
     if fmt == "parquet":
         df = _read_parquet(path, data)
     elif fmt == "inspect_eval":
-        from biasstats.ingest.logs import read_inspect_eval
 
         df = read_inspect_eval(path, data, max_bytes)
     else:
@@ -251,7 +253,6 @@ def _read_one(
         elif fmt == "json":
             df = _read_json(path, decoded)
         elif fmt == "lm_eval_samples":
-            from biasstats.ingest.logs import read_lm_eval_samples
 
             df = read_lm_eval_samples(path, jsonl_records(path, decoded))
         else:
@@ -366,7 +367,6 @@ def _fast(path: Path, fmt: str, encoding: str) -> bool:
 def _stream_check(path: Path, utf8: bool) -> tuple[str, bytes]:
     """Hex SHA-256 of the file and its first bytes, streaming (never the whole file in
     memory); with ``utf8``, every byte is checked to be valid UTF-8 on the way."""
-    import codecs
 
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not a file")

@@ -65,6 +65,8 @@ def _build(spec: ModelSpec, stats: CountStats | None, full: ModelSpec):
     """The model over ``spec``'s rows; with ``stats``, those rows are one per covariate cell
     of ``full`` and the likelihood is the sufficient-statistic term."""
     import pymc as pm  # heavy libraries: imported on first use
+
+    # heavy libraries load on first use, not on import
     import pytensor.tensor as pt
 
     fam = spec.family

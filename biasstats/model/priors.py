@@ -84,6 +84,7 @@ class Prior:
 
     def create(self, name: str, **kw):
         """Create the PyMC random variable ``name`` (inside a model context)."""
+        # heavy libraries load on first use, not on import
         import pymc as pm
 
         if self.dist == "LKJ":
@@ -92,6 +93,7 @@ class Prior:
         return cls(name, **self.params, **kw)
 
     def dist_(self, **kw):
+        # heavy libraries load on first use, not on import
         import pymc as pm
 
         cls = getattr(pm, DISTRIBUTIONS[self.dist][0])

@@ -164,6 +164,7 @@ def _check(node: ast.expr, code: str, *, in_stateful: bool = False) -> None:
 def _contrast(node: ast.expr, code: str):
     """``Treatment``, ``Treatment('a')``, ``Treatment(reference='a')``, ``Sum`` → a patsy
     contrast object (built here, from checked constants; nothing is evaluated)."""
+    # heavy libraries load on first use, not on import
     import patsy
 
     if isinstance(node, ast.Name) and node.id in _CONTRASTS:
@@ -325,6 +326,7 @@ class SafeFactor:
         if name == "I":
             return self._value(node.args[0], data, state)
         if name == "C":
+            # heavy libraries load on first use, not on import
             from patsy.categorical import C
 
             contrast = node.args[1] if len(node.args) > 1 else (
@@ -358,6 +360,7 @@ class SafeFactor:
 def design_terms(expr: str) -> tuple:
     """The patsy terms of a right-hand side (``"1 + C(x) * z"``) with :class:`SafeFactor`
     factors: patsy's term algebra, validated factor by factor, never evaluated."""
+    # heavy libraries load on first use, not on import
     from patsy import ModelDesc, PatsyError, Term
 
     text = quote_backticks(expr)
@@ -412,6 +415,7 @@ def has_stateful(expr: str) -> str | None:
 
 def build_design(expr: str, data, what: str):
     """patsy design matrix (DataFrame, with ``.design_info``) of a right-hand side."""
+    # heavy libraries load on first use, not on import
     import patsy
 
     try:

@@ -40,9 +40,11 @@ A study declares, as data:
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 
 __all__ = [
     "ADAPTERS",
@@ -213,9 +215,8 @@ def unregister_adapter(name: str) -> None:
 
 
 def _entry_point_adapters() -> dict:
-    from importlib.metadata import entry_points
 
-    return {ep.name: ep for ep in entry_points(group=ADAPTER_ENTRY_POINTS)}
+    return {ep.name: ep for ep in metadata.entry_points(group=ADAPTER_ENTRY_POINTS)}
 
 
 def adapter_names() -> list[str]:
@@ -275,13 +276,11 @@ def load_builtin() -> None:
     if _loaded:
         return
     _loaded = True  # first, so a study that asks the registry while loading does not recurse
-    import importlib
-    from importlib.metadata import entry_points
 
     try:
         for mod in BUILTIN:
             importlib.import_module(mod)
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             obj = ep.load()
             if callable(obj):
                 obj()

@@ -14,6 +14,7 @@ import polars as pl
 
 from biasstats.effects.estimands import PAIRS_UP_TO, Estimands
 from biasstats.names import safe_name
+from biasstats.report import figures as figs
 from biasstats.report.tables import hdi_label
 
 MAX_FOREST_LEVELS = 40
@@ -123,7 +124,6 @@ def _contrast_table(df: pl.DataFrame, wording: Wording) -> pl.DataFrame:
 def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "estimands",
                      by: bool = True) -> None:
     """Tables (and forest plots) of every estimand, in the order the spec declared them."""
-    from biasstats.report import figures as figs
 
     pct = int(round(est.request.prob * 100))
     means = est.means

@@ -20,9 +20,11 @@ def plot_ecdf_difference(result: SBCResult, folder: str | os.PathLike,
                          name: str = "sbc_ecdf", ci_prob: float = 0.95) -> dict[str, Path]:
     """ECDF difference (ECDF(u) - u) per variable, every element of a vector variable in one
     panel, with the simultaneous ``ci_prob`` band for that number of simulations."""
+    # heavy libraries load on first use, not on import
     import matplotlib
 
     matplotlib.use("Agg")
+    # heavy libraries load on first use, not on import
     import matplotlib.pyplot as plt
     from arviz_stats.ecdf_utils import compute_ecdf, ecdf_pit
 

@@ -80,6 +80,7 @@ _SANS_PREFERENCE = ("Arial", "Helvetica", "DejaVu Sans")
 @lru_cache(maxsize=1)
 def _sans_fonts() -> tuple[str, ...]:
     """The preferred sans-serif families installed here (avoids matplotlib's findfont warnings)."""
+    # heavy libraries load on first use, not on import
     from matplotlib import font_manager
 
     installed = {f.name for f in font_manager.fontManager.ttflist}
@@ -215,6 +216,7 @@ def visible_texts(fig: Figure) -> None:
     tick labels (in the axis' formatter too, which re-sets them at each draw: the labels given
     to ``set_ticks``), titles, axis labels, legends and annotations. Texts without any stay as
     they are."""
+    # heavy libraries load on first use, not on import
     from matplotlib.text import Text
     from matplotlib.ticker import FixedFormatter, FuncFormatter
 

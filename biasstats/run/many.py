@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 from biasstats.errors import BiasstatsError
@@ -75,8 +77,6 @@ def _build_parallel(specs, out_root: Path, refit: bool, jobs: int,
     usual ``if __name__ == "__main__":`` guard; they show no progress bars. When an analysis
     fails, those queued but not started are cancelled, those running finish (their own
     transactions commit), and the first error is raised."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     blockers = waits_for(specs)
     done: dict[int, AnalysisOutcome] = {}

@@ -4,10 +4,13 @@ in their study package and are found through :mod:`biasstats.registry`."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+
+from biasstats.io import write_parquet_atomic, write_text_atomic
 
 __all__ = ["SimulatedStudy"]
 
@@ -22,9 +25,7 @@ class SimulatedStudy:
     sources: tuple[Path, ...] = ()
 
     def write(self, folder: str | Path) -> tuple[Path, Path]:
-        import json
 
-        from biasstats.io import write_parquet_atomic, write_text_atomic
 
         folder = Path(folder)
         t = write_parquet_atomic(folder / "simulated.parquet", self.table)

@@ -29,11 +29,23 @@ per-level effects as ``{level: value}`` (``{coef: {level: value}}`` for varying 
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import polars as pl
 
 from biasstats.errors import SpecError
+from biasstats.inference.from_spec import model_data
+from biasstats.ingest import ingest
+from biasstats.ingest.schema import CANONICAL, conform
+from biasstats.model.build import prepare
+from biasstats.model.data import complete_rows, to_polars
+from biasstats.model.families import get_family
+from biasstats.model.formula import parse_formula
+from biasstats.model.graph import build_model
 from biasstats.simulate import SimulatedStudy
+from biasstats.spec import Spec, load_spec
+from biasstats.spec.schema import MAX_SEED
 
 __all__ = ["simulate_from_formula", "simulate_from_spec", "parse_set", "settable_parameters",
            "SimulatedStudy"]
@@ -153,6 +165,7 @@ def _nested(da) -> float | dict | list:
 def truth_of(prior_ds, model=None, fixed: dict | None = None, draw: int = 0) -> dict:
     """Every reported parameter of one prior draw (helpers ``z_``/``u_``/``chol_`` left out),
     in the model's order, with the values ``fixed`` by intervention filled in."""
+    # heavy libraries load on first use, not on import
     import xarray as xr
 
     values = {}
@@ -184,8 +197,8 @@ def placeholder_response(df: pl.DataFrame, pf, fam) -> pl.DataFrame:
 
 def prior_draw(model, seed: int, draws: int = 1):
     """``pm.sample_prior_predictive`` without its "Sampling: [...]" log line."""
-    import logging
 
+    # heavy libraries load on first use, not on import
     import pymc as pm
 
     log = logging.getLogger("pymc")
@@ -213,12 +226,6 @@ def simulate_from_formula(
     dropped, as a fit would) with the response column replaced by the simulated outcome;
     ``truth`` holds the parameters used (see the module docstring).
     """
-    from biasstats.model.build import prepare
-    from biasstats.model.data import complete_rows, to_polars
-    from biasstats.model.families import get_family
-    from biasstats.model.formula import parse_formula
-    from biasstats.model.graph import build_model
-    from biasstats.spec.schema import MAX_SEED
 
     if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
         raise SpecError(f"seed {seed!r}: expected an integer from 0 to {MAX_SEED}")
@@ -237,6 +244,7 @@ def simulate_from_formula(
     model = original = build_model(mspec)
     fixed: dict[str, np.ndarray] = {}
     if given:
+        # heavy libraries load on first use, not on import
         import pymc as pm
 
         fixed = _interventions(mspec, given, model, seed)
@@ -274,11 +282,6 @@ def simulate_from_spec(spec, seed: int, given: dict | None = None) -> SimulatedS
     judgements' keys; ``raw`` emptied, ``status`` ok) with the response column replaced by the
     simulated outcome, and any non-canonical response column after them.
     """
-    from biasstats.inference.from_spec import model_data
-    from biasstats.ingest import ingest
-    from biasstats.ingest.schema import CANONICAL, conform
-    from biasstats.model.formula import parse_formula
-    from biasstats.spec import Spec, load_spec
 
     if not isinstance(spec, Spec):
         spec = load_spec(spec)

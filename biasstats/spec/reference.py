@@ -15,6 +15,7 @@ import typing
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from biasstats.model.families import FAMILIES
 from biasstats.spec.schema import AnalysisSpec
 from biasstats.spec.sql import FUNCTIONS
 
@@ -224,7 +225,6 @@ def _rows(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
 
 def render() -> str:
     """The whole reference as plain text."""
-    from biasstats.model.families import FAMILIES
 
     lines = ["biasstats analysis spec (TOML): every table and key, its type, default and meaning"]
     _rows(AnalysisSpec, "", lines)

@@ -90,7 +90,16 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from biasstats import registry
+from biasstats.errors import SpecError
+from biasstats.limits import MAX_DERIVE, MAX_FILTERS
+from biasstats.model.families import get_family
+from biasstats.model.formula import parse_aux, parse_formula
+from biasstats.model.priors import parse_prior
+from biasstats.spec.sql import check_sql
 
 #: Resource limits (stated maxima; the defaults below suit one machine).
 MAX_SEED = 2**32 - 1
@@ -144,7 +153,6 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 def regex_problem(pattern: str) -> str | None:
     """Why ``pattern`` is not a valid regex for the engine that runs it (polars, i.e. the
     Rust ``regex`` crate), or None. One dialect validates and runs every pattern."""
-    import polars as pl
 
     try:
         pl.select(pl.lit("").str.contains(pattern))
@@ -156,7 +164,6 @@ def regex_problem(pattern: str) -> str | None:
 
 def regex_groups(pattern: str) -> int:
     """Number of capture groups of a valid pattern (polars' regex engine)."""
-    import polars as pl
 
     return len(pl.select(pl.lit("").str.extract_groups(pattern)).to_series().struct.fields)
 
@@ -274,7 +281,6 @@ class DataSpec(_Strict):
         import) is refused when the spec loads, before anything runs."""
         if v is None:
             return v
-        from biasstats import registry
 
         if ":" in v:
             raise ValueError(f'[data] adapter = "{v}": {registry.code_adapter_message(v)}')
@@ -289,8 +295,6 @@ class DataSpec(_Strict):
     @classmethod
     def _derive_grammar(cls, v: dict[str, str]) -> dict[str, str]:
         """Each derive expression is parsed and checked against the whitelist (never run)."""
-        from biasstats.limits import MAX_DERIVE
-        from biasstats.spec.sql import check_sql
 
         if len(v) > MAX_DERIVE:
             raise ValueError(f"{len(v)} derived columns, above the limit of {MAX_DERIVE}")
@@ -303,8 +307,6 @@ class DataSpec(_Strict):
     @field_validator("filters")
     @classmethod
     def _filter_grammar(cls, v: list[str]) -> list[str]:
-        from biasstats.limits import MAX_FILTERS
-        from biasstats.spec.sql import check_sql
 
         if len(v) > MAX_FILTERS:
             raise ValueError(f"{len(v)} filters, above the limit of {MAX_FILTERS}")
@@ -349,7 +351,6 @@ class SimulateSpec(_Strict):
 
     @model_validator(mode="after")
     def _size(self) -> SimulateSpec:
-        from biasstats import registry
 
         size = registry.preset_size(self.preset)  # the study that provides the preset says
         if size is None:
@@ -364,7 +365,6 @@ class SimulateSpec(_Strict):
     @field_validator("preset")
     @classmethod
     def _registered_preset(cls, v: str) -> str:
-        from biasstats import registry
 
         known = registry.preset_names()
         if v not in known:
@@ -374,7 +374,6 @@ class SimulateSpec(_Strict):
 
 def _as_value_error(check, *args):
     """Run a checker that raises SpecError, as a pydantic validator must: ValueError."""
-    from biasstats.errors import SpecError
 
     try:
         return check(*args)
@@ -384,8 +383,6 @@ def _as_value_error(check, *args):
 
 def _formula_syntax(text: str) -> str:
     """Check a formula's syntax and whitelist when the spec is loaded (parsed, never run)."""
-    from biasstats.errors import SpecError
-    from biasstats.model.formula import parse_formula
 
     try:
         parse_formula(text)
@@ -415,9 +412,6 @@ class ModelSpec(_Strict):
         loads (grammar, whitelist, the family's auxiliary parameters)."""
         if not self.aux:
             return self
-        from biasstats.errors import SpecError
-        from biasstats.model.families import get_family
-        from biasstats.model.formula import parse_aux, parse_formula
 
         try:
             parse_aux(self.aux, get_family(self.family), parse_formula(self.formula))
@@ -428,8 +422,6 @@ class ModelSpec(_Strict):
     @field_validator("family")
     @classmethod
     def _known_family(cls, v: str) -> str:
-        from biasstats.errors import SpecError
-        from biasstats.model.families import get_family
 
         try:
             get_family(v)
@@ -442,8 +434,6 @@ class ModelSpec(_Strict):
     def _parsable_priors(cls, v: dict[str, str]) -> dict[str, str]:
         """Each prior is parsed (never evaluated) and its parameters checked when the spec is
         read, so a bad one is reported against its key before any data is touched."""
-        from biasstats.errors import SpecError
-        from biasstats.model.priors import parse_prior
 
         for key, text in v.items():
             try:
@@ -544,7 +534,6 @@ class AnalysisSpec(_Strict):
         """Every column an ``[effects]`` entry names must be one the model formula uses."""
         if self.model is None:
             return self
-        from biasstats.model.formula import parse_formula
 
         pf = parse_formula(self.model.formula)
         cols = [c for c in pf.columns() if c not in (pf.response, pf.trials)]
@@ -570,8 +559,6 @@ class AnalysisSpec(_Strict):
                                  f"of the model (varying-slope terms: "
                                  f"{', '.join(sloped) or 'none'})")
         if e.rope is not None:  # before sampling: the family alone decides whether a ROPE fits
-            from biasstats.errors import SpecError
-            from biasstats.model.families import get_family
 
             try:
                 fam = get_family(self.model.family)

@@ -26,6 +26,7 @@ __all__ = ["Family", "Link", "LINKS", "Response", "RESPONSES", "log_choose", "pe
 def log_choose(n, k) -> np.ndarray:
     """log C(n, k), elementwise (floats): the binomial coefficient every binomial and
     beta-binomial log-likelihood here shares."""
+    # heavy libraries load on first use, not on import
     from scipy.special import gammaln
 
     n, k = np.asarray(n, dtype=float), np.asarray(k, dtype=float)
@@ -101,6 +102,7 @@ def _identity(v):
 
 
 def _expit(v):
+    # heavy libraries load on first use, not on import
     from scipy.special import expit
 
     return expit(v)

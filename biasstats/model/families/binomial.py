@@ -26,6 +26,7 @@ def binomial_loglik(k, n, eta) -> np.ndarray:
 
 
 def _binomial(name, eta, aux, y, extra, dims):
+    # heavy libraries load on first use, not on import
     import pymc as pm
 
     return pm.Binomial(name, n=extra["trials"], logit_p=eta, observed=y, dims=dims)
@@ -36,6 +37,7 @@ def _loglik_binomial(y, eta, aux, trials):
 
 
 def _draw_binomial(rng, eta, aux, n):
+    # heavy libraries load on first use, not on import
     from scipy.special import expit
 
     p = expit(np.asarray(eta, dtype=float))
@@ -43,6 +45,7 @@ def _draw_binomial(rng, eta, aux, n):
 
 
 def _mean_logistic(eta, aux):
+    # heavy libraries load on first use, not on import
     from scipy.special import expit
 
     return expit(eta)
@@ -58,10 +61,12 @@ def _ab_beta_binomial(eta, aux, tensor: bool = False):
     the ceiling (every judgement congruent) the subtraction cancels to 0 and the likelihood's
     gradient breaks down."""
     if tensor:
+        # heavy libraries load on first use, not on import
         import pytensor.tensor as pt
 
         phi = pt.as_tensor_variable(aux["phi"])
         return pt.sigmoid(eta) * phi, pt.sigmoid(-eta) * phi
+    # heavy libraries load on first use, not on import
     from scipy.special import expit
 
     phi = np.asarray(aux["phi"])
@@ -93,6 +98,7 @@ def ln_location(eta, sigma, tensor: bool = False):
     and the spread of its replies do not trade off along a ridge (with eta as the location itself, an LLM's location and its sigma did, and its SD
     mixed with a bulk ESS of 35 in 2,000 draws)."""
     if tensor:
+        # heavy libraries load on first use, not on import
         import pytensor.tensor as pt
 
         return pt.as_tensor_variable(eta) * pt.sqrt(1.0 + LN_C2 * pt.as_tensor_variable(sigma) ** 2)
@@ -104,12 +110,14 @@ def _ln_moments(eta, sigma, tensor: bool = False):
     Gauss-Hermite quadrature (one logistic per node: half the gradient cost of also
     evaluating 1 - p as logistic(-x)); each with eta's shape."""
     if tensor:
+        # heavy libraries load on first use, not on import
         import pytensor.tensor as pt
 
         sigma = pt.as_tensor_variable(sigma)
         x = ln_location(eta, sigma, tensor=True)[..., None] + sigma[..., None] * _LN_X
         p = pt.sigmoid(x)
         return pt.dot(p, _LN_W), pt.dot(p * p, _LN_W)
+    # heavy libraries load on first use, not on import
     from scipy.special import expit
 
     eta, sigma = np.broadcast_arrays(np.asarray(eta, dtype=float), np.asarray(sigma, dtype=float))
@@ -134,6 +142,7 @@ def _ab_logitnormal(eta, aux, tensor: bool = False):
     caps phi near 1e10."""
     mu, m2 = _ln_moments(eta, aux["sigma"], tensor=tensor)
     if tensor:
+        # heavy libraries load on first use, not on import
         import pytensor.tensor as pt
 
         maximum = pt.maximum
@@ -158,6 +167,7 @@ def _drawer(beta_ab):
 def _beta_mix_likelihood(beta_ab):
     """The PyMC likelihood of a k-of-n family whose n share p ~ Beta(beta_ab(eta, aux))."""
     def likelihood(name, eta, aux, y, extra, dims):
+        # heavy libraries load on first use, not on import
         import pymc as pm
 
         a, b = beta_ab(eta, aux, tensor=True)
@@ -168,6 +178,7 @@ def _beta_mix_likelihood(beta_ab):
 def _beta_mix_loglik(beta_ab):
     """log BetaBinomial(k | n, a, b) = log C(n, k) + log B(k + a, n - k + b) - log B(a, b)."""
     def loglik(y, eta, aux, trials):
+        # heavy libraries load on first use, not on import
         from scipy.special import betaln
 
         a, b = beta_ab(np.asarray(eta, dtype=float), aux)
@@ -238,6 +249,7 @@ def _empirical_logit_moments(n: np.ndarray, p: float) -> tuple[np.ndarray, np.nd
     For small n the empirical logit is bounded: its variance is well below the asymptotic
     1/(n p (1-p)) and a shift on the logit scale moves E[z] by less than the shift (slope
     < 1). Exact sums for n <= 400, the asymptotic values (1/(n p q), 1) above."""
+    # heavy libraries load on first use, not on import
     from scipy.stats import binom
 
     var = np.empty(len(n))

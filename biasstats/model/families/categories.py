@@ -32,6 +32,7 @@ def _draw_categories(rng, p: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- cumulative
 def _cumulative(name, eta, aux, y, extra, dims):
+    # heavy libraries load on first use, not on import
     import pymc as pm
 
     return pm.OrderedLogistic(name, eta=eta, cutpoints=aux["cutpoints"], observed=y, dims=dims,
@@ -40,6 +41,7 @@ def _cumulative(name, eta, aux, y, extra, dims):
 
 def _categories_cumulative(eta, aux):
     """P(y = k) = expit(c_k − eta) − expit(c_{k−1} − eta) (PyMC's OrderedLogistic)."""
+    # heavy libraries load on first use, not on import
     from scipy.special import expit
 
     c = np.asarray(aux["cutpoints"])                          # (S, 1, K-1)
@@ -66,7 +68,10 @@ def _latent_logistic(mu, aux):
 
 # ----------------------------------------------------------------------------- categorical
 def _categorical(name, eta, aux, y, extra, dims):
+    # heavy libraries load on first use, not on import
     import pymc as pm
+
+    # heavy libraries load on first use, not on import
     import pytensor.tensor as pt
 
     # eta: (n, K-1) against the reference (first) category, whose logit is 0.
@@ -76,6 +81,7 @@ def _categorical(name, eta, aux, y, extra, dims):
 
 def _categories_softmax(eta, aux):
     """Softmax of (0, eta_1, …, eta_{K-1}): the first category is the reference."""
+    # heavy libraries load on first use, not on import
     from scipy.special import softmax
 
     eta = np.asarray(eta)

@@ -26,12 +26,14 @@ def _working_y(y, n, w):
 
 # ----------------------------------------------------------------------------- gaussian
 def _gaussian(name, eta, aux, y, extra, dims):
+    # heavy libraries load on first use, not on import
     import pymc as pm
 
     return pm.Normal(name, mu=eta, sigma=aux["sigma"], observed=y, dims=dims)
 
 
 def _loglik_gaussian(y, eta, aux, trials):
+    # heavy libraries load on first use, not on import
     from scipy.stats import norm
 
     return norm.logpdf(y, eta, aux["sigma"])
@@ -43,12 +45,14 @@ def _draw_gaussian(rng, eta, aux, n):
 
 # ----------------------------------------------------------------------------- Student-t
 def _student_t(name, eta, aux, y, extra, dims):
+    # heavy libraries load on first use, not on import
     import pymc as pm
 
     return pm.StudentT(name, nu=aux["nu"], mu=eta, sigma=aux["sigma"], observed=y, dims=dims)
 
 
 def _loglik_student_t(y, eta, aux, trials):
+    # heavy libraries load on first use, not on import
     from scipy.stats import t
 
     return t.logpdf(y, aux["nu"], eta, aux["sigma"])
@@ -60,12 +64,14 @@ def _draw_student_t(rng, eta, aux, n):
 
 # ----------------------------------------------------------------------------- lognormal
 def _lognormal(name, eta, aux, y, extra, dims):
+    # heavy libraries load on first use, not on import
     import pymc as pm
 
     return pm.LogNormal(name, mu=eta, sigma=aux["sigma"], observed=y, dims=dims)
 
 
 def _loglik_lognormal(y, eta, aux, trials):
+    # heavy libraries load on first use, not on import
     from scipy.stats import norm
 
     ly = np.log(np.asarray(y, dtype=float))
@@ -87,6 +93,7 @@ def _working_logy(y, n, w):
 
 # ----------------------------------------------------------------------------- beta
 def _beta(name, eta, aux, y, extra, dims):
+    # heavy libraries load on first use, not on import
     import pymc as pm
 
     mu = pm.math.invlogit(eta)
@@ -94,6 +101,7 @@ def _beta(name, eta, aux, y, extra, dims):
 
 
 def _beta_ab(eta, aux):
+    # heavy libraries load on first use, not on import
     from scipy.special import expit
 
     mu = expit(np.asarray(eta, dtype=float))
@@ -101,6 +109,7 @@ def _beta_ab(eta, aux):
 
 
 def _loglik_beta(y, eta, aux, trials):
+    # heavy libraries load on first use, not on import
     from scipy.stats import beta
 
     return beta.logpdf(y, *_beta_ab(eta, aux))
@@ -111,6 +120,7 @@ def _draw_beta(rng, eta, aux, n):
 
 
 def _mean_logistic(eta, aux):
+    # heavy libraries load on first use, not on import
     from scipy.special import expit
 
     return expit(eta)

@@ -22,6 +22,7 @@ def _working_log(y, n, w):
 
 # ----------------------------------------------------------------------------- negative binomial
 def _negative_binomial(name, eta, aux, y, extra, dims):
+    # heavy libraries load on first use, not on import
     import pymc as pm
 
     return pm.NegativeBinomial(name, mu=pm.math.exp(eta), alpha=aux["alpha"], observed=y,
@@ -29,6 +30,7 @@ def _negative_binomial(name, eta, aux, y, extra, dims):
 
 
 def _loglik_negbin(y, eta, aux, trials):
+    # heavy libraries load on first use, not on import
     from scipy.stats import nbinom
 
     alpha = np.asarray(aux["alpha"], dtype=float)
@@ -49,12 +51,14 @@ def _latent_negbin(mu, aux):
 
 # ----------------------------------------------------------------------------- Poisson
 def _poisson(name, eta, aux, y, extra, dims):
+    # heavy libraries load on first use, not on import
     import pymc as pm
 
     return pm.Poisson(name, mu=pm.math.exp(eta), observed=y, dims=dims)
 
 
 def _loglik_poisson(y, eta, aux, trials):
+    # heavy libraries load on first use, not on import
     from scipy.stats import poisson
 
     return poisson.logpmf(y, np.exp(eta))

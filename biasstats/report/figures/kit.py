@@ -25,6 +25,7 @@ import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from biasstats import registry
 from biasstats.report.style import ROPE_COLOUR, VERDICT_STYLE
 from biasstats.report.tables import as_frame, select_effects
 
@@ -70,7 +71,6 @@ TERM_LABELS: dict[str, str] = {
 # ----------------------------------------------------------------------------- scales
 def study_scale(scale: str):
     """The :class:`biasstats.registry.Scale` a study registered as ``scale``, or None."""
-    from biasstats import registry
 
     return registry.scale(scale)
 
@@ -122,7 +122,6 @@ def verdict_styles() -> dict[str, dict]:
     """How each verdict is drawn, in legend order: the registered studies' verdict words
     first (each drawn as the generic verdict it stands for), then the generic verdicts of
     :data:`biasstats.report.style.VERDICT_STYLE`."""
-    from biasstats import registry
 
     styles = {word: VERDICT_STYLE[generic]
               for word, generic in registry.verdict_words().items() if generic in VERDICT_STYLE}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
+from biasstats.checks.ppc import pit_ecdf_band
 from biasstats.report.style import GREY, OKABE_ITO, SINGLE_COLUMN, new_figure, paper_style
 
 __all__ = ["pit_ecdf"]
@@ -21,7 +22,6 @@ def pit_ecdf(
     :func:`biasstats.checks.ppc.pit_ecdf_band`). A curve leaving the band means
     miscalibration: a ∩ shape = predictive intervals too wide, ∪ = too narrow (e.g.
     overdispersion the model does not have)."""
-    from biasstats.checks.ppc import pit_ecdf_band
 
     x, ecdf, lo, hi = pit_ecdf_band(pit, prob)
     with paper_style():

@@ -31,18 +31,21 @@ def _trial_counts(rows: pl.DataFrame) -> pl.DataFrame | None:
 
 
 def _effects(fit, table, *, prob, rope):
+    # the study's modules load on use, not on registration
     from biasstats.studies.bai2024.effects import compute_effects
 
     return compute_effects(fit, table, prob=prob, rope=rope)
 
 
 def _preset(sim):
+    # the study's modules load on use, not on registration
     from biasstats.studies.bai2024.simulate import preset
 
     return preset(sim)
 
 
 def _preset_size(sim) -> tuple[int, str]:
+    # the study's modules load on use, not on registration
     from biasstats.studies.bai2024.simulate import N_LLMS, N_NEG, N_POS, N_STEREOTYPES
 
     llms = N_LLMS if sim.llms is None else len(sim.llms)
@@ -52,18 +55,21 @@ def _preset_size(sim) -> tuple[int, str]:
 
 
 def _crosscheck(table, effects):
+    # the study's modules load on use, not on registration
     from biasstats.studies.bai2024.report import crosscheck
 
     return crosscheck(table, effects)
 
 
 def _report_outputs(art, fit, ing, spec, effects):
+    # the study's modules load on use, not on registration
     from biasstats.studies.bai2024.report import report_outputs
 
     return report_outputs(art, fit, ing, spec, effects)
 
 
 def _reduced_design(**kw):
+    # the study's modules load on use, not on registration
     from biasstats.studies.bai2024.simulate import reduced_bai_design
 
     return reduced_bai_design(**kw)

@@ -298,6 +298,7 @@ def _fit_cell_means(cells: pl.DataFrame, clustered: bool) -> dict[str, tuple[flo
     So each level is fitted alone (uncorrected CRV1) and its variance multiplied by the joint
     factor above. Without ``clustered``: the model-based (binomial) SE.
     """
+    # heavy libraries load on first use, not on import
     import statsmodels.api as sm
 
     family = sm.families.Binomial()

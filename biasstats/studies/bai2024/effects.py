@@ -30,9 +30,11 @@ import polars as pl
 from scipy.special import logit
 from scipy.stats import binom
 
+from biasstats import registry
 from biasstats.effects.summaries import summarise
 from biasstats.effects.variance import variance_decomposition
 from biasstats.inference.predict import level_labels, linear_predictor, reduced
+from biasstats.model.design import aux_draws
 from biasstats.model.families import rising_tables
 from biasstats.studies.bai2024.dscore import d_score
 from biasstats.studies.bai2024.wording import VERDICT_WORDS
@@ -65,7 +67,6 @@ def rope_on_scale(rope: float, scale: str) -> tuple[float, float]:
         return (float(logit(lo_p)), float(logit(hi_p)))
     if scale == "odds_ratio":
         return (float(np.exp(logit(lo_p))), float(np.exp(logit(hi_p))))
-    from biasstats import registry
 
     extra = registry.scale(scale)
     if extra is not None and extra.rope_as not in (None, scale):
@@ -101,6 +102,7 @@ def expected_d_beta(mu: np.ndarray, phi: np.ndarray, m: int) -> np.ndarray:
     (rising factorials: 6m logarithms per draw and cell instead of log-gamma functions):
     exact, and cheap for any number of draws.
     """
+    # heavy libraries load on first use, not on import
     from scipy.special import comb
 
     k, f = _d_table(m)
@@ -169,7 +171,6 @@ def compute_effects(
             f"not '{fit.family}'"
         )
     # on covariate cells: a pattern-weighted fit's patterns share their cell's predictors
-    from biasstats.model.design import aux_draws
 
     spec, cells, w = reduced(fit)
     eta = linear_predictor(fit, spec=spec)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from biasstats.effects.estimands import has_interaction
 from biasstats.names import safe_name
 from biasstats.registry import CrossCheck, CrossCheckTable
 from biasstats.report import figures as figs
@@ -31,7 +32,6 @@ def _category_map(table: pl.DataFrame) -> dict[str, str] | None:
 
 
 def _effect_outputs(art, effects, table, model=None):
-    from biasstats.effects.estimands import has_interaction
 
     terms_present = set(effects.table["term"].unique().to_list())
     if ("llm:stereotype" in terms_present and model is not None

@@ -26,7 +26,9 @@ import numpy as np
 import polars as pl
 from scipy.special import expit
 
+from biasstats.errors import SpecError
 from biasstats.simulate import SimulatedStudy
+from biasstats.spec.schema import MAX_SEED, MAX_SIM_ROWS
 
 CATEGORY_OF = {
     "racism": "race", "guilt": "race", "skintone": "race", "weapon": "race", "black": "race",
@@ -69,8 +71,6 @@ def simulate_bai_study(
 
     At most ``[simulate] max_rows``'s ceiling (:data:`biasstats.spec.schema.MAX_SIM_ROWS`)
     judgements are drawn, and the seed must be in 0 ... 2**32 - 1 (one-line SpecError)."""
-    from biasstats.errors import SpecError
-    from biasstats.spec.schema import MAX_SEED, MAX_SIM_ROWS
 
     if not (isinstance(seed, int) and 0 <= seed <= MAX_SEED):
         raise SpecError(f"simulation seed {seed!r}: expected an integer from 0 to {MAX_SEED}")

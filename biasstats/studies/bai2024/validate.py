@@ -31,6 +31,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from biasstats.inference import fit_prepared
+from biasstats.inference.convergence import convergence_gate, thresholds_from
+from biasstats.inference.from_spec import model_data
+from biasstats.ingest import ingest
+from biasstats.io import atomic_path, write_csv_atomic, write_parquet_atomic, write_text_atomic
+from biasstats.model.build import prepare
+from biasstats.spec import load_spec
+from biasstats.studies.bai2024.effects import compute_effects
+
 ROOT = Path(__file__).resolve().parents[3]  # the repository (analyses/, reports/)
 MODELS = {"default": ROOT / "analyses" / "simulated_8llm.toml",
           "judgement": ROOT / "analyses" / "simulated_8llm_judgement.toml"}
@@ -40,6 +49,7 @@ PROBS = (0.5, 0.9, 0.95)
 
 def true_bias(truth: dict) -> dict[str, dict[str, float]]:
     """Per term (llm, stereotype, llm:stereotype) and level, the true bias 2 P - 1."""
+    # heavy libraries load on first use, not on import
     from scipy.special import expit
 
     x, w = np.polynomial.hermite_e.hermegauss(40)
@@ -62,7 +72,6 @@ def true_bias(truth: dict) -> dict[str, dict[str, float]]:
 
 def level_rows(fit, truth: dict[str, dict[str, float]], probs=PROBS) -> list[dict]:
     """Coverage rows of one fit: each term's levels, each interval."""
-    from biasstats.studies.bai2024.effects import compute_effects
 
     rows = []
     for prob in probs:
@@ -92,12 +101,13 @@ def summarise(levels: pl.DataFrame) -> pl.DataFrame:
 
 
 def figure(summary: pl.DataFrame, path: Path) -> Path:
+    # heavy libraries load on first use, not on import
     import matplotlib
 
     matplotlib.use("Agg")
+    # heavy libraries load on first use, not on import
     import matplotlib.pyplot as plt
 
-    from biasstats.io import atomic_path
 
     fig, axes = plt.subplots(1, len(TERMS), figsize=(9, 3.2), sharey=True)
     for ax, term in zip(axes, TERMS, strict=True):
@@ -123,13 +133,6 @@ def validate(seeds, out: str | Path, *, trials: int | None = None, models=tuple(
              chains: int | None = None, tune: int | None = None, draws: int | None = None,
              progress: bool | None = False) -> pl.DataFrame:
     """Fit ``models`` to one simulated study per seed; write and return the summary table."""
-    from biasstats.inference import fit_prepared
-    from biasstats.inference.convergence import convergence_gate, thresholds_from
-    from biasstats.inference.from_spec import model_data
-    from biasstats.ingest import ingest
-    from biasstats.io import write_csv_atomic, write_parquet_atomic, write_text_atomic
-    from biasstats.model.build import prepare
-    from biasstats.spec import load_spec
 
     out = Path(out)
     rows, runs = [], []
