@@ -24,12 +24,13 @@ from biasstats.ingest.adapters import Resolver
 from biasstats.ingest.guards import too_many_rows
 from biasstats.ingest.ledger import Ledger, Tally, build_ledger
 from biasstats.ingest.read import (
+    ReadContext,
     SourceRef,
     find_unreadable,
     read_sources,
     scan_sources,
 )
-from biasstats.ingest.schema import conform, list_columns, number_trials
+from biasstats.ingest.schema import CANONICAL, conform, list_columns, number_trials
 from biasstats.ingest.source import user_sources
 from biasstats.io import write_parquet_atomic, write_text_atomic
 from biasstats.registry import ADAPTERS
@@ -356,15 +357,16 @@ def _builtin(spec: Spec, files, adapter: str, resolve: Resolver) -> tuple:
     """A built-in raw-text adapter (e.g. bai2024_iat): eager, every column read as text."""
     d = spec.data
     digests: dict[Path, str] = {}
+    ctx = ReadContext()
     raw = read_sources(
         files, d.format, d.delimiter, d.encoding, text=True, digests=digests,
-        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
+        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename, ctx=ctx,
     )
     out = ADAPTERS[adapter](raw, resolve)
     table, notes = _filter_notes(spec, _filter(spec, _derive(spec, out.table)))
     rows = _row_status(out.rows, table)
     per_file = dict(raw.group_by("source_file", maintain_order=True).len().iter_rows())
-    return table, rows, True, out.notes + notes, per_file, digests
+    return table, rows, True, tuple(ctx.notes) + out.notes + notes, per_file, digests
 
 
 def _declared(spec: Spec, files, adapter: str) -> tuple:
@@ -373,9 +375,9 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
     d = spec.data
     n_raw, per_file = None, None
     if adapter == "tidy":
-        query, refs, digests, lazy = _declared_plan(spec, files)
-    else:  # a user adapter sees the whole raw table
-        lazy, refs, digests = _scan(spec, files, reserved=())
+        query, refs, digests, lazy, ctx = _declared_plan(spec, files)
+    else:  # a user adapter sees the whole raw table (every column may be used)
+        lazy, refs, digests, ctx = _scan(spec, files, reserved=(), needed=None)
         raw = _collect(spec, lazy, refs)
         _check_max_rows(spec, raw, refs)
         n_raw = raw.height
@@ -385,6 +387,7 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
     table = _collect(spec, query, refs, raw=lazy)
     _check_max_rows(spec, table, refs)
     table, notes = _filter_notes(spec, table)
+    notes = tuple(ctx.notes) + notes
     if n_raw is None and not d.explode:
         rows = table.select("source_row", "status", "reason")
         per_file = dict(table.group_by("source_file", maintain_order=True).len().iter_rows())
@@ -399,24 +402,51 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
     return table, rows, table.height != rows.height, notes, per_file, digests
 
 
-def _scan(spec: Spec, files, reserved: tuple[str, ...] = ("status", "reason")) -> tuple:
-    """(lazy raw table, the files as SourceRefs, their digests, filled as they are read)."""
+_ALL = object()
+
+
+def named_columns(spec: Spec) -> frozenset[str] | None:
+    """The source columns a declared spec may read: every name or path it gives (mapping,
+    derive, filters, parse rules, explode, outcome, renames) with the head of each path, and
+    the canonical names (a source may carry them as they are). None when an expression does
+    not parse (the tidy steps report it)."""
+    d = spec.data
+    names: set[str] = {*CANONICAL, d.outcome, *d.columns.values(), *d.explode, *d.rename}
+    for rule in d.parse.values():
+        names |= {rule.text, *([rule.candidates] if rule.candidates else [])}
+    for text in [*d.derive.values(), *d.filters]:
+        try:
+            check_sql(text, f"{spec.path}: [data]")
+            names |= set(pl.sql_expr(text).meta.root_names())
+        except Exception:  # the tidy steps report it, naming the key
+            return None
+    heads = {segs[0] for n in names if (segs := rules._segments(n)) and isinstance(segs[0], str)}
+    return frozenset(names | heads)
+
+
+def _scan(spec: Spec, files, reserved: tuple[str, ...] = ("status", "reason"),
+          needed=_ALL) -> tuple:
+    """(lazy raw table, the files as SourceRefs, their digests, filled as they are read, and
+    the read context with the readers' notes). ``needed``: the columns the spec may read
+    (default: :func:`named_columns`; None: all)."""
     d = spec.data
     refs = [f if isinstance(f, SourceRef) else SourceRef(Path(f), Path(f).name) for f in files]
     digests: dict[Path, str] = {}
+    ctx = ReadContext(needed=named_columns(spec) if needed is _ALL else needed)
     lazy = scan_sources(
         refs, d.format, d.delimiter, d.encoding, digests=digests,
         max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
-        reserved=reserved,
+        reserved=reserved, ctx=ctx,
     )
-    return lazy, refs, digests
+    return lazy, refs, digests, ctx
 
 
 def _declared_plan(spec: Spec, files) -> tuple:
     """The tidy steps over a declared source as one lazy query (not yet run): (query, the
-    files as SourceRefs, their digests, the raw lazy table the query starts from)."""
-    lazy, refs, digests = _scan(spec, files)
-    return _filter(spec, _tidy(spec, lazy)), refs, digests, lazy
+    files as SourceRefs, their digests, the raw lazy table the query starts from, the read
+    context)."""
+    lazy, refs, digests, ctx = _scan(spec, files)
+    return _filter(spec, _tidy(spec, lazy)), refs, digests, lazy, ctx
 
 
 @dataclass(frozen=True)
@@ -447,7 +477,7 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
     files, adapter, label = _resolve_source(spec, known, resolve)
     if adapter != "tidy" or spec.data.explode:
         return _cells_of(ingest(spec), keys)
-    lazy, refs, digests, raw = _declared_plan(spec, files)
+    lazy, refs, digests, raw, ctx = _declared_plan(spec, files)
     names = rules.names(lazy)
     keys = keys or tuple(k for k in ("llm", "category", "stereotype", "variant") if k in names)
     outcome = spec.data.outcome
@@ -459,18 +489,18 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
         *[pl.col(f"_kept{i}").sum().alias(f"_kept{i}") for i in range(n_filters)],
     ), raw=raw)
     _check_max_rows(spec, summary, refs, column="_last")
-    return _summarised(spec, summary, keys, refs, label, digests)
+    return _summarised(spec, summary, keys, refs, label, digests, tuple(ctx.notes))
 
 
-def _summarised(spec, summary, keys, refs, label, digests) -> Cells:
+def _summarised(spec, summary, keys, refs, label, digests, read_notes=()) -> Cells:
     ok = summary.filter(pl.col("status") == "ok")
     cells = ok.group_by(list(keys)).agg(pl.col("k").sum(), pl.col("rows").sum().alias("n"))
     cells = cells.sort(list(keys)) if keys else cells
     tally = Tally.from_counts("rows", summary.select("status", "reason", "rows"))
     per = dict(summary.group_by("source_file").agg(pl.col("rows").sum()).iter_rows())
     files = {r.label: per.get(r.label, 0) for r in refs}
-    notes = _kept_notes(spec, {i: int(summary[f"_kept{i}"].sum())
-                               for i in range(len(spec.data.filters))})
+    notes = read_notes + _kept_notes(spec, {i: int(summary[f"_kept{i}"].sum())
+                                            for i in range(len(spec.data.filters))})
     ledger = Ledger(source=label, rows_read=tally.total, tallies=(tally,), notes=notes,
                     files=files)
     ledger.check()

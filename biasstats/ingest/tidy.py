@@ -7,7 +7,8 @@ paths) onto canonical names (the source column stays usable), ``[data.derive]`` 
 ``refusal_pattern`` / ``missing_outcome`` say which rows are refusals. Every function here
 takes a DataFrame or a LazyFrame (the ingest runs them as one lazy query).
 
-Row status, in order of precedence: the status a parse rule set (it came first); ``refused``
+Row status, in order of precedence: the status the reader set (an evaluation log's errored or
+superseded sample: ``error`` / ``superseded``); the status a parse rule set (it came first); ``refused``
 (a declared refusal value in the outcome or raw column, or the raw text matches
 ``refusal_pattern``); empty outcome → ``missing_outcome`` (``unparseable`` by default); a value
 that is not a valid outcome → ``unparseable``; else ``ok``.
@@ -19,7 +20,7 @@ import polars as pl
 
 from biasstats.errors import SpecError
 from biasstats.ingest import rules
-from biasstats.ingest.schema import CANONICAL, list_columns
+from biasstats.ingest.schema import CANONICAL, LOG_REASON, LOG_STATUS, list_columns
 from biasstats.spec import Spec
 
 _TRUE = {"1", "1.0", "true"}
@@ -147,8 +148,12 @@ def classify(spec: Spec, table):
     expected = "0 or 1" if outcome == "congruent" else "a number"
     parsed = pl.col(rules.PARSE_STATUS) if rules.PARSE_STATUS in schema else pl.lit(None, pl.Utf8)
     why = pl.col(rules.PARSE_REASON) if rules.PARSE_REASON in schema else pl.lit(None, pl.Utf8)
+    logged = pl.col(LOG_STATUS).cast(pl.Utf8) if LOG_STATUS in schema else pl.lit(None, pl.Utf8)
+    logged_why = pl.col(LOG_REASON).cast(pl.Utf8) if LOG_REASON in schema else pl.lit(None, pl.Utf8)
     status = (
-        pl.when(parsed.is_not_null())
+        pl.when(logged.is_not_null())
+        .then(logged)
+        .when(parsed.is_not_null())
         .then(parsed)
         .when(is_refusal_value | is_refusal_text)
         .then(pl.lit("refused"))
@@ -159,7 +164,9 @@ def classify(spec: Spec, table):
         .otherwise(pl.lit("ok"))
     )
     reason = (
-        pl.when(parsed.is_not_null())
+        pl.when(logged.is_not_null())
+        .then(logged_why)
+        .when(parsed.is_not_null())
         .then(why)
         .when(is_refusal_value)
         .then(pl.format("refusal value '{}'", text))
@@ -174,4 +181,4 @@ def classify(spec: Spec, table):
     out = table.with_columns(status.alias("status"), reason.alias("reason"), value.alias("_value"))
     return out.with_columns(
         pl.when(pl.col("status") == "ok").then(pl.col("_value")).otherwise(None).alias(outcome)
-    ).drop("_value", rules.PARSE_STATUS, rules.PARSE_REASON, strict=False)
+    ).drop("_value", rules.PARSE_STATUS, rules.PARSE_REASON, LOG_STATUS, LOG_REASON, strict=False)
