@@ -57,7 +57,6 @@ import polars as pl
 
 from biasstats.errors import DataError, first_line
 from biasstats.ingest import jsontext
-from biasstats.ingest.guards import too_big
 from biasstats.ingest.schema import LOG_REASON, LOG_STATUS
 from biasstats.ingest.ziparchive import Budget, ZipArchive
 
@@ -263,7 +262,7 @@ class _BuiltinEval:
 
     def __init__(self, path: Path, data: bytes, max_bytes: int) -> None:
         self.path = path
-        self.zip = ZipArchive(path, data, "an Inspect AI .eval log (expected a zip archive)")
+        self.zip = ZipArchive(path, data, "Inspect AI .eval log")
         self.budget = Budget(path, max_bytes)
         names = self.zip.names()
         if "header.json" not in names and "_journal/start.json" not in names:
@@ -281,6 +280,15 @@ class _BuiltinEval:
             raise DataError(f"{where} is not a JSON {'object' if kind is dict else 'list'} "
                             f"(expected {want}, found {type(obj).__name__})")
         return obj
+
+    def check(self, full: bool) -> None:
+        """Decompress and check the members a reader of this log reads (the header, the
+        summaries, with ``full`` the samples), within the byte budget; nothing is kept."""
+        for name in self.zip.names():
+            if (name in ("header.json", "_journal/start.json", "summaries.json")
+                    or name.startswith("_journal/summaries/")
+                    or (full and name.startswith("samples/"))):
+                self.zip.read(name, self.budget)
 
     def header(self) -> dict:
         names = self.zip.names()
@@ -359,41 +367,46 @@ def read_inspect_log(path: Path, data: bytes, max_bytes: int,
     """One row per sample and epoch of an Inspect AI log (see the module doc). ``needed``:
     the columns the spec names (None: all); the full samples are read only when one of
     :data:`FULL_ONLY` is among them. ``backend``: ``"inspect_ai"`` or ``"builtin"`` (default:
-    :func:`inspect_backend`)."""
-    is_zip = data[:2] == b"PK"
+    :func:`inspect_backend`). A log inspect_ai cannot read is read again by the built-in
+    reader for its one-line error (the error path only)."""
     full = needs_full(needed)
     backend = backend or inspect_backend()
-    compressed = path.suffix.lower() in (".gz", ".zst")
-    if is_zip:
-        arch = _BuiltinEval(path, data, max_bytes)  # structure and guards first, always
+    if backend != "inspect_ai" or path.suffix.lower() in (".gz", ".zst"):
+        return _assemble(path, *_builtin_read(path, data, max_bytes, full, needed), full)
+    if data[:2] == b"PK":  # every member inspect_ai will read is checked first (size, CRC,
+        # the max_decompressed_bytes budget): inspect_ai's own zip reader checks neither
+        _BuiltinEval(path, data, max_bytes).check(full)
     else:
-        log = _json_log(path, data)
-    if backend == "inspect_ai" and not compressed:
-        if is_zip:
-            names = [n for n in arch.zip.names()
-                     if n in ("header.json", "summaries.json") or (full and n.startswith("samples/"))]
-            if arch.zip.declared_size(names) > max_bytes:
-                raise too_big(path, max_bytes)
-        try:
-            header, summaries, samples = _via_inspect_ai(path, full)
-            if summaries is not None and _truncated(summaries, needed):
-                header, summaries, samples = _via_inspect_ai(path, True)
-        except DataError:
-            raise
-        except Exception as e:  # inspect_ai and pydantic raise many types for bad logs
-            raise DataError(f"{path}: not a readable Inspect AI log "
-                            f"({type(e).__name__}: {first_line(e)})") from None
-    elif is_zip:
-        header = arch.header()
-        summaries = None if full else arch.summaries()
+        jsontext.check_depth(data, str(path))
+    try:
+        header, summaries, samples = _via_inspect_ai(path, full)
         if summaries is not None and _truncated(summaries, needed):
-            summaries = None
-        samples = None if summaries is not None else list(arch.samples())
-    else:
-        header = {k: v for k, v in log.items() if k not in ("samples", "reductions")}
-        summaries, samples = None, [{k: s[k] for k in _FULL_KEYS if k in s}
-                                    for s in log.get("samples") or []]
+            header, summaries, samples = _via_inspect_ai(path, True)
+    except Exception as e:  # inspect_ai and pydantic raise many types for bad logs
+        # the built-in reader raises its own one-line error if it finds one; else its table
+        log = _assemble(path, *_builtin_read(path, data, max_bytes, full, needed), full)
+        log.notes.append(f"{path.name}: inspect_ai could not read it ({type(e).__name__}: "
+                         f"{first_line(e)[:_REASON_CHARS]}); read by the built-in reader")
+        return log
     return _assemble(path, header, summaries, samples, full)
+
+
+def _builtin_read(path: Path, data: bytes, max_bytes: int, full: bool, needed) -> tuple:
+    """(header, summaries or None, full samples or None) read by the built-in reader."""
+    if data[:2] != b"PK":
+        if path.name.lower().removesuffix(".gz").removesuffix(".zst").endswith(".eval"):
+            raise DataError(f"{path}: not an Inspect AI .eval log (expected a zip archive)")
+        log = _json_log(path, data)
+        header = {k: v for k, v in log.items() if k not in ("samples", "reductions")}
+        return header, None, [{k: s[k] for k in _FULL_KEYS if k in s}
+                              for s in log.get("samples") or []]
+    arch = _BuiltinEval(path, data, max_bytes)
+    header = arch.header()
+    summaries = None if full else arch.summaries()
+    if summaries is not None and _truncated(summaries, needed):
+        summaries = None
+    samples = None if summaries is not None else list(arch.samples())
+    return header, summaries, samples
 
 
 def _assemble(path: Path, header: dict, summaries, samples, full: bool) -> InspectLog:

@@ -60,9 +60,9 @@ class Member:
 class ZipArchive:
     """The members of a zip archive held in ``data`` (the bytes of ``path``)."""
 
-    def __init__(self, path: Path, data: bytes, what: str = "a zip archive") -> None:
+    def __init__(self, path: Path, data: bytes, what: str = "zip archive") -> None:
         self.path, self.data = path, data
-        self._bad = f"{path}: not {what}"
+        self._bad = f"{path}: not a readable {what}"
         self.members: dict[str, Member] = {}
         for m in self._central_directory():
             self.members[m.name] = m  # a name written twice: the last one wins
@@ -83,7 +83,7 @@ class ZipArchive:
         data = self.data
         pos = data.rfind(_EOCD, max(0, len(data) - 22 - 65535))
         if pos < 0:
-            raise self._fail("no end of central directory record")
+            raise self._fail("no end of central directory record: the file is cut short or not a zip archive")
         (_, _, _, _, entries, cd_size, cd_offset, _) = self._unpack("<4sHHHHIIH", pos)
         if entries == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
             loc = pos - 20
