@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -157,7 +158,8 @@ def inspect_logs(root: Path) -> dict[str, Path]:
     cwd = os.getcwd()
     os.chdir(root)  # eval_retry finds the task file by its path relative to where eval ran
     try:
-        with no_network():
+        with no_network(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # inspect's own, not ours
             for kind, args in runs.items():
                 folder = root / kind
                 with _deflate() if kind == "deflate" else contextlib.nullcontext():
