@@ -194,6 +194,15 @@ def test_a_failed_run_and_its_retry_are_not_counted_twice(tmp_path, inspect_logs
     assert "superseded" in out and "check: every row accounted for ... balanced" in out
 
 
+def test_streamed_cells_book_logs_as_the_full_ingest_does(tmp_path, inspect_logs, backend):
+    from biasstats.ingest import ingest_cells
+
+    s = spec_for(tmp_path, inspect_logs["retry"], CORRECT + '[data.columns]\nllm = "model"\n')
+    full, streamed = ingest(s), ingest_cells(s)
+    assert streamed.ledger.to_dict() == full.ledger.to_dict()
+    assert streamed.cells["n"].to_list() == [full.ledger.rows.by_status["ok"]]
+
+
 def test_a_folder_of_every_kind_with_its_listing(tmp_path, inspect_logs, backend):
     folder = tmp_path / "logs"
     folder.mkdir()

@@ -148,3 +148,52 @@ def test_the_spoiled_archives_are_valid_when_not_spoiled(tmp_path, backend):
     assert t["ok"].to_list() == [1.0, 1.0] and t["raw"].to_list() == ["A", "A"]
     members = eval_log_members()
     assert json.loads(members[HEADER]["data"])["eval"]["task"] == "t"
+
+
+def test_full_samples_count_against_the_budget_only_when_read(tmp_path, capsys, backend):
+    """Samples with large events are never decompressed for a spec the summaries answer, so
+    they do not count against max_decompressed_bytes; a spec naming `completion` reads them."""
+    members = eval_log_members()
+    for m in members[1:3]:
+        sample = json.loads(m["data"])
+        sample["events"] = [{"event": "model", "text": "x" * 200_000}]
+        m["data"] = json.dumps(sample).encode()
+    files = {"log.eval": zip_bytes(members)}
+    limit = 'max_decompressed_bytes = 100000\n'
+    spec = SUMMARY.replace("outcome", limit + "outcome")
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    (tmp_path / "s.toml").write_text(spec)
+    from biasstats.ingest import ingest
+
+    assert ingest(tmp_path / "s.toml").table.height == 2
+    assert error_of(tmp_path, capsys, FULL.replace("outcome", limit + "outcome"), files) == (
+        "<d>/log.eval: expands to more than 100,000 bytes when decompressed ([data] "
+        "max_decompressed_bytes); raise the limit if the file is genuine")
+
+
+def test_a_member_of_several_zstd_frames_is_read_whole(tmp_path, backend):
+    """Inspect splits large members into several zstd frames; every frame is read."""
+    import zstandard
+
+    from biasstats.ingest import ingest
+
+    members = eval_log_members()
+    data = members[SUMMARIES]["data"]
+    c = zstandard.ZstdCompressor()
+    members[SUMMARIES]["payload"] = c.compress(data[:40]) + c.compress(data[40:])
+    (tmp_path / "log.eval").write_bytes(zip_bytes(members))
+    (tmp_path / "s.toml").write_text(SUMMARY)
+    assert ingest(tmp_path / "s.toml").table["ok"].to_list() == [1.0, 1.0]
+
+
+def test_deflate_and_stored_members_read_like_zstd(tmp_path, backend):
+    from biasstats.ingest import ingest
+
+    members = eval_log_members()
+    for i, m in enumerate(members):
+        m["method"] = 8 if i % 2 else 0
+    (tmp_path / "log.eval").write_bytes(zip_bytes(members))
+    (tmp_path / "s.toml").write_text(FULL)
+    t = ingest(tmp_path / "s.toml").table
+    assert t["raw"].to_list() == ["A", "A"] and t["sample_id"].to_list() == ["1", "2"]
