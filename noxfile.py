@@ -1,4 +1,5 @@
-"""Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``logs``, ``bench``, ``sbc``,
+"""Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``logs``,
+``inspect_legacy``, ``bench``, ``sbc``,
 ``validate`` (coverage of the shipped models on simulated studies), ``slow`` (the tests
 marked slow).
 
@@ -72,6 +73,16 @@ def logs(session: nox.Session) -> None:
     session.run("pytest", "tests/test_eval_logs.py", "tests/test_eval_logs_bad_input.py",
                 "tests/test_ingest_sources.py", "tests/test_ingest_readme.py", *session.posargs,
                 success_codes=[0])
+
+
+@nox.session(python=PYTHON)
+def inspect_legacy(session: nox.Session) -> None:
+    """The Inspect log tests with inspect-ai 0.3.200 writing and reading the logs (the last
+    releases before zstd .eval members)."""
+    _install(session)
+    session.install("inspect-ai==0.3.200")
+    session.run("pytest", "tests/test_eval_logs.py", "tests/test_eval_logs_bad_input.py",
+                "-k", "not lm_eval", *session.posargs, success_codes=[0])
 
 
 @nox.session(python=PYTHON)

@@ -115,8 +115,13 @@ def bbq_mc(n: int = 6, crash_every: int = 0, lang: str = "en"):
 
 @contextlib.contextmanager
 def _deflate():
-    """Inspect writes its .eval members with deflate, as inspect-ai up to 0.3.214 did."""
-    from inspect_ai._util import zipfile as izf
+    """Inspect writes its .eval members with deflate, as inspect-ai up to 0.3.214 did (which
+    write deflate anyway: nothing to change)."""
+    try:
+        from inspect_ai._util import zipfile as izf
+    except ImportError:
+        yield
+        return
 
     saved = dict(izf.zipfile_compress_kwargs)
     izf.zipfile_compress_kwargs.update(compression=zipfile.ZIP_DEFLATED, compresslevel=None)
