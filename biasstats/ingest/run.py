@@ -153,25 +153,37 @@ def _derive(spec: Spec, table):
 NOT_OK = ("refused", "unparseable")
 
 
-def _filter(spec: Spec, table):
-    """Mark ok rows failing a filter as excluded (the first failing filter is the reason).
+def _conditions(spec: Spec) -> list[tuple[str, str, bool]]:
+    """(key, SQL text, is an exclusion) of every ``[data] filters`` entry, then every
+    ``[data] exclude`` entry: the order they are applied and numbered in (``_kept<i>``)."""
+    d = spec.data
+    return ([(f"filters[{i}]", t, False) for i, t in enumerate(d.filters)]
+            + [(f"exclude[{i}]", t, True) for i, t in enumerate(d.exclude)])
 
-    A row already ``refused`` or ``unparseable`` keeps that status (the first non-ok status
-    stands); ``_kept<i>`` columns flag such rows per filter for :func:`_filter_notes`."""
-    for i, text in enumerate(spec.data.filters):
-        expr, table = _expr(spec, f"filters[{i}]", text, table)
-        dtype = _dtype(spec, f"filters[{i}]", text, table, expr)
+
+def _filter(spec: Spec, table):
+    """Mark ok rows failing a filter, or matching an exclusion, as excluded (the first such
+    condition is the reason: ``filter: <text>`` / ``exclude: <text>``).
+
+    A row already ``refused`` or ``unparseable`` (or a log's ``error`` / ``superseded``) keeps
+    that status (the first non-ok status stands); ``_kept<i>`` columns flag refused and
+    unparseable rows per condition for :func:`_filter_notes`."""
+    for i, (key, text, excludes) in enumerate(_conditions(spec)):
+        expr, table = _expr(spec, key, text, table)
+        dtype = _dtype(spec, key, text, table, expr)
         if dtype not in (pl.Boolean, pl.Null):
             raise SpecError(
-                f"{spec.path}: [data] filters[{i}] '{text}' is not a yes/no expression (it gives "
+                f"{spec.path}: [data] {key} '{text}' is not a yes/no expression (it gives "
                 f"{dtype} values; write a comparison, e.g. 'temp = 0')"
             )
-        fails = ~expr.fill_null(False).cast(pl.Boolean)
-        drop = fails & (pl.col("status") == "ok")
+        holds = expr.fill_null(False).cast(pl.Boolean)
+        hits = holds if excludes else ~holds
+        drop = hits & (pl.col("status") == "ok")
+        why = f"exclude: {text}" if excludes else f"filter: {text}"
         table = table.with_columns(
-            (fails & pl.col("status").is_in(NOT_OK)).alias(f"_kept{i}"),
+            (hits & pl.col("status").is_in(NOT_OK)).alias(f"_kept{i}"),
             pl.when(drop).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
-            pl.when(drop).then(pl.lit(f"filter: {text}")).otherwise(pl.col("reason")).alias("reason"),
+            pl.when(drop).then(pl.lit(why)).otherwise(pl.col("reason")).alias("reason"),
         )
     # Outcomes exist only for ok rows (the canonical-table contract).
     names = rules.names(table)
@@ -182,16 +194,18 @@ def _filter(spec: Spec, table):
 
 
 def _filter_notes(spec: Spec, table: pl.DataFrame) -> tuple[pl.DataFrame, tuple[str, ...]]:
-    """Ledger notes: per filter, how many refused / unparseable rows also fail it."""
-    kept = {i: int(table[f"_kept{i}"].sum()) for i in range(len(spec.data.filters))}
+    """Ledger notes: per condition, how many refused / unparseable rows also fail it."""
+    kept = {i: int(table[f"_kept{i}"].sum()) for i in range(len(_conditions(spec)))}
     return table.drop([f"_kept{i}" for i in kept]), _kept_notes(spec, kept)
 
 
 def _kept_notes(spec: Spec, kept: dict[int, int]) -> tuple[str, ...]:
-    """One note per filter that refused / unparseable rows also fail (their status stands)."""
+    """One note per condition that refused / unparseable rows also fail (their status
+    stands)."""
+    conds = _conditions(spec)
     return tuple(
-        f"filters[{i}] '{spec.data.filters[i]}': {n} row(s) already refused or unparseable "
-        f"also fail it; their first status stands"
+        f"{conds[i][0]} '{conds[i][1]}': {n} row(s) already refused or unparseable "
+        f"also {'match' if conds[i][2] else 'fail'} it; their first status stands"
         for i, n in kept.items() if n
     )
 
@@ -333,10 +347,10 @@ def _blame(spec: Spec, raw: pl.LazyFrame) -> SpecError | None:
                 return _failed(spec, f"derive.{name}", text, e)
             table = table.with_columns(expr.alias(name))
         table = _after_derive(spec, table)
-        for i, text in enumerate(spec.data.filters):
-            expr, table = _expr(spec, f"filters[{i}]", text, table)
+        for key, text, _ in _conditions(spec):
+            expr, table = _expr(spec, key, text, table)
             if (e := fails(table, expr.fill_null(False).cast(pl.Boolean))) is not None:
-                return _failed(spec, f"filters[{i}]", text, e)
+                return _failed(spec, key, text, e)
     except (SpecError, pl.exceptions.PolarsError):
         return None
     return None
@@ -414,7 +428,7 @@ def named_columns(spec: Spec) -> frozenset[str] | None:
     names: set[str] = {*CANONICAL, d.outcome, *d.columns.values(), *d.explode, *d.rename}
     for rule in d.parse.values():
         names |= {rule.text, *([rule.candidates] if rule.candidates else [])}
-    for text in [*d.derive.values(), *d.filters]:
+    for text in [*d.derive.values(), *d.filters, *d.exclude]:
         try:
             check_sql(text, f"{spec.path}: [data]")
             names |= set(pl.sql_expr(text).meta.root_names())
@@ -481,7 +495,7 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
     names = rules.names(lazy)
     keys = keys or tuple(k for k in ("llm", "category", "stereotype", "variant") if k in names)
     outcome = spec.data.outcome
-    n_filters = len(spec.data.filters)
+    n_filters = len(_conditions(spec))
     summary = _collect(spec, refs=refs, frame=lazy.group_by(["source_file", *keys, "status", "reason"]).agg(
         pl.len().alias("rows"),
         pl.col(outcome).cast(pl.Float64).sum().alias("k"),
@@ -500,7 +514,7 @@ def _summarised(spec, summary, keys, refs, label, digests, read_notes=()) -> Cel
     per = dict(summary.group_by("source_file").agg(pl.col("rows").sum()).iter_rows())
     files = {r.label: per.get(r.label, 0) for r in refs}
     notes = read_notes + _kept_notes(spec, {i: int(summary[f"_kept{i}"].sum())
-                                            for i in range(len(spec.data.filters))})
+                                            for i in range(len(_conditions(spec)))})
     ledger = Ledger(source=label, rows_read=tally.total, tallies=(tally,), notes=notes,
                     files=files)
     ledger.check()
@@ -538,10 +552,47 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
             _user_adapter(spec, adapter)  # an unknown name fails before any file is read
         table, rows, per_row, notes, per_file, digests = _declared(spec, files, adapter)
     table = conform(table)
+    notes = tuple(notes) + collapse_notes(spec, table)
     ledger = build_ledger(label, rows, table if per_row else None, notes=notes, files=per_file)
     paths = [f.path if isinstance(f, SourceRef) else f for f in files]
     sources = tuple(SourceFile(p, digests[p]) for p in paths)
     return IngestResult(table=table, ledger=ledger, spec=spec, sources=sources, adapter=adapter)
+
+
+# The judgement-level columns that biasstats.inference.from_spec.model_data summarises (as k
+# and n) or leaves out for [model] unit = "trial" (tests/test_ingest_tidy.py keeps the two equal).
+JUDGEMENT_COLUMNS = ("item", "congruent", "valence", "group", "group_role", "raw", "reason",
+                     "status")
+
+
+def collapse_notes(spec: Spec, table: pl.DataFrame) -> tuple[str, ...]:
+    """With ``[model] unit = "trial"``, the model sees one row per source row: a ledger note
+    says what that collapses when the table holds several rows per source row (explode, an
+    adapter), naming the columns that vary within a source row and what becomes of them."""
+    if spec.model is None or spec.model.unit != "trial" or table.height == 0:
+        return ()
+    n_src = table["source_row"].n_unique()
+    if n_src == table.height:
+        return ()
+    cols = [c for c in table.columns if c not in ("source_row", "status", "reason")]
+    try:
+        per = table.group_by("source_row").agg(pl.col(c).n_unique() for c in cols).max()
+        varying = [c for c in cols if per[c][0] > 1]
+    except pl.exceptions.PolarsError:  # a column polars cannot count distinct values of
+        return ()
+    how = f"exploded by {', '.join(spec.data.explode)}" if spec.data.explode else "from the adapter"
+    parts = [f'[model] unit = "trial": the {table.height:,} rows ({how}) of {n_src:,} source '
+             f"rows become one row per source row"]
+    if spec.data.outcome == "congruent":
+        parts.append("k and n count each source row's ok congruent rows")
+    left = [c for c in varying if c in JUDGEMENT_COLUMNS and c != "congruent"]
+    first = [c for c in varying if c not in JUDGEMENT_COLUMNS]
+    if left:
+        parts.append(f"{', '.join(left)} vary within a source row and are left out")
+    if first:
+        parts.append(f"{', '.join(first)} vary within a source row and take its first row's "
+                     f"value")
+    return ("; ".join(parts),)
 
 
 def _simulated(spec: Spec) -> IngestResult:

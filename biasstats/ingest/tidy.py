@@ -28,8 +28,9 @@ _FALSE = {"0", "0.0", "false"}
 
 
 def apply_mapping(spec: Spec, raw):
-    """Copy mapped source columns (or nested paths) to their canonical names; the source
-    columns stay usable. A canonical name the data already has is an error naming both."""
+    """Copy mapped source columns (or nested paths) to their target names (a canonical name
+    keeps its meaning; any other is a plain copy); the source columns stay usable. A target
+    name the data already has is an error naming both."""
     cols = spec.data.columns
     schema = raw.collect_schema()
     exprs = []
@@ -48,7 +49,7 @@ def apply_mapping(spec: Spec, raw):
                 f"{target} = \"{target}\" or rename one of them with [data.rename]"
             )
         expr, dtype = rules.resolve_path(source, schema, where)
-        if isinstance(dtype, pl.List | pl.Array | pl.Struct) and CANONICAL[target] in (pl.Utf8, pl.Int64):
+        if isinstance(dtype, pl.List | pl.Array | pl.Struct) and CANONICAL.get(target) in (pl.Utf8, pl.Int64):
             what = "objects" if isinstance(dtype, pl.Struct) else "lists"
             raise SpecError(
                 f"{where} \"{source}\": the column holds {what}, not single values; explode "
@@ -131,7 +132,10 @@ def classify(spec: Spec, table):
     )
     text = pl.col(outcome).cast(pl.Utf8).str.strip_chars()
     is_refusal_value = text.is_in(d.refusals) if d.refusals else pl.lit(False)
+    refused_text = text  # the value that made the row a refusal (the outcome's, else raw's)
     if "raw" in schema and d.refusals:
+        raw_text = pl.col("raw").cast(pl.Utf8).str.strip_chars()
+        refused_text = pl.when(text.is_in(d.refusals)).then(text).otherwise(raw_text)
         is_refusal_value = is_refusal_value | pl.col("raw").cast(pl.Utf8).str.strip_chars().is_in(
             d.refusals
         )
@@ -169,7 +173,7 @@ def classify(spec: Spec, table):
         .when(parsed.is_not_null())
         .then(why)
         .when(is_refusal_value)
-        .then(pl.format("refusal value '{}'", text))
+        .then(pl.format("refusal value '{}'", refused_text))
         .when(is_refusal_text)
         .then(pl.lit("response matches refusal_pattern"))
         .when(is_empty)
