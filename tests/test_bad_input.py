@@ -172,7 +172,7 @@ def test_filter_on_missing_column(tmp_path, capsys):
 def test_filter_syntax_error(tmp_path, capsys):
     s = make(tmp_path, SPEC.format(source="d.csv").replace("[data.columns]", 'filters = ["temp >"]\n[data.columns]'), GOOD_CSV)
     assert_user_error(
-        tmp_path, capsys, s, f"{s}: [data] filters[0] 'temp >' is not a valid SQL expression (incomplete expression near column 6)"
+        tmp_path, capsys, s, f"{s}: [data] filters[0] 'temp >' is not a valid SQL expression (incomplete expression: something is missing after '>' (column 6))"
     )
 
 

@@ -92,3 +92,42 @@ def test_the_judgement_columns_named_in_the_note_are_those_the_model_collapses()
     from biasstats.ingest.run import JUDGEMENT_COLUMNS as ingest_side
 
     assert ingest_side == model_side
+
+
+SQL_CASES = {
+    # a value written as a column name (bare or in double quotes)
+    "lang = en": "filters[0] 'lang = en' references column 'en', which is not in the data (columns: "
+                 "lang, score, x, trial, status, reason); to compare with the text en, write it in "
+                 "single quotes: 'en'",
+    'lang = "en"': "filters[0] 'lang = \"en\"' references column 'en', which is not in the data "
+                   "(columns: lang, score, x, trial, status, reason); to compare with the text en, "
+                   "write it in single quotes: 'en'",
+    # text compared with a number, and the other way round
+    "score = 1": "filters[0] 'score = 1' failed on the data (column 'score' holds text and is "
+                 "compared with a number: write the number in single quotes, or CAST(score AS "
+                 "DOUBLE) to compare numbers)",
+    "x = '1'": "filters[0] 'x = '1'' failed on the data (column 'x' holds numbers (Float64) and is "
+               "compared with text: write the value without quotes)",
+    # syntax
+    "lang = 'en": "filters[0] 'lang = 'en' is not a valid SQL expression (a text in single quotes "
+                  "is not closed: write it as 'text')",
+    "(x = 1": "filters[0] '(x = 1' is not a valid SQL expression (a '(' is not closed by the end of "
+              "the expression (column 6))",
+    "x = 1)": "filters[0] 'x = 1)' is not a valid SQL expression (unexpected ')' without its '(' at "
+              "column 6)",
+    "x = 1 AND": "filters[0] 'x = 1 AND' is not a valid SQL expression (incomplete expression: "
+                 "something is missing after 'AND' (column 9))",
+    "lang IN ['en']": "filters[0] 'lang IN ['en']': IN takes a list in parentheses, e.g. x IN ('a', 'b')",
+    "lang = 'en' x": "filters[0] 'lang = 'en' x': 'x' follows a complete expression ('lang = 'en''); "
+                     "join conditions with AND / OR, and write text in single quotes",
+}
+
+
+@pytest.mark.parametrize("text", list(SQL_CASES))
+def test_sql_errors_are_one_line_in_the_users_terms(tmp_path, capsys, text):
+    s = write(tmp_path, f'[data]\nsource = "d.csv"\noutcome = "x"\nfilters = [{json.dumps(text)}]\n',
+              {"d.csv": "lang,score,x\nen,C,1\nde,I,2\n"})
+    assert main(["ingest", str(s), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err == f"error: {s}: [data] {SQL_CASES[text]}\n"

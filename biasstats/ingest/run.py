@@ -121,9 +121,19 @@ def _expr(spec: Spec, key: str, text: str, table):
     if missing:
         raise SpecError(
             f"{spec.path}: [data] {key} '{text}' references column {missing[0]!r}, "
-            f"which is not in the data (columns: {list_columns(columns)})"
+            f"which is not in the data (columns: {list_columns(columns)}){_quote_hint(text, missing[0])}"
         )
     return expr, table
+
+
+def _quote_hint(text: str, name: str) -> str:
+    """For a missing column written where a value goes (after a comparison, bare or in
+    double quotes): how SQL writes text."""
+    import re
+
+    if not re.search(rf'(=|<>|<|>)\s*"?{re.escape(name)}\b', text):
+        return ""
+    return f"; to compare with the text {name}, write it in single quotes: '{name}'"
 
 
 def _dtype(spec: Spec, key: str, text: str, table, expr: pl.Expr) -> pl.DataType:
@@ -131,12 +141,37 @@ def _dtype(spec: Spec, key: str, text: str, table, expr: pl.Expr) -> pl.DataType
     try:
         return table.lazy().select(expr.alias("_k")).collect_schema()["_k"]
     except pl.exceptions.PolarsError as e:
-        raise _failed(spec, key, text, e) from None
+        raise _failed(spec, key, text, e, table) from None
 
 
-def _failed(spec: Spec, key: str, text: str, e: Exception) -> SpecError:
-    """The error for a ``[data]`` expression that parsed but failed on the data."""
-    return SpecError(f"{spec.path}: [data] {key} '{text}' failed on the data ({first_line(e)})")
+def _failed(spec: Spec, key: str, text: str, e: Exception, table=None) -> SpecError:
+    """The error for a ``[data]`` expression that parsed but failed on the data, in the
+    user's terms where polars' own words are about its internals."""
+    why = first_line(e)
+    if "cannot compare string with numeric type" in why and table is not None:
+        why = _compare_hint(text, table) or why
+    return SpecError(f"{spec.path}: [data] {key} '{text}' failed on the data ({why})")
+
+
+def _compare_hint(text: str, table) -> str | None:
+    """A text column compared with a number, or a number column with text: which, and how
+    to write it."""
+    try:
+        names = pl.sql_expr(text).meta.root_names()
+        schema = table.collect_schema()
+    except Exception:  # only a better wording is at stake
+        return None
+    texts = [n for n in names if n in schema and schema[n] == pl.Utf8]
+    numbers = [n for n in names if n in schema and schema[n].is_numeric()]
+    if texts:
+        c = texts[0]
+        return (f"column '{c}' holds text and is compared with a number: write the number in "
+                f"single quotes, or CAST({c} AS DOUBLE) to compare numbers")
+    if numbers:
+        c = numbers[0]
+        return (f"column '{c}' holds numbers ({schema[c]}) and is compared with text: write "
+                f"the value without quotes")
+    return None
 
 
 def _derive(spec: Spec, table):
@@ -146,7 +181,7 @@ def _derive(spec: Spec, table):
         try:
             table = table.with_columns(expr.alias(name))
         except pl.exceptions.PolarsError as e:
-            raise _failed(spec, f"derive.{name}", text, e) from None
+            raise _failed(spec, f"derive.{name}", text, e, table) from None
     return table
 
 
@@ -344,13 +379,13 @@ def _blame(spec: Spec, raw: pl.LazyFrame) -> SpecError | None:
         for name, text in spec.data.derive.items():
             expr, table = _expr(spec, f"derive.{name}", text, table)
             if (e := fails(table, expr)) is not None:
-                return _failed(spec, f"derive.{name}", text, e)
+                return _failed(spec, f"derive.{name}", text, e, table)
             table = table.with_columns(expr.alias(name))
         table = _after_derive(spec, table)
         for key, text, _ in _conditions(spec):
             expr, table = _expr(spec, key, text, table)
             if (e := fails(table, expr.fill_null(False).cast(pl.Boolean))) is not None:
-                return _failed(spec, key, text, e)
+                return _failed(spec, key, text, e, table)
     except (SpecError, pl.exceptions.PolarsError):
         return None
     return None
