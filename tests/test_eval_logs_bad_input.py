@@ -197,3 +197,22 @@ def test_deflate_and_stored_members_read_like_zstd(tmp_path, backend):
     (tmp_path / "s.toml").write_text(FULL)
     t = ingest(tmp_path / "s.toml").table
     assert t["raw"].to_list() == ["A", "A"] and t["sample_id"].to_list() == ["1", "2"]
+
+
+def test_the_log_statuses_show_in_the_ledger_and_the_reports_table_only_when_present():
+    import polars as pl
+
+    from biasstats.ingest.ledger import build_ledger
+    from biasstats.report.page import _ledger_view
+
+    rows = pl.DataFrame({"status": ["ok", "error", "superseded", "ok"],
+                         "reason": [None, "sample error: x", "superseded by b.eval", None]})
+    ledger = build_ledger("logs", rows)
+    assert ledger.rows.by_status == {"ok": 2, "refused": 0, "unparseable": 0, "excluded": 0,
+                                     "error": 1, "superseded": 1}
+    shown = [s["status"] for s in _ledger_view(ledger)["tallies"][0]["statuses"]]
+    assert shown == ["ok", "refused", "unparseable", "excluded", "error", "superseded"]
+    assert "    superseded          1   25.00%" in ledger.render()
+    plain = build_ledger("csv", rows.filter(pl.col("status") == "ok"))
+    assert list(plain.rows.by_status) == ["ok", "refused", "unparseable", "excluded"]
+    assert "error" not in plain.render() and "superseded" not in plain.render()
