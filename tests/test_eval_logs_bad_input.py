@@ -216,3 +216,20 @@ def test_the_log_statuses_show_in_the_ledger_and_the_reports_table_only_when_pre
     plain = build_ledger("csv", rows.filter(pl.col("status") == "ok"))
     assert list(plain.rows.by_status) == ["ok", "refused", "unparseable", "excluded"]
     assert "error" not in plain.render() and "superseded" not in plain.render()
+
+
+def test_a_log_that_never_finished_is_read_from_its_journal(tmp_path, backend):
+    """A run killed mid-way leaves no header.json or summaries.json: the journal's start
+    record and summaries are read, and the ledger notes the run's status."""
+    from biasstats.ingest import ingest
+
+    members = eval_log_members()
+    header = json.loads(members[HEADER]["data"])
+    members[HEADER] = {"name": "_journal/start.json",
+                       "data": json.dumps({"version": 2, "eval": header["eval"], "plan": {}}).encode()}
+    members[SUMMARIES]["name"] = "_journal/summaries/1.json"
+    (tmp_path / "log.eval").write_bytes(zip_bytes(members))
+    (tmp_path / "s.toml").write_text(SUMMARY.replace('llm = "model"', 'llm = "model"\nraw = "output.completion"'))
+    res = ingest(tmp_path / "s.toml")
+    assert res.table["raw"].to_list() == ["A", "A"] and set(res.table["log_status"]) == {"started"}
+    assert any(n.startswith("log.eval: the run's status is 'started'") for n in res.ledger.notes)

@@ -21,7 +21,7 @@ table. One row per sample and epoch, sorted by sample id, then epoch:
   ``total_time``, ``working_time``, ``started_at``, ``completed_at``, ``limit`` (a limit the
   sample hit), ``retries`` and ``error`` (the error message);
 * from the full samples, read only when a spec names one of them (:data:`FULL_ONLY`):
-  ``completion`` (``output.completion``), ``answer_<scorer>``, ``explanation_<scorer>`` and
+  ``completion`` (also as ``output.completion``), ``answer_<scorer>``, ``explanation_<scorer>`` and
   ``metadata`` (addressable as ``metadata.<key>``). Inspect shortens these in its summaries
   (whitespace collapsed, long text cut), so they are never taken from there.
 
@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 # Columns only the full samples hold exactly (a name, or a prefix ending in "_").
-FULL_ONLY = ("completion", "metadata", "answer_", "explanation_")
+FULL_ONLY = ("completion", "output", "metadata", "answer_", "explanation_")
 _TRUNCATED = "(content truncated)"  # what Inspect appends to text it cut in a summary
 _REASON_CHARS = 200
 _FULL_KEYS = {"id", "epoch", "input", "choices", "target", "output", "scores", "metadata",
@@ -239,7 +239,7 @@ def _record(base: dict, s: dict, full: bool, scorers: dict[str, list[str]]) -> d
         completion = out.get("completion")
         if not completion and out.get("choices"):
             completion = _text((out["choices"][0] or {}).get("message"))
-        rec["completion"] = completion
+        rec["completion"] = rec["output.completion"] = completion  # under Inspect's path too
         rec["metadata"] = s.get("metadata") or None
     rec[LOG_STATUS] = "error" if err is not None else None
     rec[LOG_REASON] = (
