@@ -1,4 +1,5 @@
-"""Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``bench``, ``sbc``,
+"""Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``logs``,
+``inspect_legacy``, ``bench``, ``sbc``,
 ``validate`` (coverage of the shipped models on simulated studies), ``slow`` (the tests
 marked slow).
 
@@ -60,6 +61,28 @@ def tests(session: nox.Session) -> None:
     _install(session)
     # pytest exits 5 when it collects no test: that must fail loudly, never pass.
     session.run("pytest", *session.posargs, success_codes=[0])
+
+
+@nox.session(python=PYTHON)
+def logs(session: nox.Session) -> None:
+    """The evaluation-log tests with both tools installed: inspect-ai (also in ``tests``) and
+    lm-evaluation-harness (``.[test-lmeval]``: datasets, scikit-learn and more, too heavy for
+    the default run), each writing its logs in the test run. Extra arguments go to pytest."""
+    _install(session, "test,test-lmeval")
+    session.run("python", "-c", "import inspect_ai, lm_eval")  # never a silent skip here
+    session.run("pytest", "tests/test_eval_logs.py", "tests/test_eval_logs_bad_input.py",
+                "tests/test_ingest_sources.py", "tests/test_ingest_readme.py", *session.posargs,
+                success_codes=[0])
+
+
+@nox.session(python=PYTHON)
+def inspect_legacy(session: nox.Session) -> None:
+    """The Inspect log tests with inspect-ai 0.3.200 writing and reading the logs (the last
+    releases before zstd .eval members)."""
+    _install(session)
+    session.install("inspect-ai==0.3.200")
+    session.run("pytest", "tests/test_eval_logs.py", "tests/test_eval_logs_bad_input.py",
+                "-k", "not lm_eval", *session.posargs, success_codes=[0])
 
 
 @nox.session(python=PYTHON)

@@ -161,3 +161,58 @@ def lm_eval_samples(folder: Path, task: str = "bbq_lite", n: int = 8) -> list[di
     (folder / f"results_{stamp}.json").write_text(json.dumps({"model_name": "EleutherAI/pythia-160m",
                                                               "results": {task: {"acc,none": 0.4}}}))
     return truth
+
+
+# ------------------------------------------------------------------ zip archives, byte by byte
+
+
+def zip_bytes(members: list[dict]) -> bytes:
+    """A zip archive written field by field, so a test can make it lie. Each member: ``name``,
+    ``data`` (the uncompressed bytes), ``method`` (0 stored, 8 deflate, 93 zstd; default 93),
+    and optionally ``crc`` / ``size`` (the declared CRC-32 and uncompressed size) and
+    ``payload`` (the stored bytes, instead of ``data`` compressed)."""
+    import struct
+    import zlib
+
+    import zstandard
+
+    body, central = b"", b""
+    for m in members:
+        name, data, method = m["name"].encode(), m["data"], m.get("method", 93)
+        if "payload" in m:
+            payload = m["payload"]
+        elif method == 93:
+            payload = zstandard.ZstdCompressor().compress(data)
+        elif method == 8:
+            c = zlib.compressobj(6, zlib.DEFLATED, -15)
+            payload = c.compress(data) + c.flush()
+        else:
+            payload = data
+        crc, size = m.get("crc", zlib.crc32(data)), m.get("size", len(data))
+        offset = len(body)
+        body += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 63, 0x800, method, 0, 0, crc,
+                            len(payload), size, len(name), 0) + name + payload
+        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 63, 63, 0x800, method, 0, 0,
+                               crc, len(payload), size, len(name), 0, 0, 0, 0, 0, offset) + name
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(members), len(members),
+                      len(central), len(body), 0)
+    return body + central + end
+
+
+def eval_log_members(n: int = 2, header: object = None) -> list[dict]:
+    """The members of a small valid Inspect .eval log (zstd), for the bad-input tests to spoil."""
+    header = header if header is not None else {
+        "version": 2, "status": "success",
+        "eval": {"task": "t", "task_id": "t1", "run_id": "r1", "model": "m", "config": {},
+                 "created": "2025-01-01T00:00:00+00:00",
+                 "dataset": {"name": "d"}, "scorers": [{"name": "match", "metrics": []}]},
+    }
+    members = [{"name": "header.json", "data": json.dumps(header).encode()}]
+    summaries = []
+    for i in range(1, n + 1):
+        sample = {"id": i, "epoch": 1, "input": f"q{i}", "target": "A",
+                  "output": {"completion": "A"}, "scores": {"match": {"value": "C", "answer": "A"}}}
+        members.append({"name": f"samples/{i}_epoch_1.json", "data": json.dumps(sample).encode()})
+        summaries.append({k: sample[k] for k in ("id", "epoch", "input", "target", "scores")})
+    members.append({"name": "summaries.json", "data": json.dumps(summaries).encode()})
+    return members

@@ -126,7 +126,7 @@ def test_unknown_spec_key(tmp_path, capsys):
     assert_user_error(
         tmp_path, capsys, s,
         f"{s}: unknown key 'sourse' in [data] (expected one of: source, adapter, format, path_pattern, "
-        "delimiter, encoding, rename, parse, explode, columns, derive, filters, refusals, "
+        "delimiter, encoding, rename, parse, explode, columns, derive, filters, exclude, refusals, "
         "refusal_pattern, outcome, outcome_type, missing_outcome, max_rows, max_decompressed_bytes)",
     )
 
@@ -172,7 +172,7 @@ def test_filter_on_missing_column(tmp_path, capsys):
 def test_filter_syntax_error(tmp_path, capsys):
     s = make(tmp_path, SPEC.format(source="d.csv").replace("[data.columns]", 'filters = ["temp >"]\n[data.columns]'), GOOD_CSV)
     assert_user_error(
-        tmp_path, capsys, s, f"{s}: [data] filters[0] 'temp >' is not a valid SQL expression (incomplete expression near column 6)"
+        tmp_path, capsys, s, f"{s}: [data] filters[0] 'temp >' is not a valid SQL expression (incomplete expression: something is missing after '>' (column 6))"
     )
 
 
@@ -185,13 +185,18 @@ def test_derive_on_missing_column(tmp_path, capsys):
     )
 
 
-def test_unknown_canonical_column(tmp_path, capsys):
-    s = make(tmp_path, '[data]\nsource = "d.csv"\n[data.columns]\nmodel = "model"\n', GOOD_CSV)
+def test_a_mapping_target_that_is_not_a_plain_name(tmp_path, capsys):
+    """Any plain name may be a [data.columns] target (issue 23 item 4: a non-canonical name is
+    a copy); an audit column or a path is not."""
+    s = make(tmp_path, '[data]\nsource = "d.csv"\n[data.columns]\n"a.b" = "model"\n', GOOD_CSV)
     assert_user_error(
         tmp_path, capsys, s,
-        f"{s}: [data] columns: unknown canonical column 'model' (expected one of: llm, category, "
-        "stereotype, variant, trial, item, congruent, raw)",
+        f"{s}: [data] columns: 'a.b': a target is a plain name (letters, digits, _), e.g. "
+        'judge = "response.model"',
     )
+    s.write_text('[data]\nsource = "d.csv"\n[data.columns]\nstatus = "model"\n')
+    assert_user_error(tmp_path, capsys, s,
+                      f"{s}: [data] columns: cannot write the audit column 'status'")
 
 
 def test_no_outcome_column(tmp_path, capsys):

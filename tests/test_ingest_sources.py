@@ -265,3 +265,80 @@ def test_streamed_cells_stop_at_max_rows_naming_the_file(tmp_path):
         ingest_cells(tmp_path / "s.toml")
     assert str(e.value) == (f"{tmp_path}/b.csv: the source passes 3 rows at this file ([data] max_rows); "
                             "raise the limit if this is expected")
+
+
+def test_a_zst_file_of_several_frames_is_read_whole(tmp_path):
+    import zstandard
+
+    c = zstandard.ZstdCompressor()
+    (tmp_path / "d.jsonl.zst").write_bytes(c.compress(b'{"congruent": 1}\n') + c.compress(b'{"congruent": 0}\n'))
+    (tmp_path / "s.toml").write_text('[data]\nsource = "d.jsonl.zst"\n')
+    assert ingest(tmp_path / "s.toml").table["congruent"].to_list() == [1.0, 0.0]
+
+
+# lines as lm-evaluation-harness 0.4.13 wrote them (--model dummy, a local multiple-choice task)
+LM_EVAL_MC = [
+    {"doc_id": 0, "doc": {"question": "Who was late?", "choices": ["the old man", "the young man", "unknown"],
+                          "label": 1},
+     "target": "1",
+     "arguments": {f"gen_args_{i}": {"arg_0": "Who was late?", "arg_1": " " + c}
+                   for i, c in enumerate(["the old man", "the young man", "unknown"])},
+     "resps": [[["-0.9", "False"]], [["-0.5", "False"]], [["-0.45", "False"]]],
+     "filtered_resps": [["-0.9", "False"], ["-0.5", "False"], ["-0.45", "False"]],
+     "filter": "none", "metrics": ["acc", "acc_norm"], "acc": 0.0, "acc_norm": 1.0},
+    {"doc_id": 1, "doc": {"question": "Who forgot?", "choices": ["a", "bb"], "label": 0},
+     "target": "0",
+     "arguments": {"gen_args_0": {"arg_0": "Who forgot?", "arg_1": " a"},
+                   "gen_args_1": {"arg_0": "Who forgot?", "arg_1": " bb"}},
+     "resps": [[["-2.0", "True"]], [["-2.0", "False"]]],
+     "filtered_resps": [["-2.0", "True"], ["-2.0", "False"]],
+     "filter": "none", "metrics": ["acc", "acc_norm"], "acc": 1.0, "acc_norm": 0.0},
+]
+
+
+def test_lm_eval_multiple_choice_keeps_the_option_picked(tmp_path):
+    """pred: the first highest log-likelihood (lm-eval's acc rule); pred_norm: per character
+    of the option (its acc_norm rule; 'the young man' is 13 characters, 'unknown' 7)."""
+    run = tmp_path / "out" / "run"
+    run.mkdir(parents=True)
+    stamp = "2025-01-02T03-04-05.678901"
+    (run / f"samples_bbq_mc_{stamp}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in LM_EVAL_MC))
+    (run / f"results_{stamp}.json").write_text(json.dumps({
+        "model_name": "org/m", "config": {"model": "hf", "model_args": "pretrained=org/m,dtype=float16"},
+        "configs": {"bbq_mc": {"output_type": "multiple_choice", "target_delimiter": " "}}}))
+    (tmp_path / "s.toml").write_text('[data]\nsource = "out"\nformat = "lm_eval_samples"\noutcome = "acc"\n')
+    res = ingest(tmp_path / "s.toml")
+    t = res.table
+    assert res.ledger.files == {f"out/run/samples_bbq_mc_{stamp}.jsonl": 2}  # not the results file
+    assert t["pred"].to_list() == [2, 0] and t["pred_norm"].to_list() == [1, 1]
+    assert t["acc"].to_list() == [float(p == g) for p, g in zip(t["pred"], [1, 0], strict=True)]
+    assert t["acc_norm"].to_list() == [float(p == g) for p, g in zip(t["pred_norm"], [1, 0], strict=True)]
+    assert t["choices"].to_list() == [x["doc"]["choices"] for x in LM_EVAL_MC]
+    assert t["response"].to_list() == ["unknown", "a"]
+    assert t["loglikelihoods"].to_list() == [[-0.9, -0.5, -0.45], [-2.0, -2.0]]
+    assert t["is_greedy"].to_list() == [[False] * 3, [True, False]]
+    assert t["prompt"].to_list() == ["Who was late?", "Who forgot?"]
+    assert t["filtered_resps"].to_list() == [x["filtered_resps"] for x in LM_EVAL_MC]
+    assert set(t["model"]) == {"org/m"} and set(t["model_source"]) == {"hf"}
+    assert res.ledger.notes == ()
+
+
+def test_lm_eval_notes_a_generated_or_missing_model_name(tmp_path):
+    from ingest_fixtures import lm_eval_samples
+
+    lm_eval_samples(tmp_path / "a")
+    results = next((tmp_path / "a").glob("results_*.json"))
+    results.write_text(json.dumps({"model_name": "x7k2p9qa", "config": {"model": "dummy", "model_args": {}}}))
+    lm_eval_samples(tmp_path / "b")
+    next((tmp_path / "b").glob("results_*.json")).unlink()
+    (tmp_path / "s.toml").write_text('[data]\nsource = ["a", "b"]\nformat = "lm_eval_samples"\noutcome = "acc"\n')
+    res = ingest(tmp_path / "s.toml")
+    name = next((tmp_path / "a").glob("samples_*.jsonl")).name
+    assert res.ledger.notes == (
+        f"{name}: lm-eval generated the model name 'x7k2p9qa' (the run's --model_args name no "
+        "pretrained=, model=, path= or engine=); `model` holds that id, `model_source` the model "
+        "type 'dummy'",
+        f"{name}: no results_*.json of its run beside it; `model` is null (lm-eval writes the "
+        "model name there)",
+    )
+    assert res.table["model"].to_list() == ["x7k2p9qa"] * 8 + [None] * 8

@@ -32,6 +32,7 @@ from biasstats.inference import Fit, fit_prepared, flipped
 from biasstats.inference.convergence import thresholds_from
 from biasstats.inference.result import read_posterior, unescape_nul
 from biasstats.inference.sample import derived_groups
+from biasstats.ingest.schema import NOT_TRIALS
 from biasstats.model.build import prepare
 from biasstats.model.design import model_factors
 from biasstats.model.families import get_family
@@ -80,7 +81,7 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     """
     if spec.model.unit == "judgement":
         return table.filter(pl.col("status") == "ok")
-    base = table.filter(pl.col("status") != "excluded")
+    base = table.filter(~pl.col("status").is_in(NOT_TRIALS))
     ok = pl.col("status") == "ok"
     # a trial's own columns: every column constant within its source row (judgement-level
     # columns such as a Bai table's valence or word vary within a trial and are summarised

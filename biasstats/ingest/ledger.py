@@ -14,9 +14,18 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from biasstats.ingest.schema import STATUSES
+from biasstats.ingest.schema import BASE_STATUSES, STATUSES
 
 MAX_FILES_SHOWN = 10
+
+
+def _by_status(counts: dict[str, int]) -> dict[str, int]:
+    """Counts per status in :data:`STATUSES` order: the base statuses always, the others
+    (``error``, ``superseded``) when some row has them."""
+    out = {s: counts.get(s, 0) for s in STATUSES if s in BASE_STATUSES or counts.get(s)}
+    for s, n in counts.items():  # an unknown status still counts (conform refuses it later)
+        out.setdefault(s, n)
+    return out
 
 
 @dataclass(frozen=True)
@@ -29,9 +38,8 @@ class Tally:
     @classmethod
     def from_frame(cls, unit: str, frame: pl.DataFrame) -> Tally:
         """Count a frame with ``status`` and ``reason`` columns (one row per unit)."""
-        by_status = {s: 0 for s in STATUSES}
-        for s, n in frame.group_by("status").len().iter_rows():
-            by_status[s] = by_status.get(s, 0) + int(n)
+        counts = {s: int(n) for s, n in frame.group_by("status").len().iter_rows()}
+        by_status = _by_status(counts)
         not_ok = frame.filter(pl.col("status") != "ok")
         by_reason: dict[str, int] = {}
         counts = (
@@ -53,9 +61,9 @@ class Tally:
     def from_counts(cls, unit: str, counts: pl.DataFrame) -> Tally:
         """Count from a summary with ``status``, ``reason`` and ``rows`` (rows per pair)."""
         expanded = counts.rename({"rows": "_n"})
-        by_status = {s: 0 for s in STATUSES}
-        for s, n in expanded.group_by("status").agg(pl.col("_n").sum()).iter_rows():
-            by_status[s] = by_status.get(s, 0) + int(n)
+        by_status = _by_status(
+            {s: int(n) for s, n in expanded.group_by("status").agg(pl.col("_n").sum()).iter_rows()}
+        )
         keyed = expanded.filter(pl.col("status") != "ok").with_columns(
             pl.concat_str(
                 [pl.col("status"), pl.col("reason").fill_null("(no reason given)")], separator=": "
@@ -160,8 +168,8 @@ class Ledger:
                              f"all listed in ledger.json)")
         for t in self.tallies:
             lines.append(f"  {t.unit}: {t.total}")
-            for s in STATUSES:
-                n = t.by_status.get(s, 0)
+            for s in [s for s in STATUSES if s in t.by_status]:
+                n = t.by_status[s]
                 pct = 100.0 * n / t.total if t.total else 0.0
                 lines.append(f"    {s:<12}{n:>9}  {pct:6.2f}%")
             if t.by_reason:

@@ -1,6 +1,6 @@
 """Read raw source files into polars: CSV/TSV, JSON Lines, JSON, Parquet, optionally
-compressed (``.gz``, ``.zst``), and two named evaluation-log formats (Inspect AI ``.eval``
-logs and lm-evaluation-harness ``--log_samples`` JSONL, see :mod:`biasstats.ingest.logs`).
+compressed (``.gz``, ``.zst``), and two named evaluation-log formats (Inspect AI ``.eval`` and
+JSON logs, lm-evaluation-harness ``--log_samples`` files, see :mod:`biasstats.ingest.logs`).
 
 Every failure is a one-line :class:`DataError` naming the file and what was expected.
 :func:`read_sources` stacks several files (columns unioned, a column missing from a file is
@@ -28,7 +28,9 @@ import polars as pl
 from biasstats.errors import DataError, first_line
 from biasstats.ingest import jsontext
 from biasstats.ingest.guards import too_big, too_many_rows
-from biasstats.ingest.logs import read_inspect_eval, read_lm_eval_samples
+from biasstats.ingest.lm_eval import read_lm_eval_samples
+from biasstats.ingest.logs import read_inspect_log, superseded
+from biasstats.ingest.schema import LOG_REASON, LOG_STATUS
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "inspect_eval", "lm_eval_samples")
 COMPRESSED = (".gz", ".zst")
@@ -50,6 +52,20 @@ class SourceRef:
     path: Path
     label: str
     columns: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ReadContext:
+    """What the readers take from the spec and report back, for one source.
+
+    ``needed``: the columns the spec names (None: any column may be used); an Inspect log
+    reads its full samples only when one of them needs them. ``notes``: ledger notes the readers add (a failed
+    run, a generated model name, a superseded log). ``attempts``: per Inspect log read (its
+    source label), the run it is an attempt of, for :func:`mark_superseded`."""
+
+    needed: frozenset[str] | None = None
+    notes: list[str] = field(default_factory=list)
+    attempts: dict[str, tuple] = field(default_factory=dict)
 
 
 def infer_format(path: Path) -> str:
@@ -77,7 +93,7 @@ def _decompress(path: Path, data: bytes, max_bytes: int) -> bytes:
         # heavy libraries load on first use, not on import
         import zstandard
 
-        stream = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
+        stream = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
         kind, errors = "zstd", (zstandard.ZstdError, OSError)
     chunks, size = [], 0
     try:
@@ -236,16 +252,23 @@ def _read_one(
     encoding: str,
     text: bool,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    ctx: ReadContext | None = None,
+    label: str | None = None,
 ) -> tuple[pl.DataFrame, str]:
-    """One file as a DataFrame, and the hex SHA-256 of the bytes read."""
+    """One file as a DataFrame, and the hex SHA-256 of the bytes read. ``ctx`` collects the
+    readers' notes and each Inspect log's run (under ``label``)."""
     path = Path(path)
     fmt = fmt or infer_format(path)
+    ctx = ctx if ctx is not None else ReadContext()
     data, sha256 = _bytes(path, max_bytes)
     if fmt == "parquet":
         df = _read_parquet(path, data)
     elif fmt == "inspect_eval":
 
-        df = read_inspect_eval(path, data, max_bytes)
+        log = read_inspect_log(path, data, max_bytes, ctx.needed)
+        df = log.frame
+        ctx.notes.extend(log.notes)
+        ctx.attempts[label or path.name] = (log.attempt, log.order, df.height)
     else:
         decoded = _decode(path, data, encoding).removeprefix("\ufeff")
         if fmt == "jsonl":
@@ -254,11 +277,35 @@ def _read_one(
             df = _read_json(path, decoded)
         elif fmt == "lm_eval_samples":
 
-            df = read_lm_eval_samples(path, jsonl_records(path, decoded))
+            df = read_lm_eval_samples(path, json_records(path, decoded), ctx.notes)
         else:
             sep = "\t" if fmt == "tsv" and delimiter == "," else delimiter
             return _read_csv(path, decoded, sep, as_text=text), sha256
     return (_as_text(path, df) if text else df), sha256
+
+
+def mark_superseded(frame, ctx: ReadContext):
+    """Rows of an Inspect log that a later attempt of the same run supersedes (see
+    :func:`biasstats.ingest.logs.superseded`) get the status ``superseded``; one ledger note
+    per such log. ``frame``: the stacked source (DataFrame or LazyFrame)."""
+    if len(ctx.attempts) < 2:
+        return frame
+    by = superseded({label: a[:2] for label, a in ctx.attempts.items()})
+    if not by:
+        return frame
+    for label, newer in by.items():
+        ctx.notes.append(
+            f"{label}: superseded by {newer} (an earlier attempt of the same run: the same "
+            f"task_id, task and model); its {ctx.attempts[label][2]} row(s) are booked as "
+            f"superseded, not read twice"
+        )
+    newer = pl.col("source_file").replace_strict(by, default=None, return_dtype=pl.Utf8)
+    return frame.with_columns(
+        pl.when(newer.is_not_null()).then(pl.lit("superseded"))
+        .otherwise(pl.col(LOG_STATUS).cast(pl.Utf8)).alias(LOG_STATUS),
+        pl.when(newer.is_not_null()).then(pl.format("superseded by {}", newer))
+        .otherwise(pl.col(LOG_REASON).cast(pl.Utf8)).alias(LOG_REASON),
+    )
 
 
 def read_table(
@@ -329,6 +376,7 @@ def read_sources(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_rows: int = DEFAULT_MAX_ROWS,
     rename: dict[str, str] | None = None,
+    ctx: ReadContext | None = None,
 ) -> pl.DataFrame:
     """Read and stack several files; adds ``source_file`` and a running ``source_row``.
 
@@ -337,19 +385,22 @@ def read_sources(
     ``text``: every source column as Utf8 (see :func:`read_table`). ``digests``: if given,
     filled with each path's hex SHA-256 (of the file as stored), hashed from the bytes read.
     ``rename``: source column -> new name, applied to each file that has the column.
+    ``ctx``: see :class:`ReadContext`.
     """
     rename = rename or {}
+    ctx = ctx if ctx is not None else ReadContext()
     refs = [p if isinstance(p, SourceRef) else SourceRef(Path(p), Path(p).name) for p in paths]
     frames, total = [], 0
     for ref in refs:
-        df, sha256 = _read_one(ref.path, fmt, delimiter, encoding, text, max_bytes)
+        df, sha256 = _read_one(ref.path, fmt, delimiter, encoding, text, max_bytes, ctx, ref.label)
         total += df.height
         if total > max_rows:
             raise too_many_rows(ref.path, max_rows)
         if digests is not None:
             digests[ref.path] = sha256
         frames.append(_tagged(df, ref, _prepare(ref, df.columns, rename)))
-    return _stack([r.path for r in refs], frames).with_row_index("source_row").with_columns(pl.col("source_row").cast(pl.Int64))
+    out = mark_superseded(_stack([r.path for r in refs], frames), ctx)
+    return out.with_row_index("source_row").with_columns(pl.col("source_row").cast(pl.Int64))
 
 
 # ------------------------------------------------------------------------------- lazy reading
@@ -468,13 +519,15 @@ def scan_sources(
     max_rows: int = DEFAULT_MAX_ROWS,
     rename: dict[str, str] | None = None,
     reserved: tuple[str, ...] = (),
+    ctx: ReadContext | None = None,
 ) -> pl.LazyFrame:
     """:func:`read_sources` as a lazy query: uncompressed UTF-8 CSV/TSV and Parquet files are
     scanned by polars (streamed at collection, never held as Python objects); other formats
     are read as in :func:`read_sources` and joined to the same query. At most ``max_rows + 1``
     rows are ever read (the caller checks ``source_row < max_rows``). A file with a column
-    named in ``reserved`` is an error naming the file."""
+    named in ``reserved`` is an error naming the file. ``ctx``: see :class:`ReadContext`."""
     rename = rename or {}
+    ctx = ctx if ctx is not None else ReadContext()
     frames: list[pl.LazyFrame] = []
     # consecutive files read eagerly are stacked as one input: tables, or JSON objects (one
     # DataFrame for thousands of small JSON files)
@@ -508,7 +561,7 @@ def scan_sources(
             tags = {"source_file": ref.label, **ref.columns}
             records.extend({**{mapping.get(k, k): v for k, v in r.items()}, **tags} for r in recs)
         else:
-            df, sha256 = _read_one(ref.path, f, delimiter, encoding, False, max_bytes)
+            df, sha256 = _read_one(ref.path, f, delimiter, encoding, False, max_bytes, ctx, ref.label)
             if records:
                 flush()
             block.append(_tagged(df, ref, _prepare(ref, df.columns, rename, reserved)))
@@ -516,6 +569,7 @@ def scan_sources(
             digests[ref.path] = sha256
     flush()
     out = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    out = mark_superseded(out, ctx)
     return out.head(max_rows + 1).with_row_index("source_row").with_columns(
         pl.col("source_row").cast(pl.Int64)
     )

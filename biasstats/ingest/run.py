@@ -21,15 +21,25 @@ from biasstats import registry
 from biasstats.errors import SpecError, first_line
 from biasstats.ingest import datasets, rules, tidy
 from biasstats.ingest.adapters import Resolver
+from biasstats.ingest.expressions import (
+    _conditions,
+    _derive,
+    _expr,
+    _failed,
+    _filter,
+    _filter_notes,
+    _kept_notes,
+)
 from biasstats.ingest.guards import too_many_rows
 from biasstats.ingest.ledger import Ledger, Tally, build_ledger
 from biasstats.ingest.read import (
+    ReadContext,
     SourceRef,
     find_unreadable,
     read_sources,
     scan_sources,
 )
-from biasstats.ingest.schema import conform, list_columns, number_trials
+from biasstats.ingest.schema import CANONICAL, conform, number_trials
 from biasstats.ingest.source import user_sources
 from biasstats.io import write_parquet_atomic, write_text_atomic
 from biasstats.registry import ADAPTERS
@@ -100,99 +110,6 @@ def _resolve_source(
             )
     refs, label = user_sources(spec)
     return refs, spec.data.adapter or "tidy", label
-
-
-def _expr(spec: Spec, key: str, text: str, table):
-    """Parse a polars SQL expression and check the columns it references exist (a quoted
-    nested path, e.g. ``"choices[0].text"``, is added as a column first). ``table`` is a
-    DataFrame or a LazyFrame; returns (expression, table)."""
-    check_sql(text, f"{spec.path}: [data] {key}")  # never hand polars an unchecked string
-    try:
-        expr = pl.sql_expr(text)
-        names = expr.meta.root_names()
-    except Exception as e:  # polars raises several types for SQL syntax problems
-        raise SpecError(
-            f"{spec.path}: [data] {key} '{text}' is not a valid SQL expression ({first_line(e)})"
-        ) from None
-    table = rules.materialize(table, names, f"{spec.path}: [data] {key}")
-    columns = [c for c in rules.names(table) if not c.startswith("_")]
-    missing = [n for n in names if n not in columns]
-    if missing:
-        raise SpecError(
-            f"{spec.path}: [data] {key} '{text}' references column {missing[0]!r}, "
-            f"which is not in the data (columns: {list_columns(columns)})"
-        )
-    return expr, table
-
-
-def _dtype(spec: Spec, key: str, text: str, table, expr: pl.Expr) -> pl.DataType:
-    """The dtype ``expr`` gives on ``table`` (resolved without reading data)."""
-    try:
-        return table.lazy().select(expr.alias("_k")).collect_schema()["_k"]
-    except pl.exceptions.PolarsError as e:
-        raise _failed(spec, key, text, e) from None
-
-
-def _failed(spec: Spec, key: str, text: str, e: Exception) -> SpecError:
-    """The error for a ``[data]`` expression that parsed but failed on the data."""
-    return SpecError(f"{spec.path}: [data] {key} '{text}' failed on the data ({first_line(e)})")
-
-
-def _derive(spec: Spec, table):
-    for name, text in spec.data.derive.items():
-        expr, table = _expr(spec, f"derive.{name}", text, table)
-        _dtype(spec, f"derive.{name}", text, table, expr)
-        try:
-            table = table.with_columns(expr.alias(name))
-        except pl.exceptions.PolarsError as e:
-            raise _failed(spec, f"derive.{name}", text, e) from None
-    return table
-
-
-NOT_OK = ("refused", "unparseable")
-
-
-def _filter(spec: Spec, table):
-    """Mark ok rows failing a filter as excluded (the first failing filter is the reason).
-
-    A row already ``refused`` or ``unparseable`` keeps that status (the first non-ok status
-    stands); ``_kept<i>`` columns flag such rows per filter for :func:`_filter_notes`."""
-    for i, text in enumerate(spec.data.filters):
-        expr, table = _expr(spec, f"filters[{i}]", text, table)
-        dtype = _dtype(spec, f"filters[{i}]", text, table, expr)
-        if dtype not in (pl.Boolean, pl.Null):
-            raise SpecError(
-                f"{spec.path}: [data] filters[{i}] '{text}' is not a yes/no expression (it gives "
-                f"{dtype} values; write a comparison, e.g. 'temp = 0')"
-            )
-        fails = ~expr.fill_null(False).cast(pl.Boolean)
-        drop = fails & (pl.col("status") == "ok")
-        table = table.with_columns(
-            (fails & pl.col("status").is_in(NOT_OK)).alias(f"_kept{i}"),
-            pl.when(drop).then(pl.lit("excluded")).otherwise(pl.col("status")).alias("status"),
-            pl.when(drop).then(pl.lit(f"filter: {text}")).otherwise(pl.col("reason")).alias("reason"),
-        )
-    # Outcomes exist only for ok rows (the canonical-table contract).
-    names = rules.names(table)
-    outcomes = {c for c in ("congruent", spec.data.outcome) if c in names}
-    return table.with_columns(
-        pl.when(pl.col("status") == "ok").then(pl.col(c)).otherwise(None).alias(c) for c in outcomes
-    )
-
-
-def _filter_notes(spec: Spec, table: pl.DataFrame) -> tuple[pl.DataFrame, tuple[str, ...]]:
-    """Ledger notes: per filter, how many refused / unparseable rows also fail it."""
-    kept = {i: int(table[f"_kept{i}"].sum()) for i in range(len(spec.data.filters))}
-    return table.drop([f"_kept{i}" for i in kept]), _kept_notes(spec, kept)
-
-
-def _kept_notes(spec: Spec, kept: dict[int, int]) -> tuple[str, ...]:
-    """One note per filter that refused / unparseable rows also fail (their status stands)."""
-    return tuple(
-        f"filters[{i}] '{spec.data.filters[i]}': {n} row(s) already refused or unparseable "
-        f"also fail it; their first status stands"
-        for i, n in kept.items() if n
-    )
 
 
 def _row_status(rows: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
@@ -329,13 +246,13 @@ def _blame(spec: Spec, raw: pl.LazyFrame) -> SpecError | None:
         for name, text in spec.data.derive.items():
             expr, table = _expr(spec, f"derive.{name}", text, table)
             if (e := fails(table, expr)) is not None:
-                return _failed(spec, f"derive.{name}", text, e)
+                return _failed(spec, f"derive.{name}", text, e, table)
             table = table.with_columns(expr.alias(name))
         table = _after_derive(spec, table)
-        for i, text in enumerate(spec.data.filters):
-            expr, table = _expr(spec, f"filters[{i}]", text, table)
+        for key, text, _ in _conditions(spec):
+            expr, table = _expr(spec, key, text, table)
             if (e := fails(table, expr.fill_null(False).cast(pl.Boolean))) is not None:
-                return _failed(spec, f"filters[{i}]", text, e)
+                return _failed(spec, key, text, e, table)
     except (SpecError, pl.exceptions.PolarsError):
         return None
     return None
@@ -356,15 +273,16 @@ def _builtin(spec: Spec, files, adapter: str, resolve: Resolver) -> tuple:
     """A built-in raw-text adapter (e.g. bai2024_iat): eager, every column read as text."""
     d = spec.data
     digests: dict[Path, str] = {}
+    ctx = ReadContext()
     raw = read_sources(
         files, d.format, d.delimiter, d.encoding, text=True, digests=digests,
-        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
+        max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename, ctx=ctx,
     )
     out = ADAPTERS[adapter](raw, resolve)
     table, notes = _filter_notes(spec, _filter(spec, _derive(spec, out.table)))
     rows = _row_status(out.rows, table)
     per_file = dict(raw.group_by("source_file", maintain_order=True).len().iter_rows())
-    return table, rows, True, out.notes + notes, per_file, digests
+    return table, rows, True, tuple(ctx.notes) + out.notes + notes, per_file, digests
 
 
 def _declared(spec: Spec, files, adapter: str) -> tuple:
@@ -373,9 +291,9 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
     d = spec.data
     n_raw, per_file = None, None
     if adapter == "tidy":
-        query, refs, digests, lazy = _declared_plan(spec, files)
-    else:  # a user adapter sees the whole raw table
-        lazy, refs, digests = _scan(spec, files, reserved=())
+        query, refs, digests, lazy, ctx = _declared_plan(spec, files)
+    else:  # a user adapter sees the whole raw table (every column may be used)
+        lazy, refs, digests, ctx = _scan(spec, files, reserved=(), needed=None)
         raw = _collect(spec, lazy, refs)
         _check_max_rows(spec, raw, refs)
         n_raw = raw.height
@@ -385,6 +303,7 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
     table = _collect(spec, query, refs, raw=lazy)
     _check_max_rows(spec, table, refs)
     table, notes = _filter_notes(spec, table)
+    notes = tuple(ctx.notes) + notes
     if n_raw is None and not d.explode:
         rows = table.select("source_row", "status", "reason")
         per_file = dict(table.group_by("source_file", maintain_order=True).len().iter_rows())
@@ -399,24 +318,51 @@ def _declared(spec: Spec, files, adapter: str) -> tuple:
     return table, rows, table.height != rows.height, notes, per_file, digests
 
 
-def _scan(spec: Spec, files, reserved: tuple[str, ...] = ("status", "reason")) -> tuple:
-    """(lazy raw table, the files as SourceRefs, their digests, filled as they are read)."""
+_ALL = object()
+
+
+def named_columns(spec: Spec) -> frozenset[str] | None:
+    """The source columns a declared spec may read: every name or path it gives (mapping,
+    derive, filters, parse rules, explode, outcome, renames) with the head of each path, and
+    the canonical names (a source may carry them as they are). None when an expression does
+    not parse (the tidy steps report it)."""
+    d = spec.data
+    names: set[str] = {*CANONICAL, d.outcome, *d.columns.values(), *d.explode, *d.rename}
+    for rule in d.parse.values():
+        names |= {rule.text, *([rule.candidates] if rule.candidates else [])}
+    for text in [*d.derive.values(), *d.filters, *d.exclude]:
+        try:
+            check_sql(text, f"{spec.path}: [data]")
+            names |= set(pl.sql_expr(text).meta.root_names())
+        except Exception:  # the tidy steps report it, naming the key
+            return None
+    heads = {segs[0] for n in names if (segs := rules._segments(n)) and isinstance(segs[0], str)}
+    return frozenset(names | heads)
+
+
+def _scan(spec: Spec, files, reserved: tuple[str, ...] = ("status", "reason"),
+          needed=_ALL) -> tuple:
+    """(lazy raw table, the files as SourceRefs, their digests, filled as they are read, and
+    the read context with the readers' notes). ``needed``: the columns the spec may read
+    (default: :func:`named_columns`; None: all)."""
     d = spec.data
     refs = [f if isinstance(f, SourceRef) else SourceRef(Path(f), Path(f).name) for f in files]
     digests: dict[Path, str] = {}
+    ctx = ReadContext(needed=named_columns(spec) if needed is _ALL else needed)
     lazy = scan_sources(
         refs, d.format, d.delimiter, d.encoding, digests=digests,
         max_bytes=d.max_decompressed_bytes, max_rows=d.max_rows, rename=d.rename,
-        reserved=reserved,
+        reserved=reserved, ctx=ctx,
     )
-    return lazy, refs, digests
+    return lazy, refs, digests, ctx
 
 
 def _declared_plan(spec: Spec, files) -> tuple:
     """The tidy steps over a declared source as one lazy query (not yet run): (query, the
-    files as SourceRefs, their digests, the raw lazy table the query starts from)."""
-    lazy, refs, digests = _scan(spec, files)
-    return _filter(spec, _tidy(spec, lazy)), refs, digests, lazy
+    files as SourceRefs, their digests, the raw lazy table the query starts from, the read
+    context)."""
+    lazy, refs, digests, ctx = _scan(spec, files)
+    return _filter(spec, _tidy(spec, lazy)), refs, digests, lazy, ctx
 
 
 @dataclass(frozen=True)
@@ -447,11 +393,11 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
     files, adapter, label = _resolve_source(spec, known, resolve)
     if adapter != "tidy" or spec.data.explode:
         return _cells_of(ingest(spec), keys)
-    lazy, refs, digests, raw = _declared_plan(spec, files)
+    lazy, refs, digests, raw, ctx = _declared_plan(spec, files)
     names = rules.names(lazy)
     keys = keys or tuple(k for k in ("llm", "category", "stereotype", "variant") if k in names)
     outcome = spec.data.outcome
-    n_filters = len(spec.data.filters)
+    n_filters = len(_conditions(spec))
     summary = _collect(spec, refs=refs, frame=lazy.group_by(["source_file", *keys, "status", "reason"]).agg(
         pl.len().alias("rows"),
         pl.col(outcome).cast(pl.Float64).sum().alias("k"),
@@ -459,18 +405,18 @@ def ingest_cells(spec: Spec | str | Path, keys: tuple[str, ...] | None = None) -
         *[pl.col(f"_kept{i}").sum().alias(f"_kept{i}") for i in range(n_filters)],
     ), raw=raw)
     _check_max_rows(spec, summary, refs, column="_last")
-    return _summarised(spec, summary, keys, refs, label, digests)
+    return _summarised(spec, summary, keys, refs, label, digests, tuple(ctx.notes))
 
 
-def _summarised(spec, summary, keys, refs, label, digests) -> Cells:
+def _summarised(spec, summary, keys, refs, label, digests, read_notes=()) -> Cells:
     ok = summary.filter(pl.col("status") == "ok")
     cells = ok.group_by(list(keys)).agg(pl.col("k").sum(), pl.col("rows").sum().alias("n"))
     cells = cells.sort(list(keys)) if keys else cells
     tally = Tally.from_counts("rows", summary.select("status", "reason", "rows"))
     per = dict(summary.group_by("source_file").agg(pl.col("rows").sum()).iter_rows())
     files = {r.label: per.get(r.label, 0) for r in refs}
-    notes = _kept_notes(spec, {i: int(summary[f"_kept{i}"].sum())
-                               for i in range(len(spec.data.filters))})
+    notes = read_notes + _kept_notes(spec, {i: int(summary[f"_kept{i}"].sum())
+                                            for i in range(len(_conditions(spec)))})
     ledger = Ledger(source=label, rows_read=tally.total, tallies=(tally,), notes=notes,
                     files=files)
     ledger.check()
@@ -508,10 +454,47 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
             _user_adapter(spec, adapter)  # an unknown name fails before any file is read
         table, rows, per_row, notes, per_file, digests = _declared(spec, files, adapter)
     table = conform(table)
+    notes = tuple(notes) + collapse_notes(spec, table)
     ledger = build_ledger(label, rows, table if per_row else None, notes=notes, files=per_file)
     paths = [f.path if isinstance(f, SourceRef) else f for f in files]
     sources = tuple(SourceFile(p, digests[p]) for p in paths)
     return IngestResult(table=table, ledger=ledger, spec=spec, sources=sources, adapter=adapter)
+
+
+# The judgement-level columns that biasstats.inference.from_spec.model_data summarises (as k
+# and n) or leaves out for [model] unit = "trial" (tests/test_ingest_tidy.py keeps the two equal).
+JUDGEMENT_COLUMNS = ("item", "congruent", "valence", "group", "group_role", "raw", "reason",
+                     "status")
+
+
+def collapse_notes(spec: Spec, table: pl.DataFrame) -> tuple[str, ...]:
+    """With ``[model] unit = "trial"``, the model sees one row per source row: a ledger note
+    says what that collapses when the table holds several rows per source row (explode, an
+    adapter), naming the columns that vary within a source row and what becomes of them."""
+    if spec.model is None or spec.model.unit != "trial" or table.height == 0:
+        return ()
+    n_src = table["source_row"].n_unique()
+    if n_src == table.height:
+        return ()
+    cols = [c for c in table.columns if c not in ("source_row", "status", "reason")]
+    try:
+        per = table.group_by("source_row").agg(pl.col(c).n_unique() for c in cols).max()
+        varying = [c for c in cols if per[c][0] > 1]
+    except pl.exceptions.PolarsError:  # a column polars cannot count distinct values of
+        return ()
+    how = f"exploded by {', '.join(spec.data.explode)}" if spec.data.explode else "from the adapter"
+    parts = [f'[model] unit = "trial": the {table.height:,} rows ({how}) of {n_src:,} source '
+             f"rows become one row per source row"]
+    if spec.data.outcome == "congruent":
+        parts.append("k and n count each source row's ok congruent rows")
+    left = [c for c in varying if c in JUDGEMENT_COLUMNS and c != "congruent"]
+    first = [c for c in varying if c not in JUDGEMENT_COLUMNS]
+    if left:
+        parts.append(f"{', '.join(left)} vary within a source row and are left out")
+    if first:
+        parts.append(f"{', '.join(first)} vary within a source row and take its first row's "
+                     f"value")
+    return ("; ".join(parts),)
 
 
 def _simulated(spec: Spec) -> IngestResult:

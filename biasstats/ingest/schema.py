@@ -14,7 +14,7 @@ variant         Utf8     prompt variant (replication, instruction1, synonym, ...
 trial           Int64    trial id, unique within (llm, stereotype, variant)
 item            Utf8     the judged item (attribute word, question id); null if one per trial
 congruent       Float64  outcome: 1 = stereotype-congruent, 0 = incongruent, null if not ok
-status          Utf8     one of STATUSES
+status          Utf8     one of STATUSES (ok, refused, unparseable, excluded, error, superseded)
 reason          Utf8     why a row is not ``ok`` (null when ok)
 raw             Utf8     the raw response text kept for audit
 ==============  =======  ==================================================================
@@ -31,7 +31,18 @@ from __future__ import annotations
 
 import polars as pl
 
-STATUSES: tuple[str, ...] = ("ok", "refused", "unparseable", "excluded")
+STATUSES: tuple[str, ...] = ("ok", "refused", "unparseable", "excluded", "error", "superseded")
+# Always listed in a ledger; the others only when some row has them. ``error``: an evaluation
+# log's sample that errored (its message is the reason); ``superseded``: a row of an
+# evaluation log that a later attempt of the same run replaced. Neither reaches the model.
+BASE_STATUSES: tuple[str, ...] = STATUSES[:4]
+# Rows that are no trial of the study: set aside by the spec (excluded) or by the log reader
+# (errored, superseded). A trial-level model counts the others (ok, refused, unparseable).
+NOT_TRIALS: tuple[str, ...] = ("excluded", "error", "superseded")
+
+# Set by a reader (evaluation logs): a row's status and reason before any rule runs; they
+# take precedence over every later classification and are dropped once it is done.
+LOG_STATUS, LOG_REASON = "_log_status", "_log_reason"
 
 # A design cell: ``trial`` numbers the trials within one (llm, stereotype, variant).
 CELL_KEYS: tuple[str, ...] = ("llm", "stereotype", "variant")

@@ -5,6 +5,10 @@ data file below it), or a list of those; relative paths are relative to the spec
 ``path_pattern`` (e.g. ``"{llm}/{test}.csv"``) is matched against each file's path relative to
 its entry's fixed prefix (the folder part before the first wildcard; a folder entry itself;
 a plain file's own folder), and each ``{placeholder}`` becomes a column.
+
+For an evaluation-log format, a folder or glob yields its logs only: Inspect ``.eval`` and
+``.json`` logs (not the ``logs.json`` listing), lm-eval ``samples_*.jsonl`` files (not
+``results_*.json``, which the samples reader consults for the model name).
 """
 
 from __future__ import annotations
@@ -19,11 +23,31 @@ from biasstats.spec import Spec
 _WILDCARD = re.compile(r"[*?\[]")
 
 
+_LOG_FILES = {
+    # format: (which files of a folder or glob it reads, what the error says it expected)
+    "inspect_eval": (re.compile(r"(?!logs\.json$).+\.(eval|json)", re.IGNORECASE),
+                     "Inspect AI .eval or .json logs"),
+    "lm_eval_samples": (re.compile(r"samples_.+\.jsonl?", re.IGNORECASE),
+                        "lm-evaluation-harness samples_*.jsonl files"),
+}
+
+
+def _is_log_file(p: Path, fmt: str | None) -> bool:
+    """For an evaluation-log format, whether a file found in a folder or by a glob is one of
+    its logs (an Inspect folder's logs.json listing and lm-eval's results_*.json are not)."""
+    if fmt not in _LOG_FILES:
+        return True
+    name = p.name
+    for ext in COMPRESSED:
+        name = name.removesuffix(ext).removesuffix(ext.upper())
+    return _LOG_FILES[fmt][0].fullmatch(name) is not None
+
+
 def _is_data_file(p: Path, fmt: str | None) -> bool:
     if not p.is_file() or p.name.startswith("."):
         return False
     if fmt is not None:
-        return True
+        return _is_log_file(p, fmt)
     suffixes = [s.lower() for s in p.suffixes]
     if suffixes and suffixes[-1] in COMPRESSED:
         suffixes = suffixes[:-1]
@@ -40,10 +64,9 @@ def _expand(spec: Spec, entry: str) -> tuple[list[Path], Path]:
         if path.is_dir():
             files = sorted(f for f in path.rglob("*") if _is_data_file(f, spec.data.format))
             if not files:
-                raise SpecError(
-                    f"{where}: the folder {path} holds no data files (expected .csv, .tsv, "
-                    f".jsonl, .json, .parquet or .eval, optionally .gz or .zst)"
-                )
+                expected = (_LOG_FILES[spec.data.format][1] if spec.data.format in _LOG_FILES
+                            else ".csv, .tsv, .jsonl, .json, .parquet or .eval, optionally .gz or .zst")
+                raise SpecError(f"{where}: the folder {path} holds no data files (expected {expected})")
             return files, path
         if not path.is_file():
             raise SpecError(f"{where}: file not found ({path})")
@@ -51,7 +74,8 @@ def _expand(spec: Spec, entry: str) -> tuple[list[Path], Path]:
     base = spec.relative(Path(*parts[:wild])) if wild else spec.path.parent
     rest = "/".join(parts[wild:])
     try:
-        files = sorted(f for f in base.glob(rest) if f.is_file() and not f.name.startswith("."))
+        files = sorted(f for f in base.glob(rest) if f.is_file() and not f.name.startswith(".")
+                       and _is_log_file(f, spec.data.format))
     except ValueError as e:
         raise SpecError(f"{where}: not a valid glob ({e})") from None
     if not files:

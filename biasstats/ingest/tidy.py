@@ -7,7 +7,8 @@ paths) onto canonical names (the source column stays usable), ``[data.derive]`` 
 ``refusal_pattern`` / ``missing_outcome`` say which rows are refusals. Every function here
 takes a DataFrame or a LazyFrame (the ingest runs them as one lazy query).
 
-Row status, in order of precedence: the status a parse rule set (it came first); ``refused``
+Row status, in order of precedence: the status the reader set (an evaluation log's errored or
+superseded sample: ``error`` / ``superseded``); the status a parse rule set (it came first); ``refused``
 (a declared refusal value in the outcome or raw column, or the raw text matches
 ``refusal_pattern``); empty outcome → ``missing_outcome`` (``unparseable`` by default); a value
 that is not a valid outcome → ``unparseable``; else ``ok``.
@@ -19,7 +20,7 @@ import polars as pl
 
 from biasstats.errors import SpecError
 from biasstats.ingest import rules
-from biasstats.ingest.schema import CANONICAL, list_columns
+from biasstats.ingest.schema import CANONICAL, LOG_REASON, LOG_STATUS, list_columns
 from biasstats.spec import Spec
 
 _TRUE = {"1", "1.0", "true"}
@@ -27,8 +28,9 @@ _FALSE = {"0", "0.0", "false"}
 
 
 def apply_mapping(spec: Spec, raw):
-    """Copy mapped source columns (or nested paths) to their canonical names; the source
-    columns stay usable. A canonical name the data already has is an error naming both."""
+    """Copy mapped source columns (or nested paths) to their target names (a canonical name
+    keeps its meaning; any other is a plain copy); the source columns stay usable. A target
+    name the data already has is an error naming both."""
     cols = spec.data.columns
     schema = raw.collect_schema()
     exprs = []
@@ -47,7 +49,7 @@ def apply_mapping(spec: Spec, raw):
                 f"{target} = \"{target}\" or rename one of them with [data.rename]"
             )
         expr, dtype = rules.resolve_path(source, schema, where)
-        if isinstance(dtype, pl.List | pl.Array | pl.Struct) and CANONICAL[target] in (pl.Utf8, pl.Int64):
+        if isinstance(dtype, pl.List | pl.Array | pl.Struct) and CANONICAL.get(target) in (pl.Utf8, pl.Int64):
             what = "objects" if isinstance(dtype, pl.Struct) else "lists"
             raise SpecError(
                 f"{where} \"{source}\": the column holds {what}, not single values; explode "
@@ -130,7 +132,10 @@ def classify(spec: Spec, table):
     )
     text = pl.col(outcome).cast(pl.Utf8).str.strip_chars()
     is_refusal_value = text.is_in(d.refusals) if d.refusals else pl.lit(False)
+    refused_text = text  # the value that made the row a refusal (the outcome's, else raw's)
     if "raw" in schema and d.refusals:
+        raw_text = pl.col("raw").cast(pl.Utf8).str.strip_chars()
+        refused_text = pl.when(text.is_in(d.refusals)).then(text).otherwise(raw_text)
         is_refusal_value = is_refusal_value | pl.col("raw").cast(pl.Utf8).str.strip_chars().is_in(
             d.refusals
         )
@@ -147,8 +152,12 @@ def classify(spec: Spec, table):
     expected = "0 or 1" if outcome == "congruent" else "a number"
     parsed = pl.col(rules.PARSE_STATUS) if rules.PARSE_STATUS in schema else pl.lit(None, pl.Utf8)
     why = pl.col(rules.PARSE_REASON) if rules.PARSE_REASON in schema else pl.lit(None, pl.Utf8)
+    logged = pl.col(LOG_STATUS).cast(pl.Utf8) if LOG_STATUS in schema else pl.lit(None, pl.Utf8)
+    logged_why = pl.col(LOG_REASON).cast(pl.Utf8) if LOG_REASON in schema else pl.lit(None, pl.Utf8)
     status = (
-        pl.when(parsed.is_not_null())
+        pl.when(logged.is_not_null())
+        .then(logged)
+        .when(parsed.is_not_null())
         .then(parsed)
         .when(is_refusal_value | is_refusal_text)
         .then(pl.lit("refused"))
@@ -159,10 +168,12 @@ def classify(spec: Spec, table):
         .otherwise(pl.lit("ok"))
     )
     reason = (
-        pl.when(parsed.is_not_null())
+        pl.when(logged.is_not_null())
+        .then(logged_why)
+        .when(parsed.is_not_null())
         .then(why)
         .when(is_refusal_value)
-        .then(pl.format("refusal value '{}'", text))
+        .then(pl.format("refusal value '{}'", refused_text))
         .when(is_refusal_text)
         .then(pl.lit("response matches refusal_pattern"))
         .when(is_empty)
@@ -174,4 +185,4 @@ def classify(spec: Spec, table):
     out = table.with_columns(status.alias("status"), reason.alias("reason"), value.alias("_value"))
     return out.with_columns(
         pl.when(pl.col("status") == "ok").then(pl.col("_value")).otherwise(None).alias(outcome)
-    ).drop("_value", rules.PARSE_STATUS, rules.PARSE_REASON, strict=False)
+    ).drop("_value", rules.PARSE_STATUS, rules.PARSE_REASON, LOG_STATUS, LOG_REASON, strict=False)

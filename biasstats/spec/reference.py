@@ -54,11 +54,14 @@ MEANINGS: dict[str, str] = {
                                       "mentioned ones after, in list order",
     "data.parse.<column>.values": "allowed answers, compared after trimming and case-folding",
     "data.explode": "list fields turned into one row per element (zipped; position in 'position')",
-    "data.columns": "canonical name = source column or nested path (copied; the source column "
-                    "stays usable)",
+    "data.columns": "name = source column or nested path (copied; the source column stays "
+                    "usable); a canonical name (llm, category, ...) keeps its meaning, any other "
+                    "is a plain copy",
     "data.derive": "new column = SQL expression (the whitelist below), computed after the "
                    "mapping",
     "data.filters": "SQL yes/no expressions; ok rows failing one are kept as 'excluded'",
+    "data.exclude": "SQL yes/no expressions; ok rows matching one are kept as 'excluded', the "
+                    "condition as the reason (checked after filters)",
     "data.refusals": "outcome / raw values that mean the model refused",
     "data.refusal_pattern": "regex (Rust syntax) on the raw text / a parse rule's text: refused",
     "data.outcome": "the outcome column (after mapping, derive); congruent must be 0/1",

@@ -220,6 +220,7 @@ class DataSpec(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)
     derive: dict[str, str] = Field(default_factory=dict)
     filters: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
     refusals: list[str] = Field(default_factory=list)
     refusal_pattern: str | None = None
     outcome: str = "congruent"
@@ -304,14 +305,16 @@ class DataSpec(_Strict):
             _as_value_error(check_sql, text, f"[data] derive.{name}")
         return v
 
-    @field_validator("filters")
+    @field_validator("filters", "exclude")
     @classmethod
-    def _filter_grammar(cls, v: list[str]) -> list[str]:
+    def _filter_grammar(cls, v: list[str], info) -> list[str]:
 
+        key = info.field_name
         if len(v) > MAX_FILTERS:
-            raise ValueError(f"{len(v)} filters, above the limit of {MAX_FILTERS}")
+            raise ValueError(f"{len(v)} {'filters' if key == 'filters' else 'exclusions'}, above "
+                             f"the limit of {MAX_FILTERS}")
         for i, text in enumerate(v):
-            _as_value_error(check_sql, text, f"[data] filters[{i}]")
+            _as_value_error(check_sql, text, f"[data] {key}[{i}]")
         return v
 
     @field_validator("delimiter")
@@ -323,13 +326,15 @@ class DataSpec(_Strict):
 
     @field_validator("columns")
     @classmethod
-    def _known_targets(cls, v: dict[str, str]) -> dict[str, str]:
+    def _targets(cls, v: dict[str, str]) -> dict[str, str]:
+        """Any plain name: a canonical one (CANONICAL_TARGETS) keeps its meaning to the model
+        and the report, any other is a copy under that name."""
         for key in v:
-            if key not in CANONICAL_TARGETS:
-                raise ValueError(
-                    f"unknown canonical column {key!r} (expected one of: "
-                    f"{', '.join(CANONICAL_TARGETS)})"
-                )
+            if key in PROTECTED_COLUMNS:
+                raise ValueError(f"cannot write the audit column {key!r}")
+            if not (key.replace("_", "a").isalnum() and not key[0].isdigit()):
+                raise ValueError(f"{key!r}: a target is a plain name (letters, digits, _), "
+                                 f"e.g. judge = \"response.model\"")
         return v
 
 

@@ -167,7 +167,7 @@ def _tokens(text: str, where: str):
         tokens = sqlglot.tokenize(text, dialect=DIALECT)
     except TokenError as e:
         raise SpecError(f"{where} '{_quote(text)}' is not a valid SQL expression "
-                        f"({_first(e)})") from None
+                        f"({_first(e, text)})") from None
     for tok in tokens:
         if tok.comments:
             raise SpecError(f"{where} '{_quote(text)}': comments are not allowed in an "
@@ -178,15 +178,27 @@ def _tokens(text: str, where: str):
     return tokens
 
 
-def _first(e: Exception) -> str:
+def _first(e: Exception, text: str = "") -> str:
+    """The parser's complaint in the user's terms (one clause, naming the column)."""
     errors = getattr(e, "errors", None)
+    if isinstance(e, TokenError) and text.count("'") % 2:
+        return "a text in single quotes is not closed: write it as 'text'"
     if errors:
         err = errors[0]
         desc = str(err.get("description") or "").strip().rstrip(".")
+        col = err.get("col")
+        if desc.startswith("Expecting )"):
+            return f"a '(' is not closed by the end of the expression (column {col})"
+        if desc.startswith("Invalid expression / Unexpected token") and col and 0 < col <= len(text):
+            what = text[col - 1]
+            extra = " without its '('" if what == ")" else ""
+            return f"unexpected '{what}'{extra} at column {col}"
         if desc.startswith("Required keyword") or "Expected" in desc:
+            before = text[:col].split() if col else []
+            if before:
+                return f"incomplete expression: something is missing after '{before[-1]}' (column {col})"
             desc = "incomplete expression"
         desc = re.sub(r"<class '[\w.]*?(\w+)'>", r"\1", desc)
-        col = err.get("col")
         return f"{desc} near column {col}" if col else desc
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     return lines[0] if lines else type(e).__name__
@@ -200,16 +212,25 @@ def parse_sql(text: str, where: str) -> exp.Expression:
         raise SpecError(f"{where}: the expression contains a NUL character")
     check_expression(text, SQL, where)
     _tokens(text, where)
+    if re.search(r"\bIN\s*\[", text, re.IGNORECASE):
+        raise SpecError(f"{where} '{_quote(text)}': IN takes a list in parentheses, e.g. "
+                        "x IN ('a', 'b')")
     try:
         tree = sqlglot.parse_one(text, dialect=DIALECT)
     except (ParseError, TokenError) as e:
         raise SpecError(f"{where} '{_quote(text)}' is not a valid SQL expression "
-                        f"({_first(e)})") from None
+                        f"({_first(e, text)})") from None
     except RecursionError:  # pragma: no cover - the limits above come first
         raise SpecError(f"{where}: the expression nests too deeply") from None
     if tree is None:
         raise SpecError(f"{where}: expected a non-empty SQL expression")
     for node in tree.walk():
+        if isinstance(node, exp.Alias):
+            raise SpecError(
+                f"{where} '{_quote(text)}': '{node.alias}' follows a complete expression "
+                f"('{_quote(node.this.sql(dialect=DIALECT))}'); join conditions with AND / OR, and "
+                "write text in single quotes"
+            )
         why = _refusal(node)
         if why is not None:
             raise SpecError(f"{where} '{_quote(text)}': {why}; an expression may use "
