@@ -143,7 +143,7 @@ def test_bad_requests_are_one_line(tmp_path):
     fit = biasstats.fit("y ~ condition + x + (1|prompt)", data=df, family="gaussian",
                         chains=1, tune=50, draws=20, seed=1, progress=False)
     with pytest.raises(SpecError, match=r"^\[effects\] by: 'nope' is not a factor of the model "
-                                        r"\(its factors: condition, prompt\)$"):
+                                        r"\(its factors: condition, prompt; within strata: 'a \| b'\)$"):
         compute_estimands(fit, EffectsRequest(by=("nope",)))
     with pytest.raises(SpecError, match=r"^\[effects\] slopes: 'condition' is not a numeric "
                                         r"predictor of the model \(numeric predictors: x\)$"):

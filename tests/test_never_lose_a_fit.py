@@ -80,7 +80,7 @@ def _no_sampling(monkeypatch):
 
 
 @pytest.mark.parametrize("effects,message", [
-    ('by = ["x"]', "[effects] by: 'x' is not a factor of the model (its factors: g)"),
+    ('by = ["x"]', "[effects] by: 'x' is not a factor of the model (its factors: g; within strata: 'a | b')"),
     ('contrasts = ["g"]\nreference = { g = "zz" }',
      "[effects] reference: level 'zz' of 'g' is not in the data (levels: a, b, c, d, e)"),
 ])

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from biasstats.checks.sbc import Compiled
-from biasstats.effects.estimands import compute_estimands, default_request
+from biasstats.effects.estimands import EffectsRequest, compute_estimands, default_request
 from biasstats.inference.result import Fit
 from biasstats.model.build import prepare
 from biasstats.simulate import designs
@@ -72,6 +72,7 @@ def _row(est, key: str) -> dict:
     """The estimand row named like a design's truth key ("mean:condition:a",
     "difference:condition:b − a", "ratio:condition:b − a", "slope:x:average")."""
     kind, term, level = key.split(":", 2)
+    level, _, stratum = level.partition("@")  # within strata: "<level>@<stratum>"
     if kind == "mean":
         t, scale = est.means, est.response_scale
     elif kind == "slope":
@@ -82,6 +83,8 @@ def _row(est, key: str) -> dict:
             level = level.replace(" − ", " / ")
     rows = t.filter((pl.col("term") == term) & (pl.col("level") == level)
                     & (pl.col("scale") == scale))
+    if stratum:
+        rows = rows.filter(pl.col("stratum") == stratum)
     if rows.height != 1:  # pragma: no cover - a naming change in the estimands
         raise KeyError(f"no single estimand row for {key}")
     return rows.row(0, named=True)
@@ -125,7 +128,11 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
         ds = post.posterior.to_dataset() if hasattr(post.posterior, "to_dataset") \
             else post.posterior
         fit = Fit(idata=xr.DataTree.from_dict({"posterior": ds}), spec=spec)
-        est = compute_estimands(fit, default_request(spec, prob=prob))
+        req = default_request(spec, prob=prob)
+        within = tuple(dict.fromkeys(k.split(":")[1] for k in truth if "|" in k))
+        if within:  # the design's truth is within strata: ask for those contrasts
+            req = EffectsRequest(contrasts=within, prob=prob)
+        est = compute_estimands(fit, req)
         for key, t in truth.items():
             r = _row(est, key)
             rows.append({"replication": rep, "estimand": key, "truth": float(t),

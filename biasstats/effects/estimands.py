@@ -26,12 +26,12 @@ Nothing here knows a study's vocabulary: the words come from ``outcome_label`` a
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
+from biasstats.effects.strata import PAIRS_UP_TO, contrast_pairs, split_term, stratified
 from biasstats.effects.summaries import verdict
 from biasstats.errors import SpecError
 from biasstats.inference.predict import (
@@ -55,7 +55,6 @@ from biasstats.model.design import has_interaction, model_factors
 __all__ = ["EffectsRequest", "Estimands", "default_request", "request_from_spec",
            "compute_estimands", "estimands", "PAIRS_UP_TO"]
 
-PAIRS_UP_TO = 4  # "auto" contrasts: all pairs up to this many levels, else vs the reference
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,8 @@ class EffectsRequest:
     rank: str | None = None
     prob: float = 0.95
     rope: float | None = None                # in the units of contrasts / slopes
+    impact: tuple[str, ...] = ()             # "demo | llm:job": ratios to the best level
+    strata_weights: str = "equal"            # "equal" | "observed": the average over strata
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,21 @@ class Estimands:
     # the posterior draws behind every summary row: "<estimand>:<term>:<scale>" ->
     # (level names, (S, levels) array), e.g. "mean:condition:mean", "contrast:condition:ratio"
     draws: dict = field(default_factory=dict, repr=False)
+    # within strata (``"cond | test"``): how each contrast varies across the strata (term,
+    # level, strata, sd_mean, sd_low, sd_high, p_same_sign), and each level's ratio to the
+    # best level with the adverse-impact ratio per stratum (``impact``)
+    heterogeneity: pl.DataFrame = field(default_factory=pl.DataFrame)
+    impact: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def all_rows(self) -> pl.DataFrame:
-        """Means, contrasts and slopes in one long table (what ``biasstats effects`` writes)."""
+        """Means, contrasts, slopes and impact ratios in one long table (what ``biasstats
+        effects`` writes)."""
         parts = [self.means.with_columns(pl.lit("mean").alias("estimand")),
                  self.contrasts.with_columns(pl.lit("contrast").alias("estimand")),
-                 self.slopes.with_columns(pl.lit("slope").alias("estimand"))]
+                 self.slopes.with_columns(pl.lit("slope").alias("estimand")),
+                 self.impact.rename({"estimand": "impact"}).with_columns(
+                     pl.lit("impact").alias("estimand")) if self.impact.height
+                 else pl.DataFrame()]
         return pl.concat([p for p in parts if p.height], how="diagonal_relaxed")
 
 
@@ -131,7 +141,8 @@ def request_from_spec(effects, spec, *, study=None) -> EffectsRequest:
         slopes=tuple(effects.slopes if effects.slopes is not None else d.slopes),
         level_slopes=tuple(effects.level_slopes if effects.level_slopes is not None
                            else d.level_slopes),
-        rank=rank, prob=effects.hdi_prob, rope=None if own else effects.rope)
+        rank=rank, prob=effects.hdi_prob, rope=None if own else effects.rope,
+        impact=tuple(effects.impact or ()), strata_weights=effects.strata_weights)
 
 
 def check_request(req: EffectsRequest, spec, key: str = "[effects]") -> None:
@@ -147,9 +158,12 @@ def check_request(req: EffectsRequest, spec, key: str = "[effects]") -> None:
     listing = ", ".join(columns) or "none"
 
     def factor_term(what: str, term: str) -> None:
-        if not all(col in columns for col in str(term).split(":")):
-            raise SpecError(f"{key} {what}: '{term}' is not a factor of the model (its "
-                            f"factors: {listing})")
+        """A factor or combination (``a:b``), or one within strata (``a | s``)."""
+        f, stratum = split_term(str(term))
+        for part in (f, stratum) if stratum is not None else (f,):
+            if not part or not all(col.strip() in columns for col in part.split(":")):
+                raise SpecError(f"{key} {what}: '{term}' is not a factor of the model (its "
+                                f"factors: {listing}; within strata: 'a | b')")
 
     for term in req.by:
         factor_term("by", term)
@@ -166,9 +180,14 @@ def check_request(req: EffectsRequest, spec, key: str = "[effects]") -> None:
                             f"model (varying-slope terms: {', '.join(varying) or 'none'})")
     if req.rank is not None:
         factor_term("rank", req.rank)
+    for term in req.impact:
+        factor_term("impact", term)
+        if split_term(term)[1] is None:
+            raise SpecError(f"{key} impact: '{term}' needs strata, e.g. '{term} | llm' (each "
+                            "level's rate against the best level within each stratum)")
     for f, ref in req.reference.items():
         factor_term("reference", f)
-        _, labels = level_labels(spec.cells, tuple(str(f).split(":")))
+        _, labels = level_labels(spec.cells, tuple(split_term(str(f))[0].split(":")))
         levels = {str(v) for v in labels}
         if str(ref) not in levels:
             raise SpecError(f"{key} reference: level '{ref}' of '{f}' is not in the data "
@@ -200,7 +219,6 @@ def _summ(draws: np.ndarray, prob: float, rope: tuple[float, float] | None,
         if null is not None:
             row["p_positive"] = float((d[:, k] > null).mean())
         if rope is not None:
-
             row.update(rope_low=rope[0], rope_high=rope[1],
                        verdict=verdict(h[k, 0], h[k, 1], rope))
         out.append(row)
@@ -219,7 +237,7 @@ def _rows(term: str, levels, draws, scale: str, prob, rope=None, null=None, n=No
 
 
 def _frame(rows: list[dict]) -> pl.DataFrame:
-    return pl.DataFrame(rows) if rows else pl.DataFrame(
+    return pl.from_dicts(rows, infer_schema_length=None) if rows else pl.DataFrame(
         schema={"term": pl.Utf8, "level": pl.Utf8, "scale": pl.Utf8, "mean": pl.Float64,
                 "hdi_low": pl.Float64, "hdi_high": pl.Float64})
 
@@ -244,15 +262,6 @@ def _level_average(mu: np.ndarray, w: np.ndarray, labels: np.ndarray):
     W[np.arange(len(labels)), inv] = w
     n = W.sum(axis=0)
     return np.einsum("sn...,nl->sl...", mu, W / n), [str(x) for x in levels], n
-
-
-def _contrast_pairs(levels: list[str], ref: str | None, pairs: str) -> list[tuple[int, int]]:
-    L = len(levels)
-    if pairs == "all" or (pairs == "auto" and L <= PAIRS_UP_TO and ref is None):
-        # later − earlier: with the reference first, "treated − control"
-        return [(j, i) for i, j in itertools.combinations(range(L), 2)]
-    r = levels.index(ref) if ref is not None else 0
-    return [(i, r) for i in range(L) if i != r]
 
 
 def _slope_draws(fit, x: str, h_rel: float = 1e-4):
@@ -309,8 +318,8 @@ def _means(spec, req: EffectsRequest, mu, w, cells, cats, prob, draws: Draws,
     overall = np.einsum("snc,n->sc", mu, w / w.sum())[:, None, :]
     means = _per_category("overall", ["all"], overall, cats, scale, prob, n=[w.sum()])
     per_term: dict[str, tuple[list[str], np.ndarray]] = {}
-    wanted = list(dict.fromkeys([*req.by, *req.contrasts,
-                                 *([req.rank] if req.rank else [])]))
+    wanted = [t for t in dict.fromkeys([*req.by, *req.contrasts,
+                                        *([req.rank] if req.rank else [])]) if "|" not in t]
     for term in wanted:
         key = tuple(term.split(":"))
         if term in req.by and len(key) > 1 and not has_interaction(spec, key):
@@ -334,10 +343,10 @@ def _contrasts(fam, req: EffectsRequest, per_term, cats, pct: float, rope_d,
     ratio scales (ratios, odds ratios) of every ``contrasts`` factor."""
     prob = req.prob
     contrasts: list[dict] = []
-    for f in req.contrasts:
+    for f in (c for c in req.contrasts if "|" not in c):  # within strata: effects.strata
         levels, m = per_term[f]
         ref = req.reference.get(f)
-        pairs = _contrast_pairs(levels, None if ref is None else str(ref), req.pairs)
+        pairs = contrast_pairs(levels, None if ref is None else str(ref), req.pairs)
         if not pairs:
             continue
         names = [f"{levels[i]} − {levels[j]}" for i, j in pairs]
@@ -392,6 +401,8 @@ def _slopes(fit, req: EffectsRequest, cats, pct: float, rope_d, draws: Draws,
 def _ranks(fam, req: EffectsRequest, per_term, cats, notes: list[str]) -> pl.DataFrame:
     """Posterior ranks of the levels of ``rank`` (1 = the highest expected outcome in a
     draw), with their interval and P(rank 1); none (and a note) for category families."""
+    if req.rank and "|" in req.rank:
+        return pl.DataFrame(schema={"term": pl.Utf8, "level": pl.Utf8})  # effects.strata
     if req.rank and cats is None:
         levels, m = per_term[req.rank]
         m = m[:, :, 0]
@@ -436,16 +447,25 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
     contrasts = _contrasts(fam, req, per_term, cats, pct, rope_d, draws)
     slopes = _slopes(fit, req, cats, pct, rope_d, draws, mu.shape[0])
     ranks = _ranks(fam, req, per_term, cats, notes)
-    return Estimands(_frame(means), _frame(contrasts), _frame(slopes), ranks, req, scale,
-                     notes=tuple(notes), draws=draws, categories=tuple(cats or ()))
+    within = stratified(req, mu, w, cells, cats, pct, scale,
+                        [c for c in fam.contrast_scales if c != "difference"],
+                        lambda d, null, rope: _summ(d, req.prob, rope, null), draws, notes)
+    if within["ranks"]:
+        ranks = pl.concat([ranks, pl.DataFrame(within["ranks"])], how="diagonal_relaxed")
+    return Estimands(_frame(means + within["means"]), _frame(contrasts + within["contrasts"]),
+                     _frame(slopes), ranks, req, scale, notes=tuple(notes), draws=draws,
+                     categories=tuple(cats or ()), heterogeneity=_frame(within["heterogeneity"]),
+                     impact=_frame(within["impact"]))
 
 
 def estimands(fit, by=None, contrasts=None, slopes=None, level_slopes=None, rank=None,
-              reference=None, pairs: str = "auto", prob: float = 0.95, rope=None) -> Estimands:
+              reference=None, pairs: str = "auto", prob: float = 0.95, rope=None,
+              impact=(), strata_weights: str = "equal") -> Estimands:
     """The estimands of a fit (``biasstats.estimands(fit, by="llm", ...)``): marginal means
     ``by`` factor, ``contrasts`` between levels, average ``slopes``, per-level slopes of
-    varying-slope terms, ``rank``. Omitted arguments take the formula's defaults; pass ``[]``
-    for none. Returns an :class:`Estimands` whose tables hold summaries (``.means``,
+    varying-slope terms, ``rank``; ``impact``: ratios to the best level within strata. A term
+    ``"a | s"`` asks within each level of ``s`` (contrasts also averaged over the strata with
+    ``strata_weights``). Omitted arguments take the formula's defaults; pass ``[]`` for none. Returns an :class:`Estimands` whose tables hold summaries (``.means``,
     ``.contrasts``, ``.slopes``, ``.ranks``) and whose ``.draws`` hold the draws behind them."""
     d = default_request(fit.spec, prob=prob, rope=rope)
 
@@ -457,5 +477,7 @@ def estimands(fit, by=None, contrasts=None, slopes=None, level_slopes=None, rank
         by=pick(by, d.by), contrasts=pick(contrasts, d.contrasts),
         reference=dict(reference or {}), pairs=pairs, slopes=pick(slopes, d.slopes),
         level_slopes=pick(level_slopes, d.level_slopes),
-        rank=rank if rank is not None else d.rank, prob=prob, rope=rope)
+        rank=rank if rank is not None else d.rank, prob=prob, rope=rope,
+        impact=tuple([impact] if isinstance(impact, str) else impact),
+        strata_weights=strata_weights)
     return compute_estimands(fit, req)

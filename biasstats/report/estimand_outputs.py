@@ -121,36 +121,130 @@ def _contrast_table(df: pl.DataFrame, wording: Wording) -> pl.DataFrame:
     return pl.DataFrame(out)
 
 
+MAX_PANELS = 12  # strata drawn as small multiples, one panel each
+
+
+def _within_table(df: pl.DataFrame, first: str) -> pl.DataFrame:
+    """A within-strata table: the stratum, then the level (or contrast) and its summary."""
+    hdi = hdi_label(df)
+    out = {"Stratum": df["stratum"], first: df["level"],
+           **({"Category": df["category"]} if "category" in df.columns else {}),
+           **({"Scale": df["scale"]} if "scale" in df.columns and first == "Contrast" else {}),
+           "Mean": df["mean"],
+           hdi: [f"[{_num(lo, 3)}, {_num(hi, 3)}]" for lo, hi in
+                 zip(df["hdi_low"], df["hdi_high"], strict=True)]}
+    if "p_positive" in df.columns and first == "Contrast":
+        out["P(> no effect)"] = df["p_positive"]
+    if "n_obs" in df.columns:
+        out["n"] = df["n_obs"].round(0).cast(pl.Int64)
+    return pl.DataFrame(out)
+
+
+def _within_figure(art, name: str, df: pl.DataFrame, term: str, xlabel: str, caption: str,
+                   section: str) -> None:
+    """Small multiples: one panel per stratum, the levels (or contrasts) as rows, a shared
+    axis."""
+    if "category" in df.columns or not 1 <= df["stratum"].n_unique() <= MAX_PANELS:
+        return
+    panels = df.with_columns(pl.col("stratum").alias("category"))
+    art.figure(name, lambda: figs.category_panels(panels, term, xlabel=xlabel), caption,
+               section=section)
+
+
+def _within_outputs(art, est: Estimands, wording: Wording, pct: int, section: str) -> None:
+    """Means, contrasts, their spread across strata, ranks and impact ratios within strata."""
+    req = est.request
+    for term in [t for t in req.by if "|" in t]:
+        df = est.means.filter(pl.col("term") == term)
+        if not df.height:
+            continue
+        f, s = (x.strip() for x in term.split("|"))
+        art.table(f"estimand_{safe_name(term)}", _within_table(df, "Level"),
+                  f"{wording.axis} by {f} within each level of {s}: posterior mean of the "
+                  f"average expected outcome over the observed rows, with {pct}% HDI and the "
+                  "number of observations.", section=section, digits=3)
+        _within_figure(art, f"estimand_{safe_name(term)}", df, term, wording.axis,
+                       f"{wording.axis} by {f}, one panel per {s}: posterior mean and {pct}% "
+                       "HDI.", section)
+    for term in [t for t in req.contrasts if "|" in t]:
+        df = est.contrasts.filter(pl.col("term") == term)
+        if not df.height:
+            continue
+        f, s = (x.strip() for x in term.split("|"))
+        art.table(f"contrasts_{safe_name(term)}", _within_table(df, "Contrast"),
+                  f"Contrasts of {wording.noun} between levels of {f} within each level of "
+                  f"{s}, and their average over the levels of {s} ({pct}% HDI; a ratio's "
+                  "average is geometric).", section=section, digits=3)
+        diff = df.filter(pl.col("scale") == "difference")
+        _within_figure(art, f"contrasts_{safe_name(term)}", diff, term,
+                       f"Difference ({wording.diff_unit})",
+                       f"The {f} contrast of {wording.noun}, one panel per {s} and their "
+                       f"average: posterior mean and {pct}% HDI.", section)
+        het = est.heterogeneity.filter(pl.col("term") == term) \
+            if est.heterogeneity.height else est.heterogeneity
+        if het.height:
+            art.table(f"heterogeneity_{safe_name(term)}", het.drop("term"),
+                      f"How much the {f} contrast varies across the levels of {s}: the SD of "
+                      f"the per-{s} differences ({pct}% HDI) and the posterior probability "
+                      f"that it has the same sign for every {s}.", section=section, digits=3)
+    for term in req.impact:
+        df = est.impact.filter(pl.col("term") == term) if est.impact.height else est.impact
+        if not df.height:
+            continue
+        f, s = (x.strip() for x in term.split("|"))
+        table = _within_table(df, "Level").with_columns(
+            df["estimand"].alias("Estimand"),
+            df["p_below_four_fifths"].alias("P(< 0.8)"))
+        art.table(f"impact_{safe_name(term)}", table,
+                  f"Within each level of {s}: each level of {f}'s {wording.noun} over the "
+                  f"highest level's (drawn per posterior draw), and the adverse-impact ratio "
+                  f"min/max, with {pct}% HDI and the posterior probability that it is below "
+                  "0.8 (the four-fifths rule).", section=section, digits=3)
+        air = df.filter(pl.col("estimand") == "adverse-impact ratio")
+        if 1 <= air.height <= 40:
+            art.figure(f"impact_{safe_name(term)}",
+                       lambda a=air, t=term: figs.forest(
+                           a.with_columns(pl.col("stratum").alias("level"),
+                                          pl.lit("ratio").alias("scale")), t, "ratio",
+                           label="Adverse-impact ratio"),
+                       f"Adverse-impact ratio (lowest {f} rate over the highest) per {s}: "
+                       f"posterior mean and {pct}% HDI; 0.8 is the four-fifths threshold.",
+                       section=section)
+
+
 def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "estimands",
                      by: bool = True) -> None:
-    """Tables (and forest plots) of every estimand, in the order the spec declared them."""
+    """Tables (and forest plots) of every estimand, in the order the spec declared them.
+    ``by=False`` (a study's own tables lead): no overall mean, and the ``by`` tables only of
+    what the spec declared (the request holds no default ``by`` then)."""
 
     pct = int(round(est.request.prob * 100))
     means = est.means
-    if by:
-        for term in ["overall", *est.request.by]:
-            df = means.filter(pl.col("term") == term)
-            if df.height == 0:
-                continue
-            noun = "overall" if term == "overall" else f"by {term}"
-            art.table(f"estimand_{safe_name(term)}", _mean_table(df),
-                      f"{wording.axis} {noun}: posterior mean of the average expected outcome "
-                      f"over the observed rows of each level, with {pct}% HDI and the number "
-                      "of observations.", section=section, digits=3)
-            if est.categories and term != "overall" and 1 < df["level"].n_unique() <= \
-                    MAX_FOREST_LEVELS:
-                art.figure(f"estimand_{safe_name(term)}",
-                           lambda t=term: figs.category_panels(
-                               means, t, xlabel=f"P({wording.label} = the panel's category)"),
-                           f"{wording.axis} for each category (panels) by {term}: posterior "
-                           f"mean and {pct}% HDI.", section=section)
-            elif term != "overall" and 1 < df.height <= MAX_FOREST_LEVELS:
-                art.figure(f"estimand_{safe_name(term)}",
-                           lambda t=term: figs.forest(means, t, est.response_scale,
-                                                      label=wording.axis),
-                           f"{wording.axis} by {term}: posterior mean and {pct}% HDI.",
-                           section=section)
+    for term in (["overall"] if by else []) + [t for t in est.request.by if "|" not in t]:
+        df = means.filter(pl.col("term") == term)
+        if df.height == 0:
+            continue
+        noun = "overall" if term == "overall" else f"by {term}"
+        art.table(f"estimand_{safe_name(term)}", _mean_table(df),
+                  f"{wording.axis} {noun}: posterior mean of the average expected outcome "
+                  f"over the observed rows of each level, with {pct}% HDI and the number "
+                  "of observations.", section=section, digits=3)
+        if est.categories and term != "overall" and 1 < df["level"].n_unique() <= \
+                MAX_FOREST_LEVELS:
+            art.figure(f"estimand_{safe_name(term)}",
+                       lambda t=term: figs.category_panels(
+                           means, t, xlabel=f"P({wording.label} = the panel's category)"),
+                       f"{wording.axis} for each category (panels) by {term}: posterior "
+                       f"mean and {pct}% HDI.", section=section)
+        elif term != "overall" and 1 < df.height <= MAX_FOREST_LEVELS:
+            art.figure(f"estimand_{safe_name(term)}",
+                       lambda t=term: figs.forest(means, t, est.response_scale,
+                                                  label=wording.axis),
+                       f"{wording.axis} by {term}: posterior mean and {pct}% HDI.",
+                       section=section)
     for f in dict.fromkeys(est.contrasts["term"].to_list()) if est.contrasts.height else []:
+        if "|" in f:
+            continue  # within strata: below
         df = est.contrasts.filter(pl.col("term") == f)
         kinds = ", ".join(_SCALE_NAMES.get(s, s).lower()
                           for s in dict.fromkeys(df["scale"].to_list()))
@@ -164,7 +258,14 @@ def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "e
             f"Slopes: the average change of {wording.noun} per unit of each numeric predictor "
             "(over the observed rows), and each level's slope of varying-slope terms (b + r, on "
             f"the scale named; {pct}% HDI).", section=section, digits=3)
-    if est.ranks.height:
+    _within_outputs(art, est, wording, pct, section)
+    if est.ranks.height and "stratum" in est.ranks.columns:
+        term = est.ranks["term"][0]
+        art.table(f"ranks_{safe_name(term)}", est.ranks.drop("term"),
+                  f"Posterior ranks of the levels of {term} by {wording.noun} (1 = highest), "
+                  f"within each stratum.", section=section, digits=3,
+                  show=est.ranks.height <= 40)
+    elif est.ranks.height:
         term = est.ranks["term"][0]
         art.figure(f"ranks_{safe_name(term)}",
                    lambda: figs.ranks(est.ranks, xlabel=f"Posterior rank (1 = highest "
@@ -221,6 +322,8 @@ def estimand_findings(est: Estimands, wording: Wording) -> list[str]:
         out.append(f"Overall, {wording.noun} is {wording.value(r['mean'])} ({pct}% HDI "
                    f"{_ci(r)}).")
     for f in dict.fromkeys(est.contrasts["term"].to_list()) if est.contrasts.height else []:
+        if "|" in f:
+            continue  # within strata: below
         df = est.contrasts.filter(pl.col("term") == f)
         diffs = df.filter(pl.col("scale") == "difference")
         for r in list(diffs.iter_rows(named=True))[:PAIRS_UP_TO]:

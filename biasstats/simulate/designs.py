@@ -15,6 +15,7 @@ import polars as pl
 from scipy.special import expit
 
 __all__ = ["token_counts", "ranking_audit", "refusals", "gaussian_condition", "varying_slopes",
+           "stratified_condition",
            "categorical_choice", "ordinal_rating"]
 
 
@@ -127,6 +128,31 @@ def gaussian_condition(seed: int = 1, prompts: int = 12, reps: int = 30, effect:
             rows["y"] += (300 + eff + r[p] + slope * x + rng.normal(0, sigma, reps)).tolist()
     return pl.DataFrame(rows), {"difference:condition:treated − control": effect,
                                 "slope:x:average": slope}
+
+
+def stratified_condition(seed: int = 1, effects=(20.0, 35.0, 0.0, -10.0), prompts: int = 5,
+                         reps: int = 8, sd_prompt: float = 20.0, sigma: float = 30.0):
+    """``y ~ 0 + test:condition + (1|prompt)``: a condition effect of its own within each
+    test (``effects``, in units), prompts nested in tests and crossed with the condition.
+    Truth (the quantity the within-test marginal means estimate): each test's difference
+    ``"difference:condition | test:treated − control@<test>"`` and their equal-weight average
+    ``"...@average (equal weights)"``."""
+    rng = np.random.default_rng(seed)
+    rows = {"test": [], "prompt": [], "condition": [], "y": []}
+    truth = {}
+    for t, eff in enumerate(effects):
+        test = f"t{t + 1}"
+        r = rng.normal(0.0, sd_prompt, prompts)
+        for p in range(prompts):
+            for cond, e in (("control", 0.0), ("treated", eff)):
+                rows["test"] += [test] * reps
+                rows["prompt"] += [f"{test}p{p}"] * reps
+                rows["condition"] += [cond] * reps
+                rows["y"] += (300 + 10 * t + e + r[p] + rng.normal(0, sigma, reps)).tolist()
+        truth[f"difference:condition | test:treated − control@{test}"] = float(eff)
+    truth["difference:condition | test:treated − control@average (equal weights)"] = float(
+        np.mean(effects))
+    return pl.DataFrame(rows), truth
 
 
 def varying_slopes(seed: int = 1, groups: int = 8, reps: int = 60, b: float = 1.0,

@@ -106,13 +106,21 @@ MEANINGS: dict[str, str] = {
                     "default: what the adapter declares",
     "effects.outcome_label": "the outcome's name in sentences, e.g. refusal, reasoning tokens",
     "effects.unit": "the outcome's unit, e.g. tokens",
-    "effects.by": "marginal means per level of these factors or interactions (a:b)",
-    "effects.contrasts": "factors whose levels are compared (difference, ratio, odds ratio)",
+    "effects.by": "marginal means per level of these factors or interactions (a:b); within "
+                  "each stratum of another: 'a | s'",
+    "effects.contrasts": "factors whose levels are compared (difference, ratio, odds ratio); "
+                         "'a | s': within each stratum of s, their average over the strata and "
+                         "how much they vary (SD, P(same sign))",
     "effects.reference": "factor -> reference level for its contrasts",
     "effects.pairs": "auto (all pairs up to 4 levels), all, or reference",
     "effects.slopes": "numeric predictors reported as average slopes",
     "effects.level_slopes": "varying-slope terms reported per level (b + r)",
-    "effects.rank": "rank the levels of this factor by marginal mean",
+    "effects.rank": "rank the levels of this factor by marginal mean ('a | s': within each "
+                    "stratum)",
+    "effects.impact": "'a | s': within each stratum, each level's rate over the best level's, "
+                      "the adverse-impact ratio min/max and P(< 0.8)",
+    "effects.strata_weights": "the average of a within-strata contrast: equal weights per "
+                              "stratum, or observed (its observations)",
     "effects.rope": "region of practical equivalence: congruence, half-width on the bias "
                     "scale (default 0.05); otherwise in outcome units for contrasts (a "
                     "probability for binomial families; not for ordinal / categorical ones, "

@@ -488,7 +488,12 @@ class EffectsSpec(_Strict):
     pairs: Literal["auto", "all", "reference"] = "auto"  # auto: all pairs up to 4 levels
     slopes: list[str] | None = None    # numeric predictors (average marginal effect)
     level_slopes: list[str] | None = None  # varying-slope terms: each level's slope
-    rank: str | None = None            # rank the levels of this factor
+    rank: str | None = None            # rank the levels of this factor ("llm | test": within)
+    # within each stratum: each level's rate over the best level's, the adverse-impact ratio
+    # min/max and P(< 0.8): ["demo | llm:job"]
+    impact: list[str] | None = None
+    # the average of a within-strata contrast over its strata: "equal" weights, or "observed"
+    strata_weights: Literal["equal", "observed"] = "equal"
     # region of practical equivalence: for congruence outcomes a half-width on the bias
     # scale (default 0.05); otherwise in outcome units for contrasts and slopes (percentage
     # points / 100 for probabilities), or absent
@@ -544,11 +549,13 @@ class AnalysisSpec(_Strict):
         cols = [c for c in pf.columns() if c not in (pf.response, pf.trials)]
         e = self.effects
         named = [("by", t) for t in e.by or []] + [("contrasts", t) for t in e.contrasts or []]
+        named += [("impact", t) for t in e.impact or []]
         named += [("slopes", t) for t in e.slopes or []]
         named += [("reference", t) for t in e.reference]
         named += [("rank", e.rank)] if e.rank else []
         for key, term in named:
-            for col in term.split(":"):
+            for col in term.replace("|", ":").split(":"):
+                col = col.strip()
                 if col not in cols:
                     raise ValueError(f"[effects] {key}: '{term}' is not in the model formula "
                                      f"(its factors and predictors: {', '.join(cols) or 'none'})")

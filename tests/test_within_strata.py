@@ -1,0 +1,137 @@
+"""The study's own question (issue 21, items 1-2): contrasts, means and ranks within strata
+(``"cond | test"``), their average over strata and spread across them, and the adverse-impact
+ratio of ``impact``, held to known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+import biasstats
+from biasstats.checks.estimand_coverage import run_estimand_coverage
+from biasstats.cli import main
+from biasstats.simulate import designs
+
+FAST = dict(chains=2, tune=300, draws=300, seed=3, progress=False)
+TERM = "condition | test"
+
+
+@pytest.fixture(scope="module")
+def stratified():
+    df, truth = designs.stratified_condition(seed=4, reps=12)
+    fit = biasstats.fit("y ~ 0 + test:condition + (1|prompt)", data=df, family="gaussian",
+                        **FAST)
+    est = biasstats.estimands(fit, by=[TERM], contrasts=[TERM], rank=TERM, slopes=[])
+    return df, truth, est
+
+
+def test_within_strata_contrasts_recover_each_strata_effect_and_their_average(stratified):
+    df, truth, est = stratified
+    diff = est.contrasts.filter((pl.col("term") == TERM) & (pl.col("scale") == "difference"))
+    assert diff["stratum"].to_list() == ["t1", "t2", "t3", "t4", "average (equal weights)"]
+    for row in diff.iter_rows(named=True):
+        t = truth[f"difference:{TERM}:{row['level']}@{row['stratum']}"]
+        assert row["hdi_low"] <= t <= row["hdi_high"], (row["stratum"], t, row)
+    # the average is the mean of the stratum contrasts, draw by draw
+    levels, d = est.draws[f"contrast:{TERM}:difference:treated − control"]
+    assert levels[-1] == "average (equal weights)"
+    np.testing.assert_allclose(d[:, -1], d[:, :-1].mean(axis=1))
+    # and the per-stratum contrast is the difference of the within-stratum means
+    m_levels, m = est.draws[f"mean:{TERM}:t2"]
+    i, j = m_levels.index("treated"), m_levels.index("control")
+    np.testing.assert_allclose(d[:, 1], m[:, i] - m[:, j])
+
+
+def test_spread_across_strata_and_the_same_sign_probability(stratified):
+    _, truth, est = stratified
+    het = est.heterogeneity.row(0, named=True)
+    effects = [v for k, v in truth.items() if "average" not in k]
+    assert het["strata"] == 4
+    assert het["sd_low"] <= np.std(effects, ddof=1) <= het["sd_high"] + 5
+    # effects of both signs (35 and -10): the posterior says the sign is not shared
+    assert het["p_same_sign"] < 0.05
+
+
+def test_means_and_ranks_within_strata(stratified):
+    df, _, est = stratified
+    means = est.means.filter(pl.col("term") == TERM)
+    assert means.height == 8 and set(means["stratum"]) == {"t1", "t2", "t3", "t4"}
+    # each within-stratum mean is near the observed mean of its rows (balanced cells)
+    obs = df.group_by("test", "condition").agg(pl.col("y").mean()).rename(
+        {"test": "stratum", "condition": "level", "y": "observed"})
+    both = means.join(obs, on=["stratum", "level"])
+    assert ((both["mean"] - both["observed"]).abs() < 4 * both["sd"] + 1).all()
+    ranks = est.ranks.filter(pl.col("term") == TERM)
+    assert ranks.height == 8
+    t2 = ranks.filter(pl.col("stratum") == "t2").sort("rank_mean")
+    assert t2["level"].to_list() == ["treated", "control"] and t2["p_best"][0] > 0.95
+
+
+def test_impact_ratio_is_the_ratio_of_the_levels_rates_per_draw():
+    df, _ = designs.ranking_audit(seed=2, requests=300)
+    df = df.with_columns((pl.col("request").str.slice(1).cast(pl.Int64) % 2).cast(pl.Utf8)
+                         .alias("job"))
+    fit = biasstats.fit("top1 ~ 0 + group:job + (1|name)", data=df, family="bernoulli",
+                        **FAST)
+    est = biasstats.estimands(fit, by=["group | job"], contrasts=[], impact=["group | job"],
+                              rank=None, slopes=[])
+    imp = est.impact.filter(pl.col("stratum") == "0")
+    levels, d = est.draws["impact:group | job:0"]
+    _, m = est.draws["mean:group | job:0"]
+    np.testing.assert_allclose(d[:, -1], m.min(axis=1) / m.max(axis=1))  # min / max per draw
+    np.testing.assert_allclose(d[:, :-1], m / m.max(axis=1, keepdims=True))
+    air = imp.filter(pl.col("estimand") == "adverse-impact ratio").row(0, named=True)
+    assert 0 < air["hdi_low"] <= air["mean"] <= air["hdi_high"] <= 1
+    assert air["p_below_four_fifths"] == pytest.approx(float((d[:, -1] < 0.8).mean()))
+    # with weak priors and many requests, close to the observed rates' own ratio
+    rates = df.filter(pl.col("job") == "0").group_by("group").agg(pl.col("top1").mean())
+    observed = rates["top1"].min() / rates["top1"].max()
+    assert abs(air["mean"] - observed) < 3 * air["sd"] + 0.05
+
+
+def test_impact_without_strata_is_refused_before_sampling(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("y,g,h\n" + "".join(
+        f"{i % 2},{'ab'[i % 3 == 0]},{'xy'[i % 4 == 0]}\n" for i in range(40)))
+    (tmp_path / "s.toml").write_text(
+        '[data]\nsource = "d.csv"\noutcome = "y"\n[model]\nformula = "y ~ g + (1|h)"\n'
+        'family = "bernoulli"\n[effects]\nimpact = ["g"]\n')
+    assert main(["fit", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {tmp_path / 's.toml'}: [effects] impact: 'g' needs strata, e.g. "
+                   "'g | llm' (each level's rate against the best level within each "
+                   "stratum)\n")
+
+
+def test_a_report_with_within_strata_estimands(tmp_path):
+    df, _ = designs.stratified_condition(seed=5, reps=6)
+    df.write_csv(tmp_path / "d.csv")
+    (tmp_path / "s.toml").write_text(
+        '[analysis]\nname = "strata"\n[data]\nsource = "d.csv"\noutcome = "y"\n'
+        '[model]\nformula = "y ~ 0 + test:condition + (1|prompt)"\nfamily = "gaussian"\n'
+        '[fit]\nchains = 2\ntune = 200\ndraws = 200\n[checks]\nallow_failure = true\n'
+        'loo_pit = false\n'
+        f'[effects]\nunit = "points"\ncontrasts = ["{TERM}"]\nby = ["{TERM}"]\n'
+        'reference = { condition = "control" }\n')
+    assert main(["report", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out")]) == 0
+    tables = tmp_path / "out" / "strata" / "tables"
+    names = sorted(p.name for p in tables.glob("*.csv"))
+    assert any(n.startswith("contrasts_condition-test") for n in names), names
+    assert any(n.startswith("heterogeneity_condition-test") for n in names), names
+    contrasts = pl.read_csv(next(tables.glob("contrasts_condition-test*.csv")))
+    assert contrasts["Stratum"].to_list()[-1] == "average (equal weights)"
+    figures = tmp_path / "out" / "strata" / "figures"
+    assert any(p.name.startswith("contrasts_condition-test") for p in figures.glob("*.svg"))
+    html = (tmp_path / "out" / "strata" / "report.html").read_text()
+    assert "within each level of test" in html
+
+
+@pytest.mark.slow
+def test_within_strata_contrasts_cover_at_nominal_rate():
+    """90% HDIs of the per-stratum contrasts and their average cover the truth at the nominal
+    rate over 100 replications (5 estimands each: binomial SE of the rate about 0.013)."""
+    cov = run_estimand_coverage(
+        "gaussian", reps=100, prob=0.90,
+        design=(designs.stratified_condition, {}, "y ~ 0 + test:condition + (1|prompt)"))
+    print(cov.line())
+    assert abs(cov.coverage - 0.90) < 3 * np.sqrt(0.9 * 0.1 / cov.table.height)
