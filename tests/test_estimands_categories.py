@@ -46,7 +46,8 @@ def _check_against_truth(est, truth, conditions, categories, pair):
     for cat in categories:
         d = _get(est.contrasts, "condition", pair, cat, "difference")
         assert _near(d, truth[f"difference:condition:{pair}:{cat}"]), (cat, d, truth)
-    diffs = est.contrasts.filter(pl.col("level") == pair)["mean"].sum()
+    diffs = est.contrasts.filter((pl.col("level") == pair)
+                                 & (pl.col("scale") == "difference"))["mean"].sum()
     assert abs(diffs) < 1e-9  # percentage points over the categories sum to 0
 
 
@@ -169,3 +170,38 @@ def test_category_probabilities_match_the_pymc_likelihoods():
         d = pm.Categorical.dist(logit_p=np.concatenate([[0.0], eta2[0, i]]))
         want = [float(np.exp(pm.logp(d, k).eval())) for k in range(3)]
         np.testing.assert_allclose(p2[0, i], want, rtol=1e-10)
+
+
+def test_ordinal_expected_rating_is_the_category_values_weighted_by_their_probabilities():
+    """E[rating] per level (issue 26 item 5): sum_k k P(y = k) of the same draws, and its
+    contrast in rating points equals the difference of the two levels' expected ratings."""
+    df, truth = designs.ordinal_rating(seed=3)
+    fit = biasstats.fit("rating ~ condition + (1|prompt)", data=df, family="cumulative",
+                        chains=2, tune=300, draws=300, seed=2, progress=False)
+    est = biasstats.estimands(fit, by=["condition"], contrasts=["condition"], rank=None,
+                              slopes=[])
+    cats = list(est.categories)
+    for level in ("control", "treated"):
+        _, p = zip(*[(c, est.draws[f"mean:condition:probability:{c}"]) for c in cats],
+                   strict=True)
+        levels = p[0][0]
+        probs = np.stack([x[1][:, levels.index(level)] for x in p], axis=1)  # (S, K)
+        rating = probs @ np.array([float(c) for c in cats])
+        row = est.means.filter((pl.col("term") == "condition") & (pl.col("level") == level)
+                               & (pl.col("scale") == "expected rating")).row(0, named=True)
+        assert row["mean"] == pytest.approx(rating.mean())
+        # the truth of the design: the category probabilities of the truth, weighted
+        true = sum(float(c) * truth[f"mean:condition:{level}:{c}"] for c in cats
+                   if f"mean:condition:{level}:{c}" in truth)
+        if true:
+            assert row["hdi_low"] - 0.05 <= true <= row["hdi_high"] + 0.05
+    d = est.contrasts.filter(pl.col("scale") == "difference (rating points)").row(0, named=True)
+    means = est.means.filter(pl.col("scale") == "expected rating")
+    t = means.filter(pl.col("level") == "treated")["mean"][0]
+    c = means.filter(pl.col("level") == "control")["mean"][0]
+    assert d["level"] == "treated − control" and d["mean"] == pytest.approx(t - c)
+    assert set(est.all_rows().filter(pl.col("scale") == "difference (rating points)")["unit"]) \
+        == {"rating points"}
+    assert set(est.all_rows().filter((pl.col("scale") == "difference")
+                                     & pl.col("category").is_not_null())["unit"]) \
+        == {"percentage points"}

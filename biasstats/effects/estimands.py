@@ -109,7 +109,20 @@ class Estimands:
                  self.impact.rename({"estimand": "impact"}).with_columns(
                      pl.lit("impact").alias("estimand")) if self.impact.height
                  else pl.DataFrame()]
-        return pl.concat([p for p in parts if p.height], how="diagonal_relaxed")
+        rows = pl.concat([p for p in parts if p.height], how="diagonal_relaxed")
+        return rows.with_columns(pl.col("scale").map_elements(
+            self.unit_of, return_dtype=pl.Utf8).alias("unit")) if "scale" in rows.columns \
+            else rows
+
+    def unit_of(self, scale: str | None) -> str:
+        """The unit a row's numbers are in (for the CSV and Parquet a reader opens without
+        the report): percentage points for a difference of probabilities, and so on."""
+        probability = self.response_scale == "probability"
+        return {"difference": "percentage points" if probability else "outcome units",
+                "probability": "probability (0-1)", "mean": "outcome units",
+                "ratio": "ratio", "odds_ratio": "odds ratio", "slope": (
+                    "percentage points per unit" if probability else "outcome units per unit"),
+                RATING: "rating", RATING_DIFFERENCE: "rating points"}.get(scale or "", "")
 
 
 # ----------------------------------------------------------------------------- the model's factors
@@ -311,10 +324,11 @@ Draws = dict[str, tuple[list[str], np.ndarray]]
 
 
 def _means(spec, req: EffectsRequest, mu, w, cells, cats, prob, draws: Draws,
-           notes: list[str]):
+           notes: list[str], scale: str | None = None):
     """Summary rows of the marginal means (the overall mean, then each ``by`` term) and the
-    per-level draws (S, levels, C) of every term a mean, contrast or rank needs."""
-    scale = spec.family.response_scale
+    per-level draws (S, levels, C) of every term a mean, contrast or rank needs (on
+    ``scale``: the family's response scale unless given)."""
+    scale = scale or spec.family.response_scale
     overall = np.einsum("snc,n->sc", mu, w / w.sum())[:, None, :]
     means = _per_category("overall", ["all"], overall, cats, scale, prob, n=[w.sum()])
     per_term: dict[str, tuple[list[str], np.ndarray]] = {}
@@ -338,7 +352,7 @@ def _means(spec, req: EffectsRequest, mu, w, cells, cats, prob, draws: Draws,
 
 
 def _contrasts(fam, req: EffectsRequest, per_term, cats, pct: float, rope_d,
-               draws: Draws) -> list[dict]:
+               draws: Draws, ratios: bool = True) -> list[dict]:
     """Differences between levels (percentage points for probabilities) and the family's
     ratio scales (ratios, odds ratios) of every ``contrasts`` factor."""
     prob = req.prob
@@ -354,7 +368,7 @@ def _contrasts(fam, req: EffectsRequest, per_term, cats, pct: float, rope_d,
         contrasts += _per_category(f, names, diff, cats, "difference", prob, rope_d, 0.0)
         _keep_draws(draws, f"contrast:{f}:difference", names, diff, cats)
         names_r = [f"{levels[i]} / {levels[j]}" for i, j in pairs]
-        for cs in fam.contrast_scales:
+        for cs in fam.contrast_scales if ratios else ():
             if cs == "ratio":
                 r = np.stack([m[:, i] / m[:, j] for i, j in pairs], axis=1)
             elif cs == "odds_ratio":
@@ -421,6 +435,32 @@ def _ranks(fam, req: EffectsRequest, per_term, cats, notes: list[str]) -> pl.Dat
     return pl.DataFrame(schema={"term": pl.Utf8, "level": pl.Utf8})
 
 
+RATING = "expected rating"  # the scale of an ordinal outcome's expected value
+RATING_DIFFERENCE = "difference (rating points)"  # its contrasts
+
+
+def category_values(cats: list[str]) -> np.ndarray:
+    """The numbers an ordinal outcome's categories stand for: their own values when every
+    category is a number (a 1-4 rating), else their order 1 … K."""
+    try:
+        return np.array([float(c) for c in cats])
+    except ValueError:
+        return np.arange(1.0, len(cats) + 1.0)
+
+
+def _expected_rating(spec, fam, req: EffectsRequest, mu, w, cells, cats, draws: Draws,
+                     notes: list[str]) -> tuple[list[dict], list[dict]]:
+    """Means and contrasts of E[rating] = sum_k value_k P(y = k) (draw by draw): a mean
+    rating per level and differences in rating points, beside the category probabilities."""
+    rating = np.einsum("snc,c->sn", mu, category_values(cats))[:, :, None]
+    means, per_term = _means(spec, req, rating, w, cells, None, req.prob, draws, [], RATING)
+    rope = None if req.rope is None else (-req.rope, req.rope)
+    own: Draws = {}
+    diffs = _contrasts(fam, req, per_term, None, 1.0, rope, own, ratios=False)
+    draws.update({k.replace(":difference", f":{RATING_DIFFERENCE}"): v for k, v in own.items()})
+    return means, [{**r, "scale": RATING_DIFFERENCE} for r in diffs]
+
+
 def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
     """The requested (default: read off the formula) estimands of a fit.
 
@@ -452,6 +492,9 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
                         lambda d, null, rope: _summ(d, req.prob, rope, null), draws, notes)
     if within["ranks"]:
         ranks = pl.concat([ranks, pl.DataFrame(within["ranks"])], how="diagonal_relaxed")
+    if fam.ordered and cats:  # ordinal outcomes: the expected rating too, in rating points
+        more = _expected_rating(spec, fam, req, mu, w, cells, cats, draws, notes)
+        means, contrasts = means + more[0], contrasts + more[1]
     return Estimands(_frame(means + within["means"]), _frame(contrasts + within["contrasts"]),
                      _frame(slopes), ranks, req, scale, notes=tuple(notes), draws=draws,
                      categories=tuple(cats or ()), heterogeneity=_frame(within["heterogeneity"]),

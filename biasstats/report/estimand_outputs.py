@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from biasstats.effects.estimands import PAIRS_UP_TO, Estimands
+from biasstats.effects.estimands import PAIRS_UP_TO, RATING, RATING_DIFFERENCE, Estimands
 from biasstats.names import safe_name
 from biasstats.report import figures as figs
 from biasstats.report.tables import hdi_label
@@ -99,7 +99,7 @@ def _mean_table(df: pl.DataFrame) -> pl.DataFrame:
 
 
 _SCALE_NAMES = {"difference": "Difference", "ratio": "Ratio", "odds_ratio": "Odds ratio",
-                "slope": "Average slope"}
+                "slope": "Average slope", RATING_DIFFERENCE: "Difference (rating points)"}
 
 
 def _contrast_table(df: pl.DataFrame, wording: Wording) -> pl.DataFrame:
@@ -220,7 +220,17 @@ def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "e
 
     pct = int(round(est.request.prob * 100))
     means = est.means
+    rating = means.filter(pl.col("scale") == RATING) if est.categories else means.clear()
+    if rating.height:  # an ordinal outcome's expected rating, beside the category shares
+        means = means.filter(pl.col("scale") != RATING)
     for term in (["overall"] if by else []) + [t for t in est.request.by if "|" not in t]:
+        r = rating.filter(pl.col("term") == term).drop("category", strict=False)
+        if r.height:
+            noun = "overall" if term == "overall" else f"by {term}"
+            art.table(f"estimand_{safe_name(term)}_rating", _mean_table(r),
+                      f"Expected {wording.label} (the mean rating: each category's value "
+                      f"weighted by its probability) {noun}, posterior mean and {pct}% HDI.",
+                      section=section, digits=3)
         df = means.filter(pl.col("term") == term)
         if df.height == 0:
             continue
