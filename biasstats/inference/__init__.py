@@ -192,7 +192,8 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
                         "adaptation_reason": adapt_why,
                         **adaptation_options(settings.adaptation),
                         "sampler": timings["sampler"], "centered": spec.describe_centring(),
-                        "separation": list(spec.separation)})
+                        "separation": list(spec.separation),
+                        "diagnosis": list(spec.diagnosis)})
     # a sufficient-statistic model (no observed variable) gets its log-likelihood and
     # predictions once, for the fit that is kept (fit_prepared / derived_groups)
     if own_pp and model.observed_RVs:
