@@ -145,7 +145,11 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
     settings2 = settings.model_copy(update={"target_accept": plan["target_accept"], **longer})
     second = _fit_once(spec2, settings2, progress,
                        why=None if plan["flip"] or longer else "raised after a failed gate")
-    if longer or (plan["flip"] and settings.target_accept is None):  # its reason still holds
+    ta1, ta2 = first.settings["target_accept"], second.settings["target_accept"]
+    if ta2 != ta1:  # the attempt lines, the sampler line and the methods name the same value
+        second.settings["target_accept_reason"] = (
+            f"raised from {ta1:g} by the automatic refit after a failed gate")
+    elif longer or (plan["flip"] and settings.target_accept is None):  # its reason still holds
         second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
     gate2 = convergence_gate(second.diagnostics(), thresholds)
     second.settings["attempts"] = [attempt, {

@@ -15,6 +15,7 @@ is the inverted one (try it centred); with no term standing out, a smaller step 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -177,7 +178,8 @@ def funnel_signs(idata, centred: Mapping[str, bool], diagnostics: dict,
     if not names:
         return []
     ds = post.to_dataset()[[f"sd_{n}" for n in names]]
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # a stuck SD: its ESS says so
         ess = azs.ess(ds, method="bulk")
         rhat = azs.rhat(ds)
     ss = idata["sample_stats"]
@@ -226,7 +228,9 @@ def _worst_sd(idata, centred: Mapping[str, bool]) -> str | None:
     names = [t for t in centred if f"sd_{t}" in post]
     if not names:
         return None
-    ess = azs.ess(post.to_dataset()[[f"sd_{t}" for t in names]], method="bulk")
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ess = azs.ess(post.to_dataset()[[f"sd_{t}" for t in names]], method="bulk")
     vals = {t: float(np.min(np.asarray(ess[f"sd_{t}"].values))) for t in names}
     return min(vals, key=vals.get)
 
