@@ -49,6 +49,13 @@ def _shown_frame(df):
                            for c in text)
 
 
+def _diagnosis(prepared) -> None:
+    """The design diagnosis (:mod:`biasstats.model.diagnosis`), one line per hard design,
+    shown before anything is sampled."""
+    for line in prepared.diagnosis:
+        _say(f"design: {line}", flush=True)
+
+
 def _out_folder(out: str | None) -> Path | None:
     """``--out`` must be a folder (or not exist yet): checked before any work is done."""
     if out is None:
@@ -81,7 +88,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     # fit first: a fit-stage error must not leave this run's table and ledger behind
     spec = result.spec
     outcome = fit_spec(spec, result.table, out, refit=args.refit, ledger=result.ledger,
-                       before_sampling=lambda p: check_before_sampling(spec, result.adapter, p))
+                       before_sampling=lambda p: (check_before_sampling(spec, result.adapter, p),
+                                                  _diagnosis(p)))
     result.write(out)
     fit = outcome.fit
     _say(result.ledger.render())
@@ -93,8 +101,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
           f"target_accept {st.get('target_accept')} ({st.get('target_accept_reason', 'set by user')})")
     for name, how in (st.get("centered") or {}).items():
         _say(f"  ({name}) {how}")
-    for line in fit.spec.separation:
-        _say(f"separation: {line}")
     with_summary = fit.summary()
     _say(with_summary.rename(index=visible).to_string(max_rows=40))
     diag = fit.diagnostics(with_summary)
@@ -136,6 +142,7 @@ def _cmd_effects(args: argparse.Namespace) -> int:
     def check(prepared):  # every estimand asked for, before anything is sampled
         check_request(request_from_spec(spec.content.effects, prepared),
                       prepared, key=f"{spec.path}: [effects]")
+        _diagnosis(prepared)
 
     outcome = fit_spec(spec, result.table, out, refit=args.refit, ledger=result.ledger,
                        before_sampling=check)

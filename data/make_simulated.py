@@ -4,7 +4,9 @@
 
 Writes ``sim_tokens.csv`` (reasoning tokens by association condition, negative binomial with
 prompt variation) and ``sim_ranking.csv`` (a résumé-ranking audit: one row per shown
-candidate, ``top1`` = ranked first), each with ``<name>_truth.json``: the true values of the
+candidate, ``top1`` = ranked first) and ``sim_ratings.csv`` (CV ratings 1–4 by 6 LLMs x 4
+scaffolds x 3 CVs x 7 name variants x 10 iterations, cumulative logit with five crossed
+small-SD terms and one degenerate LLM x scaffold cell), each with ``<name>_truth.json``: the true values of the
 estimands the analyses report, for this design (``biasstats.simulate.designs``).
 """
 
@@ -22,6 +24,7 @@ def main() -> None:
     for name, (table, truth) in {
         "sim_tokens": designs.token_counts(seed=20240204),
         "sim_ranking": designs.ranking_audit(seed=1, requests=1000),
+        "sim_ratings": designs.cv_ratings(seed=20260126),
     }.items():
         table.write_csv(HERE / f"{name}.csv")
         (HERE / f"{name}_truth.json").write_text(

@@ -97,7 +97,8 @@ def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = 
     With ``thresholds`` (:class:`biasstats.inference.convergence.Thresholds`) the fit is checked
     against the convergence gate; when it fails and ``settings.refit`` is on, it is refitted
     once with the change :func:`biasstats.inference.convergence.refit_plan` names (the other
-    parameterisation of one term, or a higher target acceptance). The returned Fit is the
+    parameterisation of every term that funnelled, together, or a higher target acceptance).
+    The returned Fit is the
     second attempt; ``Fit.settings["attempts"]`` lists both (what changed, gate failures,
     sampling seconds). ``derive=False`` leaves a sufficient-statistic model's log-likelihood
     and predictions to the caller (:func:`biasstats.inference.sample.derived_groups`)."""
@@ -126,23 +127,29 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
     plan = refit_plan(gate.values, {g.name: g.centered for g in spec.groups}, first.idata,
                       first.settings["target_accept"], thresholds)
     if plan["flip"]:
-
-        g = next(g for g in spec.groups if g.name == plan["flip"])
+        few = [g for g in spec.groups
+               if g.name in plan["flip"] and len(g.levels) - 1 < PINNED_DF]
         ta = plan["target_accept"]
-        if len(g.levels) - 1 < PINNED_DF and ta < 0.99:
+        if few and ta < 0.99:
             # a few-level term's SD is barely pinned: its other parameterisation reaches a
             # funnel too (validate, 5 seeds: flipping alone left 2 of 5 default fits failing)
             nxt = 0.99 if ta >= 0.95 else 0.95
+            which = (f"{len(few[0].levels)} levels" if len(few) == 1 else
+                     ", ".join(f"{g.name} {len(g.levels)}" for g in few) + " levels")
             plan = {**plan, "target_accept": nxt,
                     "reason": f"{plan['reason']}, and target_accept raised from {ta:g} to "
-                              f"{nxt:g} ({len(g.levels)} levels: its SD is barely pinned)"}
+                              f"{nxt:g} ({which}: {'its SD is' if len(few) == 1 else 'their SDs are'} barely pinned)"}
     spec2 = flipped(spec, plan["flip"]) if plan["flip"] else spec
     longer = ({"tune": 2 * settings.tune, "draws": 2 * settings.draws}
               if plan.get("longer") else {})
     settings2 = settings.model_copy(update={"target_accept": plan["target_accept"], **longer})
     second = _fit_once(spec2, settings2, progress,
                        why=None if plan["flip"] or longer else "raised after a failed gate")
-    if longer or (plan["flip"] and settings.target_accept is None):  # its reason still holds
+    ta1, ta2 = first.settings["target_accept"], second.settings["target_accept"]
+    if ta2 != ta1:  # the attempt lines, the sampler line and the methods name the same value
+        second.settings["target_accept_reason"] = (
+            f"raised from {ta1:g} by the automatic refit after a failed gate")
+    elif longer or (plan["flip"] and settings.target_accept is None):  # its reason still holds
         second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
     gate2 = convergence_gate(second.diagnostics(), thresholds)
     second.settings["attempts"] = [attempt, {
@@ -152,18 +159,21 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
         "target_accept": second.settings["target_accept"],
         "centered": second.settings["centered"]}]
     if plan["flip"]:
-        second.settings["flipped"] = plan["flip"]  # a cached posterior re-applies it
+        # a cached posterior re-applies it (one term's name, or the list of several)
+        flips = list(plan["flip"])
+        second.settings["flipped"] = flips[0] if len(flips) == 1 else flips
     second.timings["first_attempt_s"] = first.timings.get("total_s", 0.0)
     return second
 
 
-def flipped(spec, term: str):
-    """A copy of ``spec`` with group term ``term`` in the other parameterisation."""
-
+def flipped(spec, term):
+    """A copy of ``spec`` with group term ``term`` (a name, or several) in the other
+    parameterisation."""
+    terms = {term} if isinstance(term, str) else set(term)
     new = copy.copy(spec)
     new.groups = [copy.copy(g) for g in spec.groups]
     for g in new.groups:
-        if g.name == term and not g.correlated:
+        if g.name in terms and not g.correlated:
             g.centered = not g.centered
             g.reason = (f"by the automatic refit after a failed gate; was "
                         f"{'non-centred' if g.centered else 'centred'}: {g.reason}")
@@ -192,7 +202,8 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
                         "adaptation_reason": adapt_why,
                         **adaptation_options(settings.adaptation),
                         "sampler": timings["sampler"], "centered": spec.describe_centring(),
-                        "separation": list(spec.separation)})
+                        "separation": list(spec.separation),
+                        "diagnosis": list(spec.diagnosis)})
     # a sufficient-statistic model (no observed variable) gets its log-likelihood and
     # predictions once, for the fit that is kept (fit_prepared / derived_groups)
     if own_pp and model.observed_RVs:

@@ -15,6 +15,7 @@ is the inverted one (try it centred); with no term standing out, a smaller step 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -104,14 +105,17 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
 
     * A near miss on mixing alone (:func:`near_miss`): the same model with twice the warm-up
       and draws (``longer``).
-    * Divergences whose location points at a term's parameterisation (a centred term at small
-      SD, a non-centred one at large SD; :func:`locate_divergences`): that term is flipped.
-    * No divergences (the gate failed on E-BFMI, ESS or R-hat): a funnel then shows as slow
-      mixing of a group SD, so the term whose SD has the lowest bulk ESS is flipped.
+    * Every term the first attempt shows funnelling is flipped, all together: each term
+      whose divergences point at its parameterisation (a centred term at small SD, a
+      non-centred one at large SD; :func:`locate_divergences`), and each centred term whose
+      log SD mixes badly (bulk ESS or R-hat past the gate) or, with a low E-BFMI, follows the
+      energy (:func:`funnel_signs`). With no divergences and no such centred term, the term
+      whose SD has the lowest bulk ESS is flipped (a funnel shows as slow mixing of its SD).
     * Divergences no SD explains: the target acceptance goes up one step
       (0.9 -> 0.95 -> 0.99 -> 0.995).
 
-    Returns ``{"flip": term | None, "target_accept": float, "longer": bool, "reason": str}``."""
+    Returns ``{"flip": tuple of terms | None, "target_accept": float, "longer": bool,
+    "reason": str}``."""
     ta = target_accept or 0.9
     if near_miss(diagnostics, thresholds):
         return {"flip": None, "target_accept": ta, "longer": True,
@@ -121,24 +125,98 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
                            "model with twice the warm-up and draws")}
     rows = locate_divergences(idata, centred) if diagnostics.get("divergences") else []
     nxt = 0.95 if ta < 0.95 else (0.99 if ta < 0.99 else 0.995)
-    if rows and abs(rows[0]["shift"]) >= 0.5 and (rows[0]["shift"] < 0) == rows[0]["centred"]:
-        top = rows[0]
-        side = "centred" if not top["centred"] else "non-centred"
-        return {"flip": top["term"], "target_accept": ta,
-                "reason": (f"divergences at {'small' if top['shift'] < 0 else 'large'} "
-                           f"{top['parameter']} ({top['shift']:+.1f} SD): term '{top['term']}' "
-                           f"refitted {side}")}
+    pointing = [r for r in rows if abs(r["shift"]) >= 0.5 and (r["shift"] < 0) == r["centred"]]
+    div_terms = list(dict.fromkeys(r["term"] for r in pointing))
+    signs = funnel_signs(idata, centred, diagnostics, thresholds) if centred else []
+    slow = [r for r in signs if r["centred"] and r["funnel"] and r["term"] not in div_terms]
+    if div_terms or (not rows and slow):
+        flips = [*div_terms, *(r["term"] for r in slow)]
+        parts = [f"divergences at {'small' if r['shift'] < 0 else 'large'} {r['parameter']} "
+                 f"({r['shift']:+.1f} SD)" for r in pointing
+                 if r is next(q for q in pointing if q["term"] == r["term"])]
+        parts += [f"{r['parameter']} {r['why']}" for r in slow]
+        if len(flips) == 1 and not div_terms and slow[0]["worst"]:
+            side = "centred" if not centred[flips[0]] else "non-centred"
+            reason = (f"slowest-mixing group SD is sd_{flips[0]}: term '{flips[0]}' refitted "
+                      f"{side}")
+        elif len(flips) == 1:
+            side = "centred" if not centred[flips[0]] else "non-centred"
+            reason = f"{parts[0]}: term '{flips[0]}' refitted {side}"
+        else:
+            reason = ("funnels in " + ", ".join(parts) + ": terms "
+                      + ", ".join(f"'{t}'" for t in flips)
+                      + " refitted in their other parameterisations together")
+        return {"flip": tuple(flips), "target_accept": ta, "reason": reason}
     if not rows and centred:
-        # no divergence to locate (low E-BFMI / ESS): the funnel shows as slow mixing of the
-        # log SD of a term; flip the term whose log SD mixes worst
+        # no centred term stands out: flip the term whose log SD mixes worst
         worst = _worst_sd(idata, centred)
         if worst is not None:
             side = "centred" if not centred[worst] else "non-centred"
-            return {"flip": worst, "target_accept": ta,
+            return {"flip": (worst,), "target_accept": ta,
                     "reason": f"slowest-mixing group SD is sd_{worst}: term '{worst}' refitted "
                               f"{side}"}
     return {"flip": None, "target_accept": nxt,
             "reason": f"no term stands out: target_accept raised from {ta:g} to {nxt:g}"}
+
+
+ENERGY_CORR = 0.3  # |corr(log SD, energy)| from which a low E-BFMI is read as that SD's funnel
+
+
+def funnel_signs(idata, centred: Mapping[str, bool], diagnostics: dict,
+                 thresholds: Thresholds | None) -> list[dict]:
+    """Per group term, how its SD mixed in the first attempt: the bulk ESS and R-hat of its
+    (worst) SD and the correlation of its log SD with the energy (within chains). ``funnel``
+    is True when the ESS or R-hat fails the gate's threshold, or, with E-BFMI below its
+    threshold, the log SD follows the energy (|corr| >= :data:`ENERGY_CORR`: the sampler's
+    energy cannot move that SD, Betancourt 2016). ``worst``: the lowest ESS of all."""
+    # heavy libraries load on first use, not on import
+    import arviz_stats as azs
+
+    t = thresholds or Thresholds()
+    post = idata["posterior"]
+    names = [n for n in centred if f"sd_{n}" in post]
+    if not names:
+        return []
+    ds = post.to_dataset()[[f"sd_{n}" for n in names]]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # a stuck SD: its ESS says so
+        ess = azs.ess(ds, method="bulk")
+        rhat = azs.rhat(ds)
+    ss = idata["sample_stats"]
+    energy = np.asarray(ss["energy"].values, dtype=float) if "energy" in ss else None
+    b = diagnostics.get("min_bfmi", diagnostics.get("bfmi"))
+    low_bfmi = b is not None and bool(np.any(np.atleast_1d(np.asarray(b, float)) < t.bfmi_min))
+    rows = []
+    for n in names:
+        e = np.atleast_1d(np.asarray(ess[f"sd_{n}"].values, dtype=float))
+        r = np.atleast_1d(np.asarray(rhat[f"sd_{n}"].values, dtype=float))
+        corr = 0.0
+        if energy is not None:
+            x = np.log(np.asarray(post[f"sd_{n}"].values, dtype=float))
+            x = x.reshape(*energy.shape, -1)
+            ec = energy - energy.mean(axis=1, keepdims=True)
+            for j in range(x.shape[-1]):
+                xc = x[..., j] - x[..., j].mean(axis=1, keepdims=True)
+                den = float(np.sqrt((xc ** 2).sum() * (ec ** 2).sum()))
+                if den > 0:
+                    c = float((xc * ec).sum() / den)
+                    corr = c if abs(c) > abs(corr) else corr
+        why = []
+        if not np.nanmin(e) >= t.ess_bulk_min:
+            why.append(f"bulk ESS {np.nanmin(e):.0f}")
+        if not np.nanmax(r) <= t.rhat_max:
+            why.append(f"R-hat {np.nanmax(r):.3f}")
+        if low_bfmi and abs(corr) >= ENERGY_CORR:
+            why.append(f"energy correlation {corr:+.2f}")
+        rows.append({"term": n, "parameter": f"sd_{n}", "centred": bool(centred[n]),
+                     "ess_bulk": float(np.nanmin(e)), "rhat": float(np.nanmax(r)),
+                     "energy_corr": corr, "funnel": bool(why),
+                     "why": "(" + ", ".join(why) + ")" if why else ""})
+    if rows:
+        lowest = min(rows, key=lambda q: q["ess_bulk"])
+        for q in rows:
+            q["worst"] = q is lowest
+    return rows
 
 
 def _worst_sd(idata, centred: Mapping[str, bool]) -> str | None:
@@ -150,7 +228,9 @@ def _worst_sd(idata, centred: Mapping[str, bool]) -> str | None:
     names = [t for t in centred if f"sd_{t}" in post]
     if not names:
         return None
-    ess = azs.ess(post.to_dataset()[[f"sd_{t}" for t in names]], method="bulk")
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ess = azs.ess(post.to_dataset()[[f"sd_{t}" for t in names]], method="bulk")
     vals = {t: float(np.min(np.asarray(ess[f"sd_{t}"].values))) for t in names}
     return min(vals, key=vals.get)
 

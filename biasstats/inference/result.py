@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,6 +128,15 @@ class PriorTable(dict):
         return {k: str(v) for k, v in self.items()}
 
 
+
+@contextmanager
+def quiet():
+    """Numerical warnings of the diagnostics (a constant draw's R-hat divides by zero) kept
+    from the terminal: the numbers themselves (inf, nan) say it, and the gate reads them."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
 @dataclass
 class Fit:
     """A fitted model.
@@ -177,8 +188,9 @@ class Fit:
         # heavy libraries load on first use, not on import
         import arviz_stats as azs
 
-        return azs.summary(self.idata, var_names=var_names or self.param_names(),
-                           ci_prob=ci_prob, ci_kind="hdi", round_to="none")
+        with quiet():
+            return azs.summary(self.idata, var_names=var_names or self.param_names(),
+                               ci_prob=ci_prob, ci_kind="hdi", round_to="none")
 
     def linpred(self, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
         """Draws (S, rows) of the linear predictor for ``newdata`` (brms' posterior_linpred);
@@ -216,7 +228,8 @@ class Fit:
 
         ss = self.idata.sample_stats
         div = int(ss["diverging"].sum()) if "diverging" in ss else 0
-        bfmi = np.asarray(azs.bfmi(self.idata.sample_stats.to_dataset()["energy"]).values)
+        with quiet():
+            bfmi = np.asarray(azs.bfmi(self.idata.sample_stats.to_dataset()["energy"]).values)
         out = {
             "max_rhat": float(s["r_hat"].max()),
             "min_ess_bulk": float(s["ess_bulk"].min()),

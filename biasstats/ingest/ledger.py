@@ -154,6 +154,12 @@ class Ledger:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
+    def counted(self) -> str:
+        """What was read, in the ledger's own numbers: ``240 rows`` and, when an adapter split
+        the rows, ``, 5040 judgements`` (one source for every line that counts them)."""
+        return ", ".join([f"{self.rows_read} rows",
+                          *(f"{t.total} {t.unit}" for t in self.tallies[1:])])
+
     def render(self) -> str:
         """A plain-text table for terminals and logs."""
         lines = [f"ledger: {self.source}", f"  rows read: {self.rows_read}"]

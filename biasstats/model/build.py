@@ -5,7 +5,8 @@ needs, each step in its own room: the design (:mod:`biasstats.model.design`: the
 coded, rows collapsed into binomial cells or weighted patterns, fixed and group-term designs,
 auxiliary formulas, zero-sum constraints), the priors actually used
 (:mod:`biasstats.model.default_priors`), the per-term centring decision
-(:mod:`biasstats.model.centring`) and the separation notes (:mod:`biasstats.model.separation`).
+(:mod:`biasstats.model.centring`), the separation notes (:mod:`biasstats.model.separation`)
+and the design diagnosis (:mod:`biasstats.model.diagnosis`).
 :func:`biasstats.model.graph.build_model` then writes the PyMC model.
 """
 
@@ -24,6 +25,7 @@ from biasstats.model.design import (
     group_specs,
     observations,
 )
+from biasstats.model.diagnosis import diagnose
 from biasstats.model.families import Family, get_family
 from biasstats.model.formula import check_columns, parse_aux, parse_formula
 from biasstats.model.separation import separation
@@ -82,4 +84,5 @@ def prepare(
     spec.priors = default_priors(spec, priors or {})
     choose_centring(spec, centered or {})
     spec.separation = separation(spec)
+    spec.diagnosis = diagnose(spec)
     return spec

@@ -103,6 +103,8 @@ class ModelSpec:
     # None when each row/cell stands for itself
     weights: np.ndarray | None = None
     separation: list[str] = field(default_factory=list)  # one line per separated term
+    # the design diagnosis: the separation lines, then every other hard design, one line each
+    diagnosis: list[str] = field(default_factory=list)
     aux: dict[str, AuxSpec] = field(default_factory=dict)  # distributional aux formulas
     row_pattern: np.ndarray | None = None  # pattern index of each data row (with weights)
 

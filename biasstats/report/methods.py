@@ -14,8 +14,11 @@ from biasstats.model.families import get_family
 def _ta_reason(settings: dict, spec) -> str:
     """How the target acceptance was chosen, in brackets (empty when set by the user);
     ``spec`` is the fit's ModelSpec (its terms' funnel risks decided the automatic value)."""
-    if (settings.get("target_accept_reason") or "set by user") == "set by user":
+    why = settings.get("target_accept_reason") or "set by user"
+    if why == "set by user":
         return ""
+    if why.startswith("raised"):
+        return f" ({why})"
     if not spec.groups:
         return " (the default; no group terms)"
     if all(g.funnel_risk is None for g in spec.groups):
@@ -64,14 +67,14 @@ def methods_paragraph(spec, ingest, fit, gate, sources, *, effects: str = "",
     v = versions()
     priors = "; ".join(f"{k} ~ {p}" for k, p in fit.priors.items())
     st = fit.settings
-    rows = led.rows
+    tally = led.tallies[-1]  # the unit the outcomes are counted in: every count from it
     unit = "judgements" if len(led.tallies) > 1 else "rows"
-    used = led.tallies[-1].by_status.get("ok", 0)
+    n = tally.by_status
     s = [
-        f"We analysed {led.rows_read:,} trials ({used:,} {unit} with a parsed outcome; "
-        f"{rows.by_status.get('refused', 0):,} trials refused, "
-        f"{rows.by_status.get('unparseable', 0):,} unparseable or partly parsed, "
-        f"{rows.by_status.get('excluded', 0):,} excluded by declared filters; every row is "
+        f"We analysed {led.rows_read:,} trials ({n.get('ok', 0):,} {unit} with a parsed "
+        f"outcome; {n.get('refused', 0):,} {unit} refused, "
+        f"{n.get('unparseable', 0):,} unparseable or partly parsed, "
+        f"{n.get('excluded', 0):,} excluded by declared filters; every row is "
         f"accounted for in the ingest ledger).",
         f"We fitted the hierarchical {fit.family} model `{fit.formula}` with a "
         f"{get_family(fit.family).link} link ",

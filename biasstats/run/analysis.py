@@ -121,7 +121,7 @@ def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> Analys
         write_results(result)
         page, stages = render(result)
     gate = result.gate
-    msg = (f"{ing.ledger.rows_read} rows; gate "
+    msg = (f"{ing.ledger.counted()}; gate "
            f"{'passed' if gate.passed else 'FAILED: ' + '; '.join(gate.failures)}"
            + ("; posterior cached" if result.cached else ""))
     return AnalysisOutcome(spec.name, spec.title, Path(spec.path), "built", msg, gate.passed,

@@ -15,8 +15,7 @@ import polars as pl
 from scipy.special import expit
 
 __all__ = ["token_counts", "ranking_audit", "refusals", "gaussian_condition", "varying_slopes",
-           "stratified_condition",
-           "categorical_choice", "ordinal_rating"]
+           "stratified_condition", "categorical_choice", "ordinal_rating", "cv_ratings"]
 
 
 def token_counts(seed: int = 1, prompts: int = 24, reps: int = 20, alpha: float = 8.0,
@@ -239,3 +238,63 @@ def ordinal_rating(seed: int = 1, prompts: int = 12, reps: int = 25,
             rows["condition"] += [cond] * reps
             rows["rating"] += (1 + np.searchsorted(c, eta[i] + rng.logistic(size=reps))).tolist()
     return pl.DataFrame(rows), _category_truth(probs, categories, "control", "treated")
+
+
+CV_SDS = {"llm": 0.3, "scaffold": 0.15, "cv": 0.2, "llm:scaffold": 0.1, "llm:name": 0.08}
+
+
+def cv_ratings(seed: int = 1, llms: int = 6, scaffolds: int = 4, cvs: int = 3, names: int = 7,
+               iterations: int = 10, cutpoints=(-1.8, 0.0, 1.8), name_sd: float = 0.25,
+               sds: dict | None = None, degenerate=("m6", "s4")):
+    """CV ratings on a 1–4 scale (the shape of issue 26's fourth release): ``llms`` LLMs x
+    ``scaffolds`` prompting scaffolds x ``cvs`` CVs x ``names`` name variants x
+    ``iterations``, from a cumulative logit (P(y <= k) = expit(c_k − eta)) with a fixed
+    effect per name and five crossed small-SD terms (:data:`CV_SDS`: llm, scaffold, cv,
+    llm:scaffold, llm:name), and one degenerate LLM x scaffold cell (``degenerate``) whose
+    every rating is 4.
+
+    ``rating ~ name + (1|llm) + (1|scaffold) + (1|cv) + (1|llm:scaffold) + (1|llm:name)``
+    (family cumulative). Truth: per name the expected rating E[rating] averaged over this
+    design's cells (the degenerate cell at 4), ``mean_rating:name:<level>``, and its
+    difference to the first name, ``difference_rating:name:<level> − n1``."""
+    rng = np.random.default_rng(seed)
+    sds = {**CV_SDS, **(sds or {})}
+    c = np.asarray(cutpoints, dtype=float)
+    L = {"llm": [f"m{i + 1}" for i in range(llms)],
+         "scaffold": [f"s{i + 1}" for i in range(scaffolds)],
+         "cv": [f"cv{i + 1}" for i in range(cvs)], "name": [f"n{i + 1}" for i in range(names)]}
+    b = rng.normal(0.0, name_sd, names)
+    b -= b[0]
+    eff = {k: rng.normal(0.0, sd, tuple(len(L[f]) for f in k.split(":")))
+           for k, sd in sds.items()}
+    grid = np.stack(np.meshgrid(*(np.arange(len(L[f])) for f in ("llm", "scaffold", "cv",
+                                                                   "name")),
+                                indexing="ij"), axis=-1).reshape(-1, 4)
+    m, s_, v, n = grid.T
+    eta = (b[n] + eff["llm"][m] + eff["scaffold"][s_] + eff["cv"][v]
+           + eff["llm:scaffold"][m, s_] + eff["llm:name"][m, n])
+    cum = expit(c[None, :] - eta[:, None])
+    p = np.diff(np.concatenate([np.zeros((len(eta), 1)), cum, np.ones((len(eta), 1))], axis=1),
+                axis=1)
+    stuck = np.zeros(len(eta), bool)
+    if degenerate is not None:
+        stuck = (m == L["llm"].index(degenerate[0])) & (s_ == L["scaffold"].index(degenerate[1]))
+        p[stuck] = np.eye(len(c) + 1)[-1]
+    expected = p @ np.arange(1, len(c) + 2)
+    rows = {"llm": [], "scaffold": [], "cv": [], "name": [], "iteration": [], "rating": []}
+    for i in range(len(eta)):
+        draws = 1 + np.searchsorted(c, eta[i] + rng.logistic(size=iterations))
+        if stuck[i]:
+            draws = np.full(iterations, len(c) + 1)
+        for f, j in zip(("llm", "scaffold", "cv", "name"), grid[i], strict=True):
+            rows[f] += [L[f][j]] * iterations
+        rows["iteration"] += list(range(1, iterations + 1))
+        rows["rating"] += draws.tolist()
+    truth = {"analysis": "simulated_ratings"}
+    means = [float(expected[n == j].mean()) for j in range(names)]
+    for j, name in enumerate(L["name"]):
+        truth[f"mean_rating:name:{name}"] = means[j]
+        if j:
+            truth[f"difference_rating:name:{name} − {L['name'][0]}"] = means[j] - means[0]
+    truth.update({f"sd_{k}": float(sd) for k, sd in sds.items()})
+    return pl.DataFrame(rows), truth
