@@ -70,7 +70,6 @@ def _out_folder(out: str | None) -> Path | None:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-
     out = _out_folder(args.out)
     result = ingest(args.spec)
     out = out or Path("reports") / result.spec.name
@@ -81,7 +80,6 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-
     out = _out_folder(args.out)
     result = ingest(args.spec)
     out = out or Path("reports") / result.spec.name
@@ -134,18 +132,17 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_effects(args: argparse.Namespace) -> int:
-
-
     result = ingest(args.spec)
     spec = result.spec
     out = Path(args.out) if args.out else Path("reports") / spec.name
+
     def check(prepared):  # every estimand asked for, before anything is sampled
         check_request(request_from_spec(spec.content.effects, prepared),
                       prepared, key=f"{spec.path}: [effects]")
         _diagnosis(prepared)
 
     outcome = fit_spec(spec, result.table, out, refit=args.refit, ledger=result.ledger,
-                       before_sampling=check)
+                       before_sampling=check, cached_only=not (args.fit or args.refit))
     fit = outcome.fit
     study = outcome_study(spec, result.adapter)
     vocab = study.vocabulary if study is not None else None
@@ -174,7 +171,6 @@ def _cmd_effects(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-
     if not 0 <= args.seed <= MAX_SEED:
         raise SpecError(f"--seed {args.seed}: expected an integer from 0 to {MAX_SEED}")
     out = _out_folder(args.out)
@@ -186,7 +182,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
-
     reg = datasets.load_registry()
     width = max(len(n) for n in reg)
     _say(f"{'dataset':<{width}}  {'available':<9}  where / how")
@@ -197,7 +192,6 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-
     for name in args.names:
         paths = datasets.fetch(name)
         _say(f"{name}: {len(paths)} file(s) verified, e.g. {paths[0]}")
@@ -205,7 +199,6 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_spec(args: argparse.Namespace) -> int:
-
     _say(render(), end="")
     return 0
 
@@ -232,12 +225,15 @@ def _jobs(value: str) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    total, done = len(args.specs), []
 
     def show(o):
+        done.append(o)
         state = {"built": "built" if o.gate_passed else "GATE FAILED", "unavailable": "UNAVAILABLE"}
-        _say(f"{state.get(o.status, o.status):<12} {o.name}: {o.message}", flush=True)
+        _say(f"[{len(done)}/{total}] {state.get(o.status, o.status):<12} {o.name}: {o.message}",
+             flush=True)
         if o.stages:
-            _say(f"{'':<12} {o.time_line()}", flush=True)
+            _say(f"{'':<{len(str(total)) * 2 + 3}} {'':<12} {o.time_line()}", flush=True)
 
     _out_folder(args.out)
     outcomes = build_reports(args.specs, args.out, refit=args.refit, on_done=show,
@@ -270,11 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--refit", action="store_true", help="ignore a cached posterior")
     s.set_defaults(run=_cmd_fit, atomic=True)
 
-    s = sub.add_parser("effects", help="print a spec's estimands (fitting if needed); write "
-                                       "estimands.csv / .parquet")
+    s = sub.add_parser("effects", help="print a spec's estimands from its cached posterior; "
+                                       "write estimands.csv / .parquet")
     s.add_argument("spec", help="analysis spec (TOML)")
     s.add_argument("--out", help="output folder (default: reports/<analysis name>)")
-    s.add_argument("--refit", action="store_true", help="ignore a cached posterior")
+    s.add_argument("--fit", action="store_true",
+                   help="fit the model when no cached posterior matches (else an error)")
+    s.add_argument("--refit", action="store_true", help="ignore a cached posterior and fit")
     s.set_defaults(run=_cmd_effects)
 
     s = sub.add_parser("simulate", help="simulate an outcome from a spec's model on its design")

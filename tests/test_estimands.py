@@ -234,7 +234,7 @@ def test_effects_command_prints_and_writes_the_estimands(tmp_path, capsys):
     spec = tmp_path / "refusals.toml"
     spec.write_text(NEUTRAL_SPEC.format(extra="").replace("draws = 300", "draws = 100")
                     .replace("tune = 300", "tune = 100"))
-    rc = main(["effects", str(spec), "--out", str(tmp_path / "out")])
+    rc = main(["effects", str(spec), "--out", str(tmp_path / "out"), "--fit"])
     out = capsys.readouterr().out
     assert rc == 0 and "sensitive − neutral" in out and "outcome: refusal" in out
     table = pl.read_csv(tmp_path / "out" / "estimands.csv")

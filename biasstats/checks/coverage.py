@@ -118,7 +118,6 @@ def design(n: int, groups: int, seed: int) -> pl.DataFrame:
 
 
 def _draw(prior: str, rng, size=None) -> np.ndarray:
-
     p = parse_prior(prior)
     kw = p.params
     if p.dist == "Normal":
@@ -172,7 +171,6 @@ def simulate(family: str, dsg: pl.DataFrame, rng,
 
 
 def _frame(family: str, dsg: pl.DataFrame, y: np.ndarray) -> pl.DataFrame:
-
     if get_family(family).has_categories:
         return dsg.with_columns(pl.Series("y", y + 1))
     return dsg.with_columns(pl.Series("y", y.astype(float)))

@@ -182,7 +182,6 @@ def flipped(spec, term):
 
 
 def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = None) -> Fit:
-
     if settings.target_accept is None:
         value, why = auto_target_accept(spec)
         settings = settings.model_copy(update={"target_accept": value})

@@ -224,7 +224,8 @@ def _key(spec: Spec, prepared) -> tuple[str, dict]:
 
 def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
              *, refit: bool = False, progress: bool | None = None, ledger=None,
-             formula_key: str = "[model] formula", before_sampling=None) -> FitOutcome:
+             formula_key: str = "[model] formula", before_sampling=None,
+             cached_only: bool = False) -> FitOutcome:
     """Fit ``spec``'s model to ``table`` (the ingested canonical table).
 
     With ``out_dir``, the posterior is written there (atomically) and reused when the cache
@@ -232,7 +233,8 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
     formula, e.g. ``[checks] alternatives[0]`` for an alternative model).
     ``before_sampling(prepared)`` runs once the design is built, before a cached posterior is
     read or anything is sampled: the caller's checks of what it will ask of the fit (the
-    ``[effects]`` estimands), so that a mistake costs seconds, not a sampling run."""
+    ``[effects]`` estimands), so that a mistake costs seconds, not a sampling run.
+    ``cached_only``: never sample; a one-line SpecError when no cached posterior matches."""
 
     if spec.model is None:
         raise SpecError(f"{spec.path}: no [model] table: nothing to fit")
@@ -252,6 +254,10 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         cached = _load_cached(out / POSTERIOR_FILE, key, f, prepared, ledger)
         if cached is not None:
             return FitOutcome(cached, True, key, out / POSTERIOR_FILE)
+    if cached_only:
+        raise SpecError(f"{spec.path}: no posterior of this model and data in "
+                        f"{out / POSTERIOR_FILE if out is not None else 'the cache'} (run "
+                        "'biasstats fit' first, or pass --fit to fit now)")
 
     with _named(spec, formula_key):
         result = fit_prepared(prepared, f, progress,

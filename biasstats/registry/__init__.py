@@ -215,7 +215,6 @@ def unregister_adapter(name: str) -> None:
 
 
 def _entry_point_adapters() -> dict:
-
     return {ep.name: ep for ep in metadata.entry_points(group=ADAPTER_ENTRY_POINTS)}
 
 

@@ -115,5 +115,6 @@ def _build_parallel(specs, out_root: Path, refit: bool, jobs: int,
 
 
 def write_index(outcomes: list[AnalysisOutcome], out_root: Path) -> Path:
-    """``<out_root>/index.html``: every analysis in the order given."""
-    return render_index(outcomes, out_root)
+    """``<out_root>/index.html``: the built analyses first, in the order given, then those
+    whose data could not be had (one line each, with the command that gets the data)."""
+    return render_index(sorted(outcomes, key=lambda o: o.status == "unavailable"), out_root)

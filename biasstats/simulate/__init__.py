@@ -25,8 +25,6 @@ class SimulatedStudy:
     sources: tuple[Path, ...] = ()
 
     def write(self, folder: str | Path) -> tuple[Path, Path]:
-
-
         folder = Path(folder)
         t = write_parquet_atomic(folder / "simulated.parquet", self.table)
         j = write_text_atomic(folder / "truth.json", json.dumps(self.truth, indent=2) + "\n")

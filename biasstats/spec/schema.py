@@ -308,7 +308,6 @@ class DataSpec(_Strict):
     @field_validator("filters", "exclude")
     @classmethod
     def _filter_grammar(cls, v: list[str], info) -> list[str]:
-
         key = info.field_name
         if len(v) > MAX_FILTERS:
             raise ValueError(f"{len(v)} {'filters' if key == 'filters' else 'exclusions'}, above "
@@ -356,7 +355,6 @@ class SimulateSpec(_Strict):
 
     @model_validator(mode="after")
     def _size(self) -> SimulateSpec:
-
         size = registry.preset_size(self.preset)  # the study that provides the preset says
         if size is None:
             return self
@@ -370,7 +368,6 @@ class SimulateSpec(_Strict):
     @field_validator("preset")
     @classmethod
     def _registered_preset(cls, v: str) -> str:
-
         known = registry.preset_names()
         if v not in known:
             raise ValueError(f"unknown preset {v!r} (registered: {', '.join(known)})")
@@ -427,7 +424,6 @@ class ModelSpec(_Strict):
     @field_validator("family")
     @classmethod
     def _known_family(cls, v: str) -> str:
-
         try:
             get_family(v)
         except SpecError as e:

@@ -32,7 +32,6 @@ def _category_map(table: pl.DataFrame) -> dict[str, str] | None:
 
 
 def _effect_outputs(art, effects, table, model=None):
-
     terms_present = set(effects.table["term"].unique().to_list())
     if ("llm:stereotype" in terms_present and model is not None
             and not has_interaction(model, ("llm", "stereotype"))):
