@@ -128,3 +128,4 @@ def test_a_factor_held_only_inside_an_interaction_is_a_valid_target(tmp_path):
                      - df.filter(pl.col("cond") == "c1")["y"].mean())
     assert abs(diff["mean"][0] - observed) < 3 * diff["sd"][0] + 0.05
     assert sorted(est.ranks["level"].to_list()) == ["m1", "m2", "m3"]
+

@@ -140,10 +140,14 @@ def loo_fit(fit, pointwise: bool = True):
     are always returned)."""
 
     spec = fit.spec
-    if spec is not None and getattr(spec, "weights", None) is not None:
-        return loo_patterns(fit.idata, spec.weights, spec.row_pattern,
-                            var_name=spec.formula.response)
-    return psis.loo(fit.idata)
+
+    def compute():
+        if spec is not None and getattr(spec, "weights", None) is not None:
+            return loo_patterns(fit.idata, spec.weights, spec.row_pattern,
+                                var_name=spec.formula.response)
+        return psis.loo(fit.idata)
+
+    return fit.memo("loo", compute) if hasattr(fit, "memo") else compute()
 
 
 def trial_level_loo(fits: dict, trials: pl.DataFrame) -> dict:

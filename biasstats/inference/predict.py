@@ -89,12 +89,18 @@ def linear_predictor(fit, multi: bool = False, spec=None) -> np.ndarray:
     """eta[s, c]: draw s, cell c (``fit.spec.cells`` order, or the rows of ``spec``, e.g. the
     covariate cells of :func:`reduced`). Single-predictor families only, unless ``multi``:
     then the categorical family's (S, cells, K-1) too."""
+    own = spec is None or spec is fit.spec
     spec = fit.spec if spec is None else spec
     if spec.n_linpred != 1 and not multi:
         raise ValueError(f"family '{spec.family.name}' has {spec.n_linpred} linear predictors")
-    post = fit.idata["posterior"].to_dataset()
-    return eta_from(post, spec, spec.X if spec.fixed_names else np.zeros((len(spec.y), 0)),
-                [(group_draws(post, g), g.idx, g.Z) for g in spec.groups])
+
+    def compute():
+        post = fit.idata["posterior"].to_dataset()
+        return eta_from(post, spec, spec.X if spec.fixed_names else np.zeros((len(spec.y), 0)),
+                        [(group_draws(post, g), g.idx, g.Z) for g in spec.groups])
+
+    # the fit's own cells: once per posterior, whoever asks (PPC, LOO, estimands, variance)
+    return fit.memo(("linpred", multi), compute) if own and hasattr(fit, "memo") else compute()
 
 
 def category_names(spec) -> list[str]:

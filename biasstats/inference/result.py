@@ -158,6 +158,21 @@ class Fit:
     timings: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     ledger: Any = None  # the ingest Ledger when fitted from a spec (biasstats.inference.from_spec)
+    # results computed once per posterior (summary, PSIS-LOO, the linear predictor): emptied
+    # whenever the draws are replaced (see __setattr__)
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __setattr__(self, name, value):
+        if name == "idata" and "_memo" in self.__dict__:
+            self.__dict__["_memo"].clear()
+        super().__setattr__(name, value)
+
+    def memo(self, key, compute):
+        """``compute()`` once per posterior: the second asker gets the first one's result
+        (the summary and gate, PSIS-LOO and the linear predictor are read by several stages)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     @property
     def formula(self) -> str:
@@ -188,9 +203,14 @@ class Fit:
         # heavy libraries load on first use, not on import
         import arviz_stats as azs
 
-        with quiet():
-            return azs.summary(self.idata, var_names=var_names or self.param_names(),
-                               ci_prob=ci_prob, ci_kind="hdi", round_to="none")
+        def compute():
+            with quiet():
+                return azs.summary(self.idata, var_names=var_names or self.param_names(),
+                                   ci_prob=ci_prob, ci_kind="hdi", round_to="none")
+
+        if var_names is not None:
+            return compute()
+        return self.memo(("summary", ci_prob), compute).copy()
 
     def linpred(self, newdata, *, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
         """Draws (S, rows) of the linear predictor for ``newdata`` (brms' posterior_linpred);

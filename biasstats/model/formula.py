@@ -25,6 +25,7 @@ names the offending term.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -171,7 +172,20 @@ def _parse_group(term: str, inner: str) -> list[GroupTerm]:
 
 
 def parse_formula(formula: str) -> ParsedFormula:
-    """Parse a formula string (syntax only; see :func:`check_columns` for the data checks)."""
+    """Parse a formula string (syntax only; see :func:`check_columns` for the data checks).
+    Each text is parsed once per process: the stages that read a formula share the result
+    (:class:`ParsedFormula` is immutable)."""
+    if not isinstance(formula, str):
+        return _parse_checked(formula)
+    return _parse_cached(formula)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_cached(formula: str) -> ParsedFormula:
+    return _parse_checked(formula)
+
+
+def _parse_checked(formula) -> ParsedFormula:
     if not isinstance(formula, str) or not formula.strip():
         raise SpecError("formula must be a non-empty string like 'y ~ x + (1 | g)'")
     if "\x00" in formula:  # a level may hold one (escaped in posterior.nc); a name may not
