@@ -85,3 +85,16 @@ def test_the_index_lists_built_analyses_first(tmp_path):
     html = page.read_text()
     assert html.index("Alpha") < html.index("Beta") < html.index("Gone")
     assert "biasstats fetch gone_data" in html
+
+
+def test_report_shows_its_stages_on_a_terminal_only(tmp_path, capsys):
+    from biasstats.run import run_analysis
+
+    spec = _spec(tmp_path)
+    run_analysis(spec, tmp_path / "quiet")  # progress=None: stderr is not a terminal here
+    assert "first: ingest" not in capsys.readouterr().err
+    run_analysis(spec, tmp_path / "shown", progress=True)
+    err = capsys.readouterr().err
+    stages = [line.strip() for line in err.splitlines() if line.startswith("  first: ")]
+    assert stages == ["first: ingest...", "first: fit (sampling shows its own progress)...",
+                      "first: effects and checks...", "first: figures and tables..."]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import polars as pl
 
 from biasstats.errors import BiasstatsError, DatasetUnavailableError
 from biasstats.inference.from_spec import POSTERIOR_FILE, fit_spec
+from biasstats.inference.sample import want_progress
 from biasstats.ingest import ingest
 from biasstats.io import (
     TEMP_NAME,
@@ -87,7 +89,17 @@ def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool =
     return outcome
 
 
+def _stage_printer(spec: Spec, progress: bool | None):
+    """``stage(name)``: on a terminal, one line per stage as it starts (``ingest``, ``fit``,
+    ``effects and checks``, ``figures and tables``) on stderr; silent otherwise."""
+    if not want_progress(progress):
+        return lambda name: None
+    return lambda name: print(f"  {spec.name}: {name}...", file=sys.stderr, flush=True)
+
+
 def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> AnalysisOutcome:
+    stage = _stage_printer(spec, progress)
+    stage("ingest")
     spec_path, title = spec.path, spec.title
     t0 = time.perf_counter()
     try:
@@ -108,6 +120,7 @@ def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> Analys
                                report=page)
     t_ingest = time.perf_counter() - t0
     t0 = time.perf_counter()
+    stage("fit (sampling shows its own progress)")
     outcome = fit_spec(spec, ing.table, folder, refit=refit, progress=progress,
                        ledger=ing.ledger,
                        before_sampling=lambda p: check_before_sampling(spec, ing.adapter, p))
@@ -115,10 +128,12 @@ def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> Analys
     files = [("canonical trial table", trials_path), ("ledger", ledger_path),
              ("posterior (NetCDF)", outcome.path)]
     with _posterior_kept(outcome):
+        stage("effects and checks")
         result = analyse(spec, ing, outcome.fit, folder, outcome.cached, files, sensitivity)
         result.stages = {"ingest": t_ingest, **fit_stages(outcome.fit.timings, outcome.cached,
                                                            t_fit), **result.stages}
         write_results(result)
+        stage("figures and tables")
         page, stages = render(result)
     gate = result.gate
     msg = (f"{ing.ledger.counted()}; gate "
