@@ -221,7 +221,7 @@ def test_fit_effects_api(bernoulli_fit):
 
 
 # Slow (7 s, a second fit): the effects command is held in the default run by
-# tests/test_estimands_categories.py (ordinal ratings: printed, CSV and Parquet written).
+# tests/effects/test_estimands_categories.py (ordinal ratings: printed, CSV and Parquet written).
 @pytest.mark.slow
 def test_effects_command_prints_and_writes_the_estimands(tmp_path, capsys):
     df, _ = designs.refusals(seed=10, prompts=8, reps=15)
