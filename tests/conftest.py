@@ -45,7 +45,6 @@ def bai2024() -> Path:
 # tests that check what does not depend on fitting their own copy: estimands against this
 # design's truth, error messages of the estimand requests, predictions plumbing. Each is
 # ``(fit, data, truth)`` with the truth of ``biasstats.simulate.designs`` for this design.
-# Tests that use one are put in one xdist group (below), so the model is fitted by one worker.
 # Fits are read-only: a test must never change a shared fit.
 
 SHARED_FITS = {
@@ -129,17 +128,3 @@ def categorical_fit():
 def cumulative_fit():
     """``rating ~ condition + (1|prompt)`` on designs.ordinal_rating(seed=5, 10 x 30)."""
     return _shared_fit("cumulative_fit")
-
-
-def pytest_collection_modifyitems(config, items):
-    """xdist groups (``--dist loadgroup``, one worker per group): a test that uses a shared fit
-    goes to that fit's group, so the model is fitted once in the run; every other test to its
-    file's group, so a module-scoped fixture (a fit, written logs) is made once, as in a run
-    without xdist. An explicit ``xdist_group`` mark wins."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        used = [n for n in (*SHARED_FITS, "beta_binomial_fit")
-                if n in getattr(item, "fixturenames", ())]
-        group = used[0] if used else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
