@@ -70,8 +70,8 @@ def logs(session: nox.Session) -> None:
     the default run), each writing its logs in the test run. Extra arguments go to pytest."""
     _install(session, "test,test-lmeval")
     session.run("python", "-c", "import inspect_ai, lm_eval")  # never a silent skip here
-    session.run("pytest", "tests/test_eval_logs.py", "tests/test_eval_logs_bad_input.py",
-                "tests/test_ingest_sources.py", "tests/test_ingest_readme.py", *session.posargs,
+    session.run("pytest", "tests/ingest/test_eval_logs.py", "tests/ingest/test_eval_logs_bad_input.py",
+                "tests/ingest/test_ingest_sources.py", "tests/ingest/test_ingest_readme.py", *session.posargs,
                 success_codes=[0])
 
 
@@ -81,7 +81,7 @@ def inspect_legacy(session: nox.Session) -> None:
     releases before zstd .eval members)."""
     _install(session)
     session.install("inspect-ai==0.3.200")
-    session.run("pytest", "tests/test_eval_logs.py", "tests/test_eval_logs_bad_input.py",
+    session.run("pytest", "tests/ingest/test_eval_logs.py", "tests/ingest/test_eval_logs_bad_input.py",
                 "-k", "not lm_eval", *session.posargs, success_codes=[0])
 
 

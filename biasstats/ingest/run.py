@@ -462,7 +462,7 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
 
 
 # The judgement-level columns that biasstats.inference.from_spec.model_data summarises (as k
-# and n) or leaves out for [model] unit = "trial" (tests/test_ingest_tidy.py keeps the two equal).
+# and n) or leaves out for [model] unit = "trial" (tests/ingest/test_ingest_tidy.py keeps the two equal).
 JUDGEMENT_COLUMNS = ("item", "congruent", "valence", "group", "group_role", "raw", "reason",
                      "status")
 

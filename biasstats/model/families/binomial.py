@@ -75,7 +75,7 @@ def _ab_beta_binomial(eta, aux, tensor: bool = False):
 
 # Gauss-Hermite nodes for the logit-normal moments. 24 nodes: mean error < 3e-5 and variance
 # error < 1e-3 (relative) for sigma <= 2.5 over eta in [-7, 7]; 6e-4 / 1e-2 at sigma = 4
-# (against adaptive quadrature, tests/test_logitnormal.py), far below any interval's width.
+# (against adaptive quadrature, tests/model/test_logitnormal.py), far below any interval's width.
 # The quadrature is most of the gradient's cost: 32 nodes took 1.3x the time of 24.
 LN_NODES = 24
 _LN_X, _LN_W = np.polynomial.hermite_e.hermegauss(LN_NODES)

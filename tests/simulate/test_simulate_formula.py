@@ -132,7 +132,7 @@ def test_simulate_from_spec_api(spec_path):
 
 def test_recovery_of_given_parameters(tmp_path):
     """Simulate the canonical formula with given parameters on a small design; the fit's
-    95% HDIs cover the truth (the calibration itself is checked by SBC, tests/test_sbc.py)."""
+    95% HDIs cover the truth (the calibration itself is checked by SBC, tests/checks/test_sbc.py)."""
     from biasstats.inference import fit
 
     cats = {"race": ["racism", "skintone"], "gender": ["career", "science"]}

@@ -148,18 +148,11 @@ def test_expected_d_beta_matches_monte_carlo_and_limits():
         expected_d(np.array([mu]), m)[0], abs=1e-5)
 
 
-@pytest.mark.filterwarnings("ignore")
-def test_beta_binomial_recovers_mean_and_overdispersion():
-    """Trials of 16 judgements sharing p ~ Beta(mu*phi, (1-mu)*phi): mu and phi recovered."""
-    from biasstats.inference import fit as fit_model
-
-    rng = np.random.default_rng(8)
-    mu, phi, n_trials = 0.65, 3.0, 1500
-    p = rng.beta(mu * phi, (1 - mu) * phi, n_trials)
-    k = rng.binomial(16, p)
-    df = pl.DataFrame({"k": k, "n": np.full(n_trials, 16)})
-    f = fit_model("k | trials(n) ~ 1", df, family="beta_binomial", chains=2, draws=500,
-                  tune=500, seed=2, progress=False)
+def test_beta_binomial_recovers_mean_and_overdispersion(beta_binomial_fit):
+    """Trials of 16 judgements sharing p ~ Beta(mu*phi, (1-mu)*phi): mu and phi recovered
+    (the shared fit of tests/conftest.py)."""
+    f, _, truth = beta_binomial_fit
+    mu, phi = truth["mu"], truth["phi"]
     post = f.idata["posterior"]
     mu_draws = expit(post["Intercept"].values.ravel())
     phi_draws = post["phi"].values.ravel()

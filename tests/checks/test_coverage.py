@@ -1,6 +1,6 @@
 """Parameter recovery at the expected rate over replications (interval coverage).
 
-``tests/test_recovery.py`` checks one simulated data set per family. Here each family
+``tests/inference/test_recovery.py`` checks one simulated data set per family. Here each family
 (gaussian, cumulative, negative_binomial) is simulated R times from ``y ~ x + (1|g)`` (200 rows,
 6 groups) with true parameters drawn from the fixed priors the model is fitted with, fitted
 (2 chains x 300 draws, one seed per replication), and every true scalar (Intercept or the
@@ -36,7 +36,7 @@ def test_coverage_fast_pooled():
     parametrisation in simulation vs model, or intervals far too narrow / wide): the binomial
     test at 0.001 rejects only at coverage <= 0.79 (82/104) or >= 0.99. The calibrated check is the
     slow test below. Marked slow too (27 s): in the default run the per-family recovery tests
-    (tests/test_recovery.py) catch the same gross errors against known parameters.
+    (tests/inference/test_recovery.py) catch the same gross errors against known parameters.
     """
     results = [run_coverage(f, reps=8, seed=11) for f in FAMILIES]
     print(_report(results))

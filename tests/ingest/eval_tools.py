@@ -48,7 +48,7 @@ def no_network():
 # ====================================================================== Inspect AI
 
 TASK_FILE = '''
-"""A multiple-choice task and a mock model with fixed replies (written by tests/eval_tools.py)."""
+"""A multiple-choice task and a mock model with fixed replies (written by tests/ingest/eval_tools.py)."""
 import os
 import re
 

@@ -20,7 +20,7 @@ from biasstats.ingest import ingest
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SPEC = """[data]
 source = "d.csv"
 [data.columns]

@@ -10,7 +10,7 @@ from biasstats.checks import convergence_gate
 from biasstats.inference.from_spec import fit_spec
 from biasstats.ingest import ingest
 
-ANALYSES = Path(__file__).resolve().parents[1] / "analyses"
+ANALYSES = Path(__file__).resolve().parents[3] / "analyses"
 
 
 @pytest.mark.filterwarnings("ignore")

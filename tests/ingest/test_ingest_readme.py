@@ -13,7 +13,7 @@ from ingest_fixtures import multiple_choice_jsonl, per_condition_csvs, ranking_r
 from biasstats.ingest import ingest
 from biasstats.registry import unregister_adapter
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _blocks(lang: str) -> list[str]:

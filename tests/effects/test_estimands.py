@@ -39,9 +39,9 @@ def _near(row: dict, truth: float, k: float = 3.5) -> bool:
     return abs(row["mean"] - truth) < k * row["sd"]
 
 
-def test_gaussian_condition_contrast_and_slope_cover_truth():
-    df, truth = designs.gaussian_condition(seed=2)
-    fit = biasstats.fit("y ~ condition + x + (1|prompt)", data=df, family="gaussian", **FAST)
+def test_gaussian_condition_contrast_and_slope_cover_truth(gaussian_fit):
+    # designs.gaussian_condition(seed=2), "y ~ condition + x + (1|prompt)" (tests/conftest.py)
+    fit, _, truth = gaussian_fit
     assert model_factors(fit.spec)[:3] == (["condition"], ["x"], ["prompt"])
     est = compute_estimands(fit)
     d = _get(est.contrasts, "condition", "treated − control", "difference")
@@ -55,10 +55,9 @@ def test_gaussian_condition_contrast_and_slope_cover_truth():
     assert est.ranks["term"].unique().to_list() == ["prompt"]
 
 
-def test_negative_binomial_ratio_covers_truth():
-    df, truth = designs.token_counts(seed=4)
-    fit = biasstats.fit("tokens ~ condition + (1|prompt)", data=df, family="negative_binomial",
-                        **FAST)
+def test_negative_binomial_ratio_covers_truth(negative_binomial_fit):
+    # designs.token_counts(seed=4), "tokens ~ condition + (1|prompt)" (tests/conftest.py)
+    fit, _, truth = negative_binomial_fit
     est = compute_estimands(fit)
     key = "incongruent − congruent"
     assert _covers(_get(est.contrasts, "condition", "incongruent / congruent", "ratio"),
@@ -88,9 +87,9 @@ def test_poisson_ratio_covers_truth():
     assert _near(ratio, float(np.exp(0.4)))
 
 
-def test_refusal_probability_and_percentage_points_cover_truth():
-    df, truth = designs.refusals(seed=6)
-    fit = biasstats.fit("refused ~ condition + (1|prompt)", data=df, family="bernoulli", **FAST)
+def test_refusal_probability_and_percentage_points_cover_truth(bernoulli_fit):
+    # designs.refusals(seed=6), "refused ~ condition + (1|prompt)" (tests/conftest.py)
+    fit, _, truth = bernoulli_fit
     est = compute_estimands(fit)
     assert est.response_scale == "probability"
     for lv in ("neutral", "sensitive"):
@@ -138,10 +137,8 @@ def test_varying_slopes_per_level_cover_truth():
     assert covered >= 6  # 95% intervals: P(two or fewer misses of eight) = 0.9996
 
 
-def test_bad_requests_are_one_line(tmp_path):
-    df, _ = designs.gaussian_condition(seed=2, prompts=4, reps=5)
-    fit = biasstats.fit("y ~ condition + x + (1|prompt)", data=df, family="gaussian",
-                        chains=1, tune=50, draws=20, seed=1, progress=False)
+def test_bad_requests_are_one_line(gaussian_fit):
+    fit = gaussian_fit[0]  # y ~ condition + x + (1|prompt)
     with pytest.raises(SpecError, match=r"^\[effects\] by: 'nope' is not a factor of the model "
                                         r"\(its factors: condition, prompt; within strata: 'a \| b'\)$"):
         compute_estimands(fit, EffectsRequest(by=("nope",)))
@@ -214,10 +211,8 @@ def test_bad_effects_keys_are_one_line_exit_2(tmp_path, capsys, extra, message):
     assert err == f"error: {spec}: {message}\n"
 
 
-def test_fit_effects_api(tmp_path, capsys):
-    df, truth = designs.refusals(seed=10, prompts=8, reps=15)
-    fit = biasstats.fit("refused ~ condition + (1|prompt)", data=df, family="bernoulli",
-                        chains=2, tune=300, draws=300, seed=1, progress=False)
+def test_fit_effects_api(bernoulli_fit):
+    fit = bernoulli_fit[0]  # refused ~ condition + (1|prompt), 2 chains x 300 draws
     est = biasstats.estimands(fit, by="condition", contrasts=["condition"], rank=None)
     levels, d = est.draws["contrast:condition:difference"]
     assert levels == ["sensitive − neutral"] and d.shape == (600, 1)
@@ -226,7 +221,7 @@ def test_fit_effects_api(tmp_path, capsys):
 
 
 # Slow (7 s, a second fit): the effects command is held in the default run by
-# tests/test_estimands_categories.py (ordinal ratings: printed, CSV and Parquet written).
+# tests/effects/test_estimands_categories.py (ordinal ratings: printed, CSV and Parquet written).
 @pytest.mark.slow
 def test_effects_command_prints_and_writes_the_estimands(tmp_path, capsys):
     df, _ = designs.refusals(seed=10, prompts=8, reps=15)
@@ -242,7 +237,7 @@ def test_effects_command_prints_and_writes_the_estimands(tmp_path, capsys):
     assert pl.read_parquet(tmp_path / "out" / "estimands.parquet").height == table.height
 
 
-def test_interaction_cells_only_from_a_model_with_that_interaction():
+def test_interaction_cells_only_from_a_model_with_that_interaction(gaussian_fit):
     from biasstats.model.build import prepare
     from biasstats.model.design import has_interaction
 
@@ -253,8 +248,7 @@ def test_interaction_cells_only_from_a_model_with_that_interaction():
                                    "gaussian"), ("condition", "prompt"))
     assert has_interaction(prepare("y ~ condition * x + (1|prompt)", df, "gaussian"),
                            ("condition", "x"))
-    fit = biasstats.fit("y ~ condition + (1|prompt)", data=df, family="gaussian",
-                        chains=1, tune=50, draws=20, seed=1, progress=False)
+    fit = gaussian_fit[0]  # y ~ condition + x + (1|prompt): no condition:prompt term
     est = compute_estimands(fit, EffectsRequest(by=("condition:prompt", "condition")))
     assert set(est.means["term"]) == {"overall", "condition"}
     assert est.notes == ("condition:prompt cells not reported: the model has no "

@@ -24,7 +24,7 @@ from biasstats.pipeline import analysis_folder
 from biasstats.report.tables import latex_escape, neutralise_text, to_latex, write_table
 from biasstats.spec import load_spec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CSV = "model,answer\n" + "".join(f"{m},{i % 2}\n" for i in range(8) for m in ("a", "b"))
 SPEC = '[data]\nsource = "d.csv"\n[data.columns]\nllm = "model"\ncongruent = "answer"\n'
 
@@ -198,7 +198,7 @@ def test_level_names_are_escaped_in_latex():
 # ----------------------------------------------------------------------------- figures
 @pytest.mark.parametrize("level", ["gpt-$\\foo{$", "$5 and $10", "$\\alpha$"])
 def test_level_names_print_literally_in_figures(tmp_path, level):
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
     from test_report_render import fake_effects
 
     from biasstats.report import figures as F

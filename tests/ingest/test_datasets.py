@@ -19,7 +19,7 @@ import pytest
 from biasstats.errors import ChecksumError, DataError, DatasetUnavailableError
 from biasstats.ingest import datasets
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UPSTREAM = (
     "https://raw.githubusercontent.com/baixuechunzi/llm-implicit-bias/"
     "0d2772e8eb21186b6db1fab7551633ffda16c06f/"

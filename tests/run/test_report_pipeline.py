@@ -167,7 +167,7 @@ def test_cli_fit_writes_a_posterior_plain_arviz_reads(tidy_study, tmp_path, caps
     import xarray as xr
 
     # 400 draws cannot reach the gate's ESS 400: allowed, so the run succeeds (a failing
-    # gate without allow_failure exits 1: tests/test_self_correct.py)
+    # gate without allow_failure exits 1: tests/inference/test_self_correct.py)
     spec = _spec(tidy_study, "cli_fit", chains=2, tune=300, draws=200, allow="true")
     spec.write_text(spec.read_text().replace("seed = 5", "seed = 5\nrefit = false"))
     out = tmp_path / "fit"

@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def _run(out: Path, base: Path) -> dict:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={base}",
            "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     subprocess.run([sys.executable, "-c", SCRIPT, str(out)], env=env, check=True,

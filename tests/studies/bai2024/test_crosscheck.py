@@ -29,7 +29,7 @@ from biasstats.studies.bai2024.crosscheck import (
 from biasstats.studies.bai2024.dscore import d_score, trial_level
 from biasstats.studies.bai2024.miller import miller_summary, minimum_detectable_effect
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 # --------------------------------------------------------------------------- hand-made data
 

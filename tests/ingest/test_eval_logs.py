@@ -1,4 +1,4 @@
-"""Evaluation logs written by the real tools in the test run (tests/eval_tools.py), each
+"""Evaluation logs written by the real tools in the test run (tests/ingest/eval_tools.py), each
 ingested by a spec alone: Inspect AI logs of every kind (zstd and deflate .eval, JSON, errored
 samples, a failed run and its retry) read as Inspect itself reads them, with the built-in
 reader and through inspect_ai; lm-evaluation-harness samples whose picked options are the
@@ -301,7 +301,7 @@ def test_lm_eval_samples_without_their_results_file(tmp_path, lm_eval_out):
 
 # ====================================================================== the README's specs
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_spec(source: str) -> str:

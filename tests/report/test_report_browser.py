@@ -34,7 +34,7 @@ from biasstats.report.page import write_report
 from biasstats.report.style import save_figure
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = HERE.parents[1]
 
 
 def _fakes():

@@ -37,7 +37,7 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 # Slow (47 s: two models fitted through the report): the per-trial LOO comparison itself is
-# tested in the default run (tests/test_patterns.py::test_trial_level_loo_compares_a_judgement
+# tested in the default run (tests/model/test_patterns.py::test_trial_level_loo_compares_a_judgement
 # _model_with_a_trial_model), and the spec checks below stay in it.
 @pytest.mark.slow
 def test_trial_model_and_its_judgement_level_sensitivity_are_compared_per_trial(tmp_path):

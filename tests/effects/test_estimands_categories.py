@@ -12,12 +12,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-import biasstats
 from biasstats.cli import main
 from biasstats.effects.estimands import EffectsRequest, compute_estimands
 from biasstats.simulate import designs
-
-FAST = dict(chains=2, tune=400, draws=300, seed=3, progress=False)
 
 
 def _get(table: pl.DataFrame, term: str, level: str, category: str, scale: str) -> dict:
@@ -51,10 +48,10 @@ def _check_against_truth(est, truth, conditions, categories, pair):
     assert abs(diffs) < 1e-9  # percentage points over the categories sum to 0
 
 
-def test_categorical_per_category_probabilities_cover_truth():
-    df, truth = designs.categorical_choice(seed=4, prompts=10, reps=30)
-    fit = biasstats.fit("answer ~ condition + (1|prompt)", data=df, family="categorical",
-                        **FAST)
+def test_categorical_per_category_probabilities_cover_truth(categorical_fit):
+    # designs.categorical_choice(seed=4, prompts=10, reps=30), "answer ~ condition + (1|prompt)"
+    # (tests/conftest.py)
+    fit, df, truth = categorical_fit
     est = compute_estimands(fit)
     cats = ["comply", "hedge", "refuse"]
     _check_against_truth(est, truth, ["neutral", "sensitive"], cats, "sensitive − neutral")
@@ -67,10 +64,10 @@ def test_categorical_per_category_probabilities_cover_truth():
     assert set(est.contrasts["scale"]) == {"difference"}
 
 
-def test_ordinal_per_category_probabilities_cover_truth():
-    df, truth = designs.ordinal_rating(seed=5, prompts=10, reps=30)
-    fit = biasstats.fit("rating ~ condition + (1|prompt)", data=df, family="cumulative",
-                        **FAST)
+def test_ordinal_per_category_probabilities_cover_truth(cumulative_fit):
+    # designs.ordinal_rating(seed=5, prompts=10, reps=30), "rating ~ condition + (1|prompt)"
+    # (tests/conftest.py)
+    fit, _, truth = cumulative_fit
     est = compute_estimands(fit, EffectsRequest(by=("condition",), contrasts=("condition",)))
     _check_against_truth(est, truth, ["control", "treated"], ["1", "2", "3", "4", "5"],
                          "treated − control")
