@@ -207,7 +207,8 @@ def estimands(post: dict[str, np.ndarray], spec) -> dict[str, np.ndarray]:
 
 
 def summary(est: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per component (all estimands concatenated): bulk ESS, mean, sd, MCSE of the mean."""
+    """Per component (all estimands concatenated): bulk ESS, mean, sd, MCSE of the mean,
+    kurtosis (for the standard error of the sd)."""
     from arviz_stats.base import array_stats
 
     a = np.concatenate([v for v in est.values()], axis=2)    # (chain, draw, k)
@@ -215,5 +216,7 @@ def summary(est: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     ess = np.asarray(array_stats.ess(arr, chain_axis=-2, draw_axis=-1, method="bulk"))
     mcse = np.asarray(array_stats.mcse(arr, chain_axis=-2, draw_axis=-1, method="mean"))
     labels = [f"{k}[{i}]" for k, v in est.items() for i in range(v.shape[2])]
-    return {"labels": np.array(labels), "ess": ess, "mean": a.mean(axis=(0, 1)),
-            "sd": a.std(axis=(0, 1)), "mcse": mcse}
+    m, sd = a.mean(axis=(0, 1)), a.std(axis=(0, 1))
+    kurt = (((a - m) / np.maximum(sd, 1e-300)) ** 4).mean(axis=(0, 1))
+    return {"labels": np.array(labels), "ess": ess, "mean": m, "sd": sd, "mcse": mcse,
+            "kurt": kurt}
