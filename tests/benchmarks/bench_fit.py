@@ -271,7 +271,8 @@ def _agreement(ref: dict, other: dict) -> dict:
     return {"estimands": int(len(i)), "agree": bool(mean_ok.all() and sd_ok.all()),
             "mean_fail": int((~mean_ok).sum()), "sd_fail": int((~sd_ok).sum()),
             "worst_z": float(z[worst]), "worst": str(ref["labels"][j[worst]]),
-            "sd_ratio": [float(ratio.min()), float(ratio.max())]}
+            "sd_ratio": [float(ratio.min()), float(ratio.max())],
+            "off": [str(ref["labels"][j[k]]) for k in np.flatnonzero(~(mean_ok & sd_ok))[:5]]}
 
 
 def _same_draws(a: str, b: str) -> bool | None:
@@ -367,7 +368,8 @@ def _report(model: str, a, rows: list[dict]) -> dict:
             agree = (f"{'yes' if g['agree'] else 'NO'} ({g['estimands']} estimands; worst "
                      f"|diff|/se {g['worst_z']:.1f} at {g['worst']}; sd ratio "
                      f"{g['sd_ratio'][0]:.2f}-{g['sd_ratio'][1]:.2f}"
-                     + (f"; {g['mean_fail']} means, {g['sd_fail']} sds off" if not g["agree"]
+                     + (f"; {g['mean_fail']} means, {g['sd_fail']} sds off: "
+                        f"{', '.join(g['off'])}" if not g["agree"]
                         else "") + ")")
         print(f"{r['name']:<16}{_fmt(c['compile_s'], '.1f', 9)}{_fmt(w.get('compile_s'), '.1f', 9)}"
               f"{_fmt(c['sampling_s'], '.1f')}{_fmt(w.get('sampling_s'), '.1f')}"
