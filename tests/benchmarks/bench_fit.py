@@ -331,7 +331,7 @@ def _report(model: str, a, rows: list[dict]) -> dict:
     what = next((r["cold"]["what"] for r in ok), model)
     first = ok[0]["cold"] if ok else {}
     print(f"\n== {model}: {what}; {a.chains} chains x ({first.get('tune')} warm-up + "
-          f"{first.get('draws')} draws)")
+          f"{first.get('draws')} draws)" if ok else f"\n== {model}: no run finished")
     print(f"{'contestant':<16}{'compile s':>18}{'sampling s':>16}{'post s':>8}{'min ESS':>9}"
           f"{'ESS/s cold':>11}{'ESS/s warm':>11}{'ESS/s samp':>11}{'div':>5}{'steps':>7}"
           f"{'peak MB':>9}  agreement")
