@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+import biasstats
 from biasstats.cli import main
 from biasstats.effects.estimands import EffectsRequest, compute_estimands
 from biasstats.simulate import designs

@@ -15,7 +15,7 @@ from biasstats.cli import main
 from biasstats.run.analysis import AnalysisOutcome
 from biasstats.run.many import write_index
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPEC = """
 [analysis]
 name = "first"
