@@ -203,16 +203,16 @@ def funnel_signs(idata, centred: Mapping[str, bool], diagnostics: dict,
                     corr = c if abs(c) > abs(corr) else corr
         why = []
         # one chain has no R-hat (NaN): the extremes of what there is, without numpy's warning
-        ess = float(np.min(e[~np.isnan(e)])) if np.any(~np.isnan(e)) else float("nan")
-        rhat = float(np.max(r[~np.isnan(r)])) if np.any(~np.isnan(r)) else float("nan")
-        if not ess >= t.ess_bulk_min:
-            why.append(f"bulk ESS {ess:.0f}")
-        if not rhat <= t.rhat_max:
-            why.append(f"R-hat {rhat:.3f}")
+        worst_ess = float(np.min(e[~np.isnan(e)])) if np.any(~np.isnan(e)) else float("nan")
+        worst_rhat = float(np.max(r[~np.isnan(r)])) if np.any(~np.isnan(r)) else float("nan")
+        if not worst_ess >= t.ess_bulk_min:
+            why.append(f"bulk ESS {worst_ess:.0f}")
+        if not worst_rhat <= t.rhat_max:
+            why.append(f"R-hat {worst_rhat:.3f}")
         if low_bfmi and abs(corr) >= ENERGY_CORR:
             why.append(f"energy correlation {corr:+.2f}")
         rows.append({"term": n, "parameter": f"sd_{n}", "centred": bool(centred[n]),
-                     "ess_bulk": ess, "rhat": rhat,
+                     "ess_bulk": worst_ess, "rhat": worst_rhat,
                      "energy_corr": corr, "funnel": bool(why),
                      "why": "(" + ", ".join(why) + ")" if why else ""})
     if rows:

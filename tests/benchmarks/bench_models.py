@@ -56,7 +56,8 @@ def default(size: str, seed: int = 1) -> Bench:
     reply, sufficient statistics per covariate cell, sigma ~ llm), with its [fit] tune/draws."""
     from biasstats.inference.from_spec import model_data
     from biasstats.ingest import ingest
-    from biasstats.model.build import count_stats, prepare
+    from biasstats.model.build import prepare
+    from biasstats.model.sufficient import count_stats
     from biasstats.spec import load_spec
 
     spec = load_spec(DEFAULT_SPEC)
@@ -160,7 +161,7 @@ def build(name: str, size: str, seed: int = 1) -> Bench:
 def cell_rows(spec) -> np.ndarray:
     """One row of ``spec`` per distinct linear predictor (covariate cell): a sufficient-
     statistic model's covariate cells, else the distinct rows of (X, group indices, Z)."""
-    from biasstats.model.build import count_stats
+    from biasstats.model.sufficient import count_stats
 
     st = count_stats(spec)
     if st is not None:
@@ -181,7 +182,7 @@ def estimands(post: dict[str, np.ndarray], spec) -> dict[str, np.ndarray]:
     import xarray as xr
 
     from biasstats.inference.predict import eta_from, group_draws
-    from biasstats.model.build import rows_of
+    from biasstats.model.design import rows_of
 
     C, D = next(iter(post.values())).shape[:2]
     out: dict[str, np.ndarray] = {}

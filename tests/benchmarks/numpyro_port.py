@@ -105,8 +105,10 @@ def model_and_data(spec):
     import numpyro
     import numpyro.distributions as dist
 
-    from biasstats.model.build import _vector_prior, count_stats, rows_of
-    from biasstats.model.families import _LN_W, _LN_X, LN_C2
+    from biasstats.model.design import rows_of
+    from biasstats.model.families.binomial import _LN_W, _LN_X, LN_C2
+    from biasstats.model.graph import _vector_prior
+    from biasstats.model.sufficient import count_stats
 
     fam = spec.family
     if fam.name not in SUPPORTED_FAMILIES:

@@ -40,7 +40,7 @@ def test_same_log_density(name):
     jax.config.update("jax_enable_x64", True)
     from numpyro_port import model_and_data
 
-    from biasstats.model.build import build_model
+    from biasstats.model.graph import build_model
 
     bench = build(name, "tiny")
     model, data = model_and_data(bench.spec)
@@ -65,7 +65,7 @@ def test_estimands_read_both_posteriors_alike(name):
     jax.config.update("jax_enable_x64", True)
     from numpyro_port import model_and_data
 
-    from biasstats.model.build import build_model
+    from biasstats.model.graph import build_model
 
     bench = build(name, "tiny")
     model, data = model_and_data(bench.spec)
