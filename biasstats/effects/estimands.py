@@ -110,19 +110,20 @@ class Estimands:
                      pl.lit("impact").alias("estimand")) if self.impact.height
                  else pl.DataFrame()]
         rows = pl.concat([p for p in parts if p.height], how="diagonal_relaxed")
-        return rows.with_columns(pl.col("scale").map_elements(
-            self.unit_of, return_dtype=pl.Utf8).alias("unit")) if "scale" in rows.columns \
-            else rows
+        if "scale" not in rows.columns:
+            return rows
+        return rows.with_columns(pl.col("scale").replace_strict(
+            self.units(), default="", return_dtype=pl.Utf8).alias("unit"))
 
-    def unit_of(self, scale: str | None) -> str:
-        """The unit a row's numbers are in (for the CSV and Parquet a reader opens without
+    def units(self) -> dict[str, str]:
+        """The unit of each scale's numbers (for the CSV and Parquet a reader opens without
         the report): percentage points for a difference of probabilities, and so on."""
         probability = self.response_scale == "probability"
         return {"difference": "percentage points" if probability else "outcome units",
                 "probability": "probability (0-1)", "mean": "outcome units",
                 "ratio": "ratio", "odds_ratio": "odds ratio", "slope": (
                     "percentage points per unit" if probability else "outcome units per unit"),
-                RATING: "rating", RATING_DIFFERENCE: "rating points"}.get(scale or "", "")
+                RATING: "rating", RATING_DIFFERENCE: "rating points"}
 
 
 # ----------------------------------------------------------------------------- the model's factors

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from biasstats.effects.estimands import PAIRS_UP_TO, RATING, RATING_DIFFERENCE, Estimands
+from biasstats.effects.strata import split_term
 from biasstats.names import safe_name
 from biasstats.report import figures as figs
 from biasstats.report.tables import hdi_label
@@ -151,14 +152,21 @@ def _within_figure(art, name: str, df: pl.DataFrame, term: str, xlabel: str, cap
                section=section)
 
 
+def _within_terms(terms, table: pl.DataFrame):
+    """(term, its rows, factor, strata) of each within-strata term with rows in ``table``."""
+    for term in terms:
+        f, s = split_term(term)
+        if s is None or not table.height:
+            continue
+        df = table.filter(pl.col("term") == term)
+        if df.height:
+            yield term, df, f, s
+
+
 def _within_outputs(art, est: Estimands, wording: Wording, pct: int, section: str) -> None:
     """Means, contrasts, their spread across strata, ranks and impact ratios within strata."""
     req = est.request
-    for term in [t for t in req.by if "|" in t]:
-        df = est.means.filter(pl.col("term") == term)
-        if not df.height:
-            continue
-        f, s = (x.strip() for x in term.split("|"))
+    for term, df, f, s in _within_terms(req.by, est.means):
         art.table(f"estimand_{safe_name(term)}", _within_table(df, "Level"),
                   f"{wording.axis} by {f} within each level of {s}: posterior mean of the "
                   f"average expected outcome over the observed rows, with {pct}% HDI and the "
@@ -166,11 +174,7 @@ def _within_outputs(art, est: Estimands, wording: Wording, pct: int, section: st
         _within_figure(art, f"estimand_{safe_name(term)}", df, term, wording.axis,
                        f"{wording.axis} by {f}, one panel per {s}: posterior mean and {pct}% "
                        "HDI.", section)
-    for term in [t for t in req.contrasts if "|" in t]:
-        df = est.contrasts.filter(pl.col("term") == term)
-        if not df.height:
-            continue
-        f, s = (x.strip() for x in term.split("|"))
+    for term, df, f, s in _within_terms(req.contrasts, est.contrasts):
         art.table(f"contrasts_{safe_name(term)}", _within_table(df, "Contrast"),
                   f"Contrasts of {wording.noun} between levels of {f} within each level of "
                   f"{s}, and their average over the levels of {s} ({pct}% HDI; a ratio's "
@@ -187,11 +191,7 @@ def _within_outputs(art, est: Estimands, wording: Wording, pct: int, section: st
                       f"How much the {f} contrast varies across the levels of {s}: the SD of "
                       f"the per-{s} differences ({pct}% HDI) and the posterior probability "
                       f"that it has the same sign for every {s}.", section=section, digits=3)
-    for term in req.impact:
-        df = est.impact.filter(pl.col("term") == term) if est.impact.height else est.impact
-        if not df.height:
-            continue
-        f, s = (x.strip() for x in term.split("|"))
+    for term, df, f, s in _within_terms(req.impact, est.impact):
         table = _within_table(df, "Level").with_columns(
             df["estimand"].alias("Estimand"),
             df["p_below_four_fifths"].alias("P(< 0.8)"))
