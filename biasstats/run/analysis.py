@@ -97,6 +97,14 @@ def _stage_printer(spec: Spec, progress: bool | None):
     return lambda name: print(f"  {spec.name}: {name}...", file=sys.stderr, flush=True)
 
 
+def show_diagnosis(spec: Spec, prepared, file=None) -> None:
+    """The design diagnosis (:mod:`biasstats.model.diagnosis`), one line per hard design on
+    stderr, before anything is sampled: always (in a worker process too, whose stderr is the
+    terminal's), since it warns of a fit that may not converge."""
+    for line in prepared.diagnosis:
+        print(f"  {spec.name}: design: {line}", file=file or sys.stderr, flush=True)
+
+
 def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> AnalysisOutcome:
     stage = _stage_printer(spec, progress)
     stage("ingest")
@@ -121,9 +129,12 @@ def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> Analys
     t_ingest = time.perf_counter() - t0
     t0 = time.perf_counter()
     stage("fit (sampling shows its own progress)")
+    def before_sampling(prepared):
+        show_diagnosis(spec, prepared)
+        check_before_sampling(spec, ing.adapter, prepared)
+
     outcome = fit_spec(spec, ing.table, folder, refit=refit, progress=progress,
-                       ledger=ing.ledger,
-                       before_sampling=lambda p: check_before_sampling(spec, ing.adapter, p))
+                       ledger=ing.ledger, before_sampling=before_sampling)
     t_fit = time.perf_counter() - t0
     files = [("canonical trial table", trials_path), ("ledger", ledger_path),
              ("posterior (NetCDF)", outcome.path)]

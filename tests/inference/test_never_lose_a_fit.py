@@ -129,3 +129,26 @@ def test_a_factor_held_only_inside_an_interaction_is_a_valid_target(tmp_path):
     assert abs(diff["mean"][0] - observed) < 3 * diff["sd"][0] + 0.05
     assert sorted(est.ranks["level"].to_list()) == ["m1", "m2", "m3"]
 
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_report_shows_the_design_diagnosis_before_sampling(tmp_path, capfd, monkeypatch, jobs):
+    """``biasstats report`` prints each hard-design line on stderr before anything is sampled,
+    in a worker process too (``--jobs 2``: spawned workers share the terminal's stderr)."""
+    rng = np.random.default_rng(3)
+    g = np.repeat(list("abcdef"), 20)
+    y = np.where(g == "a", 1, rng.integers(0, 2, g.size))
+    (tmp_path / "d.csv").write_text("y,g\n" + "".join(f"{a},{b}\n" for a, b in zip(y, g)))
+    bern = SPEC.replace('family = "gaussian"', 'family = "bernoulli"')
+    # a mistake the checks find before sampling stops each run right after the diagnosis
+    effects = '[effects]\ncontrasts = ["g"]\nreference = { g = "zz" }\n'
+    specs = []
+    for name in ("one", "two"):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(bern.replace('name = "study"', f'name = "{name}"') + effects)
+        specs.append(str(path))
+    assert main(["report", *specs, "--out", str(tmp_path / "out"), "--jobs", jobs]) == 2
+    err = capfd.readouterr().err
+    assert ("one: design: term '(1|g)': 1 of 6 levels has every outcome in one class ('a')"
+            in err)
+    assert not list((tmp_path / "out").rglob("posterior.nc"))
