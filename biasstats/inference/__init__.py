@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from biasstats.errors import SpecError
 from biasstats.inference.convergence import convergence_gate, refit_plan
-from biasstats.inference.result import Fit, PriorTable
+from biasstats.inference.result import Fit, PriorTable, stored_precision
 from biasstats.inference.sample import (
     adaptation_options,
     auto_adaptation,
@@ -196,6 +196,7 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
     check_memory(est, settings)
     own_pp = spec.weights is not None  # weighted patterns: replicated by Family.draw
     idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
+    idata = stored_precision(idata)  # the gate sees the numbers a cached run will read
     fit = Fit(idata=idata, spec=spec, model=model, timings=timings,
               settings={**settings.model_dump(), "target_accept_reason": why,
                         "adaptation_reason": adapt_why,
@@ -212,11 +213,13 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
         timings["predictive_s"] = timings.get("predictive_s", 0.0) + dt
         timings["postprocess_s"] += dt
         timings["total_s"] += dt
+        stored_precision(fit.idata)
     return fit
 
 
 def memory_estimate(model, spec, settings: FitSpec) -> dict:
-    """Bytes the fit's results will hold, estimated before sampling.
+    """Bytes the fit's results hold at their peak (float64, as the sampler returns them;
+    kept as float32 after), estimated before sampling.
 
     chains x draws x 8 bytes x (2 x the model's unconstrained parameters — the free
     variables and about as many deterministic level effects — plus 2 x the observations, or

@@ -273,9 +273,9 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
         # checks, figures): the next run reuses it instead of sampling again
         path = result.to_netcdf(out / POSTERIOR_FILE, durable=True)
         # continue from the stored (float32) draws, so this run's numbers are those a reuse of
-        # the cached posterior gives
-
-        result.idata = read_posterior(path)
+        # the cached posterior gives (the same values: fit_prepared keeps them as stored, so
+        # the summary and linear predictor computed for the gate are kept)
+        result.replace_draws(read_posterior(path))
 
     # the log-likelihood and predictions from the (stored) draws, as a reload computes them
     result.timings.update(derived_groups(result, f.seed + 1))

@@ -100,7 +100,8 @@ def linear_predictor(fit, multi: bool = False, spec=None) -> np.ndarray:
                         [(group_draws(post, g), g.idx, g.Z) for g in spec.groups])
 
     # the fit's own cells: once per posterior, whoever asks (PPC, LOO, estimands, variance)
-    return fit.memo(("linpred", multi), compute) if own and hasattr(fit, "memo") else compute()
+    key = ("linpred", multi and spec.n_linpred != 1)  # one array when there is one predictor
+    return fit.memo(key, compute) if own and hasattr(fit, "memo") else compute()
 
 
 def category_names(spec) -> list[str]:

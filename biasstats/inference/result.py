@@ -26,6 +26,25 @@ if TYPE_CHECKING:
 __all__ = ["Fit", "PriorTable"]
 
 
+def _stored_as_float32(da) -> bool:
+    return da.ndim > 0 and da.dtype == np.float64
+
+
+def stored_precision(tree):
+    """``tree`` with every array :func:`netcdf_encoding` stores as float32 cast to float32 in
+    memory: the numbers a run computes from its fresh draws (gate, summary, effects) are then
+    the numbers a later run computes from the stored posterior, and a reload of what was just
+    written changes nothing (the results computed before it are kept, see
+    :meth:`Fit.replace_draws`)."""
+    for node in tree.subtree:
+        ds = node.dataset
+        cast = {k: da.astype(np.float32) for k, da in ds.data_vars.items()
+                if _stored_as_float32(da)}
+        if cast:
+            node.dataset = ds.assign(cast)
+    return tree
+
+
 def netcdf_encoding(tree) -> dict:
     """Per-group encoding: draws stored as float32 (7 significant digits, more than any Monte
     Carlo error), every array zlib-compressed (level 4) with the byte shuffle filter."""
@@ -37,7 +56,7 @@ def netcdf_encoding(tree) -> dict:
             if da.ndim == 0 or da.dtype.kind not in "fiub":
                 continue
             e = {"zlib": True, "complevel": 4, "shuffle": True}
-            if da.dtype == np.float64:
+            if _stored_as_float32(da):
                 e["dtype"] = "float32"
             per[name] = e
         if per:
@@ -115,6 +134,27 @@ def read_posterior(path: str | os.PathLike):
     return tree
 
 
+def _same_values(a, b) -> bool:
+    """Whether two DataTrees hold the same groups, variables and numeric values (dtype
+    included)."""
+    na = {n.path: n.dataset for n in a.subtree}
+    nb = {n.path: n.dataset for n in b.subtree}
+    if na.keys() != nb.keys():
+        return False
+    for path, da in na.items():
+        db = nb[path]
+        if set(da.data_vars) != set(db.data_vars):
+            return False
+        for k, v in da.data_vars.items():
+            w = db[k]
+            if v.dtype.kind not in "fiub" or w.dtype.kind not in "fiub":
+                continue  # text (a sampler's messages): no memoised result reads it
+            if v.dtype != w.dtype or v.shape != w.shape or not np.array_equal(
+                    v.values, w.values, equal_nan=v.dtype.kind == "f"):
+                return False
+    return True
+
+
 class PriorTable(dict):
     """The priors actually used (key -> Prior); prints as an aligned table."""
 
@@ -166,6 +206,14 @@ class Fit:
         if name == "idata" and "_memo" in self.__dict__:
             self.__dict__["_memo"].clear()
         super().__setattr__(name, value)
+
+    def replace_draws(self, idata) -> None:
+        """Take ``idata`` (the posterior as stored and read back); the results computed so
+        far are kept when every array holds the same values (:func:`stored_precision` made
+        sure of it), recomputed on demand otherwise."""
+        kept = dict(self._memo) if _same_values(self.idata, idata) else {}
+        self.idata = idata
+        self._memo.update(kept)
 
     def memo(self, key, compute):
         """``compute()`` once per posterior: the second asker gets the first one's result

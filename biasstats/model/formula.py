@@ -185,6 +185,11 @@ def _parse_cached(formula: str) -> ParsedFormula:
     return _parse_checked(formula)
 
 
+# functools' cache interface on the public name: how often a formula text was really parsed
+parse_formula.cache_info = _parse_cached.cache_info  # type: ignore[attr-defined]
+parse_formula.cache_clear = _parse_cached.cache_clear  # type: ignore[attr-defined]
+
+
 def _parse_checked(formula) -> ParsedFormula:
     if not isinstance(formula, str) or not formula.strip():
         raise SpecError("formula must be a non-empty string like 'y ~ x + (1 | g)'")
