@@ -138,7 +138,7 @@ def test_report_shows_the_design_diagnosis_before_sampling(tmp_path, capfd, monk
     rng = np.random.default_rng(3)
     g = np.repeat(list("abcdef"), 20)
     y = np.where(g == "a", 1, rng.integers(0, 2, g.size))
-    (tmp_path / "d.csv").write_text("y,g\n" + "".join(f"{a},{b}\n" for a, b in zip(y, g)))
+    (tmp_path / "d.csv").write_text("y,g\n" + "".join(f"{a},{b}\n" for a, b in zip(y, g, strict=True)))
     bern = SPEC.replace('family = "gaussian"', 'family = "bernoulli"')
     # a mistake the checks find before sampling stops each run right after the diagnosis
     effects = '[effects]\ncontrasts = ["g"]\nreference = { g = "zz" }\n'

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+import arviz_stats
 import numpy as np
 
-import arviz_stats
 import biasstats.checks.psis as psis
 import biasstats.inference.predict as predict
 from biasstats.model.formula import parse_formula
