@@ -104,11 +104,11 @@ def resolve_factors(vary: list[Vary], pf, aux_pfs=()) -> list[Vary]:
                 and name.endswith("s") and name[:-1] in groups:
             name = name[:-1]  # "prompts": the number of levels of "prompt"
         if name in fixed:
-            raise SpecError(f"--vary {v.factor}: '{name}' is a fixed factor of the formula "
+            raise SpecError(f"--vary {v.factor}: '{name}' is a fixed factor of [model] formula "
                             f"'{pf.formula}': its levels are the design and cannot be varied "
                             f"(grouping factors: {listing})")
         if name != TRIALS and name not in groups:
-            raise SpecError(f"--vary {v.factor}: '{name}' is not a grouping factor of the "
+            raise SpecError(f"--vary {v.factor}: '{name}' is not a grouping factor of [model] "
                             f"formula '{pf.formula}' (grouping factors: {listing})")
         if any(o.factor == name for o in out):
             raise SpecError(f"--vary {v.factor}: '{name}' is varied twice")
