@@ -67,6 +67,14 @@ def _bare(values, dims):
     return xr.DataArray(np.asarray(values, dtype=float), dims=dims)
 
 
+def _by_name(da, dim: str, labels):
+    """``da`` with its ``dim`` in the order of ``labels`` (the model's level or coefficient
+    names), read by name where the draws carry their labels; K = 1 models only."""
+    if dim in da.dims and dim in da.coords:
+        da = da.sel({dim: [str(v) for v in labels]})
+    return da.transpose("chain", "draw", *(d for d in da.dims if d not in ("chain", "draw")))
+
+
 def _new_levels(r_iid: np.ndarray, Q) -> tuple[np.ndarray, np.ndarray]:
     """Zero-sum level effects (coefs, L) from independent ones, and the mean moved out (one
     per coefficient; zero for a nested term, whose effects are projected instead)."""
@@ -94,14 +102,14 @@ def truth_draw(params, flat: int, base, rows, varied: set[str], rng):
             continue
         out[name] = _bare(da.values, da.dims)
     if rows.fixed_names:
-        b = one["b"]
+        b = _by_name(one["b"], "coef", base.fixed_names)
         pos = [list(base.fixed_names).index(c) for c in rows.fixed_names]
         out["b"] = _bare(b.values[..., pos], b.dims)
     base_groups = {g.name: g for g in base.groups}
     for g in rows.groups:
         bg = base_groups[g.name]
-        r = np.asarray(one[f"r_{g.name}"].values, dtype=float)
-        r = r.reshape(len(bg.coefs), len(bg.levels))  # K = 1: (coefs, levels)
+        r = _by_name(_by_name(one[f"r_{g.name}"], g.name, bg.levels), bg.coef_dim, bg.coefs)
+        r = np.asarray(r.values, dtype=float).reshape(len(bg.coefs), len(bg.levels))
         if not set(g.term.factors) & varied and set(g.levels) <= set(bg.levels):
             pos = {lv: i for i, lv in enumerate(bg.levels)}
             new = r[:, [pos[lv] for lv in g.levels]]

@@ -29,6 +29,11 @@ def _pm(value: float, se: float) -> str:
     return f"{format_number(value, 2)} ± {format_number(se, 2)}"
 
 
+def _short(unit: str) -> str:
+    """A unit short enough for an axis label."""
+    return {"percentage points": "pp"}.get(unit, unit)
+
+
 def paper_table(result) -> pl.DataFrame:
     """The reader-facing table: sizes, rows, (stratum,) contrast, median width with its
     quartiles, the power column and coverage as "p ± MC SE"."""
@@ -69,7 +74,7 @@ def write_design(result, folder: str | Path) -> dict[str, Path]:
     target = result.target
     fig = assurance(result.table, factors=result.factors, power_column=result.power_column,
                     power_label=result.power_label,
-                    width_label=f"Median {pct}% HDI width\n({result.unit})",
+                    width_label=f"Median {pct}% HDI width ({_short(result.unit)})",
                     power_target=target.value if target and target.kind == "power" else None,
                     width_target=target.value if target and target.kind == "width" else None)
     out.update(save_figure(fig, folder, "assurance"))
