@@ -11,7 +11,7 @@ without one expected outcome per row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -89,7 +89,6 @@ class Plan:
     rope: float | None           # the ROPE half-width in the estimand's units, if any
     collapse: bool | None        # prepare's collapse for the refits
     target: Target | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def varied(self) -> set[str]:
