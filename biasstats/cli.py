@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from biasstats.design import Target, analysis_posterior, make_plan, parse_vary, run_design
 from biasstats.effects.estimands import check_request, compute_estimands, request_from_spec
 from biasstats.errors import BiasstatsError, SpecError
 from biasstats.inference.convergence import convergence_gate, thresholds_from
@@ -25,10 +26,11 @@ from biasstats.io import OutputError, transaction, write_csv_atomic, write_parqu
 from biasstats.names import visible
 from biasstats.pipeline import check_before_sampling
 from biasstats.run import build_reports
+from biasstats.run.design import write_design
 from biasstats.simulate.from_formula import parse_set, simulate_from_spec
 from biasstats.spec.outcome import outcome_study
 from biasstats.spec.reference import render
-from biasstats.spec.schema import MAX_SEED, FitSpec
+from biasstats.spec.schema import MAX_DRAWS, MAX_SEED, FitSpec
 from biasstats.version import __version__
 
 
@@ -181,6 +183,73 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _design_options(args: argparse.Namespace) -> Target | None:
+    """``design``'s numeric options, checked before the spec is read: one line each."""
+    if args.sims < 2:
+        raise SpecError(f"--sims {args.sims}: expected an integer of at least 2")
+    if not 50 <= args.draws <= MAX_DRAWS:
+        raise SpecError(f"--draws {args.draws}: expected an integer from 50 to {MAX_DRAWS}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise SpecError(f"--seed {args.seed}: expected an integer from 0 to {MAX_SEED}")
+    if args.prob is not None and not 0 < args.prob < 1:
+        raise SpecError(f"--prob {args.prob:g}: expected a probability between 0 and 1")
+    if args.power is not None:
+        if not 0 < args.power < 1:
+            raise SpecError(f"--power {args.power:g}: expected a probability between 0 and 1")
+        return Target("power", args.power)
+    if args.width is not None:
+        if not (args.width > 0 and args.width < float("inf")):
+            raise SpecError(f"--width {args.width:g}: expected a positive number (in the "
+                            "estimand's units)")
+        return Target("width", args.width)
+    return None
+
+
+def _cmd_design(args: argparse.Namespace) -> int:
+    vary = parse_vary(args.vary)
+    target = _design_options(args)
+    out = _out_folder(args.out)
+    result = ingest(args.spec)
+    spec = result.spec
+    fitted = Path(args.fitted) if args.fitted else Path("reports") / spec.name
+    plan = make_plan(spec, result.table, vary, estimand=args.estimand, prob=args.prob,
+                     target=target, adapter=result.adapter)
+    if args.prior:
+        fit, note = None, "--prior: parameters drawn from the prior"
+    else:
+        fit, note = analysis_posterior(spec, result.table, fitted, result.ledger)
+    out = out or fitted / "design"
+    seed = spec.fit.seed if args.seed is None else args.seed
+    total, done = len(plan.designs) * args.sims, [0]
+    rope = f", ROPE ±{plan.rope:g}" if plan.rope is not None else ""
+    _say(f"design analysis of {plan.estimand} ({int(round(plan.prob * 100))}% HDI{rope}): "
+         f"{len(plan.designs)} design size(s) x {args.sims} simulated studies; {note}",
+         flush=True)
+
+    def progress(i, s, row):
+        done[0] += 1
+        verdict = ("excludes 0" if row["excludes_zero"] else "includes 0") + (
+            f", {row['verdict']}" if "verdict" in row else "")
+        _say(f"[{done[0]}/{total}] {plan.designs[i].text} sim {s + 1}/{args.sims}: "
+             f"width {row['width']:.3g}, {verdict}, "
+             f"{'covers' if row['covers'] else 'misses'} the truth ({row['seconds']:.1f} s)",
+             flush=True)
+
+    res = run_design(plan, fit, sims=args.sims, draws=args.draws, seed=seed,
+                     source_note=note, progress=progress)
+    paths = write_design(res, out)
+    show = [c for c in (*res.factors, "rows", "stratum", "level", "width_median",
+                        res.power_column, f"{res.power_column}_mcse", "coverage",
+                        "divergent_sims") if c in res.table.columns]
+    with pl.Config(tbl_rows=200, tbl_cols=20, tbl_width_chars=160, float_precision=3,
+                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        _say(_shown_frame(res.table.select(show)))
+    _say(res.recommendation())
+    _say(f"wrote {paths['csv']}, {paths['tex']}, {paths['sims']}, {paths['json']} and "
+         f"{out / 'assurance'}.{{pdf,svg,png}}")
+    return 0
+
+
 def _cmd_datasets(args: argparse.Namespace) -> int:
     reg = datasets.load_registry()
     width = max(len(n) for n in reg)
@@ -282,6 +351,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fix a parameter (e.g. sd_llm=0.5, r_llm=0.1,-0.1,0); others from prior")
     s.add_argument("--out", help="output folder (default: reports/<analysis name>/simulated)")
     s.set_defaults(run=_cmd_simulate, atomic=True)
+
+    s = sub.add_parser("design", help="design analysis: simulate studies of each design size, "
+                       "refit, and report interval widths, power and coverage")
+    s.add_argument("spec", help="analysis spec (TOML)")
+    s.add_argument("--vary", action="append", required=True, metavar="FACTOR=N1,N2,...",
+                   help="sizes to compare: levels of a grouping factor (prompt=8,16), or "
+                        "'trials' = rows per design cell (trials=5,10,20); repeat for a grid")
+    s.add_argument("--estimand", metavar="TERM",
+                   help="the contrast to plan for, as in [effects] contrasts ('cond' or "
+                        "'cond | test'; default: the spec's first contrast)")
+    s.add_argument("--sims", type=int, default=50, help="simulated studies per size (default 50)")
+    s.add_argument("--draws", type=int, default=500,
+                   help="draws per chain of each refit, after as many warm-up steps; 2 chains "
+                        "(default 500)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--power", type=float, metavar="P",
+                   help="target: the smallest design whose interval excludes 0 (or reaches a "
+                        "ROPE decision) in at least this share of studies")
+    g.add_argument("--width", type=float, metavar="W",
+                   help="target: the smallest design whose median interval width is at most W")
+    s.add_argument("--prob", type=float, help="HDI probability (default: [effects] hdi_prob)")
+    s.add_argument("--seed", type=int, help="random seed (default: [fit] seed)")
+    s.add_argument("--prior", action="store_true",
+                   help="draw parameters from the prior even when a fitted posterior exists")
+    s.add_argument("--fitted", metavar="FOLDER",
+                   help="the analysis folder holding its posterior (default: reports/<name>)")
+    s.add_argument("--out", help="output folder (default: reports/<analysis name>/design)")
+    s.set_defaults(run=_cmd_design, atomic=True)
 
     s = sub.add_parser("report", help="build the reports for one or more specs, and the index")
     s.add_argument("specs", nargs="+", metavar="SPEC", help="analysis specs (TOML)")

@@ -13,6 +13,7 @@ face: ``from biasstats.report import figures as figs; figs.heatmap(...)``.
 """
 
 from biasstats.report.figures.kit import SCALES
+from biasstats.report.figures.plot_assurance import assurance
 from biasstats.report.figures.plot_categories import category_panels
 from biasstats.report.figures.plot_crosscheck import crosscheck
 from biasstats.report.figures.plot_forest import forest
@@ -25,6 +26,7 @@ from biasstats.report.figures.plot_variance import variance_decomposition
 
 __all__ = [
     "SCALES",
+    "assurance",
     "category_panels",
     "crosscheck",
     "forest",

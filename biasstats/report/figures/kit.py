@@ -188,9 +188,11 @@ def draw_intervals(ax, y, mean, lo, hi, verdicts, size: float = 16.0) -> None:
         )
 
 
-def reference_line(ax, ref: float) -> None:
-    """A dashed vertical line at ``ref`` (the scale's "no effect" value)."""
-    ax.axvline(ref, color="#555555", lw=0.6, ls=(0, (3, 2)), zorder=1)
+def reference_line(ax, ref: float, *, horizontal: bool = False) -> None:
+    """A dashed vertical line at ``ref`` (the scale's "no effect" value; a target), or a
+    horizontal one."""
+    draw = ax.axhline if horizontal else ax.axvline
+    draw(ref, color="#555555", lw=0.6, ls=(0, (3, 2)), zorder=1)
 
 
 def rope_band(ax, df: pl.DataFrame, y: np.ndarray) -> bool:
