@@ -25,6 +25,7 @@ from biasstats.io import OutputError, transaction, write_csv_atomic, write_parqu
 from biasstats.names import visible
 from biasstats.pipeline import check_before_sampling
 from biasstats.run import build_reports
+from biasstats.run.analysis import write_estimand_draws
 from biasstats.simulate.from_formula import parse_set, simulate_from_spec
 from biasstats.spec.outcome import outcome_study
 from biasstats.spec.reference import render
@@ -166,7 +167,8 @@ def _cmd_effects(args: argparse.Namespace) -> int:
             _say(f"note: {note}")
     csv = write_csv_atomic(out / "estimands.csv", rows)
     pq = write_parquet_atomic(out / "estimands.parquet", rows)
-    _say(f"wrote {csv} and {pq}")
+    dr = write_estimand_draws(out, est, spec, fit, study)
+    _say(f"wrote {csv}, {pq} and {dr} (the draws behind them)")
     return 0
 
 
