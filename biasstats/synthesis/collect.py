@@ -110,7 +110,10 @@ def find_analyses(sources, base: Path | None = None, key: str = "analyses") -> l
                 found.append(m)
             else:
                 found += sorted(d for d in m.iterdir() if d.is_dir() and _is_analysis(d))
-    unique = list(dict.fromkeys(p.resolve() for p in found))
+    seen: dict[Path, Path] = {}
+    for p in found:  # each folder once, as first named
+        seen.setdefault(p.resolve(), p)
+    unique = list(seen.values())
     if not unique:
         where = ", ".join(str(s) for s in sources) or "(none given)"
         raise BiasstatsError(f"{key}: no analyses found in {where} (an analysis folder holds "
@@ -202,7 +205,7 @@ def _check_same(analyses: list[AnalysisDraws], sel: Selector) -> None:
         where = [str(a.folder) for a in analyses if a.name == dup[0]]
         raise BiasstatsError(f"analysis '{visible(dup[0])}' is read twice ({', '.join(where)}): "
                              "each analysis may enter a synthesis once")
-    for what in ("scale", "unit"):
+    for what in ("level", "scale", "unit"):
         groups: dict[str, list[str]] = {}
         for a in analyses:
             groups.setdefault(getattr(a, what), []).append(a.name)
@@ -210,6 +213,11 @@ def _check_same(analyses: list[AnalysisDraws], sel: Selector) -> None:
             parts = "; ".join(f"{', '.join(map(visible, v[:4]))}"
                               f"{' …' if len(v) > 4 else ''}: {visible(k) or '(none)'}"
                               for k, v in groups.items())
+            if what == "level":  # one level in each, but not the same one
+                raise BiasstatsError(
+                    f"estimand {sel.estimand}:{visible(sel.term)} is a different level in "
+                    f"different analyses ({parts}): a synthesis compares one level, named "
+                    "alike in every analysis (level = ..., --level)")
             raise BiasstatsError(f"estimand {sel.estimand}:{visible(sel.term)} is on different "
                                  f"{what}s across analyses ({parts}): a synthesis compares "
                                  f"one quantity on one {what}")

@@ -25,7 +25,7 @@ With a Gaussian kernel, theta_i integrates out in closed form:
 so the posterior of (mu, tau) is two-dimensional and is computed exactly, up to a grid, by
 quadrature (no sampler, no convergence diagnostics): log p(mu, tau) = log p(tau) + Σ_i log
 (1/S) Σ_s Normal(x'_is | mu, sqrt(tau² + h_i²)), on a grid that is zoomed until the region
-holding all but e^-20 of the density spans most of it (~100 cells a side). Posterior draws
+holding all but e^-16 of the density spans most of it (~140 cells a side). Posterior draws
 come from the grid (a cell by its mass, then uniformly within it), and theta_new = mu + tau z.
 
 Priors: mu flat (the grid covers every value the likelihood allows); tau ~ Half-Normal(s)
@@ -46,9 +46,9 @@ from biasstats.inference.predict import hdi
 __all__ = ["MetaAnalysis", "default_tau_prior", "kernel_density", "random_effects"]
 
 BINS = 128          # points per analysis' density after linear binning
-GRID = 100          # cells a side of the final grid
+GRID = 140          # cells a side of the final grid
 COARSE = 60         # cells a side of the first, wide grid
-DROP = 20.0         # log-density below the maximum that counts as no mass
+DROP = 16.0         # log-density below the maximum that counts as no mass
 CHUNK = 2_000_000   # floats per block of the likelihood evaluation
 
 

@@ -192,9 +192,9 @@ def write_summary(s: Summary, folder: str | Path) -> Path:
         f"Random-effects meta-analysis of {what} from each analysis' draws: pooled effect, "
         f"between-analysis SD and a new analysis' value (prediction), mean, SD, median and "
         f"{p} HDI.", "tab:meta_analysis", float_digits=3)
+    label = (f"{s.scale} ({s.unit})" if s.unit else s.scale) or "value"
     fig = leaderboard_figure(s.board.table, pooled=s.meta.table, ref=_NULLS.get(s.scale),
-                             xlabel=(f"{s.scale} ({s.unit})" if s.unit else s.scale)
-                             or "value")
+                             xlabel=label[:1].upper() + label[1:])
     fig_files = save_figure(fig, folder / "figures", "leaderboard")
     write_text_atomic(folder / "summary.json",
                       json.dumps(_summary_json(s, folder), indent=1, default=float) + "\n")

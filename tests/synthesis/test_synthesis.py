@@ -134,6 +134,9 @@ def test_a_skewed_posterior_is_not_treated_as_normal():
                                     "analysis 'a' ({root}/a): its levels: treated − control, "
                                     "x − control"),
     ("one", [], "a synthesis needs at least two analyses; found one: 'a' ({root}/a)"),
+    ("renamed", [], "estimand contrast:condition is a different level in different analyses "
+                    "(a: treated − control; b: b − a): a synthesis compares one level, named "
+                    "alike in every analysis (level = ..., --level)"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, setup, args, message):
     root = tmp_path / "reports"
@@ -143,9 +146,11 @@ def test_bad_input_is_one_line(tmp_path, capsys, setup, args, message):
         fake_analysis(root, "a", d, unit="outcome units" if setup == "declared" else
                       "percentage points", outcome_unit="tokens" if setup == "declared" else "",
                       extra_levels={"x − control": d} if setup == "levels" else None)
-    if setup in ("missing", "units", "declared", "levels"):
+    if setup in ("missing", "units", "declared", "levels", "renamed"):
         fake_analysis(root, "b", d, term="group" if setup == "missing" else "condition",
-                      unit="percentage points" if setup == "levels" else "outcome units",
+                      level="b − a" if setup == "renamed" else "treated − control",
+                      unit="percentage points" if setup in ("levels", "renamed")
+                      else "outcome units",
                       outcome_unit="seconds" if setup == "declared" else "")
     if setup == "old":
         (root / "b").mkdir()
@@ -183,3 +188,4 @@ def test_a_summary_spec_names_its_analyses_and_estimand(tmp_path, capsys):
         f"error: {spec}: [summary] estimand 'condition': expected <estimand>:<term> with the "
         "estimand one of mean, contrast, slope, impact (e.g. contrast:condition, "
         "mean:overall)\n")
+
