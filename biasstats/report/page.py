@@ -506,15 +506,20 @@ def render_index(outcomes, out_root: Path) -> Path:
 
 def refresh_index(out_root: Path) -> Path:
     """Rewrite ``<out_root>/index.html`` with the analysis rows of the last
-    :func:`render_index` (``index.json``; else one row per folder holding a ``report.html``)
-    and the syntheses now in ``out_root``."""
+    :func:`render_index` (``index.json``), then one row for every other folder holding a
+    ``report.html`` (built by other runs: one task per analysis on a cluster), and the
+    syntheses now in ``out_root``."""
     out_root = Path(out_root)
     try:
         rows = json.loads((out_root / INDEX_ROWS).read_text(encoding="utf-8"))
         rows = [r for r in rows if isinstance(r, dict) and set(_ROW_KEYS) <= r.keys()]
     except (OSError, ValueError):
-        rows = [_folder_row(d, out_root) for d in sorted(out_root.iterdir())
-                if (d / "report.html").is_file()] if out_root.is_dir() else []
+        rows = []
+    listed = {r.get("link") for r in rows}
+    if out_root.is_dir():
+        rows += [_folder_row(d, out_root) for d in sorted(out_root.iterdir())
+                 if (d / "report.html").is_file()
+                 and _rel(d / "report.html", out_root) not in listed]
     return _write_index(rows, out_root)
 
 

@@ -50,10 +50,32 @@ def joint_draws(values: list[np.ndarray], seed: int = 0) -> np.ndarray:
 def _ranks(x: np.ndarray, order: str) -> np.ndarray:
     """(S, K) integer ranks per row, 1 = the highest (or lowest) value; ties share the
     better rank."""
-    from scipy.stats import rankdata  # scipy loads on first use
-
     key = -x if order == "highest" else x
-    return rankdata(key, method="min", axis=1).astype(int)
+    S, K = key.shape
+    idx = np.argsort(key, axis=1, kind="stable")
+    srt = np.take_along_axis(key, idx, axis=1)
+    new = np.ones((S, K), dtype=bool)
+    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    # the position where each run of equal values starts: the rank of every value in it
+    start = np.maximum.accumulate(np.where(new, np.arange(K)[None, :], 0), axis=1)
+    ranks = np.empty((S, K), dtype=int)
+    np.put_along_axis(ranks, idx, start + 1, axis=1)
+    return ranks
+
+
+def _hdis(values: list[np.ndarray], prob: float) -> list[tuple[float, float]]:
+    """The HDI of each analysis' draws, computed at once for the analyses with as many
+    draws (one call per draw count, not per analysis)."""
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(values)
+    by_size: dict[int, list[int]] = {}
+    for i, v in enumerate(values):
+        by_size.setdefault(len(v), []).append(i)
+    for size, idx in by_size.items():
+        block = np.column_stack([np.asarray(values[i], dtype=float) for i in idx])
+        h = hdi(block, prob) if size > 1 else np.column_stack([block[0], block[0]])
+        for k, i in enumerate(idx):
+            out[i] = (float(h[k, 0]), float(h[k, 1]))
+    return out
 
 
 def leaderboard(names: list[str], values: list[np.ndarray], *, prob: float = 0.95,
@@ -69,11 +91,13 @@ def leaderboard(names: list[str], values: list[np.ndarray], *, prob: float = 0.9
     ranks = _ranks(x, order)
     q = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
     rq = np.quantile(ranks, q, axis=0, method="inverted_cdf")
-    p_rank = np.stack([(ranks == k).mean(axis=0) for k in range(1, K + 1)], axis=1)
+    counts = np.bincount((np.arange(K)[None, :] * K + ranks - 1).ravel(), minlength=K * K)
+    p_rank = counts.reshape(K, K) / ranks.shape[0]   # analysis x rank
+    intervals = _hdis(values, prob)
     rows = []
     for i, (name, v) in enumerate(zip(names, values, strict=True)):
         v = np.asarray(v, dtype=float)
-        lo, hi = hdi(v[:, None], prob)[0] if v.size > 1 else (v[0], v[0])
+        lo, hi = intervals[i]
         rows.append({"analysis": name, "mean": float(v.mean()),
                      "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0,
                      "hdi_low": float(lo), "hdi_high": float(hi), "hdi_prob": prob,

@@ -40,6 +40,7 @@ from biasstats.version import __version__
 
 __all__ = ["SUMMARY_FILE", "Summary", "summarize", "write_summary"]
 
+FIGURE_ROWS = 40  # analyses drawn in the leaderboard figure (the tables hold every one)
 SUMMARY_FILE = "summary.json"  # marks a summary folder (the reports index lists it)
 # the scales on which "no effect" is a value worth a reference line
 _NULLS = {"difference": 0.0, "slope": 0.0, "difference (rating points)": 0.0, "ratio": 1.0,
@@ -193,7 +194,8 @@ def write_summary(s: Summary, folder: str | Path) -> Path:
         f"between-analysis SD and a new analysis' value (prediction), mean, SD, median and "
         f"{p} HDI.", "tab:meta_analysis", float_digits=3)
     label = (f"{s.scale} ({s.unit})" if s.unit else s.scale) or "value"
-    fig = leaderboard_figure(s.board.table, pooled=s.meta.table, ref=_NULLS.get(s.scale),
+    shown = s.board.table.head(FIGURE_ROWS)  # all of them in the tables
+    fig = leaderboard_figure(shown, pooled=s.meta.table, ref=_NULLS.get(s.scale),
                              xlabel=label[:1].upper() + label[1:])
     fig_files = save_figure(fig, folder / "figures", "leaderboard")
     write_text_atomic(folder / "summary.json",
@@ -204,7 +206,9 @@ def write_summary(s: Summary, folder: str | Path) -> Path:
         generated=f"biasstats {__version__}, {_dt.date.today().isoformat()}",
         findings=findings(s),
         figures=[FigureEntry("leaderboard", fig_files, section="leaderboard", caption=(
-            f"{what} in each analysis (posterior mean and {p} HDI), best first, with "
+            f"{what} in each analysis (posterior mean and {p} HDI), best first"
+            + (f" (the first {FIGURE_ROWS} of {len(s.analyses)}; all in Table 1)"
+               if len(s.analyses) > FIGURE_ROWS else "") + ", with "
             f"P(rank 1) at the right; below the rule, the pooled effect (mu, {p} HDI) and the "
             f"{p} prediction interval of a new analysis."))],
         tables=[TableEntry("leaderboard", lb, section="leaderboard", files=lb_files,
