@@ -150,8 +150,8 @@ def _grid_posterior(lik, values, tau_prior):
     sds = np.array([np.std(v) for v in values])
     reach = 5 * max(float(sds.max()), float(ms.std()), 1e-12 * max(1.0, float(np.abs(ms).max())))
     box = [float(ms.min()) - reach, float(ms.max()) + reach, 0.0, 6.0 * tau_prior]
-    n = COARSE
-    for _ in range(12):
+    n = COARSE  # zoom with coarse grids (cheap), then one fine grid on the region
+    for _ in range(16):
         mus, taus, dm, dt, logp = _evaluate(lik, tau_prior, box, n)
         on = np.argwhere(logp > logp.max() - DROP)
         (i0, j0), (i1, j1) = on.min(axis=0), on.max(axis=0)
@@ -159,11 +159,13 @@ def _grid_posterior(lik, values, tau_prior):
             width = box[1] - box[0]
             box = [box[0] - width * (i0 == 0), box[1] + width * (i1 == n - 1), *box[2:]]
             continue
-        if n == GRID and min(i1 - i0, j1 - j0) + 1 >= 0.6 * n:  # fine enough
+        tight = min(i1 - i0, j1 - j0) + 1 >= 0.6 * n
+        if tight and n == GRID:
             return mus, taus, dm, dt, logp
         box = [mus[i0] - 1.5 * dm, mus[i1] + 1.5 * dm,
                max(0.0, taus[j0] - 1.5 * dt), taus[j1] + 1.5 * dt]
-        n = GRID
+        if tight:
+            n = GRID
     return mus, taus, dm, dt, logp
 
 
