@@ -253,9 +253,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_summarize(args: argparse.Namespace) -> int:
     specs = [s for s in args.sources if str(s).endswith(".toml")]
     if specs:
-        if len(args.sources) > 1 or args.estimand is not None:
+        flags = {"--estimand": args.estimand, "--level": args.level, "--scale": args.scale,
+                 "--stratum": args.stratum, "--category": args.category,
+                 "--tau-prior": args.tau_prior,
+                 "--rank": None if args.rank == "highest" else args.rank,
+                 "--hdi-prob": None if args.hdi_prob == 0.95 else args.hdi_prob}
+        given = [k for k, v in flags.items() if v is not None]
+        if len(args.sources) > 1 or given:
             raise SpecError(f"{specs[0]}: a [summary] spec names its analyses and estimand "
-                            "itself; give it alone (with --out at most)")
+                            f"itself; give it alone (with --out at most), not with "
+                            f"{', '.join(given) or 'other sources'}")
         req = load_summary(specs[0])
     else:
         req = request_from_flags(args.sources, args.estimand, level=args.level,

@@ -78,14 +78,7 @@ class AnalysisDraws:
     unit: str                   # e.g. "percentage points", or the declared unit ("tokens")
     outcome: str
     report: Path | None = None  # its report.html, when there is one
-    meta: dict | None = None
-
-    @property
-    def hdi_prob(self) -> float:
-        try:
-            return float((self.meta or {}).get("hdi_prob", 0.95))
-        except ValueError:
-            return 0.95
+    meta: dict | None = None    # the draws file's metadata (outcome, family, formula, ...)
 
 
 def _is_analysis(folder: Path) -> bool:

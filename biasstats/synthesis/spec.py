@@ -82,8 +82,9 @@ def _describe(e: ValidationError) -> str:
     where = f"[{loc[0]}] {'.'.join(loc[1:])}".strip() if len(loc) > 1 else (
         f"[{loc[0]}]" if loc else "(top level)")
     if err["type"] == "extra_forbidden":
-        model = _SummaryTable if len(loc) > 1 else _SummaryFile
-        return (f"unknown key {loc[-1]!r} in {where.rsplit(' ', 1)[0] if len(loc) > 1 else 'the file'} "
+        model, table = (_SummaryTable, f"[{loc[0]}]") if len(loc) > 1 else (_SummaryFile,
+                                                                         "the file")
+        return (f"unknown key {loc[-1]!r} in {table} "
                 f"(expected one of: {', '.join(model.model_fields)})")
     if err["type"] == "missing":
         return f"missing required key {where}"

@@ -189,3 +189,12 @@ def test_a_summary_spec_names_its_analyses_and_estimand(tmp_path, capsys):
         "estimand one of mean, contrast, slope, impact (e.g. contrast:condition, "
         "mean:overall)\n")
 
+
+
+def test_a_summary_spec_is_given_alone(tmp_path, capsys):
+    spec = tmp_path / "gap.toml"
+    spec.write_text('[summary]\nanalyses = ["reports"]\nestimand = "contrast:condition"\n')
+    assert main(["summarize", str(spec), "--level", "b − a"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {spec}: a [summary] spec names its analyses and estimand itself; give it "
+        "alone (with --out at most), not with --level\n")
