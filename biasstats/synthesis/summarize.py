@@ -177,11 +177,12 @@ def write_summary(s: Summary, folder: str | Path) -> Path:
     req = s.request
     p = _pct(req.prob)
     what = _what(s)
+    opening = what[:1].upper() + what[1:]  # the same words, opening a sentence
     title = req.title or f"Synthesis: {visible(req.selector.label())}"
     lb = _leaderboard_table(s)
     lb_files = write_table(
         lb, folder / "tables", "leaderboard",
-        f"{what} across analyses, best ({s.board.order}) first: posterior mean, SD and {p} "
+        f"{opening} across analyses, best ({s.board.order}) first: posterior mean, SD and {p} "
         f"HDI, P(rank 1), median rank and its central {p} interval.", "tab:leaderboard",
         intervals={f"{p} HDI": ("hdi_low", "hdi_high"), "rank interval": ("rank_low",
                                                                          "rank_high")},
@@ -206,7 +207,7 @@ def write_summary(s: Summary, folder: str | Path) -> Path:
         generated=f"biasstats {__version__}, {_dt.date.today().isoformat()}",
         findings=findings(s),
         figures=[FigureEntry("leaderboard", fig_files, section="leaderboard", caption=(
-            f"{what} in each analysis (posterior mean and {p} HDI), best first"
+            f"{opening} in each analysis (posterior mean and {p} HDI), best first"
             + (f" (the first {FIGURE_ROWS} of {len(s.analyses)}; all in Table 1)"
                if len(s.analyses) > FIGURE_ROWS else "") + ", with "
             f"P(rank 1) at the right; below the rule, the pooled effect (mu, {p} HDI) and the "
