@@ -26,11 +26,13 @@ from biasstats.io import OutputError, transaction, write_csv_atomic, write_parqu
 from biasstats.names import visible
 from biasstats.pipeline import check_before_sampling
 from biasstats.run import build_reports
+from biasstats.run.analysis import write_estimand_draws
 from biasstats.run.design import write_design
 from biasstats.simulate.from_formula import parse_set, simulate_from_spec
 from biasstats.spec.outcome import outcome_study
 from biasstats.spec.reference import render
 from biasstats.spec.schema import MAX_DRAWS, MAX_SEED, FitSpec
+from biasstats.synthesis import load_summary, request_from_flags, summarize, write_summary
 from biasstats.version import __version__
 
 
@@ -168,7 +170,8 @@ def _cmd_effects(args: argparse.Namespace) -> int:
             _say(f"note: {note}")
     csv = write_csv_atomic(out / "estimands.csv", rows)
     pq = write_parquet_atomic(out / "estimands.parquet", rows)
-    _say(f"wrote {csv} and {pq}")
+    dr = write_estimand_draws(out, est, spec, fit, study)
+    _say(f"wrote {csv}, {pq} and {dr} (the draws behind them)")
     return 0
 
 
@@ -316,6 +319,40 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_summarize(args: argparse.Namespace) -> int:
+    specs = [s for s in args.sources if str(s).endswith(".toml")]
+    if specs:
+        flags = {"--estimand": args.estimand, "--level": args.level, "--scale": args.scale,
+                 "--stratum": args.stratum, "--category": args.category,
+                 "--tau-prior": args.tau_prior,
+                 "--rank": None if args.rank == "highest" else args.rank,
+                 "--hdi-prob": None if args.hdi_prob == 0.95 else args.hdi_prob}
+        given = [k for k, v in flags.items() if v is not None]
+        if len(args.sources) > 1 or given:
+            raise SpecError(f"{specs[0]}: a [summary] spec names its analyses and estimand "
+                            f"itself; give it alone (with --out at most), not with "
+                            f"{', '.join(given) or 'other sources'}")
+        req = load_summary(specs[0])
+    else:
+        req = request_from_flags(args.sources, args.estimand, level=args.level,
+                                 scale=args.scale, stratum=args.stratum,
+                                 category=args.category, order=args.rank,
+                                 prob=args.hdi_prob, tau_prior=args.tau_prior)
+    out = _out_folder(args.out)
+    s = summarize(req)
+    if out is None:  # beside the analyses: <reports root>/<summary name>
+        out = s.analyses[0].folder.parent / req.name
+    page = write_summary(s, out)
+    with pl.Config(tbl_rows=50, tbl_cols=12, tbl_width_chars=140, float_precision=3,
+                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        _say(_shown_frame(s.board.table.select(
+            "analysis", "mean", "hdi_low", "hdi_high", "p_best", "rank_median", "rank_low",
+            "rank_high")))
+        _say(_shown_frame(s.meta.table.drop("hdi_prob")))
+    _say(f"wrote {page}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="biasstats",
@@ -388,6 +425,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build N analyses at once, each in its own process; 'auto': one per "
                         "core, at most 4 and one per 4 GiB of memory (default: 1)")
     s.set_defaults(run=_cmd_report)
+
+    s = sub.add_parser("summarize", help="one estimand across built analyses: a leaderboard "
+                       "with rank uncertainty and a random-effects meta-analysis")
+    s.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="analysis folders, reports folders or globs; or one [summary] spec "
+                        "(TOML)")
+    s.add_argument("--estimand", help="<estimand>:<term>, e.g. contrast:condition, mean:overall")
+    s.add_argument("--level", help="the level (or contrast, e.g. 'b − a') when the term has "
+                                   "several")
+    s.add_argument("--scale", help="the scale (default: difference for a contrast)")
+    s.add_argument("--stratum", help="the stratum of a within-strata estimand ('a | s')")
+    s.add_argument("--category", help="the response category (ordinal / categorical)")
+    s.add_argument("--rank", default="highest", choices=("highest", "lowest"),
+                   help="what rank 1 is (default: highest)")
+    s.add_argument("--hdi-prob", type=float, default=0.95, help="interval probability "
+                                                                "(default: 0.95)")
+    s.add_argument("--tau-prior", type=float, help="Half-Normal scale of the between-analysis "
+                   "SD, in the estimand's units (default: twice the draws' total spread)")
+    s.add_argument("--out", help="output folder (default: <reports folder>/summary)")
+    s.set_defaults(run=_cmd_summarize, atomic=True)
 
     s = sub.add_parser("spec", help="print the spec reference: every table and key, the "
                        "families, the canonical columns")

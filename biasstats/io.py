@@ -291,10 +291,12 @@ def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
     return Path(target)
 
 
-def write_parquet_atomic(target: str | os.PathLike, frame) -> Path:
-    """Write a polars DataFrame as Parquet, atomically."""
+def write_parquet_atomic(target: str | os.PathLike, frame,
+                         metadata: dict[str, str] | None = None) -> Path:
+    """Write a polars DataFrame as Parquet, atomically (``metadata``: the file's key-value
+    metadata, read back with ``polars.read_parquet_metadata``)."""
     with atomic_path(target) as tmp:
-        frame.write_parquet(tmp)
+        frame.write_parquet(tmp, metadata=metadata)
     return Path(target)
 
 

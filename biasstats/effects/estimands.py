@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from biasstats.effects.draws import DrawStore, draws_table
 from biasstats.effects.strata import PAIRS_UP_TO, contrast_pairs, split_term, stratified
 from biasstats.effects.summaries import verdict
 from biasstats.errors import SpecError
@@ -114,6 +115,15 @@ class Estimands:
             return rows
         return rows.with_columns(pl.col("scale").replace_strict(
             self.units(), default="", return_dtype=pl.Utf8).alias("unit"))
+
+    def draws_table(self) -> pl.DataFrame:
+        """The draws behind every row of :meth:`all_rows`, one row per (row, draw): the
+        columns naming the row (estimand, term, level, scale, stratum, category), ``unit``,
+        ``draw`` and ``value`` (what ``estimand_draws.parquet`` holds)."""
+        if not isinstance(self.draws, DrawStore):
+            raise TypeError("these estimands keep no draw identities (not computed by "
+                            "compute_estimands)")
+        return draws_table(self.draws, self.units())
 
     def units(self) -> dict[str, str]:
         """The unit of each scale's numbers (for the CSV and Parquet a reader opens without
@@ -312,16 +322,20 @@ def _per_category(term: str, levels, m: np.ndarray, cats, scale: str, prob, rope
     return out
 
 
-def _keep_draws(draws: dict, key: str, levels, m: np.ndarray, cats) -> None:
-    """``draws[key]`` (one category) or ``draws[key:category]`` for each category."""
+def _keep_draws(draws: DrawStore, key: str, levels, m: np.ndarray, cats) -> None:
+    """``draws[key]`` (one category) or ``draws[key:category]`` for each category; the key
+    is ``<estimand>:<term>:<scale>``."""
+    estimand, rest = key.split(":", 1)
+    term, scale = rest.rsplit(":", 1)
     if cats is None:
-        draws[key] = (list(levels), m[:, :, 0])
+        draws.put(key, levels, m[:, :, 0], estimand=estimand, term=term, scale=scale)
         return
     for c, cat in enumerate(cats):
-        draws[f"{key}:{cat}"] = (list(levels), m[:, :, c])
+        draws.put(f"{key}:{cat}", levels, m[:, :, c], estimand=estimand, term=term,
+                  scale=scale, category=cat)
 
 
-Draws = dict[str, tuple[list[str], np.ndarray]]
+Draws = DrawStore
 
 
 def _means(spec, req: EffectsRequest, mu, w, cells, cats, prob, draws: Draws,
@@ -332,6 +346,7 @@ def _means(spec, req: EffectsRequest, mu, w, cells, cats, prob, draws: Draws,
     scale = scale or spec.family.response_scale
     overall = np.einsum("snc,n->sc", mu, w / w.sum())[:, None, :]
     means = _per_category("overall", ["all"], overall, cats, scale, prob, n=[w.sum()])
+    _keep_draws(draws, f"mean:overall:{scale}", ["all"], overall, cats)
     per_term: dict[str, tuple[list[str], np.ndarray]] = {}
     wanted = [t for t in dict.fromkeys([*req.by, *req.contrasts,
                                         *([req.rank] if req.rank else [])]) if "|" not in t]
@@ -409,7 +424,8 @@ def _slopes(fit, req: EffectsRequest, cats, pct: float, rope_d, draws: Draws,
             per = base[:, None] + r[:, k, :]
             null = 1.0 if tname != "difference" else 0.0
             slopes += _rows(f"{coef} | {gname}", g.levels, tf(per), tname, prob, None, null)
-            draws[f"slope:{coef} | {gname}:{tname}"] = (list(g.levels), tf(per))
+            draws.put(f"slope:{coef} | {gname}:{tname}", g.levels, tf(per),
+                      estimand="slope", term=f"{coef} | {gname}", scale=tname)
     return slopes
 
 
@@ -456,9 +472,10 @@ def _expected_rating(spec, fam, req: EffectsRequest, mu, w, cells, cats, draws: 
     rating = np.einsum("snc,c->sn", mu, category_values(cats))[:, :, None]
     means, per_term = _means(spec, req, rating, w, cells, None, req.prob, draws, [], RATING)
     rope = None if req.rope is None else (-req.rope, req.rope)
-    own: Draws = {}
+    own = DrawStore()
     diffs = _contrasts(fam, req, per_term, None, 1.0, rope, own, ratios=False)
-    draws.update({k.replace(":difference", f":{RATING_DIFFERENCE}"): v for k, v in own.items()})
+    draws.merge(own, lambda k: k.replace(":difference", f":{RATING_DIFFERENCE}"),
+                scale=RATING_DIFFERENCE)
     return means, [{**r, "scale": RATING_DIFFERENCE} for r in diffs]
 
 
@@ -483,7 +500,7 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
     pct = 100.0 if scale == "probability" else 1.0
     rope_d = None if req.rope is None else (-req.rope * pct, req.rope * pct)
     notes: list[str] = []
-    draws: Draws = {}
+    draws = DrawStore()
     means, per_term = _means(spec, req, mu, w, cells, cats, req.prob, draws, notes)
     contrasts = _contrasts(fam, req, per_term, cats, pct, rope_d, draws)
     slopes = _slopes(fit, req, cats, pct, rope_d, draws, mu.shape[0])

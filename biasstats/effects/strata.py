@@ -96,7 +96,7 @@ def _weights(st: Stratified, how: str) -> np.ndarray:
 
 
 def stratified(req, mu, w, cells, cats, pct: float, scale: str, ratio_scales, summarise,
-               draws: dict, notes: list[str]) -> dict[str, list[dict]]:
+               draws, notes: list[str]) -> dict[str, list[dict]]:
     """Rows of every within-strata estimand of ``req``: ``means``, ``contrasts``,
     ``heterogeneity``, ``ranks`` and ``impact`` (long tables with a ``stratum`` column).
     ``summarise(draws (S, K), null, rope) -> [summary dicts]`` summarises draws as the other
@@ -133,8 +133,9 @@ def _means(st: Stratified, cats, scale: str, summarise, draws) -> list[dict]:
                 rows.append({"term": st.term, "stratum": sn, "level": st.levels[i],
                              **({"category": cat} if cat is not None else {}),
                              "scale": scale, **r, "n_obs": float(st.n[i, j])})
-            draws[f"mean:{st.term}:{sn}" + (f":{cat}" if cat else "")] = (
-                [st.levels[i] for i in keep], d)
+            draws.put(f"mean:{st.term}:{sn}" + (f":{cat}" if cat else ""),
+                      [st.levels[i] for i in keep], d, estimand="mean", term=st.term,
+                      stratum=sn, category=cat, scale=scale)
     return rows
 
 
@@ -183,7 +184,9 @@ def _contrasts(st: Stratified, req, cats, pct, ratio_scales, summarise, draws, n
                 out["contrasts"].append({"term": st.term, "stratum": avg_name, "level": name,
                                          **extra, "scale": scale, **r})
                 key = f"contrast:{st.term}:{scale}:{name}" + (f":{cat}" if cat else "")
-                draws[key] = ([*strata, avg_name], np.column_stack([cs, avg]))
+                draws.put(key, [*strata, avg_name], np.column_stack([cs, avg]),
+                          along="stratum", estimand="contrast", term=st.term, level=name,
+                          scale=scale, category=cat)
                 if scale == "difference" and cs.shape[1] > 1:
                     out["heterogeneity"].append(_spread(st, name, extra, cs, summarise))
 
@@ -249,6 +252,6 @@ def _impact(st: Stratified, cats, summarise, draws, notes) -> list[dict]:
         rows.append({"term": st.term, "stratum": sn, "level": "min / max",
                      "estimand": "adverse-impact ratio", **r,
                      "p_below_four_fifths": float((air < FOUR_FIFTHS).mean())})
-        draws[f"impact:{st.term}:{sn}"] = ([*(st.levels[i] for i in keep), "min / max"],
-                                           np.column_stack([ratio, air]))
+        draws.put(f"impact:{st.term}:{sn}", [*(st.levels[i] for i in keep), "min / max"],
+                  np.column_stack([ratio, air]), estimand="impact", term=st.term, stratum=sn)
     return rows

@@ -11,6 +11,7 @@ fonts, and prints cleanly. Sections whose inputs are ``None`` / empty are left o
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -33,15 +34,19 @@ __all__ = [
     "ReportContext",
     "TableEntry",
     "inline_svg",
+    "refresh_index",
+    "render_index",
     "render_report",
     "write_report",
 ]
 
 # sections the page leads with, before the findings, the ledger and the checks
-LEAD_SECTIONS = ("estimands", "effects", "ranks")
+LEAD_SECTIONS = ("leaderboard", "meta", "estimands", "effects", "ranks")
 
 # Report sections that hold figures and tables: key → heading. Entries name their section.
 SECTIONS: dict[str, str] = {
+    "leaderboard": "Leaderboard",  # a synthesis across analyses (biasstats.synthesis)
+    "meta": "Meta-analysis",
     "estimands": "Estimands",
     "effects": "Effect sizes",
     "ranks": "Ranking of LLMs",
@@ -481,11 +486,72 @@ def write_report(context: ReportContext, path: str | os.PathLike) -> Path:
     return write_text_atomic(path, text)
 
 
+INDEX_ROWS = "index.json"  # the index's analysis rows, so a summary can list itself later
+_ROW_KEYS = ("name", "title", "status", "message", "gate_passed", "allow_failure")
+
+
 def render_index(outcomes, out_root: Path) -> Path:
     """``<out_root>/index.html``: one row per analysis outcome (anything with ``title``,
     ``name``, ``status``, ``message``, ``gate_passed``, ``allow_failure`` and ``report``), in
-    the order given."""
-    rows = [{"o": o, "link": None if o.report is None else _rel(o.report, out_root)}
+    the order given, then the syntheses across analyses found in ``out_root`` (folders
+    holding a ``summary.json``: ``biasstats summarize``). The rows are kept in
+    ``index.json`` for :func:`refresh_index`."""
+    out_root = Path(out_root)
+    rows = [{**{k: getattr(o, k) for k in _ROW_KEYS},
+             "link": None if o.report is None else _rel(o.report, out_root)}
             for o in outcomes]
-    page = _environment().get_template("index.html.j2").render(rows=rows)
-    return write_text_atomic(Path(out_root) / "index.html", page)
+    write_text_atomic(out_root / INDEX_ROWS, json.dumps(rows, indent=1) + "\n")
+    return _write_index(rows, out_root)
+
+
+def refresh_index(out_root: Path) -> Path:
+    """Rewrite ``<out_root>/index.html`` with the analysis rows of the last
+    :func:`render_index` (``index.json``), then one row for every other folder holding a
+    ``report.html`` (built by other runs: one task per analysis on a cluster), and the
+    syntheses now in ``out_root``."""
+    out_root = Path(out_root)
+    try:
+        rows = json.loads((out_root / INDEX_ROWS).read_text(encoding="utf-8"))
+        rows = [r for r in rows if isinstance(r, dict) and set(_ROW_KEYS) <= r.keys()]
+    except (OSError, ValueError):
+        rows = []
+    listed = {r.get("link") for r in rows}
+    if out_root.is_dir():
+        rows += [_folder_row(d, out_root) for d in sorted(out_root.iterdir())
+                 if (d / "report.html").is_file()
+                 and _rel(d / "report.html", out_root) not in listed]
+    return _write_index(rows, out_root)
+
+
+def _folder_row(folder: Path, out_root: Path) -> dict:
+    """An index row of a built analysis folder (its gate from ``diagnostics.json``)."""
+    try:
+        diag = json.loads((folder / "diagnostics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        diag = {}
+    return {"name": folder.name, "title": folder.name, "status": "built", "message": "",
+            "gate_passed": diag.get("passed"), "allow_failure": diag.get("allow_failure"),
+            "link": _rel(folder / "report.html", out_root)}
+
+
+def _summaries(out_root: Path) -> list[dict]:
+    """The syntheses in ``out_root``: title, link, estimand, number of analyses."""
+    out = []
+    for f in sorted(out_root.glob("*/summary.json")):
+        try:
+            s = json.loads(f.read_text(encoding="utf-8"))
+            est = s["estimand"]
+            out.append({"title": str(s["title"]), "name": str(s["name"]),
+                        "link": _rel(f.parent / "summary.html", out_root),
+                        "estimand": f"{est['estimand']}:{est['term']}"
+                                    + (f" ({est['level']})" if est.get("level") else ""),
+                        "analyses": len(s["analyses"])})
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a summary biasstats wrote
+    return out
+
+
+def _write_index(rows: list[dict], out_root: Path) -> Path:
+    page = _environment().get_template("index.html.j2").render(
+        rows=[{"o": r, "link": r.get("link")} for r in rows], summaries=_summaries(out_root))
+    return write_text_atomic(out_root / "index.html", page)

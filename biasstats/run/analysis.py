@@ -24,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from biasstats.effects.draws import DRAWS_FILE
 from biasstats.errors import BiasstatsError, DatasetUnavailableError
 from biasstats.inference.from_spec import POSTERIOR_FILE, fit_spec
 from biasstats.inference.sample import want_progress
@@ -47,7 +48,8 @@ from biasstats.pipeline import (
 from biasstats.report.analysis import render, render_ledger
 from biasstats.spec import Spec, load_spec
 
-__all__ = ["AnalysisOutcome", "run_analysis", "tidy_outputs", "write_results"]
+__all__ = ["AnalysisOutcome", "run_analysis", "tidy_outputs", "write_estimand_draws",
+           "write_results"]
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ def write_results(res: AnalysisResult) -> None:
         write_parquet_atomic(folder / "effects.parquet", res.effects.table)
     if res.estimands is not None:
         write_parquet_atomic(folder / "estimands.parquet", res.estimands.all_rows())
+        write_estimand_draws(folder, res.estimands, res.spec, res.fit, res.study)
     loo = res.checks.loo
     if loo is not None:
         write_parquet_atomic(folder / "loo_pointwise.parquet", pl.DataFrame({
@@ -184,10 +187,27 @@ def write_results(res: AnalysisResult) -> None:
                       json.dumps(res.diag, indent=2, default=float) + "\n")
 
 
+def write_estimand_draws(folder: Path, est, spec: Spec, fit, study) -> Path:
+    """``estimand_draws.parquet``: the posterior draws behind every row of
+    ``estimands.parquet`` (:meth:`~biasstats.effects.estimands.Estimands.draws_table`), with
+    what a synthesis across analyses checks before it compares them in the file's metadata:
+    the analysis, its outcome and the outcome's declared unit, the response scale, family
+    and formula."""
+    eff = spec.content.effects
+    vocab = study.vocabulary if study is not None else None
+    outcome = (vocab.outcome if vocab is not None else None) or eff.outcome_label \
+        or fit.spec.formula.response or ""
+    meta = {"biasstats_analysis": spec.name, "title": spec.title or spec.name,
+            "spec": str(spec.path), "outcome": str(outcome), "outcome_unit": eff.unit or "",
+            "response_scale": est.response_scale, "family": fit.spec.family.name,
+            "formula": str(fit.formula), "hdi_prob": str(est.request.prob)}
+    return write_parquet_atomic(folder / DRAWS_FILE, est.draws_table(), metadata=meta)
+
+
 OUTPUTS_FILE = ".biasstats-outputs.json"  # what the last run wrote in its analysis folder
 # what a report writes in an analysis folder (for folders written before OUTPUTS_FILE)
 _OWN_FILES = ("trials.parquet", "ledger.json", "truth.json", "effects.parquet",
-              "estimands.parquet", "loo_pointwise.parquet", "diagnostics.json", "report.html")
+              "estimands.parquet", DRAWS_FILE, "loo_pointwise.parquet", "diagnostics.json", "report.html")
 _OWN_FOLDERS = ("figures", "tables")
 
 

@@ -8,6 +8,8 @@ this design. Also: the report of a non-congruence outcome never uses bias wordin
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -187,6 +189,34 @@ def test_report_of_a_refusal_outcome_has_no_bias_wording(tmp_path):
     est = pl.read_parquet(tmp_path / "out" / "refusals" / "estimands.parquet")
     assert set(est["estimand"]) == {"mean", "contrast"}
     assert (tmp_path / "out" / "refusals" / "tables" / "contrasts_condition.csv").is_file()
+    _report_keeps_its_estimand_draws(tmp_path / "out", est)
+
+
+def _report_keeps_its_estimand_draws(out, est):
+    """The report keeps the draws behind its estimands, with what a synthesis checks, and
+    the analysis enters a synthesis (``biasstats summarize``) with another on its unit."""
+    folder = out / "refusals"
+    meta = pl.read_parquet_metadata(folder / "estimand_draws.parquet")
+    assert meta["biasstats_analysis"] == "refusals" and meta["outcome"] == "refusal"
+    assert meta["response_scale"] == "probability" and meta["family"] == "bernoulli"
+    draws = pl.read_parquet(folder / "estimand_draws.parquet")
+    contrast = est.filter((pl.col("estimand") == "contrast") & (pl.col("scale") == "difference"))
+    d = draws.filter((pl.col("estimand") == "contrast") & (pl.col("scale") == "difference"))
+    assert d.height == 600 and d["unit"].unique().to_list() == ["percentage points"]
+    assert d["value"].mean() == pytest.approx(contrast["mean"][0], rel=1e-12)
+    assert "estimand_draws.parquet" in (folder / ".biasstats-outputs.json").read_text()
+    other = out / "other"
+    other.mkdir()
+    draws.with_columns(pl.col("value") + 3.0).write_parquet(
+        other / "estimand_draws.parquet", metadata={**meta, "biasstats_analysis": "other"})
+    assert main(["summarize", str(out), "--estimand", "contrast:condition", "--out",
+                 str(out / "gap")]) == 0
+    s = json.loads((out / "gap" / "summary.json").read_text())
+    assert [r["analysis"] for r in s["leaderboard"]] == ["other", "refusals"]
+    assert s["estimand"]["level"] == "sensitive − neutral"
+    assert s["estimand"]["unit"] == "percentage points"
+    index = (out / "index.html").read_text()  # the report run's index, with the summary
+    assert 'href="refusals/report.html"' in index and 'href="gap/summary.html"' in index
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -18,6 +18,7 @@ from biasstats.report.figures.plot_categories import category_panels
 from biasstats.report.figures.plot_crosscheck import crosscheck
 from biasstats.report.figures.plot_forest import forest
 from biasstats.report.figures.plot_heatmap import heatmap
+from biasstats.report.figures.plot_leaderboard import leaderboard
 from biasstats.report.figures.plot_pit import pit_ecdf
 from biasstats.report.figures.plot_ppc import ppc_grouped
 from biasstats.report.figures.plot_ranks import ranks
@@ -31,6 +32,7 @@ __all__ = [
     "crosscheck",
     "forest",
     "heatmap",
+    "leaderboard",
     "pit_ecdf",
     "ppc_grouped",
     "ranks",
