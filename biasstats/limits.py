@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from biasstats.errors import SpecError
 
-__all__ = ["Limits", "FORMULA", "PRIOR", "SQL", "check_expression", "nesting_depth",
+__all__ = ["Limits", "FORMULA", "PRIOR", "SQL", "DERIVED", "check_expression", "nesting_depth",
+           "MAX_DERIVED_ESTIMANDS",
            "MAX_DERIVE", "MAX_FILTERS", "MAX_JSON_DEPTH"]
 
 
@@ -35,6 +36,8 @@ class Limits:
 FORMULA = Limits("formula", chars=5_000, depth=24, terms=200)
 PRIOR = Limits("prior", chars=200, depth=4, terms=24)
 SQL = Limits("expression", chars=10_000, depth=24, terms=1_000)
+DERIVED = Limits("expression", chars=2_000, depth=16, terms=200)  # [effects.derived] expr
+MAX_DERIVED_ESTIMANDS = 50  # [effects.derived] tables
 MAX_DERIVE = 200    # [data.derive] entries
 MAX_FILTERS = 200   # [data] filters
 MAX_JSON_DEPTH = 64  # nesting of objects/arrays in a JSON source record
