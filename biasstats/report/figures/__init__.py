@@ -15,6 +15,7 @@ face: ``from biasstats.report import figures as figs; figs.heatmap(...)``.
 from biasstats.report.figures.kit import SCALES
 from biasstats.report.figures.plot_categories import category_panels
 from biasstats.report.figures.plot_crosscheck import crosscheck
+from biasstats.report.figures.plot_derived import derived_panels
 from biasstats.report.figures.plot_forest import forest
 from biasstats.report.figures.plot_heatmap import heatmap
 from biasstats.report.figures.plot_pit import pit_ecdf
@@ -27,6 +28,7 @@ __all__ = [
     "SCALES",
     "category_panels",
     "crosscheck",
+    "derived_panels",
     "forest",
     "heatmap",
     "pit_ecdf",
