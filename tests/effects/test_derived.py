@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 import biasstats
-from biasstats.effects.estimands import EffectsRequest, check_request
 from biasstats.effects.derived import as_derived
+from biasstats.effects.estimands import EffectsRequest, check_request
 from biasstats.errors import SpecError
 
 # counts per context: (biased, anti, unknown)
