@@ -1,7 +1,8 @@
 """Size and depth limits for every expression a spec may hold, checked before any parser.
 
-A spec is data: its formulas, priors, ``[model.aux]`` formulas and ``[data]`` derive / filter
-expressions are parsed by recursive parsers (ours, patsy's, sqlglot's, polars' SQL parser),
+A spec is data: its formulas, priors, ``[model.aux]`` formulas, ``[data]`` derive / filter
+expressions and ``[effects.derived]`` expressions are parsed by recursive parsers (ours,
+patsy's, sqlglot's, polars' SQL parser, Python's ``ast``),
 and a very long or deeply nested string would exhaust Python's recursion (a RecursionError
 traceback) or crash polars' Rust parser (a segfault). :func:`check_expression` refuses such a
 string first, with one line naming what is too large, so no parser ever sees it. The limits are
