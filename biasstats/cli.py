@@ -193,7 +193,9 @@ def _estimand_sections(rows: pl.DataFrame):
             part = part.drop("stratum", "scale", strict=False).rename({"level": "stratum"})
         cols = [c for c in _SHOWN if c in part.columns and part[c].null_count() < part.height
                 and not (part[c].dtype == pl.Utf8 and (part[c].fill_null("") == "").all())]
-        yield title, part.select(cols)
+        part = part.select(cols).with_columns(pl.col(pl.Utf8).fill_null(""))
+        yield title, part.with_columns(pl.col("n_obs").round(0).cast(pl.Int64)) \
+            if "n_obs" in cols else part
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
