@@ -4,12 +4,16 @@ token, raised when the spec loads (issue 21, items 3 and 6)."""
 
 from __future__ import annotations
 
+import builtins
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from biasstats.errors import SpecError
-from biasstats.registry.scores import SCORES, expand_score
+from biasstats.registry.scores import SCORES, Score, expand_score, register_score
 from biasstats.spec import load_spec
-from biasstats.spec.derived import Bin, Fn, Num, Prob, parse_expr
+from biasstats.spec.derived import Bin, Fn, Num, Prob, derived_expression, parse_expr
 
 ALLOWED = "(allowed: numbers, + - * /, parentheses, P, E, min, max, log, exp, abs)"
 CATEGORICAL = """
@@ -154,3 +158,44 @@ def test_the_parse_tree_and_score_templates():
     assert parse_expr(text, "w") == Bin("-", Prob("it's \") + x", ()), Prob("anti", ()))
     text = expand_score(SCORES["adverse_impact_ratio"], {}, "demo", ["a", "b"])
     assert text == "min(P(demo='a'), P(demo='b')) / max(P(demo='a'), P(demo='b'))"
+
+
+TOKENS = ["P(", "E(", "min(", "max(", "log(", "exp(", "abs(", ")", "(", ",", "'a'", '"b"',
+          "cond=", "'x'", "1", "2.5", "1e3", "+", "-", "*", "/", "**", ".", "[0]", "lambda:",
+          "f'{1}'", "__import__", "os", " ", "if", "else", "x", "==", "not", ":=", "{", "}"]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(TOKENS), max_size=40))
+def test_random_text_parses_or_is_one_line_error_never_run(tokens):
+    text = "".join(tokens)
+    called = []
+    real_import = builtins.__import__
+
+    def canary(*a, **k):  # an expression that ran code would import through here
+        called.append(a[0])
+        return real_import(*a, **k)
+
+    builtins.__import__ = canary
+    try:
+        parse_expr(text, "[effects.derived.s] expr")
+    except SpecError as e:
+        assert "\n" not in str(e) and str(e).startswith("[effects.derived.s] expr: ")
+    finally:
+        builtins.__import__ = real_import
+    assert called == []
+
+
+def test_a_registered_score_is_usable_by_name(tmp_path):
+    gap = Score("answer_gap", "P({first}) - P({second})", "answer gap",
+                {"first": "biased", "second": "anti"})
+    register_score(gap)
+    try:
+        spec, _ = _load(tmp_path, 'score = "answer_gap"\ncategories = { second = "unknown" }',
+                        template=PARSED)
+        d = spec.content.effects.derived["s"]
+        assert derived_expression("s", d) == "P('biased') - P('unknown')"
+        with pytest.raises(ValueError, match="registered twice"):
+            register_score(Score("answer_gap", "P({first})", "other", {"first": "x"}))
+    finally:
+        SCORES.pop("answer_gap")
