@@ -156,23 +156,51 @@ def _cmd_effects(args: argparse.Namespace) -> int:
     except SpecError as e:
         raise SpecError(f"{spec.path}: {e}") from None
     rows = est.all_rows()
-    keep = [c for c in ("estimand", "term", "level", "category", "scale", "mean", "sd", "hdi_low",
-                        "hdi_high", "p_positive", "n_obs") if c in rows.columns]
-    rows = rows.select(keep)
-    with pl.Config(tbl_rows=200, tbl_cols=20, tbl_width_chars=140, float_precision=4,
-                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+    with pl.Config(tbl_rows=400, tbl_cols=20, tbl_width_chars=200, float_precision=3,
+                   fmt_str_lengths=60, tbl_hide_dataframe_shape=True,
+                   tbl_hide_column_data_types=True):
         _say(f"{fit.formula}  [{fit.family}]  outcome: "
               f"{vocab.outcome if vocab else spec.content.effects.outcome_label or fit.spec.formula.response}")
-        _say(_shown_frame(rows))
+        for title, part in _estimand_sections(rows):
+            _say(f"\n{title}")
+            _say(_shown_frame(part))
         if est.ranks.height:
+            _say("\nranks")
             _say(_shown_frame(est.ranks))
         for note in est.notes:
             _say(f"note: {note}")
-    csv = write_csv_atomic(out / "estimands.csv", rows)
-    pq = write_parquet_atomic(out / "estimands.parquet", rows)
+    csv = write_csv_atomic(Path(args.csv) if args.csv else out / "estimands.csv", rows)
+    pq = write_parquet_atomic(Path(args.parquet) if args.parquet else out / "estimands.parquet",
+                              rows)
     dr = write_estimand_draws(out, est, spec, fit, study)
     _say(f"wrote {csv}, {pq} and {dr} (the draws behind them)")
     return 0
+
+
+_SECTIONS = (("mean", "marginal means"), ("contrast", "contrasts"), ("slope", "slopes"),
+             ("impact", "impact ratios"), ("derived", "derived estimands"))
+_SHOWN = ("term", "stratum", "level", "category", "impact", "scale", "mean", "hdi",
+          "p_positive", "null", "verdict", "unit", "n_obs")
+
+
+def _estimand_sections(rows: pl.DataFrame):
+    """(title, table) per kind of estimand, in declared order: the columns a reader needs
+    (the HDI as one "[low, high]" cell; a column empty in every row of the kind left out)."""
+    if not rows.height:
+        return
+    rows = rows.with_columns(pl.format("[{}, {}]", pl.col("hdi_low").round(3),
+                                       pl.col("hdi_high").round(3)).alias("hdi"))
+    for kind, title in _SECTIONS:
+        part = rows.filter(pl.col("estimand") == kind)
+        if not part.height:
+            continue
+        if kind == "derived":  # the name is the term, its level the stratum
+            part = part.drop("stratum", "scale", strict=False).rename({"level": "stratum"})
+        cols = [c for c in _SHOWN if c in part.columns and part[c].null_count() < part.height
+                and not (part[c].dtype == pl.Utf8 and (part[c].fill_null("") == "").all())]
+        part = part.select(cols).with_columns(pl.col(pl.Utf8).fill_null(""))
+        yield title, part.with_columns(pl.col("n_obs").round(0).cast(pl.Int64)) \
+            if "n_obs" in cols else part
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -379,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fit", action="store_true",
                    help="fit the model when no cached posterior matches (else an error)")
     s.add_argument("--refit", action="store_true", help="ignore a cached posterior and fit")
+    s.add_argument("--csv", metavar="FILE",
+                   help="write the estimands here (default: <out>/estimands.csv)")
+    s.add_argument("--parquet", metavar="FILE",
+                   help="write the estimands here (default: <out>/estimands.parquet)")
     s.set_defaults(run=_cmd_effects)
 
     s = sub.add_parser("simulate", help="simulate an outcome from a spec's model on its design")

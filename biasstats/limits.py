@@ -1,7 +1,8 @@
 """Size and depth limits for every expression a spec may hold, checked before any parser.
 
-A spec is data: its formulas, priors, ``[model.aux]`` formulas and ``[data]`` derive / filter
-expressions are parsed by recursive parsers (ours, patsy's, sqlglot's, polars' SQL parser),
+A spec is data: its formulas, priors, ``[model.aux]`` formulas, ``[data]`` derive / filter
+expressions and ``[effects.derived]`` expressions are parsed by recursive parsers (ours,
+patsy's, sqlglot's, polars' SQL parser, Python's ``ast``),
 and a very long or deeply nested string would exhaust Python's recursion (a RecursionError
 traceback) or crash polars' Rust parser (a segfault). :func:`check_expression` refuses such a
 string first, with one line naming what is too large, so no parser ever sees it. The limits are
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 
 from biasstats.errors import SpecError
 
-__all__ = ["Limits", "FORMULA", "PRIOR", "SQL", "check_expression", "nesting_depth",
+__all__ = ["Limits", "FORMULA", "PRIOR", "SQL", "DERIVED", "check_expression", "nesting_depth",
+           "MAX_DERIVED_ESTIMANDS",
            "MAX_DERIVE", "MAX_FILTERS", "MAX_JSON_DEPTH"]
 
 
@@ -35,6 +37,8 @@ class Limits:
 FORMULA = Limits("formula", chars=5_000, depth=24, terms=200)
 PRIOR = Limits("prior", chars=200, depth=4, terms=24)
 SQL = Limits("expression", chars=10_000, depth=24, terms=1_000)
+DERIVED = Limits("expression", chars=2_000, depth=16, terms=200)  # [effects.derived] expr
+MAX_DERIVED_ESTIMANDS = 50  # [effects.derived] tables
 MAX_DERIVE = 200    # [data.derive] entries
 MAX_FILTERS = 200   # [data] filters
 MAX_JSON_DEPTH = 64  # nesting of objects/arrays in a JSON source record

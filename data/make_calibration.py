@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from biasstats.studies.bai2024.simulate import CATEGORY_OF
 from biasstats.studies.bai2024.dscore_grid import moment_grid
+from biasstats.studies.bai2024.simulate import CATEGORY_OF
 
 HERE = Path(__file__).resolve().parent
 ETAS = np.linspace(-6, 6, 241)

@@ -24,14 +24,17 @@ import numpy as np
 import polars as pl
 
 from biasstats.checks.sbc import Compiled
+from biasstats.effects.derived import as_derived
 from biasstats.effects.estimands import EffectsRequest, compute_estimands, default_request
 from biasstats.inference.result import Fit
 from biasstats.model.build import prepare
-from biasstats.simulate import designs
+from biasstats.model.formula import parse_formula
+from biasstats.simulate import designs, qa_design
 
 __all__ = ["DESIGNS", "EstimandCoverage", "run_estimand_coverage"]
 
-# family -> (design function, keyword arguments shared by all replications, formula)
+# family -> (design function, keyword arguments shared by all replications, formula[, the
+# [effects.derived] tables whose truth the design gives, the family when the key is not one])
 DESIGNS: dict[str, tuple] = {
     "gaussian": (designs.gaussian_condition, {"prompts": 8, "reps": 10, "x_seed": 0},
                  "y ~ condition + x + (1|prompt)"),
@@ -39,6 +42,11 @@ DESIGNS: dict[str, tuple] = {
                           "tokens ~ condition + (1|prompt)"),
     "bernoulli": (designs.refusals, {"prompts": 20, "reps": 15},
                   "refused ~ condition + (1|prompt)"),
+    # a BBQ-shaped QA benchmark (categorical): the bias scores per category x context
+    "categorical_qa": (qa_design.qa_bias, {"categories": ("age", "race"), "questions": 4,
+                                           "reps": 30},
+                       "answer ~ category*context + (1|question)", qa_design.QA_DERIVED,
+                       "categorical"),
 }
 
 
@@ -73,7 +81,9 @@ def _row(est, key: str) -> dict:
     "difference:condition:b − a", "ratio:condition:b − a", "slope:x:average")."""
     kind, term, level = key.split(":", 2)
     level, _, stratum = level.partition("@")  # within strata: "<level>@<stratum>"
-    if kind == "mean":
+    if kind == "derived":  # "derived:<name>:<stratum>"
+        t, scale = est.derived, "derived"
+    elif kind == "mean":
         t, scale = est.means, est.response_scale
     elif kind == "slope":
         t, scale = est.slopes, "slope"
@@ -102,7 +112,8 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
     import xarray as xr
 
 
-    make, kw, formula = DESIGNS[family] if design is None else design
+    make, kw, formula, *more = DESIGNS[family] if design is None else design
+    derived = as_derived(more[0]) if more else ()
     compiled = Compiled()
     first = None
     rows = []
@@ -111,7 +122,8 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
     for rep in range(reps):
         df, truth = make(seed=seed * 1000 + rep + 1, **kw)
         truth = {k: v for k, v in truth.items() if ":" in k}
-        spec = prepare(formula, df, family, centered={"prompt": False})
+        spec = prepare(formula, df, more[1] if len(more) > 1 else family,
+                       centered={g.name: False for g in parse_formula(formula).groups})
         if first is None:
             first = spec
         elif not (np.array_equal(spec.X, first.X) and spec.cells.drop(
@@ -132,6 +144,8 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
         within = tuple(dict.fromkeys(k.split(":")[1] for k in truth if "|" in k))
         if within:  # the design's truth is within strata: ask for those contrasts
             req = EffectsRequest(contrasts=within, prob=prob)
+        if derived:  # the design's truth is of derived estimands: those only
+            req = EffectsRequest(derived=derived, prob=prob)
         est = compute_estimands(fit, req)
         for key, t in truth.items():
             r = _row(est, key)
@@ -141,3 +155,4 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
     timings = {"compile_s": compiled.compile_s, "sampling_s": sample_s,
                "total_s": time.perf_counter() - t_start}
     return EstimandCoverage(family, prob, pl.DataFrame(rows), timings)
+

@@ -30,7 +30,8 @@ class DrawStore(dict):
             **ident) -> None:
         """Keep ``draws`` (S, K) under ``key``; column k is the row whose ``along`` field
         ("level", or "stratum" for a within-strata contrast) is ``levels[k]`` and whose other
-        fields are ``ident`` (estimand, term, scale, stratum, category, level)."""
+        fields are ``ident`` (estimand, term, scale, stratum, category, level; ``unit``: the
+        row's own unit where its scale does not say it, as for a derived estimand)."""
         self[key] = (list(levels), draws)
         self.identity[key] = (along, {k: v for k, v in ident.items() if v is not None})
 
@@ -57,12 +58,15 @@ def draws_table(draws: DrawStore, units: dict[str, str] | None = None,
                                                  S), dtype=pl.Utf8)
         parts.append(pl.DataFrame({
             **{c: cols[c] for c in DRAW_COLUMNS},
+            # a row's own unit (a derived estimand's), else its scale's (``units``)
+            "own_unit": pl.Series("own_unit", [ident.get("unit")] * (S * K), dtype=pl.Utf8),
             "draw": np.tile(np.arange(S, dtype=np.int32), K),
             "value": d.T.reshape(-1)}))
     if not parts:
         return pl.DataFrame(schema={**{c: pl.Utf8 for c in DRAW_COLUMNS}, "unit": pl.Utf8,
                                     "draw": pl.Int32, "value": dtype})
     out = pl.concat(parts, how="vertical")
-    unit = pl.col("scale").replace_strict(units or {}, default="", return_dtype=pl.Utf8)
+    unit = pl.coalesce(pl.col("own_unit"), pl.col("scale").replace_strict(
+        units or {}, default="", return_dtype=pl.Utf8))
     return out.with_columns(unit.alias("unit"), pl.col("value").cast(dtype)).select(
         *DRAW_COLUMNS, "unit", "draw", "value")

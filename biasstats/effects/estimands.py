@@ -26,11 +26,12 @@ Nothing here knows a study's vocabulary: the words come from ``outcome_label`` a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
 
+from biasstats.effects.derived import as_derived, check_derived_request, derived_rows
 from biasstats.effects.draws import DrawStore, draws_table
 from biasstats.effects.strata import PAIRS_UP_TO, contrast_pairs, split_term, stratified
 from biasstats.effects.summaries import verdict
@@ -73,6 +74,7 @@ class EffectsRequest:
     rope: float | None = None                # in the units of contrasts / slopes
     impact: tuple[str, ...] = ()             # "demo | llm:job": ratios to the best level
     strata_weights: str = "equal"            # "equal" | "observed": the average over strata
+    derived: tuple = ()                      # ((name, spec.derived.DerivedSpec), ...)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ class Estimands:
     # best level with the adverse-impact ratio per stratum (``impact``)
     heterogeneity: pl.DataFrame = field(default_factory=pl.DataFrame)
     impact: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # [effects.derived]: one row per derived estimand and stratum (term = its name, level =
+    # the stratum, label, null, unit, expr), in declared order
+    derived: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def all_rows(self) -> pl.DataFrame:
         """Means, contrasts, slopes and impact ratios in one long table (what ``biasstats
@@ -109,12 +114,15 @@ class Estimands:
                  self.slopes.with_columns(pl.lit("slope").alias("estimand")),
                  self.impact.rename({"estimand": "impact"}).with_columns(
                      pl.lit("impact").alias("estimand")) if self.impact.height
-                 else pl.DataFrame()]
+                 else pl.DataFrame(),
+                 self.derived.with_columns(pl.lit("derived").alias("estimand"))]
         rows = pl.concat([p for p in parts if p.height], how="diagonal_relaxed")
         if "scale" not in rows.columns:
             return rows
-        return rows.with_columns(pl.col("scale").replace_strict(
-            self.units(), default="", return_dtype=pl.Utf8).alias("unit"))
+        unit = pl.col("scale").replace_strict(self.units(), default="", return_dtype=pl.Utf8)
+        own = pl.col("unit").fill_null("") if "unit" in rows.columns else pl.lit(None)
+        return rows.with_columns(pl.when(pl.col("estimand") == "derived").then(own)
+                                 .otherwise(unit).alias("unit"))
 
     def draws_table(self) -> pl.DataFrame:
         """The draws behind every row of :meth:`all_rows`, one row per (row, draw): the
@@ -166,7 +174,8 @@ def request_from_spec(effects, spec, *, study=None) -> EffectsRequest:
         level_slopes=tuple(effects.level_slopes if effects.level_slopes is not None
                            else d.level_slopes),
         rank=rank, prob=effects.hdi_prob, rope=None if own else effects.rope,
-        impact=tuple(effects.impact or ()), strata_weights=effects.strata_weights)
+        impact=tuple(effects.impact or ()), strata_weights=effects.strata_weights,
+        derived=as_derived(effects.derived))
 
 
 def check_request(req: EffectsRequest, spec, key: str = "[effects]") -> None:
@@ -216,6 +225,7 @@ def check_request(req: EffectsRequest, spec, key: str = "[effects]") -> None:
         if str(ref) not in levels:
             raise SpecError(f"{key} reference: level '{ref}' of '{f}' is not in the data "
                             f"(levels: {', '.join(sorted(levels)[:12])})")
+    check_derived_request(req.derived, spec, key)
 
 
 def resolve_request(req: EffectsRequest, spec) -> EffectsRequest:
@@ -224,11 +234,8 @@ def resolve_request(req: EffectsRequest, spec) -> EffectsRequest:
     moved = [c for c in req.contrasts if c in numeric]
     if not moved:
         return req
-    return EffectsRequest(
-        by=req.by, contrasts=tuple(c for c in req.contrasts if c not in numeric),
-        reference=req.reference, pairs=req.pairs,
-        slopes=tuple(dict.fromkeys([*req.slopes, *moved])), level_slopes=req.level_slopes,
-        rank=req.rank, prob=req.prob, rope=req.rope)
+    return replace(req, contrasts=tuple(c for c in req.contrasts if c not in numeric),
+                   slopes=tuple(dict.fromkeys([*req.slopes, *moved])))
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -513,20 +520,24 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
     if fam.ordered and cats:  # ordinal outcomes: the expected rating too, in rating points
         more = _expected_rating(spec, fam, req, mu, w, cells, cats, draws, notes)
         means, contrasts = means + more[0], contrasts + more[1]
+    derived = derived_rows(req.derived, red_spec, mu, w, cells, cats,
+                           category_values(cats) if fam.ordered and cats else None, req.prob,
+                           draws, notes)
     return Estimands(_frame(means + within["means"]), _frame(contrasts + within["contrasts"]),
                      _frame(slopes), ranks, req, scale, notes=tuple(notes), draws=draws,
                      categories=tuple(cats or ()), heterogeneity=_frame(within["heterogeneity"]),
-                     impact=_frame(within["impact"]))
+                     impact=_frame(within["impact"]), derived=_frame(derived))
 
 
 def estimands(fit, by=None, contrasts=None, slopes=None, level_slopes=None, rank=None,
               reference=None, pairs: str = "auto", prob: float = 0.95, rope=None,
-              impact=(), strata_weights: str = "equal") -> Estimands:
+              impact=(), strata_weights: str = "equal", derived=None) -> Estimands:
     """The estimands of a fit (``biasstats.estimands(fit, by="llm", ...)``): marginal means
     ``by`` factor, ``contrasts`` between levels, average ``slopes``, per-level slopes of
     varying-slope terms, ``rank``; ``impact``: ratios to the best level within strata. A term
     ``"a | s"`` asks within each level of ``s`` (contrasts also averaged over the strata with
-    ``strata_weights``). Omitted arguments take the formula's defaults; pass ``[]`` for none. Returns an :class:`Estimands` whose tables hold summaries (``.means``,
+    ``strata_weights``); ``derived``: ``{name: {"expr": ..., "within": ...}}`` as
+    ``[effects.derived.<name>]`` tables (:mod:`biasstats.spec.derived`). Omitted arguments take the formula's defaults; pass ``[]`` for none. Returns an :class:`Estimands` whose tables hold summaries (``.means``,
     ``.contrasts``, ``.slopes``, ``.ranks``) and whose ``.draws`` hold the draws behind them."""
     d = default_request(fit.spec, prob=prob, rope=rope)
 
@@ -540,5 +551,5 @@ def estimands(fit, by=None, contrasts=None, slopes=None, level_slopes=None, rank
         level_slopes=pick(level_slopes, d.level_slopes),
         rank=rank if rank is not None else d.rank, prob=prob, rope=rope,
         impact=tuple([impact] if isinstance(impact, str) else impact),
-        strata_weights=strata_weights)
+        strata_weights=strata_weights, derived=as_derived(derived))
     return compute_estimands(fit, req)

@@ -28,25 +28,26 @@ def verdict(low: float, high: float, rope: tuple[float, float]) -> str:
     return "undecided"
 
 
-def summarise(draws: np.ndarray, *, prob: float, null: float, rope: tuple[float, float],
-              words: Mapping[str, str] | None = None) -> list[dict]:
+def summarise(draws: np.ndarray, *, prob: float, null: float,
+              rope: tuple[float, float] | None, words: Mapping[str, str] | None = None
+              ) -> list[dict]:
     """One dict per column of ``draws`` (S, K): mean, sd, hdi, P(> null), ROPE verdict (in
-    ``words``, generic verdict -> a study's word, where given)."""
+    ``words``, generic verdict -> a study's word, where given; none without a ``rope``)."""
     d = np.asarray(draws, dtype=float)
     h = hdi(d, prob)
     words = words or {}
     out = []
     for k in range(d.shape[1]):
-        v = verdict(h[k, 0], h[k, 1], rope)
-        out.append({
+        row = {
             "mean": float(d[:, k].mean()),
             "sd": float(d[:, k].std(ddof=1)),
             "hdi_low": float(h[k, 0]),
             "hdi_high": float(h[k, 1]),
             "hdi_prob": prob,
             "p_positive": float((d[:, k] > null).mean()),
-            "rope_low": rope[0],
-            "rope_high": rope[1],
-            "verdict": words.get(v, v),
-        })
+        }
+        if rope is not None:
+            v = verdict(h[k, 0], h[k, 1], rope)
+            row.update(rope_low=rope[0], rope_high=rope[1], verdict=words.get(v, v))
+        out.append(row)
     return out

@@ -16,6 +16,7 @@ from biasstats.effects.estimands import PAIRS_UP_TO, RATING, RATING_DIFFERENCE, 
 from biasstats.effects.strata import split_term
 from biasstats.names import safe_name
 from biasstats.report import figures as figs
+from biasstats.report.derived_outputs import derived_findings, derived_methods, derived_outputs
 from biasstats.report.tables import hdi_label
 
 MAX_FOREST_LEVELS = 40
@@ -269,6 +270,7 @@ def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "e
             "(over the observed rows), and each level's slope of varying-slope terms (b + r, on "
             f"the scale named; {pct}% HDI).", section=section, digits=3)
     _within_outputs(art, est, wording, pct, section)
+    derived_outputs(art, est, section=section)
     if est.ranks.height and "stratum" in est.ranks.columns:
         term = est.ranks["term"][0]
         art.table(f"ranks_{safe_name(term)}", est.ranks.drop("term"),
@@ -303,6 +305,8 @@ def _category_findings(est: Estimands, wording: Wording) -> list[str]:
     diffs = est.contrasts.filter(pl.col("scale") == "difference") if est.contrasts.height \
         else est.contrasts
     for f in dict.fromkeys(diffs["term"].to_list()) if diffs.height else []:
+        if "|" in f:
+            continue  # within strata: their own tables
         levels = list(dict.fromkeys(diffs.filter(pl.col("term") == f)["level"].to_list()))
         for lv in levels[:PAIRS_UP_TO]:
             rows = diffs.filter((pl.col("term") == f) & (pl.col("level") == lv))
@@ -321,9 +325,14 @@ def _category_findings(est: Estimands, wording: Wording) -> list[str]:
 
 
 def estimand_findings(est: Estimands, wording: Wording) -> list[str]:
-    """Plain sentences with units and the outcome's own nouns (no bias wording)."""
-    if est.categories:
-        return _category_findings(est, wording)
+    """Plain sentences with units and the outcome's own nouns (no bias wording); the derived
+    estimands' sentences (in declared order) follow the overall mean."""
+    out = _category_findings(est, wording) if est.categories else _findings(est, wording)
+    lead = 1 if out and out[0].startswith("Overall") else 0
+    return out[:lead] + derived_findings(est) + out[lead:]
+
+
+def _findings(est: Estimands, wording: Wording) -> list[str]:
     out: list[str] = []
     pct = int(round(est.request.prob * 100))
     ov = est.means.filter(pl.col("term") == "overall")
@@ -384,6 +393,8 @@ def estimand_methods(est: Estimands, wording: Wording) -> str:
         parts.append("slopes of numeric predictors are average marginal effects (a central "
                      "finite difference of the expected outcome, averaged over the observed "
                      "rows)")
+    if derived_methods(est):
+        parts.append(derived_methods(est))
     parts.append(f"we report posterior means with {int(round(req.prob * 100))}% "
                  "highest-density intervals" + (f" and a region of practical equivalence of "
                                                 f"±{req.rope} for contrasts and slopes"

@@ -125,6 +125,26 @@ MEANINGS: dict[str, str] = {
                     "scale (default 0.05); otherwise in outcome units for contrasts (a "
                     "probability for binomial families; not for ordinal / categorical ones, "
                     "which report one probability per category)",
+    "effects.derived": "derived estimands, one table per name: an expression of P() / E() or a "
+                       "score from the registry, evaluated draw by draw in each stratum",
+    "effects.derived.<column>.expr": "P('cat'), P() (a 0/1 outcome), E(), P('cat', f='level'); "
+                                     "numbers, + - * /, min, max, log, exp, abs",
+    "effects.derived.<column>.score": "instead of expr, a score from the registry: qa_bias_disambiguated, "
+                                      "qa_bias_ambiguous, adverse_impact_ratio, "
+                                      "demographic_parity_difference",
+    "effects.derived.<column>.categories": "a score's category roles, e.g. { biased = "
+                                           "\"biased\", anti = \"anti\" } (the defaults)",
+    "effects.derived.<column>.over": "the factor whose levels a score compares (impact ratio, "
+                                     "parity difference)",
+    "effects.derived.<column>.within": "factors of the model (a:b): one value per combination "
+                                       "of their levels",
+    "effects.derived.<column>.label": "its name in tables and sentences (default: the score's, "
+                                      "else the table's name)",
+    "effects.derived.<column>.unit": "its unit in tables and sentences",
+    "effects.derived.<column>.rope": "region of practical equivalence: a half-width around "
+                                     "null, or [low, high]",
+    "effects.derived.<column>.null": "the value of no effect: P(> null) is reported (default 0; "
+                                     "a score's own, e.g. 1 for a ratio)",
     "checks": "convergence gate and model checks",
     "checks.rhat_max": "largest R-hat that passes",
     "checks.ess_bulk_min": "smallest bulk effective sample size that passes",

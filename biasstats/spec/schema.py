@@ -99,6 +99,7 @@ from biasstats.limits import MAX_DERIVE, MAX_FILTERS
 from biasstats.model.families import get_family
 from biasstats.model.formula import parse_aux, parse_formula
 from biasstats.model.priors import parse_prior
+from biasstats.spec.derived import DerivedSpec, check_derived
 from biasstats.spec.sql import check_sql
 
 #: Resource limits (stated maxima; the defaults below suit one machine).
@@ -494,6 +495,7 @@ class EffectsSpec(_Strict):
     # scale (default 0.05); otherwise in outcome units for contrasts and slopes (percentage
     # points / 100 for probabilities), or absent
     rope: float | None = Field(default=None, ge=0)
+    derived: dict[str, DerivedSpec] = Field(default_factory=dict)  # biasstats.spec.derived
 
 
 class ChecksSpec(_Strict):
@@ -533,6 +535,11 @@ class AnalysisSpec(_Strict):
     def _one_source(self) -> AnalysisSpec:
         if (self.data is None) == (self.simulate is None):
             raise ValueError("give exactly one of [data] (a dataset or file) or [simulate]")
+        return self
+
+    @model_validator(mode="after")
+    def _derived(self) -> AnalysisSpec:  # [effects.derived.<name>] against the model
+        _as_value_error(check_derived, self.effects.derived, self.model, self.data)
         return self
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from biasstats.report.figures.kit import SCALES
 from biasstats.report.figures.plot_assurance import assurance
 from biasstats.report.figures.plot_categories import category_panels
 from biasstats.report.figures.plot_crosscheck import crosscheck
+from biasstats.report.figures.plot_derived import derived_panels
 from biasstats.report.figures.plot_forest import forest
 from biasstats.report.figures.plot_heatmap import heatmap
 from biasstats.report.figures.plot_leaderboard import leaderboard
@@ -30,6 +31,7 @@ __all__ = [
     "assurance",
     "category_panels",
     "crosscheck",
+    "derived_panels",
     "forest",
     "heatmap",
     "leaderboard",
