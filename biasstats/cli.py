@@ -152,8 +152,8 @@ def _cmd_effects(args: argparse.Namespace) -> int:
     except SpecError as e:
         raise SpecError(f"{spec.path}: {e}") from None
     rows = est.all_rows()
-    keep = [c for c in ("estimand", "term", "level", "category", "scale", "mean", "sd", "hdi_low",
-                        "hdi_high", "p_positive", "n_obs") if c in rows.columns]
+    keep = [c for c in ("estimand", "term", "stratum", "level", "category", "scale", "mean", "sd",
+                        "hdi_low", "hdi_high", "p_positive", "n_obs") if c in rows.columns]
     rows = rows.select(keep)
     with pl.Config(tbl_rows=200, tbl_cols=20, tbl_width_chars=140, float_precision=4,
                    tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
