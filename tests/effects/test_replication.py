@@ -98,7 +98,10 @@ def test_published_truth_is_inside_and_a_wild_value_outside(negative_binomial_fi
 def test_the_rows_known_before_sampling_are_the_computed_rows(name, request):
     fit, _, _ = request.getfixturevalue(name)
     est = compute_estimands(fit)
-    assert _row_set(expected_rows(est.request, fit.spec)) == _row_set(est.all_rows())
+    rows = est.all_rows()
+    assert _row_set(expected_rows(est.request, fit.spec)) == _row_set(rows)
+    for r in rows.iter_rows(named=True):  # and each row's draws are found
+        assert row_draws(est, r).mean() == pytest.approx(r["mean"]), r
 
 
 @pytest.fixture(scope="module")
