@@ -117,3 +117,14 @@ def test_shipped_published_numbers_are_the_simulations_truth(name, truth_file):
                                            e["published"] + 1.96 * e["se"])
             assert lo < t < hi, e
         assert math.isfinite(e["published"]) and e["citation"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["simulated_tokens_strata", "simulated_ranking_audit"])
+def test_shipped_analysis_passes_its_gate_and_holds_its_published_truth(name, tmp_path):
+    """The whole shipped report (about 25 s of CPU each): the convergence gate passes and
+    every published value (the truth) lies inside the reanalysis' 95% HDI."""
+    assert main(["report", str(REPO / "analyses" / f"{name}.toml"), "--out",
+                 str(tmp_path)]) == 0
+    rep = pl.read_csv(tmp_path / name / "tables" / "replication.csv")
+    assert rep.height >= 5 and rep["Inside HDI"].all()
