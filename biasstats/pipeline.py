@@ -21,6 +21,7 @@ from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summ
 from biasstats.checks.compare import compare_models, loo_table, trial_level_loo
 from biasstats.checks.ppc import count_frequencies, loo_pit, prior_predictive
 from biasstats.effects.estimands import check_request, compute_estimands, request_from_spec
+from biasstats.effects.replication import compare_published, expected_rows, match_entries
 from biasstats.effects.variance import variance_decomposition
 from biasstats.errors import BiasstatsError, SpecError
 from biasstats.inference.from_spec import fit_spec, model_data
@@ -66,6 +67,7 @@ class AnalysisResult:
     effects: object | None = None        # the study's congruence effects
     estimands: object | None = None
     variance: pl.DataFrame | None = None  # latent-scale decomposition (non-congruence outcomes)
+    replication: pl.DataFrame | None = None  # [[replication]]: published vs reanalysis
     checks: ChecksResult = field(default_factory=ChecksResult)
     comparison: pl.DataFrame | None = None  # [checks] alternatives compared by PSIS-LOO
     sensitivity: pl.DataFrame | None = None  # [checks] sensitivity specs, PSIS-LOO per trial
@@ -108,6 +110,9 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
             fit, request_from_spec(eff, fit.spec, study=res.study))
     except SpecError as e:
         raise SpecError(f"{spec_path}: {e}") from None
+    if spec.content.replication:
+        res.replication = compare_published(res.estimands, spec.content.replication,
+                                            f"{spec_path}: ")
     if res.study is None:
         res.variance = variance_decomposition(fit, eff.hdi_prob)
     res.stages["effects"] = time.perf_counter() - t0
@@ -146,9 +151,12 @@ def study_of(spec: Spec, adapter: str | None):
 def check_before_sampling(spec: Spec, adapter: str | None, prepared) -> None:
     """Everything the analysis will ask of the fit, resolved against the model's terms once
     the design is built and before anything is sampled: the ``[effects]`` estimands (its
-    declared entries and the defaults filled in). A one-line SpecError naming the key."""
+    declared entries and the defaults filled in), and the row each ``[[replication]]`` entry
+    names. A one-line SpecError naming the key."""
     req = request_from_spec(spec.content.effects, prepared, study=study_of(spec, adapter))
     check_request(req, prepared, key=f"{spec.path}: [effects]")
+    if spec.content.replication:
+        match_entries(spec.content.replication, expected_rows(req, prepared), f"{spec.path}: ")
 
 
 def ppc_terms(fit) -> list[str]:

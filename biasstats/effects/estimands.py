@@ -148,12 +148,12 @@ class Estimands:
 def default_request(spec, prob: float = 0.95, rope: float | None = None) -> EffectsRequest:
     """The estimands read off the formula: every fixed factor's marginal means and contrasts,
     every numeric predictor's average slope, every grouping factor's marginal means, every
-    varying-slope term's per-level slopes, ranks of the first grouping factor."""
+    varying-slope term's per-level slopes. No ranks: a grouping factor (a prompt, a name) is
+    a nuisance unless the spec says otherwise (``rank = "llm"``)."""
     factors, numeric, groups, varying = model_factors(spec)
     by = tuple(dict.fromkeys([*factors, *groups]))
     return EffectsRequest(by=by, contrasts=tuple(factors), slopes=tuple(numeric),
-                          level_slopes=tuple(varying), rank=groups[0] if groups else None,
-                          prob=prob, rope=rope)
+                          level_slopes=tuple(varying), rank=None, prob=prob, rope=rope)
 
 
 def request_from_spec(effects, spec, *, study=None) -> EffectsRequest:

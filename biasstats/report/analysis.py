@@ -6,6 +6,7 @@ pipeline (:func:`biasstats.pipeline.analyse`) does, then calls :func:`render`. O
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import time
 from pathlib import Path
@@ -17,15 +18,22 @@ from biasstats.names import safe_name, safe_stem
 from biasstats.pipeline import AnalysisResult
 from biasstats.report import figures as figs
 from biasstats.report.estimand_outputs import (
-    estimand_findings,
     estimand_methods,
     estimand_outputs,
     wording_for,
 )
+from biasstats.report.headlines import estimand_findings
+from biasstats.report.labels import LabelKeys, label_keys, shortened
 from biasstats.report.methods import findings, methods_paragraph
 from biasstats.report.page import FigureEntry, ModelInfo, ReportContext, TableEntry, write_report
+from biasstats.report.replication import (
+    replication_findings,
+    replication_methods,
+    replication_outputs,
+)
 from biasstats.report.style import save_figure
 from biasstats.report.tables import write_table
+from biasstats.spec.declared import declared_estimands
 from biasstats.version import __version__
 
 __all__ = ["render", "render_ledger"]
@@ -168,22 +176,32 @@ def render(res: AnalysisResult) -> tuple[Path, dict[str, float]]:
         for outputs in study.report_outputs:
             outputs(art, fit, ing, spec, effects)
     est_sentences, est_methods = [], ""
+    keys = _label_keys(fit)  # long level names (whole prompts) are shown as keys
+    shown, replication = shortened(estimands, keys), keys.frame(res.replication)
     if estimands is not None:
         art.skipped += list(estimands.notes)
-        estimand_outputs(art, estimands, wording, by=study is None)
-        est_methods = estimand_methods(estimands, wording)
+        estimand_outputs(art, shown, wording, by=study is None)
+        est_methods = " ".join(x for x in (estimand_methods(estimands, wording),
+                                           replication_methods(replication)) if x)
+        if keys:
+            art.table("label_keys", keys.table(), "Keys of long level names: figures, tables "
+                      "and sentences show the key; the full label is here.",
+                      section="estimands", digits=0)
+        replication_outputs(art, replication, wording.unit)
         if study is None:
             _variance_outputs(art, fit, res.variance)
-        est_sentences = estimand_findings(estimands, wording)
+        est_sentences = estimand_findings(shown, wording, declared_estimands(spec),
+                                          after_declared=replication_findings(replication))
         if study is not None:  # the study's own sentences lead; add contrasts and slopes only
             est_sentences = [x for x in est_sentences if not x.startswith("Overall,")]
     lead, study_methods, unusable = _study_words(study, effects)
-    _checks_outputs(art, fit, res.checks, wording)
+    _checks_outputs(art, fit, dataclasses.replace(
+        res.checks, ppc=[(t, keys.frame(p)) for t, p in res.checks.ppc]), wording)
     notes = list(res.checks.notes) + _comparison_outputs(art, res.comparison,
                                                          fit.spec.collapsed)
     notes += _sensitivity_outputs(art, res.sensitivity, spec.name)
     cross_note = _crosscheck(art, res.crosschecks)
-    summary_pl = pl.from_pandas(res.summary.reset_index(names="parameter"))
+    summary_pl = keys.frame(pl.from_pandas(res.summary.reset_index(names="parameter")))
     art.table("parameters", summary_pl, "Posterior summary of every parameter.",
               section="other", digits=3, show=False)
     diag = res.diag
@@ -217,6 +235,13 @@ def render(res: AnalysisResult) -> tuple[Path, dict[str, float]]:
         base_dir=folder,
     )
     return write_report(ctx, folder / "report.html"), stages
+
+
+def _label_keys(fit) -> LabelKeys:
+    """Keys for the long level names of the formula's factors (the fitted cells)."""
+    f = fit.spec.formula
+    return label_keys(fit.spec.cells, [c for c in f.columns() if c not in (f.response,
+                                                                            f.trials)])
 
 
 def _study_words(study, effects) -> tuple[list[str], str, str | None]:

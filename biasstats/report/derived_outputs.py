@@ -96,12 +96,15 @@ def derived_outputs(art, est: Estimands, *, section: str = "estimands") -> None:
                    f"value {_fmt(r['null'])}.", section=section)
 
 
-def derived_findings(est: Estimands) -> list[str]:
-    """One sentence per derived estimand, in declared order: its value (one stratum) or its
-    value in each stratum (the first :data:`MAX_LISTED`), with HDIs and units."""
+def derived_findings(est: Estimands, names=None) -> list[str]:
+    """One sentence per derived estimand (those of ``names``; default all), in declared
+    order: its value (one stratum) or its value in each stratum (the first
+    :data:`MAX_LISTED`), with HDIs and units."""
     out = []
     pct = int(round(est.request.prob * 100))
     for name in _names(est):
+        if names is not None and name not in names:
+            continue
         d = est.derived.filter(pl.col("term") == name)
         r = d.row(0, named=True)
         label = r["label"][:1].upper() + r["label"][1:]

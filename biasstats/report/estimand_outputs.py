@@ -16,7 +16,7 @@ from biasstats.effects.estimands import PAIRS_UP_TO, RATING, RATING_DIFFERENCE, 
 from biasstats.effects.strata import split_term
 from biasstats.names import safe_name
 from biasstats.report import figures as figs
-from biasstats.report.derived_outputs import derived_findings, derived_methods, derived_outputs
+from biasstats.report.derived_outputs import derived_methods, derived_outputs
 from biasstats.report.tables import hdi_label
 
 MAX_FOREST_LEVELS = 40
@@ -76,7 +76,8 @@ def wording_for(spec, fit, study=None) -> Wording:
 def _num(v: float, d: int = 2) -> str:
     a = abs(v)
     d = 0 if a >= 100 else (1 if a >= 10 else d)
-    return f"{v:,.{d}f}".replace("-", "−")
+    s = f"{v:,.{d}f}"
+    return (s.lstrip("-") if float(s.replace(",", "")) == 0 else s).replace("-", "−")
 
 
 def _ci(r: dict, fmt=_num) -> str:
@@ -143,13 +144,12 @@ def _within_table(df: pl.DataFrame, first: str) -> pl.DataFrame:
 
 
 def _within_figure(art, name: str, df: pl.DataFrame, term: str, xlabel: str, caption: str,
-                   section: str) -> None:
-    """Small multiples: one panel per stratum, the levels (or contrasts) as rows, a shared
-    axis."""
+                   section: str, ref: float | None = None) -> None:
+    """Small multiples at double-column width: one panel per stratum (wrapped in rows), the
+    levels (or contrasts) as rows, one axis for all (a dashed line at ``ref``)."""
     if "category" in df.columns or not 1 <= df["stratum"].n_unique() <= MAX_PANELS:
         return
-    panels = df.with_columns(pl.col("stratum").alias("category"))
-    art.figure(name, lambda: figs.category_panels(panels, term, xlabel=xlabel), caption,
+    art.figure(name, lambda: figs.strata_panels(df, xlabel=xlabel, ref=ref), caption,
                section=section)
 
 
@@ -184,7 +184,7 @@ def _within_outputs(art, est: Estimands, wording: Wording, pct: int, section: st
         _within_figure(art, f"contrasts_{safe_name(term)}", diff, term,
                        f"Difference ({wording.diff_unit})",
                        f"The {f} contrast of {wording.noun}, one panel per {s} and their "
-                       f"average: posterior mean and {pct}% HDI.", section)
+                       f"average: posterior mean and {pct}% HDI.", section, ref=0.0)
         het = est.heterogeneity.filter(pl.col("term") == term) \
             if est.heterogeneity.height else est.heterogeneity
         if het.height:
@@ -287,85 +287,6 @@ def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "e
         art.table(f"ranks_{safe_name(term)}", est.ranks.drop("term"),
                   f"Posterior ranks of the levels of {term} by {wording.noun}.",
                   section=section, digits=3, show=est.ranks.height <= 30)
-
-
-def _category_findings(est: Estimands, wording: Wording) -> list[str]:
-    """Sentences for an ordinal / categorical outcome: one probability per category."""
-    pct = int(round(est.request.prob * 100))
-    label = wording.label
-
-    def listing(rows, fmt) -> str:
-        return ", ".join(f"P({label} = {r['category']}) {fmt(r)}" for r in rows)
-
-    out: list[str] = []
-    ov = est.means.filter(pl.col("term") == "overall")
-    if ov.height:
-        out.append(f"Overall ({pct}% HDI): " + listing(
-            ov.iter_rows(named=True), lambda r: f"is {r['mean']:.2f} ({_ci(r)})") + ".")
-    diffs = est.contrasts.filter(pl.col("scale") == "difference") if est.contrasts.height \
-        else est.contrasts
-    for f in dict.fromkeys(diffs["term"].to_list()) if diffs.height else []:
-        if "|" in f:
-            continue  # within strata: their own tables
-        levels = list(dict.fromkeys(diffs.filter(pl.col("term") == f)["level"].to_list()))
-        for lv in levels[:PAIRS_UP_TO]:
-            rows = diffs.filter((pl.col("term") == f) & (pl.col("level") == lv))
-            out.append(f"{f} {lv}, in percentage points ({pct}% HDI): " + listing(
-                rows.iter_rows(named=True),
-                lambda r: f"changes by {_num(r['mean'])} ({_ci(r)})") + ".")
-        if len(levels) > PAIRS_UP_TO:
-            out.append(f"… and {len(levels) - PAIRS_UP_TO} more contrasts of {f} "
-                       "(table below).")
-    av = est.slopes.filter(pl.col("level") == "average") if est.slopes.height else est.slopes
-    for x in dict.fromkeys(av["term"].to_list()) if av.height else []:
-        out.append(f"One unit more of {x}, on average, in percentage points ({pct}% HDI): "
-                   + listing(av.filter(pl.col("term") == x).iter_rows(named=True),
-                             lambda r: f"changes by {_num(r['mean'])} ({_ci(r)})") + ".")
-    return out
-
-
-def estimand_findings(est: Estimands, wording: Wording) -> list[str]:
-    """Plain sentences with units and the outcome's own nouns (no bias wording); the derived
-    estimands' sentences (in declared order) follow the overall mean."""
-    out = _category_findings(est, wording) if est.categories else _findings(est, wording)
-    lead = 1 if out and out[0].startswith("Overall") else 0
-    return out[:lead] + derived_findings(est) + out[lead:]
-
-
-def _findings(est: Estimands, wording: Wording) -> list[str]:
-    out: list[str] = []
-    pct = int(round(est.request.prob * 100))
-    ov = est.means.filter(pl.col("term") == "overall")
-    if ov.height:
-        r = ov.row(0, named=True)
-        out.append(f"Overall, {wording.noun} is {wording.value(r['mean'])} ({pct}% HDI "
-                   f"{_ci(r)}).")
-    for f in dict.fromkeys(est.contrasts["term"].to_list()) if est.contrasts.height else []:
-        if "|" in f:
-            continue  # within strata: below
-        df = est.contrasts.filter(pl.col("term") == f)
-        diffs = df.filter(pl.col("scale") == "difference")
-        for r in list(diffs.iter_rows(named=True))[:PAIRS_UP_TO]:
-            s = (f"{f} {r['level']}: {wording.noun} differs by {_num(r['mean'])} "
-                 f"{wording.diff_unit} ({pct}% HDI {_ci(r)})")
-            ratio = df.filter((pl.col("scale") != "difference")
-                              & (pl.col("level") == r["level"].replace(" − ", " / ")))
-            if ratio.height:
-                q = ratio.row(0, named=True)
-                s += (f"; {_SCALE_NAMES[q['scale']].lower()} {_num(q['mean'])} "
-                      f"({_ci(q)})")
-            out.append(s + ".")
-        if diffs.height > PAIRS_UP_TO:
-            out.append(f"… and {diffs.height - PAIRS_UP_TO} more contrasts of {f} "
-                       "(table below).")
-    for r in est.slopes.filter(pl.col("level") == "average").iter_rows(named=True):
-        out.append(f"One unit more of {r['term']} changes {wording.noun} by "
-                   f"{_num(r['mean'])} {wording.diff_unit} on average ({pct}% HDI {_ci(r)}).")
-    if est.ranks.height:
-        top = est.ranks.sort("p_best", descending=True).row(0, named=True)
-        out.append(f"{top['level']} has the highest {wording.noun} among the levels of "
-                   f"{top['term']} with posterior probability {top['p_best']:.2f}.")
-    return out
 
 
 def estimand_methods(est: Estimands, wording: Wording) -> str:

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 # sections the page leads with, before the findings, the ledger and the checks
-LEAD_SECTIONS = ("leaderboard", "meta", "estimands", "effects", "ranks")
+LEAD_SECTIONS = ("leaderboard", "meta", "estimands", "effects", "ranks", "replication")
 
 # Report sections that hold figures and tables: key → heading. Entries name their section.
 SECTIONS: dict[str, str] = {
@@ -50,6 +50,7 @@ SECTIONS: dict[str, str] = {
     "estimands": "Estimands",
     "effects": "Effect sizes",
     "ranks": "Ranking of LLMs",
+    "replication": "Published vs reanalysis",
     "ppc": "Posterior predictive checks",
     "variance": "Variance decomposition",
     "crosscheck": "Frequentist cross-check",

@@ -145,6 +145,25 @@ MEANINGS: dict[str, str] = {
                                      "null, or [low, high]",
     "effects.derived.<column>.null": "the value of no effect: P(> null) is reported (default 0; "
                                      "a score's own, e.g. 1 for a ratio)",
+    "replication": "one table per published number, set beside the reanalysis of the same "
+                   "estimand (report section 'Published vs reanalysis')",
+    "replication.estimand": "<estimand>:<term> of an estimands.csv row: mean, contrast, slope "
+                            "or impact, and the term as [effects] declares it, e.g. "
+                            "\"contrast:condition\", \"impact:group | llm:job\", "
+                            "\"mean:overall\"",
+    "replication.level": "the row's level (a contrast: \"a − b\" or \"a / b\"; '-' is read "
+                         "as '−'); may be left out when the estimand has one row",
+    "replication.stratum": "the row's stratum (within-strata terms 'a | s'; also \"average "
+                           "(equal weights)\" of a contrast)",
+    "replication.category": "the row's response category (ordinal / categorical outcomes)",
+    "replication.scale": "the row's scale (difference, ratio, odds_ratio, ...) when its level "
+                         "has several",
+    "replication.published": "the published number, in the row's unit (estimands.csv's unit "
+                             "column)",
+    "replication.interval": "the published interval [low, high] (optional)",
+    "replication.se": "the published standard error (optional; shown as ± 1.96 se)",
+    "replication.citation": "where the number was published, e.g. \"Author et al. (2025), "
+                            "Table 2\"",
     "checks": "convergence gate and model checks",
     "checks.rhat_max": "largest R-hat that passes",
     "checks.ess_bulk_min": "smallest bulk effective sample size that passes",
@@ -249,8 +268,9 @@ def _rows(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
     for key, field, sub in tables:
         dict_of = typing.get_origin(field.annotation) is dict
         title = f"{key}.<column>" if dict_of else key
+        array = typing.get_origin(field.annotation) is list  # an array of tables: [[key]]
         lines.append("")
-        lines.append(f"[{title}]  {MEANINGS.get(key, '')}")
+        lines.append(f"[{'[' * array}{title}{']' * array}]  {MEANINGS.get(key, '')}")
         _rows(sub, f"{title}.", lines)
 
 

@@ -65,6 +65,13 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     loo = true                 # PSIS-LOO with Pareto k; loo_pit = true adds a calibration plot
     prior_predictive = false   # true: what rates do the priors alone imply?
 
+    [[replication]]            # a published number beside the reanalysis (one table each;
+    estimand = "contrast:condition"  # biasstats.spec.replication): <estimand>:<term> of
+    level = "treated − control"      # estimands.csv, then the row's stratum / level / scale
+    published = 0.12
+    interval = [0.05, 0.19]    # or se = 0.035
+    citation = "Author et al. (2025), Table 2"
+
     [simulate]                 # instead of [data]: a simulated study with known truth
     preset = "bai2024"         # 8 LLMs x 21 stereotypes, calibrated to the published figures
     seed = 1                   # 0 ... 4294967295
@@ -100,6 +107,7 @@ from biasstats.model.families import get_family
 from biasstats.model.formula import parse_aux, parse_formula
 from biasstats.model.priors import parse_prior
 from biasstats.spec.derived import DerivedSpec, check_derived
+from biasstats.spec.replication import ReplicationSpec, check_entries, check_terms
 from biasstats.spec.sql import check_sql
 
 #: Resource limits (stated maxima; the defaults below suit one machine).
@@ -469,7 +477,7 @@ class EffectsSpec(_Strict):
     Every list defaults to what the formula implies (see
     :func:`biasstats.effects.estimands.default_request`): every fixed factor's marginal means
     and contrasts, every numeric predictor's average slope, every grouping factor's marginal
-    means, per-level slopes of varying-slope terms, ranks of the first grouping factor.
+    means, per-level slopes of varying-slope terms; no ranks unless asked.
     """
 
     hdi_prob: float = Field(default=0.95, gt=0, lt=1)
@@ -530,6 +538,13 @@ class AnalysisSpec(_Strict):
     fit: FitSpec = Field(default_factory=FitSpec)
     effects: EffectsSpec = Field(default_factory=EffectsSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
+    # [[replication]]: published numbers beside the reanalysis (biasstats.spec.replication)
+    replication: list[ReplicationSpec] = Field(default_factory=list)
+
+    @field_validator("replication", mode="before")
+    @classmethod
+    def _replication_entries(cls, v):
+        return check_entries(v)
 
     @model_validator(mode="after")
     def _one_source(self) -> AnalysisSpec:
@@ -552,8 +567,7 @@ class AnalysisSpec(_Strict):
         cols = [c for c in pf.columns() if c not in (pf.response, pf.trials)]
         e = self.effects
         named = [("by", t) for t in e.by or []] + [("contrasts", t) for t in e.contrasts or []]
-        named += [("impact", t) for t in e.impact or []]
-        named += [("slopes", t) for t in e.slopes or []]
+        named += [("impact", t) for t in e.impact or []] + [("slopes", t) for t in e.slopes or []]
         named += [("reference", t) for t in e.reference]
         named += [("rank", e.rank)] if e.rank else []
         for key, term in named:
@@ -573,8 +587,8 @@ class AnalysisSpec(_Strict):
                 raise ValueError(f"[effects] level_slopes: '{g}' is not a varying-slope term "
                                  f"of the model (varying-slope terms: "
                                  f"{', '.join(sloped) or 'none'})")
+        check_terms(self.replication, cols, e)
         if e.rope is not None:  # before sampling: the family alone decides whether a ROPE fits
-
             try:
                 fam = get_family(self.model.family)
             except SpecError:

@@ -61,7 +61,10 @@ def test_categorical_per_category_probabilities_cover_truth(categorical_fit):
     for cat, share in obs.iter_rows():
         assert abs(_get(est.means, "condition", "sensitive", cat, "probability")["mean"]
                    - share) < 0.03
-    assert est.ranks.height == 0 and any("ranks of prompt" in n for n in est.notes)
+    assert est.ranks.height == 0 and not any("ranks" in n for n in est.notes)  # none asked
+    asked = biasstats.estimands(fit, rank="prompt")
+    assert asked.ranks.height == 0 and any("ranks of prompt not computed" in n
+                                           for n in asked.notes)
     assert set(est.contrasts["scale"]) == {"difference"}
 
 
@@ -123,7 +126,8 @@ def test_rope_on_a_categorical_family_is_one_line_before_sampling(tmp_path, caps
 @pytest.mark.slow
 def test_ordinal_report_shows_each_category(tmp_path, capsys):
     df, _ = designs.ordinal_rating(seed=6, prompts=6, reps=15)
-    assert _report(tmp_path, df, "cumulative", 'outcome_label = "rating"')[0] == 0
+    assert _report(tmp_path, df, "cumulative", 'outcome_label = "rating"\nrank = "prompt"'
+                   )[0] == 0
     out = tmp_path / "out" / "ratings"
     est = pl.read_parquet(out / "estimands.parquet")
     means = est.filter((pl.col("estimand") == "mean") & (pl.col("term") == "condition"))

@@ -98,8 +98,9 @@ def test_an_effects_mistake_is_found_before_anything_is_sampled(
 
 def test_a_factor_held_only_inside_an_interaction_is_a_valid_target(tmp_path):
     """``(1|llm:cond)`` holds llm and cond only inside the interaction: contrasts between the
-    levels of each, and the default rank of the interaction's cells, are estimands of the
-    model (marginal means averaged over the rest), not errors."""
+    levels of each, and the ranks of the interaction's cells (asked: a grouping factor is
+    never ranked by default), are estimands of the model (marginal means averaged over the
+    rest), not errors."""
     import biasstats
     from biasstats.effects.estimands import EffectsRequest, check_request, default_request
     from biasstats.model.build import prepare
@@ -113,8 +114,9 @@ def test_a_factor_held_only_inside_an_interaction_is_a_valid_target(tmp_path):
     df = pl.DataFrame({"y": y, "llm": llm, "cond": cond})
     prepared = prepare("y ~ 1 + (1|llm:cond)", df, "gaussian")
     req = default_request(prepared)
-    assert req.rank == "llm:cond"
+    assert req.rank is None and req.by == ("llm:cond",)
     check_request(req, prepared)  # the default applies
+    check_request(EffectsRequest(rank="llm:cond"), prepared)  # and its cells' ranks, asked
     asked = EffectsRequest(by=("llm", "cond"), contrasts=("cond", "llm"), rank="llm")
     check_request(asked, prepared)
     fit = biasstats.fit("y ~ 1 + (1|llm:cond)", data=df, family="gaussian", chains=1,

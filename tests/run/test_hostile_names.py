@@ -206,6 +206,12 @@ def test_terminal_output_holds_no_raw_control_character(hostile):
     assert "bel\\x07esc\\x1b[31m" in printed and "nul\\x00here" in printed
 
 
+def _keys(hostile) -> dict[str, str]:
+    """The report's key table: full label -> key (long and multi-line level names)."""
+    table = pl.read_csv(hostile["folder"] / "tables" / "label_keys.csv")
+    return dict(zip(table["Label"], table["Key"], strict=True))
+
+
 def test_svgs_are_well_formed_and_show_the_names_written_out(hostile):
     svgs = sorted((hostile["folder"] / "figures").glob("*.svg"))
     assert len(svgs) >= 10
@@ -213,8 +219,11 @@ def test_svgs_are_well_formed_and_show_the_names_written_out(hostile):
     for f in svgs:
         texts[f.stem] = "".join(ET.parse(f).getroot().itertext())  # raises if not XML
     lev = texts["estimand_lev"]
-    for level in LEVELS:
-        assert visible(level) in lev or visible(level)[:40] in lev, level
+    keys = _keys(hostile)
+    for level in LEVELS:  # a long or multi-line level is shown as its key (the key table)
+        shown = keys.get(level, visible(level))
+        assert shown in lev or shown[:40] in lev, level
+    assert keys and all(visible(label) not in lev for label in keys)
 
 
 def test_latex_holds_no_raw_control_character_and_every_row_is_one_line(hostile):
@@ -227,8 +236,12 @@ def test_latex_holds_no_raw_control_character_and_every_row_is_one_line(hostile)
         body = tex[tex.index(r"\midrule") + len(r"\midrule\n"):tex.index(r"\bottomrule")]
         assert all(line.endswith(r" \\") for line in body.splitlines()), f.name
     tex = (hostile["folder"] / "tables" / "estimand_lev.tex").read_text(encoding="utf-8")
-    for level in LEVELS:
-        assert latex_escape(level) in tex, level
+    key_tex = (hostile["folder"] / "tables" / "label_keys.tex").read_text(encoding="utf-8")
+    keys = _keys(hostile)
+    for level in LEVELS:  # a long or multi-line level: its key here, written out in the keys
+        assert latex_escape(keys.get(level, level)) in tex, level
+        if level in keys:
+            assert latex_escape(level) in key_tex and latex_escape(level) not in tex, level
     assert "\nbel\\textbackslash{}x07esc\\textbackslash{}x1b[31m & " in tex
     assert '\n=HYPERLINK("http://x") & ' in tex  # LaTeX shows the real value
 

@@ -20,7 +20,8 @@ def _json_schema_keys() -> dict[tuple[str, str], object]:
     defs = js["$defs"]
 
     def model(node):
-        for opt in [node, *node.get("anyOf", []), node.get("additionalProperties") or {}]:
+        for opt in [node, *node.get("anyOf", []), node.get("additionalProperties") or {},
+                    node.get("items") or {}]:
             if "$ref" in opt:
                 return defs[opt["$ref"].split("/")[-1]], "additionalProperties" in node
         return None, False
@@ -43,7 +44,7 @@ def _json_schema_keys() -> dict[tuple[str, str], object]:
 def _listed(text: str) -> dict[tuple[str, str], str]:
     out, table = {}, None
     for line in text.splitlines():
-        if m := re.match(r"^\[([^\]]+)\]", line):
+        if m := re.match(r"^\[\[?([^\[\]]+)\]", line):  # [table] or [[array of tables]]
             table = m[1]
         elif table and (m := re.match(r"^  (\w+) = .*\((required|default: (.*))\)$", line)):
             out[(table, m[1])] = m[2] if m[2] == "required" else m[3]

@@ -23,7 +23,9 @@ from biasstats.report.figures.plot_leaderboard import leaderboard
 from biasstats.report.figures.plot_pit import pit_ecdf
 from biasstats.report.figures.plot_ppc import ppc_grouped
 from biasstats.report.figures.plot_ranks import ranks
+from biasstats.report.figures.plot_replication import published_forest
 from biasstats.report.figures.plot_rootogram import rootogram
+from biasstats.report.figures.plot_strata import strata_panels
 from biasstats.report.figures.plot_variance import variance_decomposition
 
 __all__ = [
@@ -37,7 +39,9 @@ __all__ = [
     "leaderboard",
     "pit_ecdf",
     "ppc_grouped",
+    "published_forest",
     "ranks",
     "rootogram",
+    "strata_panels",
     "variance_decomposition",
 ]
