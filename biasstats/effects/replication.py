@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from biasstats.effects.derived import DERIVED_SCALE
 from biasstats.effects.estimands import (
     RATING,
     RATING_DIFFERENCE,
@@ -103,6 +104,10 @@ def expected_rows(req: EffectsRequest, spec) -> pl.DataFrame:
                 add("slope", f"{coef} | {gname}", None, [str(v) for v in g.levels], [tname],
                     with_cats=False)
     _strata_rows(req, cells, scale, ratio_scales, add)
+    for name, d in req.derived:  # one row per stratum of its `within` (the level column)
+        within = tuple(f.strip() for f in d.within.split(":")) if d.within else ()
+        add("derived", name, None, sorted(set(map(str, level_labels(cells, within)[1]))),
+            [DERIVED_SCALE], with_cats=False)
     return pl.DataFrame(rows, schema=list(_ROW_KEYS), orient="row")
 
 
@@ -201,7 +206,9 @@ def row_draws(est: Estimands, row: dict) -> np.ndarray:
     kind, term, level = row["estimand"], row["term"], row["level"]
     stratum, scale, cat = row.get("stratum"), row.get("scale"), row.get("category")
     suffix = f":{cat}" if cat is not None else ""
-    if kind == "impact":
+    if kind == "derived":
+        key, pick = f"derived:{term}", level
+    elif kind == "impact":
         key, pick = f"impact:{term}:{stratum}", level
     elif stratum is not None and kind == "mean":
         key, pick = f"mean:{term}:{stratum}{suffix}", level
@@ -229,7 +236,8 @@ def compare_published(est: Estimands, entries, where: str = "") -> pl.DataFrame:
         d = row_draws(est, r)
         lo, hi = (hdi(d[:, None], prob)[0] if d.shape[0] > 1 else (d[0], d[0]))
         scale = r.get("scale")
-        null = 1.0 if scale in RATIO_SCALES or r["estimand"] == "impact" else 0.0
+        null = (float(r["null"]) if r["estimand"] == "derived" else
+                1.0 if scale in RATIO_SCALES or r["estimand"] == "impact" else 0.0)
         pub = float(e.published)
         plo, phi = (e.interval if e.interval is not None else
                     (pub - Z95 * e.se, pub + Z95 * e.se) if e.se is not None else (None, None))

@@ -13,7 +13,8 @@ tables) and the number a paper published for it::
     citation = "Author et al. (2025), Table 2"
 
 The address is the row's columns of ``estimands.csv``: ``estimand`` is its ``estimand`` and
-``term`` columns joined by ``:`` (kinds: ``mean``, ``contrast``, ``slope``, ``impact``; the
+``term`` columns joined by ``:`` (kinds: ``mean``, ``contrast``, ``slope``, ``impact``,
+``derived`` with the name of an ``[effects.derived.<name>]`` table; the
 term as ``[effects]`` declares it, e.g. ``"mean:group"``, ``"impact:demo | llm:job"``,
 ``"mean:overall"``), then ``stratum``, ``level``, ``scale`` and ``category`` pick the row
 among the estimand's rows. ``published`` is in that row's unit (its ``unit`` column:
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 __all__ = ["KINDS", "REQUIRED", "ReplicationSpec", "check_entries", "check_terms",
            "normal_level", "normal_term", "split_address"]
 
-KINDS = ("mean", "contrast", "slope", "impact")
+KINDS = ("mean", "contrast", "slope", "impact", "derived")
 REQUIRED = ("estimand", "published", "citation")
 _TEXT_KEYS = ("estimand", "level", "stratum", "category", "scale", "citation")
 
@@ -170,6 +171,11 @@ def check_terms(entries, columns: list[str], effects) -> None:
     for i, e in enumerate(entries, 1):
         where = f'[[replication]] entry {i}: estimand "{e.estimand}"'
         kind, term = e.kind, e.term
+        if kind == "derived":  # a name of [effects.derived], not a term of the formula
+            if term not in effects.derived:
+                raise ValueError(f"{where}: [effects.derived] has no '{term}' (its names: "
+                                 f"{', '.join(effects.derived) or 'none'})")
+            continue
         if (kind == "mean" and term == "overall") or (kind == "slope" and "|" in term):
             continue  # the overall mean; a level slope "x | g" (checked before sampling)
         names = re.split(r"[|:]", term)

@@ -57,7 +57,7 @@ def test_qa_bias_scores_equal_the_closed_form_from_counts(counts_fit):
             # the prior's pull at 600 answers per context is far below the MC error
             assert abs(mean - truth) < 4 * _mcse(d[:, j]), (name, ctx, mean, truth)
             assert row["hdi_low"][0] < truth < row["hdi_high"][0]
-    assert est.derived["unit"].to_list() == ["-1 to 1"] * 4
+    assert est.derived["unit"].to_list() == ["−1 to 1"] * 4
     assert est.derived["null"].to_list() == [0.0] * 4
 
 

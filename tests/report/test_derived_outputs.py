@@ -66,7 +66,7 @@ def test_derived_estimands_in_the_report_and_the_effects_command(tmp_path, capsy
     dis = html.index("Bias score s_DIS (-1 to 1) by category:context (95% HDI): age:ambiguous")
     assert gap < dis
     rows = pl.read_parquet(folder / "estimands.parquet").filter(pl.col("estimand") == "derived")
-    assert rows.height == 5 and set(rows["unit"]) == {"", "-1 to 1"}
+    assert rows.height == 5 and set(rows["unit"]) == {"", "−1 to 1"}
     # each stratum's interval against the design's truth: most cover it (tiny fit, 95% HDIs)
     dis_rows = rows.filter(pl.col("term") == "dis")
     inside = [r["hdi_low"] <= truth[f"derived:bias_disambiguated:{r['level']}"] <= r["hdi_high"]
