@@ -60,11 +60,11 @@ def test_a_good_entry_loads_with_its_address(tmp_path):
      "stratum, category, scale, published, interval, se, citation)"),
     ('[[replication]]\nestimand = "means:condition"\npublished = 1\ncitation = "x"\n',
      '[[replication]] entry 1: estimand "means:condition": unknown kind \'means\' (expected '
-     '"<kind>:<term>" with kind one of mean, contrast, slope, impact, e.g. '
+     '"<kind>:<term>" with kind one of mean, contrast, slope, impact, derived, e.g. '
      '"contrast:condition" or "impact:group | llm:job")'),
     ('[[replication]]\nestimand = "contrast"\npublished = 1\ncitation = "x"\n',
      '[[replication]] entry 1: estimand "contrast": no term after the kind (expected '
-     '"<kind>:<term>" with kind one of mean, contrast, slope, impact, e.g. '
+     '"<kind>:<term>" with kind one of mean, contrast, slope, impact, derived, e.g. '
      '"contrast:condition" or "impact:group | llm:job")'),
     ('[[replication]]\nestimand = "mean:condition"\npublished = "0.3"\ncitation = "x"\n',
      '[[replication]] entry 1: published: expected a number, got "0.3"'),
