@@ -29,7 +29,7 @@ from biasstats.effects.estimands import EffectsRequest, compute_estimands, defau
 from biasstats.inference.result import Fit
 from biasstats.model.build import prepare
 from biasstats.model.formula import parse_formula
-from biasstats.simulate import designs, qa_design
+from biasstats.simulate import designs, qa_design, strata_designs
 
 __all__ = ["DESIGNS", "EstimandCoverage", "run_estimand_coverage"]
 
@@ -47,6 +47,10 @@ DESIGNS: dict[str, tuple] = {
                                            "reps": 30},
                        "answer ~ category*context + (1|question)", qa_design.QA_DERIVED,
                        "categorical"),
+    # a ranking audit within LLM x job strata: each group's ratio to the best group and the
+    # adverse-impact ratio min / max, per stratum
+    "bernoulli_impact": (strata_designs.ranking_strata, {"requests": 100, "design_seed": 7},
+                         "top1 ~ 0 + llm:job:group + (1|name)", (), "bernoulli"),
 }
 
 
@@ -79,8 +83,17 @@ class EstimandCoverage:
 def _row(est, key: str) -> dict:
     """The estimand row named like a design's truth key ("mean:condition:a",
     "difference:condition:b − a", "ratio:condition:b − a", "slope:x:average")."""
-    kind, term, level = key.split(":", 2)
-    level, _, stratum = level.partition("@")  # within strata: "<level>@<stratum>"
+    kind, rest = key.split(":", 1)
+    rest, _, stratum = rest.partition("@")  # within strata: "<level>@<stratum>"
+    term, level = rest.rsplit(":", 1) if "|" in rest else rest.split(":", 1)
+    if kind in ("impact", "ratio_to_best"):  # "impact:demo | s:min / max@<stratum>"
+        t = est.impact.filter(pl.col("estimand") == ("adverse-impact ratio" if kind == "impact"
+                                                     else "ratio to best"))
+        rows = t.filter((pl.col("term") == term) & (pl.col("level") == level)
+                        & (pl.col("stratum") == stratum))
+        if rows.height != 1:  # pragma: no cover - a naming change in the estimands
+            raise KeyError(f"no single estimand row for {key}")
+        return rows.row(0, named=True)
     if kind == "derived":  # "derived:<name>:<stratum>"
         t, scale = est.derived, "derived"
     elif kind == "mean":
@@ -113,7 +126,7 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
 
 
     make, kw, formula, *more = DESIGNS[family] if design is None else design
-    derived = as_derived(more[0]) if more else ()
+    derived = as_derived(more[0]) if more and more[0] else ()
     compiled = Compiled()
     first = None
     rows = []
@@ -121,7 +134,7 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
     t_start = time.perf_counter()
     for rep in range(reps):
         df, truth = make(seed=seed * 1000 + rep + 1, **kw)
-        truth = {k: v for k, v in truth.items() if ":" in k}
+        truth = {k: v for k, v in truth.items() if ":" in k and not k.startswith("se_")}
         spec = prepare(formula, df, more[1] if len(more) > 1 else family,
                        centered={g.name: False for g in parse_formula(formula).groups})
         if first is None:
@@ -142,7 +155,12 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
         fit = Fit(idata=xr.DataTree.from_dict({"posterior": ds}), spec=spec)
         req = default_request(spec, prob=prob)
         within = tuple(dict.fromkeys(k.split(":")[1] for k in truth if "|" in k))
-        if within:  # the design's truth is within strata: ask for those contrasts
+        impact = tuple(dict.fromkeys(k.split(":", 1)[1].partition("@")[0].rsplit(":", 1)[0]
+                                     for k in truth
+                                     if k.startswith(("impact:", "ratio_to_best:"))))
+        if impact:  # the design's truth is of impact ratios within strata: those
+            req = EffectsRequest(by=impact, impact=impact, prob=prob)
+        elif within:  # the design's truth is within strata: ask for those contrasts
             req = EffectsRequest(contrasts=within, prob=prob)
         if derived:  # the design's truth is of derived estimands: those only
             req = EffectsRequest(derived=derived, prob=prob)

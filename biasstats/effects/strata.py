@@ -223,8 +223,16 @@ def _ranks(st: Stratified, prob: float, cats, notes) -> list[dict]:
 
 
 def _impact(st: Stratified, cats, summarise, draws, notes) -> list[dict]:
-    """Each level's ratio to the best level of its stratum (the highest mean in that draw),
-    and the adverse-impact ratio min/max with P(< 0.8), per stratum."""
+    """Each level's ratio to the best level of its stratum, and the adverse-impact ratio
+    worst / best with P(< 0.8), per stratum.
+
+    The best and worst levels are those with the highest and lowest posterior mean (as the
+    four-fifths rule compares the groups with the highest and lowest selection rates), fixed
+    across draws: the ratio of the highest to the lowest mean *in each draw* is biased away
+    from 1 wherever levels are (nearly) tied — a winner's curse that left 90% intervals
+    covering the true ratio in 3% of simulated studies with three tied groups (0.59 over six
+    strata), against 0.89 for the fixed pair (:data:`biasstats.checks.estimand_coverage
+    .DESIGNS` ``bernoulli_impact``)."""
     if cats is not None:
         notes.append(f"impact of {st.term} not computed: one probability per response "
                      "category, not one rate per level")
@@ -240,9 +248,10 @@ def _impact(st: Stratified, cats, summarise, draws, notes) -> list[dict]:
             notes.append(f"impact of {st.term}: ratios need a positive outcome; stratum {sn} "
                          "has a non-positive mean")
             continue
-        best = m.max(axis=1, keepdims=True)
-        ratio = m / best
-        air = m.min(axis=1) / m.max(axis=1)
+        avg = m.mean(axis=0)
+        b, w = int(np.argmax(avg)), int(np.argmin(avg))
+        ratio = m / m[:, [b]]
+        air = m[:, w] / m[:, b]
         for r, i in zip(summarise(ratio, 1.0, None), keep, strict=True):
             rows.append({"term": st.term, "stratum": sn, "level": st.levels[i],
                          "estimand": "ratio to best", **r,
@@ -251,6 +260,7 @@ def _impact(st: Stratified, cats, summarise, draws, notes) -> list[dict]:
         (r,) = summarise(air[:, None], 1.0, None)
         rows.append({"term": st.term, "stratum": sn, "level": "min / max",
                      "estimand": "adverse-impact ratio", **r,
+                     "worst": st.levels[keep[w]], "best": st.levels[keep[b]],
                      "p_below_four_fifths": float((air < FOUR_FIFTHS).mean())})
         draws.put(f"impact:{st.term}:{sn}", [*(st.levels[i] for i in keep), "min / max"],
                   np.column_stack([ratio, air]), estimand="impact", term=st.term, stratum=sn)

@@ -104,7 +104,8 @@ RANKING_UTILITY = {("m1", "nurse"): (0.0, -0.1, -0.3, 0.2),
 
 
 def ranking_strata(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: int = 8,
-                   requests: int = 300, shown_per_group: int = 2, sd_name: float = 0.3):
+                   requests: int = 300, shown_per_group: int = 2, sd_name: float = 0.3,
+                   design_seed: int | None = None):
     """A hiring-ranking audit within LLM x job strata: each request (``requests`` per
     stratum) shows ``shown_per_group`` names of every group and ranks one first (a softmax
     of :data:`RANKING_UTILITY` + the name's effect, centred within its group, names shared
@@ -115,8 +116,11 @@ def ranking_strata(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: 
     (what ``top1 ~ 0 + llm:job:group + (1|name)`` marginal means estimate), its ratio to
     the best group, and the adverse-impact ratio min / max; ``se_log_ratio`` of the
     adverse-impact ratio from the observed rates of the two groups that make it, and
-    ``se_mean`` of each group's observed rate."""
+    ``se_mean`` of each group's observed rate. ``design_seed``: which names each request
+    shows drawn from their own generator, so that replications (other ``seed``) share one
+    design (the estimand-coverage harness compiles it once); None: from ``seed``'s."""
     rng = np.random.default_rng(seed)
+    shows = rng if design_seed is None else np.random.default_rng(design_seed)
     names = {g: [f"{g.lower()}{i}" for i in range(names_per_group)] for g in groups}
     r_name = {}
     for g in groups:  # centred within each group: a group's utility is its names' average
@@ -129,7 +133,7 @@ def ranking_strata(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: 
         p_sum, n_sum, k_sum = (dict.fromkeys(groups, 0.0) for _ in range(3))
         for q in range(requests):
             shown = [(g, n) for g in groups
-                     for n in rng.choice(names[g], shown_per_group, replace=False)]
+                     for n in shows.choice(names[g], shown_per_group, replace=False)]
             u = np.array([u_group[g] + r_name[n] for g, n in shown])
             p = np.exp(u - u.max())
             p /= p.sum()

@@ -68,7 +68,7 @@ def test_means_and_ranks_within_strata(stratified):
     assert t2["level"].to_list() == ["treated", "control"] and t2["p_best"][0] > 0.95
 
 
-def test_impact_ratio_is_the_ratio_of_the_levels_rates_per_draw():
+def test_impact_ratio_is_the_ratio_of_the_worst_and_best_levels_rates_per_draw():
     df, _ = designs.ranking_audit(seed=2, requests=300)
     df = df.with_columns((pl.col("request").str.slice(1).cast(pl.Int64) % 2).cast(pl.Utf8)
                          .alias("job"))
@@ -79,9 +79,12 @@ def test_impact_ratio_is_the_ratio_of_the_levels_rates_per_draw():
     imp = est.impact.filter(pl.col("stratum") == "0")
     levels, d = est.draws["impact:group | job:0"]
     _, m = est.draws["mean:group | job:0"]
-    np.testing.assert_allclose(d[:, -1], m.min(axis=1) / m.max(axis=1))  # min / max per draw
-    np.testing.assert_allclose(d[:, :-1], m / m.max(axis=1, keepdims=True))
+    # the best and worst levels by posterior mean, fixed across draws (no winner's curse)
+    b, w = int(np.argmax(m.mean(axis=0))), int(np.argmin(m.mean(axis=0)))
+    np.testing.assert_allclose(d[:, -1], m[:, w] / m[:, b])
+    np.testing.assert_allclose(d[:, :-1], m / m[:, [b]])
     air = imp.filter(pl.col("estimand") == "adverse-impact ratio").row(0, named=True)
+    assert (air["worst"], air["best"]) == (levels[w], levels[b])
     assert 0 < air["hdi_low"] <= air["mean"] <= air["hdi_high"] <= 1
     assert air["p_below_four_fifths"] == pytest.approx(float((d[:, -1] < 0.8).mean()))
     # with weak priors and many requests, close to the observed rates' own ratio
