@@ -74,13 +74,15 @@ JUDGEMENT_COLUMNS = ("item", "congruent", "valence", "group", "group_role", "raw
 def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     """The rows the model sees (``[model] unit``).
 
-    ``judgement``: the ok judgements. ``trial``: one row per trial (source row) with the
+    ``judgement``: the ok judgements (and those of the statuses ``[data] include`` names:
+    refused rows, for a model of the ``refused`` column). ``trial``: one row per trial (source row) with the
     trial's own columns, ``k`` = its congruent judgements and ``n`` = its ok judgements (for
     ``k | trials(n)`` formulas), and for IAT tables the counts a, b, c, d and the D score.
     Trials with no ok judgement have n = 0 and are left out of ``k | trials(n)`` models.
     """
     if spec.model.unit == "judgement":
-        return table.filter(pl.col("status") == "ok")
+        keep = ["ok", *(spec.data.include if spec.data is not None else [])]
+        return table.filter(pl.col("status").is_in(keep))
     base = table.filter(~pl.col("status").is_in(NOT_TRIALS))
     ok = pl.col("status") == "ok"
     # a trial's own columns: every column constant within its source row (judgement-level

@@ -440,6 +440,7 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
     """Run the ingest stage for one analysis spec (a :class:`Spec` or a path to its TOML)."""
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
+    spec.single("ingest")
     if spec.simulate is not None:
         return _simulated(spec)
     registry.load_builtin()  # the built-in studies register their adapters
