@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from biasstats.errors import SpecError
 from biasstats.spec.analysis import AnalysisSpec
 from biasstats.spec.parts import PartSpec
-from biasstats.spec.schema import is_safe_name
+from biasstats.spec.schema import AnalysisMeta, is_safe_name
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,18 @@ class Spec:
     def parts(self):
         """The parts of a joint model (``[parts.<name>]``), or None."""
         return self.content.parts
+
+    def part(self, name: str) -> Spec:
+        """Part ``name`` of a joint spec as a spec of its own (its data, model and effects,
+        this spec's [fit] and [checks]; named after the part), already validated with the
+        whole spec."""
+        p = self.parts[name]
+        content = AnalysisSpec.model_construct(
+            analysis=AnalysisMeta(name=name, title=f"{self.title}: part {name}",
+                                  description=self.content.analysis.description),
+            data=p.data, simulate=None, model=p.model, fit=self.content.fit,
+            effects=p.effects, checks=self.content.checks, parts=None, joint=None)
+        return Spec(path=self.path, content=content, text=self.text)
 
     def single(self, what: str) -> None:
         """A one-line SpecError when this is a joint spec: ``what`` needs one model."""
