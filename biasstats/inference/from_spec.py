@@ -93,9 +93,12 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     if cand:
         counts = base.group_by("source_row").agg(pl.col(c).n_unique() for c in cand)
         varying = {c for c in cand if counts[c].max() > 1}
-    varying |= {"congruent", "status", "reason"}  # summarised as k, n (or per judgement)
+    varying |= {"congruent", "status", "reason", "refused"}  # summarised per trial
     own = [c for c in base.columns if c not in varying and c != "source_row"]
     aggs = [pl.col(c).first() for c in own]
+    if "refused" in base.columns:  # a trial with an ok row answered; else refused if any is
+        aggs.append(pl.when(ok.any()).then(0).when((pl.col("status") == "refused").any())
+                    .then(1).otherwise(None).cast(pl.Int64).alias("refused"))
     if "congruent" in base.columns:
         aggs += [pl.col("congruent").filter(ok).sum().cast(pl.Int64).alias("k"),
                  ok.sum().cast(pl.Int64).alias("n")]

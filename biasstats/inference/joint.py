@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -53,35 +52,10 @@ from biasstats.io import atomic_path
 from biasstats.model.build import prepare
 from biasstats.model.joint import PART_SEP, JointSpec, build_joint_model, prepare_joint
 from biasstats.spec import Spec
+from biasstats.spec.parts import in_part
 
 __all__ = ["JointFit", "JointOutcome", "prepare_parts", "fit_joint", "fit_prepared_joint",
-           "part_fit", "in_part"]
-
-_TABLES = ("model", "data", "effects")
-
-
-@contextmanager
-def in_part(spec: Spec, part: str):
-    """A user error raised for part ``part`` (whose spec names its tables ``[model]``,
-    ``[data]``, ``[effects]``) names them as the joint spec does: ``[parts.<part>.model]``."""
-    try:
-        yield
-    except BiasstatsError as e:
-        msg = str(e)
-        head = f"{spec.path}: "
-        body = msg.removeprefix(head)
-        for t in _TABLES:
-            for form in (f"[{t}]", f"[{t}."):
-                if body.startswith(form):
-                    body = f"[parts.{part}.{t}" + body[len(f"[{t}"):]
-                    break
-            else:
-                continue
-            break
-        else:
-            if not body.startswith("[parts."):
-                body = f"[parts.{part}] {body}"
-        raise type(e)(head + body) from None
+           "part_fit"]
 
 
 def prepare_parts(spec: Spec, tables: dict[str, object], ledgers: dict | None = None

@@ -38,10 +38,12 @@ __all__ = [
 ]
 
 # sections the page leads with, before the findings, the ledger and the checks
-LEAD_SECTIONS = ("estimands", "effects", "ranks")
+LEAD_SECTIONS = ("joint", "refusals", "estimands", "effects", "ranks")
 
 # Report sections that hold figures and tables: key → heading. Entries name their section.
 SECTIONS: dict[str, str] = {
+    "joint": "Joint model: correlated effects",
+    "refusals": "Refusals and answers",
     "estimands": "Estimands",
     "effects": "Effect sizes",
     "ranks": "Ranking of LLMs",

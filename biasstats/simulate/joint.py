@@ -72,8 +72,8 @@ def refusal_study(seed: int, *, prompts: int = 30, replies: int = 40, rho: float
                   sd: tuple[float, float] = (0.8, 0.6), refusal_intercept: float = -1.5,
                   refusal_effect: float = 0.8, outcome_intercept: float = 0.0,
                   outcome_effect: float = 0.6) -> tuple[pl.DataFrame, dict]:
-    """One table of replies (``prompt``, ``condition`` a/b, ``refused`` 0/1, ``y`` 0/1 when
-    answered, null when refused): P(refusal) and P(y = 1 | answered) both rise with condition
+    """One table of replies (``prompt``, ``condition`` a/b, ``y`` 0/1 when answered, null
+    when refused: ``[data] missing_outcome = "refused"`` reads it so): P(refusal) and P(y = 1 | answered) both rise with condition
     b (by ``refusal_effect`` and ``outcome_effect`` on the logit scale) and with correlated
     prompt effects (``rho``). The truth dict holds the parameters and the true contrasts on
     the probability scale (averaged over the simulated prompts, as the estimands are)."""
@@ -92,9 +92,9 @@ def refusal_study(seed: int, *, prompts: int = 30, replies: int = 40, rho: float
         y = rng.random((prompts, replies)) < p_y[:, None]
         for i in range(prompts):
             for k in range(replies):
-                rows.append((names[i], c, int(ref[i, k]), None if ref[i, k] else int(y[i, k])))
+                rows.append((names[i], c, None if ref[i, k] else int(y[i, k])))
     table = pl.DataFrame(rows, schema={"prompt": pl.Utf8, "condition": pl.Utf8,
-                                       "refused": pl.Int64, "y": pl.Int64}, orient="row")
+                                       "y": pl.Int64}, orient="row")
     truth = {"rho": rho, "sd": list(sd), "refusal_intercept": refusal_intercept,
              "refusal_effect": refusal_effect, "outcome_intercept": outcome_intercept,
              "outcome_effect": outcome_effect,

@@ -29,14 +29,19 @@ a correlated factor overlap between the parts is checked on the data, before sam
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from pydantic import Field
 
-from biasstats.errors import SpecError
+from biasstats.errors import BiasstatsError, SpecError
 from biasstats.model.families import get_family
 from biasstats.model.formula import parse_formula
 from biasstats.spec.schema import DataSpec, EffectsSpec, ModelSpec, _Strict, is_safe_name
 
-__all__ = ["PartSpec", "JointTable", "check_effects", "check_parts", "correlation_ids"]
+__all__ = ["PartSpec", "JointTable", "check_effects", "check_parts", "correlation_ids",
+           "in_part"]
+
+_TABLES = ("model", "data", "effects")
 
 
 class PartSpec(_Strict):
@@ -167,3 +172,28 @@ def check_parts(parts: dict[str, PartSpec], joint: JointTable | None) -> None:
         if not any({x, y} <= {p for p, _ in where} for where in ids.values()):
             raise ValueError(f"[joint] slope: parts '{x}' and '{y}' share no correlation id; "
                              "the slope regresses one part's correlated effects on the other's")
+
+
+@contextmanager
+def in_part(spec, part: str):
+    """A user error raised for part ``part`` of joint spec ``spec`` (a part names its tables
+    ``[model]``,
+    ``[data]``, ``[effects]``) names them as the joint spec does: ``[parts.<part>.model]``."""
+    try:
+        yield
+    except BiasstatsError as e:
+        msg = str(e)
+        head = f"{spec.path}: "
+        body = msg.removeprefix(head)
+        for t in _TABLES:
+            for form in (f"[{t}]", f"[{t}."):
+                if body.startswith(form):
+                    body = f"[parts.{part}.{t}" + body[len(f"[{t}"):]
+                    break
+            else:
+                continue
+            break
+        else:
+            if not body.startswith("[parts."):
+                body = f"[parts.{part}] {body}"
+        raise type(e)(head + body) from None

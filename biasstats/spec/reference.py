@@ -167,6 +167,8 @@ CANONICAL_MEANINGS: dict[str, str] = {
     "status": "ok | refused | unparseable | excluded; only ok rows reach the model",
     "reason": "why a row is not ok (counted in the ledger)",
     "raw": "the raw response text kept for audit; refusal_pattern runs on it",
+    "refused": "1 when the row's status is refused, 0 when ok (read off status); model it "
+               "with [data] include = [\"refused\"]",
 }
 
 ORDER = ("read (files stacked, columns unioned, rename, path_pattern columns) -> "

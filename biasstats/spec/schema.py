@@ -158,7 +158,8 @@ class AnalysisMeta(_Strict):
         return v
 
 
-PROTECTED_COLUMNS = ("source_row", "source_file", "status", "reason")  # never written by a spec
+# never written by a spec (``refused`` is read off ``status``)
+PROTECTED_COLUMNS = ("source_row", "source_file", "status", "reason", "refused")
 DATA_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "inspect_eval", "lm_eval_samples")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 

@@ -138,3 +138,19 @@ def test_a_correlation_id_keeps_the_term_otherwise_as_it_was():
     assert [(g.expr, g.factors, g.correlated) for g in with_id.groups] == \
         [(g.expr, g.factors, g.correlated) for g in plain.groups]
     assert with_id.columns() == plain.columns()
+
+
+def test_the_readme_joint_specs_load(tmp_path):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[parts." in b]
+    assert len(blocks) == 2
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"joint{i}.toml"
+        path.write_text(block)
+        spec = load_spec(path)
+        assert len(spec.parts) == 2
+        ids = {parse_formula(p.model.formula).groups[0].cor_id for p in spec.parts.values()}
+        assert ids == {"p"}

@@ -8,8 +8,8 @@ import re
 
 from biasstats.cli import main
 from biasstats.model.families import FAMILIES
-from biasstats.spec.reference import MEANINGS, schema_keys
 from biasstats.spec.analysis import AnalysisSpec
+from biasstats.spec.reference import MEANINGS, schema_keys
 
 FACTORY = object()  # a default_factory: JSON Schema does not record the value
 

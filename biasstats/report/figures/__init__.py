@@ -17,6 +17,7 @@ from biasstats.report.figures.plot_categories import category_panels
 from biasstats.report.figures.plot_crosscheck import crosscheck
 from biasstats.report.figures.plot_forest import forest
 from biasstats.report.figures.plot_heatmap import heatmap
+from biasstats.report.figures.plot_joint import joint_cells
 from biasstats.report.figures.plot_pit import pit_ecdf
 from biasstats.report.figures.plot_ppc import ppc_grouped
 from biasstats.report.figures.plot_ranks import ranks
@@ -29,6 +30,7 @@ __all__ = [
     "crosscheck",
     "forest",
     "heatmap",
+    "joint_cells",
     "pit_ecdf",
     "ppc_grouped",
     "ranks",
