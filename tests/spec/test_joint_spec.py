@@ -109,10 +109,14 @@ def test_the_single_model_commands_refuse_a_joint_spec_in_one_line(tmp_path, cap
     path, _ = _load(tmp_path, BASE)
     assert main(["ingest", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert err == (f"error: {path}: [parts]: ingest takes a spec with one model; a joint spec "
-                   f"is ingested, fitted and reported part by part by 'biasstats report "
-                   f"{path}'\n")
+    assert err == (f"error: {path}: [parts]: biasstats ingest takes a spec with one model; a "
+                   f"joint spec is ingested, fitted and reported part by part by 'biasstats "
+                   f"report {path}'\n")
     assert not (tmp_path / "out").exists()
+    for command, more in (("fit", []), ("effects", []), ("simulate", ["--seed", "1"])):
+        assert main([command, str(path), *more]) == 2
+        assert capsys.readouterr().err.startswith(
+            f"error: {path}: [parts]: biasstats {command} takes a spec with one model")
 
 
 @pytest.mark.parametrize("formula, message", [
