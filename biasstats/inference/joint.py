@@ -20,12 +20,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from biasstats.errors import BiasstatsError
-from biasstats.inference import memory_estimate
+from biasstats.inference import check_memory, memory_estimate
 from biasstats.inference.from_spec import (
     KEY_ATTR,
     PAYLOAD_ATTR,
     POSTERIOR_FILE,
     TIMINGS_ATTR,
+    _spec_key,
     check_factor_names,
     check_finite,
     check_support,
@@ -75,7 +76,9 @@ def prepare_parts(spec: Spec, tables: dict[str, object], ledgers: dict | None = 
                 prepared[name] = prepare(m.formula, data, m.family, dict(m.priors),
                                          dict(m.centered), aux=dict(m.aux), joint=True)
             except BiasstatsError as e:
-                raise type(e)(f"{spec.path}: [model] formula: {e}") from None
+                msg = str(e)
+                raise type(e)(f"{spec.path}: {_spec_key(msg)}: "
+                              f"{msg.removeprefix('centered: ')}") from None
             check_factor_names(prepared[name])
     try:
         return prepare_joint(prepared)
@@ -170,6 +173,7 @@ def fit_prepared_joint(joint: JointSpec, settings, progress: bool | None = None)
     if settings.adaptation == "auto":
         value, adapt_why = auto_adaptation(est["parameters"])
         settings = settings.model_copy(update={"adaptation": value})
+    check_memory(est, settings)
     idata, timings = sample_model(model, settings, progress)
     centring = {f"{p}: {k}": v for p, s in joint.parts.items()
                 for k, v in s.describe_centring().items()}
@@ -229,7 +233,10 @@ def fit_joint(spec: Spec, joint: JointSpec, out_dir: str | Path | None = None, *
         cached = _cached(out / POSTERIOR_FILE, key, spec.fit, joint)
         if cached is not None:
             return JointOutcome(cached, True, key, out / POSTERIOR_FILE)
-    fit = fit_prepared_joint(joint, spec.fit, progress)
+    try:
+        fit = fit_prepared_joint(joint, spec.fit, progress)
+    except BiasstatsError as e:  # e.g. [fit] max_memory_gb: named with the spec's path
+        raise type(e)(f"{spec.path}: {e}") from None
     path = None
     if out is not None:
         tree = fit.idata.copy()

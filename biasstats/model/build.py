@@ -59,6 +59,11 @@ def prepare(
         raise SpecError(f"term '{g.source}' has a correlation id ('{g.cor_id}'), which "
                         "correlates the parts of a joint model; a single model has none: "
                         f"write (1|{g.name})")
+    for g in linked:  # always non-centred: its funnel risk (target_accept) is that side's
+        if (centered or {}).get(g.name):
+            raise SpecError(f"centered: term '{g.source}' has a correlation id, and a "
+                            "correlated term is always non-centred")
+    centered = {**(centered or {}), **{g.name: False for g in linked}}
     df = to_polars(data)
     check_columns(pf, df.columns)
     fam.check_trials(pf.response, pf.trials)

@@ -113,9 +113,8 @@ def prepare_joint(parts: dict[str, ModelSpec]) -> JointSpec:
                                 f"{', '.join(repr(h) for h in g.parents)} in the data; a "
                                 "correlated term keeps no within-parent constraint: drop the "
                                 "parent term or the correlation id")
-            g.centered = False
+            g.centered = False  # prepare(joint=True) chose it so: here is why
             g.reason = f"correlated across parts (id {cid}): always non-centred"
-            g.funnel_risk = None
         first, g0 = next(iter(groups.items()))
         for p, g in list(groups.items())[1:]:
             if not set(g.levels) & set(g0.levels):

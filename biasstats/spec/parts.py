@@ -139,6 +139,9 @@ def check_parts(parts: dict[str, PartSpec], joint: JointTable | None) -> None:
         seen: dict[str, str] = {}
         fam = get_family(part.model.family)
         for cid, grouping, term in correlation_ids(part.model.formula):
+            if part.model.centered.get(grouping):
+                raise ValueError(f"[parts.{name}.model.centered] {grouping}: a correlated term "
+                                 f"(id '{cid}') is always non-centred; remove the key")
             if cid in seen:
                 raise ValueError(f"{key}: correlation id '{cid}' is on '{seen[cid]}' and on "
                                  f"'{grouping}'; one id correlates one grouping factor "

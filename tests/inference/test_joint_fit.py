@@ -112,3 +112,14 @@ def test_a_single_model_refuses_a_correlation_id():
     assert str(e.value) == ("term '(1|p|cell)' has a correlation id ('p'), which correlates "
                             "the parts of a joint model; a single model has none: write "
                             "(1|cell)")
+
+
+def test_a_correlated_term_is_non_centred_and_cannot_be_centred():
+    df = pl.DataFrame({"cell": [f"c{i}" for i in range(8)] * 40,
+                       "y": np.random.default_rng(0).integers(0, 2, 320)})
+    spec = prepare(FORMULA, df, "bernoulli", joint=True)
+    assert [g.centered for g in spec.groups] == [False]
+    with pytest.raises(SpecError) as e:
+        prepare(FORMULA, df, "bernoulli", centered={"cell": True}, joint=True)
+    assert str(e.value) == ("centered: term '(1|p|cell)' has a correlation id, and a "
+                            "correlated term is always non-centred")

@@ -70,6 +70,9 @@ def _swap(old: str, new: str, count: int = 1) -> str:
     (_swap(IMPLICIT_FAMILY, 'famly = "bernoulli"\n[parts.decision'),
      "unknown key 'famly' in [parts.implicit.model] (expected one of: formula, family, unit, "
      "priors, centered, aux)"),
+    (BASE + '[parts.decision.model.centered]\ncell = true\n',
+     "[parts.decision.model.centered] cell: a correlated term (id 'p') is always "
+     "non-centred; remove the key"),
     (BASE + '[parts.decision.effects]\nby = ["llm"]\n',
      "[parts.decision.effects] by: 'llm' is not in the model formula (its factors and "
      "predictors: cell)"),
