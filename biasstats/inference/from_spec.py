@@ -108,6 +108,8 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
         counts = per_trial(base)
         if counts is None:
             continue
+        # the canonical refused column is aggregated above (read off the status)
+        counts = counts.drop("refused", strict=False)
         keys = [c for c in counts.columns if c in trials.columns]
         trials = trials.join(counts, on=keys, how="left", maintain_order="left")
     if "n" in trials.columns and "trials(n)" in spec.model.formula.replace(" ", ""):
