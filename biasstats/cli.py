@@ -26,9 +26,10 @@ from biasstats.io import OutputError, transaction, write_csv_atomic, write_parqu
 from biasstats.names import visible
 from biasstats.pipeline import check_before_sampling
 from biasstats.run import build_reports
-from biasstats.run.analysis import write_estimand_draws
 from biasstats.run.design import write_design
+from biasstats.run.outcome import write_estimand_draws
 from biasstats.simulate.from_formula import parse_set, simulate_from_spec
+from biasstats.spec import load_spec
 from biasstats.spec.outcome import outcome_study
 from biasstats.spec.reference import render
 from biasstats.spec.schema import MAX_DRAWS, MAX_SEED, FitSpec
@@ -75,7 +76,7 @@ def _out_folder(out: str | None) -> Path | None:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     out = _out_folder(args.out)
-    result = ingest(args.spec)
+    result = ingest(_single(args.spec, "biasstats ingest"))
     out = out or Path("reports") / result.spec.name
     table, ledger = result.write(out)
     _say(result.ledger.render())
@@ -83,9 +84,17 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _single(path, command: str):
+    """The spec at ``path``, refused in one line if it is a joint spec (``command`` needs
+    one model)."""
+    spec = load_spec(path)
+    spec.single(command)
+    return spec
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     out = _out_folder(args.out)
-    result = ingest(args.spec)
+    result = ingest(_single(args.spec, "biasstats fit"))
     out = out or Path("reports") / result.spec.name
     # fit first: a fit-stage error must not leave this run's table and ledger behind
     spec = result.spec
@@ -136,7 +145,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_effects(args: argparse.Namespace) -> int:
-    result = ingest(args.spec)
+    result = ingest(_single(args.spec, "biasstats effects"))
     spec = result.spec
     out = Path(args.out) if args.out else Path("reports") / spec.name
 

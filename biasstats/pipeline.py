@@ -21,6 +21,8 @@ from biasstats.checks import Thresholds, convergence_gate, grouped_ppc, loo_summ
 from biasstats.checks.compare import compare_models, loo_table, trial_level_loo
 from biasstats.checks.ppc import count_frequencies, loo_pit, prior_predictive
 from biasstats.effects.estimands import check_request, compute_estimands, request_from_spec
+from biasstats.effects.joint import JointEstimands, joint_estimands
+from biasstats.effects.refusals import REFUSED, contrast_factors, refusal_sensitivity
 from biasstats.effects.replication import compare_published, expected_rows, match_entries
 from biasstats.effects.variance import variance_decomposition
 from biasstats.errors import BiasstatsError, SpecError
@@ -33,8 +35,9 @@ from biasstats.model.formula import check_columns, parse_formula
 from biasstats.spec import Spec, load_spec
 from biasstats.spec.outcome import outcome_kind, outcome_study
 
-__all__ = ["AnalysisResult", "ChecksResult", "analyse", "analysis_folder", "load_sensitivity",
-           "check_alternatives", "check_before_sampling", "study_of"]
+__all__ = ["AnalysisResult", "ChecksResult", "JointResult", "analyse", "analyse_joint",
+           "analysis_folder", "load_sensitivity", "check_alternatives", "check_before_sampling",
+           "part_folder", "study_of"]
 
 
 @dataclass
@@ -136,6 +139,97 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
         diag.update({k: v for k, v in loo.items() if isinstance(v, int | float)})
     res.diag = diag
     return res
+
+
+@dataclass
+class JointResult:
+    """Everything a joint analysis computed: each part's own analysis (its view of the
+    posterior, in ``<folder>/parts/<part>``), the joint estimands, the whole model's gate."""
+
+    spec: Spec
+    folder: Path
+    fit: object                  # inference.joint.JointFit
+    cached: bool
+    parts: dict[str, AnalysisResult]
+    estimands: JointEstimands
+    summary: object              # posterior summary of the whole model (pandas)
+    gate: object
+    diag: dict
+    files: list[tuple[str, Path]]
+    # effects.refusals.RefusalSensitivity, one per (refusal part, outcome part)
+    refusals: list = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def estimand_rows(self) -> pl.DataFrame:
+        """Every part's estimands (column ``part``) and the joint rows, one long table."""
+        rows = [r.estimands.all_rows().with_columns(pl.lit(p).alias("part"))
+                for p, r in self.parts.items() if r.estimands is not None]
+        rows.append(self.estimands.rows())
+        rows += [r.rows() for r in self.refusals]
+        return pl.concat([r for r in rows if r.height], how="diagonal_relaxed")
+
+
+def part_folder(folder: Path, part: str) -> Path:
+    """Where part ``part`` of a joint analysis in ``folder`` keeps its report."""
+    return folder / "parts" / part
+
+
+def analyse_joint(spec: Spec, ings: dict, jfit, folder: Path, cached: bool,
+                  files: dict[str, list[tuple[str, Path]]]) -> JointResult:
+    """Each part analysed as a single model on its view of the joint posterior
+    (:func:`analyse`), then the whole model's gate and the joint estimands."""
+    c = spec.content.checks
+    t0 = time.perf_counter()
+    parts = {}
+    for p in spec.parts:
+        view = jfit.part(p)
+        view.ledger = ings[p].ledger
+        parts[p] = analyse(spec.part(p), ings[p], view, part_folder(folder, p), cached,
+                           files[p])
+    t_parts = time.perf_counter() - t0
+    whole = jfit.whole()
+    summary = whole.summary()
+    gate = convergence_gate(whole.diagnostics(summary), Thresholds(
+        rhat_max=c.rhat_max, ess_bulk_min=c.ess_bulk_min, ess_tail_min=c.ess_tail_min,
+        divergences_max=c.divergences_max, bfmi_min=c.bfmi_min))
+    jt = spec.content.joint
+    t0 = time.perf_counter()
+    est = joint_estimands(jfit, jt.slope if jt else None, jt.hdi_prob if jt else 0.95)
+    res = JointResult(spec=spec, folder=folder, fit=jfit, cached=cached, parts=parts,
+                      estimands=est, summary=summary, gate=gate,
+                      diag={**gate.to_dict(), "allow_failure": c.allow_failure},
+                      files=[f for p in spec.parts for f in files[p]])
+    for r, o in refusal_pairs(spec, jfit.joint):
+        ps, eff = spec.part(r), spec.parts[o].effects
+        replies = model_data(ps, ings[r].table)
+        need = [c for c in dict.fromkeys([*jfit.joint.parts[r].formula.columns(),
+                                          *jfit.joint.parts[o].formula.columns()])
+                if c in replies.columns and c != jfit.joint.parts[o].formula.response]
+        replies = complete_rows(replies.select(need), need)
+        res.refusals.append(refusal_sensitivity(
+            jfit.part(r), jfit.part(o), replies,
+            contrast_factors(jfit.joint.parts[o], eff), eff, (r, o), prob=eff.hdi_prob))
+    res.stages = {"parts (effects, checks)": t_parts,
+                  "joint estimands": time.perf_counter() - t0}
+    return res
+
+
+def refusal_pairs(spec: Spec, joint) -> list[tuple[str, str]]:
+    """(refusal part, outcome part) of a joint spec: a part modelling the ``refused`` column
+    and a part of another outcome on the same source (its ``[data]`` the same but for
+    ``include``) sharing a correlation id with it."""
+    def source(p):
+        return spec.parts[p].data.model_dump(exclude={"include"})
+
+    out = []
+    for r, rs in joint.parts.items():
+        if rs.formula.response != REFUSED:
+            continue
+        for o, os_ in joint.parts.items():
+            if o != r and os_.formula.response != REFUSED and source(o) == source(r) and any(
+                    r in s.parts and o in s.parts for s in joint.shared):
+                out.append((r, o))
+    return out
 
 
 def study_of(spec: Spec, adapter: str | None):

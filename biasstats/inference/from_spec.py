@@ -74,13 +74,15 @@ JUDGEMENT_COLUMNS = ("item", "congruent", "valence", "group", "group_role", "raw
 def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     """The rows the model sees (``[model] unit``).
 
-    ``judgement``: the ok judgements. ``trial``: one row per trial (source row) with the
+    ``judgement``: the ok judgements (and those of the statuses ``[data] include`` names:
+    refused rows, for a model of the ``refused`` column). ``trial``: one row per trial (source row) with the
     trial's own columns, ``k`` = its congruent judgements and ``n`` = its ok judgements (for
     ``k | trials(n)`` formulas), and for IAT tables the counts a, b, c, d and the D score.
     Trials with no ok judgement have n = 0 and are left out of ``k | trials(n)`` models.
     """
     if spec.model.unit == "judgement":
-        return table.filter(pl.col("status") == "ok")
+        keep = ["ok", *(spec.data.include if spec.data is not None else [])]
+        return table.filter(pl.col("status").is_in(keep))
     base = table.filter(~pl.col("status").is_in(NOT_TRIALS))
     ok = pl.col("status") == "ok"
     # a trial's own columns: every column constant within its source row (judgement-level
@@ -91,9 +93,12 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
     if cand:
         counts = base.group_by("source_row").agg(pl.col(c).n_unique() for c in cand)
         varying = {c for c in cand if counts[c].max() > 1}
-    varying |= {"congruent", "status", "reason"}  # summarised as k, n (or per judgement)
+    varying |= {"congruent", "status", "reason", "refused"}  # summarised per trial
     own = [c for c in base.columns if c not in varying and c != "source_row"]
     aggs = [pl.col(c).first() for c in own]
+    if "refused" in base.columns:  # a trial with an ok row answered; else refused if any is
+        aggs.append(pl.when(ok.any()).then(0).when((pl.col("status") == "refused").any())
+                    .then(1).otherwise(None).cast(pl.Int64).alias("refused"))
     if "congruent" in base.columns:
         aggs += [pl.col("congruent").filter(ok).sum().cast(pl.Int64).alias("k"),
                  ok.sum().cast(pl.Int64).alias("n")]
@@ -103,6 +108,8 @@ def model_data(spec: Spec, table: pl.DataFrame) -> pl.DataFrame:
         counts = per_trial(base)
         if counts is None:
             continue
+        # the canonical refused column is aggregated above (read off the status)
+        counts = counts.drop("refused", strict=False)
         keys = [c for c in counts.columns if c in trials.columns]
         trials = trials.join(counts, on=keys, how="left", maintain_order="left")
     if "n" in trials.columns and "trials(n)" in spec.model.formula.replace(" ", ""):

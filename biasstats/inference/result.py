@@ -243,8 +243,10 @@ class Fit:
 
     # ------------------------------------------------------------------ summaries
     def param_names(self) -> list[str]:
-        """Posterior variables a user reads (basis helpers ``z_*``/``u_*`` left out)."""
-        return [v for v in self.idata.posterior.data_vars if not str(v).startswith(("z_", "u_"))]
+        """Posterior variables a user reads (basis helpers ``z_*``/``u_*`` left out; in a
+        joint model's parts too: ``<part>::z_*``)."""
+        return [v for v in self.idata.posterior.data_vars
+                if not str(v).rpartition("::")[2].startswith(("z_", "u_"))]
 
     def summary(self, var_names: list[str] | None = None, ci_prob: float = 0.95) -> pd.DataFrame:
         """mean, sd, 95% HDI, ess_bulk, ess_tail, r_hat (and MCSE) of every parameter."""

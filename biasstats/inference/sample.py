@@ -156,6 +156,10 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
             t1 = time.perf_counter()
             # nothing a user can act on: PyTensor random ops without a numba kernel
             warnings.filterwarnings("ignore", message="Numba will use object mode")
+            # a joint model with a sufficient-statistic part (a Potential) beside observed
+            # parts: the posterior draws carry the Potential, the other parts' predictions
+            # given those draws are exact (the Potential's own part gets its own)
+            warnings.filterwarnings("ignore", message="The effect of Potentials on other")
             if model.observed_RVs:  # else the caller computes both (derived_groups)
                 idata = pm.compute_log_likelihood(idata, model=model, progressbar=False,
                                                   extend_inferencedata=True)

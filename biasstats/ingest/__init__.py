@@ -5,6 +5,6 @@ Entry points: :func:`ingest` (spec or path → :class:`IngestResult`) and
 """
 
 from biasstats.ingest.ledger import Ledger
-from biasstats.ingest.run import Cells, IngestResult, ingest, ingest_cells
+from biasstats.ingest.run import Cells, IngestResult, ingest, ingest_cells, ingest_parts
 
-__all__ = ["Cells", "IngestResult", "Ledger", "ingest", "ingest_cells"]
+__all__ = ["Cells", "IngestResult", "Ledger", "ingest", "ingest_cells", "ingest_parts"]

@@ -44,6 +44,7 @@ from biasstats.ingest.source import user_sources
 from biasstats.io import write_parquet_atomic, write_text_atomic
 from biasstats.registry import ADAPTERS
 from biasstats.spec import Spec, load_spec
+from biasstats.spec.parts import in_part
 from biasstats.spec.sql import check_sql
 
 TABLE_FILE = "trials.parquet"
@@ -440,6 +441,7 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
     """Run the ingest stage for one analysis spec (a :class:`Spec` or a path to its TOML)."""
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
+    spec.single("ingest")
     if spec.simulate is not None:
         return _simulated(spec)
     registry.load_builtin()  # the built-in studies register their adapters
@@ -459,6 +461,23 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
     paths = [f.path if isinstance(f, SourceRef) else f for f in files]
     sources = tuple(SourceFile(p, digests[p]) for p in paths)
     return IngestResult(table=table, ledger=ledger, spec=spec, sources=sources, adapter=adapter)
+
+
+def ingest_parts(spec: Spec) -> dict[str, IngestResult]:
+    """Each part of a joint spec ingested (part -> its result, in spec order); parts whose
+    ``[data]`` tables differ only in ``include`` (which rows the model sees) share one
+    ingest: a source several parts read is read once. Errors name the part's keys."""
+    done: dict[str, IngestResult] = {}
+    out = {}
+    for name in spec.parts:
+        part = spec.part(name)
+        key = json.dumps(part.data.model_dump(exclude={"include"}), sort_keys=True,
+                         default=str)
+        if key not in done:
+            with in_part(spec, name):
+                done[key] = ingest(part)
+        out[name] = done[key]
+    return out
 
 
 # The judgement-level columns that biasstats.inference.from_spec.model_data summarises (as k

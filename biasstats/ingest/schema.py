@@ -17,6 +17,9 @@ congruent       Float64  outcome: 1 = stereotype-congruent, 0 = incongruent, nul
 status          Utf8     one of STATUSES (ok, refused, unparseable, excluded, error, superseded)
 reason          Utf8     why a row is not ``ok`` (null when ok)
 raw             Utf8     the raw response text kept for audit
+refused         Int64    1 when the row's status is refused, 0 when ok, null otherwise (from
+                         ``status``: a model of refusals, ``refused ~ ...`` with ``[data]
+                         include = ["refused"]``, reads it)
 ==============  =======  ==================================================================
 
 Adapters may add further columns after these (``valence``, ``group``, ``group_role``,
@@ -62,17 +65,23 @@ CANONICAL: dict[str, pl.DataType] = {
     "status": pl.Utf8,
     "reason": pl.Utf8,
     "raw": pl.Utf8,
+    "refused": pl.Int64,
 }
 
 
 def conform(df: pl.DataFrame) -> pl.DataFrame:
-    """Return ``df`` with every canonical column present (null-filled), cast, and first.
+    """Return ``df`` with every canonical column present (null-filled), cast, and first;
+    ``refused`` is computed from ``status``.
 
     Extra columns are kept after the canonical ones. ``status`` values are checked.
     """
     exprs = []
     for name, dtype in CANONICAL.items():
-        if name in df.columns:
+        if name == "refused":  # always read off the status (a source column is replaced)
+            exprs.append(pl.when(pl.col("status") == "refused").then(1)
+                         .when(pl.col("status") == "ok").then(0)
+                         .otherwise(None).cast(dtype).alias(name))
+        elif name in df.columns:
             exprs.append(pl.col(name).cast(dtype))
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))

@@ -41,15 +41,29 @@ def prepare(
     centered: dict[str, bool] | None = None,
     collapse: bool | None = None,
     aux: dict[str, str] | None = None,
+    joint: bool = False,
 ) -> ModelSpec:
     """Validate and turn (formula, data) into the arrays and priors of a model.
 
     ``collapse``: None (default) collapses whatever the family allows (binomial cells,
     beta-binomial patterns); False keeps one observation per row.
     ``aux``: distributional formulas of auxiliary parameters, ``{"phi": "~ 1 + (1|llm)"}``
-    (log link; intercept, fixed terms and varying intercepts)."""
+    (log link; intercept, fixed terms and varying intercepts).
+    ``joint``: a part of a joint model (:func:`biasstats.model.joint.prepare_joint`), whose
+    correlation ids ``(1 | p | g)`` link it to the other parts; a single model has none."""
     fam = family if isinstance(family, Family) else get_family(family)
     pf = parse_formula(formula)
+    linked = [g for g in pf.groups if g.cor_id is not None]
+    if linked and not joint:
+        g = linked[0]
+        raise SpecError(f"term '{g.source}' has a correlation id ('{g.cor_id}'), which "
+                        "correlates the parts of a joint model; a single model has none: "
+                        f"write (1|{g.name})")
+    for g in linked:  # always non-centred: its funnel risk (target_accept) is that side's
+        if (centered or {}).get(g.name):
+            raise SpecError(f"centered: term '{g.source}' has a correlation id, and a "
+                            "correlated term is always non-centred")
+    centered = {**(centered or {}), **{g.name: False for g in linked}}
     df = to_polars(data)
     check_columns(pf, df.columns)
     fam.check_trials(pf.response, pf.trials)

@@ -16,6 +16,9 @@ Supported::
     y ~ x + (1 | a:b)                    interaction group (observed combinations only)
     y ~ x + (x | g)                      varying slope, correlated (LKJ)
     y ~ x + (x || g)                     varying slope, uncorrelated
+    y ~ x + (1 | p | g)                  correlation id p (brms): in a joint model, the
+                                         effects of g in every part whose term carries p
+                                         are correlated (one LKJ correlation matrix)
     k | trials(n) ~ x + (1 | g)          binomial response
     y ~ C(x, Treatment('b')) + log(z)    whitelisted transforms (see biasstats.model.terms)
 
@@ -48,13 +51,16 @@ class GroupTerm:
 
     ``factors`` are the data columns whose observed combinations form the levels
     (``("a", "b")`` for ``a:b``). ``expr`` is the patsy formula of the varying part
-    (``"1"``, ``"1 + x"``, ``"0 + x"``). ``correlated`` is False for ``||``.
+    (``"1"``, ``"1 + x"``, ``"0 + x"``). ``correlated`` is False for ``||``. ``cor_id`` is
+    the correlation id of ``(1 | p | g)`` (None without one): the parts of a joint model
+    whose terms of ``g`` carry the same id have correlated effects of ``g``.
     """
 
     expr: str
     factors: tuple[str, ...]
     correlated: bool = True
     source: str = ""  # the term as the user wrote it, for messages
+    cor_id: str | None = None
 
     @property
     def name(self) -> str:
@@ -134,20 +140,44 @@ def _column_name(name: str) -> str | None:
     return name if _IDENT.match(name) else None
 
 
+_COR_ID = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
+
+
+def _cor_id(term: str, expr: str, grp: str) -> tuple[str | None, str]:
+    """(correlation id, grouping) of the part after the first '|': ``p | g`` or ``g``."""
+    if "|" not in grp:
+        return None, grp
+    cid, _, grp = (s.strip() for s in grp.partition("|"))
+    if "|" in grp:
+        raise SpecError(f"group term '{term}' has more than two '|'; write (1 | p | g) with "
+                        "a correlation id p")
+    if not _COR_ID.match(cid):
+        raise SpecError(f"correlation id '{cid}' in term '{term}' must be a plain name "
+                        "(letters, digits, _), as in (1 | p | g)")
+    if expr.replace(" ", "") != "1":
+        raise SpecError(f"term '{term}': a correlation id correlates varying intercepts; "
+                        f"write (1 | {cid} | {grp or 'g'})")
+    if "/" in grp:
+        raise SpecError(f"term '{term}': a correlation id needs one grouping, not a nested "
+                        f"one; write (1 | {cid} | {grp.replace('/', ':')}) for the inner term")
+    return cid, grp
+
+
 def _parse_group(term: str, inner: str) -> list[GroupTerm]:
     if "||" in inner:
         expr, _, grp = inner.partition("||")
         correlated = False
+        if "|" in grp:
+            raise SpecError(f"group term '{term}' has more than one '|'")
     else:
         expr, _, grp = inner.partition("|")
         correlated = True
     expr, grp = expr.strip(), grp.strip()
     if not expr:
         raise SpecError(f"group term '{term}' has nothing before '|'; write (1 | {grp or 'g'})")
+    cor_id, grp = _cor_id(term, expr, grp) if correlated else (None, grp)
     if not grp:
         raise SpecError(f"group term '{term}' has no grouping factor after '|'")
-    if "|" in grp:
-        raise SpecError(f"group term '{term}' has more than one '|'")
     if "/" in grp:
         parts = [p.strip() for p in grp.split("/")]
         if any(not p for p in parts):
@@ -167,7 +197,7 @@ def _parse_group(term: str, inner: str) -> list[GroupTerm]:
             names.append(name)
         design_terms(expr)  # validates the varying part (one-line error naming the token)
         out.append(GroupTerm(expr=expr, factors=tuple(names), correlated=correlated,
-                             source=term))
+                             source=term, cor_id=cor_id))
     return out
 
 
@@ -290,6 +320,9 @@ def parse_aux(aux: dict[str, str], fam, pf: ParsedFormula) -> dict[str, ParsedFo
         except SpecError as e:
             raise SpecError(f"[model.aux] {k}: {e}") from None
         for g in apf.groups:
+            if g.cor_id is not None:
+                raise SpecError(f"[model.aux] {k}: term '{g.source}': a correlation id "
+                                "belongs to the terms of a joint model's parts; write (1|g)")
             if g.expr.replace(" ", "") != "1":
                 raise SpecError(f"[model.aux] {k}: term '{g.source}' must be a varying "
                                 "intercept (1|g)")

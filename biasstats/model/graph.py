@@ -31,7 +31,7 @@ from biasstats.model.families import cutpoint_centres
 from biasstats.model.priors import Prior
 from biasstats.model.sufficient import CountStats, count_stats
 
-__all__ = ["build_model"]
+__all__ = ["build_model", "write_part"]
 
 
 def _vector_prior(priors: list[Prior], what: str) -> Prior:
@@ -66,9 +66,45 @@ def _build(spec: ModelSpec, stats: CountStats | None, full: ModelSpec):
     of ``full`` and the likelihood is the sufficient-statistic term."""
     import pymc as pm  # heavy libraries: imported on first use
 
+    with pm.Model() as model:
+        _write(spec, stats, full, _Dims(""), {})
+    return model
+
+
+def write_part(spec: ModelSpec, prefix: str, shared: dict[str, Any]) -> None:
+    """Write ``spec``'s model into the current PyMC model (a named sub-model of a joint
+    model, which prefixes every variable's name): its dimensions are prefixed with
+    ``prefix``, and the group terms named in ``shared`` take their effects from it (grouping
+    name -> (effects over the term's levels, their SD), or (standardised effects, None) to
+    scale by the term's own SD: the part's row of a correlated term; see
+    :mod:`biasstats.model.joint`)."""
+    stats = count_stats(spec)
+    if stats is not None:
+        _write(rows_of(spec, stats.rows), stats, spec, _Dims(prefix), shared)
+    else:
+        _write(spec, None, spec, _Dims(prefix), shared)
+
+
+class _Dims:
+    """Dimension names of one model: as they are, or prefixed (a part of a joint model)."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def __call__(self, *names: str):
+        out = tuple(f"{self.prefix}{n}" for n in names)
+        return out[0] if len(out) == 1 else out
+
+
+def _write(spec: ModelSpec, stats: CountStats | None, full: ModelSpec, D: _Dims,
+           shared: dict[str, Any]) -> None:
+    """The variables of ``spec``'s model, in the current PyMC model."""
+    import pymc as pm  # heavy libraries: imported on first use
+
     # heavy libraries load on first use, not on import
     import pytensor.tensor as pt
 
+    model = pm.modelcontext(None)
     fam = spec.family
     K = spec.n_linpred
     cat_dim = f"{spec.formula.response}__cat"
@@ -76,7 +112,7 @@ def _build(spec: ModelSpec, stats: CountStats | None, full: ModelSpec):
     lead: tuple[str, ...] = ()
     if K > 1:
         coords[cat_dim] = [str(v) for v in spec.response_levels[1:]]
-        lead = (cat_dim,)
+        lead = (D(cat_dim),)
     if spec.fixed_names:
         coords["coef"] = spec.fixed_names
     for g in spec.groups:
@@ -85,74 +121,73 @@ def _build(spec: ModelSpec, stats: CountStats | None, full: ModelSpec):
             coords[g.coef_dim] = g.coefs
             if g.correlated:
                 coords[g.coef_dim + "_"] = g.coefs
+    model.add_coords({D(k): v for k, v in coords.items()})
 
-    with pm.Model(coords=coords) as model:
-        eta = 0.0
-        if spec.has_intercept:
-            icpt = spec.priors["Intercept"].create("Intercept", dims=lead or None)
-            eta = icpt
-        if spec.fixed_names:
-            bp = _vector_prior([spec.priors[f"b_{c}"] for c in spec.fixed_names], "b")
-            if K > 1:
-                bp = Prior(bp.dist, {k: np.broadcast_to(v, (K, len(spec.fixed_names)))
-                                     for k, v in bp.params.items()})
-            b = bp.create("b", dims=lead + ("coef",))
-            X = pt.as_tensor_variable(spec.X)
-            eta = eta + (pt.dot(X, b.T) if K > 1 else pt.dot(X, b))
-        for g in spec.groups:
-            eta = eta + _group_effect(pm, pt, spec, g, lead, K)
+    eta = 0.0
+    if spec.has_intercept:
+        icpt = spec.priors["Intercept"].create("Intercept", dims=lead or None)
+        eta = icpt
+    if spec.fixed_names:
+        bp = _vector_prior([spec.priors[f"b_{c}"] for c in spec.fixed_names], "b")
+        if K > 1:
+            bp = Prior(bp.dist, {k: np.broadcast_to(v, (K, len(spec.fixed_names)))
+                                 for k, v in bp.params.items()})
+        b = bp.create("b", dims=lead + (D("coef"),))
+        X = pt.as_tensor_variable(spec.X)
+        eta = eta + (pt.dot(X, b.T) if K > 1 else pt.dot(X, b))
+    for g in spec.groups:
+        eta = eta + _group_effect(pm, pt, spec, g, lead, K, D, shared.get(g.name))
 
-        aux = {}
-        for k in fam.aux:
-            if k in fam.vector_aux:
-                nthr = len(spec.response_levels) - 1
-                model.add_coord("threshold", list(range(nthr)))
-                p = spec.priors[k]
-                if p.dist == "Normal":  # centred on the equal-probability cut-points
-                    p = Prior("Normal", {**p.params, "mu": p.params["mu"] + cutpoint_centres(nthr)})
-                aux[k] = p.create(k, dims="threshold",
-                                  transform=pm.distributions.transforms.ordered)
-            elif k in spec.aux:
-                aux[k] = _aux_effect(pm, pt, model, spec, spec.aux[k])
-            else:
-                aux[k] = spec.priors[k].create(k)
-        if not isinstance(eta, pt.TensorVariable):
-            eta = pt.zeros(len(spec.y)) + eta
-        if K > 1 and eta.ndim == 1:
-            eta = pt.zeros((len(spec.y), K)) + eta
-        if K == 1 and eta.ndim == 0:
-            eta = pt.zeros(len(spec.y)) + eta
-        if stats is not None:
-            j = pt.as_tensor_variable(np.arange(stats.A.shape[1], dtype=float))
-            a, b = fam.beta_ab(eta, aux, tensor=True)
-            a, b = a[:, None], b[:, None]
-            pm.Potential(f"{spec.formula.response}_loglik", stats.const
-                         + pt.sum(stats.A * pt.log(a + j)) + pt.sum(stats.B * pt.log(b + j))
-                         - pt.sum(stats.T * pt.log(a + b + j)))
-            return model
-        extra = {"trials": spec.trials}
-        obs = fam.likelihood(spec.formula.response, eta, aux, spec.y, extra, spec.obs_dim)
-        if spec.weights is not None and np.any(spec.weights > 1):
-            # a pattern of c identical trials: the observed term counts one trial, this adds
-            # the other c - 1 (exact); log_likelihood and predictions stay per trial
-            extra_w = pt.as_tensor_variable(spec.weights.astype(float) - 1.0)
-            pm.Potential("pattern_counts", pt.sum(extra_w * pm.logp(obs, spec.y)))
-    return model
+    aux = {}
+    for k in fam.aux:
+        if k in fam.vector_aux:
+            nthr = len(spec.response_levels) - 1
+            model.add_coord(D("threshold"), list(range(nthr)))
+            p = spec.priors[k]
+            if p.dist == "Normal":  # centred on the equal-probability cut-points
+                p = Prior("Normal", {**p.params, "mu": p.params["mu"] + cutpoint_centres(nthr)})
+            aux[k] = p.create(k, dims=D("threshold"),
+                              transform=pm.distributions.transforms.ordered)
+        elif k in spec.aux:
+            aux[k] = _aux_effect(pm, pt, model, spec, spec.aux[k], D)
+        else:
+            aux[k] = spec.priors[k].create(k)
+    if not isinstance(eta, pt.TensorVariable):
+        eta = pt.zeros(len(spec.y)) + eta
+    if K > 1 and eta.ndim == 1:
+        eta = pt.zeros((len(spec.y), K)) + eta
+    if K == 1 and eta.ndim == 0:
+        eta = pt.zeros(len(spec.y)) + eta
+    if stats is not None:
+        j = pt.as_tensor_variable(np.arange(stats.A.shape[1], dtype=float))
+        a, b = fam.beta_ab(eta, aux, tensor=True)
+        a, b = a[:, None], b[:, None]
+        pm.Potential(f"{spec.formula.response}_loglik", stats.const
+                     + pt.sum(stats.A * pt.log(a + j)) + pt.sum(stats.B * pt.log(b + j))
+                     - pt.sum(stats.T * pt.log(a + b + j)))
+        return
+    extra = {"trials": spec.trials}
+    obs = fam.likelihood(spec.formula.response, eta, aux, spec.y, extra, D(spec.obs_dim))
+    if spec.weights is not None and np.any(spec.weights > 1):
+        # a pattern of c identical trials: the observed term counts one trial, this adds
+        # the other c - 1 (exact); log_likelihood and predictions stay per trial
+        extra_w = pt.as_tensor_variable(spec.weights.astype(float) - 1.0)
+        pm.Potential("pattern_counts", pt.sum(extra_w * pm.logp(obs, spec.y)))
 
 
-def _aux_effect(pm, pt, model, spec: ModelSpec, a: AuxSpec):
+def _aux_effect(pm, pt, model, spec: ModelSpec, a: AuxSpec, D: _Dims):
     """exp(linear predictor) of a distributional auxiliary parameter, one per observation."""
     k = a.name
     eta = pt.zeros(len(spec.y))
     if a.has_intercept:
         eta = eta + spec.priors[f"{k}_Intercept"].create(f"{k}_Intercept")
     if a.fixed_names:
-        cdim = f"{k}_coef"
+        cdim = D(f"{k}_coef")
         model.add_coord(cdim, a.fixed_names)
         bp = _vector_prior([spec.priors[f"b_{k}_{c}"] for c in a.fixed_names], f"b_{k}")
         eta = eta + pt.dot(pt.as_tensor_variable(a.X), bp.create(f"{k}_b", dims=cdim))
     for name, levels, idx in a.groups:
-        dim = f"{k}_{name}"
+        dim = D(f"{k}_{name}")
         model.add_coord(dim, levels)
         sd = spec.priors[f"sd_{k}_{name}"].create(f"sd_{k}_{name}")
         z = pm.ZeroSumNormal(f"z_{k}_{name}", sigma=1.0, dims=dim)
@@ -161,7 +196,8 @@ def _aux_effect(pm, pt, model, spec: ModelSpec, a: AuxSpec):
     return pt.exp(eta)
 
 
-def _zero_sum(pm, pt, model, g: GroupSpec, raw_name: str, sigma, dims: tuple[str, ...]):
+def _zero_sum(pm, pt, model, g: GroupSpec, raw_name: str, sigma, dims: tuple[str, ...],
+              D: _Dims):
     """A zero-sum vector over the levels (last axis) of ``g``; returns the tensor.
 
     Without parent terms: ``pm.ZeroSumNormal``. With parents: ``u ~ Normal(0, sigma)`` on the
@@ -169,57 +205,68 @@ def _zero_sum(pm, pt, model, g: GroupSpec, raw_name: str, sigma, dims: tuple[str
     """
     if g.Q is None:
         return pm.ZeroSumNormal(raw_name, sigma=sigma, dims=dims)
-    bdim = f"{g.name}__basis"
+    bdim = D(f"{g.name}__basis")
     if bdim not in model.coords:
         model.add_coord(bdim, list(range(g.Q.shape[1])))
     u = pm.Normal(raw_name, mu=0.0, sigma=sigma, dims=dims[:-1] + (bdim,))
     return pt.dot(u, pt.as_tensor_variable(g.Q.T))
 
 
-def _group_effect(pm, pt, spec: ModelSpec, g: GroupSpec, lead: tuple[str, ...], K: int):
+def _group_effect(pm, pt, spec: ModelSpec, g: GroupSpec, lead: tuple[str, ...], K: int,
+                  D: _Dims, shared=None):
     model = pm.modelcontext(None)
     name = g.name
     k = len(g.coefs)
     idx = g.idx
+    if shared is not None:  # a correlated term of a joint model (see model.joint)
+        row, sd = shared
+        if sd is None:  # standardised effects: this part's own SD scales them
+            sd = spec.priors[f"sd_{name}"].create(f"sd_{name}")
+            row = sd * row
+        else:
+            pm.Deterministic(f"sd_{name}", sd)
+        r = pm.Deterministic(f"r_{name}", row, dims=D(name))
+        col = g.Z[:, 0]
+        return r[idx] if np.all(col == 1.0) else r[idx] * col
     if k == 1:
         sd = spec.priors[f"sd_{name}"].create(f"sd_{name}", dims=lead or None)
         sdb = sd[:, None] if K > 1 else sd
-        dims = lead + (name,)
+        dims = lead + (D(name),)
         if g.centered:
             if g.Q is None:
                 r = pm.ZeroSumNormal(f"r_{name}", sigma=sdb, dims=dims)
             else:
                 r = pm.Deterministic(f"r_{name}", _zero_sum(pm, pt, model, g, f"u_{name}", sdb,
-                                                            dims), dims=dims)
+                                                            dims, D), dims=dims)
         else:
-            z = _zero_sum(pm, pt, model, g, f"z_{name}", 1.0, dims)
+            z = _zero_sum(pm, pt, model, g, f"z_{name}", 1.0, dims, D)
             r = pm.Deterministic(f"r_{name}", sdb * z, dims=dims)
         if K > 1:
             return r[:, idx].T
         col = g.Z[:, 0]
         return r[idx] if np.all(col == 1.0) else r[idx] * col
     sdp = _vector_prior([spec.priors[f"sd_{name}__{c}"] for c in g.coefs], f"sd_{name}")
-    dims = (g.coef_dim, name)
+    dims = D(g.coef_dim, name)
     if g.correlated:
         eta_lkj = spec.priors[f"cor_{name}"].params["eta"]
         chol, corr, stds = pm.LKJCholeskyCov(
             f"chol_{name}", n=k, eta=eta_lkj, sd_dist=sdp.dist_(shape=k), compute_corr=True,
             store_in_trace=False,
         )
-        pm.Deterministic(f"sd_{name}", stds, dims=g.coef_dim)
-        pm.Deterministic(f"cor_{name}", corr, dims=(g.coef_dim, g.coef_dim + "_"))
-        z = _zero_sum(pm, pt, model, g, f"z_{name}", 1.0, dims)
+        pm.Deterministic(f"sd_{name}", stds, dims=D(g.coef_dim))
+        pm.Deterministic(f"cor_{name}", corr, dims=D(g.coef_dim, g.coef_dim + "_"))
+        z = _zero_sum(pm, pt, model, g, f"z_{name}", 1.0, dims, D)
         r = pm.Deterministic(f"r_{name}", pt.dot(chol, z), dims=dims)
     else:
-        sd = sdp.create(f"sd_{name}", dims=g.coef_dim)
+        sd = sdp.create(f"sd_{name}", dims=D(g.coef_dim))
         if g.centered:
             if g.Q is None:
                 r = pm.ZeroSumNormal(f"r_{name}", sigma=sd[:, None], dims=dims)
             else:
                 r = pm.Deterministic(f"r_{name}", _zero_sum(pm, pt, model, g, f"u_{name}",
-                                                            sd[:, None], dims), dims=dims)
+                                                            sd[:, None], dims, D), dims=dims)
         else:
-            z = _zero_sum(pm, pt, model, g, f"z_{name}", 1.0, dims)
+            z = _zero_sum(pm, pt, model, g, f"z_{name}", 1.0, dims, D)
             r = pm.Deterministic(f"r_{name}", sd[:, None] * z, dims=dims)
     Z = pt.as_tensor_variable(g.Z)
     return (r[:, idx].T * Z).sum(axis=1)

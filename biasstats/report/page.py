@@ -41,12 +41,15 @@ __all__ = [
 ]
 
 # sections the page leads with, before the findings, the ledger and the checks
-LEAD_SECTIONS = ("leaderboard", "meta", "estimands", "effects", "ranks", "replication")
+LEAD_SECTIONS = ("leaderboard", "meta", "joint", "refusals", "estimands", "effects", "ranks",
+                 "replication")
 
 # Report sections that hold figures and tables: key → heading. Entries name their section.
 SECTIONS: dict[str, str] = {
     "leaderboard": "Leaderboard",  # a synthesis across analyses (biasstats.synthesis)
     "meta": "Meta-analysis",
+    "joint": "Joint model: correlated effects",
+    "refusals": "Refusals and answers",
     "estimands": "Estimands",
     "effects": "Effect sizes",
     "ranks": "Ranking of LLMs",

@@ -16,29 +16,21 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import polars as pl
-
 from biasstats.effects.draws import DRAWS_FILE
-from biasstats.errors import BiasstatsError, DatasetUnavailableError
+from biasstats.errors import DatasetUnavailableError
 from biasstats.inference.from_spec import POSTERIOR_FILE, fit_spec
-from biasstats.inference.sample import want_progress
 from biasstats.ingest import ingest
 from biasstats.io import (
     TEMP_NAME,
     pending_backups,
     recording,
     remove_outputs,
-    write_parquet_atomic,
     write_text_atomic,
 )
 from biasstats.pipeline import (
-    AnalysisResult,
     analyse,
     analysis_folder,
     check_alternatives,
@@ -46,34 +38,20 @@ from biasstats.pipeline import (
     load_sensitivity,
 )
 from biasstats.report.analysis import render, render_ledger
+from biasstats.run.joint import run_joint
+from biasstats.run.outcome import (
+    AnalysisOutcome,
+    fit_stages,
+    posterior_kept,
+    show_diagnosis,
+    stage_printer,
+    write_estimand_draws,
+    write_results,
+)
 from biasstats.spec import Spec, load_spec
 
 __all__ = ["AnalysisOutcome", "run_analysis", "tidy_outputs", "write_estimand_draws",
            "write_results"]
-
-
-@dataclass(frozen=True)
-class AnalysisOutcome:
-    name: str
-    title: str
-    spec_path: Path
-    status: str          # "built" | "unavailable" | "ingested" (no model)
-    message: str
-    gate_passed: bool | None = None
-    allow_failure: bool = False
-    report: Path | None = None
-    cached: bool = False
-    stages: tuple[tuple[str, float], ...] = ()   # (stage, seconds), in order
-
-    def time_line(self) -> str:
-        """``time: ingest 0.4 s, compile 12.1 s, ...`` (empty without stages)."""
-        return "time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.stages) \
-            if self.stages else ""
-
-    @property
-    def blocking(self) -> bool:
-        """A failed convergence gate that the spec does not allow."""
-        return self.gate_passed is False and not self.allow_failure
 
 
 def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool = False,
@@ -91,24 +69,10 @@ def run_analysis(spec: Spec | str | Path, out_root: str | Path, *, refit: bool =
     return outcome
 
 
-def _stage_printer(spec: Spec, progress: bool | None):
-    """``stage(name)``: on a terminal, one line per stage as it starts (``ingest``, ``fit``,
-    ``effects and checks``, ``figures and tables``) on stderr; silent otherwise."""
-    if not want_progress(progress):
-        return lambda name: None
-    return lambda name: print(f"  {spec.name}: {name}...", file=sys.stderr, flush=True)
-
-
-def show_diagnosis(spec: Spec, prepared, file=None) -> None:
-    """The design diagnosis (:mod:`biasstats.model.diagnosis`), one line per hard design on
-    stderr, before anything is sampled: always (in a worker process too, whose stderr is the
-    terminal's), since it warns of a fit that may not converge."""
-    for line in prepared.diagnosis:
-        print(f"  {spec.name}: design: {line}", file=file or sys.stderr, flush=True)
-
-
 def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> AnalysisOutcome:
-    stage = _stage_printer(spec, progress)
+    stage = stage_printer(spec, progress)
+    if spec.parts is not None:
+        return run_joint(spec, folder, refit, progress, stage)
     stage("ingest")
     spec_path, title = spec.path, spec.title
     t0 = time.perf_counter()
@@ -140,7 +104,7 @@ def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> Analys
     t_fit = time.perf_counter() - t0
     files = [("canonical trial table", trials_path), ("ledger", ledger_path),
              ("posterior (NetCDF)", outcome.path)]
-    with _posterior_kept(outcome):
+    with posterior_kept(outcome):
         stage("effects and checks")
         result = analyse(spec, ing, outcome.fit, folder, outcome.cached, files, sensitivity)
         result.stages = {"ingest": t_ingest, **fit_stages(outcome.fit.timings, outcome.cached,
@@ -157,57 +121,11 @@ def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> Analys
                            tuple(stages.items()))
 
 
-@contextmanager
-def _posterior_kept(outcome):
-    """A user error after sampling says that the posterior is kept (the next run reuses it):
-    the sampling is never lost to a mistake found later."""
-    try:
-        yield
-    except BiasstatsError as e:
-        if outcome.path is None or outcome.cached:
-            raise
-        raise type(e)(f"{e} (the posterior is kept in {outcome.path}: the next run reuses "
-                      "it; --refit samples again)") from None
-
-
-def write_results(res: AnalysisResult) -> None:
-    """The data outputs of a computed analysis: ``effects.parquet`` (a study's congruence
-    effects), ``estimands.parquet``, ``loo_pointwise.parquet`` and ``diagnostics.json``."""
-    folder = res.folder
-    if res.effects is not None:
-        write_parquet_atomic(folder / "effects.parquet", res.effects.table)
-    if res.estimands is not None:
-        write_parquet_atomic(folder / "estimands.parquet", res.estimands.all_rows())
-        write_estimand_draws(folder, res.estimands, res.spec, res.fit, res.study)
-    loo = res.checks.loo
-    if loo is not None:
-        write_parquet_atomic(folder / "loo_pointwise.parquet", pl.DataFrame({
-            "elpd_loo": loo["pointwise_elpd"], "pareto_k": loo["pareto_k"]}))
-    write_text_atomic(folder / "diagnostics.json",
-                      json.dumps(res.diag, indent=2, default=float) + "\n")
-
-
-def write_estimand_draws(folder: Path, est, spec: Spec, fit, study) -> Path:
-    """``estimand_draws.parquet``: the posterior draws behind every row of
-    ``estimands.parquet`` (:meth:`~biasstats.effects.estimands.Estimands.draws_table`), with
-    what a synthesis across analyses checks before it compares them in the file's metadata:
-    the analysis, its outcome and the outcome's declared unit, the response scale, family
-    and formula."""
-    eff = spec.content.effects
-    vocab = study.vocabulary if study is not None else None
-    outcome = (vocab.outcome if vocab is not None else None) or eff.outcome_label \
-        or fit.spec.formula.response or ""
-    meta = {"biasstats_analysis": spec.name, "title": spec.title or spec.name,
-            "spec": str(spec.path), "outcome": str(outcome), "outcome_unit": eff.unit or "",
-            "response_scale": est.response_scale, "family": fit.spec.family.name,
-            "formula": str(fit.formula), "hdi_prob": str(est.request.prob)}
-    return write_parquet_atomic(folder / DRAWS_FILE, est.draws_table(), metadata=meta)
-
-
 OUTPUTS_FILE = ".biasstats-outputs.json"  # what the last run wrote in its analysis folder
 # what a report writes in an analysis folder (for folders written before OUTPUTS_FILE)
 _OWN_FILES = ("trials.parquet", "ledger.json", "truth.json", "effects.parquet",
-              "estimands.parquet", DRAWS_FILE, "loo_pointwise.parquet", "diagnostics.json", "report.html")
+              "estimands.parquet", DRAWS_FILE, "loo_pointwise.parquet", "diagnostics.json",
+              "report.html")
 _OWN_FOLDERS = ("figures", "tables")
 
 
@@ -248,23 +166,3 @@ def tidy_outputs(folder: Path, written: set[str]) -> list[Path]:
     write_text_atomic(root / OUTPUTS_FILE,
                       json.dumps(sorted(p.as_posix() for p in mine), indent=1) + "\n")
     return stale
-
-
-def fit_stages(timings: dict, cached: bool, wall: float) -> dict[str, float]:
-    """The fit's stages in seconds: compile, sample, log-likelihood, predictive (from the
-    fit's own timings); for a cached posterior, the time to load it (and recompute what is
-    derived from the draws) instead."""
-    if cached:
-        return {"load cached posterior": wall}
-    comp = timings.get("compile_s")
-    out = {}
-    if comp is not None:
-        out["compile"] = comp
-    out["sample"] = timings.get("sampling_s", 0.0) - (comp or 0.0)
-    if timings.get("first_attempt_s"):
-        out["first attempt (refitted)"] = timings["first_attempt_s"]
-    out["log-likelihood"] = timings.get("log_likelihood_s", 0.0)
-    out["predictive"] = timings.get("predictive_s", 0.0)
-    return out
-
-

@@ -285,6 +285,7 @@ def simulate_from_spec(spec, seed: int, given: dict | None = None) -> SimulatedS
 
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
+    spec.single("biasstats simulate")
     if spec.model is None:
         raise SpecError(f"{spec.path}: no [model] table: nothing to simulate from")
     m = spec.model

@@ -9,7 +9,9 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from biasstats.errors import SpecError
-from biasstats.spec.schema import AnalysisSpec, is_safe_name
+from biasstats.spec.analysis import AnalysisSpec
+from biasstats.spec.parts import PartSpec
+from biasstats.spec.schema import AnalysisMeta, is_safe_name
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,30 @@ class Spec:
     def fit(self):
         return self.content.fit
 
+    @property
+    def parts(self):
+        """The parts of a joint model (``[parts.<name>]``), or None."""
+        return self.content.parts
+
+    def part(self, name: str) -> Spec:
+        """Part ``name`` of a joint spec as a spec of its own (its data, model and effects,
+        this spec's [fit] and [checks]; named after the part), already validated with the
+        whole spec."""
+        p = self.parts[name]
+        content = AnalysisSpec.model_construct(
+            analysis=AnalysisMeta(name=name, title=f"{self.title}: part {name}",
+                                  description=self.content.analysis.description),
+            data=p.data, simulate=None, model=p.model, fit=self.content.fit,
+            effects=p.effects, checks=self.content.checks, parts=None, joint=None)
+        return Spec(path=self.path, content=content, text=self.text)
+
+    def single(self, what: str) -> None:
+        """A one-line SpecError when this is a joint spec: ``what`` needs one model."""
+        if self.parts is not None:
+            raise SpecError(f"{self.path}: [parts]: {what} takes a spec with one model; a "
+                            "joint spec is ingested, fitted and reported part by part by "
+                            f"'biasstats report {self.path}'")
+
     def relative(self, p: str | Path) -> Path:
         """A path from the spec, resolved against the spec's folder."""
         p = Path(p).expanduser()
@@ -55,6 +81,9 @@ def _loc(loc: tuple) -> str:
     if not loc:
         return "(top level)"
     table, *rest = loc
+    if table == "parts" and rest:  # ('parts', 'decision', 'model', 'formula')
+        n = 2 if len(rest) > 1 and rest[1] in PartSpec.model_fields else 1
+        table, rest = ".".join(map(str, (table, *rest[:n]))), rest[n:]
     key = "".join(f"[{p}]" if isinstance(p, int) else ("." if i else "") + str(p)
                   for i, p in enumerate(rest))
     return f"[{table}] {key}" if key else f"[{table}]"
@@ -67,8 +96,10 @@ def _model_at(loc: tuple) -> type[BaseModel]:
     while parts:
         ann = model.model_fields[parts.pop(0)].annotation
         args = [a for a in getattr(ann, "__args__", (ann,)) if a is not type(None)]
+        if getattr(ann, "__origin__", None) is not dict:  # dict[str, X] | None
+            ann = next((a for a in args if getattr(a, "__origin__", None) is dict), ann)
         if getattr(ann, "__origin__", None) is dict:
-            ann, args = args[1], [args[1]]
+            ann, args = ann.__args__[1], [ann.__args__[1]]
             parts = parts[1:]  # skip the user's key
         model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), ann)
     return model

@@ -1,7 +1,7 @@
 """``biasstats spec``: the spec reference, generated from the pydantic schema.
 
 Every table and key is listed with its type and default read from
-:class:`~biasstats.spec.schema.AnalysisSpec` (so the reference cannot drift from what the
+:class:`~biasstats.spec.analysis.AnalysisSpec` (so the reference cannot drift from what the
 loader accepts) and a one-line meaning from :data:`MEANINGS` (a test checks every schema key
 has one and no meaning names a key the schema lacks). Then the families, the canonical
 columns (what each means to the model and report) and the ingest order of operations.
@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from biasstats.model.families import FAMILIES
-from biasstats.spec.schema import AnalysisSpec
+from biasstats.spec.analysis import AnalysisSpec
 from biasstats.spec.sql import FUNCTIONS
 
 SQL_GRAMMAR = (
@@ -68,6 +68,8 @@ MEANINGS: dict[str, str] = {
     "data.outcome_type": "number or label; default: label for a regex / one_of parse output, "
                          "else number",
     "data.missing_outcome": "status of a row whose outcome is empty or NaN",
+    "data.include": "statuses whose rows reach the model beside ok ones (their outcome is "
+                    "empty), e.g. [\"refused\"] to model the refused column",
     "data.max_rows": "stop with an error when the source passes this many rows (at most 1e9)",
     "data.max_decompressed_bytes": "stop with an error when a .gz / .zst file expands past this",
     "simulate": "simulated data with known truth instead of [data]",
@@ -164,6 +166,16 @@ MEANINGS: dict[str, str] = {
     "replication.se": "the published standard error (optional; shown as ± 1.96 se)",
     "replication.citation": "where the number was published, e.g. \"Author et al. (2025), "
                             "Table 2\"",
+    "parts": "a joint model of named parts instead of [data] + [model]; (1|p|g) in two parts' "
+             "formulas correlates their effects of g (LKJ)",
+    "parts.<column>.data": "the part's data (a source several parts name is ingested once)",
+    "parts.<column>.model": "the part's model; a correlation id (1|p|g) links it to the "
+                            "other parts with the same id",
+    "parts.<column>.effects": "the part's own estimands",
+    "joint": "what a joint model reports beyond its parts' estimands",
+    "joint.slope": "[x, y]: the latent regression slope of part y's effects on part x's, "
+                   "beside the two-step slope; default: the first two parts sharing an id",
+    "joint.hdi_prob": "probability mass of the joint estimands' intervals",
     "checks": "convergence gate and model checks",
     "checks.rhat_max": "largest R-hat that passes",
     "checks.ess_bulk_min": "smallest bulk effective sample size that passes",
@@ -194,6 +206,8 @@ CANONICAL_MEANINGS: dict[str, str] = {
     "status": "ok | refused | unparseable | excluded; only ok rows reach the model",
     "reason": "why a row is not ok (counted in the ledger)",
     "raw": "the raw response text kept for audit; refusal_pattern runs on it",
+    "refused": "1 when the row's status is refused, 0 when ok (read off status); model it "
+               "with [data] include = [\"refused\"]",
 }
 
 ORDER = ("read (files stacked, columns unioned, rename, path_pattern columns) -> "
@@ -218,14 +232,6 @@ def _is_model(ann) -> bool:
     return isinstance(ann, type) and issubclass(ann, BaseModel)
 
 
-def _model_of(ann):
-    """The pydantic model inside an annotation (``X | None``, ``dict[str, X]``), or None."""
-    for a in (ann, *typing.get_args(ann)):
-        if _is_model(a):
-            return a
-    return None
-
-
 def _default(field) -> str:
     if field.is_required():
         return "required"
@@ -240,24 +246,61 @@ def _default(field) -> str:
     return f'"{v}"' if isinstance(v, str) else repr(v)
 
 
+def _dict_of(ann) -> bool:
+    """``dict[str, X]`` or ``dict[str, X] | None``."""
+    return any(typing.get_origin(a) is dict for a in (ann, *typing.get_args(ann)))
+
+
+def _model_of(ann):
+    """The pydantic model inside an annotation (``X | None``, ``dict[str, X]``, ``dict[str, X]
+    | None``), or None."""
+    for a in (ann, *typing.get_args(ann)):
+        if _is_model(a):
+            return a
+        if a is not ann and typing.get_origin(a) is dict:
+            return _model_of(a)
+    return None
+
+
+def _first_tables(model: type[BaseModel] = AnalysisSpec, prefix: str = "",
+                  out: dict | None = None) -> dict:
+    """Each table's model -> the key where it is first listed (``data``): a table met again
+    (``parts.<column>.data``) is listed as "the keys of [data]", not twice."""
+    out = {} if out is None else out
+    for name, field in model.model_fields.items():
+        sub = _model_of(field.annotation)
+        if sub is not None and sub not in out:
+            out[sub] = f"{prefix}{name}"
+            _first_tables(sub, f"{prefix}{name}.<column>." if _dict_of(field.annotation)
+                          else f"{prefix}{name}.", out)
+    return out
+
+
 def schema_keys(model: type[BaseModel] = AnalysisSpec, prefix: str = "") -> list[str]:
-    """Every table and key the schema accepts, dotted (``data.parse.<column>.kind``)."""
+    """Every table and key the schema accepts, dotted (``data.parse.<column>.kind``); a table
+    met again (``parts.<column>.data``) is one key, its keys those of the first."""
+    first = _first_tables()
     out = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         out.append(key)
         sub = _model_of(field.annotation)
-        if sub is not None:
-            dict_of = typing.get_origin(field.annotation) is dict
-            out += schema_keys(sub, f"{key}.<column>." if dict_of else f"{key}.")
+        if sub is not None and first.get(sub) == key:
+            out += schema_keys(sub, f"{key}.<column>." if _dict_of(field.annotation)
+                               else f"{key}.")
     return out
 
 
 def _rows(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
+    first = _first_tables()
     tables = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         sub = _model_of(field.annotation)
+        if sub is not None and first.get(sub) != key:
+            lines.append(f"  [{key}]   the keys of [{first[sub]}]")
+            lines.append(f"      {MEANINGS.get(key, '')}")
+            continue
         if sub is not None:
             tables.append((key, field, sub))
             continue
@@ -266,7 +309,7 @@ def _rows(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
         lines.append(f"  {name} = {_type(field.annotation)}   {shown}")
         lines.append(f"      {MEANINGS.get(key, '')}")
     for key, field, sub in tables:
-        dict_of = typing.get_origin(field.annotation) is dict
+        dict_of = _dict_of(field.annotation)
         title = f"{key}.<column>" if dict_of else key
         array = typing.get_origin(field.annotation) is list  # an array of tables: [[key]]
         lines.append("")

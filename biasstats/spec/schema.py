@@ -33,6 +33,8 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     text = "completion"
     pattern = "\\(([A-D])\\)"
 
+    include = ["refused"]      # statuses whose rows reach the model beside ok (P(refusal))
+
     [model]                    # see biasstats.model
     formula = "congruent ~ 1 + (1|llm) + (1|category/stereotype) + (1|variant)"
     family = "bernoulli"
@@ -90,6 +92,17 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     target_accept = 0.95       # default: automatic, 0.9 / 0.95 / 0.99 by the terms' funnel risk
     adaptation = "auto"        # nutpie mass matrix: "auto" (default), "low_rank" or "diag"
     refit = true               # after a failed gate, refit once with the suggested fix
+
+    [parts.<name>]             # instead of [data] + [model]: a joint model of named parts
+    data = {...}               # [parts.<name>.data]: the [data] keys
+    model = {...}              # [parts.<name>.model]: the [model] keys; (1|p|g) correlates
+    effects = {...}            # [parts.<name>.effects]: the [effects] keys
+    [joint]
+    slope = ["implicit", "decision"]   # regress the second part's effects on the first's
+    hdi_prob = 0.95
+
+The whole spec is :class:`biasstats.spec.analysis.AnalysisSpec`; the parts are
+:mod:`biasstats.spec.parts`.
 """
 
 from __future__ import annotations
@@ -106,8 +119,7 @@ from biasstats.limits import MAX_DERIVE, MAX_FILTERS
 from biasstats.model.families import get_family
 from biasstats.model.formula import parse_aux, parse_formula
 from biasstats.model.priors import parse_prior
-from biasstats.spec.derived import DerivedSpec, check_derived
-from biasstats.spec.replication import ReplicationSpec, check_entries, check_terms
+from biasstats.spec.derived import DerivedSpec
 from biasstats.spec.sql import check_sql
 
 #: Resource limits (stated maxima; the defaults below suit one machine).
@@ -154,7 +166,8 @@ class AnalysisMeta(_Strict):
         return v
 
 
-PROTECTED_COLUMNS = ("source_row", "source_file", "status", "reason")  # never written by a spec
+# never written by a spec (``refused`` is read off ``status``)
+PROTECTED_COLUMNS = ("source_row", "source_file", "status", "reason", "refused")
 DATA_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "inspect_eval", "lm_eval_samples")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -235,6 +248,9 @@ class DataSpec(_Strict):
     outcome: str = "congruent"
     outcome_type: Literal["number", "label"] | None = None
     missing_outcome: Literal["unparseable", "refused"] = "unparseable"
+    # rows of these statuses reach the model beside the ok ones (their outcome is empty):
+    # ["refused"] with a formula on the `refused` column models P(refusal)
+    include: list[Literal["refused", "unparseable"]] = Field(default_factory=list)
     max_rows: int = Field(default=50_000_000, ge=1, le=1_000_000_000)
     max_decompressed_bytes: int = Field(default=1 << 28, ge=1, le=1 << 40)
 
@@ -528,73 +544,3 @@ class ChecksSpec(_Strict):
     @classmethod
     def _alternatives(cls, v: list[str]) -> list[str]:
         return [_formula_syntax(f) for f in v]
-
-
-class AnalysisSpec(_Strict):
-    analysis: AnalysisMeta = Field(default_factory=AnalysisMeta)
-    data: DataSpec | None = None
-    simulate: SimulateSpec | None = None
-    model: ModelSpec | None = None
-    fit: FitSpec = Field(default_factory=FitSpec)
-    effects: EffectsSpec = Field(default_factory=EffectsSpec)
-    checks: ChecksSpec = Field(default_factory=ChecksSpec)
-    # [[replication]]: published numbers beside the reanalysis (biasstats.spec.replication)
-    replication: list[ReplicationSpec] = Field(default_factory=list)
-
-    @field_validator("replication", mode="before")
-    @classmethod
-    def _replication_entries(cls, v):
-        return check_entries(v)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> AnalysisSpec:
-        if (self.data is None) == (self.simulate is None):
-            raise ValueError("give exactly one of [data] (a dataset or file) or [simulate]")
-        return self
-
-    @model_validator(mode="after")
-    def _derived(self) -> AnalysisSpec:  # [effects.derived.<name>] against the model
-        _as_value_error(check_derived, self.effects.derived, self.model, self.data)
-        return self
-
-    @model_validator(mode="after")
-    def _estimands_in_formula(self) -> AnalysisSpec:
-        """Every column an ``[effects]`` entry names must be one the model formula uses."""
-        if self.model is None:
-            return self
-
-        pf = parse_formula(self.model.formula)
-        cols = [c for c in pf.columns() if c not in (pf.response, pf.trials)]
-        e = self.effects
-        named = [("by", t) for t in e.by or []] + [("contrasts", t) for t in e.contrasts or []]
-        named += [("impact", t) for t in e.impact or []] + [("slopes", t) for t in e.slopes or []]
-        named += [("reference", t) for t in e.reference]
-        named += [("rank", e.rank)] if e.rank else []
-        for key, term in named:
-            for col in term.replace("|", ":").split(":"):
-                col = col.strip()
-                if col not in cols:
-                    raise ValueError(f"[effects] {key}: '{term}' is not in the model formula "
-                                     f"(its factors and predictors: {', '.join(cols) or 'none'})")
-        sloped = [t.name for t in pf.groups
-                  if any(p.strip() not in ("0", "1", "") for p in t.expr.split("+"))]
-        for g in e.level_slopes or []:
-            if g not in [t.name for t in pf.groups]:
-                raise ValueError(f"[effects] level_slopes: '{g}' is not a grouping term of the "
-                                 f"model formula (its groupings: "
-                                 f"{', '.join(t.name for t in pf.groups) or 'none'})")
-            if g not in sloped:  # before sampling, not after it
-                raise ValueError(f"[effects] level_slopes: '{g}' is not a varying-slope term "
-                                 f"of the model (varying-slope terms: "
-                                 f"{', '.join(sloped) or 'none'})")
-        check_terms(self.replication, cols, e)
-        if e.rope is not None:  # before sampling: the family alone decides whether a ROPE fits
-            try:
-                fam = get_family(self.model.family)
-            except SpecError:
-                return self  # an unknown family is reported where the model is built
-            try:
-                fam.check_rope(e.rope)
-            except SpecError as err:
-                raise ValueError(str(err)) from None
-        return self

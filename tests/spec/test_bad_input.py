@@ -127,7 +127,7 @@ def test_unknown_spec_key(tmp_path, capsys):
         tmp_path, capsys, s,
         f"{s}: unknown key 'sourse' in [data] (expected one of: source, adapter, format, path_pattern, "
         "delimiter, encoding, rename, parse, explode, columns, derive, filters, exclude, refusals, "
-        "refusal_pattern, outcome, outcome_type, missing_outcome, max_rows, max_decompressed_bytes)",
+        "refusal_pattern, outcome, outcome_type, missing_outcome, include, max_rows, max_decompressed_bytes)",
     )
 
 
@@ -135,7 +135,7 @@ def test_unknown_top_level_table(tmp_path, capsys):
     s = make(tmp_path, '[data]\nsource = "d.csv"\n[modle]\nformula = "y ~ 1"\n', GOOD_CSV)
     assert_user_error(
         tmp_path, capsys, s,
-        f"{s}: unknown key 'modle' at the top level (expected one of: analysis, data, simulate, model, fit, effects, checks, replication)",
+        f"{s}: unknown key 'modle' at the top level (expected one of: analysis, data, simulate, model, fit, effects, checks, parts, joint, replication)",
     )
 
 

@@ -8,8 +8,8 @@ import re
 
 from biasstats.cli import main
 from biasstats.model.families import FAMILIES
+from biasstats.spec.analysis import AnalysisSpec
 from biasstats.spec.reference import MEANINGS, schema_keys
-from biasstats.spec.schema import AnalysisSpec
 
 FACTORY = object()  # a default_factory: JSON Schema does not record the value
 
@@ -24,16 +24,23 @@ def _json_schema_keys() -> dict[tuple[str, str], object]:
                     node.get("items") or {}]:
             if "$ref" in opt:
                 return defs[opt["$ref"].split("/")[-1]], "additionalProperties" in node
+        for opt in node.get("anyOf", []):  # dict[str, X] | None
+            if "$ref" in (opt.get("additionalProperties") or {}):
+                return model(opt)[0], True
         return None, False
 
     out = {}
+    walked = set()  # a table met again (parts.<column>.data) lists no keys of its own
 
     def walk(schema, table):
         required = set(schema.get("required", []))
         for key, node in schema["properties"].items():
             sub, dict_of = model(node)
-            if sub is not None:
+            if sub is not None and id(sub) not in walked:
+                walked.add(id(sub))
                 walk(sub, f"{table}.{key}.<column>" if dict_of else f"{table}.{key}".lstrip("."))
+            elif sub is not None:
+                continue
             else:
                 out[(table, key)] = "required" if key in required else node.get("default", FACTORY)
 

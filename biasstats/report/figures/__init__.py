@@ -19,6 +19,7 @@ from biasstats.report.figures.plot_crosscheck import crosscheck
 from biasstats.report.figures.plot_derived import derived_panels
 from biasstats.report.figures.plot_forest import forest
 from biasstats.report.figures.plot_heatmap import heatmap
+from biasstats.report.figures.plot_joint import joint_cells
 from biasstats.report.figures.plot_leaderboard import leaderboard
 from biasstats.report.figures.plot_pit import pit_ecdf
 from biasstats.report.figures.plot_ppc import ppc_grouped
@@ -37,6 +38,7 @@ __all__ = [
     "forest",
     "heatmap",
     "leaderboard",
+    "joint_cells",
     "pit_ecdf",
     "ppc_grouped",
     "published_forest",

@@ -1,0 +1,253 @@
+"""Fit a joint model of named parts (:mod:`biasstats.model.joint`), with a content-addressed
+cache, and give each part its own view of the posterior.
+
+:func:`prepare_parts` turns each part's ingested table into its prepared model (the rows its
+``[model] unit`` and ``[data] include`` say) and the joint design; :func:`fit_joint` samples
+the one PyMC model with nutpie (or reuses ``posterior.nc`` when the key — every part's data
+hash, model and the ``[fit]`` table, the versions and the model/inference code — matches);
+:func:`part_fit` is a part's posterior with the ``<part>::`` prefix taken off its variables
+and dimensions: a :class:`~biasstats.inference.result.Fit` like any other (estimands, checks,
+PSIS-LOO with that part's own log-likelihood, figures). The convergence gate reads the whole
+model; the automatic refit of single models is not (yet) done for joint ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+from biasstats.errors import BiasstatsError
+from biasstats.inference import check_memory, memory_estimate
+from biasstats.inference.from_spec import (
+    KEY_ATTR,
+    PAYLOAD_ATTR,
+    POSTERIOR_FILE,
+    TIMINGS_ATTR,
+    _spec_key,
+    check_factor_names,
+    check_finite,
+    check_support,
+    code_digest,
+    model_data,
+    versions,
+)
+from biasstats.inference.result import (
+    Fit,
+    escape_nul,
+    netcdf_encoding,
+    read_posterior,
+    unescape_nul,
+)
+from biasstats.inference.sample import (
+    adaptation_options,
+    auto_adaptation,
+    auto_target_accept,
+    derived_groups,
+    pattern_predictive,
+    sample_model,
+)
+from biasstats.io import atomic_path
+from biasstats.model.build import prepare
+from biasstats.model.joint import PART_SEP, JointSpec, build_joint_model, prepare_joint
+from biasstats.spec import Spec
+from biasstats.spec.parts import in_part
+
+__all__ = ["JointFit", "JointOutcome", "prepare_parts", "fit_joint", "fit_prepared_joint",
+           "part_fit"]
+
+
+def prepare_parts(spec: Spec, tables: dict[str, object], ledgers: dict | None = None
+                  ) -> JointSpec:
+    """The prepared parts of joint spec ``spec`` (``tables``: part -> its ingested canonical
+    table) and their joint design; every check of a single model's data, per part, then the
+    overlap of every correlated factor's levels (one line naming the part and key)."""
+    prepared = {}
+    for name in spec.parts:
+        ps = spec.part(name)
+        m = ps.model
+        with in_part(spec, name):
+            data = model_data(ps, tables[name])
+            check_finite(ps, data, (ledgers or {}).get(name))
+            check_support(ps, data, (ledgers or {}).get(name))
+            try:
+                prepared[name] = prepare(m.formula, data, m.family, dict(m.priors),
+                                         dict(m.centered), aux=dict(m.aux), joint=True)
+            except BiasstatsError as e:
+                msg = str(e)
+                raise type(e)(f"{spec.path}: {_spec_key(msg)}: "
+                              f"{msg.removeprefix('centered: ')}") from None
+            check_factor_names(prepared[name])
+    try:
+        return prepare_joint(prepared)
+    except BiasstatsError as e:
+        raise type(e)(f"{spec.path}: {e}") from None
+
+
+@dataclass
+class JointFit:
+    """A fitted joint model: the DataTree of every part's variables (``<part>::name``) and the
+    correlated terms' (``cor_<id>``), the prepared parts, settings and timings."""
+
+    idata: object
+    joint: JointSpec
+    model: object = None
+    timings: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    _views: dict = field(default_factory=dict, repr=False)
+
+    def whole(self) -> Fit:
+        """The whole posterior as a Fit (summary and diagnostics of every parameter)."""
+        return self._views.setdefault(None, Fit(idata=self.idata, spec=None,
+                                                timings=self.timings, settings=self.settings))
+
+    def part(self, name: str) -> Fit:
+        """Part ``name``'s view (:func:`part_fit`), made once."""
+        if name not in self._views:
+            self._views[name] = part_fit(self, name)
+        return self._views[name]
+
+
+@dataclass(frozen=True)
+class JointOutcome:
+    fit: JointFit
+    cached: bool
+    key: str
+    path: Path | None
+
+
+def _strip(ds, prefix: str):
+    """The variables of ``ds`` named ``<prefix>name``, renamed ``name`` (dimensions too)."""
+    keep = [v for v in ds.data_vars if str(v).startswith(prefix)]
+    sub = ds[keep]
+    names = {str(v): str(v)[len(prefix):] for v in keep}
+    names |= {str(d): str(d)[len(prefix):] for d in sub.dims if str(d).startswith(prefix)}
+    sub = sub.rename(names)
+    return sub.drop_vars([c for c in sub.coords if str(c).startswith(prefix)
+                          or (c not in sub.dims and PART_SEP in str(c))], errors="ignore")
+
+
+def part_fit(jfit: JointFit, name: str) -> Fit:
+    """Part ``name`` of a joint fit as a single-model :class:`Fit`: its variables and
+    dimensions without the ``<name>::`` prefix, its own log-likelihood, predictions and
+    observed data, and the sampler's statistics of the whole model."""
+    import xarray as xr  # heavy library: imported on first use
+
+    prefix = f"{name}{PART_SEP}"
+    groups = {}
+    for g in ("posterior", "log_likelihood", "posterior_predictive", "observed_data"):
+        if g in jfit.idata.children:
+            ds = _strip(jfit.idata[g].to_dataset(), prefix)
+            if ds.data_vars:
+                groups[f"/{g}"] = ds
+    if "sample_stats" in jfit.idata.children:
+        groups["/sample_stats"] = jfit.idata["sample_stats"].to_dataset()
+    spec = jfit.joint.parts[name]
+    fit = Fit(idata=xr.DataTree.from_dict(groups), spec=spec, timings=jfit.timings,
+              settings=jfit.settings)
+    seed = int(jfit.settings.get("seed", 0)) + 1
+    if spec.weights is not None and "posterior_predictive" in fit.idata.children \
+            and f"{spec.formula.response}__total" not in fit.idata["posterior_predictive"]:
+        fit.idata["posterior_predictive"] = pattern_predictive(fit, seed)
+    derived_groups(fit, seed)
+    return fit
+
+
+def _all_groups(joint: JointSpec):
+    return SimpleNamespace(groups=[g for s in joint.parts.values() for g in s.groups])
+
+
+def fit_prepared_joint(joint: JointSpec, settings, progress: bool | None = None) -> JointFit:
+    """Sample the joint model with the ``[fit]`` settings (target acceptance and mass matrix
+    chosen as for a single model, from every part's terms)."""
+    why = "set by user"
+    if settings.target_accept is None:
+        value, why = auto_target_accept(_all_groups(joint))
+        settings = settings.model_copy(update={"target_accept": value})
+    model = build_joint_model(joint)
+    n_obs = sum(len(s.y) for s in joint.parts.values())
+    est = memory_estimate(model, SimpleNamespace(y=range(n_obs)), settings)
+    adapt_why = "set by user"
+    if settings.adaptation == "auto":
+        value, adapt_why = auto_adaptation(est["parameters"])
+        settings = settings.model_copy(update={"adaptation": value})
+    check_memory(est, settings)
+    idata, timings = sample_model(model, settings, progress)
+    centring = {f"{p}: {k}": v for p, s in joint.parts.items()
+                for k, v in s.describe_centring().items()}
+    return JointFit(idata=idata, joint=joint, model=model, timings=timings, settings={
+        **settings.model_dump(), "target_accept_reason": why, "adaptation_reason": adapt_why,
+        **adaptation_options(settings.adaptation), "sampler": timings["sampler"],
+        "centered": centring, "parameters": est["parameters"],
+        "correlations": {s.cor_id: {"grouping": s.grouping, "parts": list(s.parts),
+                                    "levels": len(s.levels), "lkj_eta": s.eta}
+                         for s in joint.shared}})
+
+
+def _key(spec: Spec, joint: JointSpec) -> tuple[str, dict]:
+    payload = {
+        "parts": {p: {"data_hash": joint.parts[p].data_hash,
+                      "model": spec.parts[p].model.model_dump(),
+                      "include": list(spec.parts[p].data.include)} for p in spec.parts},
+        "fit": spec.fit.model_dump(), "versions": versions(), "code": code_digest(),
+    }
+    text = json.dumps(payload, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest(), payload
+
+
+def _cached(path: Path, key: str, settings, joint: JointSpec) -> JointFit | None:
+    if not path.is_file():
+        return None
+    import xarray as xr  # heavy library: imported on first use
+
+    try:
+        tree = xr.open_datatree(path)
+    except Exception:  # unreadable or truncated: not a cache entry, sample over it
+        return None
+    try:
+        sizes = tree["posterior"].sizes if "posterior" in tree.children else {}
+        if tree.attrs.get(KEY_ATTR) != key or \
+                (sizes.get("chain"), sizes.get("draw")) != (settings.chains, settings.draws):
+            return None
+        tree = tree.load()
+        unescape_nul(tree)
+    except Exception:
+        return None
+    finally:
+        tree.close()
+    return JointFit(idata=tree, joint=joint,
+                    timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")),
+                    settings=json.loads(tree.attrs.get("biasstats_settings", "{}")))
+
+
+def fit_joint(spec: Spec, joint: JointSpec, out_dir: str | Path | None = None, *,
+              refit: bool = False, progress: bool | None = None) -> JointOutcome:
+    """Fit joint spec ``spec``'s prepared model ``joint``; with ``out_dir`` its posterior is
+    written there (``posterior.nc``, atomically, kept whatever fails later) and reused when
+    the key matches."""
+    key, payload = _key(spec, joint)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and not refit:
+        cached = _cached(out / POSTERIOR_FILE, key, spec.fit, joint)
+        if cached is not None:
+            return JointOutcome(cached, True, key, out / POSTERIOR_FILE)
+    try:
+        fit = fit_prepared_joint(joint, spec.fit, progress)
+    except BiasstatsError as e:  # e.g. [fit] max_memory_gb: named with the spec's path
+        raise type(e)(f"{spec.path}: {e}") from None
+    path = None
+    if out is not None:
+        tree = fit.idata.copy()
+        tree.attrs = {**tree.attrs, KEY_ATTR: key,
+                      PAYLOAD_ATTR: json.dumps(payload, sort_keys=True, default=str),
+                      TIMINGS_ATTR: json.dumps(fit.timings, default=str),
+                      "biasstats_settings": json.dumps(fit.settings, default=str),
+                      "biasstats_parts": json.dumps(list(joint.parts))}
+        escape_nul(tree)
+        path = out / POSTERIOR_FILE
+        with atomic_path(path, durable=True) as tmp:
+            tree.to_netcdf(tmp, engine="h5netcdf", encoding=netcdf_encoding(tree))
+        fit.idata = read_posterior(path)  # the stored (float32) draws, as a reuse reads them
+    return JointOutcome(fit, False, key, path)
