@@ -70,6 +70,8 @@ MEANINGS: dict[str, str] = {
     "data.missing_outcome": "status of a row whose outcome is empty or NaN",
     "data.max_rows": "stop with an error when the source passes this many rows (at most 1e9)",
     "data.max_decompressed_bytes": "stop with an error when a .gz / .zst file expands past this",
+    "data.max_files": "refuse a source naming more files than this, before reading any (at "
+                      "most 1e7)",
     "simulate": "simulated data with known truth instead of [data]",
     "simulate.preset": "a simulated design a registered study provides (built in: bai2024)",
     "simulate.seed": "random seed (same seed, same data)",

@@ -175,7 +175,7 @@ CASES = {
         '[data]\nsource = "runs"\n[data.derive]\nok = "congruent = 1"\nz = "cast(b as int) + 1"\n',
         {"runs/a.csv": "congruent,b\n1,2\n", "runs/b.csv": "congruent,b\n1,y\n"},
         "<d>/s.toml: [data] derive.z 'cast(b as int) + 1' failed on the data (conversion from "
-        "`str` to `i32` failed in column 'b' for 1 out of 1 values: [\"y\"])",
+        "`str` to `i32` failed in column 'b' for 1 out of 2 values: [\"y\"])",
     ),
     "a reserved path_pattern placeholder": (
         '[data]\nsource = "d.csv"\npath_pattern = "{status}.csv"\n', {},

@@ -127,7 +127,8 @@ def test_unknown_spec_key(tmp_path, capsys):
         tmp_path, capsys, s,
         f"{s}: unknown key 'sourse' in [data] (expected one of: source, adapter, format, path_pattern, "
         "delimiter, encoding, rename, parse, explode, columns, derive, filters, exclude, refusals, "
-        "refusal_pattern, outcome, outcome_type, missing_outcome, max_rows, max_decompressed_bytes)",
+        "refusal_pattern, outcome, outcome_type, missing_outcome, max_rows, max_decompressed_bytes, "
+        "max_files)",
     )
 
 
