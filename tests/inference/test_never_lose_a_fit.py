@@ -129,3 +129,74 @@ def test_a_factor_held_only_inside_an_interaction_is_a_valid_target(tmp_path):
     assert abs(diff["mean"][0] - observed) < 3 * diff["sd"][0] + 0.05
     assert sorted(est.ranks["level"].to_list()) == ["m1", "m2", "m3"]
 
+
+
+# ------------------------------------------------------- a posterior that cannot be written
+def _h5_files_open() -> int:
+    import h5py
+
+    return h5py.h5f.get_obj_count(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_FILE)
+
+
+def test_a_disk_that_fills_while_the_posterior_is_written_is_one_line_and_nothing_is_left(
+        spec, tmp_path, capsys, monkeypatch):
+    """Issue 19 item 4: HDF5 used to write posterior.nc itself; when the disk filled midway
+    the error line was right, then HDF5 flushed the half-written file again when it was
+    collected and the process ended in a segfault. Now HDF5 builds the file in memory and
+    Python writes the bytes: the write fails with ENOSPC halfway, the half-written file is
+    removed, no HDF5 file is left open, exit 2 with one line, nothing in --out."""
+    import errno
+    import os
+
+    import biasstats.inference.result as result
+
+    written = []
+
+    def half_then_full(path, data):
+        view = memoryview(data)
+        with open(path, "wb") as fh:
+            fh.write(view[: len(view) // 2])
+        written.append((path, len(view)))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(result, "write_bytes", half_then_full)
+    before = _h5_files_open()
+    out = tmp_path / "out"
+    rc = main(["fit", str(spec), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 2 and "Traceback" not in captured.err
+    assert captured.err == (f"error: cannot write {out}/posterior.nc: no space left on the "
+                            "device\n")
+    assert written and written[0][1] > 1000 and not written[0][0].exists()  # removed
+    assert not out.exists() or list(out.rglob("*")) == []
+    assert _h5_files_open() == before
+
+
+@pytest.mark.slow
+def test_a_real_failed_write_of_the_posterior_ends_without_a_crash(spec, tmp_path):
+    """The same with a real failing write(2) (RLIMIT_FSIZE: the C library's write returns
+    EFBIG, as it would ENOSPC on a full disk) in a child process, which must exit 2 with its
+    one line, never a segfault (exit -11), and leave no file."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    child = (
+        "import resource, signal, sys\n"
+        "import biasstats.inference.result as r\n"
+        "from biasstats.cli import main\n"
+        "real = r.write_bytes\n"
+        "def limited(path, data):\n"
+        "    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "    resource.setrlimit(resource.RLIMIT_FSIZE, (len(data) // 2, resource.RLIM_INFINITY))\n"
+        "    real(path, data)\n"
+        "r.write_bytes = limited\n"
+        "sys.exit(main(['fit', sys.argv[1], '--out', sys.argv[2]]))\n")
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, "-c", child, str(spec), str(out)], cwd=root,
+                       capture_output=True, text=True, timeout=600,
+                       env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert p.stderr.endswith(f"error: cannot write {out}/posterior.nc: File too large\n")
+    assert not out.exists() or list(out.rglob("*")) == []
