@@ -25,7 +25,7 @@ from biasstats.errors import SpecError
 
 __all__ = ["Limits", "FORMULA", "PRIOR", "SQL", "check_expression", "nesting_depth",
            "MAX_DERIVE", "MAX_FILTERS", "MAX_JSON_DEPTH", "MAX_FILES", "MAX_FILES_CEILING",
-           "input_kind"]
+           "input_kind", "MAX_MAGNITUDE"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ SQL = Limits("expression", chars=10_000, depth=24, terms=1_000)
 MAX_DERIVE = 200    # [data.derive] entries
 MAX_FILTERS = 200   # [data] filters
 MAX_JSON_DEPTH = 64  # nesting of objects/arrays in a JSON source record
+# the largest magnitude of a number a model sees: 2^53, the largest whole number a float64
+# holds exactly. Beyond it counts are no longer exact, and the sampler's default scales
+# (priors from the data's spread, float32 draws in posterior.nc) fail: an outcome of 1e308
+# made the default prior Exponential(scale=nan), 1e38 overflowed the stored draws
+MAX_MAGNITUDE = 2.0 ** 53
 MAX_FILES = 20_000  # files one [data] source may name (default of [data] max_files)
 MAX_FILES_CEILING = 10_000_000  # the most [data] max_files may be set to
 

@@ -45,7 +45,9 @@ def auto_target_accept(spec) -> tuple[float, str]:
     if not risks:
         return TARGET_ACCEPT_STEPS[0][1], "automatic: no group term with a funnel risk"
     risk, g = max(risks, key=lambda t: t[0])
-    value = next(v for bound, v in TARGET_ACCEPT_STEPS if risk <= bound)
+    # a NaN risk (data no model can use, refused before this) takes the most careful step
+    value = next((v for bound, v in TARGET_ACCEPT_STEPS if risk <= bound),
+                 TARGET_ACCEPT_STEPS[-1][1])
     side = "centred" if g.centered else "non-centred"
     return value, (f"automatic: largest funnel risk {risk:.2g} ({g.name}, {side}; "
                    f"0.9 up to 0.5, 0.95 up to 1, 0.99 above)")
