@@ -94,6 +94,7 @@ def _expand(listing: _Listing, entry: str) -> tuple[list[tuple[Path, str]], Path
     parts = Path(entry).expanduser().parts
     wild = next((i for i, part in enumerate(parts) if _WILDCARD.search(part)), None)
     found: list[tuple[Path, str]] = []
+    matched = []  # every data file the entry names, those listed before by another included
 
     def add(f: Path, kind: str | None = None, st=None) -> None:
         real = os.path.realpath(f)
@@ -101,6 +102,7 @@ def _expand(listing: _Listing, entry: str) -> tuple[list[tuple[Path, str]], Path
             kind, st = input_kind(f, real)
         if kind == "folder":
             return
+        matched.append(f)
         if listing.take(where, f, kind, st, real):
             found.append((f, real))
 
@@ -113,7 +115,7 @@ def _expand(listing: _Listing, entry: str) -> tuple[list[tuple[Path, str]], Path
             for f in path.rglob("*"):
                 if _looks_like_data(f.name, spec.data.format):
                     add(f)
-            if not found:
+            if not matched:
                 expected = (_LOG_FILES[spec.data.format][1] if spec.data.format in _LOG_FILES
                             else ".csv, .tsv, .jsonl, .json, .parquet or .eval, optionally .gz or .zst")
                 raise SpecError(f"{where}: the folder {path} holds no data files (expected {expected})")
@@ -128,7 +130,7 @@ def _expand(listing: _Listing, entry: str) -> tuple[list[tuple[Path, str]], Path
                 add(f)
     except ValueError as e:
         raise SpecError(f"{where}: not a valid glob ({e})") from None
-    if not found:
+    if not matched:
         raise SpecError(f"{where}: no file matches (searched {rest!r} in {base})")
     return sorted(found), base
 

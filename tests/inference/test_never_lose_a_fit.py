@@ -200,3 +200,48 @@ def test_a_real_failed_write_of_the_posterior_ends_without_a_crash(spec, tmp_pat
     assert p.returncode == 2, p.stderr[-2000:]
     assert p.stderr.endswith(f"error: cannot write {out}/posterior.nc: File too large\n")
     assert not out.exists() or list(out.rglob("*")) == []
+
+
+def _huge_predictor(spec, tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(1e8, 3e8, 40)
+    rows = "".join(f"{1 + 1e-8 * v + rng.normal():.4f},{'abcde'[i % 5]},{v:.1f}\n"
+                   for i, v in enumerate(x))
+    (tmp_path / "d.csv").write_text("y,g,x\n" + rows)
+    spec.write_text(SPEC.replace('"y ~ 1 + (1|g)"', '"y ~ 1 + x + (1|g)"'))
+    return (f"error: {spec}: [model] formula: sampling could not start: the log density is "
+            "not finite at any of the sampler's starting points (All initialization points "
+            f"failed); predictors on a large scale are the usual cause (x up to {max(x):.3g}): "
+            "rescale them, e.g. scale(x) in the formula\n")
+
+
+def test_a_sampler_that_cannot_start_is_one_line_naming_the_large_predictors(
+        spec, tmp_path, capsys, monkeypatch):
+    """nutpie's RuntimeError (with its Rust backtrace) when no starting point has a finite
+    log density becomes one line naming the large-scale predictors (fast: the sampler's
+    failure is raised by a stand-in; the slow test below makes nutpie fail for real)."""
+    import biasstats.inference as inference
+
+    expected = _huge_predictor(spec, tmp_path)
+
+    def cannot_start(*a, **k):
+        raise RuntimeError("All initialization points failed\n\nCaused by:\n    Logp function "
+                           "returned error: ErrorCode(3)\n\nStack backtrace:\n   0: <unknown>")
+
+    monkeypatch.setattr(inference, "sample_model", cannot_start)
+    out = tmp_path / "out"
+    assert main(["fit", str(spec), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == expected
+    assert not out.exists() or list(out.rglob("*")) == []
+
+
+@pytest.mark.slow
+def test_a_predictor_on_a_huge_scale_is_one_line_naming_it(spec, tmp_path, capsys):
+    """x up to ~1e8 (a timestamp, a byte count): nutpie found no starting point with a
+    finite log density and the run ended with a Rust backtrace; now one line naming the
+    predictor and how to rescale it."""
+    expected = _huge_predictor(spec, tmp_path)
+    out = tmp_path / "out"
+    assert main(["fit", str(spec), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == expected
+    assert not out.exists() or list(out.rglob("*")) == []
