@@ -33,6 +33,7 @@ from biasstats.inference.convergence import thresholds_from
 from biasstats.inference.result import read_posterior, unescape_nul
 from biasstats.inference.sample import derived_groups
 from biasstats.ingest.schema import NOT_TRIALS
+from biasstats.io import OutputError
 from biasstats.limits import MAX_MAGNITUDE
 from biasstats.model.build import prepare
 from biasstats.model.design import model_factors
@@ -129,8 +130,8 @@ def _named(spec: Spec, formula_key: str = "[model] formula"):
         yield
     except BiasstatsError as e:
         msg = str(e)
-        if msg.startswith(str(spec.path)):
-            raise
+        if msg.startswith(str(spec.path)) or isinstance(e, OutputError):
+            raise  # named already, or not about the spec (a full disk)
         where = "" if msg.startswith("[") else f"{_spec_key(msg, formula_key)}: "
         raise type(e)(f"{spec.path}: {where}{msg.removeprefix('centered: ')}") from None
 

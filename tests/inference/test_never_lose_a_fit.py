@@ -245,3 +245,25 @@ def test_a_predictor_on_a_huge_scale_is_one_line_naming_it(spec, tmp_path, capsy
     assert main(["fit", str(spec), "--out", str(out)]) == 2
     assert capsys.readouterr().err == expected
     assert not out.exists() or list(out.rglob("*")) == []
+
+
+def test_a_full_disk_while_the_model_compiles_is_one_line(spec, tmp_path, capsys, monkeypatch):
+    """numba and PyTensor write their caches while the model compiles: a full disk there was
+    an OSError traceback (numba's caching.save); now one line saying which cache and how to
+    move it, exit 2, nothing in --out."""
+    import errno
+    import os
+
+    import pymc
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pymc, "sample", full)
+    out = tmp_path / "out"
+    assert main(["fit", str(spec), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "error: cannot write the compiled model's cache (numba, PyTensor; NUMBA_CACHE_DIR and "
+        "PYTENSOR_FLAGS=compiledir=... move it): no space left on the device (the disk, the "
+        "quota or the file-size limit is full)\n")
+    assert not out.exists()
