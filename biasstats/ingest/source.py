@@ -70,7 +70,7 @@ class _Listing:
     seen: set[tuple[int, int]] = field(default_factory=set)
     count: int = 0
 
-    def take(self, where: str, path: Path, kind: str, st, real: str) -> bool:
+    def take(self, where: str, path: Path, kind: str, st) -> bool:
         """Account for one regular file; False if it was listed already. Anything else
         (a FIFO, socket, device, pseudo-file, broken link) is refused by its kind."""
         if kind != "file":
@@ -103,7 +103,7 @@ def _expand(listing: _Listing, entry: str) -> tuple[list[tuple[Path, str]], Path
         if kind == "folder":
             return
         matched.append(f)
-        if listing.take(where, f, kind, st, real):
+        if listing.take(where, f, kind, st):
             found.append((f, real))
 
     if wild is None:
