@@ -116,13 +116,15 @@ def bench(session: nox.Session) -> None:
     apart, min bulk ESS over the common estimands, ESS/s ratios, posterior agreement
     (tests/benchmarks/bench_fit.py). Extra arguments go to it (``--quick``: smaller data and
     fewer draws, and nothing else; ``--models additive,tokens``; ``--skip-bambi``). Then
-    ingest at scale (10 million rows in 100 CSV files -> cells, seconds and peak RSS) and the
-    lines of issue 11 (bench_honest.py)."""
+    ingest at scale (10 million rows in 100 CSV files -> cells, seconds and peak RSS), many
+    small files (8,000 JSON, 2,000 CSV: bench_files.py) and the lines of issue 11
+    (bench_honest.py)."""
     _install(session, "test,bench")
     session.run("python", "tests/benchmarks/bench_fit.py", *session.posargs)
     if "--quick" in session.posargs:
         return
     session.run("python", "tests/benchmarks/bench_ingest.py", "--rows", "10000000", "--files", "100")
+    session.run("python", "tests/benchmarks/bench_files.py", "--refused")
     session.run("python", "tests/benchmarks/bench_honest.py")
 
 

@@ -22,7 +22,14 @@ from biasstats.errors import BiasstatsError, SpecError
 from biasstats.inference.convergence import convergence_gate, thresholds_from
 from biasstats.inference.from_spec import fit_spec
 from biasstats.ingest import datasets, ingest
-from biasstats.io import OutputError, transaction, write_csv_atomic, write_parquet_atomic
+from biasstats.io import (
+    STORAGE_FULL,
+    OutputError,
+    storage_error,
+    transaction,
+    write_csv_atomic,
+    write_parquet_atomic,
+)
 from biasstats.names import visible
 from biasstats.pipeline import check_before_sampling
 from biasstats.run import build_reports
@@ -510,6 +517,12 @@ def main(argv: list[str] | None = None) -> int:
     except BiasstatsError as e:
         _say(f"error: {e}", file=sys.stderr, keep="")  # one line, whatever a name holds
         return e.exit_code
+    except OSError as e:  # a full disk met by a library (a cache, a temporary file)
+        if e.errno not in STORAGE_FULL:
+            raise
+        err = storage_error(e, "a cache or temporary file")
+        _say(f"error: {err}", file=sys.stderr, keep="")
+        return err.exit_code
     except KeyboardInterrupt:
         _say("error: interrupted", file=sys.stderr)
         return 130

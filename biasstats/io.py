@@ -64,6 +64,18 @@ def _reason(e: OSError, path: Path) -> str:
     return e.strerror or type(e).__name__
 
 
+#: errors of a full disk, quota or file-size limit: wherever they happen, one line
+STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def storage_error(e: OSError, what: str) -> OutputError:
+    """The one-line error for a full disk met while writing ``what`` (a file biasstats does
+    not name itself: a library's cache, a temporary file)."""
+    where = e.filename or what
+    return OutputError(f"cannot write {where}: {_reason(e, Path(str(where)))} (the disk, the "
+                       "quota or the file-size limit is full)")
+
+
 def output_error(e: OSError, target: Path) -> OutputError:
     return OutputError(f"cannot write {target}: {_reason(e, target.parent)}")
 

@@ -9,17 +9,24 @@ string first, with one line naming what is too large, so no parser ever sees it.
 far above anything a real analysis writes (the largest shipped formula has 64 characters and
 depth 1) and far below what breaks a parser (patsy fails near 500 terms, polars' SQL parser
 near 20,000).
+
+It also holds the limits on what a source may name: at most :data:`MAX_FILES` files by
+default (``[data] max_files``, checked while the files are listed, before any is read), and
+only regular files (:func:`input_kind`: a FIFO, socket, device or kernel pseudo-file is
+named by its kind and never opened; opening a FIFO blocks until something writes to it).
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 
 from biasstats.errors import SpecError
 
 __all__ = ["Limits", "FORMULA", "PRIOR", "SQL", "DERIVED", "check_expression", "nesting_depth",
-           "MAX_DERIVED_ESTIMANDS",
-           "MAX_DERIVE", "MAX_FILTERS", "MAX_JSON_DEPTH"]
+           "MAX_DERIVED_ESTIMANDS", "MAX_DERIVE", "MAX_FILTERS", "MAX_JSON_DEPTH", "MAX_FILES",
+           "MAX_FILES_CEILING", "input_kind", "MAX_MAGNITUDE"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,47 @@ MAX_DERIVED_ESTIMANDS = 50  # [effects.derived] tables
 MAX_DERIVE = 200    # [data.derive] entries
 MAX_FILTERS = 200   # [data] filters
 MAX_JSON_DEPTH = 64  # nesting of objects/arrays in a JSON source record
+# the largest magnitude of a number a model sees: 2^53, the largest whole number a float64
+# holds exactly. Beyond it counts are no longer exact, and the sampler's default scales
+# (priors from the data's spread, float32 draws in posterior.nc) fail: an outcome of 1e308
+# made the default prior Exponential(scale=nan), 1e38 overflowed the stored draws
+MAX_MAGNITUDE = 2.0 ** 53
+MAX_FILES = 20_000  # files one [data] source may name (default of [data] max_files)
+MAX_FILES_CEILING = 10_000_000  # the most [data] max_files may be set to
+
+# kernel file systems whose "regular" files are generated on read (sizes of 0, contents
+# that change between reads, some that block or never end)
+_PSEUDO_ROOTS = ("/proc", "/sys")
+
+
+def input_kind(path: str | os.PathLike,
+               real: str | None = None) -> tuple[str, os.stat_result | None]:
+    """What ``path`` is, from ``stat`` alone (nothing is opened): ``("file", st)`` for a
+    regular file, ``("folder", st)``, ``("missing", None)``, else a phrase naming the kind
+    (``"a FIFO (named pipe)"``, ``"a socket"``, ``"a character device"``, ``"a block
+    device"``, ``"a broken symbolic link"``, ``"a pseudo-file of the kernel (/proc)"``) and
+    the stat result when there is one. ``real``: ``os.path.realpath(path)`` when the caller
+    has it already."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return ("a broken symbolic link" if os.path.islink(path) else "missing"), None
+    except OSError as e:  # a loop of links, a name too long, no permission to look
+        return f"not readable ({os.strerror(e.errno) if e.errno else e})", None
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        return "folder", st
+    if stat.S_ISREG(mode):
+        real = real or os.path.realpath(path)
+        if any(real == r or real.startswith(r + "/") for r in _PSEUDO_ROOTS):
+            root = next(r for r in _PSEUDO_ROOTS if real == r or real.startswith(r + "/"))
+            return f"a pseudo-file of the kernel ({root})", st
+        return "file", st
+    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind, st
+    return "not a regular file", st  # pragma: no cover - door files and the like
 
 
 def nesting_depth(text: str) -> int:

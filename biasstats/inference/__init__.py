@@ -6,9 +6,10 @@ from __future__ import annotations
 import copy
 import time
 
+import numpy as np
 from pydantic import ValidationError
 
-from biasstats.errors import SpecError
+from biasstats.errors import SpecError, first_line
 from biasstats.inference.convergence import convergence_gate, refit_plan
 from biasstats.inference.result import Fit, PriorTable, stored_precision
 from biasstats.inference.sample import (
@@ -168,6 +169,23 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) ->
     return second
 
 
+def _start_failure(spec, e: Exception) -> str:
+    """One line for a sampler that found no starting point with a finite log density, with
+    the usual cause when the design shows it: predictors on a large scale (a slope's
+    starting values, about ±2, times values of 1e8 put the mean far outside the data)."""
+    scales = [(name, float(np.max(np.abs(spec.X[:, j])))) for j, name in
+              enumerate(spec.fixed_names)] if spec.X.size else []
+    large = sorted(((n, v) for n, v in scales if v > 1e3), key=lambda t: -t[1])
+    if large:
+        shown = ", ".join(f"{n} up to {v:.3g}" for n, v in large[:3])
+        hint = (f"predictors on a large scale are the usual cause ({shown}): rescale them, "
+                f"e.g. scale({large[0][0]}) in the formula")
+    else:
+        hint = "check the data for extreme values and the priors for scales far from the data's"
+    return (f"sampling could not start: the log density is not finite at any of the "
+            f"sampler's starting points ({first_line(e)}); {hint}")
+
+
 def flipped(spec, term):
     """A copy of ``spec`` with group term ``term`` (a name, or several) in the other
     parameterisation."""
@@ -197,7 +215,12 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
         settings = settings.model_copy(update={"adaptation": value})
     check_memory(est, settings)
     own_pp = spec.weights is not None  # weighted patterns: replicated by Family.draw
-    idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
+    try:
+        idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
+    except RuntimeError as e:  # nutpie's "All initialization points failed", PyMC's SamplingError
+        if "initialization points failed" not in str(e) and type(e).__name__ != "SamplingError":
+            raise
+        raise SpecError(_start_failure(spec, e)) from None
     idata = stored_precision(idata)  # the gate sees the numbers a cached run will read
     fit = Fit(idata=idata, spec=spec, model=model, timings=timings,
               settings={**settings.model_dump(), "target_accept_reason": why,

@@ -33,6 +33,8 @@ from biasstats.inference.convergence import thresholds_from
 from biasstats.inference.result import read_posterior, unescape_nul
 from biasstats.inference.sample import derived_groups
 from biasstats.ingest.schema import NOT_TRIALS
+from biasstats.io import OutputError
+from biasstats.limits import MAX_MAGNITUDE
 from biasstats.model.build import prepare
 from biasstats.model.design import model_factors
 from biasstats.model.families import get_family
@@ -135,8 +137,8 @@ def _named(spec: Spec, formula_key: str = "[model] formula"):
         yield
     except BiasstatsError as e:
         msg = str(e)
-        if msg.startswith(str(spec.path)):
-            raise
+        if msg.startswith(str(spec.path)) or isinstance(e, OutputError):
+            raise  # named already, or not about the spec (a full disk)
         where = "" if msg.startswith("[") else f"{_spec_key(msg, formula_key)}: "
         raise type(e)(f"{spec.path}: {where}{msg.removeprefix('centered: ')}") from None
 
@@ -145,20 +147,34 @@ _NAME = re.compile(r"`([^`]+)`|([A-Za-z_][A-Za-z0-9_.]*)")
 
 
 def check_finite(spec: Spec, data: pl.DataFrame, ledger=None) -> None:
-    """Every float column the formula names holds finite numbers (NaN counts as missing):
-    else a one-line DataError naming the data, the column and how many rows are infinite."""
+    """Every numeric column the formula names holds finite numbers (NaN counts as missing)
+    within ±:data:`biasstats.limits.MAX_MAGNITUDE`: else a one-line DataError naming the
+    data, the column, how many rows and the largest value, before any default prior is
+    computed from it."""
     named = {a or b for a, b in _NAME.findall(spec.model.formula)}
+    source = getattr(ledger, "source", None) or (
+        spec.data.source if spec.data is not None else "the simulated data")
     for col in data.columns:
-        if col not in named or not data[col].dtype.is_float():
+        if col not in named or not data[col].dtype.is_numeric():
             continue
-        bad = int(data[col].is_infinite().sum())
+        values = data[col].cast(pl.Float64)
+        bad = int(values.is_infinite().sum())
         if bad:
-            source = getattr(ledger, "source", None) or (
-                spec.data.source if spec.data is not None else "the simulated data")
             raise DataError(
                 f"{spec.path}: [model] formula uses column '{col}', which holds {bad} infinite "
                 f"value{'s' if bad > 1 else ''} (of {data.height} rows) in {source}; expected "
                 "finite numbers (fix the data or drop those rows with [data] filters)")
+        big = values.abs() > MAX_MAGNITUDE
+        if big.any():
+            n = int(big.sum())
+            over = values.filter(big)
+            largest = float(over.gather(over.abs().arg_max()).item())
+            raise DataError(
+                f"{spec.path}: [model] formula uses column '{col}', which holds {n} value"
+                f"{'s' if n > 1 else ''} too large for a model (of {data.height} rows, the "
+                f"largest {largest:.3g}) in {source}; expected magnitudes up to "
+                f"{MAX_MAGNITUDE:.3g} (2^53): rescale it with [data.derive] (e.g. "
+                f"'{col} / 1e6') or drop those rows with [data] filters")
 
 
 def check_factor_names(prepared) -> None:

@@ -122,6 +122,14 @@ def unescape_nul(tree) -> None:
     tree.attrs = {k: v for k, v in tree.attrs.items() if k != NUL_ATTR}
 
 
+def write_bytes(path: Path, data) -> None:
+    """Write ``data`` (bytes) to ``path`` in 1 MiB pieces."""
+    view = memoryview(data)
+    with open(path, "wb") as fh:
+        for start in range(0, len(view), 1 << 20):
+            fh.write(view[start:start + (1 << 20)])
+
+
 def read_posterior(path: str | os.PathLike):
     """The DataTree :meth:`Fit.to_netcdf` wrote, loaded into memory (the file is closed),
     with its level names as they were (:func:`unescape_nul`)."""
@@ -350,8 +358,15 @@ class Fit:
             meta["biasstats_collapsed"] = int(bool(self.spec.collapsed))
         tree.attrs = {**tree.attrs, **meta}
         escape_nul(tree)  # a level name with a NUL: HDF5 would refuse it
+        # HDF5 writes the file in memory; Python writes the bytes. A write that fails (a
+        # full disk) then ends with the temporary file removed, and HDF5 never touches it
+        # again: an HDF5 file left open after a failed write is flushed again when it is
+        # collected, fails again, and can end the process with a segfault.
+        # bytes, not xarray's memoryview of its BytesIO: a memoryview kept alive in a
+        # reference cycle (an exception's frames) past its BytesIO crashes the collector
+        image = bytes(tree.to_netcdf(None, engine="h5netcdf", encoding=netcdf_encoding(tree)))
         with atomic_path(path, durable=durable) as tmp:
-            tree.to_netcdf(tmp, engine="h5netcdf", encoding=netcdf_encoding(tree))
+            write_bytes(tmp, image)
         return Path(path)
 
     def __repr__(self) -> str:

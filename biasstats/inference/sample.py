@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from biasstats.inference.predict import linear_predictor
+from biasstats.io import STORAGE_FULL, storage_error
 from biasstats.model.design import aux_draws, rows_of
 from biasstats.model.families import beta_binomial_log_pmf, rising_tables
 from biasstats.model.sufficient import count_stats
@@ -45,7 +46,9 @@ def auto_target_accept(spec) -> tuple[float, str]:
     if not risks:
         return TARGET_ACCEPT_STEPS[0][1], "automatic: no group term with a funnel risk"
     risk, g = max(risks, key=lambda t: t[0])
-    value = next(v for bound, v in TARGET_ACCEPT_STEPS if risk <= bound)
+    # a NaN risk (data no model can use, refused before this) takes the most careful step
+    value = next((v for bound, v in TARGET_ACCEPT_STEPS if risk <= bound),
+                 TARGET_ACCEPT_STEPS[-1][1])
     side = "centred" if g.centered else "non-centred"
     return value, (f"automatic: largest funnel risk {risk:.2g} ({g.name}, {side}; "
                    f"0.9 up to 0.5, 0.95 up to 1, 0.99 above)")
@@ -167,6 +170,11 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
             if predictive and model.observed_RVs:
                 pm.sample_posterior_predictive(idata, model=model, random_seed=seed + 1,
                                                progressbar=False, extend_inferencedata=True)
+    except OSError as e:  # numba or PyTensor writing its cache to a full disk
+        if e.errno not in STORAGE_FULL:
+            raise
+        raise storage_error(e, "the compiled model's cache (numba, PyTensor; NUMBA_CACHE_DIR "
+                               "and PYTENSOR_FLAGS=compiledir=... move it)") from None
     finally:
         for n, lvl in old.items():
             logging.getLogger(n).setLevel(lvl)

@@ -45,6 +45,10 @@ def check_depth(data: str | bytes, where: str, depth: int = MAX_JSON_DEPTH,
                 lines: bool = False) -> None:
     """A one-line DataError naming ``where`` when the text nests deeper than ``depth``
     (``lines=True``: any one line of a JSON Lines text)."""
+    opens = data.count("[") + data.count("{") if isinstance(data, str) else \
+        data.count(b"[") + data.count(b"{")
+    if opens <= depth:  # cannot nest deeper than it opens (most small records)
+        return
     if (d := json_depth(data, lines)) > depth:
         raise DataError(f"{where}: JSON nested {d} levels deep, above the limit of {depth}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from biasstats.errors import DataError
+from biasstats.errors import DataError, first_line
 from biasstats.ingest import jsontext
 
 __all__ = ["lm_eval_name_from_args", "read_lm_eval_samples"]
@@ -42,20 +42,37 @@ def lm_eval_name_from_args(model_args) -> str | None:
 def _lm_eval_results(path: Path, task: str, stamp: str | None) -> tuple[dict | None, str | None]:
     """The ``results_*.json`` of the run that wrote ``path``: the one with the same
     timestamp, else the newest beside it that covers ``task``."""
-    def load(res: Path) -> dict | None:
+    def load(res: Path) -> dict:
+        """The results file, checked: a file that is there but not what lm-eval writes is
+        one line naming it (not a silent 'no results beside it')."""
         try:
             meta = jsontext.loads(res.read_text(encoding="utf-8"), str(res))
-        except (OSError, ValueError, DataError):
-            return None
-        return meta if isinstance(meta, dict) else None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(f"{res}: not a readable lm-evaluation-harness results file "
+                            f"({first_line(e)})") from None
+        if not isinstance(meta, dict):
+            raise DataError(f"{res}: not an lm-evaluation-harness results file (expected a "
+                            f"JSON object, found {type(meta).__name__})")
+        for key in ("config", "configs", "results"):
+            if not isinstance(meta.get(key), dict | None):
+                raise DataError(f"{res}: '{key}' is not a JSON object (found "
+                                f"{type(meta[key]).__name__}; not an lm-evaluation-harness "
+                                "results file)")
+        configs = meta.get("configs") or {}
+        if not isinstance(configs.get(task), dict | None):
+            raise DataError(f"{res}: configs.{task} is not a JSON object (found "
+                            f"{type(configs[task]).__name__})")
+        return meta
 
     if stamp is not None:
         same = path.parent / f"results_{stamp}.json"
-        if same.is_file() and (meta := load(same)) is not None:
-            return meta, same.name
+        if same.is_file():
+            return load(same), same.name
     for res in sorted(path.parent.glob("results_*.json"), reverse=True):
+        if not res.is_file():
+            continue
         meta = load(res)
-        if meta is not None and task in (meta.get("configs") or meta.get("results") or {}):
+        if task in (meta.get("configs") or meta.get("results") or {}):
             return meta, res.name
     return None, None
 
@@ -167,6 +184,10 @@ def read_lm_eval_samples(path: Path, lines: list[dict], notes: list[str] | None 
     for n, line in enumerate(lines, start=1):
         if "doc_id" not in line:
             raise DataError(f"{path}: line {n} has no doc_id (not an lm-evaluation-harness sample)")
+        metrics = line.get("metrics") or []
+        if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+            raise DataError(f"{path}: line {n}: 'metrics' is not a list of metric names (found "
+                            f"{json.dumps(line.get('metrics'))[:60]})")
         reqs = _requests(line.get("arguments"))
         filtered = line.get("filtered_resps")
         filtered = filtered if isinstance(filtered, list) else [] if filtered is None else [filtered]
@@ -191,7 +212,7 @@ def read_lm_eval_samples(path: Path, lines: list[dict], notes: list[str] | None 
             while isinstance(first, list) and first:
                 first = first[0]
             rec["response"] = first if isinstance(first, str) else None
-        for metric in line.get("metrics") or []:
+        for metric in metrics:
             rec[metric] = _scalar(line.get(metric))
         records.append(rec)
     return _frame(path, records)

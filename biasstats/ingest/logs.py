@@ -148,15 +148,30 @@ def needs_full(needed: Iterable[str] | None) -> bool:
                for n in needed for f in FULL_ONLY)
 
 
+class _Shape(ValueError):
+    """A field of a log that is not the JSON type Inspect writes (the reader names the file
+    and the sample)."""
+
+
+def _obj(value, what: str, kind: type = dict):
+    """``value`` if it is a ``kind`` (dict or list); an empty one for null; else _Shape."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise _Shape(f"{what} is not a JSON {'object' if kind is dict else 'list'} (found "
+                     f"{type(value).__name__})")
+    return value
+
+
 def _id_key(sample_id) -> tuple:
     return (0, sample_id, "") if isinstance(sample_id, int) else (1, 0, str(sample_id))
 
 
 def _usage(usage) -> dict:
     out: dict = {"input_tokens": None, "output_tokens": None, "total_tokens": None}
-    for per_model in (usage or {}).values():
+    for model, per_model in _obj(usage, "model_usage").items():
         for key in out:
-            v = (per_model or {}).get(key)
+            v = _obj(per_model, f"model_usage.{model}").get(key)
             if isinstance(v, int | float):
                 out[key] = (out[key] or 0) + v
     return out
@@ -170,7 +185,7 @@ def _error_text(err) -> str | None:
 
 def _header_columns(header: dict) -> dict:
     ev = header.get("eval") or {}
-    ds = ev.get("dataset") or {}
+    ds = _obj(ev.get("dataset"), "eval.dataset")
     cols = {
         "task": ev.get("task"), "task_id": ev.get("task_id"), "run_id": ev.get("run_id"),
         "model": ev.get("model"), "dataset": ds.get("name"), "log_status": header.get("status"),
@@ -180,7 +195,7 @@ def _header_columns(header: dict) -> dict:
         cols[f"eval.{key}"] = ev.get(key)
     for key in ("name", "location", "samples"):
         cols[f"eval.dataset.{key}"] = ds.get(key)
-    cols["eval.tags"] = [str(t) for t in ev.get("tags") or []] or None
+    cols["eval.tags"] = [str(t) for t in _obj(ev.get("tags"), "eval.tags", list)] or None
     for key in ("task_args", "metadata", "model_generate_config"):
         if isinstance(ev.get(key), dict):
             _leaves(f"eval.{key}.", ev[key], cols)
@@ -191,12 +206,13 @@ def _scorer_names(header: dict) -> dict[str, list[str]]:
     """Scorer name -> the keys of its dict-valued score ([] for a single value), from the
     header (so an all-errored log still has every score column)."""
     out: dict[str, list[str]] = {}
-    for sc in (header.get("eval") or {}).get("scorers") or []:
+    for sc in _obj((header.get("eval") or {}).get("scorers"), "eval.scorers", list):
         if isinstance(sc, dict) and sc.get("name"):
             metrics = sc.get("metrics")
             out[str(sc["name"])] = list(metrics) if isinstance(metrics, dict) else []
     if not out:
-        for sc in (header.get("results") or {}).get("scores") or []:
+        for sc in _obj(_obj(header.get("results"), "results").get("scores"),
+                       "results.scores", list):
             if isinstance(sc, dict) and sc.get("scorer"):
                 out.setdefault(str(sc["scorer"]), [])
     return out
@@ -210,9 +226,9 @@ def _record(base: dict, s: dict, full: bool, scorers: dict[str, list[str]]) -> d
         "input": _text(s.get("input")), "target": _text(s.get("target")),
         "choices": [str(c) for c in s["choices"]] if isinstance(s.get("choices"), list) else None,
     })
-    scores = s.get("scores") or {}
+    scores = _obj(s.get("scores"), "scores")
     for name in sorted(set(scorers) | set(scores)):
-        score = scores.get(name) or {}
+        score = _obj(scores.get(name), f"scores.{name}")
         value = score.get("value")
         rec[f"score_{name}"] = _scalar(value)
         for key in scorers.get(name, []):
@@ -233,10 +249,11 @@ def _record(base: dict, s: dict, full: bool, scorers: dict[str, list[str]]) -> d
     err = _error_text(s.get("error"))
     rec["error"] = err
     if full:
-        out = s.get("output") or {}
+        out = _obj(s.get("output"), "output")
         completion = out.get("completion")
-        if not completion and out.get("choices"):
-            completion = _text((out["choices"][0] or {}).get("message"))
+        choices = _obj(out.get("choices"), "output.choices", list)
+        if not completion and choices:
+            completion = _text(_obj(choices[0], "output.choices[0]").get("message"))
         rec["completion"] = rec["output.completion"] = completion  # under Inspect's path too
         rec["metadata"] = s.get("metadata") or None
     rec[LOG_STATUS] = "error" if err is not None else None
@@ -415,10 +432,25 @@ def _assemble(path: Path, header: dict, summaries, samples, full: bool) -> Inspe
     use_full = summaries is None and full
     latest: dict[tuple, dict] = {}
     for s in rows:
-        latest[(_id_key(s.get("id")), s.get("epoch") or 0)] = s  # a sample written twice: the last
-    base = _header_columns(header)
-    scorers = _scorer_names(header)
-    records = [_record(base, latest[k], use_full, scorers) for k in sorted(latest)]
+        epoch = s.get("epoch") or 0
+        if not isinstance(epoch, int) or isinstance(s.get("id"), dict | list):
+            raise DataError(f"{path}: a sample has id {s.get('id')!r:.40} and epoch "
+                            f"{epoch!r:.40} (expected a text or number id and a whole-number "
+                            "epoch)")
+        latest[(_id_key(s.get("id")), epoch)] = s  # a sample written twice: the last
+    try:
+        base = _header_columns(header)
+        scorers = _scorer_names(header)
+    except _Shape as e:
+        raise DataError(f"{path}: the log header's {e}") from None
+    records = []
+    for k in sorted(latest):
+        try:
+            records.append(_record(base, latest[k], use_full, scorers))
+        except (_Shape, AttributeError, TypeError) as e:  # a field of another JSON type
+            s = latest[k]
+            raise DataError(f"{path}: sample {s.get('id')!r} (epoch {s.get('epoch')}): "
+                            f"{first_line(e)}") from None
     ev = header["eval"]
     notes = []
     status = header.get("status")
@@ -433,7 +465,7 @@ def _assemble(path: Path, header: dict, summaries, samples, full: bool) -> Inspe
         raise DataError(f"{path}: the log holds no samples")
     frame = _frame(path, records)
     attempt = (ev.get("task_id") or None, ev.get("task"), ev.get("model"), ev.get("eval_set_id"))
-    stats = header.get("stats") or {}
+    stats = header.get("stats") if isinstance(header.get("stats"), dict) else {}
     order = (str(ev.get("created") or ""), str(stats.get("completed_at") or ""))
     return InspectLog(frame=frame, attempt=attempt, order=order, notes=notes)
 

@@ -14,7 +14,6 @@ source may hold at most ``max_rows`` rows (checked file by file).
 
 from __future__ import annotations
 
-import codecs
 import csv
 import gzip
 import hashlib
@@ -31,6 +30,7 @@ from biasstats.ingest.guards import too_big, too_many_rows
 from biasstats.ingest.lm_eval import read_lm_eval_samples
 from biasstats.ingest.logs import read_inspect_log, superseded
 from biasstats.ingest.schema import LOG_REASON, LOG_STATUS
+from biasstats.limits import input_kind
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "inspect_eval", "lm_eval_samples")
 COMPRESSED = (".gz", ".zst")
@@ -107,13 +107,20 @@ def _decompress(path: Path, data: bytes, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _check_regular(path: Path) -> None:
+    """A one-line error unless ``path`` is a regular file (see
+    :func:`biasstats.limits.input_kind`): nothing else is ever opened."""
+    kind, _ = input_kind(path)
+    if kind == "missing":
+        raise DataError(f"{path}: file not found")
+    if kind != "file":
+        raise DataError(f"{path}: is {'a folder' if kind == 'folder' else kind}, not a data file")
+
+
 def _bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes, str]:
     """The file's content (decompressed if ``.gz``/``.zst``) and the hex SHA-256 of the file
     as stored."""
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a file")
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    _check_regular(path)
     data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
     if path.suffix.lower() in COMPRESSED:
@@ -401,175 +408,3 @@ def read_sources(
         frames.append(_tagged(df, ref, _prepare(ref, df.columns, rename)))
     out = mark_superseded(_stack([r.path for r in refs], frames), ctx)
     return out.with_row_index("source_row").with_columns(pl.col("source_row").cast(pl.Int64))
-
-
-# ------------------------------------------------------------------------------- lazy reading
-
-_PEEK = 1 << 16
-
-
-def _fast(path: Path, fmt: str, encoding: str) -> bool:
-    """Files polars can scan lazily as they are: uncompressed CSV/TSV in UTF-8, Parquet."""
-    if path.suffix.lower() in COMPRESSED:
-        return False
-    return fmt == "parquet" or (fmt in ("csv", "tsv") and encoding == "utf-8")
-
-
-def _stream_check(path: Path, utf8: bool) -> tuple[str, bytes]:
-    """Hex SHA-256 of the file and its first bytes, streaming (never the whole file in
-    memory); with ``utf8``, every byte is checked to be valid UTF-8 on the way."""
-
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a file")
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    h = hashlib.sha256()
-    dec = codecs.getincrementaldecoder("utf-8")()
-    head, lines, offset = b"", 0, 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(8 * _CHUNK):
-            h.update(chunk)
-            if len(head) < _PEEK:
-                head += chunk[: _PEEK - len(head)]
-            if utf8:
-                try:
-                    dec.decode(chunk)
-                except UnicodeDecodeError as e:
-                    line = lines + chunk[: e.start].count(b"\n") + 1
-                    raise DataError(
-                        f"{path}: not valid UTF-8 (byte 0x{chunk[e.start]:02x} on line {line}); "
-                        f"re-save the file as UTF-8 or set [data] encoding = \"latin-1\""
-                    ) from None
-                lines += chunk.count(b"\n")
-            offset += len(chunk)
-    if utf8:
-        try:
-            dec.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise DataError(f"{path}: not valid UTF-8 (the file ends inside a character)") from None
-    return h.hexdigest(), head
-
-
-def _scan_csv(path: Path, delimiter: str) -> tuple[pl.LazyFrame, str]:
-    sha256, head = _stream_check(path, utf8=True)
-    text = head.decode("utf-8", errors="ignore").removeprefix("\ufeff")
-    if not text.strip():
-        raise DataError(f"{path}: file is empty (expected a header row and data rows)")
-    _check_header(path, text, delimiter)
-    lines = [ln for ln in text.splitlines()[:3] if ln.strip()]
-    header = next(csv.reader([lines[0]], delimiter=delimiter), [])
-    if len(header) == 1:
-        for sep in _SNIFF:
-            if sep != delimiter and sep in header[0]:
-                shown = "\\t" if sep == "\t" else sep
-                raise DataError(
-                    f"{path}: found a single column {header[0]!r}; the file looks "
-                    f"{shown!r}-delimited: set [data] delimiter = \"{shown}\""
-                )
-    if len(lines) < 2 and len(head) < _PEEK:
-        raise DataError(f"{path}: file has a header but no data rows")
-    try:  # infer the types once, from the first 10,000 rows, then scan with that schema
-        schema = pl.scan_csv(path, separator=delimiter, infer_schema_length=10000).collect_schema()
-    except pl.exceptions.PolarsError as e:
-        raise DataError(
-            f"{path}: cannot parse as CSV with delimiter {delimiter!r} ({first_line(e)})"
-        ) from None
-    lf = pl.scan_csv(path, separator=delimiter, schema=schema, truncate_ragged_lines=False)
-    return lf, sha256
-
-
-def _scan_parquet(path: Path) -> tuple[pl.LazyFrame, str]:
-    sha256, _ = _stream_check(path, utf8=False)
-    try:
-        lf = pl.scan_parquet(path)
-        n = lf.select(pl.len()).collect().item()
-    except Exception as e:  # polars/arrow raise several types for corrupt files
-        raise DataError(f"{path}: not a valid Parquet file ({type(e).__name__})") from None
-    if n == 0:
-        raise DataError(f"{path}: Parquet file has no rows")
-    return lf, sha256
-
-
-def find_unreadable(refs: list[SourceRef], fmt: str | None, delimiter: str,
-                    encoding: str) -> DataError | None:
-    """After a failed lazy read: the first scanned file that fails on its own, as the
-    one-line error naming it (None if each file reads alone)."""
-    for ref in refs:
-        f = fmt or infer_format(ref.path)
-        if not _fast(ref.path, f, encoding) or f == "parquet":
-            continue
-        sep = "\t" if f == "tsv" and delimiter == "," else delimiter
-        try:
-            _scan_csv(ref.path, sep)[0].collect()
-        except pl.exceptions.PolarsError as e:
-            return DataError(
-                f"{ref.path}: cannot parse as CSV with delimiter {sep!r} ({first_line(e)})"
-            )
-    return None
-
-
-def scan_sources(
-    refs: list[SourceRef],
-    fmt: str | None = None,
-    delimiter: str = ",",
-    encoding: str = "utf-8",
-    *,
-    digests: dict[Path, str] | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_rows: int = DEFAULT_MAX_ROWS,
-    rename: dict[str, str] | None = None,
-    reserved: tuple[str, ...] = (),
-    ctx: ReadContext | None = None,
-) -> pl.LazyFrame:
-    """:func:`read_sources` as a lazy query: uncompressed UTF-8 CSV/TSV and Parquet files are
-    scanned by polars (streamed at collection, never held as Python objects); other formats
-    are read as in :func:`read_sources` and joined to the same query. At most ``max_rows + 1``
-    rows are ever read (the caller checks ``source_row < max_rows``). A file with a column
-    named in ``reserved`` is an error naming the file. ``ctx``: see :class:`ReadContext`."""
-    rename = rename or {}
-    ctx = ctx if ctx is not None else ReadContext()
-    frames: list[pl.LazyFrame] = []
-    # consecutive files read eagerly are stacked as one input: tables, or JSON objects (one
-    # DataFrame for thousands of small JSON files)
-    block: list[pl.DataFrame] = []
-    records: list[dict] = []
-    first = [refs[0].path]
-
-    def flush() -> None:
-        if records:
-            block.append(_records_frame(first[0], records[:]))
-            records.clear()
-        if block:
-            frames.append(_stack([first[0]], block).lazy())
-            block.clear()
-
-    for ref in refs:
-        f = fmt or infer_format(ref.path)
-        if _fast(ref.path, f, encoding):
-            sep = "\t" if f == "tsv" and delimiter == "," else delimiter
-            lf, sha256 = _scan_parquet(ref.path) if f == "parquet" else _scan_csv(ref.path, sep)
-            flush()
-            frames.append(_tagged(lf, ref, _prepare(ref, lf.collect_schema().names(), rename, reserved)))
-        elif f in ("json", "jsonl"):
-            data, sha256 = _bytes(ref.path, max_bytes)
-            text = _decode(ref.path, data, encoding).removeprefix("\ufeff")
-            recs = json_records(ref.path, text) if f == "json" else jsonl_records(ref.path, text)
-            keys = list(dict.fromkeys(k for r in recs for k in r))
-            mapping = _prepare(ref, keys, rename, reserved)
-            if not records:
-                first[0] = ref.path
-            tags = {"source_file": ref.label, **ref.columns}
-            records.extend({**{mapping.get(k, k): v for k, v in r.items()}, **tags} for r in recs)
-        else:
-            df, sha256 = _read_one(ref.path, f, delimiter, encoding, False, max_bytes, ctx, ref.label)
-            if records:
-                flush()
-            block.append(_tagged(df, ref, _prepare(ref, df.columns, rename, reserved)))
-        if digests is not None:
-            digests[ref.path] = sha256
-    flush()
-    out = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-    out = mark_superseded(out, ctx)
-    return out.head(max_rows + 1).with_row_index("source_row").with_columns(
-        pl.col("source_row").cast(pl.Int64)
-    )

@@ -32,13 +32,8 @@ from biasstats.ingest.expressions import (
 )
 from biasstats.ingest.guards import too_many_rows
 from biasstats.ingest.ledger import Ledger, Tally, build_ledger
-from biasstats.ingest.read import (
-    ReadContext,
-    SourceRef,
-    find_unreadable,
-    read_sources,
-    scan_sources,
-)
+from biasstats.ingest.read import ReadContext, SourceRef, read_sources
+from biasstats.ingest.scan import find_unreadable, scan_sources
 from biasstats.ingest.schema import CANONICAL, conform, number_trials
 from biasstats.ingest.source import user_sources
 from biasstats.io import write_parquet_atomic, write_text_atomic
@@ -236,8 +231,8 @@ def _blame(spec: Spec, raw: pl.LazyFrame) -> SpecError | None:
     on the error path, so its cost does not matter)."""
 
     def fails(table, expr) -> Exception | None:
-        try:
-            table.select(expr).collect(engine="streaming")
+        try:  # in memory: the streaming engine's error counts the values of one morsel
+            table.select(expr).collect(engine="in-memory")
         except pl.exceptions.PolarsError as e:
             return e
         return None

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from biasstats.errors import SpecError
 from biasstats.model.centring import choose_centring
-from biasstats.model.data import complete_rows, data_hash, design_frame, to_polars
+from biasstats.model.data import (
+    check_design,
+    check_magnitudes,
+    complete_rows,
+    data_hash,
+    design_frame,
+    to_polars,
+)
 from biasstats.model.default_priors import default_priors
 from biasstats.model.design import (
     ModelSpec,
@@ -79,6 +86,7 @@ def prepare(
     n_dropped = n_all - df.height
     if df.height == 0:
         raise SpecError(f"no rows left after dropping missing values in columns {used}")
+    check_magnitudes(df, used)
     dhash = data_hash(df)
 
     df, response_levels = code_response(df, pf, fam)
@@ -86,6 +94,7 @@ def prepare(
     pdf = design_frame(obs.frame, len(obs.y))
     covariates = obs.frame if obs.frame.width else df
     X, fixed_names, has_int, dm = fixed_design(pf, pdf, fam)
+    check_design(X, fixed_names)
     spec = ModelSpec(
         formula=pf, family=fam, y=obs.y, trials=obs.trials, X=X, fixed_names=fixed_names,
         has_intercept=has_int, groups=group_specs(pf, covariates, pdf, fam), priors={},

@@ -10,6 +10,7 @@ import pandas as pd
 import polars as pl
 
 from biasstats.errors import SpecError
+from biasstats.limits import MAX_MAGNITUDE
 
 __all__ = ["to_polars", "design_frame", "data_hash", "complete_rows", "level_labels_of",
            "distinct_labels"]
@@ -98,6 +99,44 @@ def complete_rows(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     keep = [pl.col(c).is_not_null() for c in columns]
     keep += [pl.col(c).is_not_nan() for c in columns if df[c].dtype.is_float()]
     return df.filter(pl.all_horizontal(keep))
+
+
+def check_magnitudes(df: pl.DataFrame, columns: list[str]) -> None:
+    """A one-line SpecError naming the first numeric column of ``columns`` (after
+    :func:`complete_rows`) that holds an infinite value, or a value beyond
+    :data:`biasstats.limits.MAX_MAGNITUDE` in absolute value, with the values: before any
+    default prior is computed from it (a 1e308 outcome gave Exponential(scale=nan))."""
+    for c in columns:
+        if c not in df.columns or not df[c].dtype.is_numeric():
+            continue
+        values = df[c].cast(pl.Float64)
+        infinite = int(values.is_infinite().sum())
+        if infinite:
+            raise SpecError(f"column '{c}' holds {infinite} infinite value"
+                            f"{'s' if infinite > 1 else ''} (of {df.height} rows); expected "
+                            "finite numbers")
+        big = values.abs() > MAX_MAGNITUDE
+        if big.any():
+            over = values.filter(big)
+            largest = float(over.gather(over.abs().arg_max()).item())
+            raise SpecError(
+                f"column '{c}' holds values too large for a model ({int(big.sum())} of "
+                f"{df.height} rows beyond ±{MAX_MAGNITUDE:.3g}, the largest {largest:.3g}); "
+                "rescale it")
+
+
+def check_design(X: np.ndarray, names: list[str]) -> None:
+    """A one-line SpecError naming the first fixed-effect term whose values a model cannot
+    use: infinite or NaN (``log(x)`` of a 0) or beyond ±:data:`MAX_MAGNITUDE`."""
+    for j, name in enumerate(names):
+        col = np.asarray(X[:, j], dtype=float)
+        bad = ~np.isfinite(col) | (np.abs(np.nan_to_num(col)) > MAX_MAGNITUDE)
+        if bad.any():
+            shown = ", ".join(f"{v:.3g}" for v in dict.fromkeys(col[bad].tolist()))
+            raise SpecError(f"term '{name}' gives {int(bad.sum())} value"
+                            f"{'s' if bad.sum() > 1 else ''} a model cannot use (of "
+                            f"{len(col)} rows: {shown[:80]}); expected finite numbers within "
+                            f"±{MAX_MAGNITUDE:.3g}")
 
 
 def level_labels_of(df: pl.DataFrame, factors: tuple[str, ...]) -> np.ndarray:

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from biasstats.errors import SpecError
+from biasstats.limits import input_kind
 from biasstats.spec.analysis import AnalysisSpec
 from biasstats.spec.parts import PartSpec
 from biasstats.spec.schema import AnalysisMeta, is_safe_name
@@ -186,16 +187,18 @@ def load_spec(path: str | Path, *, _seen: set[Path] | None = None) -> Spec:
     and validated too, so that a spec reached that way is held to the same rules (no code,
     no file or network access from an expression) before anything runs."""
     path = Path(path)
-    if path.is_dir():
-        raise SpecError(f"{path}: is a folder, not a spec file (expected a .toml file)")
-    if path.exists() and not path.is_file():
-        raise SpecError(f"{path}: is not a regular file (expected a .toml file)")
-    if not path.is_file():
+    kind, _ = input_kind(path)  # nothing but a regular file is opened (a FIFO would block)
+    if kind == "missing":
         raise SpecError(f"{path}: spec file not found")
+    if kind != "file":
+        shown = "a folder" if kind == "folder" else kind
+        raise SpecError(f"{path}: is {shown}, not a spec file (expected a .toml file)")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise SpecError(f"{path}: spec is not valid UTF-8 (byte at offset {e.start})") from None
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read the spec ({e.strerror or e})") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -72,6 +72,8 @@ MEANINGS: dict[str, str] = {
                     "empty), e.g. [\"refused\"] to model the refused column",
     "data.max_rows": "stop with an error when the source passes this many rows (at most 1e9)",
     "data.max_decompressed_bytes": "stop with an error when a .gz / .zst file expands past this",
+    "data.max_files": "refuse a source naming more files than this, before reading any (at "
+                      "most 1e7)",
     "simulate": "simulated data with known truth instead of [data]",
     "simulate.preset": "a simulated design a registered study provides (built in: bai2024)",
     "simulate.seed": "random seed (same seed, same data)",

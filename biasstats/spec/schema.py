@@ -115,7 +115,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from biasstats import registry
 from biasstats.errors import SpecError
-from biasstats.limits import MAX_DERIVE, MAX_FILTERS
+from biasstats.limits import MAX_DERIVE, MAX_FILES, MAX_FILES_CEILING, MAX_FILTERS
 from biasstats.model.families import get_family
 from biasstats.model.formula import parse_aux, parse_formula
 from biasstats.model.priors import parse_prior
@@ -253,6 +253,7 @@ class DataSpec(_Strict):
     include: list[Literal["refused", "unparseable"]] = Field(default_factory=list)
     max_rows: int = Field(default=50_000_000, ge=1, le=1_000_000_000)
     max_decompressed_bytes: int = Field(default=1 << 28, ge=1, le=1 << 40)
+    max_files: int = Field(default=MAX_FILES, ge=1, le=MAX_FILES_CEILING)
 
     @field_validator("source", mode="before")
     @classmethod

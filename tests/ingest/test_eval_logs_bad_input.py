@@ -28,11 +28,13 @@ def error_of(tmp_path: Path, capsys, spec: str, files: dict[str, bytes]) -> str:
         (tmp_path / name).write_bytes(content)
     (tmp_path / "s.toml").write_text(spec)
     out_dir = tmp_path / "out"
+    before = sorted(tmp_path.rglob("*"))
     rc = main(["ingest", str(tmp_path / "s.toml"), "--out", str(out_dir)])
     out, err = capsys.readouterr()
     assert rc == 2, out + err
     assert "Traceback" not in out + err and err.count("\n") == 1
     assert not out_dir.exists()
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written anywhere
     return err.removeprefix("error: ").rstrip("\n").replace(str(tmp_path), "<d>")
 
 
@@ -48,6 +50,8 @@ SUMMARY = ('[data]\nsource = "log.eval"\noutcome = "ok"\n[data.derive]\n'
            'ok = "CASE WHEN score_match = \'C\' THEN 1 ELSE 0 END"\n[data.columns]\nllm = "model"\n')
 FULL = SUMMARY + 'raw = "completion"\n'
 HEADER, SAMPLE, SUMMARIES = 0, 1, 3
+LM, RS = "samples_t_2025-01-02T03-04-05.678901.jsonl", "results_2025-01-02T03-04-05.678901.json"
+LMS = '[data]\nsource = "."\nformat = "lm_eval_samples"\noutcome = "acc"\n'
 BIG = b"[" + b" " * 2_000_000 + b"]"
 
 CASES = {
@@ -119,6 +123,53 @@ CASES = {
         SUMMARY.replace('"log.eval"', '"log.json"\nformat = "inspect_eval"'), {"log.json": b"[1]"},
         "<d>/log.json: not an Inspect AI log (expected a JSON object with an 'eval' object, as "
         "inspect eval --log-format json writes)",
+    ),
+    # issue 19 item 4: a field of another JSON type was a traceback
+    "a summary whose scores are a list": (
+        SUMMARY, {"log.eval": spoiled(SUMMARIES, data=b'[{"id": 1, "epoch": 1, "scores": [1]}]')},
+        "<d>/log.eval: sample 1 (epoch 1): scores is not a JSON object (found list)",
+    ),
+    "a sample whose score is text": (
+        FULL, {"log.eval": spoiled(SAMPLE, data=b'{"id": 1, "epoch": 1, "scores": {"match": "C"}}')},
+        "<d>/log.eval: sample 1 (epoch 1): scores.match is not a JSON object (found str)",
+    ),
+    "a sample whose output is a number": (
+        FULL, {"log.eval": spoiled(SAMPLE, data=b'{"id": 1, "epoch": 1, "output": 3}')},
+        "<d>/log.eval: sample 1 (epoch 1): output is not a JSON object (found int)",
+    ),
+    "a sample whose epoch is a list": (
+        SUMMARY, {"log.eval": spoiled(SUMMARIES, data=b'[{"id": 1, "epoch": [1]}]')},
+        "<d>/log.eval: a sample has id 1 and epoch [1] (expected a text or number id and a "
+        "whole-number epoch)",
+    ),
+    "a header whose dataset is a list": (
+        SUMMARY, {"log.eval": spoiled(HEADER, data=json.dumps(
+            {"eval": {"task": "t", "dataset": ["d"]}}).encode())},
+        "<d>/log.eval: the log header's eval.dataset is not a JSON object (found list)",
+    ),
+    "lm-eval: metrics that are a number": (
+        LMS, {LM: b'{"doc_id": 1, "metrics": 5, "acc": 1}\n', RS: b'{"model_name": "m"}'},
+        f"<d>/{LM}: line 1: 'metrics' is not a list of metric names (found 5)",
+    ),
+    "lm-eval: a results file that is a list": (
+        LMS, {LM: b'{"doc_id": 1, "metrics": ["acc"], "acc": 1}\n', RS: b"[1, 2]"},
+        f"<d>/{RS}: not an lm-evaluation-harness results file (expected a JSON object, found "
+        "list)",
+    ),
+    "lm-eval: a results file whose config is a list": (
+        LMS, {LM: b'{"doc_id": 1, "metrics": ["acc"], "acc": 1}\n', RS: b'{"config": [1]}'},
+        f"<d>/{RS}: 'config' is not a JSON object (found list; not an lm-evaluation-harness "
+        "results file)",
+    ),
+    "lm-eval: a results file that is not JSON": (
+        LMS, {LM: b'{"doc_id": 1, "metrics": ["acc"], "acc": 1}\n', RS: b'{"model_name": '},
+        f"<d>/{RS}: not a readable lm-evaluation-harness results file (Expecting value: line 1 "
+        "column 16 (char 15))",
+    ),
+    "lm-eval: a results file nested too deeply": (
+        LMS, {LM: b'{"doc_id": 1, "metrics": ["acc"], "acc": 1}\n',
+              RS: b"[" * 100_000 + b"]" * 100_000},
+        f"<d>/{RS}: JSON nested 100000 levels deep, above the limit of 64",
     ),
     "a JSON log nested too deeply": (
         SUMMARY.replace('"log.eval"', '"log.json"\nformat = "inspect_eval"'),
@@ -233,3 +284,77 @@ def test_a_log_that_never_finished_is_read_from_its_journal(tmp_path, backend):
     res = ingest(tmp_path / "s.toml")
     assert res.table["raw"].to_list() == ["A", "A"] and set(res.table["log_status"]) == {"started"}
     assert any(n.startswith("log.eval: the run's status is 'started'") for n in res.ledger.notes)
+
+
+# every field of a log replaced by a value of each other JSON type: read, or one line
+_OTHER_TYPES = [5, "x", [1], {"a": 1}, None, True, 1.5, [{"a": 1}]]
+_HEADER_FIELDS = [("status",), ("eval", "task"), ("eval", "task_id"), ("eval", "model"),
+                  ("eval", "created"), ("eval", "dataset"), ("eval", "scorers"),
+                  ("eval", "tags"), ("eval", "task_args"), ("eval", "metadata"), ("stats",),
+                  ("results",), ("error",)]
+_SAMPLE_FIELDS = ["id", "epoch", "input", "target", "choices", "scores", "output",
+                  "model_usage", "total_time", "limit", "retries", "error", "metadata"]
+_LM_FIELDS = ["doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter",
+              "metrics", "acc"]
+_RESULT_FIELDS = [("model_name",), ("config",), ("configs",), ("results",),
+                  ("config", "model_args"), ("configs", "t"), ("configs", "t", "output_type")]
+
+
+def _replaced(obj: dict, path: tuple, value) -> dict:
+    out = json.loads(json.dumps(obj))
+    d = out
+    for k in path[:-1]:
+        d = d.setdefault(k, {}) if isinstance(d.get(k), dict | None) else d[k]
+    d[path[-1]] = value
+    return out
+
+
+def _read_or_one_line(tmp_path: Path, capsys, spec: str, files: dict[str, bytes]) -> None:
+    for f in tmp_path.iterdir():
+        if f.is_file():
+            f.unlink()
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    (tmp_path / "s.toml").write_text(spec)
+    rc = main(["ingest", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert rc in (0, 2) and "Traceback" not in out + err, (files, err[-500:])
+    assert rc == 0 or err.count("\n") == 1, err
+
+
+@pytest.mark.slow
+def test_any_field_of_another_json_type_is_read_or_one_line(tmp_path, capsys, backend):
+    """585 logs (about a minute): header, summary, sample, lm-eval line and results fields."""
+    header = json.loads(eval_log_members()[HEADER]["data"])
+    for path in _HEADER_FIELDS:
+        for v in _OTHER_TYPES:
+            members = eval_log_members()
+            members[HEADER] = {**members[HEADER],
+                               "data": json.dumps(_replaced(header, path, v)).encode()}
+            _read_or_one_line(tmp_path, capsys, SUMMARY, {"log.eval": zip_bytes(members)})
+    for key in _SAMPLE_FIELDS:
+        for v in _OTHER_TYPES:
+            members = eval_log_members()
+            sample = json.loads(members[SAMPLE]["data"])
+            members[SAMPLE] = {**members[SAMPLE],
+                               "data": json.dumps({**sample, key: v}).encode()}
+            _read_or_one_line(tmp_path, capsys, FULL, {"log.eval": zip_bytes(members)})
+            members = eval_log_members()
+            summaries = json.loads(members[SUMMARIES]["data"])
+            summaries[0][key] = v
+            members[SUMMARIES] = {**members[SUMMARIES], "data": json.dumps(summaries).encode()}
+            _read_or_one_line(tmp_path, capsys, SUMMARY, {"log.eval": zip_bytes(members)})
+    line = {"doc_id": 1, "doc": {"q": "a"}, "target": "yes", "filter": "none",
+            "arguments": {"gen_args_0": {"arg_0": "q", "arg_1": {}}}, "resps": [["yes"]],
+            "filtered_resps": ["yes"], "metrics": ["acc"], "acc": 1.0}
+    results = {"model_name": "m", "config": {"model": "hf", "model_args": "pretrained=x"},
+               "configs": {"t": {"output_type": "generate_until"}}, "results": {"t": {}}}
+    for key in _LM_FIELDS:
+        for v in _OTHER_TYPES:
+            _read_or_one_line(tmp_path, capsys, LMS, {
+                LM: json.dumps({**line, key: v}).encode() + b"\n", RS: json.dumps(results).encode()})
+    for path in _RESULT_FIELDS:
+        for v in _OTHER_TYPES:
+            _read_or_one_line(tmp_path, capsys, LMS, {
+                LM: json.dumps(line).encode() + b"\n",
+                RS: json.dumps(_replaced(results, path, v)).encode()})

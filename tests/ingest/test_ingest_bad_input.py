@@ -4,6 +4,8 @@ written (and the new keys' validation)."""
 from __future__ import annotations
 
 import gzip
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -12,11 +14,16 @@ import pytest
 from biasstats.cli import main
 
 
-def setup(tmp_path: Path, spec: str, files: dict[str, str | bytes]) -> Path:
+def setup(tmp_path: Path, spec: str, files: dict) -> Path:
+    """``files``: name -> text, bytes, or a function making the file at that path (a FIFO,
+    a socket, a link)."""
     for name, content in files.items():
         p = tmp_path / name
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(content if isinstance(content, bytes) else content.encode())
+        if callable(content):
+            content(p)
+        else:
+            p.write_bytes(content if isinstance(content, bytes) else content.encode())
     s = tmp_path / "s.toml"
     s.write_text(spec)
     return s
@@ -24,15 +31,93 @@ def setup(tmp_path: Path, spec: str, files: dict[str, str | bytes]) -> Path:
 
 def error_of(tmp_path: Path, capsys, spec: Path) -> str:
     out_dir = tmp_path / "out"
+    before = sorted(tmp_path.rglob("*"))
     rc = main(["ingest", str(spec), "--out", str(out_dir)])
     out, err = capsys.readouterr()
     assert rc == 2
     assert "Traceback" not in out + err and err.count("\n") == 1
     assert not out_dir.exists()  # nothing half-written
+    assert sorted(tmp_path.rglob("*")) == before  # nor anything anywhere else
     return err.removeprefix("error: ").rstrip("\n").replace(str(tmp_path), "<d>")
 
 
+def _fifo(p: Path) -> None:
+    os.mkfifo(p)
+
+
+def _socket(p: Path) -> None:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(p))
+    _SOCKETS.append(sock)  # closed at exit; the file stays a socket
+
+
+_SOCKETS: list[socket.socket] = []
+
+
+def _link_to(target: str):
+    return lambda p: p.symlink_to(target)
+
+
+CSV1 = "congruent\n1\n"
 CASES = {
+    # issue 19 item 4: not a regular file, named by its kind and never opened (a FIFO blocks
+    # whoever opens it until something writes to it): "file not found" before
+    "a FIFO as the source": (
+        '[data]\nsource = "d.csv"\n', {"d.csv": _fifo},
+        '<d>/s.toml: [data] source = "d.csv": <d>/d.csv is a FIFO (named pipe), not a data file',
+    ),
+    "a socket as the source": (
+        '[data]\nsource = "d.csv"\n', {"d.csv": _socket},
+        '<d>/s.toml: [data] source = "d.csv": <d>/d.csv is a socket, not a data file',
+    ),
+    "a device as the source": (
+        '[data]\nsource = "d.csv"\n', {"d.csv": _link_to("/dev/zero")},
+        '<d>/s.toml: [data] source = "d.csv": <d>/d.csv is a character device, not a data file',
+    ),
+    "a /proc pseudo-file as the source": (
+        '[data]\nsource = "/proc/self/status"\n', {},
+        '<d>/s.toml: [data] source = "/proc/self/status": /proc/self/status is a pseudo-file of '
+        "the kernel (/proc), not a data file",
+    ),
+    "a link to a /proc pseudo-file named like a CSV": (
+        '[data]\nsource = "d.csv"\n', {"d.csv": _link_to("/proc/self/mounts")},
+        '<d>/s.toml: [data] source = "d.csv": <d>/d.csv is a pseudo-file of the kernel (/proc), '
+        "not a data file",
+    ),
+    "a FIFO among a folder's files": (
+        '[data]\nsource = "runs"\n', {"runs/a.csv": CSV1, "runs/b.csv": _fifo},
+        '<d>/s.toml: [data] source = "runs": <d>/runs/b.csv is a FIFO (named pipe), not a data file',
+    ),
+    "a FIFO matched by a glob": (
+        '[data]\nsource = "runs/*.csv"\n', {"runs/a.csv": CSV1, "runs/b.csv": _fifo},
+        '<d>/s.toml: [data] source = "runs/*.csv": <d>/runs/b.csv is a FIFO (named pipe), not a '
+        "data file",
+    ),
+    "a broken link among a folder's files": (
+        '[data]\nsource = "runs"\n', {"runs/a.csv": CSV1, "runs/b.csv": _link_to("gone.csv")},
+        '<d>/s.toml: [data] source = "runs": <d>/runs/b.csv is a broken symbolic link, not a '
+        "data file",
+    ),
+    # [data] max_files: refused while the files are listed, before any is read
+    "more files than max_files in a folder": (
+        '[data]\nsource = "runs"\nmax_files = 3\n', {f"runs/{i}.csv": CSV1 for i in range(5)},
+        '<d>/s.toml: [data] source = "runs": the source names more than 3 files ([data] '
+        "max_files); raise the limit if this is expected",
+    ),
+    "more files than max_files over a list of entries": (
+        '[data]\nsource = ["a/*.csv", "b"]\nmax_files = 3\n',
+        {"a/1.csv": CSV1, "a/2.csv": CSV1, "b/3.csv": CSV1, "b/4.csv": CSV1},
+        '<d>/s.toml: [data] source = "b": the source names more than 3 files ([data] '
+        "max_files); raise the limit if this is expected",
+    ),
+    "max_files above its ceiling": (
+        '[data]\nsource = "d.csv"\nmax_files = 20000000\n', {},
+        "<d>/s.toml: [data] max_files: expected at most 10000000, got 20000000",
+    ),
+    "max_files zero": (
+        '[data]\nsource = "d.csv"\nmax_files = 0\n', {},
+        "<d>/s.toml: [data] max_files: expected at least 1, got 0",
+    ),
     "glob matching nothing": (
         '[data]\nsource = "runs/*/*.csv"\n', {},
         '<d>/s.toml: [data] source = "runs/*/*.csv": no file matches (searched \'*/*.csv\' in <d>/runs)',
@@ -175,7 +260,7 @@ CASES = {
         '[data]\nsource = "runs"\n[data.derive]\nok = "congruent = 1"\nz = "cast(b as int) + 1"\n',
         {"runs/a.csv": "congruent,b\n1,2\n", "runs/b.csv": "congruent,b\n1,y\n"},
         "<d>/s.toml: [data] derive.z 'cast(b as int) + 1' failed on the data (conversion from "
-        "`str` to `i32` failed in column 'b' for 1 out of 1 values: [\"y\"])",
+        "`str` to `i32` failed in column 'b' for 1 out of 2 values: [\"y\"])",
     ),
     "a reserved path_pattern placeholder": (
         '[data]\nsource = "d.csv"\npath_pattern = "{status}.csv"\n', {},

@@ -321,3 +321,20 @@ def test_bad_alternative_formula_names_its_key_and_rolls_back_the_analysis(tmp_p
     assert err.startswith(f"error: {spec}: [checks] alternatives[0]: "), err
     assert "'judge'" in err
     assert _tree(out) == []  # checked before anything is sampled or written
+
+
+def test_a_full_disk_met_anywhere_is_one_line(tmp_path, capsys, monkeypatch):
+    """A library writing its own file (a cache, a temporary file) on a full disk or quota:
+    one line naming the file, exit 2, the run rolled back (not an OSError traceback)."""
+    import biasstats.cli as cli
+
+    spec = _study(tmp_path)
+
+    def quota(*a, **k):
+        raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), "/var/cache/lib/x.bin")
+
+    monkeypatch.setattr(cli, "ingest", quota)
+    rc, _, err = _run(["ingest", spec, "--out", tmp_path / "out"], capsys)
+    assert (rc, err) == (2, f"error: cannot write /var/cache/lib/x.bin: {os.strerror(errno.EDQUOT)}"
+                            " (the disk, the quota or the file-size limit is full)\n")
+    assert not (tmp_path / "out").exists()

@@ -127,7 +127,8 @@ def test_unknown_spec_key(tmp_path, capsys):
         tmp_path, capsys, s,
         f"{s}: unknown key 'sourse' in [data] (expected one of: source, adapter, format, path_pattern, "
         "delimiter, encoding, rename, parse, explode, columns, derive, filters, exclude, refusals, "
-        "refusal_pattern, outcome, outcome_type, missing_outcome, include, max_rows, max_decompressed_bytes)",
+        "refusal_pattern, outcome, outcome_type, missing_outcome, include, max_rows, "
+        "max_decompressed_bytes, max_files)",
     )
 
 
@@ -314,7 +315,16 @@ GAUSS = {  # gaussian outcomes (and a predictor) with infinite values
                "score ~ 1 + (1|llm)"),
     "GAUSSX": ("model,answer,score,x\na,1,0.5,inf\na,0,0.1,2\nb,1,1.5,3\nb,0,1.5,4\na,1,0.2,5\n",
                "score ~ 1 + x + (1|llm)"),
+    # issue 19 item 4: numbers beyond 2^53 used to reach the default priors
+    # (Exponential(scale=nan) blamed) or the sampler (a Rust panic)
+    "HUGE+-": ("model,answer,score,x\na,1,1e308,1\na,0,-1e308,2\nb,1,1.5,3\nb,0,1.5,4\n"
+               "a,1,0.2,5\n", "score ~ 1 + (1|llm)"),
+    "HUGEX": ("model,answer,score,x\na,1,0.5,-1e300\na,0,0.1,2\nb,1,1.5,3\nb,0,1.5,4\n"
+              "a,1,0.2,5\n", "score ~ 1 + x + (1|llm)"),
+    "HUGECOUNT": ("model,answer,score,x\na,1,1000000000000000000,1\na,0,1,2\nb,1,3,3\n"
+                  "b,0,2,4\na,1,0,5\n", "score ~ 1 + (1|llm)"),
 }
+FAMILY = {"HUGECOUNT": "negative_binomial"}
 
 
 def fitk(line):
@@ -516,6 +526,20 @@ CORPUS = [
      "{spec}: [model] formula uses column 'score', which holds 3 infinite values (of 5 rows) in d.csv; expected finite numbers (fix the data or drop those rows with [data] filters)"),
     ("fit_gaussian_predictor_inf", "fit", "GAUSSX", [],
      "{spec}: [model] formula uses column 'x', which holds 1 infinite value (of 5 rows) in d.csv; expected finite numbers (fix the data or drop those rows with [data] filters)"),
+    ("fit_outcome_plus_minus_1e308", "fit", "HUGE+-", [],
+     "{spec}: [model] formula uses column 'score', which holds 2 values too large for a model "
+     "(of 5 rows, the largest 1e+308) in d.csv; expected magnitudes up to 9.01e+15 (2^53): "
+     "rescale it with [data.derive] (e.g. 'score / 1e6') or drop those rows with [data] "
+     "filters"),
+    ("fit_predictor_minus_1e300", "fit", "HUGEX", [],
+     "{spec}: [model] formula uses column 'x', which holds 1 value too large for a model "
+     "(of 5 rows, the largest -1e+300) in d.csv; expected magnitudes up to 9.01e+15 (2^53): "
+     "rescale it with [data.derive] (e.g. 'x / 1e6') or drop those rows with [data] filters"),
+    ("fit_count_1e18", "fit", "HUGECOUNT", [],
+     "{spec}: [model] formula uses column 'score', which holds 1 value too large for a model "
+     "(of 5 rows, the largest 1e+18) in d.csv; expected magnitudes up to 9.01e+15 (2^53): "
+     "rescale it with [data.derive] (e.g. 'score / 1e6') or drop those rows with [data] "
+     "filters"),
     # simulate command
     ("simulate_seed_negative", "simulate", D + M, ["--seed", "-1"],
      '--seed -1: expected an integer from 0 to 4294967295'),
@@ -577,12 +601,15 @@ CORPUS = [
 def test_corpus(tmp_path, capsys, command, spec, extra, expected):
     if spec in GAUSS:
         csv, formula = GAUSS[spec]
-        spec = D + f'[model]\nformula = "{formula}"\nfamily = "gaussian"\n'
+        family = FAMILY.get(spec, "gaussian")
+        spec = D + f'[model]\nformula = "{formula}"\nfamily = "{family}"\n'
     else:
         csv = CORPUS_CSV
     s = make(tmp_path, spec, csv)
     out_dir = tmp_path / "out"
+    before = sorted(tmp_path.rglob("*"))
     rc, out, err = run([command, s, "--out", out_dir, *extra], capsys)
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written anywhere, inside or out
     expected = expected.format(spec=s)
     assert rc == 2 and "Traceback" not in err + out
     if expected.endswith("…"):
