@@ -63,7 +63,7 @@ def test_derived_estimands_in_the_report_and_the_effects_command(tmp_path, capsy
     assert not (folder / "figures" / "derived_gap.svg").exists()  # one stratum: no panels
     html = (folder / "report.html").read_text()
     gap = html.index("Ambiguous-context gap is ")
-    dis = html.index("Bias score s_DIS (-1 to 1) by category:context (95% HDI): age:ambiguous")
+    dis = html.index("Bias score s_DIS (−1 to 1) by category:context (95% HDI): age:ambiguous")
     assert gap < dis
     rows = pl.read_parquet(folder / "estimands.parquet").filter(pl.col("estimand") == "derived")
     assert rows.height == 5 and set(rows["unit"]) == {"", "−1 to 1"}
