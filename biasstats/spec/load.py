@@ -12,7 +12,7 @@ from biasstats.errors import SpecError
 from biasstats.limits import input_kind
 from biasstats.spec.analysis import AnalysisSpec
 from biasstats.spec.parts import PartSpec
-from biasstats.spec.schema import AnalysisMeta, is_safe_name
+from biasstats.spec.schema import AnalysisMeta, is_safe_name, toml_value
 
 
 @dataclass(frozen=True)
@@ -126,19 +126,19 @@ def describe_error(err: dict) -> str:
         return msg  # the validator named the key itself (e.g. "[data] filters[0] '...': ...")
     got = err.get("input")
     if kind in _EXPECTED:
-        return f"{where}: expected {_EXPECTED[kind]}, got {_toml_repr(got)}"
+        return f"{where}: expected {_EXPECTED[kind]}, got {toml_value(got, items=False)}"
     if kind in _BOUND:
         limit = (err.get("ctx") or {}).get(_BOUND[kind][1])
         limit = f"{limit:g}" if isinstance(limit, float) else limit
-        return f"{where}: expected {_BOUND[kind][0]} {limit}, got {_toml_repr(got)}"
+        return f"{where}: expected {_BOUND[kind][0]} {limit}, got {toml_value(got, items=False)}"
     if kind == "too_short":
         n = (err.get("ctx") or {}).get("min_length")
         return f"{where}: expected at least {n} item{'s' if n != 1 else ''}, got none" if not \
             got else f"{where}: expected at least {n} items, got {len(got)}"
     if kind == "finite_number":
-        return f"{where}: expected a finite number, got {_toml_repr(got)}"
+        return f"{where}: expected a finite number, got {toml_value(got, items=False)}"
     if kind == "literal_error":
-        return f"{where}: expected {msg.removeprefix('Input should be ')}, got {_toml_repr(got)}"
+        return f"{where}: expected {msg.removeprefix('Input should be ')}, got {toml_value(got, items=False)}"
     return f"{where}: {msg}"
 
 
@@ -158,18 +158,6 @@ _EXPECTED = {
     "dict_type": "a table",
     "model_type": "a table",
 }
-
-
-def _toml_repr(v) -> str:
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, dict):
-        return "a table"
-    if isinstance(v, list):
-        return "a list"
-    return repr(v)
 
 
 def _priority(err: dict) -> int:

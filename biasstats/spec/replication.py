@@ -33,6 +33,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
+from biasstats.spec.schema import toml_value
+
 __all__ = ["KINDS", "REQUIRED", "ReplicationSpec", "check_entries", "check_terms",
            "normal_level", "normal_term", "split_address"]
 
@@ -92,16 +94,6 @@ def normal_level(level: str) -> str:
     return re.sub(r" - ", " \u2212 ", level.strip())
 
 
-def _shown(v) -> str:
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, dict):
-        return "a table"
-    if isinstance(v, list):
-        return "[" + ", ".join(_shown(x) for x in v) + "]"
-    return repr(v)
 
 
 def _number(v) -> bool:
@@ -113,7 +105,7 @@ def check_entries(value) -> list:
     (``[[replication]] entry 2: ...``) for the first problem."""
     if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
         raise ValueError("[[replication]]: expected [[replication]] tables (one per published "
-                         f"number), got {_shown(value)}")
+                         f"number), got {toml_value(value)}")
     allowed = list(ReplicationSpec.model_fields)
     for i, raw in enumerate(value, 1):
         where = f"[[replication]] entry {i}"
@@ -127,10 +119,10 @@ def check_entries(value) -> list:
         for key in _TEXT_KEYS:
             if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
                 raise ValueError(f"{where}: {key}: expected a non-empty string, got "
-                                 f"{_shown(raw[key])}")
+                                 f"{toml_value(raw[key])}")
         if not _number(raw["published"]):
             raise ValueError(f"{where}: published: expected a number, got "
-                             f"{_shown(raw['published'])}")
+                             f"{toml_value(raw['published'])}")
         _check_kind(where, raw["estimand"])
         _check_uncertainty(where, raw)
     return value
@@ -149,16 +141,16 @@ def _check_uncertainty(where: str, raw: dict) -> None:
     if "interval" in raw and "se" in raw:
         raise ValueError(f"{where}: give interval or se, not both")
     if "se" in raw and (not _number(raw["se"]) or raw["se"] <= 0):
-        raise ValueError(f"{where}: se: expected a positive number, got {_shown(raw['se'])}")
+        raise ValueError(f"{where}: se: expected a positive number, got {toml_value(raw['se'])}")
     if "interval" in raw:
         iv = raw["interval"]
         if (not isinstance(iv, list) or len(iv) != 2 or not all(_number(x) for x in iv)
                 or not iv[0] < iv[1]):
             raise ValueError(f"{where}: interval: expected [low, high] with low < high, got "
-                             f"{_shown(iv)}")
+                             f"{toml_value(iv)}")
         if not iv[0] <= raw["published"] <= iv[1]:
-            raise ValueError(f"{where}: interval {_shown(iv)} does not contain published = "
-                             f"{_shown(raw['published'])}")
+            raise ValueError(f"{where}: interval {toml_value(iv)} does not contain published = "
+                             f"{toml_value(raw['published'])}")
 
 
 _LIST_OF = {"mean": "by", "contrast": "contrasts", "impact": "impact"}

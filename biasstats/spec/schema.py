@@ -197,10 +197,18 @@ def _check_pattern(pattern: str) -> str:
     return pattern
 
 
-def _shown(v) -> str:
+def toml_value(v, *, items: bool = True) -> str:
+    """A spec value as a one-line message shows it: a string quoted, a boolean as TOML writes
+    it, a table as "a table", a list with its items (``items``) or as "a list"."""
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return "a table"
     if isinstance(v, list):
-        return "[" + ", ".join(_shown(x) for x in v) + "]"
-    return f'"{v}"' if isinstance(v, str) else repr(v)
+        return "[" + ", ".join(toml_value(x) for x in v) + "]" if items else "a list"
+    return repr(v)
 
 
 class ParseRule(_Strict):
@@ -266,7 +274,7 @@ class DataSpec(_Strict):
         ):
             raise ValueError(
                 "expected a path, glob, folder or dataset name, or a list of them "
-                f"(got {_shown(v)})"
+                f"(got {toml_value(v)})"
             )
         return v
 
