@@ -305,14 +305,14 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
     return FitOutcome(result, False, key, path)
 
 
-def _load_cached(path: Path, key: str, settings, prepared, ledger):
-    """The cached Fit at ``path`` if it is readable, carries ``key`` and holds a complete
-    posterior (settings.chains x settings.draws); None (refit) otherwise."""
+def read_cached(path: Path, key: str, complete):
+    """The posterior DataTree cached at ``path``, loaded into memory with its level names as
+    they were, when it is readable, carries ``key`` and ``complete(sizes, stored settings)``
+    holds; None (sample over it) otherwise."""
     if not path.is_file():
         return None
     # heavy libraries load on first use, not on import
     import xarray as xr
-
 
     try:
         tree = xr.open_datatree(path)
@@ -321,13 +321,8 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
     try:
         if tree.attrs.get(KEY_ATTR) != key or "posterior" not in tree.children:
             return None
-        sizes = tree["posterior"].sizes
-        stored = json.loads(tree.attrs.get("biasstats_settings", "{}"))
-        # complete: the draws its own fit asked for (twice the spec's after an automatic
-        # refit on a near miss; the key pins the spec's) from the spec's number of chains
-        want = int(stored.get("draws", settings.draws))
-        if (sizes.get("chain"), sizes.get("draw")) != (settings.chains, want) \
-                or want not in (settings.draws, 2 * settings.draws):
+        if not complete(tree["posterior"].sizes,
+                        json.loads(tree.attrs.get("biasstats_settings", "{}"))):
             return None
         tree = tree.load()
         unescape_nul(tree)  # level names holding a NUL, as they were
@@ -335,9 +330,26 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
         return None
     finally:
         tree.close()
+    return tree
+
+
+def _load_cached(path: Path, key: str, settings, prepared, ledger):
+    """The cached Fit at ``path`` if it is readable, carries ``key`` and holds a complete
+    posterior (settings.chains x settings.draws); None (refit) otherwise."""
+
+    def complete(sizes, stored) -> bool:
+        # the draws its own fit asked for (twice the spec's after an automatic refit on a
+        # near miss; the key pins the spec's) from the spec's number of chains
+        want = int(stored.get("draws", settings.draws))
+        return ((sizes.get("chain"), sizes.get("draw")) == (settings.chains, want)
+                and want in (settings.draws, 2 * settings.draws))
+
+    tree = read_cached(path, key, complete)
+    if tree is None:
+        return None
+    stored = json.loads(tree.attrs.get("biasstats_settings", "{}"))
     settings_ = stored
     if settings_.get("flipped"):  # the automatic refit changed one term's centring
-
         prepared = flipped(prepared, settings_["flipped"])
 
     fit = Fit(idata=tree, spec=prepared, timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")),

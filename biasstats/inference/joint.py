@@ -32,6 +32,7 @@ from biasstats.inference.from_spec import (
     check_support,
     code_digest,
     model_data,
+    read_cached,
     versions,
 )
 from biasstats.inference.result import (
@@ -39,7 +40,6 @@ from biasstats.inference.result import (
     escape_nul,
     netcdf_encoding,
     read_posterior,
-    unescape_nul,
 )
 from biasstats.inference.sample import (
     adaptation_options,
@@ -198,25 +198,10 @@ def _key(spec: Spec, joint: JointSpec) -> tuple[str, dict]:
 
 
 def _cached(path: Path, key: str, settings, joint: JointSpec) -> JointFit | None:
-    if not path.is_file():
+    tree = read_cached(path, key, lambda sizes, stored: (sizes.get("chain"), sizes.get("draw"))
+                       == (settings.chains, settings.draws))
+    if tree is None:
         return None
-    import xarray as xr  # heavy library: imported on first use
-
-    try:
-        tree = xr.open_datatree(path)
-    except Exception:  # unreadable or truncated: not a cache entry, sample over it
-        return None
-    try:
-        sizes = tree["posterior"].sizes if "posterior" in tree.children else {}
-        if tree.attrs.get(KEY_ATTR) != key or \
-                (sizes.get("chain"), sizes.get("draw")) != (settings.chains, settings.draws):
-            return None
-        tree = tree.load()
-        unescape_nul(tree)
-    except Exception:
-        return None
-    finally:
-        tree.close()
     return JointFit(idata=tree, joint=joint,
                     timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")),
                     settings=json.loads(tree.attrs.get("biasstats_settings", "{}")))
