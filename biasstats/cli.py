@@ -34,6 +34,7 @@ from biasstats.names import visible
 from biasstats.pipeline import check_before_sampling
 from biasstats.run import build_reports
 from biasstats.run.design import write_design
+from biasstats.run.many import quiet_library_notices
 from biasstats.run.outcome import write_estimand_draws
 from biasstats.simulate.from_formula import parse_set, simulate_from_spec
 from biasstats.spec import load_spec
@@ -509,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_library_notices()
     try:
         if getattr(args, "atomic", False):
             with transaction():

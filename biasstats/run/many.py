@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -47,8 +48,22 @@ def _build_one(spec, out_root: Path, refit: bool, progress: bool | None) -> Anal
         return run_analysis(spec, out_root, refit=refit, progress=progress)
 
 
+#: library notices nothing in an analysis can act on, kept from the terminal of a command
+#: (the main process and its workers): PyTensor's C backend without BLAS (the samplers use
+#: numba or JAX, which bring their own)
+QUIET = ("PyTensor could not link to a BLAS",)
+
+
+def quiet_library_notices() -> None:
+    """Filter :data:`QUIET` in this process (a spawned worker starts without the parent's
+    filters)."""
+    for text in QUIET:
+        warnings.filterwarnings("ignore", message=text, category=UserWarning)
+
+
 def _build_in_worker(spec_path: str, out_root: Path, refit: bool) -> AnalysisOutcome:
     """:func:`_build_one` in a worker process (a Spec is passed by its path)."""
+    quiet_library_notices()
     return _build_one(load_spec(spec_path), out_root, refit, progress=False)
 
 
