@@ -14,6 +14,7 @@ from biasstats.inference.result import Fit, PriorTable
 from biasstats.inference.sample import (
     adaptation_options,
     auto_adaptation,
+    auto_backend,
     auto_target_accept,
     derived_groups,
     pattern_predictive,
@@ -193,12 +194,16 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
     if settings.adaptation == "auto":
         value, adapt_why = auto_adaptation(est["parameters"])
         settings = settings.model_copy(update={"adaptation": value})
+    backend_why = "set by user"
+    if settings.backend == "auto":
+        value, backend_why = auto_backend(spec, est["parameters"])
+        settings = settings.model_copy(update={"backend": value})
     check_memory(est, settings)
     own_pp = spec.weights is not None  # weighted patterns: replicated by Family.draw
     idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
     fit = Fit(idata=idata, spec=spec, model=model, timings=timings,
               settings={**settings.model_dump(), "target_accept_reason": why,
-                        "adaptation_reason": adapt_why,
+                        "adaptation_reason": adapt_why, "backend_reason": backend_why,
                         **adaptation_options(settings.adaptation),
                         "sampler": timings["sampler"], "centered": spec.describe_centring(),
                         "separation": list(spec.separation),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from biasstats.inference.compiled import compile_model
 from biasstats.inference.predict import linear_predictor
 from biasstats.model.design import aux_draws, rows_of
 from biasstats.model.families import beta_binomial_log_pmf, rising_tables
@@ -23,7 +24,8 @@ from biasstats.model.sufficient import count_stats
 if TYPE_CHECKING:
     from biasstats.spec.schema import FitSpec
 
-__all__ = ["sample_model", "want_progress", "auto_target_accept", "pattern_predictive"]
+__all__ = ["sample_model", "want_progress", "auto_target_accept", "auto_backend",
+           "pattern_predictive"]
 
 #: automatic target acceptance by the largest funnel risk of any term (see auto_target_accept)
 TARGET_ACCEPT_STEPS = ((0.5, 0.9), (1.0, 0.95), (math.inf, 0.99))
@@ -85,6 +87,11 @@ def auto_adaptation(n: int) -> tuple[str, str]:
                     "update costs more per draw than it gains")
 
 
+def auto_backend(spec, n_params: int) -> tuple[str, str]:
+    """nutpie's compile backend for a prepared model, and why (placeholder: numba)."""
+    return "numba", "automatic: numba"
+
+
 def want_progress(progress: bool | None) -> bool:
     """Progress bars on a terminal; quiet when stderr is not a TTY or CI is set."""
     if progress is not None:
@@ -118,6 +125,8 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
     sampler, target_accept = settings.sampler, settings.target_accept
     if target_accept is None:
         raise ValueError("sample_model: target_accept must be resolved (fit_prepared does this)")
+    if settings.backend not in ("numba", "jax"):
+        raise ValueError("sample_model: backend must be resolved (fit_prepared does this)")
     adaptation = settings.adaptation
     show = want_progress(progress)
     used = sampler
@@ -126,7 +135,7 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
                       stacklevel=3)
         used = "pymc"
     t0 = time.perf_counter()
-    compile_s: list[float] = []
+    compiled: list[dict] = []
     quiet_loggers = [] if show else ["pymc", "pymc.sampling", "pymc.stats.convergence"]
     old = {n: logging.getLogger(n).level for n in quiet_loggers}
     for n in quiet_loggers:
@@ -140,7 +149,7 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
         with (model, warnings.catch_warnings(),  # filters set while sampling stay local
               pytensor.config.change_flags(numba__fastmath=False), ExitStack() as stack):
             if used == "nutpie":
-                stack.enter_context(_timed_compile(compile_s))
+                stack.enter_context(_cached_compile(compiled, settings.backend))
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
                     random_seed=seed, progressbar=show, nuts_sampler="nutpie",
@@ -169,9 +178,33 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
     t2 = time.perf_counter()
     # sampling_s includes compiling the model (nutpie compiles inside pm.sample)
     timings = {"sampler": used, "sampling_s": t1 - t0, "log_likelihood_s": t_ll - t1,
-               **({"compile_s": compile_s[0]} if compile_s else {}),
+               **({"compile_s": compiled[0]["compile_s"], "compile_cache": compiled[0]["cache"]}
+                  if compiled else {}),
                "predictive_s": t2 - t_ll, "postprocess_s": t2 - t1, "total_s": t2 - t0}
     return idata, timings
+
+
+@contextmanager
+def _cached_compile(out: list[dict], backend: str):
+    """nutpie's compile inside ``pm.sample`` (PyMC looks the function up on the nutpie module
+    at call time) replaced by :func:`biasstats.inference.compiled.compile_model` with
+    ``backend``: the compiled model comes from the cache when its structure was compiled
+    before; ``out`` gets its info (backend, cache state, seconds)."""
+    # heavy libraries load on first use, not on import
+    import nutpie
+
+    orig = nutpie.compile_pymc_model
+
+    def cached(model, *, var_names=None, **_kwargs):
+        compiled, info = compile_model(model, backend, var_names)
+        out.append(info)
+        return compiled
+
+    nutpie.compile_pymc_model = cached
+    try:
+        yield
+    finally:
+        nutpie.compile_pymc_model = orig
 
 
 @contextmanager

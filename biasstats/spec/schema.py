@@ -455,6 +455,9 @@ class FitSpec(_Strict):
     # nutpie mass-matrix adaptation; "auto": low_rank up to fit.sample.LOW_RANK_MAX_PARAMS
     # unconstrained parameters, diag above
     adaptation: Literal["auto", "low_rank", "diag"] = "auto"
+    # how nutpie compiles the log density and its gradient; "auto": chosen by the model's size
+    # (biasstats.inference.sample.auto_backend)
+    backend: Literal["auto", "numba", "jax"] = "auto"
     # cap on the fit's estimated memory (biasstats.inference.memory_estimate), checked before sampling
     max_memory_gb: float = Field(default=4.0, gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)
     # after a failed convergence gate, refit once with the other parameterisation of the term
