@@ -10,7 +10,7 @@ import os
 import sys
 import time
 import warnings
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -127,7 +127,6 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
         raise ValueError("sample_model: target_accept must be resolved (fit_prepared does this)")
     if settings.backend not in ("numba", "jax"):
         raise ValueError("sample_model: backend must be resolved (fit_prepared does this)")
-    adaptation = settings.adaptation
     show = want_progress(progress)
     used = sampler
     if sampler == "nutpie" and not _nutpie_available():
@@ -141,21 +140,15 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
     for n in quiet_loggers:
         logging.getLogger(n).setLevel(logging.ERROR)
     try:
-        # IEEE arithmetic in the compiled log density: with numba's fastmath (reassociation,
-        # contraction) a freshly compiled function inlined into nutpie's wrapper and the same
-        # function loaded from PyTensor's cache round differently, and NUTS turns 1e-16 into
-        # different draws: the same seed gave different posteriors depending on the state of
-        # the compile cache. PyTensor keys its cache by the flag, so the two never mix.
+        # IEEE arithmetic in every compiled function: with numba's fastmath (reassociation,
+        # contraction) a freshly compiled function inlined into a caller and the same function
+        # loaded from a cache round differently, and NUTS turns 1e-16 into different draws:
+        # the same seed gave different posteriors depending on the state of the compile
+        # cache. PyTensor keys its cache by the flag, so the two never mix.
         with (model, warnings.catch_warnings(),  # filters set while sampling stay local
-              pytensor.config.change_flags(numba__fastmath=False), ExitStack() as stack):
+              pytensor.config.change_flags(numba__fastmath=False)):
             if used == "nutpie":
-                stack.enter_context(_cached_compile(compiled, settings.backend))
-                idata = pm.sample(
-                    draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
-                    random_seed=seed, progressbar=show, nuts_sampler="nutpie",
-                    nuts={"target_accept": target_accept, **adaptation_options(adaptation)},
-                    compute_convergence_checks=False, quiet=not show,
-                )
+                idata = _sample_nutpie(model, settings, show, compiled)
             else:
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=show,
@@ -176,7 +169,7 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
         for n, lvl in old.items():
             logging.getLogger(n).setLevel(lvl)
     t2 = time.perf_counter()
-    # sampling_s includes compiling the model (nutpie compiles inside pm.sample)
+    # sampling_s includes compiling the model (compile_s)
     timings = {"sampler": used, "sampling_s": t1 - t0, "log_likelihood_s": t_ll - t1,
                **({"compile_s": compiled[0]["compile_s"], "compile_cache": compiled[0]["cache"]}
                   if compiled else {}),
@@ -184,27 +177,26 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
     return idata, timings
 
 
-@contextmanager
-def _cached_compile(out: list[dict], backend: str):
-    """nutpie's compile inside ``pm.sample`` (PyMC looks the function up on the nutpie module
-    at call time) replaced by :func:`biasstats.inference.compiled.compile_model` with
-    ``backend``: the compiled model comes from the cache when its structure was compiled
-    before; ``out`` gets its info (backend, cache state, seconds)."""
+def _sample_nutpie(model, settings: FitSpec, show: bool, out: list[dict]):
+    """nutpie on ``model``, compiled by :func:`biasstats.inference.compiled.compile_model` with
+    ``settings.backend`` (loaded from the cache when its structure was compiled before); the
+    compile info (backend, cache state, seconds) is appended to ``out``. nutpie is called
+    directly, not through ``pm.sample``, whose step-method assignment builds the gradient
+    graph once more (1-2 s) before handing the model to nutpie."""
     # heavy libraries load on first use, not on import
     import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
 
-    orig = nutpie.compile_pymc_model
-
-    def cached(model, *, var_names=None, **_kwargs):
-        compiled, info = compile_model(model, backend, var_names)
-        out.append(info)
-        return compiled
-
-    nutpie.compile_pymc_model = cached
-    try:
-        yield
-    finally:
-        nutpie.compile_pymc_model = orig
+    compiled, info = compile_model(model, settings.backend)
+    out.append(info)
+    t = time.time()
+    idata = nutpie.sample(
+        compiled, draws=settings.draws, tune=max(settings.tune, 1), chains=settings.chains,
+        cores=min(settings.chains, os.cpu_count() or 1), seed=settings.seed,
+        save_warmup=False, store_unconstrained=False, progress_bar=show,
+        target_accept=settings.target_accept, **adaptation_options(settings.adaptation))
+    patch_nutpie_idata(idata, model, sampling_time=time.time() - t)
+    return idata
 
 
 @contextmanager
