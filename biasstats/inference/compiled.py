@@ -40,7 +40,8 @@ import numpy as np
 
 from biasstats.ingest.datasets import cache_dir
 
-__all__ = ["compile_model", "graph_key", "cache_folder", "Uncacheable", "BACKENDS"]
+__all__ = ["compile_model", "graph_key", "cache_folder", "largest_constant_bytes",
+           "Uncacheable", "BACKENDS"]
 
 BACKENDS = ("numba", "jax")
 #: bump when the generated callbacks or the stored layout change (old entries are ignored)
@@ -155,6 +156,34 @@ def _versions() -> str:
     return ";".join(out) + f";python={sys.version_info[:3]}"
 
 
+_SOURCE: list[str] = []
+
+
+def _source_stamp() -> str:
+    """Hash of the code that writes the model (biasstats.model) and of this module: a custom
+    log density (a family's ``CustomDist``) is a Python function the graph does not show."""
+    if not _SOURCE:
+        h = hashlib.sha256()
+        pkg = Path(__file__).resolve().parents[1]
+        for f in sorted([*(pkg / "model").rglob("*.py"), Path(__file__).resolve()]):
+            h.update(f.read_bytes())
+        _SOURCE.append(h.hexdigest())
+    return _SOURCE[0]
+
+
+def largest_constant_bytes(model) -> int:
+    """Bytes of the largest data array in the model's graph (observed data, designs, index
+    vectors)."""
+    # heavy libraries load on first use
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import ancestors
+
+    outputs = [*model.free_RVs, *model.observed_RVs, *model.potentials, *model.deterministics,
+               *(model.rvs_to_values[rv] for rv in model.observed_RVs)]
+    return max((int(getattr(v.data, "nbytes", 0)) for v in ancestors(outputs)
+                if isinstance(v, Constant)), default=0)
+
+
 def graph_key(model, backend: str) -> str:
     """The structural key of a PyMC model: a hash of its random variables, observed data,
     potentials and deterministics (their whole graphs, constants by content), each free
@@ -164,7 +193,7 @@ def graph_key(model, backend: str) -> str:
     import pytensor
 
     h = hashlib.sha256()
-    h.update(f"format={FORMAT};backend={backend};{_versions()};floatX="
+    h.update(f"format={FORMAT};source={_source_stamp()};backend={backend};{_versions()};floatX="
              f"{pytensor.config.floatX};check_bounds={model.check_bounds}".encode())
     ids: dict = {}
     outputs = [*model.free_RVs, *model.observed_RVs, *model.potentials, *model.deterministics]
@@ -198,8 +227,8 @@ def _add_locator() -> None:
     from numba.core.caching import CacheImpl, _CacheLocator
 
     class CompiledModelLocator(_CacheLocator):
-        def __init__(self, py_func, key):
-            self._py_func, self._key = py_func, key
+        def __init__(self, py_func, py_file, key):
+            self._py_func, self._py_file, self._key = py_func, py_file, key
 
         def ensure_cache_path(self):
             path = self.get_cache_path()
@@ -217,7 +246,7 @@ def _add_locator() -> None:
         @classmethod
         def from_function(cls, py_func, py_file):
             key = _KEYS.get(py_func)
-            return None if key is None else cls(py_func, key)
+            return None if key is None else cls(py_func, py_file, key)
 
     CacheImpl._locator_classes.insert(0, CompiledModelLocator)
     _LOCATOR_ADDED = True
@@ -288,7 +317,8 @@ def _callback(src: str, name: str, key: str, inner, sig):
                 return None
         else:
             cres = cf._compile_uncached()
-            cf._cache.save_overload(cf._sig, cres)
+            if not cres.library.has_dynamic_globals:  # else numba refuses (with a warning)
+                cf._cache.save_overload(cf._sig, cres)
         cf._library = cres.library
         cf._wrapper_name = cres.fndesc.llvm_cfunc_wrapper_name
         cf._wrapper_address = cf._library.get_pointer_to_function(cf._wrapper_name)
@@ -372,8 +402,11 @@ def _fresh_numba(model, key: str, var_names):
                      logp_pt.vm.jit_fn, sig_logp)
     expand = _callback(_EXPAND_SRC.format(tag=tag, n=n_dim, m=n_expanded), f"expand_{tag}",
                        key, expand_pt.vm.jit_fn, sig_expand)
+    if logp._library.has_dynamic_globals or expand._library.has_dynamic_globals:
+        return layout, logp, expand, ("compiled, not cacheable: data arrays above numba's "
+                                      "1 MB constant limit")
     _write_layout(key, layout)
-    return layout, logp, expand
+    return layout, logp, expand, "compiled"
 
 
 def _cached_numba(key: str):
@@ -387,7 +420,7 @@ def _cached_numba(key: str):
                        sig_expand) if logp is not None else None
     if logp is None or expand is None:
         return None
-    return layout, logp, expand
+    return layout, logp, expand, "loaded"
 
 
 def _compile_numba(model, key: str, var_names) -> tuple[object, str]:
@@ -396,12 +429,10 @@ def _compile_numba(model, key: str, var_names) -> tuple[object, str]:
     from nutpie.compile_pymc import CompiledPyMCModel, _prepare_dims_and_coords, make_user_data
 
     cached = _cached_numba(key)
-    state = "loaded"
     if cached is None:
         with pytensor.config.change_flags(numba__fastmath=False):
             cached = _fresh_numba(model, key, var_names)
-        state = "compiled"
-    layout, logp, expand = cached
+    layout, logp, expand, state = cached
     names, shapes = layout["names"], [tuple(s) for s in layout["shapes"]]
     shape_info = (names, [slice(a, b) for a, b in layout["slices"]], shapes)
     dims, coords = _prepare_dims_and_coords(model, shape_info, layout["reparameterized"])
@@ -435,8 +466,14 @@ def _compile_jax(model, var_names):
     import nutpie
 
     use_jax_cache()
-    return nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax",
-                                     var_names=var_names)
+    compiled = nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax",
+                                         var_names=var_names)
+    # JAX compiles (or loads from its cache) on the first call: made here, so that it counts
+    # as compile time, not sampling
+    x = compiled._make_initial_points(0)
+    compiled._make_logp_func()(x, **compiled._shared_data)
+    compiled._make_expand_func(0, 0, 0)(x, **compiled._shared_data)
+    return compiled
 
 
 # ----------------------------------------------------------------------------- entry point
