@@ -82,6 +82,8 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     sampler = "nutpie"         # or "pymc"
     target_accept = 0.95       # default: automatic, 0.9 / 0.95 / 0.99 by the terms' funnel risk
     adaptation = "auto"        # nutpie mass matrix: "auto" (default), "low_rank" or "diag"
+    backend = "auto"           # nutpie's compiler: "auto" (default: numba, JAX for a data
+                               # array above 1 MB), "numba" or "jax"
     refit = true               # after a failed gate, refit once with the suggested fix
 """
 
