@@ -115,7 +115,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     _say(f"model: {fit.formula}  [{fit.family}]")
     _say(f"priors:\n{fit.priors}")
     st = fit.settings
-    _say(f"sampler: {st.get('sampler')}, {st.get('chains')} chains x {st.get('draws')} draws "
+    _say(f"sampler: {st.get('sampler')}"
+         + (f" ({st['backend']})" if st.get("backend") and st.get("sampler") == "nutpie" else "")
+         + f", {st.get('chains')} chains x {st.get('draws')} draws "
           f"({st.get('tune')} warm-up), {str(st.get('adaptation')).replace('_', '-')} mass matrix, "
           f"target_accept {st.get('target_accept')} ({st.get('target_accept_reason', 'set by user')})")
     for name, how in (st.get("centered") or {}).items():

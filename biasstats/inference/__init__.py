@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ from biasstats.inference.result import Fit, PriorTable, stored_precision
 from biasstats.inference.sample import (
     adaptation_options,
     auto_adaptation,
+    auto_backend,
     auto_target_accept,
     derived_groups,
     pattern_predictive,
@@ -48,6 +50,7 @@ def fit(
     progress: bool | None = None,
     adaptation: str = "auto",
     max_memory_gb: float = 4.0,
+    backend: str = "auto",
 ) -> Fit:
     """Fit a hierarchical model.
 
@@ -70,6 +73,11 @@ def fit(
                  diag 25 s, min bulk ESS 157, R-hat 1.027 (fails the gate); low_rank 90 s,
                  ESS 6573, R-hat 1.006 — 12x the ESS per second. On the GPT-4o canonical
                  model: diag ESS 475 (R-hat 1.011), low_rank ESS 3142 in less time.
+    ``backend``  how nutpie compiles the log density and its gradient: ``"auto"`` (default:
+                 numba, or JAX for a model holding a data array above
+                 :data:`biasstats.inference.sample.JAX_MIN_BYTES`), ``"numba"`` or ``"jax"``;
+                 the choice and its reason are in ``Fit.settings``. A compiled model is cached
+                 by its structure (:mod:`biasstats.inference.compiled`)
     ``max_memory_gb`` cap on the fit's estimated memory (:func:`memory_estimate`), checked
                  before sampling; limits on chains, draws, tune and seed are the ``[fit]``
                  table's (:mod:`biasstats.spec.schema`)
@@ -77,7 +85,7 @@ def fit(
 
     settings = fit_settings(chains=chains, tune=tune, draws=draws, seed=seed, sampler=sampler,
                             target_accept=target_accept, adaptation=adaptation,
-                            max_memory_gb=max_memory_gb)
+                            max_memory_gb=max_memory_gb, backend=backend)
     return fit_prepared(prepare(formula, data, family, priors, centered), settings, progress)
 
 
@@ -213,7 +221,12 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
     if settings.adaptation == "auto":
         value, adapt_why = auto_adaptation(est["parameters"])
         settings = settings.model_copy(update={"adaptation": value})
+    backend_why = "set by user"
+    if settings.backend == "auto":
+        value, backend_why = auto_backend(model)
+        settings = settings.model_copy(update={"backend": value})
     check_memory(est, settings)
+    check_backend(settings)
     own_pp = spec.weights is not None  # weighted patterns: replicated by Family.draw
     try:
         idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
@@ -224,7 +237,7 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
     idata = stored_precision(idata)  # the gate sees the numbers a cached run will read
     fit = Fit(idata=idata, spec=spec, model=model, timings=timings,
               settings={**settings.model_dump(), "target_accept_reason": why,
-                        "adaptation_reason": adapt_why,
+                        "adaptation_reason": adapt_why, "backend_reason": backend_why,
                         **adaptation_options(settings.adaptation),
                         "sampler": timings["sampler"], "centered": spec.describe_centring(),
                         "separation": list(spec.separation),
@@ -255,6 +268,14 @@ def memory_estimate(model, spec, settings: FitSpec) -> dict:
     total = settings.chains * settings.draws * BYTES_PER_VALUE * per_draw
     return {"bytes": total, "parameters": n_params, "observations": n_obs,
             "chains": settings.chains, "draws": settings.draws}
+
+
+def check_backend(settings: FitSpec) -> None:
+    """One-line SpecError when ``[fit] backend = "jax"`` but JAX is not installed."""
+    if settings.backend == "jax" and settings.sampler == "nutpie" and \
+            importlib.util.find_spec("jax") is None:
+        raise SpecError('[fit] backend = "jax" needs JAX installed (pip install jax), or '
+                        'backend = "numba"')
 
 
 def check_memory(est: dict, settings: FitSpec) -> None:

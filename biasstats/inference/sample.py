@@ -4,17 +4,19 @@ extra switch."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
 import sys
 import time
 import warnings
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from biasstats.inference.compiled import compile_model, largest_constant_bytes
 from biasstats.inference.predict import linear_predictor
 from biasstats.io import STORAGE_FULL, storage_error
 from biasstats.model.design import aux_draws, rows_of
@@ -24,7 +26,8 @@ from biasstats.model.sufficient import count_stats
 if TYPE_CHECKING:
     from biasstats.spec.schema import FitSpec
 
-__all__ = ["sample_model", "want_progress", "auto_target_accept", "pattern_predictive"]
+__all__ = ["sample_model", "want_progress", "auto_target_accept", "auto_backend",
+           "pattern_predictive"]
 
 #: automatic target acceptance by the largest funnel risk of any term (see auto_target_accept)
 TARGET_ACCEPT_STEPS = ((0.5, 0.9), (1.0, 0.95), (math.inf, 0.99))
@@ -88,6 +91,31 @@ def auto_adaptation(n: int) -> tuple[str, str]:
                     "update costs more per draw than it gains")
 
 
+# Above this many bytes in one data array (numba's limit for a constant it embeds: 10^6) the
+# numba-compiled model holds the array by address and cannot be cached, and its gradient
+# leaves the CPU cache. Measured (CPU time per gradient, numba / nutpie's JAX backend, a
+# y ~ x1 + x2 + x3 + (1|g) model): bernoulli 20,000 rows 0.57 / 0.58 ms, 100,000 2.7 / 1.5,
+# 200,000 15.3 / 4.1; gaussian 30,000 rows 0.12 / 0.49, 100,000 0.49 / 1.39, 200,000
+# 7.1 / 2.7. The bench's models (largest array 0.2-0.5 MB): numba 0.02-0.33 ms, JAX
+# 0.07-0.76 ms (its gradient is called through Python, once per leapfrog step).
+JAX_MIN_BYTES = 10**6
+
+
+def auto_backend(model) -> tuple[str, str]:
+    """nutpie's compile backend for a PyMC model, and why: numba, unless the model holds a
+    data array above :data:`JAX_MIN_BYTES` and JAX is installed."""
+    size = largest_constant_bytes(model)
+    mb = f"largest data array {size / 1e6:.2g} MB"
+    if size <= JAX_MIN_BYTES:
+        return "numba", (f"automatic: {mb} (numba up to {JAX_MIN_BYTES / 1e6:g} MB, where it "
+                         "can cache the compiled model and its gradient is the cheaper)")
+    if importlib.util.find_spec("jax") is None:
+        return "numba", (f"automatic: {mb}, above {JAX_MIN_BYTES / 1e6:g} MB, where JAX's "
+                         "gradient is the cheaper, but JAX is not installed")
+    return "jax", (f"automatic: {mb}, above {JAX_MIN_BYTES / 1e6:g} MB (numba cannot cache "
+                   "the compiled model and its gradient costs 2.6-3.8x JAX's)")
+
+
 def want_progress(progress: bool | None) -> bool:
     """Progress bars on a terminal; quiet when stderr is not a TTY or CI is set."""
     if progress is not None:
@@ -121,7 +149,8 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
     sampler, target_accept = settings.sampler, settings.target_accept
     if target_accept is None:
         raise ValueError("sample_model: target_accept must be resolved (fit_prepared does this)")
-    adaptation = settings.adaptation
+    if settings.backend not in ("numba", "jax"):
+        raise ValueError("sample_model: backend must be resolved (fit_prepared does this)")
     show = want_progress(progress)
     used = sampler
     if sampler == "nutpie" and not _nutpie_available():
@@ -129,27 +158,21 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
                       stacklevel=3)
         used = "pymc"
     t0 = time.perf_counter()
-    compile_s: list[float] = []
+    compiled: list[dict] = []
     quiet_loggers = [] if show else ["pymc", "pymc.sampling", "pymc.stats.convergence"]
     old = {n: logging.getLogger(n).level for n in quiet_loggers}
     for n in quiet_loggers:
         logging.getLogger(n).setLevel(logging.ERROR)
     try:
-        # IEEE arithmetic in the compiled log density: with numba's fastmath (reassociation,
-        # contraction) a freshly compiled function inlined into nutpie's wrapper and the same
-        # function loaded from PyTensor's cache round differently, and NUTS turns 1e-16 into
-        # different draws: the same seed gave different posteriors depending on the state of
-        # the compile cache. PyTensor keys its cache by the flag, so the two never mix.
+        # IEEE arithmetic in every compiled function: with numba's fastmath (reassociation,
+        # contraction) a freshly compiled function inlined into a caller and the same function
+        # loaded from a cache round differently, and NUTS turns 1e-16 into different draws:
+        # the same seed gave different posteriors depending on the state of the compile
+        # cache. PyTensor keys its cache by the flag, so the two never mix.
         with (model, warnings.catch_warnings(),  # filters set while sampling stay local
-              pytensor.config.change_flags(numba__fastmath=False), ExitStack() as stack):
+              pytensor.config.change_flags(numba__fastmath=False)):
             if used == "nutpie":
-                stack.enter_context(_timed_compile(compile_s))
-                idata = pm.sample(
-                    draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
-                    random_seed=seed, progressbar=show, nuts_sampler="nutpie",
-                    nuts={"target_accept": target_accept, **adaptation_options(adaptation)},
-                    compute_convergence_checks=False, quiet=not show,
-                )
+                idata = _sample_nutpie(model, settings, show, compiled)
             else:
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=show,
@@ -179,11 +202,34 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
         for n, lvl in old.items():
             logging.getLogger(n).setLevel(lvl)
     t2 = time.perf_counter()
-    # sampling_s includes compiling the model (nutpie compiles inside pm.sample)
+    # sampling_s includes compiling the model (compile_s)
     timings = {"sampler": used, "sampling_s": t1 - t0, "log_likelihood_s": t_ll - t1,
-               **({"compile_s": compile_s[0]} if compile_s else {}),
+               **({"compile_s": compiled[0]["compile_s"], "compile_cache": compiled[0]["cache"]}
+                  if compiled else {}),
                "predictive_s": t2 - t_ll, "postprocess_s": t2 - t1, "total_s": t2 - t0}
     return idata, timings
+
+
+def _sample_nutpie(model, settings: FitSpec, show: bool, out: list[dict]):
+    """nutpie on ``model``, compiled by :func:`biasstats.inference.compiled.compile_model` with
+    ``settings.backend`` (loaded from the cache when its structure was compiled before); the
+    compile info (backend, cache state, seconds) is appended to ``out``. nutpie is called
+    directly, not through ``pm.sample``, whose step-method assignment builds the gradient
+    graph once more (1-2 s) before handing the model to nutpie."""
+    # heavy libraries load on first use, not on import
+    import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+
+    compiled, info = compile_model(model, settings.backend)
+    out.append(info)
+    t = time.time()
+    idata = nutpie.sample(
+        compiled, draws=settings.draws, tune=max(settings.tune, 1), chains=settings.chains,
+        cores=min(settings.chains, os.cpu_count() or 1), seed=settings.seed,
+        save_warmup=False, store_unconstrained=False, progress_bar=show,
+        target_accept=settings.target_accept, **adaptation_options(settings.adaptation))
+    patch_nutpie_idata(idata, model, sampling_time=time.time() - t)
+    return idata
 
 
 @contextmanager

@@ -140,7 +140,7 @@ def build_joint_model(joint: JointSpec):
     # heavy libraries load on first use, not on import
     import pytensor.tensor as pt
 
-    with pm.Model() as model:
+    with pm.Model(check_bounds=False) as model:  # valid by construction (model.graph)
         rows: dict[str, dict[str, object]] = {p: {} for p in joint.parts}
         for s in joint.shared:
             model.add_coords({s.part_dim: list(s.parts), s.part_dim + "_": list(s.parts),

@@ -217,6 +217,8 @@ def render(res: AnalysisResult) -> tuple[Path, dict[str, float]]:
         + [f"target_accept {st.get('target_accept')}: {st.get('target_accept_reason', 'set by user')}"]
         + ([f"{st.get('adaptation')} mass matrix: {st['adaptation_reason']}"]
            if st.get("adaptation_reason") else [])
+        + ([f"compiled with {st.get('backend')}: {st['backend_reason']}"]
+           if st.get("backend_reason") else [])
         + (["posterior reused from cache (data, spec and versions unchanged)"] if res.cached else [])
         + notes + art.skipped
         + ["time per stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())

@@ -86,7 +86,10 @@ def methods_paragraph(spec, ingest, fit, gate, sources, *, effects: str = "",
          + "; ".join(f"{k} {v.strip()}" for k, v in spec.model.aux.items()) + "."
          if spec.model.aux else ""),
         f"Priors: {priors}.",
-        f"The posterior was sampled with {st.get('sampler', spec.fit.sampler)} (NUTS; "
+        f"The posterior was sampled with {st.get('sampler', spec.fit.sampler)} (NUTS"
+        + (f", log density and gradient compiled with {st['backend']}"
+           if st.get("backend") and st.get("sampler", spec.fit.sampler) == "nutpie" else "")
+        + "; "
         f"{st.get('chains')} chains, {st.get('tune')} warm-up and {st.get('draws')} retained "
         f"draws each, target acceptance {st.get('target_accept')}{_ta_reason(st, fit.spec)}, "
         f"{st.get('adaptation', 'low_rank').replace('_', '-')} mass-matrix adaptation"

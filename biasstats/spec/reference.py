@@ -101,6 +101,8 @@ MEANINGS: dict[str, str] = {
     "fit.target_accept": "NUTS target acceptance; default: 0.9 / 0.95 / 0.99 by funnel risk",
     "fit.adaptation": "nutpie mass matrix adaptation: auto (low_rank up to 500 parameters, "
                       "diag above), low_rank or diag",
+    "fit.backend": "how nutpie compiles the log density and gradient: auto (numba; JAX for "
+                   "a model holding a data array above 1 MB), numba or jax",
     "fit.max_memory_gb": "refuse a fit whose estimated memory (draws x cells) exceeds this",
     "fit.refit": "after a failed convergence gate, refit once with the other parameterisation "
                  "of the named term and/or a higher target_accept",

@@ -91,6 +91,8 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     sampler = "nutpie"         # or "pymc"
     target_accept = 0.95       # default: automatic, 0.9 / 0.95 / 0.99 by the terms' funnel risk
     adaptation = "auto"        # nutpie mass matrix: "auto" (default), "low_rank" or "diag"
+    backend = "auto"           # nutpie's compiler: "auto" (default: numba, JAX for a data
+                               # array above 1 MB), "numba" or "jax"
     refit = true               # after a failed gate, refit once with the suggested fix
 
     [parts.<name>]             # instead of [data] + [model]: a joint model of named parts
@@ -489,6 +491,9 @@ class FitSpec(_Strict):
     # nutpie mass-matrix adaptation; "auto": low_rank up to fit.sample.LOW_RANK_MAX_PARAMS
     # unconstrained parameters, diag above
     adaptation: Literal["auto", "low_rank", "diag"] = "auto"
+    # how nutpie compiles the log density and its gradient; "auto": chosen by the model's size
+    # (biasstats.inference.sample.auto_backend)
+    backend: Literal["auto", "numba", "jax"] = "auto"
     # cap on the fit's estimated memory (biasstats.inference.memory_estimate), checked before sampling
     max_memory_gb: float = Field(default=4.0, gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)
     # after a failed convergence gate, refit once with the other parameterisation of the term

@@ -11,9 +11,10 @@ bernoulli. Each model is one biasstats ``prepare()``; both contestants start fro
 Contestants, each run in its own process (its peak RSS its own), twice with one compile cache
 folder that starts empty: "cold" (empty cache) then "warm" (the same model compiled again by a
 new process, its cache filled by the cold run):
-  biasstats           ``fit_prepared`` with its defaults (nutpie, numba; target_accept and
+  biasstats           ``fit_prepared`` with its defaults (nutpie; backend, target_accept and
                       mass matrix chosen automatically); cache: PyTensor's compiledir (its
-                      numba cache) and NUMBA_CACHE_DIR in the folder
+                      numba cache), NUMBA_CACHE_DIR and BIASSTATS_CACHE (biasstats' compiled
+                      models, JAX's cache) in the folder
   numpyro_<mass>      NumPyro NUTS on the same posterior (tests/benchmarks/numpyro_port.py:
                       the same arrays, priors, zero-sum/basis and centring choices,
                       target_accept, warm-up and draws), float64, 4 chains over 2 host
@@ -113,6 +114,7 @@ def child_biasstats(job) -> dict:
             "divergences": int(ss["diverging"].sum()),
             "steps_per_draw": float(ss["n_steps"].mean()), "peak_mb": rss,
             "target_accept": f.settings["target_accept"], "mass": f.settings["adaptation"],
+            "backend": f.settings["backend"], "compile_cache": tm.get("compile_cache"),
             "what": b.what, "tune": b.tune, "draws": b.draws}
 
 
@@ -236,6 +238,7 @@ def run_child(job: dict, limit: float) -> dict:
              if f and not f.startswith(("base_compiledir", "compiledir"))]
     env["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={cache / 'pytensor'}"])
     env["NUMBA_CACHE_DIR"] = str(cache / "numba")
+    env["BIASSTATS_CACHE"] = str(cache / "biasstats")  # its compiled models (and JAX's cache)
     out = Path(job["npz"]).with_suffix(".json")
     t0 = time.perf_counter()
     try:
@@ -312,7 +315,9 @@ def bench_model(model: str, a, contestants: list[tuple[str, dict]], tmp: Path, s
                 break
             print(f"{r['wall_s']:.0f} s (compile {r['compile_s']:.1f}, sampling "
                   f"{r['sampling_s']:.1f}, post {r['post_s']:.1f}; {r['divergences']} div, "
-                  f"{r['steps_per_draw']:.1f} steps/draw)", flush=True)
+                  f"{r['steps_per_draw']:.1f} steps/draw"
+                  + (f"; {r['backend']}, {r['compile_cache']}" if r.get("backend") else "")
+                  + ")", flush=True)
         row = {"name": name, "cold": runs.get("cold"), "warm": runs.get("warm")}
         if "failed" not in runs["cold"]:
             row["summary"] = summary(dict(np.load(cache / "cold.npz")))
@@ -386,6 +391,7 @@ def _report(model: str, a, rows: list[dict]) -> dict:
             "divergences_warm": w.get("divergences"), "steps_per_draw": c["steps_per_draw"],
             "peak_mb": c["peak_mb"], "peak_mb_warm": w.get("peak_mb"),
             "target_accept": c.get("target_accept"), "mass": c.get("mass"),
+            "backend": c.get("backend"),
             "warm_same_draws": r.get("warm_same_draws"), "agreement": r.get("agreement")})
     ratios = {}
     mine = next((x for x in out_rows if x["name"] == "biasstats" and "failed" not in x), None)

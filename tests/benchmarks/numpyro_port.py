@@ -98,6 +98,23 @@ def _ln_ab(eta, sigma, nodes, weights, c2):
     return mu * phi, (1.0 - mu) * phi
 
 
+def _design(name, X, data):
+    """``data[name]`` = X, or its distinct rows and each row's index when they are at most half
+    its rows (as :func:`biasstats.model.graph.design_dot`)."""
+    X = np.asarray(X, dtype=float)
+    if X.shape[0] > 1:
+        U, row = np.unique(X, axis=0, return_inverse=True)
+        if 2 * U.shape[0] <= X.shape[0]:
+            data[name], data[f"{name}_row"] = U, row.reshape(-1).astype(np.int32)
+            return
+    data[name] = X
+
+
+def _dot(d, name, b):
+    out = d[name] @ b
+    return out[d[f"{name}_row"]] if f"{name}_row" in d else out
+
+
 def model_and_data(spec):
     """(model, data): ``model(**data)`` is the NumPyro model of ``spec``'s posterior."""
     import jax
@@ -121,14 +138,17 @@ def model_and_data(spec):
     lead = (K,) if K > 1 else ()
     priors = spec.priors
 
-    data = {"X": np.asarray(rows.X, dtype=float)}
+    # a design with few distinct rows (a factor's cells) as biasstats writes it
+    # (model.graph.design_dot): (U @ b)[row], U the distinct rows
+    data = {}
+    _design("X", rows.X, data)
     for i, g in enumerate(rows.groups):
         data[f"idx{i}"] = np.asarray(g.idx, dtype=np.int32)
         data[f"Z{i}"] = np.asarray(g.Z, dtype=float)
         if g.Q is not None:
             data[f"Q{i}"] = np.asarray(g.Q, dtype=float)
     for k, a in rows.aux.items():
-        data[f"aux_X_{k}"] = np.asarray(a.X, dtype=float)
+        _design(f"aux_X_{k}", a.X, data)
         for j, (_n, _lv, idx) in enumerate(a.groups):
             data[f"aux_idx_{k}{j}"] = np.asarray(idx, dtype=np.int32)
     if stats is not None:
@@ -155,7 +175,7 @@ def model_and_data(spec):
         if spec.fixed_names:
             nb = len(spec.fixed_names)
             b = numpyro.sample("b", prior_dist(b_prior, lead + (nb,)))
-            eta = eta + (d["X"] @ b.T if K > 1 else d["X"] @ b)
+            eta = eta + _dot(d, "X", b.T if K > 1 else b)
         for i, g in enumerate(groups):
             L = len(g.levels)
             Q = d.get(f"Q{i}")
@@ -197,8 +217,8 @@ def model_and_data(spec):
                                              prior_dist(priors[f"{k}_Intercept"]))
                 if a.fixed_names:
                     bp = _vector_prior([priors[f"b_{k}_{c}"] for c in a.fixed_names], f"b_{k}")
-                    ae = ae + d[f"aux_X_{k}"] @ numpyro.sample(
-                        f"{k}_b", prior_dist(bp, (len(a.fixed_names),)))
+                    ae = ae + _dot(d, f"aux_X_{k}", numpyro.sample(
+                        f"{k}_b", prior_dist(bp, (len(a.fixed_names),))))
                 for j, (name, levels, _idx) in enumerate(a.groups):
                     sdk = numpyro.sample(f"sd_{k}_{name}", prior_dist(priors[f"sd_{k}_{name}"]))
                     rk = sdk * _zero_sum(f"z_{k}_{name}", 1.0, (), len(levels), None)

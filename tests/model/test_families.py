@@ -46,6 +46,34 @@ def test_numpy_loglik_equals_the_pymc_likelihood(name):
     assert np.isfinite(got).all()
 
 
+@pytest.mark.parametrize("name", ["bernoulli", "binomial"])
+def test_the_binomial_likelihood_is_scipys_and_draws_binomial_counts(name):
+    """The binomial likelihood (k eta - n softplus(eta) + log C(n, k), a CustomDist): its log
+    density is log C(n, k) + k log p + (n - k) log(1 - p) with log p = -log(1 + e^-eta) and
+    log(1 - p) = -log(1 + e^eta) (stable, so also far in the tails; scipy's binom.logpmf
+    is the same where its 1 - p keeps its digits), and its own random draws (what the
+    posterior predictive uses) have the mean n p."""
+    import pymc as pm
+    from scipy.special import expit, gammaln
+    from scipy.stats import binom
+
+    fam = FAMILIES[name]
+    eta = np.array([-30.0, -4.0, -0.3, 0.0, 0.7, 5.0, 30.0])
+    n = np.full(eta.size, TRIALS) if fam.needs_trials else np.ones(eta.size, dtype=int)
+    with pm.Model():
+        obs = fam.likelihood("y", eta, {}, n // 2, {"trials": n}, None)
+    for y in (np.zeros_like(n), n // 2, n):
+        got = pm.logp(obs, y).eval()
+        exact = (gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)
+                 - y * np.logaddexp(0, -eta) - (n - y) * np.logaddexp(0, eta))
+        np.testing.assert_allclose(got, exact, rtol=1e-13, atol=1e-13)
+        mid = np.abs(eta) < 10
+        np.testing.assert_allclose(got[mid], binom.logpmf(y, n, expit(eta))[mid], rtol=1e-10)
+    draws = pm.draw(obs, draws=20_000, random_seed=3)
+    se = np.sqrt(n * expit(eta) * expit(-eta) / 20_000)
+    assert (np.abs(draws.mean(axis=0) - n * expit(eta)) <= 5 * se + 1e-12).all()
+
+
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_numpy_draws_have_the_expected_response(name):
     """Mean of 20,000 draws per row vs the family's mean (or category probabilities), within

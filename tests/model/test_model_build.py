@@ -9,7 +9,7 @@ import pytest
 from biasstats.errors import SpecError
 from biasstats.model.build import prepare
 from biasstats.model.families import FAMILIES, get_family
-from biasstats.model.graph import build_model
+from biasstats.model.graph import build_model, design_dot
 from biasstats.model.priors import Prior, parse_prior
 from biasstats.model.sufficient import log_binomial_constant
 
@@ -66,6 +66,29 @@ def test_collapsed_logp_equals_rows_up_to_binomial_constant():
         lp_cell = m_cell.compile_logp()(pt)
         lp_row = m_row.compile_logp()(pt)
         assert lp_cell == pytest.approx(lp_row + log_binomial_constant(s_cell), rel=1e-10)
+
+
+def test_a_design_with_few_distinct_rows_is_multiplied_over_them():
+    """design_dot: X @ b over X's distinct rows, gathered (a factor's cells), the same values
+    as the dense product; a design whose rows are mostly distinct stays dense."""
+    import pytensor.tensor as pt
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import ancestors
+
+    def matrices(out):
+        return [v.data.shape for v in ancestors([out])
+                if isinstance(v, Constant) and np.ndim(v.data) == 2]
+
+    rng = np.random.default_rng(0)
+    cells = np.eye(6)[rng.integers(0, 6, 500)] * rng.choice([1.0, 2.5], 6)
+    b = rng.normal(size=6)
+    got = design_dot(pt, cells, pt.as_tensor_variable(b))
+    assert matrices(got) == [(6, 6)]                      # (U @ b)[row]
+    np.testing.assert_allclose(got.eval(), cells @ b, rtol=1e-14)
+    dense = rng.normal(size=(50, 3))
+    out = design_dot(pt, dense, pt.as_tensor_variable(b[:3]))
+    np.testing.assert_allclose(out.eval(), dense @ b[:3], rtol=1e-14)
+    assert matrices(out) == [(50, 3)]
 
 
 def test_zero_sum_group_effects_and_nested_constraint():

@@ -173,7 +173,7 @@ def test_cli_fit_writes_a_posterior_plain_arviz_reads(tidy_study, tmp_path, caps
     out = tmp_path / "fit"
     assert main(["fit", str(spec), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "sampler: nutpie, 2 chains x 200 draws (300 warm-up), low-rank mass matrix, " \
+    assert "sampler: nutpie (numba), 2 chains x 200 draws (300 warm-up), low-rank mass matrix, " \
            "target_accept 0.9" in printed and "(automatic: largest funnel risk" in printed
     assert "  (llm) centred (" in printed and "  (variant) " in printed
     assert f"wrote {out / 'posterior.nc'}" in printed

