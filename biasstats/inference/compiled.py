@@ -438,7 +438,7 @@ def _compile_numba(model, key: str, var_names) -> tuple[object, str]:
     dims, coords = _prepare_dims_and_coords(model, shape_info, layout["reparameterized"])
     compiled = CompiledPyMCModel(
         _n_dim=layout["n_dim"], dims=dims, _coords=coords,
-        _shapes={nm: tuple(s) for nm, s in zip(names, shapes)},
+        _shapes={nm: tuple(s) for nm, s in zip(names, shapes, strict=True)},
         compiled_logp_func=logp, compiled_expand_func=expand,
         initial_point_func=_initial_point_fn(np.asarray(layout["start"])),
         shared_data={}, shared_var_keys={}, user_data=make_user_data({}, {}),
@@ -493,6 +493,8 @@ def compile_model(model, backend: str = "numba", var_names=None) -> tuple[object
                           "compile_s": time.perf_counter() - t0}
     try:
         key = graph_key(model, backend)
+        if var_names is not None:  # the deterministics kept in the trace
+            key = hashlib.sha256(f"{key}{sorted(var_names)}".encode()).hexdigest()[:32]
         compiled, state = _compile_numba(model, key, var_names)
     except (Uncacheable, ImportError) as e:  # ImportError: another nutpie layout
         # heavy libraries load on first use
