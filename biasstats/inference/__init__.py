@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import time
 
 import numpy as np
@@ -226,7 +225,6 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
         value, backend_why = auto_backend(model)
         settings = settings.model_copy(update={"backend": value})
     check_memory(est, settings)
-    check_backend(settings)
     own_pp = spec.weights is not None  # weighted patterns: replicated by Family.draw
     try:
         idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
@@ -268,14 +266,6 @@ def memory_estimate(model, spec, settings: FitSpec) -> dict:
     total = settings.chains * settings.draws * BYTES_PER_VALUE * per_draw
     return {"bytes": total, "parameters": n_params, "observations": n_obs,
             "chains": settings.chains, "draws": settings.draws}
-
-
-def check_backend(settings: FitSpec) -> None:
-    """One-line SpecError when ``[fit] backend = "jax"`` but JAX is not installed."""
-    if settings.backend == "jax" and settings.sampler == "nutpie" and \
-            importlib.util.find_spec("jax") is None:
-        raise SpecError('[fit] backend = "jax" needs JAX installed (pip install jax), or '
-                        'backend = "numba"')
 
 
 def check_memory(est: dict, settings: FitSpec) -> None:

@@ -493,6 +493,8 @@ def compile_model(model, backend: str = "numba", var_names=None) -> tuple[object
                           "compile_s": time.perf_counter() - t0}
     try:
         key = graph_key(model, backend)
+        if var_names is not None:  # the deterministics kept in the trace
+            key = hashlib.sha256(f"{key}{sorted(var_names)}".encode()).hexdigest()[:32]
         compiled, state = _compile_numba(model, key, var_names)
     except (Uncacheable, ImportError) as e:  # ImportError: another nutpie layout
         # heavy libraries load on first use

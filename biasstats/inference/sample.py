@@ -1,6 +1,7 @@
-"""Sampling: nutpie by default (compiled with numba, low-rank mass-matrix adaptation), PyMC's
-own NUTS as the fallback, then log-likelihood and posterior predictive so LOO and PPCs need no
-extra switch."""
+"""Sampling: nutpie by default (compiled with numba or JAX, :func:`auto_backend`, and cached by
+the model's structure, :mod:`biasstats.inference.compiled`; low-rank mass-matrix adaptation),
+PyMC's own NUTS as the fallback, then log-likelihood and posterior predictive so LOO and PPCs
+need no extra switch."""
 
 from __future__ import annotations
 

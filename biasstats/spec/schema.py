@@ -109,6 +109,7 @@ The whole spec is :class:`biasstats.spec.analysis.AnalysisSpec`; the parts are
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from typing import Literal
 
@@ -494,6 +495,14 @@ class FitSpec(_Strict):
     # how nutpie compiles the log density and its gradient; "auto": chosen by the model's size
     # (biasstats.inference.sample.auto_backend)
     backend: Literal["auto", "numba", "jax"] = "auto"
+
+    @field_validator("backend")
+    @classmethod
+    def _jax_installed(cls, v: str) -> str:
+        if v == "jax" and importlib.util.find_spec("jax") is None:
+            raise ValueError('[fit] backend = "jax" needs JAX installed (pip install jax); or '
+                             'use backend = "auto" or "numba"')
+        return v
     # cap on the fit's estimated memory (biasstats.inference.memory_estimate), checked before sampling
     max_memory_gb: float = Field(default=4.0, gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)
     # after a failed convergence gate, refit once with the other parameterisation of the term
