@@ -20,7 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from biasstats.errors import BiasstatsError
-from biasstats.inference import check_backend, check_memory, memory_estimate
+from biasstats.inference import check_memory, memory_estimate
 from biasstats.inference.from_spec import (
     KEY_ATTR,
     PAYLOAD_ATTR,
@@ -179,7 +179,6 @@ def fit_prepared_joint(joint: JointSpec, settings, progress: bool | None = None)
         value, backend_why = auto_backend(model)
         settings = settings.model_copy(update={"backend": value})
     check_memory(est, settings)
-    check_backend(settings)
     idata, timings = sample_model(model, settings, progress)
     centring = {f"{p}: {k}": v for p, s in joint.parts.items()
                 for k, v in s.describe_centring().items()}
