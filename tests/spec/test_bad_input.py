@@ -368,6 +368,8 @@ CORPUS = [
      '{spec}: [fit] sampler: expected \'nutpie\' or \'pymc\', got "stan"'),
     ("fit_adaptation_unknown", "ingest", fitk('adaptation = "full"'), [],
      '{spec}: [fit] adaptation: expected \'auto\', \'low_rank\' or \'diag\', got "full"'),
+    ("fit_backend_unknown", "ingest", fitk('backend = "cuda"'), [],
+     '{spec}: [fit] backend: expected \'auto\', \'numba\' or \'jax\', got "cuda"'),
     ("fit_memory_zero", "ingest", fitk("max_memory_gb = 0"), [],
      '{spec}: [fit] max_memory_gb: expected more than 0, got 0'),
     ("fit_memory_inf", "ingest", fitk("max_memory_gb = inf"), [],
@@ -377,7 +379,7 @@ CORPUS = [
     ("fit_memory_above_max", "ingest", fitk("max_memory_gb = 2048"), [],
      '{spec}: [fit] max_memory_gb: expected at most 1024, got 2048'),
     ("fit_unknown_key", "ingest", fitk("chain = 4"), [],
-     "{spec}: unknown key 'chain' in [fit] (expected one of: chains, tune, draws, seed, sampler, target_accept, adaptation, max_memory_gb, refit)"),
+     "{spec}: unknown key 'chain' in [fit] (expected one of: chains, tune, draws, seed, sampler, target_accept, adaptation, backend, max_memory_gb, refit)"),
     # [simulate] limits
     ("sim_trials_zero", "ingest", simk("trials = 0"), [],
      '{spec}: [simulate] trials: expected at least 1, got 0'),
