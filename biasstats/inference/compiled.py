@@ -46,6 +46,8 @@ __all__ = ["compile_model", "graph_key", "cache_folder", "largest_constant_bytes
 BACKENDS = ("numba", "jax")
 #: bump when the generated callbacks or the stored layout change (old entries are ignored)
 FORMAT = 1
+#: compiled models kept in the cache folder (the least recently used beyond are removed)
+MAX_MODELS = 300
 
 
 class Uncacheable(Exception):
@@ -346,11 +348,27 @@ def _write_layout(key: str, layout: dict) -> None:
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(layout))
     os.replace(tmp, path)
+    _evict(path.parent)
+
+
+def _evict(folder: Path, keep: int | None = None) -> None:
+    """Keep the ``keep`` (:data:`MAX_MODELS`) most recently used compiled models: the
+    folder grows by about 1.5 MB a model (a test suite compiles ~90)."""
+    keep = MAX_MODELS if keep is None else keep
+    try:  # another process may evict at the same time: a vanished file is no error
+        layouts = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in layouts[keep:]:
+            for f in [old, *(folder / "numba").glob(f"*{old.stem}*")]:
+                f.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _read_layout(key: str) -> dict | None:
+    path = _layout_path(key)
     try:
-        layout = json.loads(_layout_path(key).read_text())
+        layout = json.loads(path.read_text())
+        os.utime(path)  # used now (the eviction keeps the most recently used)
     except (OSError, ValueError):
         return None
     return layout if layout.get("format") == FORMAT else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import os
 
 import numpy as np
 import polars as pl
@@ -17,7 +18,12 @@ import pytest
 
 from biasstats.errors import SpecError
 from biasstats.inference import fit_settings
-from biasstats.inference.compiled import compile_model, graph_key, largest_constant_bytes
+from biasstats.inference.compiled import (
+    _evict,
+    compile_model,
+    graph_key,
+    largest_constant_bytes,
+)
 from biasstats.inference.sample import JAX_MIN_BYTES, auto_backend
 from biasstats.model.build import prepare
 from biasstats.model.graph import build_model
@@ -84,6 +90,19 @@ def test_a_loaded_model_evaluates_pymcs_log_density_and_gradient(tmp_path, monke
     # the same chain starts, from the seed: the support point plus U(-1, 1) jitter
     a, b = first.initial_point_func(5), loaded.initial_point_func(5)
     assert np.array_equal(a, b) and not np.array_equal(a, loaded.initial_point_func(6))
+
+
+def test_the_cache_keeps_the_most_recently_used_models(tmp_path):
+    (tmp_path / "numba").mkdir()
+    for i, key in enumerate(("a" * 32, "b" * 32, "c" * 32)):
+        (tmp_path / f"{key}.json").write_text("{}")
+        (tmp_path / "numba" / f"biasstats-model.logp_{key[:16]}-{key}.py312.nbi").touch()
+        os.utime(tmp_path / f"{key}.json", (1000 + i, 1000 + i))
+    _evict(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [f"{'b' * 32}.json",
+                                                                f"{'c' * 32}.json"]
+    assert all("a" * 32 not in p.name for p in (tmp_path / "numba").iterdir())
+    assert len(list((tmp_path / "numba").iterdir())) == 2
 
 
 def test_the_automatic_backend_follows_the_size_of_the_largest_data_array():

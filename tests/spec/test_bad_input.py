@@ -378,6 +378,8 @@ CORPUS = [
      '{spec}: [fit] sampler: expected \'nutpie\' or \'pymc\', got "stan"'),
     ("fit_adaptation_unknown", "ingest", fitk('adaptation = "full"'), [],
      '{spec}: [fit] adaptation: expected \'auto\', \'low_rank\' or \'diag\', got "full"'),
+    ("fit_backend_unknown", "ingest", fitk('backend = "cuda"'), [],
+     '{spec}: [fit] backend: expected \'auto\', \'numba\' or \'jax\', got "cuda"'),
     ("fit_memory_zero", "ingest", fitk("max_memory_gb = 0"), [],
      '{spec}: [fit] max_memory_gb: expected more than 0, got 0'),
     ("fit_memory_inf", "ingest", fitk("max_memory_gb = inf"), [],
