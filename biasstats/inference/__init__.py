@@ -27,7 +27,7 @@ from biasstats.model.graph import build_model
 from biasstats.spec.load import describe_error
 from biasstats.spec.schema import MAX_MEMORY_GB, FitSpec
 
-__all__ = ["fit", "fit_prepared", "fit_settings", "flipped", "memory_estimate", "Fit",
+__all__ = ["fit", "fit_prepared", "fit_settings", "flipped", "memory_estimate", "resolve_settings", "Fit",
            "PriorTable"]
 
 BYTES_PER_VALUE = 8  # float64 draws
@@ -216,15 +216,7 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
         why = why or "set by user"
     model = build_model(spec)
     est = memory_estimate(model, spec, settings)  # counts the parameters once
-    adapt_why = "set by user"
-    if settings.adaptation == "auto":
-        value, adapt_why = auto_adaptation(est["parameters"])
-        settings = settings.model_copy(update={"adaptation": value})
-    backend_why = "set by user"
-    if settings.backend == "auto":
-        value, backend_why = auto_backend(model)
-        settings = settings.model_copy(update={"backend": value})
-    check_memory(est, settings)
+    settings, reasons = resolve_settings(model, est, settings)
     own_pp = spec.weights is not None  # weighted patterns: replicated by Family.draw
     try:
         idata, timings = sample_model(model, settings, progress, predictive=not own_pp)
@@ -235,7 +227,7 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
     idata = stored_precision(idata)  # the gate sees the numbers a cached run will read
     fit = Fit(idata=idata, spec=spec, model=model, timings=timings,
               settings={**settings.model_dump(), "target_accept_reason": why,
-                        "adaptation_reason": adapt_why, "backend_reason": backend_why,
+                        **reasons,
                         **adaptation_options(settings.adaptation),
                         "sampler": timings["sampler"], "centered": spec.describe_centring(),
                         "separation": list(spec.separation),
@@ -251,6 +243,21 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
         timings["total_s"] += dt
         stored_precision(fit.idata)
     return fit
+
+
+def resolve_settings(model, est: dict, settings: FitSpec) -> tuple[FitSpec, dict]:
+    """The ``"auto"`` choices of ``[fit]`` made for a built model — the mass-matrix adaptation
+    by its parameters (``est``: :func:`memory_estimate`), the backend by its data — and its
+    memory checked: (settings, ``{"adaptation_reason": ..., "backend_reason": ...}``)."""
+    reasons = {"adaptation_reason": "set by user", "backend_reason": "set by user"}
+    if settings.adaptation == "auto":
+        value, reasons["adaptation_reason"] = auto_adaptation(est["parameters"])
+        settings = settings.model_copy(update={"adaptation": value})
+    if settings.backend == "auto":
+        value, reasons["backend_reason"] = auto_backend(model)
+        settings = settings.model_copy(update={"backend": value})
+    check_memory(est, settings)
+    return settings, reasons
 
 
 def memory_estimate(model, spec, settings: FitSpec) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from biasstats.errors import BiasstatsError
-from biasstats.inference import check_memory, memory_estimate
+from biasstats.inference import memory_estimate, resolve_settings
 from biasstats.inference.from_spec import (
     KEY_ATTR,
     PAYLOAD_ATTR,
@@ -43,8 +43,6 @@ from biasstats.inference.result import (
 )
 from biasstats.inference.sample import (
     adaptation_options,
-    auto_adaptation,
-    auto_backend,
     auto_target_accept,
     derived_groups,
     pattern_predictive,
@@ -170,21 +168,13 @@ def fit_prepared_joint(joint: JointSpec, settings, progress: bool | None = None)
     model = build_joint_model(joint)
     n_obs = sum(len(s.y) for s in joint.parts.values())
     est = memory_estimate(model, SimpleNamespace(y=range(n_obs)), settings)
-    adapt_why = "set by user"
-    if settings.adaptation == "auto":
-        value, adapt_why = auto_adaptation(est["parameters"])
-        settings = settings.model_copy(update={"adaptation": value})
-    backend_why = "set by user"
-    if settings.backend == "auto":
-        value, backend_why = auto_backend(model)
-        settings = settings.model_copy(update={"backend": value})
-    check_memory(est, settings)
+    settings, reasons = resolve_settings(model, est, settings)
     idata, timings = sample_model(model, settings, progress)
     centring = {f"{p}: {k}": v for p, s in joint.parts.items()
                 for k, v in s.describe_centring().items()}
     return JointFit(idata=idata, joint=joint, model=model, timings=timings, settings={
-        **settings.model_dump(), "target_accept_reason": why, "adaptation_reason": adapt_why,
-        "backend_reason": backend_why, **adaptation_options(settings.adaptation), "sampler": timings["sampler"],
+        **settings.model_dump(), "target_accept_reason": why, **reasons,
+        **adaptation_options(settings.adaptation), "sampler": timings["sampler"],
         "centered": centring, "parameters": est["parameters"],
         "correlations": {s.cor_id: {"grouping": s.grouping, "parts": list(s.parts),
                                     "levels": len(s.levels), "lkj_eta": s.eta}
