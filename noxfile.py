@@ -1,7 +1,7 @@
 """Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``logs``,
 ``inspect_legacy``, ``bench``, ``sbc``,
 ``validate`` (coverage of the shipped models on simulated studies), ``slow`` (the tests
-marked slow).
+marked slow), ``draws`` (the shipped analyses' draws against recorded fingerprints).
 
 Python ≥ 3.12 is required. When ``python3.12`` is not on PATH (e.g. a pyenv machine whose
 global Python is older), the newest pyenv-installed 3.12+ interpreter is used.
@@ -145,6 +145,15 @@ def sbc(session: nox.Session) -> None:
     _install(session)
     session.run("python", "-m", "biasstats.studies.bai2024.sbc", "--sims", "200", "--out",
                 str(ROOT / "reports" / "sbc"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def draws(session: nox.Session) -> None:
+    """Same seed, same draws: every shipped analysis with data in the repository, fitted
+    short, against the fingerprints in tests/run/same_draws.json (skips on another library
+    stack; ``python tests/run/test_same_draws.py --record`` records them again)."""
+    _install(session)
+    session.run("pytest", "-m", "draws", "-n", "0", *session.posargs, success_codes=[0])
 
 
 @nox.session(python=PYTHON)
