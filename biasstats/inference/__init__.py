@@ -16,6 +16,7 @@ from biasstats.inference.sample import (
     adaptation_options,
     auto_adaptation,
     auto_backend,
+    auto_device,
     auto_target_accept,
     derived_groups,
     pattern_predictive,
@@ -50,6 +51,7 @@ def fit(
     adaptation: str = "auto",
     max_memory_gb: float = 4.0,
     backend: str = "auto",
+    device: str = "auto",
 ) -> Fit:
     """Fit a hierarchical model.
 
@@ -77,6 +79,9 @@ def fit(
                  :data:`biasstats.inference.sample.JAX_MIN_BYTES`), ``"numba"`` or ``"jax"``;
                  the choice and its reason are in ``Fit.settings``. A compiled model is cached
                  by its structure (:mod:`biasstats.inference.compiled`)
+    ``device``   where the JAX backend runs: ``"auto"`` (default: a GPU when JAX sees one,
+                 else the CPU), ``"cpu"`` or ``"gpu"`` (a one-line error when JAX sees none);
+                 numba always runs on the CPU. The choice and its reason are in ``Fit.settings``
     ``max_memory_gb`` cap on the fit's estimated memory (:func:`memory_estimate`), checked
                  before sampling; limits on chains, draws, tune and seed are the ``[fit]``
                  table's (:mod:`biasstats.spec.schema`)
@@ -84,7 +89,7 @@ def fit(
 
     settings = fit_settings(chains=chains, tune=tune, draws=draws, seed=seed, sampler=sampler,
                             target_accept=target_accept, adaptation=adaptation,
-                            max_memory_gb=max_memory_gb, backend=backend)
+                            max_memory_gb=max_memory_gb, backend=backend, device=device)
     return fit_prepared(prepare(formula, data, family, priors, centered), settings, progress)
 
 
@@ -247,15 +252,21 @@ def _fit_once(spec, settings: FitSpec, progress: bool | None, why: str | None = 
 
 def resolve_settings(model, est: dict, settings: FitSpec) -> tuple[FitSpec, dict]:
     """The ``"auto"`` choices of ``[fit]`` made for a built model — the mass-matrix adaptation
-    by its parameters (``est``: :func:`memory_estimate`), the backend by its data — and its
-    memory checked: (settings, ``{"adaptation_reason": ..., "backend_reason": ...}``)."""
+    by its parameters (``est``: :func:`memory_estimate`), the backend by its data, the device
+    by what JAX sees — and its memory checked: (settings, ``{"adaptation_reason": ...,
+    "backend_reason": ..., "device_reason": ...}``)."""
     reasons = {"adaptation_reason": "set by user", "backend_reason": "set by user"}
     if settings.adaptation == "auto":
         value, reasons["adaptation_reason"] = auto_adaptation(est["parameters"])
         settings = settings.model_copy(update={"adaptation": value})
-    if settings.backend == "auto":
+    if settings.backend == "auto" and settings.device == "gpu":
+        reasons["backend_reason"] = 'device = "gpu": JAX compiles for the GPU'
+        settings = settings.model_copy(update={"backend": "jax"})
+    elif settings.backend == "auto":
         value, reasons["backend_reason"] = auto_backend(model)
         settings = settings.model_copy(update={"backend": value})
+    value, reasons["device_reason"] = auto_device(settings.backend, settings.device)
+    settings = settings.model_copy(update={"device": value})
     check_memory(est, settings)
     return settings, reasons
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from biasstats.errors import SpecError
 from biasstats.inference.compiled import compile_model, largest_constant_bytes
 from biasstats.inference.predict import linear_predictor
 from biasstats.io import STORAGE_FULL, storage_error
@@ -27,7 +28,7 @@ from biasstats.model.sufficient import count_stats
 if TYPE_CHECKING:
     from biasstats.spec.schema import FitSpec
 
-__all__ = ["sample_model", "want_progress", "auto_target_accept", "auto_backend",
+__all__ = ["sample_model", "want_progress", "auto_target_accept", "auto_backend", "auto_device",
            "pattern_predictive"]
 
 #: automatic target acceptance by the largest funnel risk of any term (see auto_target_accept)
@@ -117,6 +118,56 @@ def auto_backend(model) -> tuple[str, str]:
                    "the compiled model and its gradient costs 2.6-3.8x JAX's)")
 
 
+def auto_device(backend: str, device: str) -> tuple[str, str]:
+    """Where the resolved ``backend`` runs — "cpu" or "gpu" — for ``[fit] device``, and why;
+    a one-line SpecError for ``device = "gpu"`` when JAX sees no GPU."""
+    if backend != "jax":
+        return "cpu", "numba compiles for the CPU"
+    gpu = jax_device("gpu")
+    if device == "gpu" and gpu is None:
+        raise SpecError('[fit] device = "gpu": JAX sees no GPU on this machine (it needs a '
+                        'CUDA device and jax[cuda12]); use device = "auto" or "cpu"')
+    if device == "cpu":
+        return "cpu", "set by user"
+    if device == "gpu":
+        return "gpu", f"set by user ({gpu.device_kind})"
+    if gpu is not None:
+        return "gpu", f"automatic: JAX sees a GPU ({gpu.device_kind})"
+    return "cpu", "automatic: JAX sees no GPU"
+
+
+def jax_device(platform: str):
+    """JAX's first device on ``platform`` ("cpu" or "gpu"), or None when it has none."""
+    # heavy libraries load on first use
+    import jax
+
+    try:
+        devices = jax.devices(platform)
+    except RuntimeError:  # no backend for this platform (e.g. no CUDA plugin or device)
+        return None
+    return devices[0] if devices else None
+
+
+@contextmanager
+def on_device(backend: str, device: str):
+    """JAX's default device set to ``device``'s while the block runs (compiling, sampling,
+    the log-likelihood), then restored: nutpie places the model's data on the default device
+    when it compiles, and calls the compiled gradient from its own threads, which a
+    thread-local ``jax.default_device`` would not reach. A no-op for numba."""
+    if backend != "jax":
+        yield
+        return
+    # heavy libraries load on first use
+    import jax
+
+    old = jax.config.jax_default_device
+    jax.config.update("jax_default_device", jax_device(device))
+    try:
+        yield
+    finally:
+        jax.config.update("jax_default_device", old)
+
+
 def want_progress(progress: bool | None) -> bool:
     """Progress bars on a terminal; quiet when stderr is not a TTY or CI is set."""
     if progress is not None:
@@ -171,7 +222,8 @@ def sample_model(model, settings: FitSpec, progress: bool | None = None,
         # the same seed gave different posteriors depending on the state of the compile
         # cache. PyTensor keys its cache by the flag, so the two never mix.
         with (model, warnings.catch_warnings(),  # filters set while sampling stay local
-              pytensor.config.change_flags(numba__fastmath=False)):
+              pytensor.config.change_flags(numba__fastmath=False),
+              on_device(settings.backend, settings.device)):
             if used == "nutpie":
                 idata = _sample_nutpie(model, settings, show, compiled)
             else:

@@ -219,6 +219,8 @@ def render(res: AnalysisResult) -> tuple[Path, dict[str, float]]:
            if st.get("adaptation_reason") else [])
         + ([f"compiled with {st.get('backend')}: {st['backend_reason']}"]
            if st.get("backend_reason") else [])
+        + ([f"ran on the {str(st.get('device')).upper()}: {st['device_reason']}"]
+           if st.get("device_reason") else [])
         + (["posterior reused from cache (data, spec and versions unchanged)"] if res.cached else [])
         + notes + art.skipped
         + ["time per stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())

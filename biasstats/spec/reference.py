@@ -103,6 +103,7 @@ MEANINGS: dict[str, str] = {
                       "diag above), low_rank or diag",
     "fit.backend": "how nutpie compiles the log density and gradient: auto (numba; JAX for "
                    "a model holding a data array above 1 MB), numba or jax",
+    "fit.device": "where the JAX backend runs: auto (a GPU when JAX sees one), cpu or gpu",
     "fit.max_memory_gb": "refuse a fit whose estimated memory (draws x cells) exceeds this",
     "fit.refit": "after a failed convergence gate, refit once with the other parameterisation "
                  "of the named term and/or a higher target_accept",

@@ -93,6 +93,8 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     adaptation = "auto"        # nutpie mass matrix: "auto" (default), "low_rank" or "diag"
     backend = "auto"           # nutpie's compiler: "auto" (default: numba, JAX for a data
                                # array above 1 MB), "numba" or "jax"
+    device = "auto"            # where JAX runs: "auto" (default: a GPU when JAX sees one and
+                               # the backend is JAX, else the CPU), "cpu" or "gpu" (needs JAX)
     refit = true               # after a failed gate, refit once with the suggested fix
 
     [parts.<name>]             # instead of [data] + [model]: a joint model of named parts
@@ -495,6 +497,9 @@ class FitSpec(_Strict):
     # how nutpie compiles the log density and its gradient; "auto": chosen by the model's size
     # (biasstats.inference.sample.auto_backend)
     backend: Literal["auto", "numba", "jax"] = "auto"
+    # where the JAX backend runs; "auto": a GPU when JAX sees one (biasstats.inference.sample.
+    # auto_device); numba always runs on the CPU
+    device: Literal["auto", "cpu", "gpu"] = "auto"
 
     @field_validator("backend")
     @classmethod
@@ -503,6 +508,18 @@ class FitSpec(_Strict):
             raise ValueError('[fit] backend = "jax" needs JAX installed (pip install jax); or '
                              'use backend = "auto" or "numba"')
         return v
+
+    @model_validator(mode="after")
+    def _device_needs_jax(self):
+        if self.device != "gpu":
+            return self
+        if self.backend == "numba":
+            raise ValueError('[fit] device = "gpu" needs backend = "jax" (or "auto"): numba '
+                             'compiles for the CPU')
+        if importlib.util.find_spec("jax") is None:
+            raise ValueError('[fit] device = "gpu" needs JAX with CUDA installed (pip install '
+                             '"jax[cuda12]"); or use device = "auto"')
+        return self
     # cap on the fit's estimated memory (biasstats.inference.memory_estimate), checked before sampling
     max_memory_gb: float = Field(default=4.0, gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)
     # after a failed convergence gate, refit once with the other parameterisation of the term

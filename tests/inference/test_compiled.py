@@ -134,3 +134,61 @@ def test_backend_jax_without_jax_is_one_line(monkeypatch):
 def test_an_unknown_backend_is_refused_by_the_fit_table():
     with pytest.raises(SpecError, match="backend"):
         fit_settings(backend="cuda")
+
+
+# ----------------------------------------------------------------------------- device
+def test_device_gpu_with_numba_is_one_line():
+    with pytest.raises(SpecError, match=r'^\[fit\] device = "gpu" needs backend = "jax" '
+                                        r'\(or "auto"\): numba compiles for the CPU$'):
+        fit_settings(device="gpu", backend="numba")
+
+
+def test_device_gpu_without_jax_is_one_line(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "jax" else real(name, *a))
+    with pytest.raises(SpecError, match=r'^\[fit\] device = "gpu" needs JAX with CUDA installed'):
+        fit_settings(device="gpu")
+    assert fit_settings(device="cpu").device == "cpu"
+
+
+def test_the_device_rule(monkeypatch):
+    """numba runs on the CPU; JAX on a GPU when it sees one (device = "auto"); device = "gpu"
+    where JAX sees none is one line naming the key."""
+    pytest.importorskip("jax")
+    from biasstats.inference import sample
+
+    assert sample.auto_device("numba", "auto") == ("cpu", "numba compiles for the CPU")
+
+    class FakeGpu:
+        device_kind = "Tesla T4"
+
+    monkeypatch.setattr(sample, "jax_device", lambda platform: None)
+    assert sample.auto_device("jax", "auto") == ("cpu", "automatic: JAX sees no GPU")
+    assert sample.auto_device("jax", "cpu") == ("cpu", "set by user")
+    with pytest.raises(SpecError, match=r'^\[fit\] device = "gpu": JAX sees no GPU on this '
+                                        r'machine'):
+        sample.auto_device("jax", "gpu")
+    monkeypatch.setattr(sample, "jax_device",
+                        lambda platform: FakeGpu() if platform == "gpu" else None)
+    assert sample.auto_device("jax", "auto") == ("gpu", "automatic: JAX sees a GPU (Tesla T4)")
+    assert sample.auto_device("jax", "cpu") == ("cpu", "set by user")
+
+
+def test_the_jax_device_path_runs_on_this_cpu_and_restores_the_default(monkeypatch):
+    """The code path a GPU takes, on the CPU: JAX's default device set to the chosen device
+    while compiling and sampling, the choice recorded, and the global default put back."""
+    jax = pytest.importorskip("jax")
+    from biasstats.inference import fit
+
+    set_to = []
+    real = jax.config.update
+    monkeypatch.setattr(jax.config, "update", lambda name, value: (
+        set_to.append(value) if name == "jax_default_device" else None, real(name, value))[1])
+    before = jax.config.jax_default_device
+    placed = fit(FORMULA, _table(n=120), family="bernoulli", chains=1, tune=60, draws=40,
+                 seed=5, progress=False, backend="jax", device="cpu")
+    assert set_to == [jax.devices("cpu")[0], before]
+    assert jax.config.jax_default_device == before
+    assert (placed.settings["device"], placed.settings["device_reason"]) == ("cpu", "set by user")
+    assert placed.idata["posterior"]["b"].shape == (1, 40, 1)
