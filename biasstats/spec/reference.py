@@ -31,6 +31,10 @@ MEANINGS: dict[str, str] = {
     "analysis.name": "report folder name (letters, digits, - or _); default: the spec file name",
     "analysis.title": "title shown on the report",
     "analysis.description": "free text shown on the report",
+    "sweep": "one analysis per value of each variable (their product): a glob relative to "
+             "the spec (llm = \"runs/*/\": each match's name) or a list (llm = [\"gpt4\", "
+             "\"claude\"]); {llm} in [data] source, [analysis] title / description takes the "
+             "value; members are named <analysis>--llm-<value>",
     "data": "the data to analyse (give [data] or [simulate], not both)",
     "data.source": "registered dataset name, or file path / glob (** allowed) / folder, or a "
                    "list of those; relative to the spec's folder",
