@@ -124,7 +124,15 @@ class TaskError:
 
 def run_task(spec_path: str, member, out_root: str, refit: bool, *after
              ) -> AnalysisOutcome | TaskError:
-    """One analysis on a worker (``after``: the outcomes of the analyses it waits for)."""
+    """One analysis on a worker (``after``: the outcomes of the analyses it waits for).
+
+    Dask's scheduler is set to ``synchronous`` for the analysis: any dask collection a library
+    computes inside it (xarray) runs in this task's thread instead of going back to the
+    cluster, and xarray takes a local write lock (on a worker it would ask the scheduler for
+    a distributed lock named after an in-memory file, which fails)."""
+    # dask is heavy and optional (biasstats[dask]); a worker has it
+    import dask
+
     quiet_library_notices()
     host = socket.gethostname()
     try:
@@ -133,7 +141,8 @@ def run_task(spec_path: str, member, out_root: str, refit: bool, *after
                                  "(specs, data and the reports folder must be at the same "
                                  "paths on every worker)")
         spec = load_task(spec_path, member)
-        return build_one(spec, Path(out_root), refit, progress=False)
+        with dask.config.set(scheduler="synchronous"):
+            return build_one(spec, Path(out_root), refit, progress=False)
     except BiasstatsError as e:
         return TaskError(f"{e} (on worker {host})", e.exit_code)
 
