@@ -80,8 +80,8 @@ def parse_scheduler(text: str) -> tuple[str, int | str]:
 
 
 def _distributed():
-    # dask.distributed is heavy and optional (biasstats[dask]): imported on first use
     try:
+        # dask.distributed is heavy and optional (biasstats[dask]): imported on first use
         import distributed
     except ImportError:
         raise BiasstatsError(f"--scheduler runs analyses on Dask distributed, which is not "
