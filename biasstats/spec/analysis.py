@@ -46,7 +46,7 @@ class AnalysisSpec(_Strict):
     replication: list[ReplicationSpec] = Field(default_factory=list)
     # [sweep]: one analysis per value (biasstats.spec.sweep expands it before validation;
     # declared here for the reference only: an expanded member has none)
-    sweep: dict[str, str | list[str | int]] | None = None
+    sweep: dict[str, str | list[str]] | None = None
 
     @field_validator("replication", mode="before")
     @classmethod

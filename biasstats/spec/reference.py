@@ -32,8 +32,8 @@ MEANINGS: dict[str, str] = {
     "analysis.title": "title shown on the report",
     "analysis.description": "free text shown on the report",
     "sweep": "one analysis per value of each variable (their product): a glob relative to "
-             "the spec (llm = \"runs/*/\": each match's name) or a list (llm = [\"gpt4\", "
-             "\"claude\"]); {llm} in [data] source, [analysis] title / description takes the "
+             "the spec (llm = \"runs/*/\": each match's name) or a list of strings or "
+             "integers (llm = [\"gpt4\", \"claude\"]); {llm} in [data] source, [analysis] title / description takes the "
              "value; members are named <analysis>--llm-<value>",
     "data": "the data to analyse (give [data] or [simulate], not both)",
     "data.source": "registered dataset name, or file path / glob (** allowed) / folder, or a "
