@@ -232,7 +232,10 @@ def _type(ann) -> str:
     if origin is list:
         return f"list of {_type(args[0])}s"
     if origin is dict:
-        return f"table of {_type(args[1])}s" if not _is_model(args[1]) else "tables"
+        if _is_model(args[1]):
+            return "tables"
+        inner = _type(args[1])
+        return f"table of ({inner})" if " or " in inner else f"table of {inner}s"
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(ann, str(ann))
 
 
