@@ -34,6 +34,7 @@ __all__ = [
     "ReportContext",
     "TableEntry",
     "inline_svg",
+    "SWEEP_FILE",
     "refresh_index",
     "render_index",
     "render_report",
@@ -491,6 +492,7 @@ def write_report(context: ReportContext, path: str | os.PathLike) -> Path:
 
 
 INDEX_ROWS = "index.json"  # the index's analysis rows, so a summary can list itself later
+SWEEP_FILE = "sweep.json"  # <reports>/<sweep>/sweep.json: the analyses of one [sweep]
 _ROW_KEYS = ("name", "title", "status", "message", "gate_passed", "allow_failure")
 
 
@@ -569,7 +571,7 @@ def _write_index(rows: list[dict], out_root: Path) -> Path:
         head = None
         if sweep is not None and sweep != prev:
             head = {"name": sweep, "analyses": sizes[sweep],
-                    "link": _rel(out_root / sweep / "sweep.json", out_root)}
+                    "link": _rel(out_root / sweep / SWEEP_FILE, out_root)}
         shown.append({"o": r, "link": r.get("link"), "sweep": head, "member": bool(sweep)})
         prev = sweep
     page = _environment().get_template("index.html.j2").render(

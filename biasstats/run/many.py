@@ -9,7 +9,7 @@ from pathlib import Path
 
 from biasstats.errors import BiasstatsError
 from biasstats.io import transaction, write_text_atomic
-from biasstats.report.page import render_index
+from biasstats.report.page import SWEEP_FILE, render_index
 from biasstats.run.analysis import AnalysisOutcome
 from biasstats.run.cluster import build_on_cluster
 from biasstats.run.tasks import (
@@ -24,8 +24,6 @@ from biasstats.spec import load_specs
 
 __all__ = ["QUIET", "SWEEP_FILE", "build_reports", "quiet_library_notices", "waits_for",
            "write_index", "write_sweeps"]
-
-SWEEP_FILE = "sweep.json"  # <out>/<sweep>/sweep.json: the analyses of one [sweep]
 
 
 def build_reports(spec_paths: list[str | Path], out_root: str | Path, *, refit: bool = False,

@@ -135,3 +135,19 @@ def test_a_sweep_is_reported_as_a_set(tmp_path, capsys):
     index = (out / "index.html").read_text()
     assert "Sweep <code>s</code>: 3 analyses" in index and 'href="s/sweep.json"' in index
     assert index.index("Sweep <code>s</code>") < index.index("s--llm-claude")
+
+
+def test_summarize_reads_a_sweeps_analyses_from_its_folder(tmp_path, monkeypatch):
+    """``biasstats summarize reports/<sweep>``: the analyses sweep.json lists, in its order
+    (the analysis folders here are stand-ins: a draws file each)."""
+    from biasstats.synthesis.collect import find_analyses
+
+    out = tmp_path / "reports"
+    names = ["s--llm-b", "s--llm-a"]
+    for n in [*names, "other"]:
+        (out / n).mkdir(parents=True)
+        (out / n / "estimand_draws.parquet").write_bytes(b"")
+    (out / "s").mkdir()
+    (out / "s" / "sweep.json").write_text(json.dumps(
+        {"name": "s", "analyses": [{"name": n} for n in [*names, "../escape"]]}))
+    assert find_analyses([out / "s"]) == [out / n for n in names]
