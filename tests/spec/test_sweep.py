@@ -151,3 +151,20 @@ def test_summarize_reads_a_sweeps_analyses_from_its_folder(tmp_path, monkeypatch
     (out / "s" / "sweep.json").write_text(json.dumps(
         {"name": "s", "analyses": [{"name": n} for n in [*names, "../escape"]]}))
     assert find_analyses([out / "s"]) == [out / n for n in names]
+
+
+def test_the_readme_sweep_expands_as_written(tmp_path):
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[sweep]" in b]
+    for llm in ("gpt4", "claude"):
+        (tmp_path / "runs" / llm).mkdir(parents=True)
+    spec = tmp_path / "board.toml"
+    spec.write_text(block)
+    specs = load_specs(spec)
+    assert [s.name for s in specs] == [
+        "board--llm-claude--suite-race", "board--llm-claude--suite-gender",
+        "board--llm-gpt4--suite-race", "board--llm-gpt4--suite-gender"]
+    assert specs[2].title == "Bias of gpt4 on race"
+    assert specs[2].data.source == "runs/gpt4/race.csv"
