@@ -1,4 +1,4 @@
-"""Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``logs``,
+"""Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``logs``, ``cluster``,
 ``inspect_legacy``, ``bench``, ``sbc``,
 ``validate`` (coverage of the shipped models on simulated studies), ``slow`` (the tests
 marked slow), ``draws`` (the shipped analyses' draws against recorded fingerprints).
@@ -51,7 +51,7 @@ def _python() -> str:
 PYTHON = _python()
 
 
-def _install(session: nox.Session, extras: str = "test") -> None:
+def _install(session: nox.Session, extras: str = "test,dask") -> None:
     session.install("-e", f".[{extras}]")
 
 
@@ -61,6 +61,15 @@ def tests(session: nox.Session) -> None:
     _install(session)
     # pytest exits 5 when it collects no test: that must fail loudly, never pass.
     session.run("pytest", *session.posargs, success_codes=[0])
+
+
+@nox.session(python=PYTHON)
+def cluster(session: nox.Session) -> None:
+    """The slow Dask tests: a sweep of fitted analyses on a LocalCluster of 2 workers, every
+    draw compared with the local run, and a rerun from the caches (about a minute)."""
+    _install(session)
+    session.run("pytest", "tests/run/test_cluster.py", "-m", "slow or not slow", "-n", "0",
+                *session.posargs, success_codes=[0])
 
 
 @nox.session(python=PYTHON)
@@ -117,15 +126,17 @@ def bench(session: nox.Session) -> None:
     (tests/benchmarks/bench_fit.py). Extra arguments go to it (``--quick``: smaller data and
     fewer draws, and nothing else; ``--models additive,tokens``; ``--skip-bambi``). Then
     ingest at scale (10 million rows in 100 CSV files -> cells, seconds and peak RSS), many
-    small files (8,000 JSON, 2,000 CSV: bench_files.py) and the lines of issue 11
-    (bench_honest.py)."""
-    _install(session, "test,bench")
+    small files (8,000 JSON, 2,000 CSV: bench_files.py), the lines of issue 11
+    (bench_honest.py) and a [sweep] of 6 analyses on a Dask LocalCluster of 1 vs 2 workers
+    (bench_sweep.py: seconds, ratio, peak RSS)."""
+    _install(session, "test,bench,dask")
     session.run("python", "tests/benchmarks/bench_fit.py", *session.posargs)
     if "--quick" in session.posargs:
         return
     session.run("python", "tests/benchmarks/bench_ingest.py", "--rows", "10000000", "--files", "100")
     session.run("python", "tests/benchmarks/bench_files.py", "--refused")
     session.run("python", "tests/benchmarks/bench_honest.py")
+    session.run("python", "tests/benchmarks/bench_sweep.py")
 
 
 @nox.session(python=PYTHON)

@@ -344,19 +344,20 @@ def _jobs(value: str) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    total, done = len(args.specs), []
+    total, done = [len(args.specs)], []
 
     def show(o):
         done.append(o)
         state = {"built": "built" if o.gate_passed else "GATE FAILED", "unavailable": "UNAVAILABLE"}
-        _say(f"[{len(done)}/{total}] {state.get(o.status, o.status):<12} {o.name}: {o.message}",
+        _say(f"[{len(done)}/{total[0]}] {state.get(o.status, o.status):<12} {o.name}: {o.message}",
              flush=True)
         if o.stages:
-            _say(f"{'':<{len(str(total)) * 2 + 3}} {'':<12} {o.time_line()}", flush=True)
+            _say(f"{'':<{len(str(total[0])) * 2 + 3}} {'':<12} {o.time_line()}", flush=True)
 
     _out_folder(args.out)
     outcomes = build_reports(args.specs, args.out, refit=args.refit, on_done=show,
-                             jobs=args.jobs)
+                             jobs=args.jobs, scheduler=args.scheduler,
+                             on_start=lambda n: total.__setitem__(0, n))
     _say(f"wrote {Path(args.out) / 'index.html'}")
     blocking = [o.name for o in outcomes if o.blocking]
     if blocking:
@@ -472,9 +473,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("specs", nargs="+", metavar="SPEC", help="analysis specs (TOML)")
     s.add_argument("--out", default="reports", help="reports folder (default: reports)")
     s.add_argument("--refit", action="store_true", help="ignore cached posteriors")
-    s.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                    help="build N analyses at once, each in its own process; 'auto': one per "
                         "core, at most 4 and one per 4 GiB of memory (default: 1)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the analyses as tasks on a Dask cluster: tcp://HOST:PORT, or "
+                        "'local' ('local:N') for 2 (N) worker processes on this machine; "
+                        "needs biasstats[dask] and the same paths on every worker")
     s.set_defaults(run=_cmd_report)
 
     s = sub.add_parser("summarize", help="one estimand across built analyses: a leaderboard "

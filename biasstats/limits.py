@@ -26,7 +26,8 @@ from biasstats.errors import SpecError
 
 __all__ = ["Limits", "FORMULA", "PRIOR", "SQL", "DERIVED", "check_expression", "nesting_depth",
            "MAX_DERIVED_ESTIMANDS", "MAX_DERIVE", "MAX_FILTERS", "MAX_JSON_DEPTH", "MAX_FILES",
-           "MAX_FILES_CEILING", "input_kind", "MAX_MAGNITUDE"]
+           "MAX_FILES_CEILING", "input_kind", "MAX_MAGNITUDE", "MAX_SWEEP",
+           "MAX_SWEEP_VARIABLES"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ MAX_JSON_DEPTH = 64  # nesting of objects/arrays in a JSON source record
 # (priors from the data's spread, float32 draws in posterior.nc) fail: an outcome of 1e308
 # made the default prior Exponential(scale=nan), 1e38 overflowed the stored draws
 MAX_MAGNITUDE = 2.0 ** 53
+MAX_SWEEP = 10_000  # analyses one [sweep] expands into (the product of its variables)
+MAX_SWEEP_VARIABLES = 8  # variables of one [sweep]
 MAX_FILES = 20_000  # files one [data] source may name (default of [data] max_files)
 MAX_FILES_CEILING = 10_000_000  # the most [data] max_files may be set to
 

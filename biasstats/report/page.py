@@ -34,6 +34,7 @@ __all__ = [
     "ReportContext",
     "TableEntry",
     "inline_svg",
+    "SWEEP_FILE",
     "refresh_index",
     "render_index",
     "render_report",
@@ -491,6 +492,7 @@ def write_report(context: ReportContext, path: str | os.PathLike) -> Path:
 
 
 INDEX_ROWS = "index.json"  # the index's analysis rows, so a summary can list itself later
+SWEEP_FILE = "sweep.json"  # <reports>/<sweep>/sweep.json: the analyses of one [sweep]
 _ROW_KEYS = ("name", "title", "status", "message", "gate_passed", "allow_failure")
 
 
@@ -502,7 +504,8 @@ def render_index(outcomes, out_root: Path) -> Path:
     ``index.json`` for :func:`refresh_index`."""
     out_root = Path(out_root)
     rows = [{**{k: getattr(o, k) for k in _ROW_KEYS},
-             "link": None if o.report is None else _rel(o.report, out_root)}
+             "link": None if o.report is None else _rel(o.report, out_root),
+             "sweep": getattr(o, "sweep", None)}
             for o in outcomes]
     write_text_atomic(out_root / INDEX_ROWS, json.dumps(rows, indent=1) + "\n")
     return _write_index(rows, out_root)
@@ -556,6 +559,21 @@ def _summaries(out_root: Path) -> list[dict]:
 
 
 def _write_index(rows: list[dict], out_root: Path) -> Path:
+    """The page; a run of rows of one ``[sweep]`` is grouped under a row naming the sweep,
+    its number of analyses and its ``sweep.json``."""
+    sizes: dict[str, int] = {}
+    for r in rows:
+        if isinstance(r.get("sweep"), str):
+            sizes[r["sweep"]] = sizes.get(r["sweep"], 0) + 1
+    shown, prev = [], None
+    for r in rows:
+        sweep = r.get("sweep") if isinstance(r.get("sweep"), str) else None
+        head = None
+        if sweep is not None and sweep != prev:
+            head = {"name": sweep, "analyses": sizes[sweep],
+                    "link": _rel(out_root / sweep / SWEEP_FILE, out_root)}
+        shown.append({"o": r, "link": r.get("link"), "sweep": head, "member": bool(sweep)})
+        prev = sweep
     page = _environment().get_template("index.html.j2").render(
-        rows=[{"o": r, "link": r.get("link")} for r in rows], summaries=_summaries(out_root))
+        rows=shown, summaries=_summaries(out_root))
     return write_text_atomic(out_root / "index.html", page)

@@ -36,6 +36,7 @@ class AnalysisOutcome:
     report: Path | None = None
     cached: bool = False
     stages: tuple[tuple[str, float], ...] = ()   # (stage, seconds), in order
+    sweep: str | None = None   # the [sweep] this analysis is a member of
 
     def time_line(self) -> str:
         """``time: ingest 0.4 s, compile 12.1 s, ...`` (empty without stages)."""

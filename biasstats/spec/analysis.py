@@ -44,6 +44,9 @@ class AnalysisSpec(_Strict):
     joint: JointTable | None = None
     # [[replication]]: published numbers beside the reanalysis (biasstats.spec.replication)
     replication: list[ReplicationSpec] = Field(default_factory=list)
+    # [sweep]: one analysis per value (biasstats.spec.sweep expands it before validation;
+    # declared here for the reference only: an expanded member has none)
+    sweep: dict[str, str | list[str]] | None = None
 
     @field_validator("replication", mode="before")
     @classmethod

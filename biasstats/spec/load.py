@@ -16,12 +16,24 @@ from biasstats.spec.schema import AnalysisMeta, is_safe_name, toml_value
 
 
 @dataclass(frozen=True)
+class SweepMember:
+    """Which member of a ``[sweep]`` a spec is: the sweep's name (the analysis name the
+    members share as their prefix) and the value of each sweep variable, in the order the
+    ``[sweep]`` table declares them (:mod:`biasstats.spec.sweep`)."""
+
+    sweep: str
+    values: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Spec:
-    """A validated spec and where it came from (paths in it are relative to ``path``)."""
+    """A validated spec and where it came from (paths in it are relative to ``path``);
+    ``member``: which member of the spec's ``[sweep]`` it is, or None."""
 
     path: Path
     content: AnalysisSpec
     text: str
+    member: SweepMember | None = None
 
     @property
     def name(self) -> str:
@@ -173,9 +185,23 @@ def load_spec(path: str | Path, *, _seen: set[Path] | None = None) -> Spec:
 
     Every spec it names in ``[checks] sensitivity`` (and those name, transitively) is loaded
     and validated too, so that a spec reached that way is held to the same rules (no code,
-    no file or network access from an expression) before anything runs."""
+    no file or network access from an expression) before anything runs. A spec with a
+    ``[sweep]`` is several analyses: :func:`biasstats.spec.sweep.load_specs` expands it."""
     path = Path(path)
-    kind, _ = input_kind(path)  # nothing but a regular file is opened (a FIFO would block)
+    text, raw = read_spec_file(path)
+    if "sweep" in raw:
+        raise SpecError(f"{path}: [sweep]: this spec is a sweep (one analysis per value); "
+                        f"build its analyses with 'biasstats report {path}' (a command on one "
+                        "analysis takes a spec without [sweep])")
+    spec = validate_spec(path, text, raw)
+    _load_linked(spec, set() if _seen is None else _seen)
+    return spec
+
+
+def read_spec_file(path: Path) -> tuple[str, dict]:
+    """The text of the spec file ``path`` and its TOML tables (nothing but a regular file is
+    opened: a FIFO would block)."""
+    kind, _ = input_kind(path)
     if kind == "missing":
         raise SpecError(f"{path}: spec file not found")
     if kind != "file":
@@ -188,9 +214,14 @@ def load_spec(path: str | Path, *, _seen: set[Path] | None = None) -> Spec:
     except OSError as e:
         raise SpecError(f"{path}: cannot read the spec ({e.strerror or e})") from None
     try:
-        raw = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: invalid TOML: {e}") from None
+
+
+def validate_spec(path: Path, text: str, raw: dict, member: SweepMember | None = None) -> Spec:
+    """The :class:`Spec` of the TOML tables ``raw`` read from ``path`` (its ``[checks]
+    sensitivity`` specs not loaded yet: :func:`load_spec` does)."""
     try:
         content = AnalysisSpec.model_validate(raw)
     except ValidationError as e:
@@ -203,9 +234,7 @@ def load_spec(path: str | Path, *, _seen: set[Path] | None = None) -> Spec:
         raise SpecError(f"{path}: the file name gives the analysis name {path.stem!r}, which "
                         "must be letters, digits, '-' or '_' (it names the report folder); "
                         "rename the file or set [analysis] name")
-    spec = Spec(path=path, content=content, text=text)
-    _load_linked(spec, set() if _seen is None else _seen)
-    return spec
+    return Spec(path=path, content=content, text=text, member=member)
 
 
 def _load_linked(spec: Spec, seen: set[Path]) -> None:

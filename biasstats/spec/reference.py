@@ -31,6 +31,10 @@ MEANINGS: dict[str, str] = {
     "analysis.name": "report folder name (letters, digits, - or _); default: the spec file name",
     "analysis.title": "title shown on the report",
     "analysis.description": "free text shown on the report",
+    "sweep": "one analysis per value of each variable (their product): a glob relative to "
+             "the spec (llm = \"runs/*/\": each match's name) or a list of strings or "
+             "integers (llm = [\"gpt4\", \"claude\"]); {llm} in [data] source, [analysis] title / description takes the "
+             "value; members are named <analysis>--llm-<value>",
     "data": "the data to analyse (give [data] or [simulate], not both)",
     "data.source": "registered dataset name, or file path / glob (** allowed) / folder, or a "
                    "list of those; relative to the spec's folder",
@@ -229,7 +233,10 @@ def _type(ann) -> str:
     if origin is list:
         return f"list of {_type(args[0])}s"
     if origin is dict:
-        return f"table of {_type(args[1])}s" if not _is_model(args[1]) else "tables"
+        if _is_model(args[1]):
+            return "tables"
+        inner = _type(args[1])
+        return f"table of ({inner})" if " or " in inner else f"table of {inner}s"
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(ann, str(ann))
 
 

@@ -16,6 +16,7 @@ what to choose with), different units or scales across analyses.
 from __future__ import annotations
 
 import glob
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ import polars as pl
 from biasstats.effects.draws import DRAWS_FILE
 from biasstats.errors import BiasstatsError, SpecError
 from biasstats.names import visible
+from biasstats.report.page import SWEEP_FILE
+from biasstats.spec.schema import is_safe_name
 
 __all__ = ["KINDS", "AnalysisDraws", "Selector", "collect", "find_analyses", "parse_estimand"]
 
@@ -85,9 +88,21 @@ def _is_analysis(folder: Path) -> bool:
     return (folder / DRAWS_FILE).is_file() or (folder / ESTIMANDS_FILE).is_file()
 
 
+def _sweep_members(folder: Path) -> list[Path]:
+    """The analysis folders a ``sweep.json`` in ``folder`` lists (``biasstats report`` of a
+    ``[sweep]`` spec writes it), in its order; none when there is no such file."""
+    try:
+        doc = json.loads((folder / SWEEP_FILE).read_text(encoding="utf-8"))
+        names = [a["name"] for a in doc["analyses"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [folder.parent / n for n in names
+            if isinstance(n, str) and is_safe_name(n) and _is_analysis(folder.parent / n)]
+
+
 def find_analyses(sources, base: Path | None = None, key: str = "analyses") -> list[Path]:
-    """The analysis folders ``sources`` name (folders, reports roots, globs; relative to
-    ``base``), in order, each once."""
+    """The analysis folders ``sources`` name (folders, reports roots, globs; a sweep's folder
+    holding its ``sweep.json``: its analyses; relative to ``base``), in order, each once."""
     found: list[Path] = []
     for src in sources:
         text = str(src)
@@ -101,6 +116,8 @@ def find_analyses(sources, base: Path | None = None, key: str = "analyses") -> l
                 continue
             if _is_analysis(m):
                 found.append(m)
+            elif (m / SWEEP_FILE).is_file():
+                found += _sweep_members(m)
             else:
                 found += sorted(d for d in m.iterdir() if d.is_dir() and _is_analysis(d))
     seen: dict[Path, Path] = {}

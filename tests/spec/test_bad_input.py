@@ -136,7 +136,7 @@ def test_unknown_top_level_table(tmp_path, capsys):
     s = make(tmp_path, '[data]\nsource = "d.csv"\n[modle]\nformula = "y ~ 1"\n', GOOD_CSV)
     assert_user_error(
         tmp_path, capsys, s,
-        f"{s}: unknown key 'modle' at the top level (expected one of: analysis, data, simulate, model, fit, effects, checks, parts, joint, replication)",
+        f"{s}: unknown key 'modle' at the top level (expected one of: analysis, data, simulate, model, fit, effects, checks, parts, joint, replication, sweep)",
     )
 
 

@@ -51,9 +51,11 @@ def _json_schema_keys() -> dict[tuple[str, str], object]:
 def _listed(text: str) -> dict[tuple[str, str], str]:
     out, table = {}, None
     for line in text.splitlines():
-        if m := re.match(r"^\[\[?([^\[\]]+)\]", line):  # [table] or [[array of tables]]
+        if line.startswith("biasstats analysis spec"):  # the top-level keys follow
+            table = ""
+        elif m := re.match(r"^\[\[?([^\[\]]+)\]", line):  # [table] or [[array of tables]]
             table = m[1]
-        elif table and (m := re.match(r"^  (\w+) = .*\((required|default: (.*))\)$", line)):
+        elif table is not None and (m := re.match(r"^  (\w+) = .*\((required|default: (.*))\)$", line)):
             out[(table, m[1])] = m[2] if m[2] == "required" else m[3]
         elif not line.strip() or not line.startswith("  "):
             table = None if not line.startswith("[") else table
