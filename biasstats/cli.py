@@ -199,7 +199,7 @@ def _cmd_effects(args: argparse.Namespace) -> int:
 _SECTIONS = (("mean", "marginal means"), ("contrast", "contrasts"), ("slope", "slopes"),
              ("impact", "impact ratios"), ("derived", "derived estimands"))
 _SHOWN = ("term", "stratum", "level", "category", "impact", "scale", "mean", "hdi",
-          "p_positive", "null", "verdict", "unit", "n_obs")
+          "p_positive", "null", "verdict", "unit", "n_obs", "p_best", "p_worst", "selection")
 
 
 def _estimand_sections(rows: pl.DataFrame):

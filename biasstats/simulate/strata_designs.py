@@ -114,7 +114,8 @@ def ranking_strata(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: 
     One row per shown candidate: ``llm``, ``job``, ``request``, ``name``, ``group``, ``top1``.
     Truth per stratum: each group's average true P(ranked first) over its shown candidates
     (what ``top1 ~ 0 + llm:job:group + (1|name)`` marginal means estimate), its ratio to
-    the best group, and the adverse-impact ratio min / max; ``se_log_ratio`` of the
+    the best group and to the first group (``"B / A"``, a declared reference), and the
+    adverse-impact ratio min / max; ``se_log_ratio`` of the
     adverse-impact ratio from the observed rates of the two groups that make it, and
     ``se_mean`` of each group's observed rate. ``design_seed``: which names each request
     shows drawn from their own generator, so that replications (other ``seed``) share one
@@ -154,6 +155,9 @@ def ranking_strata(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: 
         for g in groups:
             truth[f"mean:{TERM_RANKING}:{g}@{sn}"] = mean[g]
             truth[f"ratio_to_best:{TERM_RANKING}:{g}@{sn}"] = mean[g] / mean[best]
+            if g != groups[0]:  # the first group as a declared reference
+                truth[f"ratio_to_reference:{TERM_RANKING}:{g} / {groups[0]}@{sn}"] = \
+                    mean[g] / mean[groups[0]]
         truth[f"impact:{TERM_RANKING}:min / max@{sn}"] = mean[worst] / mean[best]
         rate = {g: k_sum[g] / n_sum[g] for g in groups}
         truth[f"se_log_ratio:{TERM_RANKING}:min / max@{sn}"] = float(np.sqrt(sum(

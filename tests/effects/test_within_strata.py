@@ -68,12 +68,18 @@ def test_means_and_ranks_within_strata(stratified):
     assert t2["level"].to_list() == ["treated", "control"] and t2["p_best"][0] > 0.95
 
 
-def test_impact_ratio_is_the_ratio_of_the_worst_and_best_levels_rates_per_draw():
+@pytest.fixture(scope="module")
+def audit():
     df, _ = designs.ranking_audit(seed=2, requests=300)
     df = df.with_columns((pl.col("request").str.slice(1).cast(pl.Int64) % 2).cast(pl.Utf8)
                          .alias("job"))
     fit = biasstats.fit("top1 ~ 0 + group:job + (1|name)", data=df, family="bernoulli",
                         **FAST)
+    return df, fit
+
+
+def test_impact_ratio_is_the_ratio_of_the_worst_and_best_levels_rates_per_draw(audit):
+    df, fit = audit
     est = biasstats.estimands(fit, by=["group | job"], contrasts=[], impact=["group | job"],
                               rank=None, slopes=[])
     imp = est.impact.filter(pl.col("stratum") == "0")
@@ -91,6 +97,59 @@ def test_impact_ratio_is_the_ratio_of_the_worst_and_best_levels_rates_per_draw()
     rates = df.filter(pl.col("job") == "0").group_by("group").agg(pl.col("top1").mean())
     observed = rates["top1"].min() / rates["top1"].max()
     assert abs(air["mean"] - observed) < 3 * air["sd"] + 0.05
+
+
+def test_ratio_to_a_declared_reference_is_the_ratio_of_the_cell_means_draws(audit):
+    """The reference ratio is each level's within-stratum mean over the reference level's,
+    draw by draw (no selection); P(best) / P(worst) are the shares of draws in which a level
+    has the highest / lowest mean, and the adverse-impact row flags an unsettled pair."""
+    _, fit = audit
+    term = "group | job"
+    est = biasstats.estimands(fit, by=[term], contrasts=[], impact=[term], rank=None,
+                              slopes=[], reference={term: "B"})
+    for sn in ("0", "1"):
+        m_levels, m = est.draws[f"mean:{term}:{sn}"]
+        levels, d = est.draws[f"impact:{term}:{sn}"]
+        r = m_levels.index("B")
+        want = [f"{lv} / B" for lv in m_levels if lv != "B"]
+        assert levels[:3] == want and levels[3:] == [*m_levels, "min / max"]
+        others = [i for i in range(len(m_levels)) if i != r]
+        np.testing.assert_allclose(d[:, :3], m[:, others] / m[:, [r]])
+        rows = est.impact.filter((pl.col("stratum") == sn)
+                                 & (pl.col("estimand") == "ratio to reference"))
+        assert rows["level"].to_list() == want and set(rows["reference"]) == {"B"}
+        for row, i in zip(rows.iter_rows(named=True), others, strict=True):
+            q = m[:, i] / m[:, r]
+            assert row["mean"] == pytest.approx(q.mean())
+            assert row["p_positive"] == pytest.approx(float((q > 1).mean()))
+            assert row["p_best"] == pytest.approx(float((m.argmax(axis=1) == i).mean()))
+            assert row["p_worst"] == pytest.approx(float((m.argmin(axis=1) == i).mean()))
+        air = est.impact.filter((pl.col("stratum") == sn)
+                                & (pl.col("estimand") == "adverse-impact ratio")).row(0, named=True)
+        b, w = m_levels.index(air["best"]), m_levels.index(air["worst"])
+        p_b = float((m.argmax(axis=1) == b).mean())
+        p_w = float((m.argmin(axis=1) == w).mean())
+        assert (air["p_best"], air["p_worst"]) == pytest.approx((p_b, p_w))
+        assert air["selection"] == ("clear" if min(p_b, p_w) >= 0.9 else "uncertain")
+
+
+def test_a_reference_keyed_by_an_undeclared_within_term_is_refused_at_load(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("y,g,h\n" + "".join(
+        f"{i % 2},{'ab'[i % 3 == 0]},{'xy'[i % 4 == 0]}\n" for i in range(40)))
+    (tmp_path / "s.toml").write_text(
+        '[data]\nsource = "d.csv"\noutcome = "y"\n[model]\nformula = "y ~ g*h"\n'
+        'family = "bernoulli"\n[effects]\nimpact = ["g | h"]\n'
+        'reference = { "g|x" = "a" }\n')
+    assert main(["fit", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out")]) == 2
+    assert "[effects] reference: 'g|x'" in capsys.readouterr().err
+    (tmp_path / "s.toml").write_text(
+        '[data]\nsource = "d.csv"\noutcome = "y"\n[model]\nformula = "y ~ g*h"\n'
+        'family = "bernoulli"\n[effects]\nimpact = ["g | h"]\n'
+        'reference = { "g|h" = "c" }\n')
+    assert main(["fit", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {tmp_path / 's.toml'}: [effects] reference: level 'c' of 'g|h' "
+                   "is not in the data (levels: a, b)\n")
 
 
 def test_impact_without_strata_is_refused_before_sampling(tmp_path, capsys):
