@@ -51,6 +51,16 @@ DESIGNS: dict[str, tuple] = {
     # adverse-impact ratio min / max, per stratum
     "bernoulli_impact": (strata_designs.ranking_strata, {"requests": 100, "design_seed": 7},
                          "top1 ~ 0 + llm:job:group + (1|name)", (), "bernoulli"),
+    # the same audit with each candidate's outcome drawn on its own (no "exactly one ranked
+    # first per request"): the outcomes as independent as the Bernoulli model assumes
+    "bernoulli_impact_independent": (strata_designs.ranking_strata,
+                                     {"requests": 100, "design_seed": 7, "one_first": False},
+                                     "top1 ~ 0 + llm:job:group + (1|name)", (), "bernoulli"),
+    # the one-first audit fitted as Poisson counts (the multinomial-Poisson transformation:
+    # the ratio of two groups' rates has the multinomial's variance, which the Bernoulli
+    # model, blind to "one per request", understates)
+    "poisson_impact": (strata_designs.ranking_strata, {"requests": 100, "design_seed": 7},
+                       "top1 ~ 0 + llm:job:group + (1|name)", (), "poisson"),
 }
 
 
