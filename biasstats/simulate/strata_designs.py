@@ -116,7 +116,8 @@ def ranking_strata(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: 
     (what ``top1 ~ 0 + llm:job:group + (1|name)`` marginal means estimate), its ratio to
     the best group and to the first group (``"B / A"``, a declared reference), and the
     adverse-impact ratio min / max; ``se_log_ratio`` of the
-    adverse-impact ratio from the observed rates of the two groups that make it, and
+    adverse-impact ratio (and of each ratio to the first group) from the observed rates of
+    the two groups that make it, and
     ``se_mean`` of each group's observed rate. ``design_seed``: which names each request
     shows drawn from their own generator, so that replications (other ``seed``) share one
     design (the estimand-coverage harness compiles it once); None: from ``seed``'s.
@@ -170,4 +171,7 @@ def ranking_strata(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: 
         for g in groups:
             truth[f"se_mean:{TERM_RANKING}:{g}@{sn}"] = float(np.sqrt(
                 rate[g] * (1 - rate[g]) / n_sum[g]))
+            if g != groups[0]:
+                truth[f"se_log_ratio:{TERM_RANKING}:{g} / {groups[0]}@{sn}"] = float(np.sqrt(
+                    sum((1 - rate[h]) / (n_sum[h] * rate[h]) for h in (g, groups[0]))))
     return pl.DataFrame(rows), truth
