@@ -167,7 +167,7 @@ def _within_terms(terms, table: pl.DataFrame):
 
 def _within_means(art, est: Estimands, wording: Wording, pct: int, section: str,
                   term: str) -> None:
-    for term, df, f, s in _within_terms([term], est.means):
+    for _, df, f, s in _within_terms([term], est.means):
         art.table(f"estimand_{safe_name(term)}", _within_table(df, "Level"),
                   f"{wording.axis} by {f} within each level of {s}: posterior mean of the "
                   f"average expected outcome over the observed rows, with {pct}% HDI and the "
@@ -179,7 +179,7 @@ def _within_means(art, est: Estimands, wording: Wording, pct: int, section: str,
 
 def _within_contrasts(art, est: Estimands, wording: Wording, pct: int, section: str,
                       term: str) -> None:
-    for term, df, f, s in _within_terms([term], est.contrasts):
+    for _, df, f, s in _within_terms([term], est.contrasts):
         art.table(f"contrasts_{safe_name(term)}", _within_table(df, "Contrast"),
                   f"Contrasts of {wording.noun} between levels of {f} within each level of "
                   f"{s}, and their average over the levels of {s} ({pct}% HDI; a ratio's "
@@ -199,7 +199,7 @@ def _within_contrasts(art, est: Estimands, wording: Wording, pct: int, section: 
 
 
 def _impact(art, est: Estimands, wording: Wording, pct: int, section: str, term: str) -> None:
-    for term, df, f, s in _within_terms([term], est.impact):
+    for _, df, f, s in _within_terms([term], est.impact):
         impact_outputs(art, df, term, f, s, wording, pct, section)
 
 
