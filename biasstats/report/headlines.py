@@ -155,7 +155,7 @@ def _impact(est: Estimands, w: Wording, term: str, pct: int) -> list[str]:
               f"below 0.9) in {len(unsure)} of {air.height} strata "
               f"({', '.join(unsure[:MAX_LISTED_STRATA])}"
               f"{', …' if len(unsure) > MAX_LISTED_STRATA else ''}): there the ratio compares "
-              "a pair chosen from the estimates and its interval is too narrow"
+              "a pair chosen from the estimates and its interval may be too narrow"
               + (f"; the ratios to {ref['reference'][0]} are the fixed comparison."
                  if ref.height else ".") if unsure else "")
     out.append(f"Adverse-impact ratio of {f} (the lowest {w.noun} over the highest) within "

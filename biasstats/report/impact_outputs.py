@@ -54,7 +54,7 @@ def impact_outputs(art, df: pl.DataFrame, term: str, f: str, s: str, wording, pc
     flag = (f" Where the data do not settle which levels are the highest and lowest "
             f"(Selection \"uncertain\": {', '.join(unsure)}), the ratios to the best and "
             "the adverse-impact ratio compare a pair chosen from noisy estimates and their "
-            "intervals are too narrow; read them with P(best) and P(worst)"
+            "intervals may be too narrow; read them with P(best) and P(worst)"
             + (", and prefer the ratios to the reference." if ref.height else ".")
             if unsure else "")
     art.table(f"impact_{safe_name(term)}", _impact_table(df),

@@ -183,7 +183,7 @@ def test_a_report_with_within_strata_estimands(tmp_path):
         '[fit]\nchains = 2\ntune = 200\ndraws = 200\n[checks]\nallow_failure = true\n'
         'loo_pit = false\n'
         f'[effects]\nunit = "points"\ncontrasts = ["{TERM}"]\nby = ["{TERM}"]\n'
-        'reference = { condition = "control" }\n')
+        f'impact = ["{TERM}"]\nreference = {{ condition = "control" }}\n')
     assert main(["report", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out")]) == 0
     tables = tmp_path / "out" / "strata" / "tables"
     names = sorted(p.name for p in tables.glob("*.csv"))
@@ -195,6 +195,15 @@ def test_a_report_with_within_strata_estimands(tmp_path):
     assert any(p.name.startswith("contrasts_condition-test") for p in figures.glob("*.svg"))
     html = (tmp_path / "out" / "strata" / "report.html").read_text()
     assert "within each level of test" in html
+    # impact against the declared reference: "treated / control" per test, beside the
+    # data-selected pair with P(best) / P(worst) and whether the data settle it
+    impact = pl.read_csv(next(tables.glob("impact_condition-test*.csv")))
+    ref = impact.filter(pl.col("Estimand") == "ratio to reference")
+    assert ref["Level"].to_list() == ["treated / control"] * 4
+    air = impact.filter(pl.col("Estimand") == "adverse-impact ratio")
+    assert set(air["Selection"]) <= {"clear", "uncertain"} and air.height == 4
+    assert {"P(best)", "P(worst)", "Pair"} <= set(impact.columns)
+    assert "over the reference level control" in html and "(a fixed comparison)" in html
 
 
 @pytest.mark.slow
