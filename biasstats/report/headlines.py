@@ -15,7 +15,7 @@ from __future__ import annotations
 import polars as pl
 
 from biasstats.effects.estimands import PAIRS_UP_TO, Estimands
-from biasstats.effects.strata import split_term
+from biasstats.effects.strata import SELECTION_SURE, split_term
 from biasstats.report.derived_outputs import derived_findings
 from biasstats.report.estimand_outputs import _SCALE_NAMES, Wording, _ci, _num
 
@@ -152,7 +152,7 @@ def _impact(est: Estimands, w: Wording, term: str, pct: int) -> list[str]:
     unsure = air.filter(pl.col("selection") == "uncertain")["stratum"].to_list() \
         if "selection" in air.columns else []
     caveat = (f" Which {f} is lowest and which highest is uncertain (posterior probability "
-              f"below 0.9) in {len(unsure)} of {air.height} strata "
+              f"below {SELECTION_SURE:g}) in {len(unsure)} of {air.height} strata "
               f"({', '.join(unsure[:MAX_LISTED_STRATA])}"
               f"{', …' if len(unsure) > MAX_LISTED_STRATA else ''}): there the ratio compares "
               "a pair chosen from the estimates and its interval may be too narrow"

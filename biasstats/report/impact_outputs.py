@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from biasstats.effects.strata import SELECTION_SURE
 from biasstats.names import safe_name
 from biasstats.report import figures as figs
 from biasstats.report.tables import hdi_label
@@ -15,6 +16,12 @@ __all__ = ["impact_outputs"]
 
 MAX_PANELS = 12  # strata drawn as small multiples, one panel each
 MAX_FOREST = 40  # strata in the adverse-impact forest
+MAX_NAMED = 8    # strata named in a caption
+
+
+def _listing(strata: list[str]) -> str:
+    more = len(strata) - MAX_NAMED
+    return ", ".join(strata[:MAX_NAMED]) + (f", … and {more} more" if more > 0 else "")
 
 
 def _num(v: float, d: int = 3) -> str:
@@ -26,7 +33,7 @@ def _impact_table(df: pl.DataFrame) -> pl.DataFrame:
     level against the best; ``min / max``), which ratio, its mean and HDI, P(< 0.8),
     P(best) / P(worst), and for the adverse-impact ratio which pair it is and whether the
     data settle that choice (``uncertain``: P(the chosen best is the best) or P(the chosen
-    worst is the worst) below 0.9)."""
+    worst is the worst) below :data:`~biasstats.effects.strata.SELECTION_SURE`)."""
     hdi = hdi_label(df)
     pair = [f"{w} / {b}" if w is not None else None for w, b in
             zip(df["worst"] if "worst" in df.columns else [None] * df.height,
@@ -52,7 +59,8 @@ def impact_outputs(art, df: pl.DataFrame, term: str, f: str, s: str, wording, pc
     lead = (f"each level of {f}'s {wording.noun} over the reference level "
             f"{ref['reference'][0]}'s (a fixed comparison), " if ref.height else "")
     flag = (f" Where the data do not settle which levels are the highest and lowest "
-            f"(Selection \"uncertain\": {', '.join(unsure)}), the ratios to the best and "
+            f"(Selection \"uncertain\": P(best) or P(worst) of the chosen pair below "
+            f"{SELECTION_SURE:g}; {_listing(unsure)}), the ratios to the best and "
             "the adverse-impact ratio compare a pair chosen from noisy estimates and their "
             "intervals may be too narrow; read them with P(best) and P(worst)"
             + (", and prefer the ratios to the reference." if ref.height else ".")
@@ -73,12 +81,12 @@ def impact_outputs(art, df: pl.DataFrame, term: str, f: str, s: str, wording, pc
                        label="Adverse-impact ratio"),
                    f"Adverse-impact ratio (lowest {f} rate over the highest) per {s}: "
                    f"posterior mean and {pct}% HDI; 0.8 is the four-fifths threshold."
-                   + (f" The lowest and highest levels are uncertain in {', '.join(unsure)}."
+                   + (f" The lowest and highest levels are uncertain in {_listing(unsure)}."
                       if unsure else ""), section=section)
-        if ref.height and 1 <= ref["stratum"].n_unique() <= MAX_PANELS:
-            art.figure(f"impact_reference_{safe_name(term)}",
-                       lambda r=ref: figs.strata_panels(r, xlabel="Ratio to the reference",
-                                                        ref=1.0, log=True),
-                       f"Each level of {f}'s {wording.noun} over {ref['reference'][0]}'s, one "
-                       f"panel per {s}: posterior mean and {pct}% HDI (1 = the same rate).",
-                       section=section)
+    if ref.height and 1 <= ref["stratum"].n_unique() <= MAX_PANELS:
+        art.figure(f"impact_reference_{safe_name(term)}",
+                   lambda r=ref: figs.strata_panels(r, xlabel="Ratio to the reference",
+                                                    ref=1.0, log=True),
+                   f"Each level of {f}'s {wording.noun} over {ref['reference'][0]}'s, one "
+                   f"panel per {s}: posterior mean and {pct}% HDI (1 = the same rate).",
+                   section=section)

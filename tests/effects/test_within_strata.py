@@ -204,6 +204,10 @@ def test_a_report_with_within_strata_estimands(tmp_path):
     assert set(air["Selection"]) <= {"clear", "uncertain"} and air.height == 4
     assert {"P(best)", "P(worst)", "Pair"} <= set(impact.columns)
     assert "over the reference level control" in html and "(a fixed comparison)" in html
+    assert "Ratio of each condition&#39;s mean y to control&#39;s within each test" in html
+    unsure = air.filter(pl.col("Selection") == "uncertain")["Stratum"].to_list()
+    assert ("is uncertain (posterior probability below 0.9) in "
+            f"{len(unsure)} of 4 strata" in html) == bool(unsure)
 
 
 @pytest.mark.slow
