@@ -38,6 +38,7 @@ from biasstats.run.many import quiet_library_notices
 from biasstats.run.outcome import write_estimand_draws
 from biasstats.simulate.from_formula import parse_set, simulate_from_spec
 from biasstats.spec import load_spec
+from biasstats.spec.declared import declared_estimands
 from biasstats.spec.outcome import outcome_study
 from biasstats.spec.reference import render
 from biasstats.spec.schema import MAX_DRAWS, MAX_SEED, FitSpec
@@ -174,7 +175,7 @@ def _cmd_effects(args: argparse.Namespace) -> int:
         est = compute_estimands(fit, req)
     except SpecError as e:
         raise SpecError(f"{spec.path}: {e}") from None
-    rows = est.all_rows()
+    rows = _in_declared_order(est.all_rows(), declared_estimands(spec))
     with pl.Config(tbl_rows=400, tbl_cols=20, tbl_width_chars=200, float_precision=3,
                    fmt_str_lengths=60, tbl_hide_dataframe_shape=True,
                    tbl_hide_column_data_types=True):
@@ -199,7 +200,28 @@ def _cmd_effects(args: argparse.Namespace) -> int:
 _SECTIONS = (("mean", "marginal means"), ("contrast", "contrasts"), ("slope", "slopes"),
              ("impact", "impact ratios"), ("derived", "derived estimands"))
 _SHOWN = ("term", "stratum", "level", "category", "impact", "scale", "mean", "hdi",
-          "p_positive", "null", "verdict", "unit", "n_obs")
+          "p_positive", "null", "verdict", "unit", "n_obs", "p_best", "p_worst", "selection")
+
+
+_KIND_OF = {"by": "mean", "contrasts": "contrast", "slopes": "slope", "level_slopes": "slope",
+            "impact": "impact", "derived": "derived"}
+
+
+def _in_declared_order(rows: pl.DataFrame, declared) -> pl.DataFrame:
+    """``rows`` (``Estimands.all_rows()``) with the kinds and terms ``[effects]`` declares
+    first, in the spec's order (``declared``: ``[(key, term), ...]``), the rest after in
+    their own order."""
+    if not rows.height or not declared:
+        return rows
+    kinds = list(dict.fromkeys([*(_KIND_OF[k] for k, _ in declared if k in _KIND_OF),
+                                *(k for k, _ in _SECTIONS)]))
+    terms = list(dict.fromkeys(t for _, t in declared))
+    rank_k = pl.col("estimand").replace_strict(kinds, list(range(len(kinds))),
+                                               default=len(kinds), return_dtype=pl.Int64)
+    rank_t = pl.col("term").replace_strict(terms, list(range(len(terms))),
+                                           default=len(terms), return_dtype=pl.Int64)
+    return rows.with_columns(rank_k.alias("__k"), rank_t.alias("__t")).sort(
+        "__k", "__t", maintain_order=True).drop("__k", "__t")
 
 
 def _estimand_sections(rows: pl.DataFrame):
@@ -209,7 +231,9 @@ def _estimand_sections(rows: pl.DataFrame):
         return
     rows = rows.with_columns(pl.format("[{}, {}]", pl.col("hdi_low").round(3),
                                        pl.col("hdi_high").round(3)).alias("hdi"))
-    for kind, title in _SECTIONS:
+    titles = dict(_SECTIONS)
+    for kind in dict.fromkeys([*rows["estimand"].to_list(), *titles]):
+        title = titles.get(kind, kind)
         part = rows.filter(pl.col("estimand") == kind)
         if not part.height:
             continue

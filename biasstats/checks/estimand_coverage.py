@@ -51,12 +51,23 @@ DESIGNS: dict[str, tuple] = {
     # adverse-impact ratio min / max, per stratum
     "bernoulli_impact": (strata_designs.ranking_strata, {"requests": 100, "design_seed": 7},
                          "top1 ~ 0 + llm:job:group + (1|name)", (), "bernoulli"),
+    # the same audit with each candidate's outcome drawn on its own (no "exactly one ranked
+    # first per request"): the outcomes as independent as the Bernoulli model assumes
+    "bernoulli_impact_independent": (strata_designs.ranking_strata,
+                                     {"requests": 100, "design_seed": 7, "one_first": False},
+                                     "top1 ~ 0 + llm:job:group + (1|name)", (), "bernoulli"),
+    # the one-first audit fitted as Poisson counts (the multinomial-Poisson transformation:
+    # the ratio of two groups' rates has the multinomial's variance, which the Bernoulli
+    # model, blind to "one per request", understates)
+    "poisson_impact": (strata_designs.ranking_strata, {"requests": 100, "design_seed": 7},
+                       "top1 ~ 0 + llm:job:group + (1|name)", (), "poisson"),
 }
 
 
 @dataclass
 class EstimandCoverage:
-    """``table``: replication, estimand, truth, mean, hdi_low, hdi_high, inside."""
+    """``table``: replication, estimand, truth, mean, hdi_low, hdi_high, inside (and, for
+    impact ratios, the row's best / worst levels, p_best, p_worst and selection)."""
 
     family: str
     prob: float
@@ -80,15 +91,21 @@ class EstimandCoverage:
                 f"{t.get('compile_s', 0):.1f} s, sampling {t.get('sampling_s', 0):.1f} s")
 
 
+# columns of an estimand row kept beside its coverage (the impact table's selection)
+_CARRIED = ("best", "worst", "p_best", "p_worst", "selection")
+# impact truth keys -> the impact table's estimand
+_IMPACT = {"impact": "adverse-impact ratio", "ratio_to_best": "ratio to best",
+           "ratio_to_reference": "ratio to reference"}
+
+
 def _row(est, key: str) -> dict:
     """The estimand row named like a design's truth key ("mean:condition:a",
     "difference:condition:b − a", "ratio:condition:b − a", "slope:x:average")."""
     kind, rest = key.split(":", 1)
     rest, _, stratum = rest.partition("@")  # within strata: "<level>@<stratum>"
     term, level = rest.rsplit(":", 1) if "|" in rest else rest.split(":", 1)
-    if kind in ("impact", "ratio_to_best"):  # "impact:demo | s:min / max@<stratum>"
-        t = est.impact.filter(pl.col("estimand") == ("adverse-impact ratio" if kind == "impact"
-                                                     else "ratio to best"))
+    if kind in _IMPACT:  # "impact:demo | s:min / max@<stratum>"
+        t = est.impact.filter(pl.col("estimand") == _IMPACT[kind])
         rows = t.filter((pl.col("term") == term) & (pl.col("level") == level)
                         & (pl.col("stratum") == stratum))
         if rows.height != 1:  # pragma: no cover - a naming change in the estimands
@@ -156,10 +173,12 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
         req = default_request(spec, prob=prob)
         within = tuple(dict.fromkeys(k.split(":")[1] for k in truth if "|" in k))
         impact = tuple(dict.fromkeys(k.split(":", 1)[1].partition("@")[0].rsplit(":", 1)[0]
-                                     for k in truth
-                                     if k.startswith(("impact:", "ratio_to_best:"))))
+                                     for k in truth if k.split(":", 1)[0] in _IMPACT))
+        refs = {k.split(":", 1)[1].partition("@")[0].rsplit(":", 1)[0]:
+                k.partition("@")[0].rsplit(" / ", 1)[1]
+                for k in truth if k.startswith("ratio_to_reference:")}
         if impact:  # the design's truth is of impact ratios within strata: those
-            req = EffectsRequest(by=impact, impact=impact, prob=prob)
+            req = EffectsRequest(by=impact, impact=impact, reference=refs, prob=prob)
         elif within:  # the design's truth is within strata: ask for those contrasts
             req = EffectsRequest(contrasts=within, prob=prob)
         if derived:  # the design's truth is of derived estimands: those only
@@ -169,8 +188,10 @@ def run_estimand_coverage(family: str, reps: int = 40, *, prob: float = 0.90, se
             r = _row(est, key)
             rows.append({"replication": rep, "estimand": key, "truth": float(t),
                          "mean": r["mean"], "hdi_low": r["hdi_low"], "hdi_high": r["hdi_high"],
-                         "inside": bool(r["hdi_low"] <= t <= r["hdi_high"])})
+                         "inside": bool(r["hdi_low"] <= t <= r["hdi_high"]),
+                         **{c: r.get(c) for c in _CARRIED if c in r}})
     timings = {"compile_s": compiled.compile_s, "sampling_s": sample_s,
                "total_s": time.perf_counter() - t_start}
-    return EstimandCoverage(family, prob, pl.DataFrame(rows), timings)
+    return EstimandCoverage(family, prob, pl.from_dicts(rows, infer_schema_length=None),
+                           timings)
 

@@ -28,7 +28,7 @@ from biasstats.effects.estimands import (
     Estimands,
     resolve_request,
 )
-from biasstats.effects.strata import contrast_pairs, split_term
+from biasstats.effects.strata import contrast_pairs, reference_level, split_term
 from biasstats.errors import SpecError
 from biasstats.inference.predict import category_names, hdi, level_labels
 from biasstats.model.design import has_interaction
@@ -49,9 +49,8 @@ def _levels(cells: pl.DataFrame, term: str) -> list[str]:
     return sorted({str(v) for v in labels})
 
 
-def _pairs_of(levels: list[str], req: EffectsRequest, term: str, factor: str):
-    ref = req.reference.get(term, req.reference.get(factor))
-    return contrast_pairs(levels, None if ref is None else str(ref), req.pairs)
+def _pairs_of(levels: list[str], req: EffectsRequest, term: str):
+    return contrast_pairs(levels, reference_level(req, term), req.pairs)
 
 
 def expected_rows(req: EffectsRequest, spec) -> pl.DataFrame:
@@ -86,7 +85,7 @@ def expected_rows(req: EffectsRequest, spec) -> pl.DataFrame:
             add("mean", term, None, _levels(cells, term), [RATING], with_cats=False)
     for term in (c for c in req.contrasts if "|" not in c):
         levels = _levels(cells, term)
-        pairs = _pairs_of(levels, req, term, term)
+        pairs = _pairs_of(levels, req, term)
         add("contrast", term, None, [f"{levels[i]} − {levels[j]}" for i, j in pairs],
             ["difference"])
         add("contrast", term, None, [f"{levels[i]} / {levels[j]}" for i, j in pairs],
@@ -130,7 +129,7 @@ def _strata_rows(req: EffectsRequest, cells, scale, ratio_scales, add) -> None:
                 add("mean", term, sn, sorted(lv), [scale])
         if term in req.contrasts:
             how = getattr(req, "strata_weights", "equal")
-            for i, j in _pairs_of(levels, req, term, f):
+            for i, j in _pairs_of(levels, req, term):
                 inside = [sn for sn, lv in have.items() if {levels[i], levels[j]} <= lv]
                 if not inside:
                     continue
@@ -138,9 +137,12 @@ def _strata_rows(req: EffectsRequest, cells, scale, ratio_scales, add) -> None:
                     add("contrast", term, sn, [f"{levels[i]} − {levels[j]}"], ["difference"])
                     add("contrast", term, sn, [f"{levels[i]} / {levels[j]}"], ratio_scales)
         if term in req.impact:
+            ref = reference_level(req, term)
             for sn, lv in have.items():
                 if len(lv) >= 2:
-                    add("impact", term, sn, [*sorted(lv), "min / max"], [None],
+                    to_ref = [f"{v} / {ref}" for v in sorted(lv) if v != ref] \
+                        if ref in lv else []
+                    add("impact", term, sn, [*to_ref, *sorted(lv), "min / max"], [None],
                         with_cats=False)
 
 

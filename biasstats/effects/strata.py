@@ -13,9 +13,11 @@ for):
   strata: the SD of the stratum contrasts and P(the contrast has the same sign in every
   stratum);
 * **ranks** ``rank = "f | s"``: the levels' ranks within each stratum;
-* **impact** ``impact = ["f | s"]``: within each stratum, each level's ratio to the best level
-  (the highest mean in that draw) and the adverse-impact ratio min/max over the levels, with
-  P(ratio < 0.8) (the four-fifths rule) — for rates and other positive outcomes.
+* **impact** ``impact = ["f | s"]``: within each stratum, each level's ratio to a declared
+  reference level (``reference = {f = "x"}``: a fixed estimand), each level's ratio to the
+  best level and the adverse-impact ratio worst / best (the pair with the highest and lowest
+  posterior mean: chosen from the data), with P(ratio < 0.8) (the four-fifths rule) and
+  P(each level is the best / the worst) — for rates and other positive outcomes.
 
 A stratum lacking a level of ``f`` gives no contrast for the pairs with that level (a note says
 which). Nothing here knows a study's vocabulary.
@@ -30,10 +32,14 @@ import polars as pl
 
 from biasstats.inference.predict import level_labels
 
-__all__ = ["FOUR_FIFTHS", "PAIRS_UP_TO", "contrast_pairs", "split_term", "stratified"]
+__all__ = ["FOUR_FIFTHS", "PAIRS_UP_TO", "SELECTION_SURE", "contrast_pairs", "reference_level",
+           "split_term", "stratified"]
 
 FOUR_FIFTHS = 0.8  # the adverse-impact threshold of the four-fifths rule
 PAIRS_UP_TO = 4  # "auto" contrasts: all pairs up to this many levels, else vs the reference
+# impact: the data-selected best / worst pair is called clear when the posterior probability
+# that the chosen best is the best and the chosen worst the worst are both at least this
+SELECTION_SURE = 0.9
 
 
 def contrast_pairs(levels: list[str], ref: str | None, pairs: str) -> list[tuple[int, int]]:
@@ -115,7 +121,7 @@ def stratified(req, mu, w, cells, cats, pct: float, scale: str, ratio_scales, su
         if term == req.rank:
             out["ranks"] += _ranks(st, req.prob, cats, notes)
         if term in req.impact:
-            out["impact"] += _impact(st, cats, summarise, draws, notes)
+            out["impact"] += _impact(st, req, cats, summarise, draws, notes)
     return out
 
 
@@ -140,8 +146,7 @@ def _means(st: Stratified, cats, scale: str, summarise, draws) -> list[dict]:
 
 
 def _pairs(st: Stratified, req) -> list[tuple[int, int]]:
-    ref = req.reference.get(st.term, req.reference.get(st.factor))
-    return contrast_pairs(st.levels, None if ref is None else str(ref), req.pairs)
+    return contrast_pairs(st.levels, reference_level(req, st.term), req.pairs)
 
 
 def _contrasts(st: Stratified, req, cats, pct, ratio_scales, summarise, draws, notes, how,
@@ -222,21 +227,42 @@ def _ranks(st: Stratified, prob: float, cats, notes) -> list[dict]:
     return rows
 
 
-def _impact(st: Stratified, cats, summarise, draws, notes) -> list[dict]:
-    """Each level's ratio to the best level of its stratum, and the adverse-impact ratio
-    worst / best with P(< 0.8), per stratum.
+def reference_level(req, term: str) -> str | None:
+    """The declared reference level of ``term``'s factor (``[effects] reference``, keyed by
+    the term itself, ``"f | s"``, or by its factor ``f``), or None."""
+    ref = {_spaced(k): v for k, v in getattr(req, "reference", {}).items()}
+    found = ref.get(_spaced(term), ref.get(split_term(term)[0]))
+    return None if found is None else str(found)
+
+
+def _spaced(term: str) -> str:
+    """A term with canonical spacing (``"a|s1 : s2"`` -> ``"a | s1:s2"``)."""
+    f, s = split_term(term)
+    f = ":".join(p.strip() for p in f.split(":"))
+    return f if s is None else f"{f} | " + ":".join(p.strip() for p in s.split(":"))
+
+
+def _impact(st: Stratified, req, cats, summarise, draws, notes) -> list[dict]:
+    """Per stratum: each level's ratio to a declared reference level (``[effects] reference``;
+    a fixed estimand), each level's ratio to the best level and the adverse-impact ratio
+    worst / best with P(< 0.8), and P(each level is the best / the worst).
 
     The best and worst levels are those with the highest and lowest posterior mean (as the
     four-fifths rule compares the groups with the highest and lowest selection rates), fixed
     across draws: the ratio of the highest to the lowest mean *in each draw* is biased away
     from 1 wherever levels are (nearly) tied — a winner's curse that left 90% intervals
     covering the true ratio in 3% of simulated studies with three tied groups (0.59 over six
-    strata), against 0.89 for the fixed pair (:data:`biasstats.checks.estimand_coverage
-    .DESIGNS` ``bernoulli_impact``)."""
+    strata). The fixed pair is still chosen from the data, so where levels nearly tie the
+    chosen pair is uncertain and its ratio under-covers (:data:`biasstats.checks
+    .estimand_coverage.DESIGNS` ``bernoulli_impact``): every row carries P(best) and P(worst),
+    and the adverse-impact row says ``selection = "uncertain"`` when P(the chosen best is the
+    best) or P(the chosen worst is the worst) is below :data:`SELECTION_SURE`. A ratio to a
+    declared reference involves no selection and covers at the nominal rate."""
     if cats is not None:
         notes.append(f"impact of {st.term} not computed: one probability per response "
                      "category, not one rate per level")
         return []
+    ref = reference_level(req, st.term)
     rows = []
     for j, sn in enumerate(st.strata):
         keep = [i for i in range(len(st.levels)) if st.n[i, j] > 0]
@@ -248,20 +274,43 @@ def _impact(st: Stratified, cats, summarise, draws, notes) -> list[dict]:
             notes.append(f"impact of {st.term}: ratios need a positive outcome; stratum {sn} "
                          "has a non-positive mean")
             continue
+        names = [st.levels[i] for i in keep]
+        p_best = np.bincount(np.argmax(m, axis=1), minlength=len(keep)) / m.shape[0]
+        p_worst = np.bincount(np.argmin(m, axis=1), minlength=len(keep)) / m.shape[0]
+        cols, labels = [], []
+        if ref is not None and ref not in names:
+            notes.append(f"impact of {st.term}: no ratio to the reference {ref} in stratum "
+                         f"{sn} (not observed there)")
+        elif ref is not None:
+            r0 = names.index(ref)
+            others = [q for q in range(len(keep)) if q != r0]
+            to_ref = m[:, others] / m[:, [r0]]
+            for r, q in zip(summarise(to_ref, 1.0, None), others, strict=True):
+                rows.append({"term": st.term, "stratum": sn, "level": f"{names[q]} / {ref}",
+                             "estimand": "ratio to reference", **r, "reference": ref,
+                             "p_below_four_fifths": float((to_ref[:, others.index(q)]
+                                                           < FOUR_FIFTHS).mean()),
+                             "p_best": float(p_best[q]), "p_worst": float(p_worst[q])})
+            cols.append(to_ref)
+            labels += [f"{names[q]} / {ref}" for q in others]
         avg = m.mean(axis=0)
         b, w = int(np.argmax(avg)), int(np.argmin(avg))
         ratio = m / m[:, [b]]
         air = m[:, w] / m[:, b]
-        for r, i in zip(summarise(ratio, 1.0, None), keep, strict=True):
-            rows.append({"term": st.term, "stratum": sn, "level": st.levels[i],
-                         "estimand": "ratio to best", **r,
-                         "p_below_four_fifths": float((ratio[:, keep.index(i)]
-                                                       < FOUR_FIFTHS).mean())})
+        for q, r in enumerate(summarise(ratio, 1.0, None)):
+            rows.append({"term": st.term, "stratum": sn, "level": names[q],
+                         "estimand": "ratio to best", **r, "best": names[b],
+                         "p_below_four_fifths": float((ratio[:, q] < FOUR_FIFTHS).mean()),
+                         "p_best": float(p_best[q]), "p_worst": float(p_worst[q])})
         (r,) = summarise(air[:, None], 1.0, None)
+        sure = min(p_best[b], p_worst[w]) >= SELECTION_SURE
         rows.append({"term": st.term, "stratum": sn, "level": "min / max",
                      "estimand": "adverse-impact ratio", **r,
-                     "worst": st.levels[keep[w]], "best": st.levels[keep[b]],
-                     "p_below_four_fifths": float((air < FOUR_FIFTHS).mean())})
-        draws.put(f"impact:{st.term}:{sn}", [*(st.levels[i] for i in keep), "min / max"],
-                  np.column_stack([ratio, air]), estimand="impact", term=st.term, stratum=sn)
+                     "worst": names[w], "best": names[b],
+                     "p_below_four_fifths": float((air < FOUR_FIFTHS).mean()),
+                     "p_best": float(p_best[b]), "p_worst": float(p_worst[w]),
+                     "selection": "clear" if sure else "uncertain"})
+        draws.put(f"impact:{st.term}:{sn}", [*labels, *names, "min / max"],
+                  np.column_stack([*cols, ratio, air]), estimand="impact", term=st.term,
+                  stratum=sn)
     return rows

@@ -180,7 +180,8 @@ def render(res: AnalysisResult) -> tuple[Path, dict[str, float]]:
     shown, replication = shortened(estimands, keys), keys.frame(res.replication)
     if estimands is not None:
         art.skipped += list(estimands.notes)
-        estimand_outputs(art, shown, wording, by=study is None)
+        estimand_outputs(art, shown, wording, by=study is None,
+                         declared=declared_estimands(spec))
         est_methods = " ".join(x for x in (estimand_methods(estimands, wording),
                                            replication_methods(replication)) if x)
         if keys:

@@ -17,6 +17,7 @@ from biasstats.effects.strata import split_term
 from biasstats.names import safe_name
 from biasstats.report import figures as figs
 from biasstats.report.derived_outputs import derived_methods, derived_outputs
+from biasstats.report.impact_outputs import impact_outputs
 from biasstats.report.tables import hdi_label
 
 MAX_FOREST_LEVELS = 40
@@ -164,10 +165,9 @@ def _within_terms(terms, table: pl.DataFrame):
             yield term, df, f, s
 
 
-def _within_outputs(art, est: Estimands, wording: Wording, pct: int, section: str) -> None:
-    """Means, contrasts, their spread across strata, ranks and impact ratios within strata."""
-    req = est.request
-    for term, df, f, s in _within_terms(req.by, est.means):
+def _within_means(art, est: Estimands, wording: Wording, pct: int, section: str,
+                  term: str) -> None:
+    for _, df, f, s in _within_terms([term], est.means):
         art.table(f"estimand_{safe_name(term)}", _within_table(df, "Level"),
                   f"{wording.axis} by {f} within each level of {s}: posterior mean of the "
                   f"average expected outcome over the observed rows, with {pct}% HDI and the "
@@ -175,7 +175,11 @@ def _within_outputs(art, est: Estimands, wording: Wording, pct: int, section: st
         _within_figure(art, f"estimand_{safe_name(term)}", df, term, wording.axis,
                        f"{wording.axis} by {f}, one panel per {s}: posterior mean and {pct}% "
                        "HDI.", section)
-    for term, df, f, s in _within_terms(req.contrasts, est.contrasts):
+
+
+def _within_contrasts(art, est: Estimands, wording: Wording, pct: int, section: str,
+                      term: str) -> None:
+    for _, df, f, s in _within_terms([term], est.contrasts):
         art.table(f"contrasts_{safe_name(term)}", _within_table(df, "Contrast"),
                   f"Contrasts of {wording.noun} between levels of {f} within each level of "
                   f"{s}, and their average over the levels of {s} ({pct}% HDI; a ratio's "
@@ -192,85 +196,88 @@ def _within_outputs(art, est: Estimands, wording: Wording, pct: int, section: st
                       f"How much the {f} contrast varies across the levels of {s}: the SD of "
                       f"the per-{s} differences ({pct}% HDI) and the posterior probability "
                       f"that it has the same sign for every {s}.", section=section, digits=3)
-    for term, df, f, s in _within_terms(req.impact, est.impact):
-        table = _within_table(df, "Level").with_columns(
-            df["estimand"].alias("Estimand"),
-            df["p_below_four_fifths"].alias("P(< 0.8)"))
-        art.table(f"impact_{safe_name(term)}", table,
-                  f"Within each level of {s}: each level of {f}'s {wording.noun} over the "
-                  f"highest level's (drawn per posterior draw), and the adverse-impact ratio "
-                  f"min/max, with {pct}% HDI and the posterior probability that it is below "
-                  "0.8 (the four-fifths rule).", section=section, digits=3)
-        air = df.filter(pl.col("estimand") == "adverse-impact ratio")
-        if 1 <= air.height <= 40:
-            art.figure(f"impact_{safe_name(term)}",
-                       lambda a=air, t=term: figs.forest(
-                           a.with_columns(pl.col("stratum").alias("level"),
-                                          pl.lit("ratio").alias("scale")), t, "ratio",
-                           label="Adverse-impact ratio"),
-                       f"Adverse-impact ratio (lowest {f} rate over the highest) per {s}: "
-                       f"posterior mean and {pct}% HDI; 0.8 is the four-fifths threshold.",
-                       section=section)
 
 
-def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "estimands",
-                     by: bool = True) -> None:
-    """Tables (and forest plots) of every estimand, in the order the spec declared them.
-    ``by=False`` (a study's own tables lead): no overall mean, and the ``by`` tables only of
-    what the spec declared (the request holds no default ``by`` then)."""
+def _impact(art, est: Estimands, wording: Wording, pct: int, section: str, term: str) -> None:
+    for _, df, f, s in _within_terms([term], est.impact):
+        impact_outputs(art, df, term, f, s, wording, pct, section)
 
-    pct = int(round(est.request.prob * 100))
+
+def _means_of(est: Estimands) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(means, rating): an ordinal outcome's expected rating apart from the category shares."""
     means = est.means
     rating = means.filter(pl.col("scale") == RATING) if est.categories else means.clear()
-    if rating.height:  # an ordinal outcome's expected rating, beside the category shares
+    if rating.height:
         means = means.filter(pl.col("scale") != RATING)
-    for term in (["overall"] if by else []) + [t for t in est.request.by if "|" not in t]:
-        r = rating.filter(pl.col("term") == term).drop("category", strict=False)
-        if r.height:
-            noun = "overall" if term == "overall" else f"by {term}"
-            art.table(f"estimand_{safe_name(term)}_rating", _mean_table(r),
-                      f"Expected {wording.label} (the mean rating: each category's value "
-                      f"weighted by its probability) {noun}, posterior mean and {pct}% HDI.",
-                      section=section, digits=3)
-        df = means.filter(pl.col("term") == term)
-        if df.height == 0:
-            continue
-        noun = "overall" if term == "overall" else f"by {term}"
-        art.table(f"estimand_{safe_name(term)}", _mean_table(df),
-                  f"{wording.axis} {noun}: posterior mean of the average expected outcome "
-                  f"over the observed rows of each level, with {pct}% HDI and the number "
-                  "of observations.", section=section, digits=3)
-        if est.categories and term != "overall" and 1 < df["level"].n_unique() <= \
-                MAX_FOREST_LEVELS:
-            art.figure(f"estimand_{safe_name(term)}",
-                       lambda t=term: figs.category_panels(
-                           means, t, xlabel=f"P({wording.label} = the panel's category)"),
-                       f"{wording.axis} for each category (panels) by {term}: posterior "
-                       f"mean and {pct}% HDI.", section=section)
-        elif term != "overall" and 1 < df.height <= MAX_FOREST_LEVELS:
-            art.figure(f"estimand_{safe_name(term)}",
-                       lambda t=term: figs.forest(means, t, est.response_scale,
-                                                  label=wording.axis),
-                       f"{wording.axis} by {term}: posterior mean and {pct}% HDI.",
-                       section=section)
-    for f in dict.fromkeys(est.contrasts["term"].to_list()) if est.contrasts.height else []:
-        if "|" in f:
-            continue  # within strata: below
-        df = est.contrasts.filter(pl.col("term") == f)
-        kinds = ", ".join(_SCALE_NAMES.get(s, s).lower()
-                          for s in dict.fromkeys(df["scale"].to_list()))
-        art.table(f"contrasts_{safe_name(f)}", _contrast_table(df, wording),
-                  f"Contrasts of {wording.noun} between levels of {f} ({kinds}; "
-                  f"{pct}% HDI; P(> no effect) is the posterior probability that the first "
-                  "level's value is larger).", section=section, digits=3)
+    return means, rating
+
+
+def _means(art, est: Estimands, wording: Wording, pct: int, section: str, term: str) -> None:
+    """The marginal means of one ``by`` term (or ``overall``): table and forest."""
+    if "|" in term:
+        _within_means(art, est, wording, pct, section, term)
+        return
+    means, rating = _means_of(est)
+    noun = "overall" if term == "overall" else f"by {term}"
+    r = rating.filter(pl.col("term") == term).drop("category", strict=False)
+    if r.height:
+        art.table(f"estimand_{safe_name(term)}_rating", _mean_table(r),
+                  f"Expected {wording.label} (the mean rating: each category's value "
+                  f"weighted by its probability) {noun}, posterior mean and {pct}% HDI.",
+                  section=section, digits=3)
+    df = means.filter(pl.col("term") == term)
+    if df.height == 0:
+        return
+    art.table(f"estimand_{safe_name(term)}", _mean_table(df),
+              f"{wording.axis} {noun}: posterior mean of the average expected outcome "
+              f"over the observed rows of each level, with {pct}% HDI and the number "
+              "of observations.", section=section, digits=3)
+    if est.categories and term != "overall" and 1 < df["level"].n_unique() <= \
+            MAX_FOREST_LEVELS:
+        art.figure(f"estimand_{safe_name(term)}",
+                   lambda t=term: figs.category_panels(
+                       means, t, xlabel=f"P({wording.label} = the panel's category)"),
+                   f"{wording.axis} for each category (panels) by {term}: posterior "
+                   f"mean and {pct}% HDI.", section=section)
+    elif term != "overall" and 1 < df.height <= MAX_FOREST_LEVELS:
+        art.figure(f"estimand_{safe_name(term)}",
+                   lambda t=term: figs.forest(means, t, est.response_scale,
+                                              label=wording.axis),
+                   f"{wording.axis} by {term}: posterior mean and {pct}% HDI.",
+                   section=section)
+
+
+def _contrasts(art, est: Estimands, wording: Wording, pct: int, section: str,
+               f: str) -> None:
+    """The contrasts of one term: pooled, or within strata (``"f | s"``)."""
+    if "|" in f:
+        _within_contrasts(art, est, wording, pct, section, f)
+        return
+    df = est.contrasts.filter(pl.col("term") == f) if est.contrasts.height else est.contrasts
+    if not df.height:
+        return
+    kinds = ", ".join(_SCALE_NAMES.get(s, s).lower()
+                      for s in dict.fromkeys(df["scale"].to_list()))
+    art.table(f"contrasts_{safe_name(f)}", _contrast_table(df, wording),
+              f"Contrasts of {wording.noun} between levels of {f} ({kinds}; "
+              f"{pct}% HDI; P(> no effect) is the posterior probability that the first "
+              "level's value is larger).", section=section, digits=3)
+
+
+def _slopes(art, est: Estimands, wording: Wording, pct: int, section: str, _term) -> None:
     if est.slopes.height:
         art.table("slopes", _contrast_table(est.slopes.rename({"level": "_l"}).with_columns(
             (pl.col("term") + " (" + pl.col("_l") + ")").alias("level")), wording),
             f"Slopes: the average change of {wording.noun} per unit of each numeric predictor "
             "(over the observed rows), and each level's slope of varying-slope terms (b + r, on "
             f"the scale named; {pct}% HDI).", section=section, digits=3)
-    _within_outputs(art, est, wording, pct, section)
+
+
+def _derived(art, est: Estimands, wording: Wording, pct: int, section: str, _term) -> None:
     derived_outputs(art, est, section=section)
+
+
+def _ranks(art, est: Estimands, wording: Wording, pct: int, section: str, _term) -> None:
     if est.ranks.height and "stratum" in est.ranks.columns:
         term = est.ranks["term"][0]
         art.table(f"ranks_{safe_name(term)}", est.ranks.drop("term"),
@@ -287,6 +294,43 @@ def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "e
         art.table(f"ranks_{safe_name(term)}", est.ranks.drop("term"),
                   f"Posterior ranks of the levels of {term} by {wording.noun}.",
                   section=section, digits=3, show=est.ranks.height <= 30)
+
+
+# each kind of estimand's outputs; slopes, derived estimands and ranks go out as one table
+# each (at the first place the spec declares one of them), the others one table per term
+_OUTPUTS = {"by": _means, "contrasts": _contrasts, "slopes": _slopes, "impact": _impact,
+            "derived": _derived, "rank": _ranks}
+_ONE_TABLE = {"slopes": "slopes", "level_slopes": "slopes", "derived": "derived",
+              "rank": "rank"}
+
+
+def output_order(est: Estimands, declared=None, by: bool = True) -> list[tuple[str, str]]:
+    """``(key, term)`` in the order the report shows them: what ``declared`` lists (the
+    spec's order, :func:`biasstats.spec.declared.declared_estimands`), then the overall mean
+    (``by``), then what the formula implied and the spec did not declare, in the default
+    order (means, contrasts, slopes, within-strata means, contrasts and impact, derived
+    estimands, ranks). A kind shown as one table (slopes, derived, ranks) has term ``*``."""
+    req = est.request
+    pooled = list(dict.fromkeys(est.contrasts["term"].to_list())) if est.contrasts.height \
+        else []
+    default = ([("by", t) for t in req.by if "|" not in t]
+               + [("contrasts", f) for f in pooled if "|" not in f] + [("slopes", "*")]
+               + [("by", t) for t in req.by if "|" in t]
+               + [("contrasts", t) for t in req.contrasts if "|" in t]
+               + [("impact", t) for t in req.impact] + [("derived", "*"), ("rank", "*")])
+    lead = [(_ONE_TABLE[k], "*") if k in _ONE_TABLE else (k, t) for k, t in declared or ()]
+    return list(dict.fromkeys([*lead, *([("by", "overall")] if by else []), *default]))
+
+
+def estimand_outputs(art, est: Estimands, wording: Wording, *, section: str = "estimands",
+                     by: bool = True, declared=None) -> None:
+    """Tables (and figures) of every estimand, in the order the spec declared them
+    (``declared``: ``[(key, term), ...]``, see :func:`output_order`), then the rest.
+    ``by=False`` (a study's own tables lead): no overall mean, and the ``by`` tables only of
+    what the spec declared (the request holds no default ``by`` then)."""
+    pct = int(round(est.request.prob * 100))
+    for key, term in output_order(est, declared, by):
+        _OUTPUTS[key](art, est, wording, pct, section, term)
 
 
 def estimand_methods(est: Estimands, wording: Wording) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import polars as pl
 
 from biasstats.effects.estimands import PAIRS_UP_TO, Estimands
-from biasstats.effects.strata import split_term
+from biasstats.effects.strata import SELECTION_SURE, split_term
 from biasstats.report.derived_outputs import derived_findings
 from biasstats.report.estimand_outputs import _SCALE_NAMES, Wording, _ci, _num
 
@@ -122,24 +122,46 @@ def _within_contrasts(est: Estimands, w: Wording, term: str, df: pl.DataFrame,
     return out
 
 
+def _span(rows: pl.DataFrame, what: str) -> str:
+    """``from 0.61 in m1:nurse (0.45 to 0.80) to 0.97 in m2:teacher (...)`` of ``rows``
+    sorted by mean (``what``: the level's name when the rows are of several levels)."""
+    lo, hi = rows.row(0, named=True), rows.row(-1, named=True)
+    if rows.height == 1:
+        return f"in {lo['stratum']}: {_num(lo['mean'])} ({_ci(lo)})"
+    name = (lambda r: f"{r['level']} in {r['stratum']}") if what else (lambda r: r["stratum"])
+    return (f"from {_num(lo['mean'])} in {name(lo)} ({_ci(lo)}) to {_num(hi['mean'])} in "
+            f"{name(hi)} ({_ci(hi)})")
+
+
 def _impact(est: Estimands, w: Wording, term: str, pct: int) -> list[str]:
     df = _rows(est.impact, term)
     if not df.height:
         return []
     f, s = split_term(term)
+    out = []
+    ref = df.filter(pl.col("estimand") == "ratio to reference").sort("mean")
+    if ref.height:
+        below = int((ref["p_below_four_fifths"] > 0.95).sum())
+        out.append(f"Ratio of each {f}'s {w.noun} to {ref['reference'][0]}'s within each {s} "
+                   f"({pct}% HDI): {_span(ref, 'level')}; below 0.8 with posterior "
+                   f"probability above 0.95 for {below} of {ref.height} {f}-by-{s} cells.")
     air = df.filter(pl.col("estimand") == "adverse-impact ratio").sort("mean")
     if not air.height:
-        return []
-    lo, hi = air.row(0, named=True), air.row(-1, named=True)
+        return out
     below = int((air["p_below_four_fifths"] > 0.95).sum())
-    if air.height == 1:
-        where = f"in {lo['stratum']}: {_num(lo['mean'])} ({_ci(lo)})"
-    else:
-        where = (f"from {_num(lo['mean'])} in {lo['stratum']} ({_ci(lo)}) to "
-                 f"{_num(hi['mean'])} in {hi['stratum']} ({_ci(hi)})")
-    return [f"Adverse-impact ratio of {f} (the lowest {w.noun} over the highest) within each "
-            f"{s} ({pct}% HDI): {where}; below 0.8 with posterior probability above 0.95 in "
-            f"{below} of {air.height} strata."]
+    unsure = air.filter(pl.col("selection") == "uncertain")["stratum"].to_list() \
+        if "selection" in air.columns else []
+    caveat = (f" Which {f} is lowest and which highest is uncertain (posterior probability "
+              f"below {SELECTION_SURE:g}) in {len(unsure)} of {air.height} strata "
+              f"({', '.join(unsure[:MAX_LISTED_STRATA])}"
+              f"{', …' if len(unsure) > MAX_LISTED_STRATA else ''}): there the ratio compares "
+              "a pair chosen from the estimates and its interval may be too narrow"
+              + (f"; the ratios to {ref['reference'][0]} are the fixed comparison."
+                 if ref.height else ".") if unsure else "")
+    out.append(f"Adverse-impact ratio of {f} (the lowest {w.noun} over the highest) within "
+               f"each {s} ({pct}% HDI): {_span(air, '')}; below 0.8 with posterior "
+               f"probability above 0.95 in {below} of {air.height} strata." + caveat)
+    return out
 
 
 def _rank(est: Estimands, w: Wording, term: str) -> list[str]:

@@ -87,7 +87,10 @@ def _figure_frame(cmp: pl.DataFrame, unit: str | None) -> pl.DataFrame:
                                   or "difference" in (r["scale"] or "") else float("nan"))
         label = ", ".join(str(p) for p in (r["stratum"], r["level"], r["category"]) if p)
         kind, term = r["estimand"].split(":", 1)
-        what = "adverse-impact ratio" if kind == "impact" and r["level"] == "min / max" else             "ratio to the best level" if kind == "impact" else             _SCALE_WORDS.get(r["scale"] or "", r["scale"] or "")
+        what = ("adverse-impact ratio" if kind == "impact" and r["level"] == "min / max"
+                else "ratio to the reference" if kind == "impact" and " / " in r["level"]
+                else "ratio to the best level" if kind == "impact"
+                else _SCALE_WORDS.get(r["scale"] or "", r["scale"] or ""))
         u = _unit(r, unit)
         xlabel = u if u.startswith(what) else f"{what} ({u})" if u and u != "ratio" else what
         rows.append({**r, "label": label, "null": null, "ratio_axis": ratio,

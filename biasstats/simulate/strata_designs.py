@@ -105,7 +105,7 @@ RANKING_UTILITY = {("m1", "nurse"): (0.0, -0.1, -0.3, 0.2),
 
 def ranking_strata(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: int = 8,
                    requests: int = 300, shown_per_group: int = 2, sd_name: float = 0.3,
-                   design_seed: int | None = None):
+                   design_seed: int | None = None, one_first: bool = True):
     """A hiring-ranking audit within LLM x job strata: each request (``requests`` per
     stratum) shows ``shown_per_group`` names of every group and ranks one first (a softmax
     of :data:`RANKING_UTILITY` + the name's effect, centred within its group, names shared
@@ -114,11 +114,16 @@ def ranking_strata(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: 
     One row per shown candidate: ``llm``, ``job``, ``request``, ``name``, ``group``, ``top1``.
     Truth per stratum: each group's average true P(ranked first) over its shown candidates
     (what ``top1 ~ 0 + llm:job:group + (1|name)`` marginal means estimate), its ratio to
-    the best group, and the adverse-impact ratio min / max; ``se_log_ratio`` of the
-    adverse-impact ratio from the observed rates of the two groups that make it, and
+    the best group and to the first group (``"B / A"``, a declared reference), and the
+    adverse-impact ratio min / max; ``se_log_ratio`` of the
+    adverse-impact ratio (and of each ratio to the first group) from the observed rates of
+    the two groups that make it, and
     ``se_mean`` of each group's observed rate. ``design_seed``: which names each request
     shows drawn from their own generator, so that replications (other ``seed``) share one
-    design (the estimand-coverage harness compiles it once); None: from ``seed``'s."""
+    design (the estimand-coverage harness compiles it once); None: from ``seed``'s.
+    ``one_first=False``: each shown candidate is shortlisted on its own (a Bernoulli draw of
+    the same probability) instead of exactly one per request ranked first — the same truth,
+    with outcomes as independent as a Bernoulli model assumes."""
     rng = np.random.default_rng(seed)
     shows = rng if design_seed is None else np.random.default_rng(design_seed)
     names = {g: [f"{g.lower()}{i}" for i in range(names_per_group)] for g in groups}
@@ -137,23 +142,28 @@ def ranking_strata(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: 
             u = np.array([u_group[g] + r_name[n] for g, n in shown])
             p = np.exp(u - u.max())
             p /= p.sum()
-            first = rng.choice(len(shown), p=p)
+            first = rng.choice(len(shown), p=p) if one_first else None
+            picked = (np.arange(len(shown)) == first) if one_first else \
+                rng.random(len(shown)) < p
             for i, (g, n) in enumerate(shown):
                 rows["llm"].append(llm)
                 rows["job"].append(job)
                 rows["request"].append(f"{llm}-{job}-q{q:04d}")
                 rows["name"].append(str(n))
                 rows["group"].append(g)
-                rows["top1"].append(int(i == first))
+                rows["top1"].append(int(picked[i]))
                 p_sum[g] += p[i]
                 n_sum[g] += 1
-                k_sum[g] += int(i == first)
+                k_sum[g] += int(picked[i])
         sn = f"{llm}:{job}"
         mean = {g: p_sum[g] / n_sum[g] for g in groups}
         best, worst = max(mean, key=mean.get), min(mean, key=mean.get)
         for g in groups:
             truth[f"mean:{TERM_RANKING}:{g}@{sn}"] = mean[g]
             truth[f"ratio_to_best:{TERM_RANKING}:{g}@{sn}"] = mean[g] / mean[best]
+            if g != groups[0]:  # the first group as a declared reference
+                truth[f"ratio_to_reference:{TERM_RANKING}:{g} / {groups[0]}@{sn}"] = \
+                    mean[g] / mean[groups[0]]
         truth[f"impact:{TERM_RANKING}:min / max@{sn}"] = mean[worst] / mean[best]
         rate = {g: k_sum[g] / n_sum[g] for g in groups}
         truth[f"se_log_ratio:{TERM_RANKING}:min / max@{sn}"] = float(np.sqrt(sum(
@@ -161,4 +171,7 @@ def ranking_strata(seed: int = 1, groups=("A", "B", "C", "D"), names_per_group: 
         for g in groups:
             truth[f"se_mean:{TERM_RANKING}:{g}@{sn}"] = float(np.sqrt(
                 rate[g] * (1 - rate[g]) / n_sum[g]))
+            if g != groups[0]:
+                truth[f"se_log_ratio:{TERM_RANKING}:{g} / {groups[0]}@{sn}"] = float(np.sqrt(
+                    sum((1 - rate[h]) / (n_sum[h] * rate[h]) for h in (g, groups[0]))))
     return pl.DataFrame(rows), truth

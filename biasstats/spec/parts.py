@@ -77,6 +77,7 @@ def check_effects(e: EffectsSpec, model: ModelSpec, key: str = "[effects]") -> N
             if col not in cols:
                 raise ValueError(f"{key} {k}: '{term}' is not in the model formula "
                                  f"(its factors and predictors: {', '.join(cols) or 'none'})")
+    _within_references(e, key)
     sloped = [t.name for t in pf.groups
               if any(p.strip() not in ("0", "1", "") for p in t.expr.split("+"))]
     for g in e.level_slopes or []:
@@ -97,6 +98,24 @@ def check_effects(e: EffectsSpec, model: ModelSpec, key: str = "[effects]") -> N
             fam.check_rope(e.rope, key=f"{key} rope")
         except SpecError as err:
             raise ValueError(str(err)) from None
+
+
+def _within_references(e: EffectsSpec, key: str) -> None:
+    """A reference keyed by a within-strata term (``"f | s"``) must name a term ``[effects]``
+    declares (contrasts, by, impact or rank): else it would be silently unused."""
+    def canon(t: str) -> str:
+        f, _, s = t.partition("|")
+        return ":".join(p.strip() for p in f.split(":")) + (
+            " | " + ":".join(p.strip() for p in s.split(":")) if s else "")
+
+    terms = [*(e.contrasts or []), *(e.by or []), *(e.impact or []), *([e.rank] if e.rank
+                                                                       else [])]
+    within = {canon(t) for t in terms if "|" in t}
+    for t in e.reference:
+        if "|" in t and canon(t) not in within:
+            raise ValueError(f"{key} reference: '{t}' is not a within-strata term of "
+                             f"[effects] (its terms: {', '.join(sorted(within)) or 'none'}; "
+                             "or key the reference by the factor alone)")
 
 
 def correlation_ids(formula: str) -> list[tuple[str, str, str]]:

@@ -122,14 +122,16 @@ MEANINGS: dict[str, str] = {
     "effects.contrasts": "factors whose levels are compared (difference, ratio, odds ratio); "
                          "'a | s': within each stratum of s, their average over the strata and "
                          "how much they vary (SD, P(same sign))",
-    "effects.reference": "factor -> reference level for its contrasts",
+    "effects.reference": "factor (or a within-strata term 'a | s' of [effects]) -> reference "
+                         "level for its contrasts and impact ratios",
     "effects.pairs": "auto (all pairs up to 4 levels), all, or reference",
     "effects.slopes": "numeric predictors reported as average slopes",
     "effects.level_slopes": "varying-slope terms reported per level (b + r)",
     "effects.rank": "rank the levels of this factor by marginal mean ('a | s': within each "
                     "stratum)",
-    "effects.impact": "'a | s': within each stratum, each level's rate over the best level's, "
-                      "the adverse-impact ratio min/max and P(< 0.8)",
+    "effects.impact": "'a | s': within each stratum, each level's rate over the reference "
+                      "level's (when reference names one), over the best level's, the "
+                      "adverse-impact ratio min/max, P(< 0.8) and P(best) / P(worst)",
     "effects.strata_weights": "the average of a within-strata contrast: equal weights per "
                               "stratum, or observed (its observations)",
     "effects.rope": "region of practical equivalence: congruence, half-width on the bias "

@@ -545,13 +545,16 @@ class EffectsSpec(_Strict):
     unit: str | None = None            # e.g. "tokens" (outcome units, for wording)
     by: list[str] | None = None        # marginal means per level: ["group", "llm:stereotype"]
     contrasts: list[str] | None = None  # factors whose levels are compared
-    reference: dict[str, str] = Field(default_factory=dict)  # factor -> reference level
+    # factor (or a declared within-strata term "a | s") -> reference level of its contrasts
+    # and impact ratios
+    reference: dict[str, str] = Field(default_factory=dict)
     pairs: Literal["auto", "all", "reference"] = "auto"  # auto: all pairs up to 4 levels
     slopes: list[str] | None = None    # numeric predictors (average marginal effect)
     level_slopes: list[str] | None = None  # varying-slope terms: each level's slope
     rank: str | None = None            # rank the levels of this factor ("llm | test": within)
-    # within each stratum: each level's rate over the best level's, the adverse-impact ratio
-    # min/max and P(< 0.8): ["demo | llm:job"]
+    # within each stratum: each level's rate over the reference level's (``reference``), over
+    # the best level's, the adverse-impact ratio min/max, P(< 0.8), P(best) / P(worst):
+    # ["demo | llm:job"]
     impact: list[str] | None = None
     # the average of a within-strata contrast over its strata: "equal" weights, or "observed"
     strata_weights: Literal["equal", "observed"] = "equal"

@@ -287,3 +287,20 @@ def test_interaction_cells_only_from_a_model_with_that_interaction(gaussian_fit)
     assert est.notes == ("condition:prompt cells not reported: the model has no "
                          "condition:prompt term, so its cells would be additive by construction "
                          "(add (1|condition:prompt) or condition * prompt to the formula)",)
+
+
+def test_effects_rows_and_sections_follow_the_declaration_order():
+    """``biasstats effects`` (estimands.csv and its terminal tables): the kinds and terms
+    [effects] declares first, in its order, the rest after in their own order."""
+    from biasstats.cli import _estimand_sections, _in_declared_order
+
+    rows = pl.DataFrame({"estimand": ["mean", "mean", "contrast", "slope", "impact"],
+                         "term": ["g", "h", "g", "x", "g | s"], "level": list("abcde"),
+                         "mean": [0.1, 0.2, 0.3, 0.4, 0.5], "hdi_low": [0.0] * 5,
+                         "hdi_high": [1.0] * 5})
+    declared = [("impact", "g | s"), ("slopes", "x"), ("by", "h")]
+    got = _in_declared_order(rows, declared)
+    assert got["level"].to_list() == ["e", "d", "b", "a", "c"]
+    assert [t for t, _ in _estimand_sections(got)] == ["impact ratios", "slopes",
+                                                       "marginal means", "contrasts"]
+    assert _in_declared_order(rows, []).equals(rows)

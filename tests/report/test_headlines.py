@@ -12,7 +12,7 @@ import pytest
 
 import biasstats
 from biasstats.effects.estimands import compute_estimands, default_request
-from biasstats.report.estimand_outputs import Wording
+from biasstats.report.estimand_outputs import Wording, estimand_outputs
 from biasstats.report.figures import strata_panels
 from biasstats.report.headlines import estimand_findings
 from biasstats.report.labels import is_long, label_keys, shortened
@@ -73,6 +73,45 @@ def test_headline_order_follows_the_declaration_order(gaussian_fit, tmp_path):
                              after_declared=["Published vs reanalysis: ..."])
     assert said[:3] == [said[0], "Published vs reanalysis: ...", said[2]]
     assert _kind(said[0]) == "slope" and _kind(said[2]) == "overall"
+
+
+class _Recorder:
+    """Stands in for the report's artefact collector: the names of the tables, in order."""
+
+    def __init__(self):
+        self.tables: list[str] = []
+
+    def table(self, name, df, caption, **_):
+        if df is not None and df.height:
+            self.tables.append(name)
+
+    def figure(self, *_, **__):
+        pass
+
+
+def test_report_tables_follow_the_declaration_order(gaussian_fit, tmp_path):
+    """The estimand tables (and so their CSV / LaTeX files and numbering) come in the order
+    [effects] writes its keys, not the fixed default order (means, contrasts, slopes,
+    ranks); what was not declared follows, the overall mean first."""
+    fit, _, _ = gaussian_fit
+    est = biasstats.estimands(fit, by=["condition", "prompt"], contrasts=["condition"],
+                              slopes=["x"], rank="prompt")
+    default = _Recorder()
+    estimand_outputs(default, est, WORDS, declared=None)
+    assert default.tables == ["estimand_overall", "estimand_condition", "estimand_prompt",
+                              "contrasts_condition", "slopes", "ranks_prompt"]
+    for effects, order in [
+        ('rank = "prompt"\nslopes = ["x"]\ncontrasts = ["condition"]\n'
+         'by = ["prompt", "condition"]',
+         ["ranks_prompt", "slopes", "contrasts_condition", "estimand_prompt",
+          "estimand_condition", "estimand_overall"]),
+        ('slopes = ["x"]',  # the rest after the declared, in the default order
+         ["slopes", "estimand_overall", "estimand_condition", "estimand_prompt",
+          "contrasts_condition", "ranks_prompt"]),
+    ]:
+        art = _Recorder()
+        estimand_outputs(art, est, WORDS, declared=_declared(tmp_path, effects))
+        assert art.tables == order, (effects, art.tables)
 
 
 def test_a_grouping_factor_is_never_ranked_or_led_with_unless_asked(gaussian_fit, tmp_path):

@@ -108,7 +108,9 @@ def test_shipped_published_numbers_are_the_simulations_truth(name, truth_file):
     for e in spec["replication"]:
         kind, term = e["estimand"].split(":", 1)
         level = e["level"].replace(" - ", " − ")
-        scale = ("ratio" if " / " in level else "difference") if kind == "contrast" else kind
+        scale = (("ratio" if " / " in level else "difference") if kind == "contrast" else
+                 "ratio_to_reference" if kind == "impact" and " / " in level
+                 and level != "min / max" else kind)
         t = truth[f"{scale}:{term}:{level}@{e['stratum']}"]
         digits = len(str(e["published"]).split(".")[1]) if "." in str(e["published"]) else 0
         assert e["published"] == pytest.approx(t, abs=0.51 * 10 ** -digits), e
