@@ -288,7 +288,7 @@ def _cmd_design(args: argparse.Namespace) -> int:
     res = run_design(plan, fit, sims=args.sims, draws=args.draws, seed=seed,
                      source_note=note, progress=progress)
     paths = write_design(res, out)
-    show = [c for c in (*res.factors, "rows", "stratum", "level", "width_median",
+    show = [c for c in (*res.factors, "rows", "stratum", "level", "category", "width_median",
                         res.power_column, f"{res.power_column}_mcse", "coverage",
                         "divergent_sims") if c in res.table.columns]
     with pl.Config(tbl_rows=200, tbl_cols=20, tbl_width_chars=160, float_precision=3,

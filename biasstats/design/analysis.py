@@ -51,7 +51,7 @@ import numpy as np
 import polars as pl
 
 from biasstats.checks.sbc import Compiled
-from biasstats.design.plan import Plan, Target, _prepare
+from biasstats.design.plan import Plan, Target, _prepare, category_response
 from biasstats.design.truth import one_draw_fit, parameter_draws, simulate_outcome, truth_draw
 from biasstats.effects.estimands import compute_estimands
 from biasstats.inference.result import Fit
@@ -145,9 +145,12 @@ def _seed(*parts: int) -> int:
 
 
 def _estimand_rows(est, term: str) -> pl.DataFrame:
-    """The estimand's difference rows: (stratum,) level, mean, hdi_low, hdi_high[, verdict]."""
+    """The estimand's difference rows: (stratum,) level, (category: a family with categories
+    has one per response category, in percentage points), mean, hdi_low, hdi_high[,
+    verdict]."""
     t = est.contrasts.filter((pl.col("term") == term) & (pl.col("scale") == "difference"))
-    keep = [c for c in ("stratum", "level", "mean", "hdi_low", "hdi_high", "verdict")
+    keep = [c for c in ("stratum", "level", "category", "mean", "hdi_low", "hdi_high",
+                        "verdict")
             if c in t.columns]
     return t.select(keep)
 
@@ -216,7 +219,7 @@ class _Refit:
 
 
 def _score(est_rows: pl.DataFrame, truth_rows: pl.DataFrame, rope) -> pl.DataFrame:
-    keys = [c for c in ("stratum", "level") if c in est_rows.columns]
+    keys = [c for c in ("stratum", "level", "category") if c in est_rows.columns]
     t = truth_rows.select([*keys, pl.col("mean").alias("truth")])
     out = est_rows.join(t, on=keys, how="left", maintain_order="left").with_columns(
         (pl.col("hdi_high") - pl.col("hdi_low")).alias("width"),
@@ -240,7 +243,9 @@ def _one_size(plan: Plan, i: int, params, flats, seed: int, chains: int, draws: 
         truth = truth_draw(params, flats[s], plan.base, design.spec, plan.varied,
                            np.random.default_rng([seed, s, 1]))
         y = simulate_outcome(truth, design.spec, np.random.default_rng([seed, i, s, 2]))
-        data = design.rows.with_columns(pl.Series(resp, y))
+        data = design.rows.with_columns(
+            category_response(y, plan.base, resp) if plan.base.family.has_categories
+            else pl.Series(resp, y))
         spec = refit.prepare(data)
         fit, div = refit.sample(spec, _seed(seed, i, s, 3))
         est = compute_estimands(fit, plan.request)
@@ -304,7 +309,8 @@ def summarise(sims: pl.DataFrame, factors: list[str], rope: bool) -> pl.DataFram
     median width and quartiles, P(excludes 0), with a ROPE P(outside), P(inside) and
     P(decision), each P with its Monte Carlo SE, the coverage (and its MC SE), the
     simulations with divergences and the largest R-hat."""
-    keys = [*factors, "rows", *(c for c in ("stratum", "level") if c in sims.columns)]
+    keys = [*factors, "rows",
+            *(c for c in ("stratum", "level", "category") if c in sims.columns)]
     aggs = [pl.len().alias("sims"), pl.col("truth").median().alias("truth_median"),
             pl.col("width").median().alias("width_median"),
             pl.col("width").quantile(0.25, "linear").alias("width_q25"),

@@ -106,24 +106,31 @@ def truth_draw(params, flat: int, base, rows, varied: set[str], rng):
         pos = [list(base.fixed_names).index(c) for c in rows.fixed_names]
         out["b"] = _bare(b.values[..., pos], b.dims)
     base_groups = {g.name: g for g in base.groups}
+    K = rows.n_linpred  # the categorical family's K - 1 linear predictors: one row each
     for g in rows.groups:
         bg = base_groups[g.name]
         r = _by_name(_by_name(one[f"r_{g.name}"], g.name, bg.levels), bg.coef_dim, bg.coefs)
-        r = np.asarray(r.values, dtype=float).reshape(len(bg.coefs), len(bg.levels))
+        n_rows = K if K > 1 else len(bg.coefs)  # (varying intercepts only when K > 1)
+        r = np.asarray(r.values, dtype=float).reshape(n_rows, len(bg.levels))
         if not set(g.term.factors) & varied and set(g.levels) <= set(bg.levels):
             pos = {lv: i for i, lv in enumerate(bg.levels)}
             new = r[:, [pos[lv] for lv in g.levels]]
         else:
             sd = np.asarray(one[f"sd_{g.name}"].values, dtype=float).reshape(-1)
-            z = rng.standard_normal((len(g.coefs), len(g.levels)))
+            z = rng.standard_normal((n_rows, len(g.levels)))
             if g.correlated and len(g.coefs) > 1:
                 cor = np.asarray(one[f"cor_{g.name}"].values, dtype=float).reshape(
                     len(g.coefs), len(g.coefs))
                 z = np.linalg.cholesky(cor) @ z
             new, mean = _new_levels(sd[:, None] * z, g.Q)
-            for k, coef in enumerate(g.coefs):
-                _move_mean(out, rows, coef, mean[k])
-        if len(g.coefs) == 1:  # stored as (chain, draw, levels)
+            if K > 1:  # one mean per linear predictor, into its intercept
+                _move_mean(out, rows, "Intercept", mean)
+            else:
+                for k, coef in enumerate(g.coefs):
+                    _move_mean(out, rows, coef, mean[k])
+        if K > 1:  # stored as (chain, draw, category, levels)
+            out[f"r_{g.name}"] = _bare(new[None, None], ("chain", "draw", f"{rows.formula.response}__cat", g.name))
+        elif len(g.coefs) == 1:  # stored as (chain, draw, levels)
             out[f"r_{g.name}"] = _bare(new[0][None, None], ("chain", "draw", g.name))
         else:
             out[f"r_{g.name}"] = _bare(new[None, None], ("chain", "draw", g.coef_dim, g.name))
@@ -131,10 +138,18 @@ def truth_draw(params, flat: int, base, rows, varied: set[str], rng):
     return xr.Dataset(out)
 
 
-def _move_mean(out: dict, rows, coef: str, mean: float) -> None:
+def _move_mean(out: dict, rows, coef: str, mean) -> None:
     """Add the mean of new level effects to the intercept, or to the fixed slope ``coef``
     (without an intercept, to every fixed effect of a cell-means design, whose rows each
-    hold one 1)."""
+    hold one 1). ``mean``: one number, or one per linear predictor (categorical family),
+    added along the intercept's and fixed effects' category axis."""
+    if np.ndim(mean) == 1:  # (K - 1,): the intercept is (chain, draw, K - 1), b (.., K - 1, coef)
+        m = np.asarray(mean, dtype=float)
+        if rows.has_intercept:
+            out["Intercept"] = _bare(out["Intercept"].values + m, out["Intercept"].dims)
+        elif rows.fixed_names and np.allclose(rows.X.sum(axis=1), 1.0):
+            out["b"] = _bare(out["b"].values + m[:, None], out["b"].dims)
+        return
     if coef == "Intercept" and rows.has_intercept:
         out["Intercept"] = out["Intercept"] + mean
     elif coef == "Intercept" and rows.fixed_names and np.allclose(rows.X.sum(axis=1), 1.0):

@@ -40,7 +40,7 @@ def paper_table(result) -> pl.DataFrame:
     t = result.table
     cols: dict[str, pl.Series] = {f: t[f] for f in result.factors}
     cols["rows"] = t["rows"]
-    for c in ("stratum", "level"):
+    for c in ("stratum", "level", "category"):
         if c in t.columns:
             cols["contrast" if c == "level" else c] = t[c]
     cols[f"median width ({result.unit})"] = t["width_median"]
