@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from biasstats.errors import SpecError
 from biasstats.inference.predict import aux_of, eta_from, group_draws
 from biasstats.inference.result import Fit
 from biasstats.model.graph import build_model
@@ -47,10 +48,44 @@ def parameter_draws(base, fit=None, n_sims: int = 1, seed: int = 0):
         post = fit.idata["posterior"].to_dataset()
         S = post.sizes["chain"] * post.sizes["draw"]
         return post, rng.choice(S, size=n_sims, replace=S < n_sims), "posterior"
+    model = build_model(base)
+    ordered = [k for k in base.family.vector_aux if k in base.family.aux]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "the effect of Potentials ... ignored": no Potential
-        tree = prior_draw(build_model(base), seed, draws=n_sims)
-    return tree.prior.to_dataset(), np.arange(n_sims), "prior"
+        if not ordered:
+            return prior_draw(model, seed, draws=n_sims).prior.to_dataset(), \
+                np.arange(n_sims), "prior"
+        return _ordered_prior(model, ordered, n_sims, seed), np.arange(n_sims), "prior"
+
+
+MAX_PRIOR_ROUNDS = 20
+
+
+def _ordered_prior(model, names: list[str], n_sims: int, seed: int):
+    """``n_sims`` prior draws whose ordered vectors (cut-points) are in order. Forward
+    sampling ignores the ordered transform: it draws each cut-point from its own Normal, out
+    of order as often as not; the prior the model fits is that Normal restricted to ordered
+    vectors, whose exact draws are the ordered ones among the forward draws (rejection)."""
+    # heavy libraries load on first use, not on import
+    import xarray as xr
+
+    kept, have = [], 0
+    for r in range(MAX_PRIOR_ROUNDS):
+        ds = prior_draw(model, seed + 1000 * r, draws=max(4 * n_sims, 100)).prior.to_dataset()
+        ok = np.ones(ds.sizes["draw"], dtype=bool)
+        for k in names:
+            v = np.asarray(ds[k].values, dtype=float).reshape(ds.sizes["draw"], -1)
+            ok &= np.all(np.diff(v, axis=1) > 0, axis=1)
+        if ok.any():
+            kept.append(ds.isel(draw=np.flatnonzero(ok)))
+            have += int(ok.sum())
+        if have >= n_sims:
+            out = xr.concat(kept, dim="draw").isel(draw=slice(0, n_sims))
+            return out.assign_coords(draw=np.arange(n_sims))
+    raise SpecError(f"[model.priors] {names[0]}: {have} of the prior's draws in "
+                    f"{MAX_PRIOR_ROUNDS} rounds have ordered {names[0]}, fewer than the "
+                    f"{n_sims} simulations; give {names[0]} a prior on the data's scale or "
+                    "fit the analysis first (its posterior is then used)")
 
 
 def _one(params, flat: int):
