@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from math import comb
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -356,8 +357,6 @@ def median_interval(x: np.ndarray, conf: float = CONF) -> tuple[float, float]:
     """A distribution-free interval of the median of ``x``: the order statistics
     x_(j) and x_(n+1-j), j the largest rank with P(Binomial(n, 1/2) < j) <= (1 - conf) / 2
     (their coverage is at least ``conf``); the extremes when ``x`` is too short for it."""
-    from math import comb
-
     x = np.sort(np.asarray(x, dtype=float))
     n = len(x)
     if n == 0:
