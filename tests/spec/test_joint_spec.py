@@ -61,9 +61,10 @@ def _swap(old: str, new: str, count: int = 1) -> str:
     (_swap('(1|p|cell)"\n' + IMPLICIT_FAMILY, '(1|p|cell) + (1|p|llm)"\n' + IMPLICIT_FAMILY),
      "[parts.implicit.model] formula: correlation id 'p' is on 'cell' and on 'llm'; one id "
      "correlates one grouping factor across parts"),
-    (_swap('(1|p|cell)"\n' + IMPLICIT_FAMILY, '(x|p|cell)"\n' + IMPLICIT_FAMILY),
-     "[parts.implicit.model] formula: term '(x|p|cell)': a correlation id correlates varying "
-     "intercepts; write (1 | p | cell)"),
+    (_swap('(1|p|cell)"\n' + IMPLICIT_FAMILY, '(0 + x|p|cell)"\n' + IMPLICIT_FAMILY),
+     "[parts.implicit.model] formula: term '(0 + x|p|cell)': a correlation id correlates a "
+     "varying intercept (and the term's varying slopes with it); write (1 | p | cell) or "
+     "(1 + x | p | cell)"),
     (_swap(IMPLICIT_FAMILY, 'family = "categorical"\n[parts.decision'),
      "[parts.implicit.model] formula: term '(1|p|cell)': family 'categorical' has one linear "
      "predictor per category; a correlation id needs one"),
