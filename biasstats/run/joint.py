@@ -48,13 +48,15 @@ def run_joint(spec: Spec, folder: Path, refit: bool, progress: bool | None,
     except DatasetUnavailableError as e:
         return AnalysisOutcome(spec.name, spec.title, Path(spec.path), "unavailable", str(e))
     tables = {p: i.table for p, i in ings.items()}
-    joint = prepare_parts(spec, tables, {p: i.ledger for p, i in ings.items()})
+    ledgers = {p: i.ledger for p, i in ings.items()}
+    joint = prepare_parts(spec, tables, ledgers)
     for p, prepared in joint.parts.items():
         ps = spec.part(p)
         show_diagnosis(ps, prepared)
         with in_part(spec, p):
             check_before_sampling(ps, ings[p].adapter, prepared)
             check_alternatives(_with_alternatives(spec, p), tables[p])
+    alternatives = prepare_alternatives(spec, tables, ledgers)
     t_ingest = time.perf_counter() - t0
     stage("fit (sampling shows its own progress)")
     t0 = time.perf_counter()
@@ -71,8 +73,8 @@ def run_joint(spec: Spec, folder: Path, refit: bool, progress: bool | None,
         res = analyse_joint(spec, ings, outcome.fit, folder, outcome.cached, files)
         t0 = time.perf_counter()
         for p in spec.parts:
-            res.parts[p].comparison = part_alternatives(spec, p, tables, outcome.fit, folder,
-                                                        progress)
+            res.parts[p].comparison = part_alternatives(
+                spec, p, alternatives.get(p, []), tables, outcome.fit, folder, progress, refit)
         if any(spec.parts[p].checks.alternatives for p in spec.parts):
             res.stages["alternative models"] = time.perf_counter() - t0
         fit_s = {"load cached posterior": t_fit} if outcome.cached else {
@@ -119,24 +121,36 @@ def _replaced(spec: Spec, part: str, formula: str) -> Spec:
     return Spec(path=spec.path, content=content, text=spec.text)
 
 
-def part_alternatives(spec: Spec, part: str, tables: dict, jfit, folder: Path,
-                      progress: bool | None):
-    """``[parts.<part>.checks] alternatives``, each fitted jointly with the other parts and
-    compared with the part's model by PSIS-LOO on the part's observations (None without)."""
-    alts = spec.parts[part].checks.alternatives
-    if not alts:
+def prepare_alternatives(spec: Spec, tables: dict, ledgers: dict) -> dict[str, list]:
+    """Part -> [(formula, joint spec, prepared joint model)] of every ``[parts.<part>.checks]
+    alternatives`` formula, prepared and checked on the data before anything is sampled (a
+    mistake is one line naming the alternative)."""
+    out: dict[str, list] = {}
+    for part in spec.parts:
+        for i, formula in enumerate(spec.parts[part].checks.alternatives):
+            alt = _replaced(spec, part, formula)
+            try:
+                joint = prepare_parts(alt, tables, ledgers)
+            except BiasstatsError as e:  # its key: the alternative, not the part's formula
+                raise type(e)(str(e).replace(
+                    f"[parts.{part}.model] formula",
+                    f"[parts.{part}.checks] alternatives[{i}]")) from None
+            out.setdefault(part, []).append((formula, alt, joint))
+    return out
+
+
+def part_alternatives(spec: Spec, part: str, prepared: list, tables: dict, jfit, folder: Path,
+                      progress: bool | None, refit: bool = False):
+    """Part ``part``'s alternatives (``prepared``: :func:`prepare_alternatives`' list), each
+    fitted jointly with the other parts (cached) and compared with the part's model by
+    PSIS-LOO on the part's observations; None without alternatives."""
+    if not prepared:
         return None
     ps = spec.part(part)
     fits = {ps.model.formula: jfit.part(part)}
-    for i, formula in enumerate(alts):
-        alt = _replaced(spec, part, formula)
-        try:
-            joint = prepare_parts(alt, tables)
-        except BiasstatsError as e:  # its key: the alternative, not the part's formula
-            raise type(e)(str(e).replace(f"[parts.{part}.model] formula",
-                                         f"[parts.{part}.checks] alternatives[{i}]")) from None
+    for i, (formula, alt, joint) in enumerate(prepared):
         out = folder / "alternatives" / part / f"alt{i + 1}"
-        fits[formula] = fit_joint(alt, joint, out, progress=progress).fit.part(part)
+        fits[formula] = fit_joint(alt, joint, out, refit=refit, progress=progress).fit.part(part)
     with in_part(spec, part), warnings.catch_warnings():
         # Pareto k: the table's warning column and a note
         warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
