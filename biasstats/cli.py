@@ -456,9 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = s.add_mutually_exclusive_group()
     g.add_argument("--power", type=float, metavar="P",
                    help="target: the smallest design whose interval excludes 0 (or reaches a "
-                        "ROPE decision) in at least this share of studies")
+                        "ROPE decision) in at least this share of studies, by the share's 95%% "
+                        "Wilson lower bound")
     g.add_argument("--width", type=float, metavar="W",
-                   help="target: the smallest design whose median interval width is at most W")
+                   help="target: the smallest design whose median interval width is at most W, "
+                        "by the upper end of the median's 95%% interval")
     s.add_argument("--prob", type=float, help="HDI probability (default: [effects] hdi_prob)")
     s.add_argument("--seed", type=int, help="random seed (default: [fit] seed)")
     s.add_argument("--prior", action="store_true",

@@ -5,8 +5,9 @@ the target.
 Every mistake is a one-line SpecError naming the option or key: an unknown or fixed factor
 (:mod:`biasstats.design.sizes`), a design size that cannot be simulated (the model cannot be
 built on it: a grouping factor left with one level, a level of a fixed factor lost), an
-estimand the model cannot give or one that compares levels of a varied factor, a family
-without one expected outcome per row.
+estimand the model cannot give or one that compares levels of a varied factor. Families
+with categories (ordinal, categorical) are planned on each category's probability: every
+simulated study keeps the analysis' categories (:func:`category_response`).
 """
 
 from __future__ import annotations
