@@ -312,7 +312,7 @@ def _cmd_design(args: argparse.Namespace) -> int:
     res = run_design(plan, fit, sims=args.sims, draws=args.draws, seed=seed,
                      source_note=note, progress=progress)
     paths = write_design(res, out)
-    show = [c for c in (*res.factors, "rows", "stratum", "level", "width_median",
+    show = [c for c in (*res.factors, "rows", "stratum", "level", "category", "width_median",
                         res.power_column, f"{res.power_column}_mcse", "coverage",
                         "divergent_sims") if c in res.table.columns]
     with pl.Config(tbl_rows=200, tbl_cols=20, tbl_width_chars=160, float_precision=3,
@@ -481,9 +481,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = s.add_mutually_exclusive_group()
     g.add_argument("--power", type=float, metavar="P",
                    help="target: the smallest design whose interval excludes 0 (or reaches a "
-                        "ROPE decision) in at least this share of studies")
+                        "ROPE decision) in at least this share of studies, by the share's 95%% "
+                        "Wilson lower bound")
     g.add_argument("--width", type=float, metavar="W",
-                   help="target: the smallest design whose median interval width is at most W")
+                   help="target: the smallest design whose median interval width is at most W, "
+                        "by the upper end of the median's 95%% interval")
     s.add_argument("--prob", type=float, help="HDI probability (default: [effects] hdi_prob)")
     s.add_argument("--seed", type=int, help="random seed (default: [fit] seed)")
     s.add_argument("--prior", action="store_true",

@@ -9,9 +9,16 @@ request before anything is sampled. The stage computes; ``biasstats.run.design``
 table, the assurance-curve figure and the recommendation.
 """
 
-from biasstats.design.analysis import DesignAnalysis, recommend, run_design, summarise
+from biasstats.design.analysis import (
+    DesignAnalysis,
+    recommend,
+    run_design,
+    straddling,
+    summarise,
+)
 from biasstats.design.plan import Plan, Target, analysis_posterior, make_plan
 from biasstats.design.sizes import TRIALS, Vary, parse_vary
 
 __all__ = ["DesignAnalysis", "Plan", "Target", "TRIALS", "Vary", "analysis_posterior",
-           "make_plan", "parse_vary", "recommend", "run_design", "summarise"]
+           "make_plan", "parse_vary", "recommend", "run_design", "straddling",
+           "summarise"]

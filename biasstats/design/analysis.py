@@ -15,7 +15,14 @@ value. Each contrast row is scored by
 
 Over the simulations of a size: the median width and its quartiles, P(the interval excludes
 zero) — with a ROPE P(a decision), its sum of outside and inside — with Monte Carlo standard
-errors sqrt(p (1 - p) / sims), and the coverage. Averaged over parameter sets drawn from the
+errors sqrt(p (1 - p) / sims) and 95% Wilson intervals, and the coverage; the median width
+has a distribution-free 95% interval from its order statistics.
+
+**The recommendation goes by the bound, not the point estimate**: the smallest design whose
+95% Wilson lower bound of the assurance (every contrast row's) reaches a ``--power`` target,
+or whose median width's upper bound is within a ``--width`` target. A smaller design whose
+point estimate meets the target but whose interval holds it straddles the target: it is
+named beside the recommendation (more ``--sims`` narrow the intervals and may settle it). Averaged over parameter sets drawn from the
 posterior, P(excludes zero) is the **assurance** of the design (the power expected given what
 the analysis has learnt), over prior draws its prior-predictive counterpart.
 
@@ -38,19 +45,24 @@ from __future__ import annotations
 import json
 import os
 import time
+from math import comb
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
 from biasstats.checks.sbc import Compiled
-from biasstats.design.plan import Plan, Target, _prepare
+from biasstats.design.plan import Plan, Target, _prepare, category_response
 from biasstats.design.truth import one_draw_fit, parameter_draws, simulate_outcome, truth_draw
 from biasstats.effects.estimands import compute_estimands
 from biasstats.inference.result import Fit
 from biasstats.inference.sample import adaptation_options, auto_target_accept
 
-__all__ = ["DesignAnalysis", "run_design", "summarise", "recommend"]
+__all__ = ["DesignAnalysis", "run_design", "summarise", "recommend", "straddling", "wilson",
+           "median_interval"]
+
+CONF = 0.95      # the intervals the recommendation reads (Wilson; order statistics)
+Z_CONF = 1.959963984540054
 
 
 @dataclass
@@ -71,6 +83,8 @@ class DesignAnalysis:
     target: Target | None
     recommended: dict | None
     settings: dict = field(default_factory=dict)
+    # designs meeting the target by their point estimate while their interval holds it
+    straddling: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
 
     @property
@@ -83,27 +97,42 @@ class DesignAnalysis:
                 else "P(interval excludes 0)")
 
     def recommendation(self) -> str:
-        """One line: the smallest design meeting the target, or why there is none."""
+        """One line: the smallest design whose 95% bound meets the target, designs that
+        straddle it, or why there is none."""
         if self.target is None:
             return "no target given (--power P or --width W): no design recommended"
         what = self.target.text(self.unit)
+        straddle = "; ".join(f"{self._size(r)} meets it by its point estimate only "
+                             f"({self._got(r)}): its interval holds the target"
+                             for r in self.straddling)
+        tail = f"; {straddle} (raise --sims to settle it)" if straddle else ""
         if self.recommended is None:
-            return f"no design size meets {what} for every contrast of {self.estimand}"
+            return (f"no design size meets {what} by its 95% bound for every contrast of "
+                    f"{self.estimand}{tail}")
         r = self.recommended
-        size = " ".join(f"{k}={v}" for k, v in r["size"].items())
-        if self.target.kind == "power":
-            got = f"{self.power_label} {r['power']:.2f} ± {r['power_mcse']:.2f} (MC SE)"
-        else:
-            got = f"median width {r['width_median']:.3g}"
-        return (f"smallest design meeting {what}: {size} ({r['rows']} rows); {got}"
+        bound = "lower" if self.target.kind == "power" else "upper"
+        return (f"smallest design meeting {what} by its 95% {bound} bound: {self._size(r)} "
+                f"({r['rows']} rows); {self._got(r)}"
                 + (f", for the least of {r['contrasts']} contrasts" if r["contrasts"] > 1
-                   else ""))
+                   else "") + tail)
+
+    @staticmethod
+    def _size(r: dict) -> str:
+        return " ".join(f"{k}={v}" for k, v in r["size"].items())
+
+    def _got(self, r: dict) -> str:
+        if self.target.kind == "power":
+            return (f"{self.power_label} {r['power']:.2f} ± {r['power_mcse']:.2f} (MC SE; 95% "
+                    f"{r['power_lo']:.2f}–{r['power_hi']:.2f})")
+        return (f"median width {r['width_median']:.3g} (95% {r['width_median_lo']:.3g}–"
+                f"{r['width_median_hi']:.3g})")
 
     def to_json(self) -> str:
         out = {"estimand": self.estimand, "unit": self.unit, "hdi_prob": self.prob,
                "rope": self.rope, "parameters_from": self.source, "note": self.source_note,
                "target": None if self.target is None else self.target.__dict__,
-               "recommended": self.recommended, "recommendation": self.recommendation(),
+               "recommended": self.recommended, "straddling": self.straddling,
+               "recommendation": self.recommendation(),
                "settings": self.settings, "timings": self.timings}
         return json.dumps(out, indent=2, default=_json_default) + "\n"
 
@@ -117,9 +146,12 @@ def _seed(*parts: int) -> int:
 
 
 def _estimand_rows(est, term: str) -> pl.DataFrame:
-    """The estimand's difference rows: (stratum,) level, mean, hdi_low, hdi_high[, verdict]."""
+    """The estimand's difference rows: (stratum,) level, (category: a family with categories
+    has one per response category, in percentage points), mean, hdi_low, hdi_high[,
+    verdict]."""
     t = est.contrasts.filter((pl.col("term") == term) & (pl.col("scale") == "difference"))
-    keep = [c for c in ("stratum", "level", "mean", "hdi_low", "hdi_high", "verdict")
+    keep = [c for c in ("stratum", "level", "category", "mean", "hdi_low", "hdi_high",
+                        "verdict")
             if c in t.columns]
     return t.select(keep)
 
@@ -188,7 +220,7 @@ class _Refit:
 
 
 def _score(est_rows: pl.DataFrame, truth_rows: pl.DataFrame, rope) -> pl.DataFrame:
-    keys = [c for c in ("stratum", "level") if c in est_rows.columns]
+    keys = [c for c in ("stratum", "level", "category") if c in est_rows.columns]
     t = truth_rows.select([*keys, pl.col("mean").alias("truth")])
     out = est_rows.join(t, on=keys, how="left", maintain_order="left").with_columns(
         (pl.col("hdi_high") - pl.col("hdi_low")).alias("width"),
@@ -212,7 +244,9 @@ def _one_size(plan: Plan, i: int, params, flats, seed: int, chains: int, draws: 
         truth = truth_draw(params, flats[s], plan.base, design.spec, plan.varied,
                            np.random.default_rng([seed, s, 1]))
         y = simulate_outcome(truth, design.spec, np.random.default_rng([seed, i, s, 2]))
-        data = design.rows.with_columns(pl.Series(resp, y))
+        data = design.rows.with_columns(
+            category_response(y, plan.base, resp) if plan.base.family.has_categories
+            else pl.Series(resp, y))
         spec = refit.prepare(data)
         fit, div = refit.sample(spec, _seed(seed, i, s, 3))
         est = compute_estimands(fit, plan.request)
@@ -263,6 +297,7 @@ def run_design(plan: Plan, fit=None, *, sims: int = 50, draws: int = 500, chains
         timings={"compile_s": round(compile_s, 2), "sampling_s": round(sample_s, 2),
                  "total_s": round(time.perf_counter() - t_start, 2)})
     result.recommended = recommend(table, plan.factors, plan.target, result.power_column)
+    result.straddling = straddling(table, plan.factors, plan.target, result.power_column)
     return result
 
 
@@ -275,7 +310,8 @@ def summarise(sims: pl.DataFrame, factors: list[str], rope: bool) -> pl.DataFram
     median width and quartiles, P(excludes 0), with a ROPE P(outside), P(inside) and
     P(decision), each P with its Monte Carlo SE, the coverage (and its MC SE), the
     simulations with divergences and the largest R-hat."""
-    keys = [*factors, "rows", *(c for c in ("stratum", "level") if c in sims.columns)]
+    keys = [*factors, "rows",
+            *(c for c in ("stratum", "level", "category") if c in sims.columns)]
     aggs = [pl.len().alias("sims"), pl.col("truth").median().alias("truth_median"),
             pl.col("width").median().alias("width_median"),
             pl.col("width").quantile(0.25, "linear").alias("width_q25"),
@@ -288,35 +324,109 @@ def summarise(sims: pl.DataFrame, factors: list[str], rope: bool) -> pl.DataFram
     aggs += [pl.col("covers").mean().alias("coverage"),
              (pl.col("divergences") > 0).sum().alias("divergent_sims"),
              pl.col("rhat").max().alias("max_rhat")]
+    aggs.append(pl.col("width").sort().alias("__widths"))
     t = sims.group_by(keys, maintain_order=True).agg(aggs)
     probs = ["p_excludes_zero", *(["p_decision"] if rope else []), "coverage"]
     t = t.with_columns(_mcse(p) for p in probs)
-    order = [*keys, "sims", "truth_median", "width_median", "width_q25", "width_q75"]
+    bounds = {}
+    for p in probs[:-1]:  # the power column(s): 95% Wilson intervals
+        lo, hi = wilson(t[p].to_numpy(), t["sims"].to_numpy())
+        bounds |= {f"{p}_lo": lo, f"{p}_hi": hi}
+    med = [median_interval(w.to_numpy()) for w in t["__widths"]]
+    bounds |= {"width_median_lo": [m[0] for m in med], "width_median_hi": [m[1] for m in med]}
+    t = t.with_columns(pl.Series(k, v, dtype=pl.Float64) for k, v in bounds.items())
+    order = [*keys, "sims", "truth_median", "width_median", "width_median_lo",
+             "width_median_hi", "width_q25", "width_q75"]
     for p in ("p_excludes_zero", "p_outside_rope", "p_inside_rope", "p_decision", "coverage"):
         if p in t.columns:
-            order += [p] + ([f"{p}_mcse"] if f"{p}_mcse" in t.columns else [])
+            order += [p] + [f"{p}_{x}" for x in ("mcse", "lo", "hi") if f"{p}_{x}" in t.columns]
     return t.select([*order, "divergent_sims", "max_rhat"])
+
+
+def wilson(p, n, z: float = Z_CONF) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score interval (default 95%) of shares ``p`` over ``n`` simulations each:
+    unlike p ± z SE it stays inside [0, 1] and is not empty at p = 0 or 1."""
+    p, n = np.asarray(p, dtype=float), np.asarray(n, dtype=float)
+    d = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / d
+    half = z / d * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def median_interval(x: np.ndarray, conf: float = CONF) -> tuple[float, float]:
+    """A distribution-free interval of the median of ``x``: the order statistics
+    x_(j) and x_(n+1-j), j the largest rank with P(Binomial(n, 1/2) < j) <= (1 - conf) / 2
+    (their coverage is at least ``conf``); the extremes when ``x`` is too short for it."""
+    x = np.sort(np.asarray(x, dtype=float))
+    n = len(x)
+    if n == 0:
+        return float("nan"), float("nan")
+    cdf, j = 0.0, 0
+    while j < n // 2:
+        nxt = cdf + comb(n, j) / 2 ** n   # P(B <= j) = P(B < j + 1)
+        if nxt > (1 - conf) / 2:
+            break
+        cdf, j = nxt, j + 1
+    j = max(j, 1)
+    return float(x[j - 1]), float(x[n - j])
+
+
+def _designs(table: pl.DataFrame, factors: list[str]):
+    """Each design's size, rows and contrast rows, fewest rows first (the order given among
+    equals)."""
+    designs = table.select([*factors, "rows"]).unique(maintain_order=True)
+    for j in sorted(range(designs.height), key=lambda j: (designs["rows"][j], j)):
+        size = {f: int(designs[f][j]) for f in factors}
+        yield size, int(designs["rows"][j]), table.filter(
+            pl.all_horizontal(pl.col(f) == v for f, v in size.items()))
+
+
+def _verdict(sub: pl.DataFrame, target: Target, power_column: str) -> tuple[dict, bool, bool]:
+    """(the worst contrast row's values, met by its 95% bound, met by its point estimate)."""
+    if target.kind == "power":
+        worst = sub.sort(f"{power_column}_lo").row(0, named=True)
+        point = bool(sub[power_column].min() >= target.value)
+        return worst, worst[f"{power_column}_lo"] >= target.value, point
+    worst = sub.sort("width_median_hi", descending=True).row(0, named=True)
+    point = bool(sub["width_median"].max() <= target.value)
+    return worst, worst["width_median_hi"] <= target.value, point
+
+
+def _row(size, rows, sub, worst, power_column) -> dict:
+    return {"size": size, "rows": rows, "contrasts": sub.height,
+            "power": worst[power_column], "power_mcse": worst[f"{power_column}_mcse"],
+            "power_lo": worst[f"{power_column}_lo"], "power_hi": worst[f"{power_column}_hi"],
+            "width_median": worst["width_median"],
+            "width_median_lo": worst["width_median_lo"],
+            "width_median_hi": worst["width_median_hi"]}
 
 
 def recommend(table: pl.DataFrame, factors: list[str], target: Target | None,
               power_column: str) -> dict | None:
     """The smallest design (fewest rows; the order given among equals) whose every contrast
-    row meets ``target``, with the value reached (the least over its contrast rows)."""
+    row meets ``target`` by its 95% bound — the Wilson lower bound of the assurance, or the
+    upper bound of the median width — with the values of its worst contrast row."""
     if target is None:
         return None
-    designs = table.select([*factors, "rows"]).unique(maintain_order=True)
-    order = sorted(range(designs.height), key=lambda j: (designs["rows"][j], j))
-    for j in order:
-        size = {f: int(designs[f][j]) for f in factors}
-        sub = table.filter(pl.all_horizontal(pl.col(f) == v for f, v in size.items()))
-        if target.kind == "power":
-            worst = sub.sort(power_column).row(0, named=True)
-            ok = worst[power_column] >= target.value
-        else:
-            worst = sub.sort("width_median", descending=True).row(0, named=True)
-            ok = worst["width_median"] <= target.value
-        if ok:
-            return {"size": size, "rows": int(designs["rows"][j]), "contrasts": sub.height,
-                    "power": worst[power_column], "power_mcse": worst[f"{power_column}_mcse"],
-                    "width_median": worst["width_median"]}
+    for size, rows, sub in _designs(table, factors):
+        worst, bound, _ = _verdict(sub, target, power_column)
+        if bound:
+            return _row(size, rows, sub, worst, power_column)
     return None
+
+
+def straddling(table: pl.DataFrame, factors: list[str], target: Target | None,
+               power_column: str) -> list[dict]:
+    """The designs smaller than the recommended one (all, when none is) that meet
+    ``target`` by their point estimate but not by their 95% bound: their intervals hold the
+    target, so the simulations cannot tell whether they meet it."""
+    if target is None:
+        return []
+    out = []
+    for size, rows, sub in _designs(table, factors):
+        worst, bound, point = _verdict(sub, target, power_column)
+        if bound:
+            break
+        if point:
+            out.append(_row(size, rows, sub, worst, power_column))
+    return out

@@ -5,8 +5,9 @@ the target.
 Every mistake is a one-line SpecError naming the option or key: an unknown or fixed factor
 (:mod:`biasstats.design.sizes`), a design size that cannot be simulated (the model cannot be
 built on it: a grouping factor left with one level, a level of a fixed factor lost), an
-estimand the model cannot give or one that compares levels of a varied factor, a family
-without one expected outcome per row.
+estimand the model cannot give or one that compares levels of a varied factor. Families
+with categories (ordinal, categorical) are planned on each category's probability: every
+simulated study keeps the analysis' categories (:func:`category_response`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from biasstats.design.sizes import (
@@ -43,7 +45,8 @@ from biasstats.simulate.from_formula import placeholder_response
 from biasstats.spec import Spec
 from biasstats.spec.outcome import outcome_study
 
-__all__ = ["Target", "DesignSize", "Plan", "make_plan", "analysis_posterior"]
+__all__ = ["Target", "DesignSize", "Plan", "make_plan", "analysis_posterior",
+           "category_response"]
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,9 @@ def _design(spec: Spec, data: pl.DataFrame, base, columns: list[str], size: dict
     try:
         rows = design_rows(data, columns, size)
         pf = base.formula
-        filled = placeholder_response(rows, pf, base.family)
+        filled = (rows.with_columns(category_response(
+            np.arange(rows.height) % len(base.response_levels), base, pf.response))
+            if base.family.has_categories else placeholder_response(rows, pf, base.family))
         prepared = _prepare(spec, filled, collapse=False)  # its priors are not used
     except BiasstatsError as e:
         raise SpecError(f"{what}: {e}") from None
@@ -144,6 +149,16 @@ def _design(spec: Spec, data: pl.DataFrame, base, columns: list[str], size: dict
         raise SpecError(f"{what}: it lacks the fixed-effect column '{lost[0]}' (its rows "
                         "come only with levels this size leaves out)")
     return DesignSize(dict(size), rows, prepared)
+
+
+def category_response(codes, base, name: str) -> pl.Series:
+    """Category codes 0 … K-1 (a family with categories: ordinal, categorical) as the
+    analysis' response categories, every one of them kept as a level (an Enum in the
+    analysis' order) whether or not a simulated study draws it: each study is prepared with
+    the analysis' K categories, as the design's one compiled model needs."""
+    levels = [str(v) for v in base.response_levels]
+    return pl.Series(name, [levels[int(c)] for c in np.asarray(codes).reshape(-1)],
+                     dtype=pl.Enum(levels))
 
 
 def make_plan(spec: Spec, table: pl.DataFrame, vary: list[Vary], *, estimand: str | None = None,
@@ -155,10 +170,6 @@ def make_plan(spec: Spec, table: pl.DataFrame, vary: list[Vary], *, estimand: st
         raise SpecError(f"{spec.path}: no [model] table: nothing to plan")
     m = spec.model
     fam = get_family(m.family)
-    if fam.has_categories:
-        raise SpecError(f"{spec.path}: [model] family = \"{fam.name}\": a design analysis "
-                        "needs one expected outcome per row; this family has one probability "
-                        "per response category")
     pf = parse_formula(m.formula)
     aux_pfs = tuple(parse_aux(dict(m.aux), fam, pf).values())
     vary = resolve_factors(vary, pf, aux_pfs)

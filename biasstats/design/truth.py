@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from biasstats.errors import SpecError
 from biasstats.inference.predict import aux_of, eta_from, group_draws
 from biasstats.inference.result import Fit
 from biasstats.model.graph import build_model
@@ -47,10 +48,44 @@ def parameter_draws(base, fit=None, n_sims: int = 1, seed: int = 0):
         post = fit.idata["posterior"].to_dataset()
         S = post.sizes["chain"] * post.sizes["draw"]
         return post, rng.choice(S, size=n_sims, replace=S < n_sims), "posterior"
+    model = build_model(base)
+    ordered = [k for k in base.family.vector_aux if k in base.family.aux]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "the effect of Potentials ... ignored": no Potential
-        tree = prior_draw(build_model(base), seed, draws=n_sims)
-    return tree.prior.to_dataset(), np.arange(n_sims), "prior"
+        if not ordered:
+            return prior_draw(model, seed, draws=n_sims).prior.to_dataset(), \
+                np.arange(n_sims), "prior"
+        return _ordered_prior(model, ordered, n_sims, seed), np.arange(n_sims), "prior"
+
+
+MAX_PRIOR_ROUNDS = 20
+
+
+def _ordered_prior(model, names: list[str], n_sims: int, seed: int):
+    """``n_sims`` prior draws whose ordered vectors (cut-points) are in order. Forward
+    sampling ignores the ordered transform: it draws each cut-point from its own Normal, out
+    of order as often as not; the prior the model fits is that Normal restricted to ordered
+    vectors, whose exact draws are the ordered ones among the forward draws (rejection)."""
+    # heavy libraries load on first use, not on import
+    import xarray as xr
+
+    kept, have = [], 0
+    for r in range(MAX_PRIOR_ROUNDS):
+        ds = prior_draw(model, seed + 1000 * r, draws=max(4 * n_sims, 100)).prior.to_dataset()
+        ok = np.ones(ds.sizes["draw"], dtype=bool)
+        for k in names:
+            v = np.asarray(ds[k].values, dtype=float).reshape(ds.sizes["draw"], -1)
+            ok &= np.all(np.diff(v, axis=1) > 0, axis=1)
+        if ok.any():
+            kept.append(ds.isel(draw=np.flatnonzero(ok)))
+            have += int(ok.sum())
+        if have >= n_sims:
+            out = xr.concat(kept, dim="draw").isel(draw=slice(0, n_sims))
+            return out.assign_coords(draw=np.arange(n_sims))
+    raise SpecError(f"[model.priors] {names[0]}: {have} of the prior's draws in "
+                    f"{MAX_PRIOR_ROUNDS} rounds have ordered {names[0]}, fewer than the "
+                    f"{n_sims} simulations; give {names[0]} a prior on the data's scale or "
+                    "fit the analysis first (its posterior is then used)")
 
 
 def _one(params, flat: int):
@@ -106,24 +141,31 @@ def truth_draw(params, flat: int, base, rows, varied: set[str], rng):
         pos = [list(base.fixed_names).index(c) for c in rows.fixed_names]
         out["b"] = _bare(b.values[..., pos], b.dims)
     base_groups = {g.name: g for g in base.groups}
+    K = rows.n_linpred  # the categorical family's K - 1 linear predictors: one row each
     for g in rows.groups:
         bg = base_groups[g.name]
         r = _by_name(_by_name(one[f"r_{g.name}"], g.name, bg.levels), bg.coef_dim, bg.coefs)
-        r = np.asarray(r.values, dtype=float).reshape(len(bg.coefs), len(bg.levels))
+        n_rows = K if K > 1 else len(bg.coefs)  # (varying intercepts only when K > 1)
+        r = np.asarray(r.values, dtype=float).reshape(n_rows, len(bg.levels))
         if not set(g.term.factors) & varied and set(g.levels) <= set(bg.levels):
             pos = {lv: i for i, lv in enumerate(bg.levels)}
             new = r[:, [pos[lv] for lv in g.levels]]
         else:
             sd = np.asarray(one[f"sd_{g.name}"].values, dtype=float).reshape(-1)
-            z = rng.standard_normal((len(g.coefs), len(g.levels)))
+            z = rng.standard_normal((n_rows, len(g.levels)))
             if g.correlated and len(g.coefs) > 1:
                 cor = np.asarray(one[f"cor_{g.name}"].values, dtype=float).reshape(
                     len(g.coefs), len(g.coefs))
                 z = np.linalg.cholesky(cor) @ z
             new, mean = _new_levels(sd[:, None] * z, g.Q)
-            for k, coef in enumerate(g.coefs):
-                _move_mean(out, rows, coef, mean[k])
-        if len(g.coefs) == 1:  # stored as (chain, draw, levels)
+            if K > 1:  # one mean per linear predictor, into its intercept
+                _move_mean(out, rows, "Intercept", mean)
+            else:
+                for k, coef in enumerate(g.coefs):
+                    _move_mean(out, rows, coef, mean[k])
+        if K > 1:  # stored as (chain, draw, category, levels)
+            out[f"r_{g.name}"] = _bare(new[None, None], ("chain", "draw", f"{rows.formula.response}__cat", g.name))
+        elif len(g.coefs) == 1:  # stored as (chain, draw, levels)
             out[f"r_{g.name}"] = _bare(new[0][None, None], ("chain", "draw", g.name))
         else:
             out[f"r_{g.name}"] = _bare(new[None, None], ("chain", "draw", g.coef_dim, g.name))
@@ -131,10 +173,18 @@ def truth_draw(params, flat: int, base, rows, varied: set[str], rng):
     return xr.Dataset(out)
 
 
-def _move_mean(out: dict, rows, coef: str, mean: float) -> None:
+def _move_mean(out: dict, rows, coef: str, mean) -> None:
     """Add the mean of new level effects to the intercept, or to the fixed slope ``coef``
     (without an intercept, to every fixed effect of a cell-means design, whose rows each
-    hold one 1)."""
+    hold one 1). ``mean``: one number, or one per linear predictor (categorical family),
+    added along the intercept's and fixed effects' category axis."""
+    if np.ndim(mean) == 1:  # (K - 1,): the intercept is (chain, draw, K - 1), b (.., K - 1, coef)
+        m = np.asarray(mean, dtype=float)
+        if rows.has_intercept:
+            out["Intercept"] = _bare(out["Intercept"].values + m, out["Intercept"].dims)
+        elif rows.fixed_names and np.allclose(rows.X.sum(axis=1), 1.0):
+            out["b"] = _bare(out["b"].values + m[:, None], out["b"].dims)
+        return
     if coef == "Intercept" and rows.has_intercept:
         out["Intercept"] = out["Intercept"] + mean
     elif coef == "Intercept" and rows.fixed_names and np.allclose(rows.X.sum(axis=1), 1.0):

@@ -3,7 +3,8 @@ correlation of the parts' effects of the shared factor, and the latent regressio
 one part's effects on another's, each beside its two-step counterpart.
 
 * **latent correlation** ``cor_<id>[a, b]``, draw by draw (posterior mean, SD, HDI and
-  P(> 0)).
+  P(> 0)). With varying slopes under the id, one row per pair of terms of different parts
+  (``coefs`` names them: ``Intercept, x``); the slope and the figure read the intercepts.
 * **latent slope** of part y's effects on part x's: ``rho * sd_y / sd_x`` per draw, the
   regression of the true effects (on each part's link scale).
 * **two-step**: the classic analysis — first each level's own estimate, then a regression of
@@ -108,8 +109,16 @@ def slope_pairs(shared: list[SharedTerm], slope: list[str] | None) -> list[tuple
     return [(s, s.parts[0], s.parts[1]) for s in shared]
 
 
-def _cor_draws(post, s: SharedTerm, a: str, b: str) -> np.ndarray:
-    return stack_draws(post[s.cor_name].sel({s.part_dim: a, s.part_dim + "_": b}))
+def _cor_draws(post, s: SharedTerm, a: str, b: str, ca: str = "Intercept",
+               cb: str = "Intercept") -> np.ndarray:
+    return stack_draws(post[s.cor_name].sel({s.part_dim: s.label(a, ca),
+                                             s.part_dim + "_": s.label(b, cb)}))
+
+
+def _intercept(da, grouping: str, prefix: str = ""):
+    """``da`` at the term's intercept when it has varying slopes (a coefficient dimension)."""
+    dim = f"{prefix}{grouping}__coef"
+    return da.sel({dim: "Intercept"}) if dim in da.dims else da
 
 
 def joint_estimands(jfit, slope: list[str] | None = None, prob: float = 0.95
@@ -120,14 +129,21 @@ def joint_estimands(jfit, slope: list[str] | None = None, prob: float = 0.95
     cors, slopes, draws, notes, cells_of = [], [], {}, [], {}
     for s in joint.shared:
         for a, b in combinations(s.parts, 2):
-            d = _cor_draws(post, s, a, b)
-            draws[f"correlation:{s.grouping}:{a}, {b}"] = d
-            cors.append({"term": s.grouping, "cor_id": s.cor_id, "parts": f"{a}, {b}",
-                         "method": "latent", **_summary(d, prob),
-                         "n_levels": len(s.shared_levels(a, b))})
+            pairs = [(ca, cb) for ca in s.coefs.get(a, ["Intercept"])
+                     for cb in s.coefs.get(b, ["Intercept"])]
+            for ca, cb in pairs:
+                d = _cor_draws(post, s, a, b, ca, cb)
+                coefs = f"{ca}, {cb}" if s.slopes else None
+                draws[f"correlation:{s.grouping}:{a}, {b}"
+                      + (f":{coefs}" if coefs else "")] = d
+                cors.append({"term": s.grouping, "cor_id": s.cor_id, "parts": f"{a}, {b}",
+                             **({"coefs": coefs} if coefs else {}),
+                             "method": "latent", **_summary(d, prob),
+                             "n_levels": len(s.shared_levels(a, b))})
     for s, x, y in slope_pairs(joint.shared, slope):
         rho = _cor_draws(post, s, x, y)
-        sd = {p: stack_draws(post, f"{p}::sd_{s.grouping}") for p in (x, y)}
+        sd = {p: stack_draws(_intercept(post[f"{p}::sd_{s.grouping}"], s.grouping, f"{p}::"))
+              for p in (x, y)}
         d = rho * sd[y] / sd[x]
         key = f"{y} on {x}"
         draws[f"slope:{s.grouping}:{key}"] = d
@@ -142,6 +158,7 @@ def joint_estimands(jfit, slope: list[str] | None = None, prob: float = 0.95
             slopes.append({"term": s.grouping, "cor_id": s.cor_id, "parts": key,
                            "method": "two-step", **st_slope, "n_levels": points.height})
             cors.append({"term": s.grouping, "cor_id": s.cor_id, "parts": f"{x}, {y}",
+                         **({"coefs": "Intercept, Intercept"} if s.slopes else {}),
                          "method": "two-step", **st_cor, "n_levels": points.height})
         else:
             notes.append(f"two-step slope of {key} ({s.grouping}) not computed: "
@@ -165,7 +182,8 @@ def joint_cells(jfit, s: SharedTerm, x: str, y: str, prob: float = 0.95) -> pl.D
     out: dict[str, object] = {"level": levels}
     for p, tag in ((x, "x"), (y, "y")):
         view = jfit.part(p)
-        r = view.idata["posterior"][f"r_{s.grouping}"].sel({s.grouping: levels})
+        r = _intercept(view.idata["posterior"][f"r_{s.grouping}"],
+                       s.grouping).sel({s.grouping: levels})
         d = stack_draws(r)
         h = hdi(d, prob)
         out[f"{tag}_mean"], out[f"{tag}_low"], out[f"{tag}_high"] = d.mean(0), h[:, 0], h[:, 1]

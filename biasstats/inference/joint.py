@@ -8,7 +8,13 @@ hash, model and the ``[fit]`` table, the versions and the model/inference code â
 :func:`part_fit` is a part's posterior with the ``<part>::`` prefix taken off its variables
 and dimensions: a :class:`~biasstats.inference.result.Fit` like any other (estimands, checks,
 PSIS-LOO with that part's own log-likelihood, figures). The convergence gate reads the whole
-model; the automatic refit of single models is not (yet) done for joint ones.
+model; after a failed gate (and ``[fit] refit``, on by default) the joint model is refitted
+once with the change the single-model plan names
+(:func:`biasstats.inference.convergence.refit_plan`, the same function, read on the joint
+posterior with each part's group SDs named ``sd_<part>::<term>``): a near miss gets twice the
+warm-up and draws, a funnelling term of a part its other parameterisation (a term correlated
+across parts is always non-centred, so it is never flipped), anything else a higher target
+acceptance. ``JointFit.settings["attempts"]`` lists both attempts, as a single fit's does.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from biasstats.errors import BiasstatsError
-from biasstats.inference import memory_estimate, resolve_settings
+from biasstats.inference import flipped, memory_estimate, resolve_settings
+from biasstats.inference.convergence import convergence_gate, refit_plan, thresholds_from
 from biasstats.inference.from_spec import (
     KEY_ATTR,
     PAYLOAD_ATTR,
@@ -55,6 +62,7 @@ from biasstats.spec import Spec
 from biasstats.spec.parts import in_part
 
 __all__ = ["JointFit", "JointOutcome", "prepare_parts", "fit_joint", "fit_prepared_joint",
+           "refit_terms", "split_flips", "flipped_joint",
            "part_fit"]
 
 
@@ -158,10 +166,99 @@ def _all_groups(joint: JointSpec):
     return SimpleNamespace(groups=[g for s in joint.parts.values() for g in s.groups])
 
 
-def fit_prepared_joint(joint: JointSpec, settings, progress: bool | None = None) -> JointFit:
+def fit_prepared_joint(joint: JointSpec, settings, progress: bool | None = None,
+                       thresholds=None) -> JointFit:
     """Sample the joint model with the ``[fit]`` settings (target acceptance and mass matrix
-    chosen as for a single model, from every part's terms)."""
-    why = "set by user"
+    chosen as for a single model, from every part's terms). With ``thresholds``
+    (:class:`~biasstats.inference.convergence.Thresholds`) the whole model is checked against
+    the convergence gate and, when it fails and ``settings.refit`` is on, refitted once with
+    :func:`~biasstats.inference.convergence.refit_plan`'s change; the second attempt is
+    returned, ``settings["attempts"]`` lists both (as :func:`biasstats.inference.fit_prepared`
+    does for a single model)."""
+    first = _fit_joint_once(joint, settings, progress)
+    if thresholds is None:
+        return first
+    gate = convergence_gate(first.whole().diagnostics(), thresholds)
+    attempts = [_attempt(1, "as specified", gate, first)]
+    if gate.passed or not settings.refit:
+        first.settings["attempts"] = attempts
+        return first
+    centred = refit_terms(joint)
+    plan = refit_plan(gate.values, centred, _sd_view(first.idata, joint),
+                      first.settings["target_accept"], thresholds)
+    flips = split_flips(plan["flip"] or ())
+    joint2 = flipped_joint(joint, flips) if flips else joint
+    longer = ({"tune": 2 * settings.tune, "draws": 2 * settings.draws}
+              if plan.get("longer") else {})
+    settings2 = settings.model_copy(update={"target_accept": plan["target_accept"], **longer})
+    second = _fit_joint_once(joint2, settings2, progress,
+                             why=None if flips or longer else "raised after a failed gate")
+    ta1, ta2 = first.settings["target_accept"], second.settings["target_accept"]
+    if ta2 != ta1:
+        second.settings["target_accept_reason"] = (
+            f"raised from {ta1:g} by the automatic refit after a failed gate")
+    elif longer or (flips and settings.target_accept is None):
+        second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
+    gate2 = convergence_gate(second.whole().diagnostics(), thresholds)
+    second.settings["attempts"] = [*attempts, _attempt(2, plan["reason"], gate2, second)]
+    if flips:  # a cached posterior re-applies them
+        second.settings["flipped"] = {p: list(t) for p, t in flips.items()}
+    second.timings["first_attempt_s"] = first.timings.get("total_s", 0.0)
+    return second
+
+
+def _attempt(n: int, change: str, gate, fit: JointFit) -> dict:
+    return {"attempt": n, "change": change, "passed": gate.passed,
+            "failures": list(gate.failures),
+            "sampling_s": round(fit.timings.get("sampling_s", 0.0), 2),
+            "target_accept": fit.settings["target_accept"], "centered": fit.settings["centered"]}
+
+
+def refit_terms(joint: JointSpec) -> dict[str, bool]:
+    """``<part>::<term>`` -> centred, for every group term the refit may flip (not a term
+    correlated across parts, nor one with correlated slopes: those are always non-centred)."""
+    return {f"{p}{PART_SEP}{g.name}": g.centered for p, s in joint.parts.items()
+            for g in s.groups if g.term.cor_id is None and not g.correlated}
+
+
+def split_flips(terms) -> dict[str, tuple[str, ...]]:
+    """``("implicit::cell", ...)`` -> ``{"implicit": ("cell",), ...}``."""
+    out: dict[str, list[str]] = {}
+    for t in terms:
+        p, name = t.split(PART_SEP, 1)
+        out.setdefault(p, []).append(name)
+    return {p: tuple(v) for p, v in out.items()}
+
+
+def flipped_joint(joint: JointSpec, flips: dict) -> JointSpec:
+    """``joint`` with each part's terms in ``flips`` (part -> terms) in the other
+    parameterisation (:func:`biasstats.inference.flipped`, per part)."""
+    return JointSpec(parts={p: flipped(s, flips[p]) if flips.get(p) else s
+                            for p, s in joint.parts.items()}, shared=joint.shared)
+
+
+def _sd_view(idata, joint: JointSpec):
+    """The joint posterior's group SDs as the refit plan reads a single model's: part
+    ``p``'s ``p::sd_<term>`` named ``sd_p::<term>`` (its dimensions kept), with the sampler's
+    statistics."""
+    import xarray as xr  # heavy library: imported on first use
+
+    post = idata["posterior"].to_dataset()
+    names = {}
+    for key in refit_terms(joint):
+        p, term = key.split(PART_SEP, 1)
+        var = f"{p}{PART_SEP}sd_{term}"
+        if var in post:
+            names[var] = f"sd_{key}"
+    groups = {"/posterior": post[list(names)].rename(names)}
+    if "sample_stats" in idata.children:
+        groups["/sample_stats"] = idata["sample_stats"].to_dataset()
+    return xr.DataTree.from_dict(groups)
+
+
+def _fit_joint_once(joint: JointSpec, settings, progress: bool | None,
+                    why: str | None = None) -> JointFit:
+    why = why or "set by user"
     if settings.target_accept is None:
         value, why = auto_target_accept(_all_groups(joint))
         settings = settings.model_copy(update={"target_accept": value})
@@ -193,13 +290,20 @@ def _key(spec: Spec, joint: JointSpec) -> tuple[str, dict]:
 
 
 def _cached(path: Path, key: str, settings, joint: JointSpec) -> JointFit | None:
-    tree = read_cached(path, key, lambda sizes, stored: (sizes.get("chain"), sizes.get("draw"))
-                       == (settings.chains, settings.draws))
+    def complete(sizes, stored) -> bool:
+        # the draws its own fit asked for: twice the spec's after a refit on a near miss
+        want = int(stored.get("draws", settings.draws))
+        return ((sizes.get("chain"), sizes.get("draw")) == (settings.chains, want)
+                and want in (settings.draws, 2 * settings.draws))
+
+    tree = read_cached(path, key, complete)
     if tree is None:
         return None
+    stored = json.loads(tree.attrs.get("biasstats_settings", "{}"))
+    if stored.get("flipped"):  # the automatic refit changed some terms' centring
+        joint = flipped_joint(joint, stored["flipped"])
     return JointFit(idata=tree, joint=joint,
-                    timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")),
-                    settings=json.loads(tree.attrs.get("biasstats_settings", "{}")))
+                    timings=json.loads(tree.attrs.get(TIMINGS_ATTR, "{}")), settings=stored)
 
 
 def fit_joint(spec: Spec, joint: JointSpec, out_dir: str | Path | None = None, *,
@@ -214,7 +318,8 @@ def fit_joint(spec: Spec, joint: JointSpec, out_dir: str | Path | None = None, *
         if cached is not None:
             return JointOutcome(cached, True, key, out / POSTERIOR_FILE)
     try:
-        fit = fit_prepared_joint(joint, spec.fit, progress)
+        fit = fit_prepared_joint(joint, spec.fit, progress,
+                                 thresholds=thresholds_from(spec.content.checks))
     except BiasstatsError as e:  # e.g. [fit] max_memory_gb: named with the spec's path
         raise type(e)(f"{spec.path}: {e}") from None
     path = None

@@ -95,11 +95,17 @@ def prepare(
     covariates = obs.frame if obs.frame.width else df
     X, fixed_names, has_int, dm = fixed_design(pf, pdf, fam)
     check_design(X, fixed_names)
+    groups = group_specs(pf, covariates, pdf, fam)
+    # the observations' dimension ("cell" when collapsed) never takes the name of a grouping
+    # factor's (a factor called "cell" would give one dimension two lengths)
+    obs_dim = obs.obs_dim
+    while obs_dim in {g.name for g in groups}:
+        obs_dim += "_"
     spec = ModelSpec(
         formula=pf, family=fam, y=obs.y, trials=obs.trials, X=X, fixed_names=fixed_names,
-        has_intercept=has_int, groups=group_specs(pf, covariates, pdf, fam), priors={},
+        has_intercept=has_int, groups=groups, priors={},
         cells=obs.cells, collapsed=obs.collapsed, n_rows=df.height, n_dropped=n_dropped,
-        obs_dim=obs.obs_dim, response_levels=response_levels, data_hash=dhash,
+        obs_dim=obs_dim, response_levels=response_levels, data_hash=dhash,
         fixed_info=dm.design_info, weights=obs.weights, row_pattern=obs.row_pattern,
         aux={k: aux_design(k, apf, pdf, covariates) for k, apf in aux_pf.items()},
     )

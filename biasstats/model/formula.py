@@ -19,6 +19,8 @@ Supported::
     y ~ x + (1 | p | g)                  correlation id p (brms): in a joint model, the
                                          effects of g in every part whose term carries p
                                          are correlated (one LKJ correlation matrix)
+    y ~ x + (1 + x | p | g)              ... with the varying slopes: the matrix is over
+                                         every part's intercept and slopes, stacked
     k | trials(n) ~ x + (1 | g)          binomial response
     y ~ C(x, Treatment('b')) + log(z)    whitelisted transforms (see biasstats.model.terms)
 
@@ -154,9 +156,10 @@ def _cor_id(term: str, expr: str, grp: str) -> tuple[str | None, str]:
     if not _COR_ID.match(cid):
         raise SpecError(f"correlation id '{cid}' in term '{term}' must be a plain name "
                         "(letters, digits, _), as in (1 | p | g)")
-    if expr.replace(" ", "") != "1":
-        raise SpecError(f"term '{term}': a correlation id correlates varying intercepts; "
-                        f"write (1 | {cid} | {grp or 'g'})")
+    if expr.replace(" ", "").startswith("0+") or expr.replace(" ", "") in ("0", "-1"):
+        raise SpecError(f"term '{term}': a correlation id correlates a varying intercept "
+                        f"(and the term's varying slopes with it); write (1 | {cid} | "
+                        f"{grp or 'g'}) or (1 + x | {cid} | {grp or 'g'})")
     if "/" in grp:
         raise SpecError(f"term '{term}': a correlation id needs one grouping, not a nested "
                         f"one; write (1 | {cid} | {grp.replace('/', ':')}) for the inner term")

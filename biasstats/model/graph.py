@@ -78,8 +78,9 @@ def write_part(spec: ModelSpec, prefix: str, shared: dict[str, Any]) -> None:
     """Write ``spec``'s model into the current PyMC model (a named sub-model of a joint
     model, which prefixes every variable's name): its dimensions are prefixed with
     ``prefix``, and the group terms named in ``shared`` take their effects from it (grouping
-    name -> (effects over the term's levels, their SD), or (standardised effects, None) to
-    scale by the term's own SD: the part's row of a correlated term; see
+    name -> (effects over the term's levels, their SD, None), or (standardised effects, None,
+    None) to scale by the term's own SD: the part's row of a correlated term; with varying
+    slopes (coefficients x levels, SDs, the part's block of the correlation matrix); see
     :mod:`biasstats.model.joint`)."""
     stats = count_stats(spec)
     if stats is not None:
@@ -235,7 +236,18 @@ def _group_effect(pm, pt, spec: ModelSpec, g: GroupSpec, lead: tuple[str, ...], 
     k = len(g.coefs)
     idx = g.idx
     if shared is not None:  # a correlated term of a joint model (see model.joint)
-        row, sd = shared
+        row, sd, cor = shared
+        if k > 1:  # (coefficients x levels), its SDs and its block of the correlation
+            if sd is None:  # standardised effects: this part's own SDs scale them
+                sdp = _vector_prior([spec.priors[f"sd_{name}__{c}"] for c in g.coefs],
+                                    f"sd_{name}")
+                sd = sdp.create(f"sd_{name}", dims=D(g.coef_dim))
+                row = sd[:, None] * row
+            else:
+                pm.Deterministic(f"sd_{name}", sd, dims=D(g.coef_dim))
+            pm.Deterministic(f"cor_{name}", cor, dims=D(g.coef_dim, g.coef_dim + "_"))
+            r = pm.Deterministic(f"r_{name}", row, dims=D(g.coef_dim, name))
+            return (r[:, idx].T * pt.as_tensor_variable(g.Z)).sum(axis=1)
         if sd is None:  # standardised effects: this part's own SD scales them
             sd = spec.priors[f"sd_{name}"].create(f"sd_{name}")
             row = sd * row

@@ -8,10 +8,13 @@ a shared grouping factor correlated across the parts whose terms carry the same 
   dimensions ``<part>::<dim>``. A part's view of the posterior with the prefix taken off is a
   fit like any other (:func:`biasstats.inference.joint.part_fit`).
 * A correlation id ``p`` on grouping ``g`` shared by parts 1..k: over the union of the parts'
-  levels of ``g``, ``w = L z`` with ``z`` (k x levels) zero-sum standard normal over the levels
-  and ``L`` the Cholesky factor of the covariance of the parts' effects, whose correlation
-  matrix ``cor_p`` is LKJ(eta = 2) and whose SDs ``sd_g`` have each part's own prior (one
-  ``LKJCholeskyCov``); part j's effects are ``r_g = w[j]`` at its own levels. (Parts whose SD
+  levels of ``g``, ``w = L z`` with ``z`` (terms x levels) zero-sum standard normal over the
+  levels and ``L`` the Cholesky factor of the covariance of the parts' effects, whose
+  correlation matrix ``cor_p`` is LKJ(eta = 2) and whose SDs ``sd_g`` have each part's own
+  prior (one ``LKJCholeskyCov``); part j's effects are ``r_g = w[j]`` at its own levels. With
+  varying slopes (``(1 + x | p | g)``) the terms are every part's intercept and slopes,
+  stacked (``cor_p`` labelled ``<part>:<coefficient>``): part j's rows of ``w`` are its
+  ``r_g`` (coefficient x level), and its own ``cor_g`` is its block of ``cor_p``. (Parts whose SD
   priors are of different distributions: ``w = sd_g * C z`` with ``C`` the correlation's
   Cholesky factor, each ``sd_g`` its part's own variable.)
   The term is always non-centred (as brms' correlated terms are). Each row of ``w`` sums to
@@ -51,6 +54,28 @@ class SharedTerm:
     levels: list[str]
     index: dict[str, np.ndarray]
     eta: float = LKJ_ETA
+    # each part's coefficients of the term (["Intercept"], or ["Intercept", "x", ...])
+    coefs: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def slopes(self) -> bool:
+        """True when a part's term has varying slopes: the terms are labelled
+        ``<part>:<coefficient>`` (else by the part's name alone)."""
+        return any(len(c) > 1 for c in self.coefs.values())
+
+    def label(self, part: str, coef: str = "Intercept") -> str:
+        """The label of part ``part``'s coefficient ``coef`` in ``cor_<id>``."""
+        return f"{part}:{coef}" if self.slopes else part
+
+    @property
+    def labels(self) -> list[str]:
+        """Every stacked term, part by part (the order of ``cor_<id>``)."""
+        return [self.label(p, c) for p in self.parts for c in self.coefs.get(p, ["Intercept"])]
+
+    def rows_of(self, part: str) -> list[int]:
+        """Positions of part ``part``'s terms in :attr:`labels`."""
+        mine = {self.label(part, c) for c in self.coefs.get(part, ["Intercept"])}
+        return [i for i, v in enumerate(self.labels) if v in mine]
 
     @property
     def part_dim(self) -> str:
@@ -108,6 +133,10 @@ def prepare_joint(parts: dict[str, ModelSpec]) -> JointSpec:
                   for p, grouping in where}
         for p, g in groups.items():
             key = f"[parts.{p}.model] formula"
+            if "Intercept" not in g.coefs:
+                raise SpecError(f"{key}: term '{g.term.source}': a correlation id correlates "
+                                "the term's varying intercept (and its slopes with it); give "
+                                "the term an intercept")
             if g.Q is not None:
                 raise SpecError(f"{key}: term '{g.term.source}' is nested in "
                                 f"{', '.join(repr(h) for h in g.parents)} in the data; a "
@@ -128,8 +157,15 @@ def prepare_joint(parts: dict[str, ModelSpec]) -> JointSpec:
         shared.append(SharedTerm(
             cor_id=cid, grouping=where[0][1], parts=tuple(groups), levels=union,
             index={p: np.array([pos[v] for v in g.levels], dtype=np.int64)
-                   for p, g in groups.items()}))
+                   for p, g in groups.items()},
+            coefs={p: list(g.coefs) for p, g in groups.items()}))
     return JointSpec(parts=dict(parts), shared=shared)
+
+
+def _sd_prior(spec: ModelSpec, grouping: str, coef: str) -> Prior:
+    """Part ``spec``'s SD prior of coefficient ``coef`` of the term of ``grouping``."""
+    g = next(g for g in spec.groups if g.name == grouping)
+    return spec.priors[f"sd_{grouping}" if len(g.coefs) == 1 else f"sd_{grouping}__{coef}"]
 
 
 def build_joint_model(joint: JointSpec):
@@ -143,10 +179,12 @@ def build_joint_model(joint: JointSpec):
     with pm.Model(check_bounds=False) as model:  # valid by construction (model.graph)
         rows: dict[str, dict[str, object]] = {p: {} for p in joint.parts}
         for s in joint.shared:
-            model.add_coords({s.part_dim: list(s.parts), s.part_dim + "_": list(s.parts),
+            labels = s.labels
+            model.add_coords({s.part_dim: labels, s.part_dim + "_": labels,
                               s.level_dim: s.levels})
-            k = len(s.parts)
-            sds = [joint.parts[p].priors[f"sd_{s.grouping}"] for p in s.parts]
+            k = len(labels)
+            sds = [_sd_prior(joint.parts[p], s.grouping, c)
+                   for p in s.parts for c in s.coefs.get(p, ["Intercept"])]
             same = len({(p.dist, tuple(p.params)) for p in sds}) == 1
             # the parts' SD priors as one vector (the usual case); else a unit scale that the
             # correlation factor is freed of, and each part's own SD
@@ -158,8 +196,15 @@ def build_joint_model(joint: JointSpec):
             pm.Deterministic(s.cor_name, corr, dims=(s.part_dim, s.part_dim + "_"))
             z = pm.ZeroSumNormal(f"z_{s.cor_id}", sigma=1.0, dims=(s.part_dim, s.level_dim))
             w = pt.dot(chol if same else chol / stds[:, None], z)
-            for j, p in enumerate(s.parts):
-                rows[p][s.grouping] = (w[j][s.index[p]], stds[j] if same else None)
+            for p in s.parts:
+                at = s.rows_of(p)
+                if len(at) == 1:
+                    rows[p][s.grouping] = (w[at[0]][s.index[p]], stds[at[0]] if same else None,
+                                           None)
+                else:
+                    block = corr[at][:, at]
+                    rows[p][s.grouping] = (w[at][:, s.index[p]], stds[at] if same else None,
+                                           block)
         for name, spec in joint.parts.items():
             with pm.Model(name=name):
                 write_part(spec, f"{name}{PART_SEP}", rows[name])

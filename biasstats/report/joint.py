@@ -16,6 +16,7 @@ from biasstats.names import safe_name
 from biasstats.pipeline import JointResult
 from biasstats.report import figures as figs
 from biasstats.report.analysis import _Artifacts, _worst_parameters
+from biasstats.report.methods import _attempts
 from biasstats.report.page import ModelInfo, ReportContext, write_report
 from biasstats.version import __version__
 
@@ -120,7 +121,8 @@ def _methods(res: JointResult) -> str:
     parts = "; ".join(f"{p}: {spec.parts[p].model.formula} ({spec.parts[p].model.family})"
                       for p in spec.parts)
     linked = "; ".join(
-        f"the effects of {s.grouping} in {', '.join(s.parts)} (id {s.cor_id}, "
+        f"the {'intercepts and slopes' if s.slopes else 'effects'} of {s.grouping} in "
+        f"{', '.join(s.parts)} (id {s.cor_id}, "
         f"{len(s.levels)} levels) are multivariate normal with an LKJ({s.eta:g}) prior on "
         "their correlation and each part's own prior on its SD (non-centred, zero-sum over "
         "the levels)" for s in res.fit.joint.shared)
@@ -131,7 +133,8 @@ def _methods(res: JointResult) -> str:
             "estimands are computed from its share of the joint posterior, draw by draw. The "
             "latent slope of one part's effects on another's is rho x SD_y / SD_x per draw; "
             "the two-step slope, for comparison, is the OLS slope of the levels' empirical "
-            "link-scale estimates (t interval), whose measurement error attenuates it.")
+            "link-scale estimates (t interval), whose measurement error attenuates it."
+            + (" " + _attempts(st) if _attempts(st) else ""))
 
 
 def render_joint(res: JointResult) -> tuple[Path, dict[str, float]]:

@@ -4,7 +4,7 @@ recommendation and assurance-curve figure, each file atomically.
 ``<out>/design.csv``   one row per design size and contrast row (every column of
                        :func:`biasstats.design.summarise`, full precision)
 ``<out>/design.tex``   the same for a paper: size, rows, median width [quartiles], the power
-                       column and coverage with their Monte Carlo SEs
+                       column (Monte Carlo SE, 95% Wilson interval) and coverage
 ``<out>/sims.csv``     one row per size, simulation and contrast row (true value, estimate,
                        interval, scores, sampler diagnostics)
 ``<out>/design.json``  the estimand, target, recommendation, parameter source and settings
@@ -36,11 +36,11 @@ def _short(unit: str) -> str:
 
 def paper_table(result) -> pl.DataFrame:
     """The reader-facing table: sizes, rows, (stratum,) contrast, median width with its
-    quartiles, the power column and coverage as "p ± MC SE"."""
+    quartiles, the power column as "p ± MC SE" with its 95% Wilson interval, and coverage."""
     t = result.table
     cols: dict[str, pl.Series] = {f: t[f] for f in result.factors}
     cols["rows"] = t["rows"]
-    for c in ("stratum", "level"):
+    for c in ("stratum", "level", "category"):
         if c in t.columns:
             cols["contrast" if c == "level" else c] = t[c]
     cols[f"median width ({result.unit})"] = t["width_median"]
@@ -50,6 +50,9 @@ def paper_table(result) -> pl.DataFrame:
     p = result.power_column
     cols[result.power_label] = pl.Series(
         [_pm(v, s) for v, s in zip(t[p], t[f"{p}_mcse"], strict=True)], dtype=pl.Utf8)
+    cols["95% interval (Wilson)"] = pl.Series(
+        [format_interval(a, b, 2) for a, b in zip(t[f"{p}_lo"], t[f"{p}_hi"], strict=True)],
+        dtype=pl.Utf8)
     cols["coverage"] = pl.Series(
         [_pm(v, s) for v, s in zip(t["coverage"], t["coverage_mcse"], strict=True)],
         dtype=pl.Utf8)

@@ -2,24 +2,38 @@
 part prepared and checked, the correlated factors' levels checked → one joint fit (cached) →
 each part analysed and reported on its view of the posterior (``<analysis>/parts/<part>/``)
 → the joint estimands, ``estimands.parquet`` (every part's rows with a ``part`` column, and
-the correlation and slope rows) and the joint page (``<analysis>/report.html``)."""
+the correlation and slope rows) and the joint page (``<analysis>/report.html``).
+
+``[parts.<name>.checks] alternatives``: each formula replaces the part's own in the joint model
+(the other parts as they are, the part's correlation ids kept), is fitted jointly (cached in
+``<analysis>/alternatives/<part>/alt<i>``) and compared with the part's model by PSIS-LOO on
+that part's observations: both models then condition on the same data (every other part's
+too), so the comparison is of the part's formulas alone. Each alternative costs a joint fit."""
 
 from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
-from biasstats.errors import DatasetUnavailableError
+from biasstats.checks.compare import compare_models
+from biasstats.errors import BiasstatsError, DatasetUnavailableError
+from biasstats.inference.from_spec import model_data
 from biasstats.inference.joint import fit_joint, prepare_parts
 from biasstats.ingest import ingest_parts
 from biasstats.io import write_parquet_atomic, write_text_atomic
-from biasstats.pipeline import analyse_joint, check_before_sampling, part_folder
+from biasstats.pipeline import (
+    analyse_joint,
+    check_alternatives,
+    check_before_sampling,
+    part_folder,
+)
 from biasstats.report.analysis import render
 from biasstats.report.joint import render_joint
 from biasstats.run.outcome import AnalysisOutcome, posterior_kept, show_diagnosis, write_results
 from biasstats.spec import Spec
-from biasstats.spec.parts import in_part
+from biasstats.spec.parts import PartChecks, in_part
 
 __all__ = ["run_joint"]
 
@@ -34,12 +48,15 @@ def run_joint(spec: Spec, folder: Path, refit: bool, progress: bool | None,
     except DatasetUnavailableError as e:
         return AnalysisOutcome(spec.name, spec.title, Path(spec.path), "unavailable", str(e))
     tables = {p: i.table for p, i in ings.items()}
-    joint = prepare_parts(spec, tables, {p: i.ledger for p, i in ings.items()})
+    ledgers = {p: i.ledger for p, i in ings.items()}
+    joint = prepare_parts(spec, tables, ledgers)
     for p, prepared in joint.parts.items():
         ps = spec.part(p)
         show_diagnosis(ps, prepared)
         with in_part(spec, p):
             check_before_sampling(ps, ings[p].adapter, prepared)
+            check_alternatives(_with_alternatives(spec, p), tables[p])
+    alternatives = prepare_alternatives(spec, tables, ledgers)
     t_ingest = time.perf_counter() - t0
     stage("fit (sampling shows its own progress)")
     t0 = time.perf_counter()
@@ -54,6 +71,12 @@ def run_joint(spec: Spec, folder: Path, refit: bool, progress: bool | None,
     with posterior_kept(outcome):
         stage("effects and checks")
         res = analyse_joint(spec, ings, outcome.fit, folder, outcome.cached, files)
+        t0 = time.perf_counter()
+        for p in spec.parts:
+            res.parts[p].comparison = part_alternatives(
+                spec, p, alternatives.get(p, []), tables, outcome.fit, folder, progress, refit)
+        if any(spec.parts[p].checks.alternatives for p in spec.parts):
+            res.stages["alternative models"] = time.perf_counter() - t0
         fit_s = {"load cached posterior": t_fit} if outcome.cached else {
             "compile": outcome.fit.timings.get("compile_s", 0.0),
             "sample": outcome.fit.timings.get("sampling_s", 0.0)
@@ -77,3 +100,58 @@ def run_joint(spec: Spec, folder: Path, refit: bool, progress: bool | None,
     return AnalysisOutcome(spec.name, spec.title, Path(spec.path), "built", msg, gate.passed,
                         spec.content.checks.allow_failure, page, outcome.cached,
                         tuple(stages.items()))
+
+
+def _with_alternatives(spec: Spec, part: str) -> Spec:
+    """Part ``part`` as a spec of its own whose ``[checks] alternatives`` are the part's (what
+    :func:`biasstats.pipeline.check_alternatives` reads)."""
+    ps = spec.part(part)
+    checks = ps.content.checks.model_copy(
+        update={"alternatives": list(spec.parts[part].checks.alternatives)})
+    return Spec(path=ps.path, content=ps.content.model_copy(update={"checks": checks}),
+                text=ps.text)
+
+
+def _replaced(spec: Spec, part: str, formula: str) -> Spec:
+    """Joint spec ``spec`` with part ``part``'s formula replaced by ``formula``."""
+    old = spec.parts[part]
+    new = old.model_copy(update={"model": old.model.model_copy(update={"formula": formula}),
+                                 "checks": PartChecks()})
+    content = spec.content.model_copy(update={"parts": {**spec.parts, part: new}})
+    return Spec(path=spec.path, content=content, text=spec.text)
+
+
+def prepare_alternatives(spec: Spec, tables: dict, ledgers: dict) -> dict[str, list]:
+    """Part -> [(formula, joint spec, prepared joint model)] of every ``[parts.<part>.checks]
+    alternatives`` formula, prepared and checked on the data before anything is sampled (a
+    mistake is one line naming the alternative)."""
+    out: dict[str, list] = {}
+    for part in spec.parts:
+        for i, formula in enumerate(spec.parts[part].checks.alternatives):
+            alt = _replaced(spec, part, formula)
+            try:
+                joint = prepare_parts(alt, tables, ledgers)
+            except BiasstatsError as e:  # its key: the alternative, not the part's formula
+                raise type(e)(str(e).replace(
+                    f"[parts.{part}.model] formula",
+                    f"[parts.{part}.checks] alternatives[{i}]")) from None
+            out.setdefault(part, []).append((formula, alt, joint))
+    return out
+
+
+def part_alternatives(spec: Spec, part: str, prepared: list, tables: dict, jfit, folder: Path,
+                      progress: bool | None, refit: bool = False):
+    """Part ``part``'s alternatives (``prepared``: :func:`prepare_alternatives`' list), each
+    fitted jointly with the other parts (cached) and compared with the part's model by
+    PSIS-LOO on the part's observations; None without alternatives."""
+    if not prepared:
+        return None
+    ps = spec.part(part)
+    fits = {ps.model.formula: jfit.part(part)}
+    for i, (formula, alt, joint) in enumerate(prepared):
+        out = folder / "alternatives" / part / f"alt{i + 1}"
+        fits[formula] = fit_joint(alt, joint, out, refit=refit, progress=progress).fit.part(part)
+    with in_part(spec, part), warnings.catch_warnings():
+        # Pareto k: the table's warning column and a note
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+        return compare_models(fits, model_data(ps, tables[part]))

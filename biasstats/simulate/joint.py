@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-__all__ = ["JointTruth", "correlated_cells", "refusal_study"]
+__all__ = ["JointTruth", "correlated_cells", "correlated_slopes", "refusal_study"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +102,33 @@ def refusal_study(seed: int, *, prompts: int = 30, replies: int = 40, rho: float
              "refusal_contrast": truth_p["refused"]["b"] - truth_p["refused"]["a"],
              "outcome_contrast": truth_p["y"]["b"] - truth_p["y"]["a"]}
     return table, truth
+
+
+def correlated_slopes(seed: int, *, cells: int = 40, trials: int = 30,
+                      cor: np.ndarray | None = None,
+                      sd: tuple[float, float, float] = (0.6, 0.8, 0.8),
+                      intercept: tuple[float, float] = (-0.3, 0.0),
+                      effect: float = 0.5) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Two 0/1 outcomes on the same cells for ``(1 + x | p | cell)`` in part one and ``(1 | p
+    | cell)`` in part two: part one's cell intercepts and slopes of ``x`` (0/1, half the
+    trials each) and part two's cell intercepts are trivariate normal with SDs ``sd`` and
+    correlation ``cor`` (order: one's intercept, one's slope, two's intercept; default: the
+    slope correlates 0.7 with part two's intercept, the intercepts 0.3). ``trials`` replies per
+    cell and part. Truth: the correlation matrix, SDs, intercepts and fixed slope."""
+    rng = np.random.default_rng(seed)
+    R = np.array([[1.0, 0.0, 0.3], [0.0, 1.0, 0.7], [0.3, 0.7, 1.0]]) if cor is None \
+        else np.asarray(cor, dtype=float)
+    S = np.diag(sd)
+    e = rng.multivariate_normal(np.zeros(3), S @ R @ S, size=cells)
+    e -= e.mean(axis=0)
+    names = [f"cell{i:02d}" for i in range(cells)]
+    x = np.tile(np.repeat([0, 1], trials // 2), cells)
+    cell = np.repeat(names, trials)
+    c = np.repeat(np.arange(cells), trials)
+    p1 = _expit(intercept[0] + e[c, 0] + (effect + e[c, 1]) * x)
+    p2 = _expit(intercept[1] + e[c, 2])
+    one = pl.DataFrame({"cell": cell, "x": x.astype(float),
+                        "y": (rng.random(len(c)) < p1).astype(np.int64)})
+    two = pl.DataFrame({"cell": cell, "y": (rng.random(len(c)) < p2).astype(np.int64)})
+    return one, two, {"cor": R, "sd": sd, "intercept": intercept, "effect": effect,
+                      "effects": e, "cells": names}

@@ -76,10 +76,15 @@ class AnalysisSpec(_Strict):
         if self.replication:
             raise ValueError("[[replication]]: not available for a joint model ([parts]) yet; "
                              "set published numbers beside a part in a spec of its own")
-        for key in ("alternatives", "sensitivity"):
-            if getattr(self.checks, key):
-                raise ValueError(f"[checks] {key}: not available for a joint model ([parts]) "
-                                 "yet; compare its parts as single models in specs of their own")
+        if self.checks.alternatives:
+            raise ValueError("[checks] alternatives: a joint model compares each part's "
+                             "formulas in [parts.<name>.checks] alternatives (each fitted "
+                             "jointly with the other parts)")
+        if self.checks.sensitivity:
+            raise ValueError("[checks] sensitivity: not available for a joint model ([parts]): "
+                             "it compares whole specs by per-trial PSIS-LOO, and a joint "
+                             "model's pointwise log-likelihood belongs to one part; compare a "
+                             "part's formulas with [parts.<name>.checks] alternatives")
         check_parts(self.parts, self.joint)
         return self
 

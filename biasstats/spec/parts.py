@@ -31,17 +31,37 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from biasstats.errors import BiasstatsError, SpecError
 from biasstats.model.families import get_family
 from biasstats.model.formula import parse_formula
-from biasstats.spec.schema import DataSpec, EffectsSpec, ModelSpec, _Strict, is_safe_name
+from biasstats.spec.schema import (
+    DataSpec,
+    EffectsSpec,
+    ModelSpec,
+    _formula_syntax,
+    _Strict,
+    is_safe_name,
+)
 
-__all__ = ["PartSpec", "JointTable", "check_effects", "check_parts", "correlation_ids",
-           "in_part"]
+__all__ = ["PartSpec", "PartChecks", "JointTable", "check_effects", "check_parts",
+           "correlation_ids", "in_part"]
 
-_TABLES = ("model", "data", "effects")
+_TABLES = ("model", "data", "effects", "checks")
+
+
+class PartChecks(_Strict):
+    """``[parts.<name>.checks]``: other formulas of this part, each fitted in the joint model
+    in place of the part's own (the other parts as they are) and compared with it by PSIS-LOO
+    on this part's observations."""
+
+    alternatives: list[str] = Field(default_factory=list)
+
+    @field_validator("alternatives")
+    @classmethod
+    def _alternatives(cls, v: list[str]) -> list[str]:
+        return [_formula_syntax(f) for f in v]
 
 
 class PartSpec(_Strict):
@@ -50,6 +70,7 @@ class PartSpec(_Strict):
     data: DataSpec | None = None
     model: ModelSpec | None = None
     effects: EffectsSpec = Field(default_factory=EffectsSpec)
+    checks: PartChecks = Field(default_factory=PartChecks)
 
 
 class JointTable(_Strict):
@@ -175,6 +196,16 @@ def check_parts(parts: dict[str, PartSpec], joint: JointTable | None) -> None:
                                      f"but on '{g}' in part '{other}'; one id correlates the "
                                      "effects of one grouping factor")
             ids.setdefault(cid, []).append((name, grouping))
+        own = sorted((cid, g) for cid, g, _ in correlation_ids(part.model.formula))
+        for i, alt in enumerate(part.checks.alternatives):
+            theirs = sorted((cid, g) for cid, g, _ in correlation_ids(alt))
+            if theirs != own:
+                shown = ", ".join(f"(…|{c}|{g})" for c, g in own) or "none"
+                raise ValueError(
+                    f"[parts.{name}.checks] alternatives[{i}]: '{alt}' must keep the part's "
+                    f"correlation ids ({shown}) as they are: an alternative changes the part's "
+                    "own terms, fitted jointly with the other parts, so that PSIS-LOO compares "
+                    "formulas of this part and not the links between parts")
     for cid, where in ids.items():
         if len(where) < 2:
             name, grouping = where[0]

@@ -180,9 +180,14 @@ MEANINGS: dict[str, str] = {
     "parts": "a joint model of named parts instead of [data] + [model]; (1|p|g) in two parts' "
              "formulas correlates their effects of g (LKJ)",
     "parts.<column>.data": "the part's data (a source several parts name is ingested once)",
-    "parts.<column>.model": "the part's model; a correlation id (1|p|g) links it to the "
-                            "other parts with the same id",
+    "parts.<column>.model": "the part's model; a correlation id (1|p|g) or (1 + x|p|g) links "
+                            "it to the other parts with the same id",
     "parts.<column>.effects": "the part's own estimands",
+    "parts.<column>.checks": "the part's own checks",
+    "parts.<column>.checks.alternatives": "other formulas of the part (its correlation ids "
+                                          "kept), each fitted jointly with the other parts "
+                                          "and compared by PSIS-LOO on the part's "
+                                          "observations",
     "joint": "what a joint model reports beyond its parts' estimands",
     "joint.slope": "[x, y]: the latent regression slope of part y's effects on part x's, "
                    "beside the two-step slope; default: the first two parts sharing an id",

@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 import xarray as xr
 
-from biasstats.design import Target, recommend, summarise
+from biasstats.design import Target, recommend, straddling, summarise
+from biasstats.design.analysis import median_interval, wilson
 from biasstats.design.sizes import design_rows, label
 from biasstats.design.truth import truth_draw
 from biasstats.model.build import prepare
@@ -102,16 +103,56 @@ def test_summary_and_recommendation_closed_form():
     assert t["p_excludes_zero_mcse"].to_list() == pytest.approx(
         [np.sqrt(0.25 * 0.75 / 4), 0.0, np.sqrt(0.75 * 0.25 / 4)])
     assert t["coverage"].to_list() == [0.75] * 3
-    # the smallest design (fewest rows) meeting the target, whatever order it was given in
-    assert recommend(t, ["trials"], Target("power", 0.7), "p_excludes_zero")["size"] == \
-        {"trials": 4}
-    assert recommend(t, ["trials"], Target("power", 0.8), "p_excludes_zero")["size"] == \
-        {"trials": 8}
-    assert recommend(t, ["trials"], Target("width", 4.5), "p_excludes_zero")["size"] == \
-        {"trials": 4}
-    assert recommend(t, ["trials"], Target("width", 3.0), "p_excludes_zero") is None
+    # with 4 simulations a size, no share is known well enough to meet a target by its bound
+    assert recommend(t, ["trials"], Target("power", 0.7), "p_excludes_zero") is None
+    assert [r["size"] for r in straddling(t, ["trials"], Target("power", 0.7),
+                                          "p_excludes_zero")] == [{"trials": 4}, {"trials": 8}]
     # every contrast row of a design must meet it
     two = pl.concat([sims, sims.with_columns(pl.lit("c − a").alias("level"),
                                              pl.lit(False).alias("excludes_zero"))])
     t2 = summarise(two, ["trials"], rope=False)
     assert recommend(t2, ["trials"], Target("power", 0.5), "p_excludes_zero") is None
+
+
+def test_wilson_and_median_intervals_closed_form():
+    # Wilson (1927), 95%: 8 of 10 -> [0.490, 0.943]; 0 of 20 -> [0, 0.161]; 20 of 20 -> [0.839, 1]
+    lo, hi = wilson([0.8, 0.0, 1.0], [10, 20, 20])
+    assert lo == pytest.approx([0.4902, 0.0, 0.8389], abs=1e-4)
+    assert hi == pytest.approx([0.9433, 0.1611, 1.0], abs=1e-4)
+    # the median of 1..20: ranks 6 and 15 (P(Bin(20, 1/2) <= 5) = 0.0207 <= 0.025 < P(<= 6))
+    assert median_interval(np.arange(1.0, 21.0)) == (6.0, 15.0)
+    assert median_interval(np.array([3.0, 1.0, 2.0])) == (1.0, 3.0)   # too few: the extremes
+
+
+def _power_table(shares: dict[int, float], sims: int) -> pl.DataFrame:
+    rows = []
+    for n, p in shares.items():
+        k = round(p * sims)
+        for s in range(sims):
+            rows.append({"trials": n, "rows": 10 * n, "level": "b − a", "sim": s, "truth": 1.0,
+                         "width": 10.0 / n + s / sims, "excludes_zero": s < k, "covers": True,
+                         "divergences": 0, "rhat": 1.0})
+    return summarise(pl.DataFrame(rows), ["trials"], rope=False)
+
+
+def test_the_recommendation_goes_by_the_lower_bound_and_names_the_straddler():
+    # 200 sims: 0.82 at trials=4 (Wilson 0.760-0.868) meets 0.8 by its point estimate only;
+    # 0.90 at trials=8 (0.851-0.934) meets it by its lower bound
+    t = _power_table({2: 0.5, 4: 0.82, 8: 0.90, 16: 0.97}, 200)
+    target = Target("power", 0.8)
+    rec = recommend(t, ["trials"], target, "p_excludes_zero")
+    assert rec["size"] == {"trials": 8} and rec["power"] == pytest.approx(0.90)
+    assert rec["power_lo"] == pytest.approx(0.8506, abs=1e-4)
+    (s,) = straddling(t, ["trials"], target, "p_excludes_zero")
+    assert s["size"] == {"trials": 4} and s["power_lo"] < 0.8 < s["power_hi"]
+    from biasstats.design import DesignAnalysis
+    res = DesignAnalysis(pl.DataFrame(), t, ["trials"], "condition", "percentage points",
+                         0.95, None, "posterior", "", target, rec, straddling=[s])
+    assert res.recommendation() == (
+        "smallest design meeting power >= 0.8 by its 95% lower bound: trials=8 (80 rows); "
+        "P(interval excludes 0) 0.90 ± 0.02 (MC SE; 95% 0.85–0.93); trials=4 meets it by "
+        "its point estimate only (P(interval excludes 0) 0.82 ± 0.03 (MC SE; 95% 0.76–0.87)): "
+        "its interval holds the target (raise --sims to settle it)")
+    # a width target by the upper bound of the median width
+    w = recommend(t, ["trials"], Target("width", 2.0), "p_excludes_zero")
+    assert w["size"] == {"trials": 8} and w["width_median_hi"] <= 2.0

@@ -61,9 +61,10 @@ def _swap(old: str, new: str, count: int = 1) -> str:
     (_swap('(1|p|cell)"\n' + IMPLICIT_FAMILY, '(1|p|cell) + (1|p|llm)"\n' + IMPLICIT_FAMILY),
      "[parts.implicit.model] formula: correlation id 'p' is on 'cell' and on 'llm'; one id "
      "correlates one grouping factor across parts"),
-    (_swap('(1|p|cell)"\n' + IMPLICIT_FAMILY, '(x|p|cell)"\n' + IMPLICIT_FAMILY),
-     "[parts.implicit.model] formula: term '(x|p|cell)': a correlation id correlates varying "
-     "intercepts; write (1 | p | cell)"),
+    (_swap('(1|p|cell)"\n' + IMPLICIT_FAMILY, '(0 + x|p|cell)"\n' + IMPLICIT_FAMILY),
+     "[parts.implicit.model] formula: term '(0 + x|p|cell)': a correlation id correlates a "
+     "varying intercept (and the term's varying slopes with it); write (1 | p | cell) or "
+     "(1 + x | p | cell)"),
     (_swap(IMPLICIT_FAMILY, 'family = "categorical"\n[parts.decision'),
      "[parts.implicit.model] formula: term '(1|p|cell)': family 'categorical' has one linear "
      "predictor per category; a correlation id needs one"),
@@ -96,6 +97,20 @@ def _swap(old: str, new: str, count: int = 1) -> str:
     ('[data]\nsource = "x.csv"\n[model]\nformula = "y ~ 1 + (1|p|g)"\n',
      "[model] formula: term '(1|p|g)' has a correlation id ('p'), which correlates the parts "
      "of a joint model ([parts.<name>.model]); a single model has none: write (1|g)"),
+    (BASE + '[checks]\nalternatives = ["y ~ 1 + (1|p|cell)"]\n',
+     "[checks] alternatives: a joint model compares each part's formulas in "
+     "[parts.<name>.checks] alternatives (each fitted jointly with the other parts)"),
+    (BASE + '[checks]\nsensitivity = ["other.toml"]\n',
+     "[checks] sensitivity: not available for a joint model ([parts]): it compares whole "
+     "specs by per-trial PSIS-LOO, and a joint model's pointwise log-likelihood belongs to one "
+     "part; compare a part's formulas with [parts.<name>.checks] alternatives"),
+    (BASE + '[parts.decision.checks]\nalternatives = ["y ~ 1 + (1|cell)"]\n',
+     "[parts.decision.checks] alternatives[0]: 'y ~ 1 + (1|cell)' must keep the part's "
+     "correlation ids ((…|p|cell)) as they are: an alternative changes the part's own terms, "
+     "fitted jointly with the other parts, so that PSIS-LOO compares formulas of this part and "
+     "not the links between parts"),
+    (BASE + '[parts.decision.checks]\nalternatives = ["y ~ 1 + (1|p|cell"]\n',
+     None),
     ('[data]\nsource = "x.csv"\n[model]\nformula = "y ~ 1"\n[joint]\nhdi_prob = 0.9\n',
      "[joint]: describes a joint model, which needs [parts.<name>] tables (each with its own "
      "data and model)"),
@@ -105,7 +120,20 @@ def test_bad_joint_specs_are_one_line(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(SpecError) as e:
         load_spec(path)
+    if message is None:  # a formula's syntax: the single-model message, under the part's key
+        assert str(e.value).startswith(f"{path}: [parts.decision.checks] alternatives")
+        assert "\n" not in str(e.value)
+        return
     assert str(e.value) == f"{path}: {message}"
+
+
+def test_a_part_alternative_that_keeps_the_ids_loads(tmp_path):
+    _, spec = _load(tmp_path, BASE + '[parts.decision.checks]\nalternatives = '
+                    '["y ~ 1 + (1|p|cell) + (1|llm)"]\n')
+    assert spec.parts["decision"].checks.alternatives == ["y ~ 1 + (1|p|cell) + (1|llm)"]
+    assert spec.parts["implicit"].checks.alternatives == []
+    # the part as a single model keeps the whole spec's [checks]: nothing fitted twice
+    assert spec.part("decision").content.checks.alternatives == []
 
 
 def test_the_single_model_commands_refuse_a_joint_spec_in_one_line(tmp_path, capsys):

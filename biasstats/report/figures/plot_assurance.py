@@ -21,7 +21,7 @@ _MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
 def _series(df: pl.DataFrame, factors: list[str]) -> list[tuple[str, pl.DataFrame]]:
     """One curve per combination of the other factors' sizes and contrast row, labelled by
     what differs between the curves (no label when there is one curve)."""
-    keys = [*factors[1:], *(c for c in ("stratum", "level") if c in df.columns)]
+    keys = [*factors[1:], *(c for c in ("stratum", "level", "category") if c in df.columns)]
     keys = [k for k in keys if df[k].n_unique() > 1]
     if not keys:
         return [("", df.sort(factors[0]))]
