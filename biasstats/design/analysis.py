@@ -45,8 +45,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from math import comb
 from dataclasses import dataclass, field
+from math import comb
 
 import numpy as np
 import polars as pl

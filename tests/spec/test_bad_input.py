@@ -388,8 +388,10 @@ CORPUS = [
      '{spec}: [fit] max_memory_gb: expected a finite number, got nan'),
     ("fit_memory_above_max", "ingest", fitk("max_memory_gb = 2048"), [],
      '{spec}: [fit] max_memory_gb: expected at most 1024, got 2048'),
+    ("fit_device_gpu_numba", "ingest", fitk('device = "gpu"\nbackend = "numba"'), [],
+     '{spec}: [fit] device = "gpu" needs backend = "jax" (or "auto"): numba compiles for the CPU'),
     ("fit_unknown_key", "ingest", fitk("chain = 4"), [],
-     "{spec}: unknown key 'chain' in [fit] (expected one of: chains, tune, draws, seed, sampler, target_accept, adaptation, backend, max_memory_gb, refit)"),
+     "{spec}: unknown key 'chain' in [fit] (expected one of: chains, tune, draws, seed, sampler, target_accept, adaptation, backend, device, max_memory_gb, refit)"),
     # [simulate] limits
     ("sim_trials_zero", "ingest", simk("trials = 0"), [],
      '{spec}: [simulate] trials: expected at least 1, got 0'),
