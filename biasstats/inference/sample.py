@@ -66,6 +66,16 @@ def auto_target_accept(spec) -> tuple[float, str]:
 # for ESS 767).
 LOW_RANK_MAX_PARAMS = 500
 
+# ... unless each gradient reads this many observations (cells when collapsed) per parameter:
+# then the low-rank update's own cost per leapfrog step is small beside the gradient's, and its
+# better mixing wins. The token-shaped gaussian (661 parameters, 30,000 rows: 45 per
+# parameter; prompts confounded with their test's condition means) gave min bulk ESS 162 in
+# 57 s of sampling with diag and 3,001 in 104 s with low_rank (10x the ESS per second; diag
+# also fails the ESS gate and refits). With 6,000 rows (9 per parameter) the two were even
+# (ESS/s 8.2 diag, 8.6 low_rank, load ~17) and the 800-level bernoulli (1,588 cells, 2 per
+# parameter) favours diag (see LOW_RANK_MAX_PARAMS). bench_adaptation.py measures these.
+LOW_RANK_MIN_OBS_PER_PARAM = 20
+
 # Regularisation of nutpie's low-rank mass-matrix estimate (its ``mass_matrix_gamma``, added to
 # the projected draw and gradient covariances). nutpie's default, 1e-5, lets the early
 # adaptation windows (20-100 draws for ~200 parameters) set directions they cannot determine;
@@ -83,13 +93,22 @@ def adaptation_options(adaptation: str) -> dict:
             **({"mass_matrix_gamma": LOW_RANK_GAMMA} if adaptation == "low_rank" else {})}
 
 
-def auto_adaptation(n: int) -> tuple[str, str]:
-    """nutpie mass-matrix adaptation for a model of ``n`` unconstrained parameters, and why
-    (see LOW_RANK_MAX_PARAMS)."""
+def auto_adaptation(n: int, observations: int | None = None) -> tuple[str, str]:
+    """nutpie mass-matrix adaptation for a model of ``n`` unconstrained parameters whose
+    likelihood reads ``observations`` rows (cells when collapsed), and why: low_rank up to
+    LOW_RANK_MAX_PARAMS parameters, or above with at least LOW_RANK_MIN_OBS_PER_PARAM
+    observations per parameter; diag otherwise."""
     if n <= LOW_RANK_MAX_PARAMS:
         return "low_rank", f"automatic: {n} parameters (low_rank up to {LOW_RANK_MAX_PARAMS})"
-    return "diag", (f"automatic: {n} parameters, above {LOW_RANK_MAX_PARAMS}: a low-rank "
-                    "update costs more per draw than it gains")
+    per = (observations or 0) / n
+    if per >= LOW_RANK_MIN_OBS_PER_PARAM:
+        return "low_rank", (f"automatic: {n} parameters, above {LOW_RANK_MAX_PARAMS}, but "
+                            f"{observations} observations ({per:.0f} per parameter, at least "
+                            f"{LOW_RANK_MIN_OBS_PER_PARAM}): the gradient outweighs a "
+                            "low-rank update's cost, and low_rank mixes better")
+    return "diag", (f"automatic: {n} parameters, above {LOW_RANK_MAX_PARAMS}, and {per:.0f} "
+                    f"observations per parameter (low_rank from {LOW_RANK_MIN_OBS_PER_PARAM}): "
+                    "a low-rank update costs more per draw than it gains")
 
 
 # Above this many bytes in one data array (numba's limit for a constant it embeds: 10^6) the
