@@ -66,14 +66,15 @@ def auto_target_accept(spec) -> tuple[float, str]:
 # for ESS 767).
 LOW_RANK_MAX_PARAMS = 500
 
-# ... unless each gradient reads this many observations (cells when collapsed) per parameter:
-# then the low-rank update's own cost per leapfrog step is small beside the gradient's, and its
-# better mixing wins. The token-shaped gaussian (661 parameters, 30,000 rows: 45 per
-# parameter; prompts confounded with their test's condition means) gave min bulk ESS 162 in
-# 57 s of sampling with diag and 3,001 in 104 s with low_rank (10x the ESS per second; diag
-# also fails the ESS gate and refits). With 6,000 rows (9 per parameter) the two were even
-# (ESS/s 8.2 diag, 8.6 low_rank, load ~17) and the 800-level bernoulli (1,588 cells, 2 per
-# parameter) favours diag (see LOW_RANK_MAX_PARAMS). bench_adaptation.py measures these.
+# ... unless the likelihood reads this many observations (cells when collapsed) per parameter.
+# A rule from three measurements (tests/benchmarks/bench_adaptation.py), not a law: low_rank
+# costs ~2-10x more per leapfrog step than diag at 660-800 parameters, and wins only where
+# diag mixes badly. The token-shaped gaussian (661 parameters, 30,000 rows: 45 per parameter;
+# prompts confounded with their test's condition means) gave min bulk ESS 162 in 57 s of
+# sampling with diag (failing the ESS gate, so refitted at twice the draws) and 3,001 in 104
+# s with low_rank: 10x the ESS per second. With 6,000 rows (9 per parameter) they were even:
+# ESS 364 in 44 s (failing the gate) and 2,838 in 329 s (8.2 and 8.6 ESS/s, load ~17). The
+# 800-level bernoulli (1,588 cells, 2 per parameter): diag 669 in 31 s, low_rank 712 in 455 s.
 LOW_RANK_MIN_OBS_PER_PARAM = 20
 
 # Regularisation of nutpie's low-rank mass-matrix estimate (its ``mass_matrix_gamma``, added to
@@ -104,8 +105,8 @@ def auto_adaptation(n: int, observations: int | None = None) -> tuple[str, str]:
     if per >= LOW_RANK_MIN_OBS_PER_PARAM:
         return "low_rank", (f"automatic: {n} parameters, above {LOW_RANK_MAX_PARAMS}, but "
                             f"{observations} observations ({per:.0f} per parameter, at least "
-                            f"{LOW_RANK_MIN_OBS_PER_PARAM}): the gradient outweighs a "
-                            "low-rank update's cost, and low_rank mixes better")
+                            f"{LOW_RANK_MIN_OBS_PER_PARAM}): low_rank's better mixing "
+                            "outweighs its cost per step")
     return "diag", (f"automatic: {n} parameters, above {LOW_RANK_MAX_PARAMS}, and {per:.0f} "
                     f"observations per parameter (low_rank from {LOW_RANK_MIN_OBS_PER_PARAM}): "
                     "a low-rank update costs more per draw than it gains")
