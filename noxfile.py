@@ -128,11 +128,17 @@ def bench(session: nox.Session) -> None:
     ingest at scale (10 million rows in 100 CSV files -> cells, seconds and peak RSS), many
     small files (8,000 JSON, 2,000 CSV: bench_files.py), the lines of issue 11
     (bench_honest.py) and a [sweep] of 6 analyses on a Dask LocalCluster of 1 vs 2 workers
-    (bench_sweep.py: seconds, ratio, peak RSS)."""
+    (bench_sweep.py: seconds, ratio, peak RSS). Also: a report's post-processing by stage
+    against its fit (bench_post.py, analyses/simulated_qa.toml) and the mass-matrix
+    adaptation, diagonal against low-rank, on the models above the rule's threshold
+    (bench_adaptation.py)."""
     _install(session, "test,bench,dask")
     session.run("python", "tests/benchmarks/bench_fit.py", *session.posargs)
+    # a report's post-processing by stage, as a ratio to its fit
+    session.run("python", "tests/benchmarks/bench_post.py", "analyses/simulated_qa.toml")
     if "--quick" in session.posargs:
         return
+    session.run("python", "tests/benchmarks/bench_adaptation.py")
     session.run("python", "tests/benchmarks/bench_ingest.py", "--rows", "10000000", "--files", "100")
     session.run("python", "tests/benchmarks/bench_files.py", "--refused")
     session.run("python", "tests/benchmarks/bench_honest.py")

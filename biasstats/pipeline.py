@@ -51,6 +51,7 @@ class ChecksResult:
     loo: dict | None = None
     pit: object | None = None
     notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # per check (PPC, LOO, LOO-PIT)
 
 
 @dataclass
@@ -119,9 +120,8 @@ def analyse(spec: Spec, ing, fit, folder: Path, cached: bool,
     if res.study is None:
         res.variance = variance_decomposition(fit, eff.hdi_prob)
     res.stages["effects"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
     res.checks = _checks(fit, c)
-    res.stages["checks (PPC, LOO)"] = time.perf_counter() - t0
+    res.stages.update({f"checks: {k}": v for k, v in res.checks.seconds.items()})
     t0 = time.perf_counter()
     res.comparison = _alternatives(spec, ing.table, fit, folder)
     if spec.content.checks.alternatives:
@@ -274,6 +274,7 @@ def _checks(fit, checks) -> ChecksResult:
     out = ChecksResult()
     fam = fit.spec.family
     out.shares = fam.has_categories
+    t0 = time.perf_counter()
     if checks.prior_predictive:
 
         terms = ppc_terms(fit)
@@ -288,7 +289,9 @@ def _checks(fit, checks) -> ChecksResult:
             break
         out.ppc.append((term, grouped_ppc(fit, tuple(term.split(":")) if term != "overall"
                                           else ())))
+    out.seconds["PPC"] = time.perf_counter() - t0
     if checks.loo and "log_likelihood" in fit.idata.children:
+        t0 = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # summarised in the note below
@@ -296,11 +299,13 @@ def _checks(fit, checks) -> ChecksResult:
         except Exception as e:  # LOO is diagnostic: report why it could not be computed
             out.notes.append(f"PSIS-LOO could not be computed ({type(e).__name__}: {e})")
         loo = out.loo
+        out.seconds["LOO"] = time.perf_counter() - t0
         if loo is not None and checks.loo_pit:
-
+            t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 out.pit = loo_pit(fit, elpd_data=loo["elpd_data"])
+            out.seconds["LOO-PIT"] = time.perf_counter() - t0
         if loo is not None and loo["pareto_k_bad"]:
             unit = "cells" if fit.spec.collapsed else "observations"
             out.notes.append(

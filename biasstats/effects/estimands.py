@@ -39,7 +39,6 @@ from biasstats.errors import SpecError
 from biasstats.inference.predict import (
     aux_of,
     category_names,
-    cell_weights,
     eta_from,
     expected_response,
     fixed_design,
@@ -295,17 +294,16 @@ def _level_average(mu: np.ndarray, w: np.ndarray, labels: np.ndarray):
     return np.einsum("sn...,nl->sl...", mu, W / n), [str(x) for x in levels], n
 
 
-def _slope_draws(fit, x: str, h_rel: float = 1e-4):
-    """(S, cells, C) dE[y]/dx per cell (of each category's probability for ordinal /
-    categorical families) by a central difference through the fitted design."""
+def _slope_draws(fit, x: str, spec, cells, h_rel: float = 1e-4):
+    """(S, cells, C) dE[y]/dx per covariate cell (``spec``, ``cells``: :func:`reduced`; of
+    each category's probability for ordinal / categorical families) by a central difference
+    through the fitted design. The step is set by the spread of x over the fit's rows."""
 
-    spec = fit.spec
-    cells = spec.cells
-    xs = cells[x].cast(pl.Float64).to_numpy()
+    xs = fit.spec.cells[x].cast(pl.Float64).to_numpy()
     h = h_rel * (float(np.std(xs)) or 1.0)
     post = fit.idata["posterior"].to_dataset()
     fam = spec.family
-    aux = aux_of(fit)
+    aux = aux_of(fit, spec)
     need = [c for c in spec.formula.columns() if c not in (spec.formula.response,
                                                            spec.formula.trials)]
     out = []
@@ -405,16 +403,17 @@ def _contrasts(fam, req: EffectsRequest, per_term, cats, pct: float, rope_d,
 
 
 def _slopes(fit, req: EffectsRequest, cats, pct: float, rope_d, draws: Draws,
-            S: int) -> list[dict]:
-    """Average slopes of the numeric predictors, then each level's slope (b + r, on the
-    link's natural scale) of the varying-slope terms (``S`` draws)."""
+            S: int, red) -> list[dict]:
+    """Average slopes of the numeric predictors (over the covariate cells ``red`` =
+    :func:`reduced`, weighted by the observations each stands for), then each level's slope
+    (b + r, on the link's natural scale) of the varying-slope terms (``S`` draws)."""
     spec = fit.spec
     prob = req.prob
     slopes: list[dict] = []
+    red_spec, red_cells, w_cells = red
     for x in req.slopes:
-        d = _slope_draws(fit, x) * pct  # per row of the fit (a central difference)
-        w_rows = cell_weights(fit)
-        ame = np.einsum("snc,n->sc", d, w_rows / w_rows.sum())[:, None, :]
+        d = _slope_draws(fit, x, red_spec, red_cells) * pct  # a central difference per cell
+        ame = np.einsum("snc,n->sc", d, w_cells / w_cells.sum())[:, None, :]
         slopes += _per_category(x, ["average"], ame, cats, "slope", prob, rope_d, 0.0)
         _keep_draws(draws, f"slope:{x}:slope", ["average"], ame, cats)
     post = fit.idata["posterior"].to_dataset()
@@ -510,7 +509,7 @@ def compute_estimands(fit, request: EffectsRequest | None = None) -> Estimands:
     draws = DrawStore()
     means, per_term = _means(spec, req, mu, w, cells, cats, req.prob, draws, notes)
     contrasts = _contrasts(fam, req, per_term, cats, pct, rope_d, draws)
-    slopes = _slopes(fit, req, cats, pct, rope_d, draws, mu.shape[0])
+    slopes = _slopes(fit, req, cats, pct, rope_d, draws, mu.shape[0], (red_spec, cells, w))
     ranks = _ranks(fam, req, per_term, cats, notes)
     within = stratified(req, mu, w, cells, cats, pct, scale,
                         [c for c in fam.contrast_scales if c != "difference"],

@@ -68,7 +68,8 @@ def fit(
                  are in ``Fit.settings``
     ``adaptation`` nutpie mass matrix: ``"auto"`` (default: ``"low_rank"`` up to
                  :data:`biasstats.inference.sample.LOW_RANK_MAX_PARAMS` unconstrained parameters,
-                 ``"diag"`` above), ``"low_rank"`` (diagonal plus a low-rank
+                 or above with at least ``LOW_RANK_MIN_OBS_PER_PARAM`` (20) observations
+                 per parameter, ``"diag"`` otherwise), ``"low_rank"`` (diagonal plus a low-rank
                  correction that adapts to posterior correlations) or ``"diag"``. Measured
                  on the Bai-shaped study with an llm:stereotype term (211 parameters):
                  diag 25 s, min bulk ESS 157, R-hat 1.027 (fails the gate); low_rank 90 s,
@@ -257,7 +258,8 @@ def resolve_settings(model, est: dict, settings: FitSpec) -> tuple[FitSpec, dict
     "backend_reason": ..., "device_reason": ...}``)."""
     reasons = {"adaptation_reason": "set by user", "backend_reason": "set by user"}
     if settings.adaptation == "auto":
-        value, reasons["adaptation_reason"] = auto_adaptation(est["parameters"])
+        value, reasons["adaptation_reason"] = auto_adaptation(est["parameters"],
+                                                              est["observations"])
         settings = settings.model_copy(update={"adaptation": value})
     if settings.backend == "auto" and settings.device == "gpu":
         reasons["backend_reason"] = 'device = "gpu": JAX compiles for the GPU'

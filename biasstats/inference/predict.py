@@ -64,12 +64,47 @@ def group_draws(post, g) -> np.ndarray:
 
 
 def covariate_cells(fit):
-    """A pattern-weighted fit's covariate cells: (rows, cell), ``rows`` a representative
-    pattern per cell and ``cell`` each pattern's cell (patterns of one cell share every
-    linear predictor). None for any other fit (its cells are already covariate cells)."""
-
+    """A fit's covariate cells: (rows, cell), ``rows`` a representative row per cell and
+    ``cell`` each row's cell (rows of one cell share every linear predictor and auxiliary
+    parameter, so every expected response). A pattern-weighted fit's patterns grouped by
+    their covariates; any other fit's rows with the same covariates and design (a
+    trial-level categorical model's 1,920 answers are 48 question x context cells). None when
+    every row is its own cell."""
     st = count_stats(fit.spec)
-    return None if st is None else (st.rows, st.cell)
+    if st is not None:
+        return st.rows, st.cell
+    if hasattr(fit, "memo"):
+        return fit.memo(("covariate_cells",), lambda: design_cells(fit.spec))
+    return design_cells(fit.spec)
+
+
+def design_cells(spec):
+    """(rows, cell) of the distinct (covariates, design) rows of ``spec`` in order of first
+    appearance (:func:`covariate_cells`), or None when all rows are distinct."""
+    n = len(spec.y)
+    pf = spec.formula
+    keys = [spec.cells.select([c for c in spec.cells.columns
+                               if c not in (pf.response, pf.trials)])]
+    arrays = [np.asarray(spec.X, dtype=float).reshape(n, -1)]
+    for g in spec.groups:
+        arrays += [np.asarray(g.idx, dtype=float)[:, None],
+                   np.asarray(g.Z, dtype=float).reshape(n, -1)]
+    for a in getattr(spec, "aux", {}).values():
+        arrays.append(np.asarray(a.X, dtype=float).reshape(n, -1))
+        arrays += [np.asarray(idx, dtype=float)[:, None] for _, _, idx in a.groups]
+    design = np.hstack(arrays)
+    keys.append(pl.DataFrame({f"__d{j}": design[:, j] for j in range(design.shape[1])}))
+    frame = pl.concat(keys, how="horizontal")
+    if frame.width == 0 or n == 0:
+        return None
+    uniq = frame.unique(maintain_order=True)
+    if uniq.height == n:
+        return None
+    uniq = uniq.with_row_index("__c")
+    cell = frame.join(uniq, on=frame.columns, how="left", nulls_equal=True,
+                      maintain_order="left")["__c"].to_numpy().astype(np.int64)
+    _, rows = np.unique(cell, return_index=True)
+    return rows.astype(np.int64), cell
 
 
 def reduced(fit):

@@ -67,6 +67,17 @@ def auto_target_accept(spec) -> tuple[float, str]:
 # for ESS 767).
 LOW_RANK_MAX_PARAMS = 500
 
+# ... unless the likelihood reads this many observations (cells when collapsed) per parameter.
+# A rule from three measurements (tests/benchmarks/bench_adaptation.py), not a law: low_rank
+# costs ~2-10x more per leapfrog step than diag at 660-800 parameters, and wins only where
+# diag mixes badly. The token-shaped gaussian (661 parameters, 30,000 rows: 45 per parameter;
+# prompts confounded with their test's condition means) gave min bulk ESS 162 in 57 s of
+# sampling with diag (failing the ESS gate, so refitted at twice the draws) and 3,001 in 104
+# s with low_rank: 10x the ESS per second. With 6,000 rows (9 per parameter) they were even:
+# ESS 364 in 44 s (failing the gate) and 2,838 in 329 s (8.2 and 8.6 ESS/s, load ~17). The
+# 800-level bernoulli (1,588 cells, 2 per parameter): diag 669 in 31 s, low_rank 712 in 455 s.
+LOW_RANK_MIN_OBS_PER_PARAM = 20
+
 # Regularisation of nutpie's low-rank mass-matrix estimate (its ``mass_matrix_gamma``, added to
 # the projected draw and gradient covariances). nutpie's default, 1e-5, lets the early
 # adaptation windows (20-100 draws for ~200 parameters) set directions they cannot determine;
@@ -84,13 +95,22 @@ def adaptation_options(adaptation: str) -> dict:
             **({"mass_matrix_gamma": LOW_RANK_GAMMA} if adaptation == "low_rank" else {})}
 
 
-def auto_adaptation(n: int) -> tuple[str, str]:
-    """nutpie mass-matrix adaptation for a model of ``n`` unconstrained parameters, and why
-    (see LOW_RANK_MAX_PARAMS)."""
+def auto_adaptation(n: int, observations: int | None = None) -> tuple[str, str]:
+    """nutpie mass-matrix adaptation for a model of ``n`` unconstrained parameters whose
+    likelihood reads ``observations`` rows (cells when collapsed), and why: low_rank up to
+    LOW_RANK_MAX_PARAMS parameters, or above with at least LOW_RANK_MIN_OBS_PER_PARAM
+    observations per parameter; diag otherwise."""
     if n <= LOW_RANK_MAX_PARAMS:
         return "low_rank", f"automatic: {n} parameters (low_rank up to {LOW_RANK_MAX_PARAMS})"
-    return "diag", (f"automatic: {n} parameters, above {LOW_RANK_MAX_PARAMS}: a low-rank "
-                    "update costs more per draw than it gains")
+    per = (observations or 0) / n
+    if per >= LOW_RANK_MIN_OBS_PER_PARAM:
+        return "low_rank", (f"automatic: {n} parameters, above {LOW_RANK_MAX_PARAMS}, but "
+                            f"{observations} observations ({per:.0f} per parameter, at least "
+                            f"{LOW_RANK_MIN_OBS_PER_PARAM}): low_rank's better mixing "
+                            "outweighs its cost per step")
+    return "diag", (f"automatic: {n} parameters, above {LOW_RANK_MAX_PARAMS}, and {per:.0f} "
+                    f"observations per parameter (low_rank from {LOW_RANK_MIN_OBS_PER_PARAM}): "
+                    "a low-rank update costs more per draw than it gains")
 
 
 # Above this many bytes in one data array (numba's limit for a constant it embeds: 10^6) the

@@ -55,6 +55,7 @@ class _Artifacts:
         self.tables: list[TableEntry] = []
         self.skipped: list[str] = []  # figures that do not apply to this model, with why
         self._stems: dict[str, set[str]] = {"figure": set(), "table": set()}
+        self.figure_s = 0.0  # seconds drawing and saving figures
 
     def _stem(self, kind: str, name: str) -> str:
         stem = safe_stem(name)
@@ -68,13 +69,18 @@ class _Artifacts:
         return stem
 
     def figure(self, name, make, caption, section="effects"):
+        t0 = time.perf_counter()
         try:
             fig = make()
         except (ValueError, KeyError) as e:  # a figure that does not apply to this model
             self.skipped.append(f"figure {name} not drawn: {e}")
             return
+        finally:
+            self.figure_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
         name = self._stem("figure", name)
         files = save_figure(fig, self.fig_dir, name)
+        self.figure_s += time.perf_counter() - t0
         self.figures.append(FigureEntry(name=name, files=files, caption=caption, section=section))
 
     def table(self, name, df, caption, section="effects", digits=2, show=True):
@@ -207,7 +213,8 @@ def render(res: AnalysisResult) -> tuple[Path, dict[str, float]]:
               section="other", digits=3, show=False)
     diag = res.diag
     st = fit.settings
-    stages = {**res.stages, "figures and tables": time.perf_counter() - t_render}
+    t_all = time.perf_counter() - t_render
+    stages = {**res.stages, "figures": art.figure_s, "tables and page": t_all - art.figure_s}
     model_info = ModelInfo(
         formula=fit.formula, family=fit.family,
         link=get_family(fit.family).link,

@@ -492,7 +492,8 @@ class FitSpec(_Strict):
     # None (omitted): chosen from the model's geometry (fit.sample.auto_target_accept)
     target_accept: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
     # nutpie mass-matrix adaptation; "auto": low_rank up to fit.sample.LOW_RANK_MAX_PARAMS
-    # unconstrained parameters, diag above
+    # unconstrained parameters or with LOW_RANK_MIN_OBS_PER_PARAM observations per parameter,
+    # diag otherwise
     adaptation: Literal["auto", "low_rank", "diag"] = "auto"
     # how nutpie compiles the log density and its gradient; "auto": chosen by the model's size
     # (biasstats.inference.sample.auto_backend)
