@@ -108,7 +108,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     spec = result.spec
     outcome = fit_spec(spec, result.table, out, refit=args.refit, ledger=result.ledger,
                        before_sampling=lambda p: (check_before_sampling(spec, result.adapter, p),
-                                                  _diagnosis(p)))
+                                                  _diagnosis(p)),
+                       on_attempt=lambda line: _say(f"refit: {line}", file=sys.stderr))
     result.write(out)
     fit = outcome.fit
     _say(result.ledger.render())

@@ -64,6 +64,13 @@ def show_diagnosis(spec: Spec, prepared, file=None) -> None:
         print(f"  {spec.name}: design: {line}", file=file or sys.stderr, flush=True)
 
 
+def attempt_printer(spec: Spec, file=None):
+    """``say(line)``: the automatic refit's line before each new attempt (what failed, what
+    changes and why), on stderr, always (it explains the extra sampling time)."""
+    return lambda line: print(f"  {spec.name}: refit: {line}", file=file or sys.stderr,
+                              flush=True)
+
+
 @contextmanager
 def posterior_kept(outcome):
     """A user error after sampling says that the posterior is kept (the next run reuses it):
