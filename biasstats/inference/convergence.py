@@ -101,7 +101,8 @@ def near_miss(diagnostics: dict, thresholds: Thresholds | None) -> bool:
 
 def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
                target_accept: float | None, thresholds: Thresholds | None = None) -> dict:
-    """What the one automatic refit after a failed gate changes, and why.
+    """What a refit after a gate failed on geometry or mixing changes, and why (the plan over
+    attempts, which calls this: :func:`biasstats.inference.attempts.next_attempt`).
 
     * A near miss on mixing alone (:func:`near_miss`): the same model with twice the warm-up
       and draws (``longer``).

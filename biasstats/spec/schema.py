@@ -93,7 +93,7 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
     adaptation = "auto"        # nutpie mass matrix: "auto" (default), "low_rank" or "diag"
     backend = "auto"           # nutpie's compiler: "auto" (default: numba, JAX for a data
                                # array above 1 MB), "numba" or "jax"
-    refit = true               # after a failed gate, refit once with the suggested fix
+    refit = true               # after a failed gate, refit (up to 3 attempts) as its cause says
 
     [parts.<name>]             # instead of [data] + [model]: a joint model of named parts
     data = {...}               # [parts.<name>.data]: the [data] keys
@@ -505,8 +505,8 @@ class FitSpec(_Strict):
         return v
     # cap on the fit's estimated memory (biasstats.inference.memory_estimate), checked before sampling
     max_memory_gb: float = Field(default=4.0, gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)
-    # after a failed convergence gate, refit once with the other parameterisation of the term
-    # the divergence locator names and/or a higher target_accept (biasstats.inference.fit_prepared)
+    # after a failed convergence gate, refit as its cause says, up to 3 attempts in all
+    # (biasstats.inference.attempts: reparameterise / target_accept, chains added, longer)
     refit: bool = True
 
 
