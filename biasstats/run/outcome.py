@@ -130,7 +130,7 @@ def fit_stages(timings: dict, cached: bool, wall: float) -> dict[str, float]:
         out["compile"] = comp
     out["sample"] = timings.get("sampling_s", 0.0) - (comp or 0.0)
     if timings.get("first_attempt_s"):
-        out["first attempt (refitted)"] = timings["first_attempt_s"]
+        out["earlier attempts (refitted)"] = timings["first_attempt_s"]
     out["log-likelihood"] = timings.get("log_likelihood_s", 0.0)
     out["predictive"] = timings.get("predictive_s", 0.0)
     return out
