@@ -128,7 +128,11 @@ def _record(n: int, change: str, fit: Fit, gate, plan: dict | None = None) -> di
            "sampling_s": round(fit.timings.get("sampling_s", 0.0), 2),
            "target_accept": fit.settings["target_accept"],
            "centered": fit.settings["centered"]}
-    if plan is not None:
+    if plan is None:  # the first: as the spec asks
+        st = fit.settings
+        rec.update({"cause": None, "action": "as specified", "seed": st["seed"],
+                    "chains": st["chains"], "tune": st["tune"], "draws": st["draws"]})
+    else:
         rec.update({"cause": plan["cause"], "action": plan["action"], "seed": plan["seed"],
                     "chains": plan["chains"], "tune": plan["tune"], "draws": plan["draws"]})
     return rec
