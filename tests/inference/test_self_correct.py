@@ -262,6 +262,8 @@ def test_low_ess_alone_keeps_the_draws_and_adds_chains():
     fit = fit_prepared(spec, settings, progress=False, thresholds=th, on_attempt=lines.append)
     first, second, *rest = fit.settings["attempts"]
     assert not first["passed"] and first["failures"][0].startswith("min bulk ESS ")
+    assert (first["action"], first["seed"], first["chains"], first["draws"]) == (
+        "as specified", 1, 2, 200)
     assert (second["cause"], second["action"], second["chains"], second["seed"]) == (
         "ess", "add chains", 1, attempt_seed(1, 2))  # 1.1 x 1.25 = 1.375: 1 chain of 2 more
     assert fit.settings["attempts"][-1]["passed"]
