@@ -110,8 +110,11 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
       whose divergences point at its parameterisation (a centred term at small SD, a
       non-centred one at large SD; :func:`locate_divergences`), and each centred term whose
       log SD mixes badly (bulk ESS or R-hat past the gate) or, with a low E-BFMI, follows the
-      energy (:func:`funnel_signs`). With no divergences and no such centred term, the term
-      whose SD has the lowest bulk ESS is flipped (a funnel shows as slow mixing of its SD).
+      energy (:func:`funnel_signs`), also when the divergences point at no SD (the rating
+      design, seed 3: 3 divergences at no SD in particular, E-BFMI 0.09, R-hat 1.026 — a
+      funnel the step size alone does not cure). With no divergences and no such centred
+      term, the term whose SD has the lowest bulk ESS is flipped (a funnel shows as slow
+      mixing of its SD).
     * Divergences no SD explains: the target acceptance goes up one step
       (0.9 -> 0.95 -> 0.99 -> 0.995).
 
@@ -130,7 +133,7 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
     div_terms = list(dict.fromkeys(r["term"] for r in pointing))
     signs = funnel_signs(idata, centred, diagnostics, thresholds) if centred else []
     slow = [r for r in signs if r["centred"] and r["funnel"] and r["term"] not in div_terms]
-    if div_terms or (not rows and slow):
+    if div_terms or slow:
         flips = [*div_terms, *(r["term"] for r in slow)]
         parts = [f"divergences at {'small' if r['shift'] < 0 else 'large'} {r['parameter']} "
                  f"({r['shift']:+.1f} SD)" for r in pointing

@@ -236,3 +236,26 @@ def test_chains_added_follow_the_chains_kept():
                                   b["posterior"]["sd_a"].values)
     assert int(joined["sample_stats"]["diverging"].sum()) == 3 * SHAPE[1]
     np.testing.assert_array_equal(joined["observed_data"]["y"].values, np.arange(5))
+
+
+def test_divergences_at_no_sd_with_a_slowly_mixing_centred_sd_flip_it():
+    """The rating design, seed 3, attempt 1: 3 divergences at no SD in particular, E-BFMI
+    0.09, R-hat 1.026. The slow centred SD is flipped (with a smaller step for its 3 levels),
+    not only the step size lowered."""
+    from biasstats.inference.attempts import next_attempt
+
+    rng = np.random.default_rng(2)
+    x = np.zeros(SHAPE)
+    for c in range(SHAPE[0]):
+        for i in range(1, SHAPE[1]):
+            x[c, i] = 0.995 * x[c, i - 1] + rng.normal(0, 0.1)
+    div = np.zeros(SHAPE, bool)
+    div[:, ::10] = True                                   # 100 divergences, spread evenly
+    tree = _tree({"a": np.exp(x), "c": np.exp(rng.normal(0, 0.3, SHAPE))}, div)
+    gate = _gate(divergences=100, min_bfmi=0.09, max_rhat=1.2, min_ess_bulk=20.0)
+    plan = next_attempt(gate, Thresholds(), _current(target_accept=0.9), attempt=1,
+                        centred={"a": True, "c": True}, levels={"a": 3, "c": 9}, idata=tree)
+    assert (plan["action"], plan["flip"], plan["target_accept"]) == (
+        "reparameterise", ("a",), 0.99)
+    assert plan["reason"].startswith("slowest-mixing group SD is sd_a: term 'a' refitted "
+                                     "non-centred, and target_accept raised from 0.9 to 0.99")
