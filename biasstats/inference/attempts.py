@@ -133,14 +133,11 @@ def next_attempt(values: dict, thresholds: Thresholds, current: Mapping, *, atte
                 "reason": (f"a near miss on mixing alone (max R-hat {values['max_rhat']:.3f}, "
                            f"min bulk ESS {values['min_ess_bulk']:.0f}, no divergences): the "
                            "same model with twice the warm-up and draws")}
-    base = refit_plan(values, centred, idata, ta, thresholds)
-    before = set(flipped_before)
-    flips = tuple(t for t in base["flip"] or () if t not in before)
+    before = tuple(flipped_before)
+    base = refit_plan(values, centred, idata, ta, thresholds, keep=before)
+    flips = tuple(base["flip"] or ())
     if flips:
         reason, ta2 = base["reason"], ta
-        if set(base["flip"]) - set(flips):
-            reason += (" (" + ", ".join(f"'{t}'" for t in base["flip"] if t in before)
-                       + " kept: flipped already)")
         few = [t for t in flips if levels.get(t, math.inf) - 1 < PINNED_DF]
         if few and ta < 0.99:
             # a term of few levels has an SD barely pinned: its other parameterisation reaches
@@ -157,7 +154,9 @@ def next_attempt(values: dict, thresholds: Thresholds, current: Mapping, *, atte
     nxt = _next_ta(ta)
     if nxt is None:
         return None
-    why = ("every term the diagnostics point at was flipped already" if base["flip"]
+    # what the diagnostics point at, the flips of earlier attempts included
+    again = before and refit_plan(values, centred, idata, ta, thresholds)["flip"]
+    why = ("every term the diagnostics point at was flipped already" if again
            else "no term stands out")
     return {**plan, "action": "step size", "target_accept": nxt,
             "reason": f"{why}: target_accept raised from {ta:g} to {nxt:g}"}

@@ -100,7 +100,8 @@ def near_miss(diagnostics: dict, thresholds: Thresholds | None) -> bool:
 
 
 def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
-               target_accept: float | None, thresholds: Thresholds | None = None) -> dict:
+               target_accept: float | None, thresholds: Thresholds | None = None,
+               keep=()) -> dict:
     """What a refit after a gate failed on geometry or mixing changes, and why (the plan over
     attempts, which calls this: :func:`biasstats.inference.attempts.next_attempt`).
 
@@ -118,6 +119,8 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
     * Divergences no SD explains: the target acceptance goes up one step
       (0.9 -> 0.95 -> 0.99 -> 0.995).
 
+    Terms in ``keep`` (flipped by an earlier refit) are never flipped back.
+
     Returns ``{"flip": tuple of terms | None, "target_accept": float, "longer": bool,
     "reason": str}``."""
     ta = target_accept or 0.9
@@ -129,10 +132,12 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
                            "model with twice the warm-up and draws")}
     rows = locate_divergences(idata, centred) if diagnostics.get("divergences") else []
     nxt = 0.95 if ta < 0.95 else (0.99 if ta < 0.99 else 0.995)
-    pointing = [r for r in rows if abs(r["shift"]) >= 0.5 and (r["shift"] < 0) == r["centred"]]
+    pointing = [r for r in rows if abs(r["shift"]) >= 0.5 and (r["shift"] < 0) == r["centred"]
+                and r["term"] not in keep]
     div_terms = list(dict.fromkeys(r["term"] for r in pointing))
     signs = funnel_signs(idata, centred, diagnostics, thresholds) if centred else []
-    slow = [r for r in signs if r["centred"] and r["funnel"] and r["term"] not in div_terms]
+    slow = [r for r in signs if r["centred"] and r["funnel"] and r["term"] not in div_terms
+            and r["term"] not in keep]
     if div_terms or slow:
         flips = [*div_terms, *(r["term"] for r in slow)]
         parts = [f"divergences at {'small' if r['shift'] < 0 else 'large'} {r['parameter']} "
@@ -153,7 +158,7 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
         return {"flip": tuple(flips), "target_accept": ta, "reason": reason}
     if not rows and centred:
         # no centred term stands out: flip the term whose log SD mixes worst
-        worst = _worst_sd(idata, centred)
+        worst = _worst_sd(idata, {t: c for t, c in centred.items() if t not in keep})
         if worst is not None:
             side = "centred" if not centred[worst] else "non-centred"
             return {"flip": (worst,), "target_accept": ta,

@@ -259,3 +259,23 @@ def test_divergences_at_no_sd_with_a_slowly_mixing_centred_sd_flip_it():
         "reparameterise", ("a",), 0.99)
     assert plan["reason"].startswith("slowest-mixing group SD is sd_a: term 'a' refitted "
                                      "non-centred, and target_accept raised from 0.9 to 0.99")
+
+
+def test_a_term_flipped_already_is_left_out_of_the_next_flip_and_its_reason():
+    """The rating design, seed 3, attempt 2: divergences at small sd_cv and large sd_llm:name,
+    llm:name flipped by attempt 2: only cv is flipped, and the reason names cv alone."""
+    from biasstats.inference.attempts import next_attempt
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(-1, 1, SHAPE)
+    sds = {"a": np.exp(base), "b": np.exp(base + rng.normal(0, 0.3, SHAPE)),
+           "c": np.exp(rng.normal(0, 0.3, SHAPE))}
+    div = np.zeros(SHAPE[0] * SHAPE[1], bool)
+    div[np.argsort(base, axis=None)[:12]] = True
+    plan = next_attempt(_gate(divergences=12), Thresholds(), _current(target_accept=0.9),
+                        attempt=2, centred={"a": True, "b": True, "c": True},
+                        levels={"a": 40, "b": 3, "c": 9}, flipped_before=("a",),
+                        idata=_tree(sds, div.reshape(SHAPE)))
+    assert (plan["flip"], plan["target_accept"]) == (("b",), 0.99)
+    assert plan["reason"].startswith("divergences at small sd_b (-")
+    assert "'a'" not in plan["reason"] and "sd_a" not in plan["reason"]
