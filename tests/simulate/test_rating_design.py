@@ -51,7 +51,7 @@ def rating_contrasts(fit, table: pl.DataFrame, prob: float = 0.9) -> dict[str, t
 @pytest.mark.filterwarnings("ignore")
 def test_the_rating_analysis_passes_its_gate_within_the_refit_plan():
     """Seed 2 (one refit was not enough: attempt 2 missed by min tail ESS 379 < 400). Measured
-    with the plan (2 cores at load ~18: 52 min): attempt 1, 17
+    with the plan (2 cores: 52 min at load ~18, 3.8 min quiet): attempt 1, 17
     divergences at small sd_cv -> cv non-centred at 0.99; attempt 2, tail ESS 355 and E-BFMI
     0.28 -> llm:name non-centred; attempt 3 passed. Seeds 1-10 (rating_coverage.py): all
     pass, at attempt 1, 2 or 3 (1, 7, 2 seeds)."""
