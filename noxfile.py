@@ -1,7 +1,8 @@
 """Sessions: ``tests`` (default, CI), ``report`` (the main job), ``lint``, ``logs``, ``cluster``,
 ``inspect_legacy``, ``bench``, ``sbc``,
-``validate`` (coverage of the shipped models on simulated studies), ``slow`` (the tests
-marked slow), ``draws`` (the shipped analyses' draws against recorded fingerprints).
+``validate`` (coverage of the shipped models on simulated studies), ``validate_rating``
+(the rating design's refits and E[rating] coverage), ``slow`` (the tests marked slow),
+``draws`` (the shipped analyses' draws against recorded fingerprints).
 
 Python ≥ 3.12 is required. When ``python3.12`` is not on PATH (e.g. a pyenv machine whose
 global Python is older), the newest pyenv-installed 3.12+ interpreter is used.
@@ -154,6 +155,16 @@ def validate(session: nox.Session) -> None:
     _install(session)
     session.run("python", "-m", "biasstats.studies.bai2024.validate", "--out",
                 str(ROOT / "reports" / "validation"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def validate_rating(session: nox.Session) -> None:
+    """The simulated CV-rating design of issue 26 over replications (hours on 2 cores): per
+    seed, the attempts its automatic refit plan takes and whether the gate passes; the 90%
+    coverage of the E[rating] contrasts with its binomial and replication SEs
+    (tests/simulate/rating_coverage.py; extra arguments go to it, e.g. ``--seeds 1 2 3``)."""
+    _install(session)
+    session.run("python", "tests/simulate/rating_coverage.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

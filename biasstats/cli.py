@@ -109,7 +109,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     spec = result.spec
     outcome = fit_spec(spec, result.table, out, refit=args.refit, ledger=result.ledger,
                        before_sampling=lambda p: (check_before_sampling(spec, result.adapter, p),
-                                                  _diagnosis(p)))
+                                                  _diagnosis(p)),
+                       on_attempt=lambda line: _say(f"refit: {line}", file=sys.stderr))
     result.write(out)
     fit = outcome.fit
     _say(result.ledger.render())
@@ -131,10 +132,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     state = "reused cached posterior" if outcome.cached else "wrote"
     _say(f"{state} {outcome.path}")
     tm = fit.timings
-    stages = [(k, tm.get(f"{k}_s")) for k in ("sampling", "log_likelihood", "predictive",
-                                               "first_attempt")]
+    stages = [(k.replace("_", " "), tm.get(f"{k}_s")) for k in ("sampling", "log_likelihood",
+                                                                  "predictive")]
+    stages.append(("earlier attempts", tm.get("first_attempt_s")))  # before the one kept
     if any(v is not None for _, v in stages):
-        _say("time: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in stages
+        _say("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages
                                    if v is not None)
               + " (sampling includes compiling the model)")
 

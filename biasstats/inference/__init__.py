@@ -10,7 +10,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from biasstats.errors import SpecError, first_line
-from biasstats.inference.convergence import convergence_gate, refit_plan
+from biasstats.inference.attempts import MAX_ATTEMPTS, join_chains, next_attempt
+from biasstats.inference.convergence import convergence_gate
 from biasstats.inference.result import Fit, PriorTable, stored_precision
 from biasstats.inference.sample import (
     adaptation_options,
@@ -23,7 +24,6 @@ from biasstats.inference.sample import (
     sample_model,
 )
 from biasstats.model.build import prepare
-from biasstats.model.centring import PINNED_DF
 from biasstats.model.graph import build_model
 from biasstats.spec.load import describe_error
 from biasstats.spec.schema import MAX_MEMORY_GB, FitSpec
@@ -104,82 +104,109 @@ def fit_settings(**kw) -> FitSpec:
 
 
 def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = None,
-                 thresholds=None, derive: bool = True) -> Fit:
+                 thresholds=None, derive: bool = True, on_attempt=None) -> Fit:
     """Sample a model already prepared by :func:`biasstats.model.build.prepare` with
     ``settings`` (the ``[fit]`` table; its defaults when None).
 
     With ``thresholds`` (:class:`biasstats.inference.convergence.Thresholds`) the fit is checked
-    against the convergence gate; when it fails and ``settings.refit`` is on, it is refitted
-    once with the change :func:`biasstats.inference.convergence.refit_plan` names (the other
-    parameterisation of every term that funnelled, together, or a higher target acceptance).
-    The returned Fit is the
-    second attempt; ``Fit.settings["attempts"]`` lists both (what changed, gate failures,
-    sampling seconds). ``derive=False`` leaves a sufficient-statistic model's log-likelihood
+    against the convergence gate; when it fails and ``settings.refit`` is on, the cause of the
+    failure decides the next attempt (:mod:`biasstats.inference.attempts`: reparameterise and
+    a smaller step for divergences or a low E-BFMI, more chains added to the draws kept for a
+    low ESS alone, twice the warm-up and draws for a mild R-hat alone), up to
+    :data:`biasstats.inference.attempts.MAX_ATTEMPTS` attempts in all. The returned Fit is the
+    last attempt, passed or not; ``Fit.settings["attempts"]`` lists every attempt (what
+    changed and why, its seed, gate failures, sampling seconds). ``on_attempt(line)`` is
+    called with one line before each new attempt, and once more when the last one fails too.
+    ``derive=False`` leaves a sufficient-statistic model's log-likelihood
     and predictions to the caller (:func:`biasstats.inference.sample.derived_groups`)."""
     settings = settings or FitSpec()
-    fit = _fit_prepared(spec, settings, progress, thresholds)
+    fit = _fit_prepared(spec, settings, progress, thresholds, on_attempt)
     if derive:
 
         fit.timings.update(derived_groups(fit, settings.seed + 1))
     return fit
 
 
-def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds) -> Fit:
-    first = _fit_once(spec, settings, progress)
-    if thresholds is None:
-        return first
+def _record(n: int, change: str, fit: Fit, gate, plan: dict | None = None) -> dict:
+    """One attempt as ``Fit.settings["attempts"]`` lists it."""
+    rec = {"attempt": n, "change": change, "passed": gate.passed,
+           "failures": list(gate.failures),
+           "sampling_s": round(fit.timings.get("sampling_s", 0.0), 2),
+           "target_accept": fit.settings["target_accept"],
+           "centered": fit.settings["centered"]}
+    if plan is None:  # the first: as the spec asks
+        st = fit.settings
+        rec.update({"cause": None, "action": "as specified", "seed": st["seed"],
+                    "chains": st["chains"], "tune": st["tune"], "draws": st["draws"]})
+    else:
+        rec.update({"cause": plan["cause"], "action": plan["action"], "seed": plan["seed"],
+                    "chains": plan["chains"], "tune": plan["tune"], "draws": plan["draws"]})
+    return rec
 
-    gate = convergence_gate(first.diagnostics(), thresholds)
-    attempt = {"attempt": 1, "change": "as specified", "passed": gate.passed,
-               "failures": list(gate.failures),
-               "sampling_s": round(first.timings.get("sampling_s", 0.0), 2),
-               "target_accept": first.settings["target_accept"],
-               "centered": first.settings["centered"]}
-    if gate.passed or not settings.refit:
-        first.settings["attempts"] = [attempt]
-        return first
-    plan = refit_plan(gate.values, {g.name: g.centered for g in spec.groups}, first.idata,
-                      first.settings["target_accept"], thresholds)
-    if plan["flip"]:
-        few = [g for g in spec.groups
-               if g.name in plan["flip"] and len(g.levels) - 1 < PINNED_DF]
-        ta = plan["target_accept"]
-        if few and ta < 0.99:
-            # a few-level term's SD is barely pinned: its other parameterisation reaches a
-            # funnel too (validate, 5 seeds: flipping alone left 2 of 5 default fits failing;
-            # the rating design, seed 1: a 3-level term flipped non-centred at 0.95 still
-            # diverged 5 times at large SD): with 4 levels or fewer, straight to 0.99
-            nxt = 0.99 if ta >= 0.95 or min(len(g.levels) for g in few) <= 4 else 0.95
-            which = (f"{len(few[0].levels)} levels" if len(few) == 1 else
-                     ", ".join(f"{g.name} {len(g.levels)}" for g in few) + " levels")
-            plan = {**plan, "target_accept": nxt,
-                    "reason": f"{plan['reason']}, and target_accept raised from {ta:g} to "
-                              f"{nxt:g} ({which}: {'its SD is' if len(few) == 1 else 'their SDs are'} barely pinned)"}
+
+def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds,
+                  on_attempt=None) -> Fit:
+    fit = _fit_once(spec, settings, progress)
+    if thresholds is None:
+        return fit
+    gate = convergence_gate(fit.diagnostics(), thresholds)
+    attempts = [_record(1, "as specified", fit, gate)]
+    first_s, flips_done = 0.0, []
+    while not gate.passed and settings.refit:
+        cur = {"seed": settings.seed, "chains": int(fit.idata["posterior"].sizes["chain"]),
+               "draws": fit.settings["draws"], "tune": fit.settings["tune"],
+               "target_accept": fit.settings["target_accept"]}
+        plan = next_attempt(gate.values, thresholds, cur, attempt=len(attempts),
+                            centred={g.name: g.centered for g in spec.groups},
+                            levels={g.name: len(g.levels) for g in spec.groups},
+                            flipped_before=flips_done, idata=fit.idata)
+        if plan is None:
+            break
+        if on_attempt is not None:
+            on_attempt(f"attempt {plan['attempt'] - 1} failed the gate ("
+                       + "; ".join(f.split(";")[0] for f in gate.failures)
+                       + f"); attempt {plan['attempt']} of {MAX_ATTEMPTS}: {plan['reason']}")
+        first_s += fit.timings.get("total_s", 0.0)
+        fit = _next_fit(spec, settings, fit, plan, progress)
+        spec = fit.spec
+        flips_done += list(plan["flip"] or ())
+        gate = convergence_gate(fit.diagnostics(), thresholds)
+        attempts.append(_record(plan["attempt"], plan["reason"], fit, gate, plan))
+    fit.settings["attempts"] = attempts
+    if len(attempts) > 1:
+        fit.timings["first_attempt_s"] = first_s  # every attempt before the one kept
+        if on_attempt is not None and not gate.passed:
+            on_attempt(f"attempt {len(attempts)} failed the gate too ("
+                       + "; ".join(f.split(";")[0] for f in gate.failures)
+                       + "): nothing left to try automatically")
+    if flips_done:
+        # a cached posterior re-applies them (one term's name, or the list of several)
+        fit.settings["flipped"] = flips_done[0] if len(flips_done) == 1 else flips_done
+    return fit
+
+
+def _next_fit(spec, settings: FitSpec, fit: Fit, plan: dict, progress) -> Fit:
+    """The attempt ``plan`` (:func:`biasstats.inference.attempts.next_attempt`) describes,
+    after ``fit`` failed: its chains added to ``fit``'s, or a new fit."""
+    ta1 = fit.settings["target_accept"]
+    new = settings.model_copy(update={"target_accept": plan["target_accept"],
+                                      "seed": plan["seed"], "chains": plan["chains"],
+                                      "tune": plan["tune"], "draws": plan["draws"]})
     spec2 = flipped(spec, plan["flip"]) if plan["flip"] else spec
-    longer = ({"tune": 2 * settings.tune, "draws": 2 * settings.draws}
-              if plan.get("longer") else {})
-    settings2 = settings.model_copy(update={"target_accept": plan["target_accept"], **longer})
-    second = _fit_once(spec2, settings2, progress,
-                       why=None if plan["flip"] or longer else "raised after a failed gate")
-    ta1, ta2 = first.settings["target_accept"], second.settings["target_accept"]
-    if ta2 != ta1:  # the attempt lines, the sampler line and the methods name the same value
-        second.settings["target_accept_reason"] = (
+    nxt = _fit_once(spec2, new, progress, why="raised after a failed gate")
+    if plan["target_accept"] != ta1:  # the attempt lines, the sampler line and the methods agree
+        nxt.settings["target_accept_reason"] = (
             f"raised from {ta1:g} by the automatic refit after a failed gate")
-    elif longer or (plan["flip"] and settings.target_accept is None):  # its reason still holds
-        second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
-    gate2 = convergence_gate(second.diagnostics(), thresholds)
-    second.settings["attempts"] = [attempt, {
-        "attempt": 2, "change": plan["reason"], "passed": gate2.passed,
-        "failures": list(gate2.failures),
-        "sampling_s": round(second.timings.get("sampling_s", 0.0), 2),
-        "target_accept": second.settings["target_accept"],
-        "centered": second.settings["centered"]}]
-    if plan["flip"]:
-        # a cached posterior re-applies it (one term's name, or the list of several)
-        flips = list(plan["flip"])
-        second.settings["flipped"] = flips[0] if len(flips) == 1 else flips
-    second.timings["first_attempt_s"] = first.timings.get("total_s", 0.0)
-    return second
+    else:  # its reason still holds
+        nxt.settings["target_accept_reason"] = fit.settings["target_accept_reason"]
+    nxt.settings["seed"] = settings.seed  # the spec's; each attempt's own is in its record
+    if not plan["keep_draws"]:
+        return nxt
+    joined = join_chains(fit.idata, nxt.idata)
+    check_memory(memory_estimate(fit.model, spec, new.model_copy(
+        update={"chains": joined["posterior"].sizes["chain"]})), new)
+    return Fit(idata=joined, spec=spec, model=fit.model, timings=nxt.timings,
+               settings={**fit.settings, "chains": int(joined["posterior"].sizes["chain"])})
 
 
 def _start_failure(spec, e: Exception) -> str:

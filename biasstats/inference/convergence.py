@@ -100,8 +100,10 @@ def near_miss(diagnostics: dict, thresholds: Thresholds | None) -> bool:
 
 
 def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
-               target_accept: float | None, thresholds: Thresholds | None = None) -> dict:
-    """What the one automatic refit after a failed gate changes, and why.
+               target_accept: float | None, thresholds: Thresholds | None = None,
+               keep=()) -> dict:
+    """What a refit after a gate failed on geometry or mixing changes, and why (the plan over
+    attempts, which calls this: :func:`biasstats.inference.attempts.next_attempt`).
 
     * A near miss on mixing alone (:func:`near_miss`): the same model with twice the warm-up
       and draws (``longer``).
@@ -109,10 +111,15 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
       whose divergences point at its parameterisation (a centred term at small SD, a
       non-centred one at large SD; :func:`locate_divergences`), and each centred term whose
       log SD mixes badly (bulk ESS or R-hat past the gate) or, with a low E-BFMI, follows the
-      energy (:func:`funnel_signs`). With no divergences and no such centred term, the term
-      whose SD has the lowest bulk ESS is flipped (a funnel shows as slow mixing of its SD).
+      energy (:func:`funnel_signs`), also when the divergences point at no SD (the rating
+      design, seed 3: 3 divergences at no SD in particular, E-BFMI 0.09, R-hat 1.026 — a
+      funnel the step size alone does not cure). With no divergences and no such centred
+      term, the term whose SD has the lowest bulk ESS is flipped (a funnel shows as slow
+      mixing of its SD).
     * Divergences no SD explains: the target acceptance goes up one step
       (0.9 -> 0.95 -> 0.99 -> 0.995).
+
+    Terms in ``keep`` (flipped by an earlier refit) are never flipped back.
 
     Returns ``{"flip": tuple of terms | None, "target_accept": float, "longer": bool,
     "reason": str}``."""
@@ -125,11 +132,13 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
                            "model with twice the warm-up and draws")}
     rows = locate_divergences(idata, centred) if diagnostics.get("divergences") else []
     nxt = 0.95 if ta < 0.95 else (0.99 if ta < 0.99 else 0.995)
-    pointing = [r for r in rows if abs(r["shift"]) >= 0.5 and (r["shift"] < 0) == r["centred"]]
+    pointing = [r for r in rows if abs(r["shift"]) >= 0.5 and (r["shift"] < 0) == r["centred"]
+                and r["term"] not in keep]
     div_terms = list(dict.fromkeys(r["term"] for r in pointing))
     signs = funnel_signs(idata, centred, diagnostics, thresholds) if centred else []
-    slow = [r for r in signs if r["centred"] and r["funnel"] and r["term"] not in div_terms]
-    if div_terms or (not rows and slow):
+    slow = [r for r in signs if r["centred"] and r["funnel"] and r["term"] not in div_terms
+            and r["term"] not in keep]
+    if div_terms or slow:
         flips = [*div_terms, *(r["term"] for r in slow)]
         parts = [f"divergences at {'small' if r['shift'] < 0 else 'large'} {r['parameter']} "
                  f"({r['shift']:+.1f} SD)" for r in pointing
@@ -149,7 +158,7 @@ def refit_plan(diagnostics: dict, centred: Mapping[str, bool], idata,
         return {"flip": tuple(flips), "target_accept": ta, "reason": reason}
     if not rows and centred:
         # no centred term stands out: flip the term whose log SD mixes worst
-        worst = _worst_sd(idata, centred)
+        worst = _worst_sd(idata, {t: c for t, c in centred.items() if t not in keep})
         if worst is not None:
             side = "centred" if not centred[worst] else "non-centred"
             return {"flip": (worst,), "target_accept": ta,

@@ -248,7 +248,7 @@ def _key(spec: Spec, prepared) -> tuple[str, dict]:
 def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
              *, refit: bool = False, progress: bool | None = None, ledger=None,
              formula_key: str = "[model] formula", before_sampling=None,
-             cached_only: bool = False) -> FitOutcome:
+             cached_only: bool = False, on_attempt=None) -> FitOutcome:
     """Fit ``spec``'s model to ``table`` (the ingested canonical table).
 
     With ``out_dir``, the posterior is written there (atomically) and reused when the cache
@@ -257,7 +257,8 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
     ``before_sampling(prepared)`` runs once the design is built, before a cached posterior is
     read or anything is sampled: the caller's checks of what it will ask of the fit (the
     ``[effects]`` estimands), so that a mistake costs seconds, not a sampling run.
-    ``cached_only``: never sample; a one-line SpecError when no cached posterior matches."""
+    ``cached_only``: never sample; a one-line SpecError when no cached posterior matches.
+    ``on_attempt(line)``: one line before each automatic refit (:func:`fit_prepared`)."""
 
     if spec.model is None:
         raise SpecError(f"{spec.path}: no [model] table: nothing to fit")
@@ -284,7 +285,8 @@ def fit_spec(spec: Spec, table: pl.DataFrame, out_dir: str | Path | None = None,
 
     with _named(spec, formula_key):
         result = fit_prepared(prepared, f, progress,
-                              thresholds=thresholds_from(spec.content.checks), derive=False)
+                              thresholds=thresholds_from(spec.content.checks), derive=False,
+                              on_attempt=on_attempt)
     result.ledger = ledger
     path = None
     if out is not None:
@@ -338,11 +340,12 @@ def _load_cached(path: Path, key: str, settings, prepared, ledger):
     posterior (settings.chains x settings.draws); None (refit) otherwise."""
 
     def complete(sizes, stored) -> bool:
-        # the draws its own fit asked for (twice the spec's after an automatic refit on a
-        # near miss; the key pins the spec's) from the spec's number of chains
-        want = int(stored.get("draws", settings.draws))
-        return ((sizes.get("chain"), sizes.get("draw")) == (settings.chains, want)
-                and want in (settings.draws, 2 * settings.draws))
+        # the chains and draws its own fit kept (the key pins the spec's; an automatic refit
+        # can add chains or double the draws, never keep fewer)
+        chains = int(stored.get("chains", settings.chains))
+        draws = int(stored.get("draws", settings.draws))
+        return ((sizes.get("chain"), sizes.get("draw")) == (chains, draws)
+                and chains >= settings.chains and draws >= settings.draws)
 
     tree = read_cached(path, key, complete)
     if tree is None:

@@ -41,6 +41,7 @@ from biasstats.report.analysis import render, render_ledger
 from biasstats.run.joint import run_joint
 from biasstats.run.outcome import (
     AnalysisOutcome,
+    attempt_printer,
     fit_stages,
     posterior_kept,
     show_diagnosis,
@@ -100,7 +101,8 @@ def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> Analys
         check_before_sampling(spec, ing.adapter, prepared)
 
     outcome = fit_spec(spec, ing.table, folder, refit=refit, progress=progress,
-                       ledger=ing.ledger, before_sampling=before_sampling)
+                       ledger=ing.ledger, before_sampling=before_sampling,
+                       on_attempt=attempt_printer(spec))
     t_fit = time.perf_counter() - t0
     files = [("canonical trial table", trials_path), ("ledger", ledger_path),
              ("posterior (NetCDF)", outcome.path)]

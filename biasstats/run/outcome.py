@@ -65,6 +65,13 @@ def show_diagnosis(spec: Spec, prepared, file=None) -> None:
         print(f"  {spec.name}: design: {line}", file=file or sys.stderr, flush=True)
 
 
+def attempt_printer(spec: Spec, file=None):
+    """``say(line)``: the automatic refit's line before each new attempt (what failed, what
+    changes and why), on stderr, always (it explains the extra sampling time)."""
+    return lambda line: print(f"  {spec.name}: refit: {line}", file=file or sys.stderr,
+                              flush=True)
+
+
 @contextmanager
 def posterior_kept(outcome):
     """A user error after sampling says that the posterior is kept (the next run reuses it):
@@ -124,7 +131,7 @@ def fit_stages(timings: dict, cached: bool, wall: float) -> dict[str, float]:
         out["compile"] = comp
     out["sample"] = timings.get("sampling_s", 0.0) - (comp or 0.0)
     if timings.get("first_attempt_s"):
-        out["first attempt (refitted)"] = timings["first_attempt_s"]
+        out["earlier attempts (refitted)"] = timings["first_attempt_s"]
     out["log-likelihood"] = timings.get("log_likelihood_s", 0.0)
     out["predictive"] = timings.get("predictive_s", 0.0)
     return out

@@ -109,8 +109,9 @@ MEANINGS: dict[str, str] = {
                    "a model holding a data array above 1 MB), numba or jax",
     "fit.device": "where the JAX backend runs: auto (a GPU when JAX sees one), cpu or gpu",
     "fit.max_memory_gb": "refuse a fit whose estimated memory (draws x cells) exceeds this",
-    "fit.refit": "after a failed convergence gate, refit once with the other parameterisation "
-                 "of the named term and/or a higher target_accept",
+    "fit.refit": "after a failed convergence gate, refit up to twice, as its cause says: "
+                 "other parameterisations and/or a higher target_accept for divergences or "
+                 "a low E-BFMI, chains added for a low ESS alone",
     "effects": "the estimands the report leads with (default: read off the formula)",
     "effects.hdi_prob": "probability mass of the credible intervals",
     "effects.kind": "congruence (bias wording, -1...+1 scale) or outcome (neutral words); "

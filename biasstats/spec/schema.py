@@ -95,7 +95,7 @@ Tables and keys (unknown keys are errors, so a typo never silently does nothing)
                                # array above 1 MB), "numba" or "jax"
     device = "auto"            # where JAX runs: "auto" (default: a GPU when JAX sees one and
                                # the backend is JAX, else the CPU), "cpu" or "gpu" (needs JAX)
-    refit = true               # after a failed gate, refit once with the suggested fix
+    refit = true               # after a failed gate, refit (up to 3 attempts) as its cause says
 
     [parts.<name>]             # instead of [data] + [model]: a joint model of named parts
     data = {...}               # [parts.<name>.data]: the [data] keys
@@ -523,8 +523,8 @@ class FitSpec(_Strict):
         return self
     # cap on the fit's estimated memory (biasstats.inference.memory_estimate), checked before sampling
     max_memory_gb: float = Field(default=4.0, gt=0, le=MAX_MEMORY_GB, allow_inf_nan=False)
-    # after a failed convergence gate, refit once with the other parameterisation of the term
-    # the divergence locator names and/or a higher target_accept (biasstats.inference.fit_prepared)
+    # after a failed convergence gate, refit as its cause says, up to 3 attempts in all
+    # (biasstats.inference.attempts: reparameterise / target_accept, chains added, longer)
     refit: bool = True
 
 

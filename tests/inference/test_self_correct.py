@@ -238,3 +238,42 @@ def test_the_methods_paragraph_names_both_attempts_and_their_cost():
         "the convergence gate (max R-hat 1.010 > 1.01); attempt 2 (a near miss on mixing alone: twice the draws; "
         "108 s of sampling) passed the convergence gate.")
     assert _attempts({"attempts": st["attempts"][:1]}) == ""
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_low_ess_alone_keeps_the_draws_and_adds_chains():
+    """A fit short of its ESS threshold and nothing else is lengthened, not refitted: its
+    chains are kept as sampled and chains of the same model, with a seed derived from the
+    spec's, are added until the gate passes (a fit of its own seed: the same draws)."""
+    from biasstats.inference import fit_prepared, fit_settings
+    from biasstats.inference.attempts import attempt_seed
+    from biasstats.inference.convergence import Thresholds
+
+    rng = np.random.default_rng(3)
+    spec = prepare("y ~ 1 + (1|g)", pl.DataFrame({"g": np.repeat(list("abcdef"), 30),
+                                                  "y": rng.normal(0, 1, 180)}), "gaussian")
+    settings = fit_settings(chains=2, tune=200, draws=200, seed=1)
+    once = fit_prepared(spec, settings, progress=False)
+    d = once.diagnostics()
+    # thresholds just above what the first attempt reaches in ESS, and met in all else
+    th = Thresholds(ess_bulk_min=1.1 * d["min_ess_bulk"], ess_tail_min=d["min_ess_tail"] / 2,
+                    rhat_max=max(1.05, d["max_rhat"]), divergences_max=10**6, bfmi_min=0.0)
+    lines = []
+    fit = fit_prepared(spec, settings, progress=False, thresholds=th, on_attempt=lines.append)
+    first, second, *rest = fit.settings["attempts"]
+    assert not first["passed"] and first["failures"][0].startswith("min bulk ESS ")
+    assert (first["action"], first["seed"], first["chains"], first["draws"]) == (
+        "as specified", 1, 2, 200)
+    assert (second["cause"], second["action"], second["chains"], second["seed"]) == (
+        "ess", "add chains", 1, attempt_seed(1, 2))  # 1.1 x 1.25 = 1.375: 1 chain of 2 more
+    assert fit.settings["attempts"][-1]["passed"]
+    post = fit.idata["posterior"]
+    assert post.sizes["chain"] == 2 + sum(a["chains"] for a in fit.settings["attempts"][1:])
+    assert fit.settings["chains"] == post.sizes["chain"] and fit.settings["seed"] == 1
+    np.testing.assert_array_equal(post["Intercept"].values[:2],
+                                  once.idata["posterior"]["Intercept"].values)
+    assert lines[0].startswith("attempt 1 failed the gate (min bulk ESS ")
+    assert lines[0].endswith("attempt 2 of 3: low ESS only (min bulk "
+                             f"{d['min_ess_bulk']:.0f}, tail {d['min_ess_tail']:.0f}; R-hat "
+                             f"{d['max_rhat']:.3f}, no divergences): 1 more chain of the same "
+                             "model added to the 2 kept")

@@ -334,17 +334,19 @@ def test_prior_predictive_of_a_sufficient_statistic_model(family, aux, scale):
 
 
 def test_a_posterior_refitted_longer_is_reused_from_the_cache(tmp_path):
-    """A near miss is refitted with twice the draws; the stored posterior is then complete at
-    twice the spec's draws, and the next run reuses it instead of sampling both attempts
+    """A near miss is refitted with twice the draws (each attempt twice the last's); the stored
+    posterior is then complete at the draws its last attempt sampled, and the next run reuses it instead of sampling both attempts
     again (it was refitted on every run)."""
     # an R-hat no chain reaches, and ESS thresholds any chain does: a near miss
     fit_again = _small_bai_fit(tmp_path, "1", draws=200, checks='[checks]\nrhat_max = 1.00001\n'
                                'ess_bulk_min = 20\ness_tail_min = 20\n')
     fresh = fit_again()
     attempts = fresh.fit.settings["attempts"]
-    assert attempts[1]["change"].startswith("a near miss"), attempts[0]["failures"]
-    assert fresh.fit.idata["posterior"].sizes["draw"] == 400
+    # each attempt doubles the last one's draws (an R-hat no chain reaches: all 3 attempts)
+    assert [a["draws"] for a in attempts] == [200, 400, 800], attempts[0]["failures"]
+    assert all(a["change"].startswith("a near miss") for a in attempts[1:])
+    assert fresh.fit.idata["posterior"].sizes["draw"] == 800
     again = fit_again()
-    assert again.cached and again.fit.idata["posterior"].sizes["draw"] == 400
+    assert again.cached and again.fit.idata["posterior"].sizes["draw"] == 800
     np.testing.assert_array_equal(again.fit.idata["posterior"]["Intercept"].values,
                                   fresh.fit.idata["posterior"]["Intercept"].values)

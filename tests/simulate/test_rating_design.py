@@ -1,7 +1,8 @@
 """The simulated CV-rating design of issue 26 (ordinal 1–4, five crossed small-SD terms, one
 degenerate LLM x scaffold cell): its shape and diagnosis (fast), and, marked slow, that the
-shipped analysis passes its gate at the first or second attempt without hints and that 90%
-intervals of the E[rating] contrasts between names cover the truth over replications."""
+shipped analysis passes its gate within its automatic refit plan, without hints, on the seed
+that one refit left failing (seed 2). The 90% coverage of the E[rating] contrasts over
+replications takes hours: ``tests/simulate/rating_coverage.py`` (``nox -s validate_rating``)."""
 
 from __future__ import annotations
 
@@ -48,29 +49,25 @@ def rating_contrasts(fit, table: pl.DataFrame, prob: float = 0.9) -> dict[str, t
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore")
-@pytest.mark.parametrize("replications", [10])
-def test_the_rating_analysis_passes_its_gate_and_covers_the_contrasts(replications):
+def test_the_rating_analysis_passes_its_gate_within_the_refit_plan():
+    """Seed 2 (one refit was not enough: attempt 2 missed by min tail ESS 379 < 400). Measured
+    with the plan (2 cores: 52 min at load ~18, 3.8 min quiet): attempt 1, 17
+    divergences at small sd_cv -> cv non-centred at 0.99; attempt 2, tail ESS 355 and E-BFMI
+    0.28 -> llm:name non-centred; attempt 3 passed. Seeds 1-10 (rating_coverage.py): all
+    pass, at attempt 1, 2 or 3 (1, 7, 2 seeds)."""
     from biasstats.inference import fit_prepared, fit_settings
+    from biasstats.inference.attempts import MAX_ATTEMPTS
     from biasstats.inference.convergence import Thresholds
 
-    covered = total = 0
-    for seed in range(1, replications + 1):
-        table, truth = cv_ratings(seed=seed)
-        spec = prepare(FORMULA, table.with_columns(pl.col("rating").cast(pl.Utf8)),
-                       "cumulative")
-        # the shipped analysis' [fit] (draws = 2000: 1,000 leave the slowest SD's bulk ESS
-        # near the gate's 400)
-        fit = fit_prepared(spec, fit_settings(seed=seed, draws=2000), progress=False,
-                           thresholds=Thresholds())
-        attempts = fit.settings["attempts"]
-        assert attempts[-1]["passed"], attempts
-        print(f"seed {seed}: passed at attempt {len(attempts)}")
-        for k, (lo, hi) in rating_contrasts(fit, table).items():
-            total += 1
-            covered += lo <= truth[f"difference_rating:name:{k}"] <= hi
-    # 90% intervals: within about 2.5 binomial SDs of 0.9 (contrasts share a fit, so a
-    # little wider than independent trials)
-    sd = np.sqrt(0.9 * 0.1 / total)
-    print(f"\nE[rating] contrasts: 90% intervals covered {covered}/{total}; attempts per fit "
-          "listed above")
-    assert abs(covered / total - 0.9) <= 2.5 * sd + 0.02, (covered, total)
+    table, _ = cv_ratings(seed=2)
+    spec = prepare(FORMULA, table.with_columns(pl.col("rating").cast(pl.Utf8)), "cumulative")
+    # the shipped analysis' [fit] (draws = 2000: 1,000 leave the slowest SD's bulk ESS near
+    # the gate's 400)
+    fit = fit_prepared(spec, fit_settings(seed=2, draws=2000), progress=False,
+                       thresholds=Thresholds())
+    attempts = fit.settings["attempts"]
+    assert attempts[-1]["passed"] and len(attempts) <= MAX_ATTEMPTS, attempts
+    assert all(a["cause"] in ("geometry", "ess", "rhat", "mixing") for a in attempts[1:])
+    # the intervals are usable: each contrast's 90% interval is narrower than 0.5 rating points
+    for k, (lo, hi) in rating_contrasts(fit, table).items():
+        assert hi - lo < 0.5, (k, lo, hi)
