@@ -12,13 +12,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from biasstats import registry
-from biasstats.errors import SpecError, first_line
+from biasstats.errors import DataError, SpecError, first_line
 from biasstats.ingest import datasets, rules, tidy
 from biasstats.ingest.adapters import Resolver
 from biasstats.ingest.expressions import (
@@ -432,6 +433,30 @@ def _cells_of(res: IngestResult, keys) -> Cells:
                  sources=res.sources)
 
 
+def _own_refused(spec: Spec, table: pl.DataFrame) -> None:
+    """A one-line DataError when the spec models a source column ``refused`` of its own (its
+    outcome, or a name in its formula) that is not the ledger's refusal flag (1 = status
+    refused, 0 = ok), which the canonical table names ``refused``: the user's column would be
+    replaced silently and the model would read the flag instead."""
+    if "refused" not in table.columns or "status" not in table.columns:
+        return
+    formula = spec.model.formula if spec.model is not None else ""
+    if spec.data.outcome != "refused" and not re.search(r"\brefused\b", formula):
+        return  # not modelled: the flag replacing it changes nothing the spec asks for
+    flag = (pl.when(pl.col("status") == "refused").then(1)
+            .when(pl.col("status") == "ok").then(0).otherwise(None))
+    try:
+        own = pl.col("refused").cast(pl.Float64, strict=False)
+    except pl.exceptions.PolarsError:  # pragma: no cover
+        own = pl.col("refused")
+    differ = table.select(own.ne_missing(flag.cast(pl.Float64)).sum()).item()
+    if differ:
+        raise DataError(f"{spec.path}: [data] source column 'refused' differs from the ledger's "
+                        f"refusal flag on {differ:,} rows, and biasstats names that flag "
+                        "'refused' (1 = refused, 0 = answered): copy the column under another "
+                        'name, e.g. [data.derive] refusal = "refused", and model that')
+
+
 def ingest(spec: Spec | str | Path) -> IngestResult:
     """Run the ingest stage for one analysis spec (a :class:`Spec` or a path to its TOML)."""
     if not isinstance(spec, Spec):
@@ -450,6 +475,7 @@ def ingest(spec: Spec | str | Path) -> IngestResult:
         if adapter != "tidy":
             _user_adapter(spec, adapter)  # an unknown name fails before any file is read
         table, rows, per_row, notes, per_file, digests = _declared(spec, files, adapter)
+    _own_refused(spec, table)
     table = conform(table)
     notes = tuple(notes) + collapse_notes(spec, table)
     ledger = build_ledger(label, rows, table if per_row else None, notes=notes, files=per_file)

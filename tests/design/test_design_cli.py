@@ -12,20 +12,20 @@ import pytest
 from biasstats.cli import main
 from biasstats.simulate.designs import refusals
 
-FORMULA = "refused ~ condition + (1|prompt)"
+FORMULA = "refusal ~ condition + (1|prompt)"
 
 
 @pytest.fixture
 def spec_path(tmp_path):
     df, _ = refusals(seed=3, prompts=6, reps=5)
-    df.write_csv(tmp_path / "ref.csv")
+    df.rename({"refused": "refusal"}).write_csv(tmp_path / "ref.csv")
     path = tmp_path / "ref.toml"
     path.write_text(f"""
 [analysis]
 name = "ref"
 [data]
 source = "ref.csv"
-outcome = "refused"
+outcome = "refusal"
 [model]
 formula = "{FORMULA}"
 family = "bernoulli"

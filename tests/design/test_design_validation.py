@@ -20,16 +20,16 @@ from biasstats.simulate.designs import refusals
 def _pilot(tmp_path):
     df, truth = refusals(seed=5, prompts=16, reps=8,
                          rates=(("neutral", 0.10), ("sensitive", 0.25)), sd_prompt=0.3)
-    df.write_csv(tmp_path / "pilot.csv")
+    df.rename({"refused": "refusal"}).write_csv(tmp_path / "pilot.csv")
     path = tmp_path / "pilot.toml"
     path.write_text("""
 [analysis]
 name = "pilot"
 [data]
 source = "pilot.csv"
-outcome = "refused"
+outcome = "refusal"
 [model]
-formula = "refused ~ condition + (1|prompt)"
+formula = "refusal ~ condition + (1|prompt)"
 family = "bernoulli"
 [effects]
 reference = { condition = "neutral" }
