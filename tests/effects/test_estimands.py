@@ -156,9 +156,9 @@ NEUTRAL_SPEC = """[analysis]
 name = "refusals"
 [data]
 source = "refusals.csv"
-outcome = "refused"
+outcome = "refusal"
 [model]
-formula = "refused ~ condition + (1|prompt)"
+formula = "refusal ~ condition + (1|prompt)"
 family = "bernoulli"
 unit = "trial"
 [fit]
@@ -175,7 +175,7 @@ allow_failure = true
 
 def test_report_of_a_refusal_outcome_has_no_bias_wording(tmp_path):
     df, truth = designs.refusals(seed=9, prompts=10, reps=20)
-    df.write_csv(tmp_path / "refusals.csv")
+    df.rename({"refused": "refusal"}).write_csv(tmp_path / "refusals.csv")
     spec = tmp_path / "refusals.toml"
     spec.write_text(NEUTRAL_SPEC.format(extra=""))
     rc = main(["report", str(spec), "--out", str(tmp_path / "out")])
@@ -231,7 +231,7 @@ def _report_keeps_its_estimand_draws(out, est):
 ])
 def test_bad_effects_keys_are_one_line_exit_2(tmp_path, capsys, extra, message):
     df, _ = designs.refusals(seed=9, prompts=4, reps=5)
-    df.write_csv(tmp_path / "refusals.csv")
+    df.rename({"refused": "refusal"}).write_csv(tmp_path / "refusals.csv")
     spec = tmp_path / "refusals.toml"
     spec.write_text(NEUTRAL_SPEC.format(extra=extra).replace("draws = 300", "draws = 30")
                     .replace("tune = 300", "tune = 30"))
@@ -258,7 +258,7 @@ def test_fit_effects_api(bernoulli_fit):
 @pytest.mark.slow
 def test_effects_command_prints_and_writes_the_estimands(tmp_path, capsys):
     df, _ = designs.refusals(seed=10, prompts=8, reps=15)
-    df.write_csv(tmp_path / "refusals.csv")
+    df.rename({"refused": "refusal"}).write_csv(tmp_path / "refusals.csv")
     spec = tmp_path / "refusals.toml"
     spec.write_text(NEUTRAL_SPEC.format(extra="").replace("draws = 300", "draws = 100")
                     .replace("tune = 300", "tune = 100"))
