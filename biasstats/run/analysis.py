@@ -42,6 +42,7 @@ from biasstats.run.joint import run_joint
 from biasstats.run.outcome import (
     AnalysisOutcome,
     attempt_printer,
+    built,
     fit_stages,
     posterior_kept,
     show_diagnosis,
@@ -114,13 +115,7 @@ def _run(spec: Spec, folder: Path, refit: bool, progress: bool | None) -> Analys
         write_results(result)
         stage("figures and tables")
         page, stages = render(result)
-    gate = result.gate
-    msg = (f"{ing.ledger.counted()}; gate "
-           f"{'passed' if gate.passed else 'FAILED: ' + '; '.join(gate.failures)}"
-           + ("; posterior cached" if result.cached else ""))
-    return AnalysisOutcome(spec.name, spec.title, Path(spec.path), "built", msg, gate.passed,
-                           spec.content.checks.allow_failure, page, result.cached,
-                           tuple(stages.items()))
+    return built(spec, ing.ledger.counted(), result.gate, result.cached, page, stages)
 
 
 OUTPUTS_FILE = ".biasstats-outputs.json"  # what the last run wrote in its analysis folder

@@ -31,7 +31,14 @@ from biasstats.pipeline import (
 )
 from biasstats.report.analysis import render
 from biasstats.report.joint import render_joint
-from biasstats.run.outcome import AnalysisOutcome, posterior_kept, show_diagnosis, write_results
+from biasstats.run.outcome import (
+    AnalysisOutcome,
+    built,
+    fit_stages,
+    posterior_kept,
+    show_diagnosis,
+    write_results,
+)
 from biasstats.spec import Spec
 from biasstats.spec.parts import PartChecks, in_part
 
@@ -77,13 +84,8 @@ def run_joint(spec: Spec, folder: Path, refit: bool, progress: bool | None,
                 spec, p, alternatives.get(p, []), tables, outcome.fit, folder, progress, refit)
         if any(spec.parts[p].checks.alternatives for p in spec.parts):
             res.stages["alternative models"] = time.perf_counter() - t0
-        fit_s = {"load cached posterior": t_fit} if outcome.cached else {
-            "compile": outcome.fit.timings.get("compile_s", 0.0),
-            "sample": outcome.fit.timings.get("sampling_s", 0.0)
-            - outcome.fit.timings.get("compile_s", 0.0),
-            "log-likelihood": outcome.fit.timings.get("log_likelihood_s", 0.0),
-            "predictive": outcome.fit.timings.get("predictive_s", 0.0)}
-        res.stages = {"ingest": t_ingest, **fit_s, **res.stages}
+        res.stages = {"ingest": t_ingest,
+                      **fit_stages(outcome.fit.timings, outcome.cached, t_fit), **res.stages}
         for part in res.parts.values():
             write_results(part)
         write_parquet_atomic(folder / "estimands.parquet", res.estimand_rows())
@@ -93,13 +95,9 @@ def run_joint(spec: Spec, folder: Path, refit: bool, progress: bool | None,
         for part in res.parts.values():
             render(part)
         page, stages = render_joint(res)
-    gate = res.gate
-    msg = (f"{len(spec.parts)} parts ({', '.join(f'{p}: {ings[p].ledger.counted()}' for p in ings)}"
-           f"); gate {'passed' if gate.passed else 'FAILED: ' + '; '.join(gate.failures)}"
-           + ("; posterior cached" if outcome.cached else ""))
-    return AnalysisOutcome(spec.name, spec.title, Path(spec.path), "built", msg, gate.passed,
-                        spec.content.checks.allow_failure, page, outcome.cached,
-                        tuple(stages.items()))
+    counted = ", ".join(f"{p}: {ings[p].ledger.counted()}" for p in ings)
+    return built(spec, f"{len(spec.parts)} parts ({counted})", res.gate, outcome.cached, page,
+                 stages)
 
 
 def _with_alternatives(spec: Spec, part: str) -> Spec:

@@ -119,6 +119,16 @@ def write_estimand_draws(folder: Path, est, spec: Spec, fit, study) -> Path:
     return write_parquet_atomic(folder / DRAWS_FILE, est.draws_table(), metadata=meta)
 
 
+def built(spec, counted: str, gate, cached: bool, page, stages: dict) -> AnalysisOutcome:
+    """The outcome of an analysis that was built: its status line (``counted``: the ledger's
+    counts, the gate, whether the posterior was reused), page and time per stage."""
+    msg = (f"{counted}; gate {'passed' if gate.passed else 'FAILED: ' + '; '.join(gate.failures)}"
+           + ("; posterior cached" if cached else ""))
+    return AnalysisOutcome(spec.name, spec.title, Path(spec.path), "built", msg, gate.passed,
+                           spec.content.checks.allow_failure, page, cached,
+                           tuple(stages.items()))
+
+
 def fit_stages(timings: dict, cached: bool, wall: float) -> dict[str, float]:
     """The fit's stages in seconds: compile, sample, log-likelihood, predictive (from the
     fit's own timings); for a cached posterior, the time to load it (and recompute what is
