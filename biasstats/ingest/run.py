@@ -445,10 +445,7 @@ def _own_refused(spec: Spec, table: pl.DataFrame) -> None:
         return  # not modelled: the flag replacing it changes nothing the spec asks for
     flag = (pl.when(pl.col("status") == "refused").then(1)
             .when(pl.col("status") == "ok").then(0).otherwise(None))
-    try:
-        own = pl.col("refused").cast(pl.Float64, strict=False)
-    except pl.exceptions.PolarsError:  # pragma: no cover
-        own = pl.col("refused")
+    own = pl.col("refused").cast(pl.Float64, strict=False)
     differ = table.select(own.ne_missing(flag.cast(pl.Float64)).sum()).item()
     if differ:
         raise DataError(f"{spec.path}: [data] source column 'refused' differs from the ledger's "
