@@ -48,9 +48,10 @@ TIMINGS_ATTR = "biasstats_timings"
 _VERSIONED = ("biasstats", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-stats", "numpy")
 
 
-def versions() -> dict[str, str]:
+def versions(packages=_VERSIONED) -> dict[str, str]:
+    """The installed version of each of ``packages`` (default: what the cache key names)."""
     out = {}
-    for pkg in _VERSIONED:
+    for pkg in packages:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

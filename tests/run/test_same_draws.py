@@ -27,7 +27,6 @@ import hashlib
 import json
 import platform
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +41,10 @@ pytestmark = pytest.mark.draws
 
 
 def stack() -> dict[str, str]:
-    out = {"machine": platform.machine(), "python": platform.python_version()}
-    for pkg in STACK:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+    from biasstats.inference.from_spec import versions
+
+    return {"machine": platform.machine(), "python": platform.python_version(),
+            **versions(STACK)}
 
 
 def shipped() -> list[Path]:
