@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from biasstats.errors import SpecError, first_line
-from biasstats.inference.attempts import MAX_ATTEMPTS, join_chains, next_attempt
+from biasstats.inference.attempts import MAX_ATTEMPTS, best_attempt, join_chains, next_attempt
 from biasstats.inference.convergence import convergence_gate
 from biasstats.inference.result import Fit, PriorTable, stored_precision
 from biasstats.inference.sample import (
@@ -114,8 +114,9 @@ def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = 
     a smaller step for divergences or a low E-BFMI, more chains added to the draws kept for a
     low ESS alone, twice the warm-up and draws for a mild R-hat alone), up to
     :data:`biasstats.inference.attempts.MAX_ATTEMPTS` attempts in all. The returned Fit is the
-    last attempt, passed or not; ``Fit.settings["attempts"]`` lists every attempt (what
-    changed and why, its seed, gate failures, sampling seconds). ``on_attempt(line)`` is
+    attempt that passed or, when none did, the one least far from the gate
+    (:func:`biasstats.inference.attempts.best_attempt`); ``Fit.settings["attempts"]`` lists
+    every attempt (what changed and why, its seed, gate failures, sampling seconds, ``kept``). ``on_attempt(line)`` is
     called with one line before each new attempt, and once more when the last one fails too.
     ``derive=False`` leaves a sufficient-statistic model's log-likelihood
     and predictions to the caller (:func:`biasstats.inference.sample.derived_groups`)."""
@@ -151,7 +152,8 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds,
         return fit
     gate = convergence_gate(fit.diagnostics(), thresholds)
     attempts = [_record(1, "as specified", fit, gate)]
-    first_s, flips_done = 0.0, []
+    tried = [(fit, gate, ())]  # every attempt: its fit, gate and the flips it sampled with
+    flips_done: list = []
     while not gate.passed and settings.refit:
         cur = {"seed": settings.seed, "chains": int(fit.idata["posterior"].sizes["chain"]),
                "draws": fit.settings["draws"], "tune": fit.settings["tune"],
@@ -166,22 +168,29 @@ def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds,
             on_attempt(f"attempt {plan['attempt'] - 1} failed the gate ("
                        + "; ".join(f.split(";")[0] for f in gate.failures)
                        + f"); attempt {plan['attempt']} of {MAX_ATTEMPTS}: {plan['reason']}")
-        first_s += fit.timings.get("total_s", 0.0)
         fit = _next_fit(spec, settings, fit, plan, progress)
         spec = fit.spec
         flips_done += list(plan["flip"] or ())
         gate = convergence_gate(fit.diagnostics(), thresholds)
         attempts.append(_record(plan["attempt"], plan["reason"], fit, gate, plan))
+        tried.append((fit, gate, tuple(flips_done)))
+    kept = len(tried) - 1 if gate.passed else best_attempt([g for _, g, _ in tried], thresholds)
+    fit, gate, flips_kept = tried[kept]
+    for i, rec in enumerate(attempts):
+        rec["kept"] = i == kept
     fit.settings["attempts"] = attempts
     if len(attempts) > 1:
-        fit.timings["first_attempt_s"] = first_s  # every attempt before the one kept
+        # every attempt but the one kept
+        fit.timings["first_attempt_s"] = sum(f.timings.get("total_s", 0.0)
+                                             for i, (f, _, _) in enumerate(tried) if i != kept)
         if on_attempt is not None and not gate.passed:
             on_attempt(f"attempt {len(attempts)} failed the gate too ("
-                       + "; ".join(f.split(";")[0] for f in gate.failures)
-                       + "): nothing left to try automatically")
-    if flips_done:
+                       + "; ".join(f.split(";")[0] for f in tried[-1][1].failures)
+                       + "): nothing left to try automatically; attempt "
+                       f"{kept + 1} is kept (the least far from the gate)")
+    if flips_kept:
         # a cached posterior re-applies them (one term's name, or the list of several)
-        fit.settings["flipped"] = flips_done[0] if len(flips_done) == 1 else flips_done
+        fit.settings["flipped"] = flips_kept[0] if len(flips_kept) == 1 else list(flips_kept)
     return fit
 
 

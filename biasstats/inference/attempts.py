@@ -38,7 +38,7 @@ from biasstats.inference.convergence import Thresholds, refit_plan
 from biasstats.model.centring import PINNED_DF
 
 __all__ = ["MAX_ATTEMPTS", "ESS_MARGIN", "attempt_seed", "failure_cause", "next_attempt",
-           "join_chains"]
+           "join_chains", "best_attempt"]
 
 #: attempts in all, the first included
 MAX_ATTEMPTS = 3
@@ -160,6 +160,21 @@ def next_attempt(values: dict, thresholds: Thresholds, current: Mapping, *, atte
            else "no term stands out")
     return {**plan, "action": "step size", "target_accept": nxt,
             "reason": f"{why}: target_accept raised from {ta:g} to {nxt:g}"}
+
+
+def best_attempt(gates, thresholds: Thresholds) -> int:
+    """The index of the attempt to keep when none passed the gate: the least far from it.
+    A geometry failure (divergences or a low E-BFMI: draws that may be biased) ranks below
+    any failure of mixing alone (draws too few or chains that disagree: noisy, not biased);
+    then fewer gate failures, then the lower max R-hat, then the higher min bulk ESS; the
+    later attempt on a tie."""
+    def badness(i: int):
+        v = gates[i].values
+        rhat = v.get("max_rhat", math.inf)
+        return (failure_cause(v, thresholds) == "geometry", len(gates[i].failures),
+                rhat if rhat == rhat else math.inf, -v.get("min_ess_bulk", 0.0), -i)
+
+    return min(range(len(gates)), key=badness)
 
 
 def join_chains(kept, added):

@@ -55,7 +55,12 @@ def _attempts(settings: dict) -> str:
                    + ")")
         parts.append(f"attempt {a.get('attempt')} ({a.get('change')}; "
                      f"{a.get('sampling_s', 0):.0f} s of sampling) {verdict}")
-    return "The fit was refitted automatically: " + "; ".join(parts) + "."
+    kept = [a for a in tries if a.get("kept")]
+    last = ""
+    if kept and not kept[0].get("passed") and kept[0] is not tries[-1]:
+        last = (f" No attempt passed; the draws reported are attempt {kept[0].get('attempt')}'s, "
+                "the least far from the gate.")
+    return "The fit was refitted automatically: " + "; ".join(parts) + "." + last
 
 
 def methods_paragraph(spec, ingest, fit, gate, sources, *, effects: str = "",

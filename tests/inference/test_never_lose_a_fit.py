@@ -4,12 +4,16 @@ says so in its one line, and the next run reuses it instead of sampling again (i
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
 import biasstats.run.analysis as run_analysis_module
 from biasstats.cli import main
 from biasstats.errors import SpecError
+from biasstats.inference.result import read_posterior
 
 SPEC = """
 [analysis]
@@ -63,7 +67,10 @@ def test_a_failure_after_sampling_keeps_the_posterior_and_the_next_run_reuses_it
         "  study: refit: attempt 1 failed the ", "  study: refit: attempt 2 failed the ",
         "  study: refit: attempt 3 failed the "]
     assert "; attempt 2 of 3: " in refits[0] and "; attempt 3 of 3: " in refits[1]
-    assert refits[2].endswith("): nothing left to try automatically\n")
+    # none passed: the attempt least far from the gate is kept, and named
+    kept = re.search(r"\): nothing left to try automatically; attempt ([123]) is kept \(the "
+                     r"least far from the gate\)\n$", refits[2])
+    assert kept, refits[2]
     # the failed run's other outputs are rolled back; the posterior stays
     assert sorted(p.name for p in (out / "study").iterdir()) == ["posterior.nc"]
     stamp = posterior.stat().st_mtime_ns
@@ -73,6 +80,9 @@ def test_a_failure_after_sampling_keeps_the_posterior_and_the_next_run_reuses_it
     printed = capsys.readouterr().out
     assert "posterior cached" in printed
     assert posterior.stat().st_mtime_ns == stamp  # reused, not sampled again
+    stored = json.loads(read_posterior(posterior).attrs["biasstats_settings"])
+    assert [a["kept"] for a in stored["attempts"]] == [
+        a["attempt"] == int(kept.group(1)) for a in stored["attempts"]]
     assert (out / "study" / "report.html").is_file()
 
 

@@ -279,3 +279,23 @@ def test_a_term_flipped_already_is_left_out_of_the_next_flip_and_its_reason():
     assert (plan["flip"], plan["target_accept"]) == (("b",), 0.99)
     assert plan["reason"].startswith("divergences at small sd_b (-")
     assert "'a'" not in plan["reason"] and "sd_a" not in plan["reason"]
+
+
+def test_when_no_attempt_passes_the_least_far_from_the_gate_is_kept():
+    from biasstats.inference.attempts import best_attempt
+    from biasstats.inference.convergence import convergence_gate
+
+    t = Thresholds()
+
+    def gate(**kw):  # the diagnostics a fit gives: E-BFMI per chain
+        return convergence_gate({**_gate(**kw), "bfmi": [0.8, 0.9]}, t)
+
+    diverged = gate(divergences=3)            # geometry: may be biased
+    slow = gate(max_rhat=1.03, min_ess_bulk=150.0)                 # two failures
+    slower = gate(max_rhat=1.05, min_ess_bulk=150.0)
+    short = gate(min_ess_bulk=300.0)                                # one failure
+    assert [g.passed for g in (diverged, slow, slower, short)] == [False] * 4
+    assert best_attempt([diverged, slow, slower], t) == 1   # mixing beats geometry; lower R-hat
+    assert best_attempt([slower, slow], t) == 1
+    assert best_attempt([slow, short, diverged], t) == 1    # fewer failures
+    assert best_attempt([short, short], t) == 1             # a tie keeps the later attempt

@@ -238,6 +238,16 @@ def test_the_methods_paragraph_names_both_attempts_and_their_cost():
         "the convergence gate (max R-hat 1.010 > 1.01); attempt 2 (a near miss on mixing alone: twice the draws; "
         "108 s of sampling) passed the convergence gate.")
     assert _attempts({"attempts": st["attempts"][:1]}) == ""
+    # none passed and an earlier attempt was kept: the paragraph says whose draws these are
+    failed = {"attempts": [
+        {"attempt": 1, "change": "as specified", "passed": False, "sampling_s": 10,
+         "failures": ["max R-hat 1.030 > 1.01"], "kept": True},
+        {"attempt": 2, "change": "term 'g' refitted non-centred", "passed": False,
+         "sampling_s": 12, "failures": ["3 divergent transitions (allowed: 0)"],
+         "kept": False}]}
+    assert _attempts(failed).endswith(
+        "failed the convergence gate (3 divergent transitions (allowed: 0)). No attempt "
+        "passed; the draws reported are attempt 1's, the least far from the gate.")
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -181,11 +181,14 @@ def hostile(tmp_path_factory):
     rc_effects, printed_effects = _run(["effects", spec, "--out", folder])
     rc_fit, printed_fit = _run(["fit", spec, "--out", folder])
     return {"root": root, "before": before, "out": out, "folder": folder,
-            "rc": (rc, rc_effects, rc_fit), "printed": printed + printed_effects + printed_fit}
+            "rc": (rc, rc_effects, rc_fit), "printed": printed + printed_effects + printed_fit,
+            "each": (printed, printed_effects, printed_fit)}
 
 
 def test_report_over_hostile_names_succeeds_and_writes_only_inside_out(hostile):
-    assert hostile["rc"] == (0, 0, 0), hostile["printed"][-2000:]
+    for name, rc, printed in zip(("report", "effects", "fit"), hostile["rc"], hostile["each"],
+                                 strict=True):
+        assert rc == 0, f"{name} exited {rc}: " + printed[-3000:]
     new = {p for p in hostile["root"].rglob("*")} - hostile["before"]
     outside = [p for p in new if not p.resolve().is_relative_to(hostile["out"].resolve())]
     assert outside == []
