@@ -9,12 +9,13 @@ hash, model and the ``[fit]`` table, the versions and the model/inference code â
 and dimensions: a :class:`~biasstats.inference.result.Fit` like any other (estimands, checks,
 PSIS-LOO with that part's own log-likelihood, figures). The convergence gate reads the whole
 model; after a failed gate (and ``[fit] refit``, on by default) the joint model is refitted
-once with the change the single-model plan names
-(:func:`biasstats.inference.convergence.refit_plan`, the same function, read on the joint
-posterior with each part's group SDs named ``sd_<part>::<term>``): a near miss gets twice the
-warm-up and draws, a funnelling term of a part its other parameterisation (a term correlated
-across parts is always non-centred, so it is never flipped), anything else a higher target
-acceptance. ``JointFit.settings["attempts"]`` lists both attempts, as a single fit's does.
+by the single model's plan over up to three attempts
+(:func:`biasstats.inference.attempts.next_attempt`, the same function, read on the joint
+posterior with each part's group SDs named ``sd_<part>::<term>``): chains added for a low ESS
+alone, twice the warm-up and draws for a mild R-hat, a funnelling term of a part in its
+other parameterisation (a term correlated across parts is always non-centred, so it is never
+flipped) or a smaller step for geometry. ``JointFit.settings["attempts"]`` lists every
+attempt, as a single fit's does.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from types import SimpleNamespace
 
 from biasstats.errors import BiasstatsError
 from biasstats.inference import flipped, memory_estimate, resolve_settings
-from biasstats.inference.convergence import convergence_gate, refit_plan, thresholds_from
+from biasstats.inference.attempts import best_attempt, join_chains, next_attempt
+from biasstats.inference.convergence import convergence_gate, thresholds_from
 from biasstats.inference.from_spec import (
     KEY_ATTR,
     PAYLOAD_ATTR,
@@ -171,47 +173,86 @@ def fit_prepared_joint(joint: JointSpec, settings, progress: bool | None = None,
     """Sample the joint model with the ``[fit]`` settings (target acceptance and mass matrix
     chosen as for a single model, from every part's terms). With ``thresholds``
     (:class:`~biasstats.inference.convergence.Thresholds`) the whole model is checked against
-    the convergence gate and, when it fails and ``settings.refit`` is on, refitted once with
-    :func:`~biasstats.inference.convergence.refit_plan`'s change; the second attempt is
-    returned, ``settings["attempts"]`` lists both (as :func:`biasstats.inference.fit_prepared`
-    does for a single model)."""
-    first = _fit_joint_once(joint, settings, progress)
+    the convergence gate and, when it fails and ``settings.refit`` is on, refitted by the
+    single model's plan (:func:`biasstats.inference.attempts.next_attempt`, up to
+    :data:`~biasstats.inference.attempts.MAX_ATTEMPTS` attempts, read on the joint posterior
+    with each part's group SDs named ``sd_<part>::<term>``): chains added to the draws kept
+    for a low ESS alone, twice the warm-up and draws for a mild R-hat, a part's funnelling
+    terms in their other parameterisation (a term correlated across parts is always
+    non-centred, so never flipped) or a smaller step for geometry. The attempt that passed is
+    returned or, when none did, the one least far from the gate
+    (:func:`~biasstats.inference.attempts.best_attempt`); ``settings["attempts"]`` lists
+    every attempt, as :func:`biasstats.inference.fit_prepared` does for a single model."""
+    fit = _fit_joint_once(joint, settings, progress)
     if thresholds is None:
-        return first
-    gate = convergence_gate(first.whole().diagnostics(), thresholds)
-    attempts = [_attempt(1, "as specified", gate, first)]
-    if gate.passed or not settings.refit:
-        first.settings["attempts"] = attempts
-        return first
-    centred = refit_terms(joint)
-    plan = refit_plan(gate.values, centred, _sd_view(first.idata, joint),
-                      first.settings["target_accept"], thresholds)
-    flips = split_flips(plan["flip"] or ())
-    joint2 = flipped_joint(joint, flips) if flips else joint
-    longer = ({"tune": 2 * settings.tune, "draws": 2 * settings.draws}
-              if plan.get("longer") else {})
-    settings2 = settings.model_copy(update={"target_accept": plan["target_accept"], **longer})
-    second = _fit_joint_once(joint2, settings2, progress,
-                             why=None if flips or longer else "raised after a failed gate")
-    ta1, ta2 = first.settings["target_accept"], second.settings["target_accept"]
-    if ta2 != ta1:
-        second.settings["target_accept_reason"] = (
-            f"raised from {ta1:g} by the automatic refit after a failed gate")
-    elif longer or (flips and settings.target_accept is None):
-        second.settings["target_accept_reason"] = first.settings["target_accept_reason"]
-    gate2 = convergence_gate(second.whole().diagnostics(), thresholds)
-    second.settings["attempts"] = [*attempts, _attempt(2, plan["reason"], gate2, second)]
+        return fit
+    gate = convergence_gate(fit.whole().diagnostics(), thresholds)
+    attempts = [_attempt(1, "as specified", gate, fit, settings)]
+    tried = [(fit, gate, {})]
+    flips_done: list[str] = []
+    levels = {f"{p}{PART_SEP}{g.name}": len(g.levels) for p, s in joint.parts.items()
+              for g in s.groups}
+    while not gate.passed and settings.refit:
+        cur = {"seed": settings.seed, "chains": int(fit.idata["posterior"].sizes["chain"]),
+               "draws": fit.settings["draws"], "tune": fit.settings["tune"],
+               "target_accept": fit.settings["target_accept"]}
+        plan = next_attempt(gate.values, thresholds, cur, attempt=len(attempts),
+                            centred=refit_terms(fit.joint), levels=levels,
+                            flipped_before=flips_done, idata=_sd_view(fit.idata, fit.joint))
+        if plan is None:
+            break
+        fit = _next_joint(fit, settings, plan, progress)
+        flips_done += list(plan["flip"] or ())
+        gate = convergence_gate(fit.whole().diagnostics(), thresholds)
+        attempts.append(_attempt(plan["attempt"], plan["reason"], gate, fit, plan))
+        tried.append((fit, gate, split_flips(flips_done)))
+    kept = len(tried) - 1 if gate.passed else best_attempt([g for _, g, _ in tried], thresholds)
+    fit, gate, flips = tried[kept]
+    for i, rec in enumerate(attempts):
+        rec["kept"] = i == kept
+    fit.settings["attempts"] = attempts
     if flips:  # a cached posterior re-applies them
-        second.settings["flipped"] = {p: list(t) for p, t in flips.items()}
-    second.timings["first_attempt_s"] = first.timings.get("total_s", 0.0)
-    return second
+        fit.settings["flipped"] = {p: list(t) for p, t in flips.items()}
+    if len(attempts) > 1:  # every attempt but the one kept
+        fit.timings["first_attempt_s"] = sum(f.timings.get("total_s", 0.0)
+                                             for i, (f, _, _) in enumerate(tried) if i != kept)
+    return fit
 
 
-def _attempt(n: int, change: str, gate, fit: JointFit) -> dict:
+def _next_joint(fit: JointFit, settings, plan: dict, progress) -> JointFit:
+    """The attempt ``plan`` describes after ``fit`` failed: its chains added to ``fit``'s, or
+    a new fit of the joint model with the plan's flips, step size, warm-up and draws."""
+    ta1 = fit.settings["target_accept"]
+    new = settings.model_copy(update={"target_accept": plan["target_accept"],
+                                      "seed": plan["seed"], "chains": plan["chains"],
+                                      "tune": plan["tune"], "draws": plan["draws"]})
+    flips = split_flips(plan["flip"] or ())
+    joint = flipped_joint(fit.joint, flips) if flips else fit.joint
+    nxt = _fit_joint_once(joint, new, progress, why="raised after a failed gate")
+    nxt.settings["target_accept_reason"] = (
+        f"raised from {ta1:g} by the automatic refit after a failed gate"
+        if plan["target_accept"] != ta1 else fit.settings["target_accept_reason"])
+    nxt.settings["seed"] = settings.seed  # the spec's; each attempt's own is in its record
+    if not plan["keep_draws"]:
+        return nxt
+    joined = join_chains(fit.idata, nxt.idata)
+    return JointFit(idata=joined, joint=fit.joint, model=fit.model, timings=nxt.timings,
+                    settings={**fit.settings,
+                              "chains": int(joined["posterior"].sizes["chain"])})
+
+
+def _attempt(n: int, change: str, gate, fit: JointFit, plan) -> dict:
+    """One attempt as ``settings["attempts"]`` lists it (the first's ``plan``: the spec's
+    ``[fit]`` settings)."""
+    first = n == 1
+    get = (lambda k: getattr(plan, k)) if first else plan.__getitem__
     return {"attempt": n, "change": change, "passed": gate.passed,
             "failures": list(gate.failures),
             "sampling_s": round(fit.timings.get("sampling_s", 0.0), 2),
-            "target_accept": fit.settings["target_accept"], "centered": fit.settings["centered"]}
+            "target_accept": fit.settings["target_accept"], "centered": fit.settings["centered"],
+            "cause": None if first else plan["cause"],
+            "action": "as specified" if first else plan["action"],
+            **{k: get(k) for k in ("seed", "chains", "tune", "draws")}}
 
 
 def refit_terms(joint: JointSpec) -> dict[str, bool]:
@@ -291,10 +332,12 @@ def _key(spec: Spec, joint: JointSpec) -> tuple[str, dict]:
 
 def _cached(path: Path, key: str, settings, joint: JointSpec) -> JointFit | None:
     def complete(sizes, stored) -> bool:
-        # the draws its own fit asked for: twice the spec's after a refit on a near miss
-        want = int(stored.get("draws", settings.draws))
-        return ((sizes.get("chain"), sizes.get("draw")) == (settings.chains, want)
-                and want in (settings.draws, 2 * settings.draws))
+        # the chains and draws its own fit kept (the key pins the spec's; an automatic refit
+        # can add chains or double the draws, never keep fewer)
+        chains = int(stored.get("chains", settings.chains))
+        draws = int(stored.get("draws", settings.draws))
+        return ((sizes.get("chain"), sizes.get("draw")) == (chains, draws)
+                and chains >= settings.chains and draws >= settings.draws)
 
     tree = read_cached(path, key, complete)
     if tree is None:
