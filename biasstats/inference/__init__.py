@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from biasstats.errors import SpecError, first_line
-from biasstats.inference.attempts import MAX_ATTEMPTS, best_attempt, join_chains, next_attempt
+from biasstats.inference.attempts import join_chains, run_attempts
 from biasstats.inference.convergence import convergence_gate
 from biasstats.inference.result import Fit, PriorTable, stored_precision
 from biasstats.inference.sample import (
@@ -128,69 +128,20 @@ def fit_prepared(spec, settings: FitSpec | None = None, progress: bool | None = 
     return fit
 
 
-def _record(n: int, change: str, fit: Fit, gate, plan: dict | None = None) -> dict:
-    """One attempt as ``Fit.settings["attempts"]`` lists it."""
-    rec = {"attempt": n, "change": change, "passed": gate.passed,
-           "failures": list(gate.failures),
-           "sampling_s": round(fit.timings.get("sampling_s", 0.0), 2),
-           "target_accept": fit.settings["target_accept"],
-           "centered": fit.settings["centered"]}
-    if plan is None:  # the first: as the spec asks
-        st = fit.settings
-        rec.update({"cause": None, "action": "as specified", "seed": st["seed"],
-                    "chains": st["chains"], "tune": st["tune"], "draws": st["draws"]})
-    else:
-        rec.update({"cause": plan["cause"], "action": plan["action"], "seed": plan["seed"],
-                    "chains": plan["chains"], "tune": plan["tune"], "draws": plan["draws"]})
-    return rec
-
-
 def _fit_prepared(spec, settings: FitSpec, progress: bool | None, thresholds,
                   on_attempt=None) -> Fit:
     fit = _fit_once(spec, settings, progress)
     if thresholds is None:
         return fit
-    gate = convergence_gate(fit.diagnostics(), thresholds)
-    attempts = [_record(1, "as specified", fit, gate)]
-    tried = [(fit, gate, ())]  # every attempt: its fit, gate and the flips it sampled with
-    flips_done: list = []
-    while not gate.passed and settings.refit:
-        cur = {"seed": settings.seed, "chains": int(fit.idata["posterior"].sizes["chain"]),
-               "draws": fit.settings["draws"], "tune": fit.settings["tune"],
-               "target_accept": fit.settings["target_accept"]}
-        plan = next_attempt(gate.values, thresholds, cur, attempt=len(attempts),
-                            centred={g.name: g.centered for g in spec.groups},
-                            levels={g.name: len(g.levels) for g in spec.groups},
-                            flipped_before=flips_done, idata=fit.idata)
-        if plan is None:
-            break
-        if on_attempt is not None:
-            on_attempt(f"attempt {plan['attempt'] - 1} failed the gate ("
-                       + "; ".join(f.split(";")[0] for f in gate.failures)
-                       + f"); attempt {plan['attempt']} of {MAX_ATTEMPTS}: {plan['reason']}")
-        fit = _next_fit(spec, settings, fit, plan, progress)
-        spec = fit.spec
-        flips_done += list(plan["flip"] or ())
-        gate = convergence_gate(fit.diagnostics(), thresholds)
-        attempts.append(_record(plan["attempt"], plan["reason"], fit, gate, plan))
-        tried.append((fit, gate, tuple(flips_done)))
-    kept = len(tried) - 1 if gate.passed else best_attempt([g for _, g, _ in tried], thresholds)
-    fit, gate, flips_kept = tried[kept]
-    for i, rec in enumerate(attempts):
-        rec["kept"] = i == kept
-    fit.settings["attempts"] = attempts
-    if len(attempts) > 1:
-        # every attempt but the one kept
-        fit.timings["first_attempt_s"] = sum(f.timings.get("total_s", 0.0)
-                                             for i, (f, _, _) in enumerate(tried) if i != kept)
-        if on_attempt is not None and not gate.passed:
-            on_attempt(f"attempt {len(attempts)} failed the gate too ("
-                       + "; ".join(f.split(";")[0] for f in tried[-1][1].failures)
-                       + "): nothing left to try automatically; attempt "
-                       f"{kept + 1} is kept (the least far from the gate)")
-    if flips_kept:
+    fit, flips = run_attempts(
+        fit, lambda f: convergence_gate(f.diagnostics(), thresholds), thresholds, settings,
+        on_attempt=on_attempt,
+        terms=lambda f: ({g.name: g.centered for g in f.spec.groups},
+                         {g.name: len(g.levels) for g in f.spec.groups}, f.idata),
+        next_fit=lambda f, plan: _next_fit(f.spec, settings, f, plan, progress))
+    if flips:
         # a cached posterior re-applies them (one term's name, or the list of several)
-        fit.settings["flipped"] = flips_kept[0] if len(flips_kept) == 1 else list(flips_kept)
+        fit.settings["flipped"] = flips[0] if len(flips) == 1 else list(flips)
     return fit
 
 

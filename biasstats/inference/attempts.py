@@ -38,7 +38,7 @@ from biasstats.inference.convergence import Thresholds, refit_plan
 from biasstats.model.centring import PINNED_DF
 
 __all__ = ["MAX_ATTEMPTS", "ESS_MARGIN", "attempt_seed", "failure_cause", "next_attempt",
-           "join_chains", "best_attempt"]
+           "join_chains", "best_attempt", "run_attempts", "attempt_record"]
 
 #: attempts in all, the first included
 MAX_ATTEMPTS = 3
@@ -175,6 +175,73 @@ def best_attempt(gates, thresholds: Thresholds) -> int:
                 rhat if rhat == rhat else math.inf, -v.get("min_ess_bulk", 0.0), -i)
 
     return min(range(len(gates)), key=badness)
+
+
+def attempt_record(n: int, change: str, fit, gate, plan: dict | None = None) -> dict:
+    """One attempt as ``settings["attempts"]`` lists it (a single or a joint fit's)."""
+    rec = {"attempt": n, "change": change, "passed": gate.passed,
+           "failures": list(gate.failures),
+           "sampling_s": round(fit.timings.get("sampling_s", 0.0), 2),
+           "target_accept": fit.settings["target_accept"],
+           "centered": fit.settings["centered"]}
+    if plan is None:  # the first: as the spec asks
+        st = fit.settings
+        rec.update({"cause": None, "action": "as specified", "seed": st["seed"],
+                    "chains": st["chains"], "tune": st["tune"], "draws": st["draws"]})
+    else:
+        rec.update({"cause": plan["cause"], "action": plan["action"], "seed": plan["seed"],
+                    "chains": plan["chains"], "tune": plan["tune"], "draws": plan["draws"]})
+    return rec
+
+
+def run_attempts(fit, gate_of, thresholds: Thresholds, settings, *, terms, next_fit,
+                 on_attempt=None):
+    """The refit loop of a single or a joint model: from the first attempt ``fit``, while the
+    gate fails and ``settings.refit`` is on, the :func:`next_attempt` it names, then the
+    attempt to keep (the one that passed, else :func:`best_attempt`).
+
+    ``gate_of(fit)``: its gate; ``terms(fit)``: (centred, levels, draws of its SDs) as
+    :func:`next_attempt` reads them; ``next_fit(fit, plan)``: the next attempt;
+    ``on_attempt(line)``: told of each new attempt and of a last failure.
+
+    Returns (the kept fit, with ``settings["attempts"]`` (each record's ``kept``) and
+    ``timings["first_attempt_s"]`` (every other attempt's time) set; the terms flipped up to
+    it, in order)."""
+    gate = gate_of(fit)
+    attempts = [attempt_record(1, "as specified", fit, gate)]
+    tried = [(fit, gate, ())]  # every attempt: its fit, gate and the flips it sampled with
+    while not gate.passed and settings.refit:
+        centred, levels, idata = terms(fit)
+        cur = {"seed": settings.seed, "chains": int(fit.idata["posterior"].sizes["chain"]),
+               "draws": fit.settings["draws"], "tune": fit.settings["tune"],
+               "target_accept": fit.settings["target_accept"]}
+        plan = next_attempt(gate.values, thresholds, cur, attempt=len(attempts),
+                            centred=centred, levels=levels, flipped_before=tried[-1][2],
+                            idata=idata)
+        if plan is None:
+            break
+        if on_attempt is not None:
+            on_attempt(f"attempt {plan['attempt'] - 1} failed the gate ("
+                       + "; ".join(f.split(";")[0] for f in gate.failures)
+                       + f"); attempt {plan['attempt']} of {MAX_ATTEMPTS}: {plan['reason']}")
+        fit = next_fit(fit, plan)
+        gate = gate_of(fit)
+        attempts.append(attempt_record(plan["attempt"], plan["reason"], fit, gate, plan))
+        tried.append((fit, gate, (*tried[-1][2], *(plan["flip"] or ()))))
+    kept = len(tried) - 1 if gate.passed else best_attempt([g for _, g, _ in tried], thresholds)
+    fit, gate, flips = tried[kept]
+    for i, rec in enumerate(attempts):
+        rec["kept"] = i == kept
+    fit.settings["attempts"] = attempts
+    if len(attempts) > 1:  # every attempt but the one kept
+        fit.timings["first_attempt_s"] = sum(f.timings.get("total_s", 0.0)
+                                             for i, (f, _, _) in enumerate(tried) if i != kept)
+        if on_attempt is not None and not gate.passed:
+            on_attempt(f"attempt {len(attempts)} failed the gate too ("
+                       + "; ".join(f.split(";")[0] for f in tried[-1][1].failures)
+                       + "): nothing left to try automatically; attempt "
+                       f"{kept + 1} is kept (the least far from the gate)")
+    return fit, flips
 
 
 def join_chains(kept, added):

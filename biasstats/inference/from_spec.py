@@ -336,19 +336,24 @@ def read_cached(path: Path, key: str, complete):
     return tree
 
 
-def _load_cached(path: Path, key: str, settings, prepared, ledger):
-    """The cached Fit at ``path`` if it is readable, carries ``key`` and holds a complete
-    posterior (settings.chains x settings.draws); None (refit) otherwise."""
-
+def complete_for(settings):
+    """``read_cached``'s completeness test for a posterior of the ``[fit]`` ``settings``: it
+    holds the chains and draws its own fit kept (the key pins the spec's; an automatic refit
+    can add chains or double the draws, never keep fewer)."""
     def complete(sizes, stored) -> bool:
-        # the chains and draws its own fit kept (the key pins the spec's; an automatic refit
-        # can add chains or double the draws, never keep fewer)
         chains = int(stored.get("chains", settings.chains))
         draws = int(stored.get("draws", settings.draws))
         return ((sizes.get("chain"), sizes.get("draw")) == (chains, draws)
                 and chains >= settings.chains and draws >= settings.draws)
 
-    tree = read_cached(path, key, complete)
+    return complete
+
+
+def _load_cached(path: Path, key: str, settings, prepared, ledger):
+    """The cached Fit at ``path`` if it is readable, carries ``key`` and holds a complete
+    posterior (settings.chains x settings.draws); None (refit) otherwise."""
+
+    tree = read_cached(path, key, complete_for(settings))
     if tree is None:
         return None
     stored = json.loads(tree.attrs.get("biasstats_settings", "{}"))

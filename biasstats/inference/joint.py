@@ -28,7 +28,7 @@ from types import SimpleNamespace
 
 from biasstats.errors import BiasstatsError
 from biasstats.inference import flipped, memory_estimate, resolve_settings
-from biasstats.inference.attempts import best_attempt, join_chains, next_attempt
+from biasstats.inference.attempts import join_chains, run_attempts
 from biasstats.inference.convergence import convergence_gate, thresholds_from
 from biasstats.inference.from_spec import (
     KEY_ATTR,
@@ -40,6 +40,7 @@ from biasstats.inference.from_spec import (
     check_finite,
     check_support,
     code_digest,
+    complete_for,
     model_data,
     read_cached,
     versions,
@@ -186,36 +187,15 @@ def fit_prepared_joint(joint: JointSpec, settings, progress: bool | None = None,
     fit = _fit_joint_once(joint, settings, progress)
     if thresholds is None:
         return fit
-    gate = convergence_gate(fit.whole().diagnostics(), thresholds)
-    attempts = [_attempt(1, "as specified", gate, fit, settings)]
-    tried = [(fit, gate, {})]
-    flips_done: list[str] = []
     levels = {f"{p}{PART_SEP}{g.name}": len(g.levels) for p, s in joint.parts.items()
               for g in s.groups}
-    while not gate.passed and settings.refit:
-        cur = {"seed": settings.seed, "chains": int(fit.idata["posterior"].sizes["chain"]),
-               "draws": fit.settings["draws"], "tune": fit.settings["tune"],
-               "target_accept": fit.settings["target_accept"]}
-        plan = next_attempt(gate.values, thresholds, cur, attempt=len(attempts),
-                            centred=refit_terms(fit.joint), levels=levels,
-                            flipped_before=flips_done, idata=_sd_view(fit.idata, fit.joint))
-        if plan is None:
-            break
-        fit = _next_joint(fit, settings, plan, progress)
-        flips_done += list(plan["flip"] or ())
-        gate = convergence_gate(fit.whole().diagnostics(), thresholds)
-        attempts.append(_attempt(plan["attempt"], plan["reason"], gate, fit, plan))
-        tried.append((fit, gate, split_flips(flips_done)))
-    kept = len(tried) - 1 if gate.passed else best_attempt([g for _, g, _ in tried], thresholds)
-    fit, gate, flips = tried[kept]
-    for i, rec in enumerate(attempts):
-        rec["kept"] = i == kept
-    fit.settings["attempts"] = attempts
+    fit, flips = run_attempts(
+        fit, lambda f: convergence_gate(f.whole().diagnostics(), thresholds), thresholds,
+        settings,
+        terms=lambda f: (refit_terms(f.joint), levels, _sd_view(f.idata, f.joint)),
+        next_fit=lambda f, plan: _next_joint(f, settings, plan, progress))
     if flips:  # a cached posterior re-applies them
-        fit.settings["flipped"] = {p: list(t) for p, t in flips.items()}
-    if len(attempts) > 1:  # every attempt but the one kept
-        fit.timings["first_attempt_s"] = sum(f.timings.get("total_s", 0.0)
-                                             for i, (f, _, _) in enumerate(tried) if i != kept)
+        fit.settings["flipped"] = {p: list(t) for p, t in split_flips(flips).items()}
     return fit
 
 
@@ -239,20 +219,6 @@ def _next_joint(fit: JointFit, settings, plan: dict, progress) -> JointFit:
     return JointFit(idata=joined, joint=fit.joint, model=fit.model, timings=nxt.timings,
                     settings={**fit.settings,
                               "chains": int(joined["posterior"].sizes["chain"])})
-
-
-def _attempt(n: int, change: str, gate, fit: JointFit, plan) -> dict:
-    """One attempt as ``settings["attempts"]`` lists it (the first's ``plan``: the spec's
-    ``[fit]`` settings)."""
-    first = n == 1
-    get = (lambda k: getattr(plan, k)) if first else plan.__getitem__
-    return {"attempt": n, "change": change, "passed": gate.passed,
-            "failures": list(gate.failures),
-            "sampling_s": round(fit.timings.get("sampling_s", 0.0), 2),
-            "target_accept": fit.settings["target_accept"], "centered": fit.settings["centered"],
-            "cause": None if first else plan["cause"],
-            "action": "as specified" if first else plan["action"],
-            **{k: get(k) for k in ("seed", "chains", "tune", "draws")}}
 
 
 def refit_terms(joint: JointSpec) -> dict[str, bool]:
@@ -331,15 +297,7 @@ def _key(spec: Spec, joint: JointSpec) -> tuple[str, dict]:
 
 
 def _cached(path: Path, key: str, settings, joint: JointSpec) -> JointFit | None:
-    def complete(sizes, stored) -> bool:
-        # the chains and draws its own fit kept (the key pins the spec's; an automatic refit
-        # can add chains or double the draws, never keep fewer)
-        chains = int(stored.get("chains", settings.chains))
-        draws = int(stored.get("draws", settings.draws))
-        return ((sizes.get("chain"), sizes.get("draw")) == (chains, draws)
-                and chains >= settings.chains and draws >= settings.draws)
-
-    tree = read_cached(path, key, complete)
+    tree = read_cached(path, key, complete_for(settings))
     if tree is None:
         return None
     stored = json.loads(tree.attrs.get("biasstats_settings", "{}"))

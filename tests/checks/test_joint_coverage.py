@@ -53,30 +53,42 @@ def _two_step(joint) -> float:
     return float(xc @ (ey - ey.mean()) / (xc @ xc))
 
 
-def test_latent_correlation_covers_and_the_two_step_slope_is_attenuated():
+def _compiled_with_outcomes(base):
+    """The joint model of ``base`` compiled once, each part's outcome a shared variable."""
     import nutpie  # heavy libraries: imported on first use
     import pymc as pm
     import pytensor
 
-    reps = 200
-    base, truth = _joint(0)
     model = build_joint_model(base)
     shared = {p: pytensor.shared(np.asarray(base.parts[p].y), name=f"__y_{p}")
               for p in base.parts}
     model = pm.observe(model, {f"{p}::y": shared[p] for p in base.parts})
     with pytensor.config.change_flags(numba__fastmath=False):
-        compiled = nutpie.compile_pymc_model(model)
+        return nutpie.compile_pymc_model(model)
+
+
+def _sample_outcomes(compiled, base, joint, seed: int):
+    """``compiled`` sampled on ``joint``'s outcomes (its design is ``base``'s)."""
+    import nutpie  # heavy libraries: imported on first use
+
+    for p in joint.parts:  # the same design: only the counts differ
+        assert joint.parts[p].cells.drop("k").equals(base.parts[p].cells.drop("k"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nutpie.sample(compiled.with_data(**{f"__y_{p}": np.asarray(joint.parts[p].y)
+                                                   for p in joint.parts}),
+                             chains=2, tune=400, draws=400, seed=seed, progress_bar=False)
+
+
+def test_latent_correlation_covers_and_the_two_step_slope_is_attenuated():
+    reps = 200
+    base, truth = _joint(0)
+    compiled = _compiled_with_outcomes(base)
     cover_rho = cover_slope = 0
     latent, two_step, rho_mean, divergent = [], [], [], 0
     for r in range(1, reps + 1):
         joint, truth = _joint(r)
-        for p in joint.parts:  # the same design: only the counts differ
-            assert joint.parts[p].cells.drop("k").equals(base.parts[p].cells.drop("k"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tr = nutpie.sample(compiled.with_data(**{f"__y_{p}": np.asarray(joint.parts[p].y)
-                                                     for p in joint.parts}),
-                               chains=2, tune=400, draws=400, seed=r, progress_bar=False)
+        tr = _sample_outcomes(compiled, base, joint, seed=r)
         post = tr.posterior
         rho = post["cor_p"].values[:, :, 0, 1].ravel()
         slope = rho * post["y::sd_cell"].values.ravel() / post["x::sd_cell"].values.ravel()
@@ -138,10 +150,6 @@ def test_correlations_of_varying_slopes_across_parts_cover():
     intercept) 0.3, corr(one's slope, two's intercept) 0.7. Over 100 replications (the model
     compiled once, each replication's outcomes swapped in) the 90% HDI of each of the three
     correlations covers its truth at the nominal rate within binomial error."""
-    import nutpie  # heavy libraries: imported on first use
-    import pymc as pm
-    import pytensor
-
     reps, cells, trials = 100, 40, 30
 
     def joint_of(seed):
@@ -154,25 +162,14 @@ def test_correlations_of_varying_slopes_across_parts_cover():
     (shared_term,) = base.shared
     labels = shared_term.labels
     assert labels == ["one:Intercept", "one:x", "two:Intercept"]
-    model = build_joint_model(base)
-    shared = {p: pytensor.shared(np.asarray(base.parts[p].y), name=f"__y_{p}")
-              for p in base.parts}
-    model = pm.observe(model, {f"{p}::y": shared[p] for p in base.parts})
-    with pytensor.config.change_flags(numba__fastmath=False):
-        compiled = nutpie.compile_pymc_model(model)
+    compiled = _compiled_with_outcomes(base)
     pairs = [(0, 1), (0, 2), (1, 2)]
     hits = dict.fromkeys(pairs, 0)
     means = {pq: [] for pq in pairs}
     divergent = 0
     for r in range(1, reps + 1):
         joint, truth = joint_of(r)
-        for p in joint.parts:  # the same design: only the counts differ
-            assert joint.parts[p].cells.drop("k").equals(base.parts[p].cells.drop("k"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tr = nutpie.sample(compiled.with_data(**{f"__y_{p}": np.asarray(joint.parts[p].y)
-                                                     for p in joint.parts}),
-                               chains=2, tune=400, draws=400, seed=r, progress_bar=False)
+        tr = _sample_outcomes(compiled, base, joint, seed=r)
         cor = tr.posterior["cor_p"].values
         for i, j in pairs:
             draws = cor[:, :, i, j].ravel()
